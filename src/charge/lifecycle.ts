@@ -1,0 +1,140 @@
+/**
+ * One charge, claim → provider → record, bounded by the request deadline.
+ *
+ * Invariants (the reason this file exists):
+ * - The provider is only ever called with the provider key derived from the
+ *   claimed row, so retries, takeovers and the reconciler can never charge
+ *   twice.
+ * - No DB transaction or connection is held across the provider call.
+ * - Only final outcomes (201, 402) are stored and replayed. An unknown outcome
+ *   leaves the row `started` and releases its lease so a client retry or the
+ *   reconciler finishes it.
+ */
+import type { Clock } from '../lib/clock.js';
+import { json, problem, type Reply } from '../errors/catalogue.js';
+import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
+import { withRetries, type RetryEnv, type RetryPolicy } from '../resilience/retry.js';
+import { fingerprint } from './fingerprint.js';
+import type { ChargeStore, FinalStatus, StoredOutcome } from './store.js';
+import type { ChargeInput } from './validate.js';
+
+export interface LifecycleSettings {
+  leaseMs: number;
+  providerRetry: RetryPolicy;
+}
+
+export interface LifecycleDeps extends RetryEnv {
+  store: ChargeStore;
+  provider: Provider;
+  settings: LifecycleSettings;
+}
+
+class DeadlineError extends Error {}
+
+/** Resolve with the promise, or reject with DeadlineError at the deadline. */
+export function beforeDeadline<T>(clock: Clock, deadlineEpochMs: number, p: Promise<T>): Promise<T> {
+  const left = deadlineEpochMs - clock.epochMs();
+  if (left <= 0) {
+    p.catch(() => {});
+    return Promise.reject(new DeadlineError());
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError()), left);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function isDeadline(e: unknown): boolean {
+  return e instanceof DeadlineError;
+}
+
+function replayReply(o: StoredOutcome, replayed: boolean): Reply {
+  return {
+    status: o.responseStatus,
+    body: o.responseBody,
+    contentType: o.responseStatus >= 400 ? 'application/problem+json' : 'application/json',
+    ...(replayed ? { headers: { 'Idempotent-Replayed': 'true' } } : {}),
+  };
+}
+
+/** The stored, replayable answer for a final provider outcome. */
+export function finalAnswer(
+  chargeId: string,
+  input: ChargeInput,
+  createdAt: string,
+  outcome: Extract<AttemptOutcome, { kind: 'succeeded' | 'declined' | 'rejected' }>,
+): { status: FinalStatus; providerChargeId: string | null; reply: Reply } {
+  if (outcome.kind === 'succeeded') {
+    return {
+      status: 'succeeded',
+      providerChargeId: outcome.providerChargeId,
+      reply: json(201, {
+        id: chargeId,
+        status: 'succeeded',
+        amount: input.amount,
+        currency: input.currency,
+        provider_charge_id: outcome.providerChargeId,
+        created_at: createdAt,
+      }),
+    };
+  }
+  if (outcome.kind === 'declined') {
+    const reply = problem('card_declined', { detail: `The provider declined the charge (${outcome.declineCode})` });
+    const body = { ...(JSON.parse(reply.body) as object), id: chargeId, charge_status: 'declined', decline_code: outcome.declineCode, amount: input.amount, currency: input.currency, provider_charge_id: outcome.providerChargeId, created_at: createdAt };
+    return { status: 'declined', providerChargeId: outcome.providerChargeId, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
+  }
+  const reply = problem('charge_rejected', { detail: `The provider rejected the charge: ${outcome.message}` });
+  const body = { ...(JSON.parse(reply.body) as object), id: chargeId, charge_status: 'failed', amount: input.amount, currency: input.currency, created_at: createdAt };
+  return { status: 'failed', providerChargeId: null, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
+}
+
+/** Provider call with capped, deadline-aware retries, always on the same key. */
+export async function callProvider(deps: RetryEnv & { provider: Provider; settings: LifecycleSettings }, providerKey: string, reference: string, input: ChargeInput, deadlineEpochMs: number): Promise<AttemptOutcome> {
+  const r = await withRetries(
+    deps,
+    deps.settings.providerRetry,
+    deadlineEpochMs,
+    (timeoutMs) => deps.provider.createCharge(providerKey, reference, input, timeoutMs),
+    (o) => o.kind === 'unknown',
+  );
+  return r.result ?? { kind: 'unknown', reason: 'timeout' };
+}
+
+export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number): Promise<Reply> {
+  const { clock, store } = deps;
+  const fp = fingerprint(input);
+  let claim;
+  try {
+    claim = await beforeDeadline(clock, deadlineEpochMs, store.claim(key, fp, input, deps.settings.leaseMs));
+  } catch (e) {
+    // A claim that committed after we gave up leaves a started row with a
+    // lease: the reconciler finishes it, as the 504 promises.
+    return isDeadline(e) ? problem('deadline_exceeded') : problem('db_unavailable');
+  }
+  switch (claim.kind) {
+    case 'replay':
+      return replayReply(claim, true);
+    case 'mismatch':
+      return problem('idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
+    case 'in_progress':
+      return problem('idempotency_in_progress', { headers: { 'Retry-After': String(Math.max(1, Math.ceil(claim.retryAfterMs / 1000))) } });
+    case 'claimed':
+      break;
+  }
+  const outcome = await callProvider(deps, claim.providerKey, key, input, deadlineEpochMs);
+  if (outcome.kind === 'unknown') {
+    await store.release(key, claim.leaseToken).catch(() => {});
+    return clock.epochMs() >= deadlineEpochMs - deps.settings.providerRetry.minAttemptMs ? problem('deadline_exceeded') : problem('provider_unavailable');
+  }
+  const answer = finalAnswer(claim.chargeId, input, claim.createdAt, outcome);
+  try {
+    // Recording is allowed past the deadline: the provider has answered, and
+    // writing the outcome now saves the reconciler a provider call.
+    const stored = await store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
+    return replayReply(stored, false);
+  } catch {
+    await store.release(key, claim.leaseToken).catch(() => {});
+    return problem('db_unavailable');
+  }
+}

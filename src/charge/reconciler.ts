@@ -1,0 +1,57 @@
+/**
+ * The reconciler finishes every `started` charge whose lease expired (a
+ * crash, SIGKILL, a timed-out request, an unknown provider outcome). It asks
+ * the provider with the row's own provider key — a create-or-get that the
+ * provider dedupes — so a charge that reached the provider is found, and one
+ * that never did is completed exactly once. Row leases (SKIP LOCKED) let many
+ * replicas reconcile at once without doing the same row twice.
+ */
+import type { Provider } from '../downstream/provider-client.js';
+import type { RetryEnv } from '../resilience/retry.js';
+import { callProvider, finalAnswer, type LifecycleSettings } from './lifecycle.js';
+import type { ChargeStore } from './store.js';
+
+export interface ReconcileReport {
+  leased: number;
+  succeeded: number;
+  declined: number;
+  failed: number;
+  /** Still unknown: lease released with a delay, tried again later. */
+  deferred: number;
+}
+
+export interface ReconcilerDeps extends RetryEnv {
+  store: ChargeStore;
+  provider: Provider;
+  settings: LifecycleSettings;
+}
+
+/** Delay before a charge whose outcome is still unknown is tried again. */
+const DEFER_MS = 1000;
+
+export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promise<ReconcileReport> {
+  const report: ReconcileReport = { leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0 };
+  const rows = await deps.store.leaseExpired(batch, deps.settings.leaseMs);
+  report.leased = rows.length;
+  await Promise.all(
+    rows.map(async (row) => {
+      const policy = deps.settings.providerRetry;
+      const deadline = deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
+      const outcome = await callProvider(deps, row.providerKey, row.idempotencyKey, row.request, deadline);
+      if (outcome.kind === 'unknown') {
+        report.deferred++;
+        await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
+        return;
+      }
+      const answer = finalAnswer(row.chargeId, row.request, row.createdAt, outcome);
+      try {
+        await deps.store.record(row.idempotencyKey, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
+        report[answer.status]++;
+      } catch {
+        report.deferred++;
+        await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
+      }
+    }),
+  );
+  return report;
+}

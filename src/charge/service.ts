@@ -1,0 +1,122 @@
+/**
+ * Everything that executes charges, wired from settings: a Postgres pool, the
+ * provider and fx clients, the lifecycle and reconciler. The gateway builds
+ * one per worker thread; the Fastify baseline builds one for its process. One
+ * builder keeps their downstream settings identical.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from '../db/connect.js';
+import { createPool } from '../downstream/provider-client.js';
+import { ProviderClient, type Provider } from '../downstream/provider-client.js';
+import { FxClient, type RateOutcome } from '../downstream/fx-client.js';
+import { json, problem, type Reply } from '../errors/catalogue.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { systemRandom, type Random } from '../lib/random.js';
+import { runCharge, type LifecycleDeps } from './lifecycle.js';
+import { reconcileOnce, type ReconcileReport } from './reconciler.js';
+import { ChargeStore } from './store.js';
+import type { ChargeInput } from './validate.js';
+
+/** Plain, cloneable settings (they cross into worker threads). */
+export interface ChargeServiceSettings {
+  databaseUrl: string;
+  providerUrl: string;
+  fxUrl: string;
+  dbPoolMax: number;
+  dbConnectTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  leaseMs: number;
+  providerTimeoutMs: number;
+  providerConnections: number;
+  providerMaxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  fxTimeoutMs: number;
+  fxConnections: number;
+  keepAliveMs: number;
+  reconcileBatch: number;
+  retentionHours: number;
+}
+
+export interface ChargeService {
+  charge(key: string, input: ChargeInput, deadlineEpochMs: number): Promise<Reply>;
+  getCharge(key: string): Promise<Reply>;
+  rate(from: string, to: string, deadlineEpochMs: number): Promise<RateOutcome>;
+  ping(): Promise<boolean>;
+  reconcile(): Promise<ReconcileReport>;
+  reap(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface ChargeServiceOptions {
+  clock?: Clock;
+  random?: Random;
+  /** Wrap the provider client, e.g. in a circuit breaker. */
+  decorateProvider?: (p: Provider) => Provider;
+}
+
+export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOptions = {}): ChargeService {
+  const clock = o.clock ?? systemClock;
+  const random = o.random ?? systemRandom;
+  const sql = connect({ url: s.databaseUrl, max: s.dbPoolMax, connectTimeoutMs: s.dbConnectTimeoutMs, statementTimeoutMs: s.dbStatementTimeoutMs });
+  const store = new ChargeStore(sql);
+  const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
+  const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
+  const client = new ProviderClient(providerPool);
+  const provider = o.decorateProvider ? o.decorateProvider(client) : client;
+  const fx = new FxClient(fxPool);
+  const deps: LifecycleDeps = {
+    clock,
+    random,
+    sleep: (ms) => sleep(ms),
+    store,
+    provider,
+    settings: {
+      leaseMs: s.leaseMs,
+      providerRetry: {
+        maxAttempts: s.providerMaxAttempts,
+        baseMs: s.retryBaseMs,
+        capMs: s.retryMaxMs,
+        attemptTimeoutMs: s.providerTimeoutMs,
+        minAttemptMs: 5,
+      },
+    },
+  };
+  return {
+    charge: (key, input, deadline) => runCharge(deps, key, input, deadline),
+    async getCharge(key) {
+      let row;
+      try {
+        row = await store.get(key);
+      } catch {
+        return problem('db_unavailable');
+      }
+      if (!row) return problem('not_found', { detail: 'No charge has this Idempotency-Key' });
+      return json(200, {
+        idempotency_key: row.idempotency_key,
+        id: row.charge_id,
+        status: row.status,
+        amount: row.amount,
+        currency: row.currency,
+        provider_charge_id: row.provider_charge_id,
+        response_status: row.response_status,
+        created_at: row.created_at.toISOString(),
+        completed_at: row.completed_at?.toISOString() ?? null,
+      });
+    },
+    rate: (from, to, deadline) => fx.getRate(from, to, Math.min(s.fxTimeoutMs, deadline - clock.epochMs())),
+    async ping() {
+      try {
+        await store.ping();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    reconcile: () => reconcileOnce(deps, s.reconcileBatch),
+    reap: () => store.reap(s.retentionHours),
+    async close() {
+      await Promise.allSettled([sql.end({ timeout: 2 }), providerPool.close(), fxPool.close()]);
+    },
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * The idempotency table, Stripe-style: every phase is one short statement and
+ * no transaction or connection is held across a provider call.
+ *
+ * - claim: insert the key as `started` with a lease, or take over a started
+ *   row whose lease expired (same charge id, so the same provider key), in one
+ *   statement; otherwise report replay / mismatch / in progress.
+ * - record: `started` → final, first writer wins. The provider dedupes on the
+ *   provider key, so every writer for one key carries the same outcome.
+ * - release: give up a lease early when the outcome is unknown, so a client
+ *   retry or the reconciler can finish the charge without waiting.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Sql } from 'postgres';
+import type { ChargeInput } from './validate.js';
+
+export type FinalStatus = 'succeeded' | 'declined' | 'failed';
+export type ChargeStatus = 'started' | FinalStatus;
+
+export interface Claimed {
+  kind: 'claimed';
+  chargeId: string;
+  providerKey: string;
+  leaseToken: string;
+  /** True when an expired lease was taken over (a retry after a crash or timeout). */
+  takeover: boolean;
+  createdAt: string;
+}
+
+export interface StoredOutcome {
+  kind: 'replay';
+  responseStatus: number;
+  responseBody: string;
+}
+
+export type ClaimResult =
+  | Claimed
+  | StoredOutcome
+  | { kind: 'mismatch' }
+  | { kind: 'in_progress'; retryAfterMs: number };
+
+export interface ChargeRow {
+  idempotency_key: string;
+  status: ChargeStatus;
+  charge_id: string;
+  provider_key: string;
+  amount: number;
+  currency: string;
+  provider_charge_id: string | null;
+  response_status: number | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+export interface PendingCharge {
+  idempotencyKey: string;
+  chargeId: string;
+  providerKey: string;
+  leaseToken: string;
+  request: ChargeInput;
+  createdAt: string;
+}
+
+/** Provider key derived from the claimed row: stable across every retry. */
+export function providerKeyFor(chargeId: string): string {
+  return `bw_${chargeId}`;
+}
+
+function newChargeId(): string {
+  return `ch_${randomUUID().replaceAll('-', '')}`;
+}
+
+export class ChargeStore {
+  constructor(private readonly sql: Sql) {}
+
+  async claim(key: string, fp: string, input: ChargeInput, leaseMs: number): Promise<ClaimResult> {
+    // Two rounds at most: the second covers a row reaped between the
+    // conflicting insert and the read.
+    for (let round = 0; round < 2; round++) {
+      const chargeId = newChargeId();
+      const token = randomUUID();
+      const rows = await this.sql<{ charge_id: string; provider_key: string; lease_token: string; inserted: boolean; created_at: Date }[]>`
+        INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
+        VALUES (${key}, ${fp}, 'started', ${chargeId}, ${providerKeyFor(chargeId)}, ${input.amount}, ${input.currency},
+                ${this.sql.json(input as never)}, ${token}, now() + make_interval(secs => ${leaseMs / 1000}))
+        ON CONFLICT (idempotency_key) DO UPDATE
+          SET lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at,
+              attempts = charges.attempts + 1, updated_at = now()
+          WHERE charges.status = 'started' AND charges.lease_expires_at < now()
+            AND charges.fingerprint = EXCLUDED.fingerprint
+        RETURNING charge_id, provider_key, lease_token, (xmax = 0) AS inserted, created_at`;
+      const row = rows[0];
+      if (row) {
+        return {
+          kind: 'claimed',
+          chargeId: row.charge_id,
+          providerKey: row.provider_key,
+          leaseToken: row.lease_token,
+          takeover: !row.inserted,
+          createdAt: row.created_at.toISOString(),
+        };
+      }
+      const existing = await this.sql<{ fingerprint: string; status: ChargeStatus; response_status: number | null; response_body: string | null; wait_ms: number | null }[]>`
+        SELECT fingerprint, status, response_status, response_body,
+               GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
+        FROM charges WHERE idempotency_key = ${key}`;
+      const cur = existing[0];
+      if (!cur) continue;
+      if (cur.fingerprint !== fp) return { kind: 'mismatch' };
+      if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) {
+        return { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
+      }
+      return { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
+    }
+    // The row vanished twice in a row: only a reaper racing a client could
+    // do that; tell the client to come back.
+    return { kind: 'in_progress', retryAfterMs: 0 };
+  }
+
+  /**
+   * Store the final outcome. Returns the outcome that is stored: ours, or the
+   * one another writer (a takeover, the reconciler) stored first.
+   */
+  async record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string): Promise<StoredOutcome> {
+    const rows = await this.sql<{ response_status: number; response_body: string }[]>`
+      WITH upd AS (
+        UPDATE charges SET status = ${status}, provider_charge_id = ${providerChargeId},
+               response_status = ${responseStatus}, response_body = ${responseBody},
+               completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL
+        WHERE idempotency_key = ${key} AND status = 'started'
+        RETURNING response_status, response_body)
+      SELECT response_status, response_body FROM upd
+      UNION ALL
+      SELECT response_status, response_body FROM charges
+        WHERE idempotency_key = ${key} AND status <> 'started' AND NOT EXISTS (SELECT 1 FROM upd)`;
+    const row = rows[0];
+    if (!row) throw new Error(`record: charge ${key} is missing`);
+    return { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body };
+  }
+
+  /** Give the lease up now (outcome unknown) so a retry or the reconciler can proceed. */
+  async release(key: string, leaseToken: string, delayMs = 0): Promise<void> {
+    await this.sql`
+      UPDATE charges SET lease_expires_at = now() + make_interval(secs => ${delayMs / 1000}), updated_at = now()
+      WHERE idempotency_key = ${key} AND status = 'started' AND lease_token = ${leaseToken}`;
+  }
+
+  async get(key: string): Promise<ChargeRow | undefined> {
+    const rows = await this.sql<ChargeRow[]>`
+      SELECT idempotency_key, status, charge_id, provider_key, amount, currency, provider_charge_id,
+             response_status, created_at, completed_at
+      FROM charges WHERE idempotency_key = ${key}`;
+    return rows[0];
+  }
+
+  /**
+   * Lease up to `limit` started charges whose lease expired, skipping rows
+   * another reconciler (another replica) is leasing right now.
+   */
+  async leaseExpired(limit: number, leaseMs: number): Promise<PendingCharge[]> {
+    const token = randomUUID();
+    const rows = await this.sql<{ idempotency_key: string; charge_id: string; provider_key: string; request: ChargeInput; created_at: Date }[]>`
+      UPDATE charges SET lease_token = ${token}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
+             attempts = attempts + 1, updated_at = now()
+      WHERE idempotency_key IN (
+        SELECT idempotency_key FROM charges
+        WHERE status = 'started' AND lease_expires_at < now()
+        ORDER BY lease_expires_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING idempotency_key, charge_id, provider_key, request, created_at`;
+    return rows.map((r) => ({
+      idempotencyKey: r.idempotency_key,
+      chargeId: r.charge_id,
+      providerKey: r.provider_key,
+      leaseToken: token,
+      request: r.request,
+      createdAt: r.created_at.toISOString(),
+    }));
+  }
+
+  /** Delete completed keys older than the retention period, in bounded batches. */
+  async reap(retentionHours: number, batch = 1000): Promise<number> {
+    const rows = await this.sql`
+      DELETE FROM charges WHERE idempotency_key IN (
+        SELECT idempotency_key FROM charges
+        WHERE status <> 'started' AND completed_at < now() - make_interval(hours => ${retentionHours})
+        LIMIT ${batch})`;
+    return rows.count;
+  }
+
+  async ping(): Promise<void> {
+    await this.sql`SELECT 1`;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Validation of everything a client sends for a charge, before anything is
+ * claimed: a rejected request stores nothing. Pure functions, shared by the
+ * gateway's front thread and the Fastify baseline so both enforce one
+ * contract. Unknown body fields are rejected: for money, a typo such as
+ * `ammount` must not silently become a charge without the intended field.
+ */
+import type { ErrorCode } from '../errors/catalogue.js';
+
+export interface ChargeInput {
+  amount: number;
+  /** Upper-case ISO-4217 code. */
+  currency: string;
+  source: string;
+  description?: string;
+  metadata?: Record<string, string>;
+}
+
+export type Invalid = { ok: false; code: ErrorCode; field?: string; detail: string };
+export type Valid<T> = { ok: true; value: T };
+
+export const LIMITS = Object.freeze({
+  amountMin: 1,
+  amountMax: 99_999_999,
+  sourceMaxChars: 255,
+  descriptionMaxChars: 1000,
+  metadataMaxKeys: 20,
+  metadataKeyMaxChars: 40,
+  metadataValueMaxChars: 500,
+  idempotencyKeyMaxChars: 255,
+});
+
+// Intl knows the ISO-4217 list; no table of our own to keep current.
+const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+export function isCurrency(code: string): boolean {
+  return CURRENCIES.has(code);
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+export function validateIdempotencyKey(raw: string | undefined): Valid<string> | Invalid {
+  if (raw === undefined || raw === '') {
+    return { ok: false, code: 'missing_idempotency_key', field: 'Idempotency-Key', detail: 'Send an Idempotency-Key header (1-255 printable ASCII characters)' };
+  }
+  if (raw.length > LIMITS.idempotencyKeyMaxChars || !PRINTABLE_ASCII.test(raw)) {
+    return { ok: false, code: 'invalid_idempotency_key', field: 'Idempotency-Key', detail: `Idempotency-Key must be 1-${LIMITS.idempotencyKeyMaxChars} printable ASCII characters` };
+  }
+  return { ok: true, value: raw };
+}
+
+/** `application/json`, any case, optionally with parameters such as charset. */
+export function isJsonContentType(raw: string | undefined): boolean {
+  if (!raw) return false;
+  const semi = raw.indexOf(';');
+  const type = (semi === -1 ? raw : raw.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json';
+}
+
+/** X-Request-Timeout-Ms: absent means the default; otherwise 1..max integer. */
+export function parseTimeoutHeader(raw: string | undefined, defaultMs: number, maxMs: number): Valid<number> | Invalid {
+  if (raw === undefined || raw === '') return { ok: true, value: defaultMs };
+  if (!/^\d{1,9}$/.test(raw)) {
+    return { ok: false, code: 'invalid_header', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}` };
+  }
+  const ms = Number(raw);
+  if (ms < 1 || ms > maxMs) {
+    return { ok: false, code: 'invalid_header', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}` };
+  }
+  return { ok: true, value: ms };
+}
+
+const ALLOWED_FIELDS: ReadonlySet<string> = new Set(['amount', 'currency', 'source', 'description', 'metadata']);
+
+function bad(field: string, detail: string): Invalid {
+  return { ok: false, code: 'validation_failed', field, detail };
+}
+
+/** Parse and validate a charge body given as text. */
+export function parseChargeBody(text: string): Valid<ChargeInput> | Invalid {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'invalid_json', detail: 'The request body is not valid JSON' };
+  }
+  return validateChargeBody(parsed);
+}
+
+export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invalid {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return bad('body', 'The request body must be a JSON object');
+  }
+  const body = parsed as Record<string, unknown>;
+  for (const field of Object.keys(body)) {
+    if (!ALLOWED_FIELDS.has(field)) return bad(field, `Unknown field "${field}"; allowed: amount, currency, source, description, metadata`);
+  }
+  const { amount, currency, source, description, metadata } = body;
+  if (amount === undefined) return bad('amount', 'amount is required');
+  if (typeof amount !== 'number' || !Number.isInteger(amount)) return bad('amount', 'amount must be an integer number of minor units');
+  if (amount < LIMITS.amountMin || amount > LIMITS.amountMax) {
+    return bad('amount', `amount must be from ${LIMITS.amountMin} to ${LIMITS.amountMax}`);
+  }
+  if (currency === undefined) return bad('currency', 'currency is required');
+  if (typeof currency !== 'string' || !/^[A-Za-z]{3}$/.test(currency) || !isCurrency(currency.toUpperCase())) {
+    return bad('currency', 'currency must be a three-letter ISO-4217 code');
+  }
+  if (source === undefined) return bad('source', 'source is required');
+  if (typeof source !== 'string' || source.length === 0 || source.length > LIMITS.sourceMaxChars) {
+    return bad('source', `source must be a string of 1-${LIMITS.sourceMaxChars} characters`);
+  }
+  const out: ChargeInput = { amount, currency: currency.toUpperCase(), source };
+  if (description !== undefined) {
+    if (typeof description !== 'string' || description.length > LIMITS.descriptionMaxChars) {
+      return bad('description', `description must be a string of at most ${LIMITS.descriptionMaxChars} characters`);
+    }
+    out.description = description;
+  }
+  if (metadata !== undefined) {
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      return bad('metadata', 'metadata must be a flat object of string values');
+    }
+    const entries = Object.entries(metadata as Record<string, unknown>);
+    if (entries.length > LIMITS.metadataMaxKeys) return bad('metadata', `metadata may have at most ${LIMITS.metadataMaxKeys} keys`);
+    const clean: Record<string, string> = {};
+    for (const [k, v] of entries) {
+      if (k.length === 0 || k.length > LIMITS.metadataKeyMaxChars) {
+        return bad(`metadata.${k}`, `metadata keys must be 1-${LIMITS.metadataKeyMaxChars} characters`);
+      }
+      if (typeof v !== 'string' || v.length > LIMITS.metadataValueMaxChars) {
+        return bad(`metadata.${k}`, `metadata values must be strings of at most ${LIMITS.metadataValueMaxChars} characters`);
+      }
+      clean[k] = v;
+    }
+    out.metadata = clean;
+  }
+  return { ok: true, value: out };
+}

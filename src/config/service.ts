@@ -1,0 +1,73 @@
+/**
+ * The one defaults object for the charge services. The gateway and the Fastify
+ * baseline share every setting that shapes the charge path (timeouts, pools,
+ * retries, lifecycle), so comparisons are like for like; the gateway adds its
+ * thread settings.
+ */
+import { bool, int, oneOf, str, url, type Specs, type Values } from './options.js';
+
+export const commonSpecs = {
+  host: str({ flag: 'host', env: 'HOST', default: '0.0.0.0', doc: 'Address the HTTP listener binds.' }),
+  databaseUrl: url({ flag: 'database-url', env: 'DATABASE_URL', default: undefined, doc: 'Postgres URL. Unset: start an embedded Postgres under the data directory.' }),
+  providerUrl: url({ flag: 'provider-url', env: 'PROVIDER_URL', default: undefined, doc: 'Payment provider base URL. Unset (with FX_URL unset): spawn the simulator.' }),
+  fxUrl: url({ flag: 'fx-url', env: 'FX_URL', default: undefined, doc: 'fx-rates base URL. Unset (with PROVIDER_URL unset): spawn the simulator.' }),
+  dataDir: str({ flag: 'data-dir', env: 'BULWARK_DATA_DIR', default: '.bulwark', doc: 'Directory for the embedded Postgres data and other local state.' }),
+  embeddedPgPort: int({ flag: 'embedded-pg-port', env: 'EMBEDDED_PG_PORT', default: 54329, min: 0, max: 65535, doc: 'Port of the embedded Postgres (0 picks a free one).' }),
+  dbPoolMax: int({ flag: 'db-pool-max', env: 'DB_POOL_MAX', default: 16, min: 1, max: 1000, doc: 'Postgres connections in total (split across worker threads).' }),
+  dbConnectTimeoutMs: int({ flag: 'db-connect-timeout-ms', env: 'DB_CONNECT_TIMEOUT_MS', default: 2000, min: 1, unit: 'ms', doc: 'Timeout to open a Postgres connection.' }),
+  dbStatementTimeoutMs: int({ flag: 'db-statement-timeout-ms', env: 'DB_STATEMENT_TIMEOUT_MS', default: 5000, min: 1, unit: 'ms', doc: 'Postgres statement_timeout for every session.' }),
+  requestTimeoutMs: int({ flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', default: 1000, min: 1, unit: 'ms', doc: 'Deadline of a request without an X-Request-Timeout-Ms header.' }),
+  maxRequestTimeoutMs: int({ flag: 'max-request-timeout-ms', env: 'MAX_REQUEST_TIMEOUT_MS', default: 30000, min: 1, unit: 'ms', doc: 'Largest deadline a client may ask for with X-Request-Timeout-Ms.' }),
+  maxBodyBytes: int({ flag: 'max-body-bytes', env: 'MAX_BODY_BYTES', default: 16384, min: 256, max: 1048576, unit: 'bytes', doc: 'Largest request body; larger gets 413 without being buffered.' }),
+  leaseMs: int({ flag: 'lease-ms', env: 'LEASE_MS', default: 60000, min: 100, unit: 'ms', doc: 'How long a claimed charge is owned before another request or the reconciler may take it over. Must exceed max-request-timeout-ms.' }),
+  reconcileIntervalMs: int({ flag: 'reconcile-interval-ms', env: 'RECONCILE_INTERVAL_MS', default: 1000, min: 10, unit: 'ms', doc: 'How often the reconciler looks for started charges whose lease expired.' }),
+  reconcileBatch: int({ flag: 'reconcile-batch', env: 'RECONCILE_BATCH', default: 50, min: 1, max: 10000, doc: 'Charges the reconciler takes per pass.' }),
+  retentionHours: int({ flag: 'retention-hours', env: 'RETENTION_HOURS', default: 72, min: 1, unit: 'h', doc: 'Completed idempotency keys are pruned after this long.' }),
+  reapIntervalMs: int({ flag: 'reap-interval-ms', env: 'REAP_INTERVAL_MS', default: 60000, min: 100, unit: 'ms', doc: 'How often the reaper prunes expired keys.' }),
+  providerTimeoutMs: int({ flag: 'provider-timeout-ms', env: 'PROVIDER_TIMEOUT_MS', default: 800, min: 1, unit: 'ms', doc: 'Timeout of one provider attempt (capped by the request deadline).' }),
+  providerConnections: int({ flag: 'provider-connections', env: 'PROVIDER_CONNECTIONS', default: 64, min: 1, max: 10000, doc: 'Keep-alive connections to the provider (per process, split across workers).' }),
+  providerMaxAttempts: int({ flag: 'provider-max-attempts', env: 'PROVIDER_MAX_ATTEMPTS', default: 3, min: 1, max: 10, doc: 'Attempts per provider call, first one included.' }),
+  retryBaseMs: int({ flag: 'retry-base-ms', env: 'RETRY_BASE_MS', default: 25, min: 1, unit: 'ms', doc: 'Backoff base: attempt n waits up to base*2^(n-1) (full jitter).' }),
+  retryMaxMs: int({ flag: 'retry-max-ms', env: 'RETRY_MAX_MS', default: 250, min: 1, unit: 'ms', doc: 'Backoff cap.' }),
+  fxTimeoutMs: int({ flag: 'fx-timeout-ms', env: 'FX_TIMEOUT_MS', default: 300, min: 1, unit: 'ms', doc: 'Timeout of one fx-rates call.' }),
+  fxConnections: int({ flag: 'fx-connections', env: 'FX_CONNECTIONS', default: 16, min: 1, max: 10000, doc: 'Keep-alive connections to fx-rates (per process, split across workers).' }),
+  fxCacheTtlMs: int({ flag: 'fx-cache-ttl-ms', env: 'FX_CACHE_TTL_MS', default: 5000, min: 0, unit: 'ms', doc: 'How long a fetched rate is served fresh.' }),
+  keepAliveMs: int({ flag: 'keep-alive-ms', env: 'KEEP_ALIVE_MS', default: 30000, min: 1, unit: 'ms', doc: 'Idle keep-alive time of downstream connections.' }),
+  shutdownGraceMs: int({ flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: 10000, min: 0, unit: 'ms', doc: 'How long SIGTERM waits for in-flight charges before abandoning them to the reconciler.' }),
+  logLevel: oneOf({ flag: 'log-level', env: 'LOG_LEVEL', default: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, doc: 'Log level of the JSON logs.' }),
+  simProviderPort: int({ flag: 'sim-provider-port', env: 'SIM_PROVIDER_PORT', default: 8091, min: 0, max: 65535, doc: 'Provider port of the spawned simulator (0 picks a free one).' }),
+  simFxPort: int({ flag: 'sim-fx-port', env: 'SIM_FX_PORT', default: 8092, min: 0, max: 65535, doc: 'fx-rates port of the spawned simulator (0 picks a free one).' }),
+  simulatorSeed: int({ flag: 'simulator-seed', env: 'SIM_SEED', default: 42, min: 0, doc: 'Seed of the spawned simulator.' }),
+} satisfies Specs;
+
+export const gatewaySpecs = {
+  port: int({ flag: 'port', env: 'PORT', default: 8080, min: 0, max: 65535, doc: 'Gateway HTTP port (0 picks a free one).' }),
+  ...commonSpecs,
+  workers: int({ flag: 'workers', env: 'WORKERS', default: 2, min: 1, max: 256, doc: 'Worker threads that execute charges.' }),
+  workerConcurrency: int({ flag: 'worker-concurrency', env: 'WORKER_CONCURRENCY', default: 256, min: 1, max: 100000, doc: 'Tasks one worker runs at once (they are I/O-bound).' }),
+  workerQueueMax: int({ flag: 'worker-queue-max', env: 'WORKER_QUEUE_MAX', default: 1024, min: 1, max: 1000000, doc: 'Tasks waiting for a worker before new ones are refused with 503 overloaded.' }),
+} satisfies Specs;
+
+export const baselineSpecs = {
+  port: int({ flag: 'port', env: 'BASELINE_PORT', default: 8081, min: 0, max: 65535, doc: 'Baseline HTTP port (0 picks a free one).' }),
+  ...commonSpecs,
+  hardened: bool({ flag: 'hardened', env: 'BASELINE_HARDENED', default: false, doc: 'Add @fastify/under-pressure load shedding and an opossum breaker around the provider.' }),
+} satisfies Specs;
+
+export type CommonConfig = Values<typeof commonSpecs>;
+export type GatewayConfig = Values<typeof gatewaySpecs>;
+export type BaselineConfig = Values<typeof baselineSpecs>;
+
+/** Cross-field rules, checked once at start. */
+export function checkCommon(c: CommonConfig): string | undefined {
+  if (c.leaseMs <= c.maxRequestTimeoutMs) {
+    return `LEASE_MS must be greater than MAX_REQUEST_TIMEOUT_MS (${c.maxRequestTimeoutMs}); got ${c.leaseMs}`;
+  }
+  if (c.requestTimeoutMs > c.maxRequestTimeoutMs) {
+    return `REQUEST_TIMEOUT_MS must be at most MAX_REQUEST_TIMEOUT_MS (${c.maxRequestTimeoutMs}); got ${c.requestTimeoutMs}`;
+  }
+  if ((c.providerUrl === undefined) !== (c.fxUrl === undefined)) {
+    return 'PROVIDER_URL and FX_URL must be set together (or both left unset to spawn the simulator)';
+  }
+  return undefined;
+}

@@ -1,0 +1,38 @@
+/**
+ * The fx-rates client: one GET per pair, classified, body always consumed.
+ */
+import type { Pool } from 'undici';
+
+export type RateOutcome =
+  | { ok: true; rate: number; asOf: string }
+  | { ok: false; reason: 'timeout' | 'connection' | 'status' | 'bad_response' | 'not_found'; status?: number };
+
+export class FxClient {
+  constructor(private readonly pool: Pool) {}
+
+  async getRate(from: string, to: string, timeoutMs: number): Promise<RateOutcome> {
+    let statusCode: number;
+    let text: string;
+    try {
+      const res = await this.pool.request({
+        method: 'GET',
+        path: `/v1/rates/${from}-${to}`,
+        signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
+      });
+      statusCode = res.statusCode;
+      text = await res.body.text();
+    } catch (e) {
+      const name = (e as Error).name;
+      return { ok: false, reason: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'connection' };
+    }
+    if (statusCode === 404) return { ok: false, reason: 'not_found', status: statusCode };
+    if (statusCode !== 200) return { ok: false, reason: 'status', status: statusCode };
+    try {
+      const parsed = JSON.parse(text) as { rate?: unknown; as_of?: unknown };
+      if (typeof parsed.rate !== 'number' || !(parsed.rate > 0)) return { ok: false, reason: 'bad_response', status: statusCode };
+      return { ok: true, rate: parsed.rate, asOf: typeof parsed.as_of === 'string' ? parsed.as_of : new Date().toISOString() };
+    } catch {
+      return { ok: false, reason: 'bad_response', status: statusCode };
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * uWebSockets.js request plumbing with its traps handled in one place:
+ * onAborted is attached before anything asynchronous, every write after the
+ * synchronous part of a handler is corked and skipped once the client is
+ * gone, body chunks are copied (uWS neuters them after the callback), and an
+ * oversize body is refused as soon as it crosses the limit, never buffered.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { HttpResponse } from 'uWebSockets.js';
+import type { Reply } from '../errors/catalogue.js';
+
+const STATUS_LINES = new Map<number, string>();
+function statusLine(status: number): string {
+  let line = STATUS_LINES.get(status);
+  if (!line) {
+    line = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+    STATUS_LINES.set(status, line);
+  }
+  return line;
+}
+
+/** One in-flight HTTP exchange. */
+export class Exchange {
+  aborted = false;
+  answered = false;
+  constructor(readonly res: HttpResponse, private readonly onFinish?: (x: Exchange) => void) {
+    res.onAborted(() => {
+      this.aborted = true;
+      this.#finish();
+    });
+  }
+
+  get open(): boolean {
+    return !this.aborted && !this.answered;
+  }
+
+  /** Write a reply once; corked; no-op after abort or a previous answer. */
+  send(reply: Reply, closeConnection = false): void {
+    if (!this.open) return;
+    this.answered = true;
+    const { res } = this;
+    res.cork(() => {
+      res.writeStatus(statusLine(reply.status));
+      res.writeHeader('Content-Type', reply.contentType);
+      if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
+      res.end(reply.body, closeConnection);
+    });
+    this.#finish();
+  }
+
+  #finished = false;
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.onFinish?.(this);
+  }
+}
+
+/**
+ * Collect the request body up to maxBytes. Calls onTooLarge (once) as soon as
+ * the limit is crossed; the remaining chunks are dropped without being kept.
+ */
+export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  x.res.onData((chunk, isLast) => {
+    if (done) return;
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      done = true;
+      onTooLarge();
+      return;
+    }
+    if (isLast) {
+      done = true;
+      // The last chunk may be used in place only if it is the whole body and
+      // consumed synchronously; onBody must not keep it past this call.
+      onBody(chunks.length === 0 ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)], size));
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0)));
+  });
+}

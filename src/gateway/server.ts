@@ -1,0 +1,258 @@
+/**
+ * The front thread: routes, validation and dispatch on uWebSockets.js. It
+ * never does DB or downstream I/O; it parses, validates, dispatches a task to
+ * the worker pool and writes the answer. Probe routes (/health, /ready,
+ * /version) answer from memory.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { problem, json, type Reply, type ErrorCode } from '../errors/catalogue.js';
+import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../charge/validate.js';
+import { parseQuoteQuery, quoteReply, RateCache } from '../fx/quote.js';
+import type { RateOutcome } from '../downstream/fx-client.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import { versionInfo } from '../runtime/version.js';
+import { Exchange, readBody } from './http.js';
+import { nativeUws, uwsInfo } from './native.js';
+import type { Task } from './tasks.js';
+
+export interface FrontSettings {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+  maxRequestTimeoutMs: number;
+  fxCacheTtlMs: number;
+}
+
+export interface Dispatcher {
+  run(task: Task): Promise<unknown>;
+  /** Worker threads currently alive. */
+  threads(): number;
+  expectedThreads: number;
+}
+
+/** Thrown by the dispatcher when its queue is at its limit. */
+export function isQueueFull(e: unknown): boolean {
+  return e instanceof Error && /queue is at limit|Task queue is at limit/i.test(e.message);
+}
+
+/** Time the front thread gives a worker's own 504 to arrive before answering it itself. */
+const FRONT_DEADLINE_GRACE_MS = 50;
+
+const ROUTES: Record<string, string[]> = {
+  '/charge': ['post'],
+  '/charges/:key': ['get'],
+  '/quote': ['get'],
+  '/health': ['get'],
+  '/ready': ['get'],
+  '/version': ['get'],
+};
+
+export class Gateway {
+  readonly app: TemplatedApp;
+  draining = false;
+  inFlight = 0;
+  #listenSocket: us_listen_socket | null = null;
+  #dbOk = false;
+  #dbCheckedAt = -Infinity;
+  readonly #rates: RateCache;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly s: FrontSettings,
+    private readonly pool: Dispatcher,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.#rates = new RateCache(s.fxCacheTtlMs);
+    this.app = nativeUws().App();
+    this.#routes();
+  }
+
+  #routes(): void {
+    const app = this.app;
+    app.post('/charge', (res, req) => this.#charge(res, req));
+    app.get('/charges/:key', (res, req) => this.#getCharge(res, req));
+    app.get('/quote', (res, req) => this.#quote(res, req));
+    app.get('/health', (res) => this.#answerNow(res, json(200, { status: 'ok' })));
+    app.get('/ready', (res) => this.#answerNow(res, this.readiness()));
+    app.get('/version', (res) => this.#answerNow(res, json(200, { ...versionInfo, uws: uwsInfo })));
+    for (const [path, methods] of Object.entries(ROUTES)) {
+      const allow = methods.map((m) => m.toUpperCase()).join(', ');
+      app.any(path, (res) => this.#answerNow(res, problem('method_not_allowed', { detail: `Allowed: ${allow}`, headers: { Allow: allow } })));
+    }
+    app.any('/*', (res) => this.#answerNow(res, problem('not_found', { detail: 'No such route' })));
+  }
+
+  /** Answer synchronously inside the handler (already corked by uWS). */
+  #answerNow(res: HttpResponse, reply: Reply): void {
+    new Exchange(res).send(reply, this.draining);
+  }
+
+  #track(res: HttpResponse): Exchange {
+    this.inFlight++;
+    return new Exchange(res, () => {
+      this.inFlight--;
+      if (this.inFlight === 0 && this.#idleWaiters.length > 0) {
+        for (const w of this.#idleWaiters.splice(0)) w();
+      }
+    });
+  }
+
+  #fail(x: Exchange, code: ErrorCode, extras?: Parameters<typeof problem>[1]): void {
+    x.send(problem(code, extras), this.draining);
+  }
+
+  #charge(res: HttpResponse, req: HttpRequest): void {
+    const arrival = this.clock.epochMs();
+    const x = this.#track(res);
+    // HttpRequest is stack-allocated: read everything before any callback.
+    const contentType = req.getHeader('content-type');
+    const keyRaw = req.getHeader('idempotency-key');
+    const timeoutRaw = req.getHeader('x-request-timeout-ms');
+    const contentLength = req.getHeader('content-length');
+    if (this.draining) return this.#fail(x, 'draining');
+    if (contentLength !== '' && Number(contentLength) > this.s.maxBodyBytes) {
+      // Refuse before reading a byte, and close: the rest of the body is not wanted.
+      return x.send(problem('payload_too_large', { detail: `The body may be at most ${this.s.maxBodyBytes} bytes` }), true);
+    }
+    readBody(
+      x,
+      this.s.maxBodyBytes,
+      (body) => this.#chargeBody(x, arrival, contentType, keyRaw, timeoutRaw, body),
+      () => x.send(problem('payload_too_large', { detail: `The body may be at most ${this.s.maxBodyBytes} bytes` }), true),
+    );
+  }
+
+  #chargeBody(x: Exchange, arrival: number, contentType: string, keyRaw: string, timeoutRaw: string, body: Buffer): void {
+    if (!isJsonContentType(contentType)) return this.#fail(x, 'unsupported_media_type', { field: 'Content-Type' });
+    const key = validateIdempotencyKey(keyRaw);
+    if (!key.ok) return this.#fail(x, key.code, { field: key.field, detail: key.detail });
+    const timeout = parseTimeoutHeader(timeoutRaw, this.s.requestTimeoutMs, this.s.maxRequestTimeoutMs);
+    if (!timeout.ok) return this.#fail(x, timeout.code, { field: timeout.field, detail: timeout.detail });
+    const input = parseChargeBody(body.toString('utf8'));
+    if (!input.ok) return this.#fail(x, input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
+    const deadline = arrival + timeout.value;
+    this.#dispatch(x, { op: 'charge', key: key.value, input: input.value, deadline }, deadline);
+  }
+
+  /** Run a task whose result is a Reply, answering 504 if the deadline passes first. */
+  #dispatch(x: Exchange, task: Task, deadline: number): void {
+    const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
+    this.pool.run(task).then(
+      (reply) => {
+        clearTimeout(timer);
+        x.send(reply as Reply, this.draining);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        if (isQueueFull(e)) return this.#fail(x, 'overloaded', { detail: 'The worker queue is full' });
+        this.log.error({ err: e, op: task.op }, 'task failed');
+        this.#fail(x, 'internal_error');
+      },
+    );
+  }
+
+  #getCharge(res: HttpResponse, req: HttpRequest): void {
+    const arrival = this.clock.epochMs();
+    let key: string;
+    try {
+      key = decodeURIComponent(req.getParameter(0) ?? '');
+    } catch {
+      key = '';
+    }
+    const x = this.#track(res);
+    const valid = validateIdempotencyKey(key);
+    if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
+    this.#dispatch(x, { op: 'get', key }, arrival + this.s.requestTimeoutMs);
+  }
+
+  #quote(res: HttpResponse, req: HttpRequest): void {
+    const q = parseQuoteQuery(req.getQuery() ?? '');
+    const x = this.#track(res);
+    if (!q.ok) return this.#fail(x, q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) });
+    const { from, to } = q.value;
+    const pair = `${from}-${to}`;
+    const now = this.clock.now();
+    const hit = this.#rates.fresh(pair, now);
+    if (hit) return x.send(quoteReply(q.value, hit.rate, hit.asOf, false));
+    const deadline = this.clock.epochMs() + this.s.requestTimeoutMs;
+    this.#rates
+      .singleFlight(pair, () => this.pool.run({ op: 'rate', from, to, deadline }) as Promise<RateOutcome>)
+      .then(
+        (r) => {
+          if (r.ok) {
+            this.#rates.put(pair, r.rate, r.asOf, this.clock.now());
+            return x.send(quoteReply(q.value, r.rate, r.asOf, false));
+          }
+          if (r.reason === 'not_found') return this.#fail(x, 'invalid_query', { field: 'to', detail: `No rate for ${pair}` });
+          this.#staleOrFail(x, q.value, pair);
+        },
+        () => this.#staleOrFail(x, q.value, pair),
+      );
+  }
+
+  #staleOrFail(x: Exchange, q: { from: string; to: string; amount: number }, pair: string): void {
+    const last = this.#rates.last(pair);
+    if (last) return x.send(quoteReply(q, last.rate, last.asOf, true));
+    this.#fail(x, 'fx_unavailable');
+  }
+
+  /** Refresh the cached DB check (at most once a second; driven by a timer). */
+  async refreshDbCheck(): Promise<void> {
+    try {
+      this.#dbOk = (await this.pool.run({ op: 'ping' })) === true;
+    } catch {
+      this.#dbOk = false;
+    }
+    this.#dbCheckedAt = this.clock.now();
+  }
+
+  readiness(): Reply {
+    const workersUp = this.pool.threads() >= this.pool.expectedThreads;
+    const dbFresh = this.clock.now() - this.#dbCheckedAt < 3000;
+    const checks = { draining: this.draining, workers_up: workersUp, db_reachable: this.#dbOk && dbFresh };
+    if (!this.draining && workersUp && this.#dbOk && dbFresh) return json(200, { ready: true, checks });
+    const code: ErrorCode = this.draining ? 'draining' : 'db_unavailable';
+    const reply = problem(code, { detail: 'Not ready' });
+    return { ...reply, body: JSON.stringify({ ...(JSON.parse(reply.body) as object), ready: false, checks }) };
+  }
+
+  listen(): Promise<number> {
+    const uws = nativeUws();
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.s.host, this.s.port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${this.s.host}:${this.s.port}`));
+        this.#listenSocket = socket;
+        resolve(uws.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  /** Stop accepting connections; existing keep-alive connections are closed as they answer. */
+  stopAccepting(): void {
+    this.draining = true;
+    if (this.#listenSocket) {
+      nativeUws().us_listen_socket_close(this.#listenSocket);
+      this.#listenSocket = null;
+    }
+  }
+
+  /** Resolves when nothing is in flight, or after timeoutMs; true if idle. */
+  whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  close(): void {
+    this.stopAccepting();
+    (this.app as unknown as { close?: () => void }).close?.();
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * Structured JSON logs (pino) to stdout. Log lines never carry card data:
+ * callers log keys and codes, not request bodies.
+ */
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string, name: string): Logger {
+  return pino({ level, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime });
+}

@@ -1,0 +1,61 @@
+/**
+ * Process plumbing shared by the services: periodic jobs that never overlap
+ * themselves, and SIGTERM/SIGINT handling — stop accepting, drain in-flight
+ * work within the grace period, close, exit 0; a second signal exits at once.
+ */
+import type { Logger } from './logger.js';
+
+export interface Periodic {
+  stop(): void;
+}
+
+/** Run `job` every `ms`; a run still going when the next is due is not doubled. */
+export function every(ms: number, job: () => Promise<unknown>, onError?: (e: unknown) => void): Periodic {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    job()
+      .catch((e: unknown) => onError?.(e))
+      .finally(() => {
+        running = false;
+      });
+  }, ms);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+export interface Drainable {
+  stopAccepting(): void;
+  whenIdle(timeoutMs: number): Promise<boolean>;
+  inFlight(): number;
+  close(): Promise<void>;
+}
+
+export function installShutdown(log: Logger, graceMs: number, target: Drainable): void {
+  let shuttingDown = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    shuttingDown = true;
+    const started = performance.now();
+    log.info({ signal, in_flight: target.inFlight(), grace_ms: graceMs }, 'drain started');
+    target.stopAccepting();
+    void (async () => {
+      const idle = await target.whenIdle(graceMs);
+      const abandoned = idle ? 0 : target.inFlight();
+      const drainMs = performance.now() - started;
+      log.info({ drain_duration_seconds: drainMs / 1000, abandoned }, 'drain finished');
+      try {
+        await target.close();
+      } catch (e) {
+        log.error({ err: e }, 'close failed');
+      }
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,49 @@
+/**
+ * A real Postgres for a test file: a fresh database on DATABASE_URL's server
+ * when it is set, otherwise an embedded Postgres of its own in a temporary
+ * directory on a free port. Every call gets an empty, migrated database.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { migrate } from '../../src/db/migrations.js';
+
+export interface TestDb {
+  url: string;
+  sql: postgres.Sql;
+  close(): Promise<void>;
+}
+
+export async function startTestDb(): Promise<TestDb> {
+  let serverUrl = process.env.DATABASE_URL;
+  let stopServer = async () => {};
+  if (!serverUrl) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-test-pg-'));
+    const db = await startEmbeddedPostgres(dir, 0, () => {});
+    serverUrl = db.url;
+    stopServer = async () => {
+      await db.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+  const name = `bulwark_test_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const sql = postgres(url, { max: 4, onnotice: () => {} });
+  await migrate(sql);
+  return {
+    url,
+    sql,
+    async close() {
+      await sql.end({ timeout: 1 });
+      await stopServer();
+    },
+  };
+}
