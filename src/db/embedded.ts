@@ -4,7 +4,7 @@
  * survive restarts. Postgres refuses to run as root, so as root the package
  * runs it as the `postgres` system user it creates if missing.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -49,6 +49,9 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     onError: (e) => log(`embedded postgres: ${String(e).trim()}`),
   });
   await mkdir(path.resolve(dataDir), { recursive: true });
+  // As root, the server runs as `postgres`, which must be able to reach its
+  // data directory (mkdtemp makes 0700 directories).
+  if (userInfo().uid === 0) await chmod(path.resolve(dataDir), 0o755);
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     await rm(dir, { recursive: true, force: true });
     await pg.initialise();

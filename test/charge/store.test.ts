@@ -1,0 +1,162 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChargeStore } from '../../src/charge/store.js';
+import { runCharge, type LifecycleDeps } from '../../src/charge/lifecycle.js';
+import { reconcileOnce } from '../../src/charge/reconciler.js';
+import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { startTestDb, type TestDb } from '../support/postgres.js';
+
+let db: TestDb;
+let store: ChargeStore;
+before(async () => {
+  db = await startTestDb();
+  store = new ChargeStore(db.sql);
+});
+after(async () => {
+  await db?.close();
+});
+
+const input = { amount: 500, currency: 'USD', source: 'tok_visa' };
+
+/** A provider that answers from a script and records every call's key. */
+class FakeProvider implements Provider {
+  calls: string[] = [];
+  constructor(public next: () => AttemptOutcome) {}
+  async createCharge(providerKey: string): Promise<AttemptOutcome> {
+    this.calls.push(providerKey);
+    return this.next();
+  }
+  async getCharge(providerKey: string): Promise<AttemptOutcome> {
+    this.calls.push(providerKey);
+    return this.next();
+  }
+}
+
+function deps(provider: Provider, leaseMs = 60_000): LifecycleDeps {
+  return {
+    clock: systemClock,
+    random: () => 0,
+    sleep: async () => {},
+    store,
+    provider,
+    settings: { leaseMs, providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 100, minAttemptMs: 1 } },
+  };
+}
+
+test('claim: new key, lease held, mismatch, then replay after record', async () => {
+  const c = await store.claim('s1', 'fp', input, 60_000);
+  assert.equal(c.kind, 'claimed');
+  if (c.kind !== 'claimed') return;
+  assert.equal(c.takeover, false);
+  assert.equal(c.providerKey, `bw_${c.chargeId}`);
+  const again = await store.claim('s1', 'fp', input, 60_000);
+  assert.equal(again.kind, 'in_progress');
+  assert.ok(again.kind === 'in_progress' && again.retryAfterMs > 50_000);
+  assert.deepEqual(await store.claim('s1', 'other', input, 60_000), { kind: 'mismatch' });
+  const stored = await store.record('s1', 'succeeded', 'pch_1', 201, '{"x":1}');
+  assert.deepEqual(stored, { kind: 'replay', responseStatus: 201, responseBody: '{"x":1}' });
+  assert.deepEqual(await store.claim('s1', 'fp', input, 60_000), { kind: 'replay', responseStatus: 201, responseBody: '{"x":1}' });
+  assert.deepEqual(await store.claim('s1', 'other', input, 60_000), { kind: 'mismatch' });
+});
+
+test('an expired lease is taken over with the same charge id and provider key', async () => {
+  const first = await store.claim('s2', 'fp', input, 100);
+  await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 's2'`;
+  const second = await store.claim('s2', 'fp', input, 60_000);
+  assert.ok(first.kind === 'claimed' && second.kind === 'claimed');
+  assert.equal(second.takeover, true);
+  assert.equal(second.chargeId, first.chargeId);
+  assert.equal(second.providerKey, first.providerKey);
+  assert.notEqual(second.leaseToken, first.leaseToken);
+  // The old owner can no longer release the new owner's lease.
+  await store.release('s2', first.leaseToken);
+  assert.equal((await store.claim('s2', 'fp', input, 60_000)).kind, 'in_progress');
+});
+
+test('record: the first writer wins, later writers get the stored outcome', async () => {
+  await store.claim('s3', 'fp', input, 60_000);
+  await store.record('s3', 'declined', 'pch_a', 402, 'first');
+  const later = await store.record('s3', 'succeeded', 'pch_b', 201, 'second');
+  assert.deepEqual(later, { kind: 'replay', responseStatus: 402, responseBody: 'first' });
+});
+
+test('lifecycle: success is recorded, replayed, and the provider is called once', async () => {
+  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_ok' }));
+  const d = deps(p);
+  const r1 = await runCharge(d, 'l1', input, systemClock.epochMs() + 2000);
+  assert.equal(r1.status, 201);
+  const body = JSON.parse(r1.body) as Record<string, unknown>;
+  assert.equal(body.provider_charge_id, 'pch_ok');
+  const r2 = await runCharge(d, 'l1', input, systemClock.epochMs() + 2000);
+  assert.equal(r2.status, 201);
+  assert.equal(r2.body, r1.body);
+  assert.equal(r2.headers?.['Idempotent-Replayed'], 'true');
+  assert.equal(p.calls.length, 1);
+});
+
+test('lifecycle: an unknown outcome is retried on the same key, then released to the reconciler', async () => {
+  let n = 0;
+  const p = new FakeProvider(() => (++n <= 3 ? { kind: 'unknown', reason: 'status_5xx', status: 500 } : { kind: 'succeeded', providerChargeId: 'pch_late' }));
+  const d = deps(p);
+  const r = await runCharge(d, 'l2', input, systemClock.epochMs() + 2000);
+  assert.equal(r.status, 503);
+  assert.equal((JSON.parse(r.body) as { code: string }).code, 'provider_unavailable');
+  assert.equal(p.calls.length, 3);
+  assert.equal(new Set(p.calls).size, 1, 'every attempt uses one provider key');
+  const row = await store.get('l2');
+  assert.equal(row?.status, 'started');
+  // Released: the reconciler may take it now, and finishes it with the same key.
+  const report = await reconcileOnce(d, 10);
+  assert.equal(report.succeeded, 1);
+  assert.equal(new Set(p.calls).size, 1);
+  assert.equal((await store.get('l2'))?.status, 'succeeded');
+  const replay = await runCharge(d, 'l2', input, systemClock.epochMs() + 2000);
+  assert.equal(replay.status, 201);
+  assert.equal((JSON.parse(replay.body) as { provider_charge_id: string }).provider_charge_id, 'pch_late');
+});
+
+test('lifecycle: a decline is a final 402, stored and replayed; a rejection is a final 402 too', async () => {
+  const d = deps(new FakeProvider(() => ({ kind: 'declined', providerChargeId: 'pch_d', declineCode: 'card_declined' })));
+  const r = await runCharge(d, 'l3', input, systemClock.epochMs() + 2000);
+  assert.equal(r.status, 402);
+  assert.equal(r.contentType, 'application/problem+json');
+  const b = JSON.parse(r.body) as Record<string, unknown>;
+  assert.equal(b.status, 402);
+  assert.equal(b.code, 'card_declined');
+  assert.equal(b.charge_status, 'declined');
+  assert.equal((await runCharge(d, 'l3', input, systemClock.epochMs() + 2000)).status, 402);
+  const rej = await runCharge(deps(new FakeProvider(() => ({ kind: 'rejected', status: 400, message: 'bad token' }))), 'l4', input, systemClock.epochMs() + 2000);
+  assert.equal(rej.status, 402);
+  assert.equal((JSON.parse(rej.body) as { code: string }).code, 'charge_rejected');
+  assert.equal((await store.get('l4'))?.status, 'failed');
+});
+
+test('lifecycle: a refused call (breaker open) answers its code and is not retried', async () => {
+  const p = new FakeProvider(() => ({ kind: 'refused', code: 'breaker_open' }));
+  const r = await runCharge(deps(p), 'l5', input, systemClock.epochMs() + 2000);
+  assert.equal(r.status, 503);
+  assert.equal((JSON.parse(r.body) as { code: string }).code, 'breaker_open');
+  assert.equal(p.calls.length, 1);
+});
+
+test('reconciler: still-unknown outcomes are deferred, not lost', async () => {
+  const p = new FakeProvider(() => ({ kind: 'unknown', reason: 'timeout' }));
+  await store.claim('r1', 'fp', input, 1);
+  await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'r1'`;
+  const report = await reconcileOnce(deps(p), 50);
+  assert.ok(report.deferred >= 1);
+  const row = await db.sql<{ status: string; later: boolean }[]>`SELECT status, lease_expires_at > now() AS later FROM charges WHERE idempotency_key = 'r1'`;
+  assert.deepEqual(row[0], { status: 'started', later: true });
+});
+
+test('reaper: prunes completed keys past retention, never started ones', async () => {
+  await store.claim('old-done', 'fp', input, 60_000);
+  await store.record('old-done', 'succeeded', 'p', 201, '{}');
+  await store.claim('old-started', 'fp', input, 60_000);
+  await db.sql`UPDATE charges SET created_at = now() - interval '100 hours', completed_at = CASE WHEN status = 'started' THEN NULL ELSE now() - interval '100 hours' END WHERE idempotency_key IN ('old-done', 'old-started')`;
+  const n = await store.reap(72);
+  assert.ok(n >= 1);
+  assert.equal(await store.get('old-done'), undefined);
+  assert.equal((await store.get('old-started'))?.status, 'started');
+});

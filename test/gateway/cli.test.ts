@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+}
+
+test('serve refuses to start on the pure-JS uWebSockets.js fallback, with a clear message', () => {
+  const r = run(['serve'], { UWS_USE_FALLBACK: '1', PORT: '0' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /uWebSockets\.js native binding did not load/);
+  assert.match(r.stderr, /refusing to start/);
+  assert.doesNotMatch(r.stdout + r.stderr, /listening/);
+});
+
+test('a bad setting stops start-up with one line naming it, the value and what is allowed', () => {
+  const r = run(['serve'], { WORKERS: 'many' });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr.trim(), 'bulwark serve: WORKERS must be an integer from 1 to 256; got "many"');
+});
+
+test('every subcommand has --help; an unknown command is refused', () => {
+  for (const cmd of ['serve', 'simulate', 'baseline']) {
+    const r = run([cmd, '--help']);
+    assert.equal(r.status, 0, cmd);
+    assert.match(r.stdout, new RegExp(`Usage: bulwark ${cmd}`), cmd);
+  }
+  const top = run(['--help']);
+  assert.equal(top.status, 0);
+  assert.match(top.stdout, /serve/);
+  const bad = run(['nope']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown command "nope"/);
+});
