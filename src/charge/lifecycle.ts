@@ -23,10 +23,20 @@ export interface LifecycleSettings {
   providerRetry: RetryPolicy;
 }
 
+/** Runs one DB phase within the global DB bound; throws DbBusyError when no slot frees in time. */
+export type DbGate = <T>(timeoutMs: number, phase: () => Promise<T>) => Promise<T>;
+
+export class DbBusyError extends Error {
+  override readonly name = 'DbBusyError';
+}
+
+export const ungated: DbGate = (_t, phase) => phase();
+
 export interface LifecycleDeps extends RetryEnv {
   store: ChargeStore;
   provider: Provider;
   settings: LifecycleSettings;
+  db?: DbGate;
 }
 
 class DeadlineError extends Error {}
@@ -96,17 +106,22 @@ export async function callProvider(deps: RetryEnv & { provider: Provider; settin
     deps.settings.providerRetry,
     deadlineEpochMs,
     (timeoutMs) => deps.provider.createCharge(providerKey, reference, input, timeoutMs),
+    // A refusal (open breaker, full bulkhead) is not retried: retrying into
+    // an open breaker is how retry storms keep a provider down.
     (o) => o.kind === 'unknown',
   );
+  if (r.result?.kind === 'refused' && r.attempts > 1) deps.onSuppressed?.('breaker_open');
   return r.result ?? { kind: 'unknown', reason: 'timeout' };
 }
 
 export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number): Promise<Reply> {
   const { clock, store } = deps;
+  const db = deps.db ?? ungated;
   const fp = fingerprint(input);
   let claim;
   try {
-    claim = await beforeDeadline(clock, deadlineEpochMs, store.claim(key, fp, input, deps.settings.leaseMs));
+    const left = deadlineEpochMs - clock.epochMs();
+    claim = await beforeDeadline(clock, deadlineEpochMs, db(left, () => store.claim(key, fp, input, deps.settings.leaseMs)));
   } catch (e) {
     // A claim that committed after we gave up leaves a started row with a
     // lease: the reconciler finishes it, as the 504 promises.
@@ -123,18 +138,25 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
       break;
   }
   const outcome = await callProvider(deps, claim.providerKey, key, input, deadlineEpochMs);
+  // Releasing and recording may wait for a DB slot past the deadline: the
+  // provider was called, and the sooner the row reflects it the better.
+  const settleMs = deps.settings.providerRetry.attemptTimeoutMs;
+  if (outcome.kind === 'refused') {
+    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
+    return problem(outcome.code);
+  }
   if (outcome.kind === 'unknown') {
-    await store.release(key, claim.leaseToken).catch(() => {});
+    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
     return clock.epochMs() >= deadlineEpochMs - deps.settings.providerRetry.minAttemptMs ? problem('deadline_exceeded') : problem('provider_unavailable');
   }
   const answer = finalAnswer(claim.chargeId, input, claim.createdAt, outcome);
   try {
     // Recording is allowed past the deadline: the provider has answered, and
     // writing the outcome now saves the reconciler a provider call.
-    const stored = await store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
+    const stored = await db(settleMs, () => store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
     return replayReply(stored, false);
   } catch {
-    await store.release(key, claim.leaseToken).catch(() => {});
+    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
     return problem('db_unavailable');
   }
 }

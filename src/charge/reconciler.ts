@@ -38,7 +38,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       const policy = deps.settings.providerRetry;
       const deadline = deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
       const outcome = await callProvider(deps, row.providerKey, row.idempotencyKey, row.request, deadline);
-      if (outcome.kind === 'unknown') {
+      if (outcome.kind === 'unknown' || outcome.kind === 'refused') {
         report.deferred++;
         await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
         return;

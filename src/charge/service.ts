@@ -12,7 +12,10 @@ import { FxClient, type RateOutcome } from '../downstream/fx-client.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { systemRandom, type Random } from '../lib/random.js';
-import { runCharge, type LifecycleDeps } from './lifecycle.js';
+import { DbBusyError, runCharge, type DbGate, type LifecycleDeps } from './lifecycle.js';
+import type { Protection } from '../resilience/protection.js';
+import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilience/guards.js';
+import type { Logger } from '../runtime/logger.js';
 import { reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { ChargeStore } from './store.js';
 import type { ChargeInput } from './validate.js';
@@ -53,6 +56,9 @@ export interface ChargeServiceOptions {
   random?: Random;
   /** Wrap the provider client, e.g. in a circuit breaker. */
   decorateProvider?: (p: Provider) => Provider;
+  /** The gateway's shared breakers, bulkheads, retry budget and counters. */
+  protection?: Protection;
+  log?: Logger;
 }
 
 export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOptions = {}): ChargeService {
@@ -63,14 +69,49 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
   const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
   const client = new ProviderClient(providerPool);
-  const provider = o.decorateProvider ? o.decorateProvider(client) : client;
+  const p = o.protection;
+  const guard = (d: 'provider' | 'fx'): Guard => ({
+    breaker: p?.breakers[d],
+    bulkhead: p?.bulkheads[d],
+    acquireTimeoutMs: p?.settings.bulkheadAcquireTimeoutMs ?? 0,
+    clock,
+  });
+  let provider: Provider = p ? new GuardedProvider(client, guard('provider')) : client;
+  if (o.decorateProvider) provider = o.decorateProvider(provider);
   const fx = new FxClient(fxPool);
+  const fxGuard = guard('fx');
+  const dbSlots = p?.bulkheads.db;
+  const db: DbGate | undefined = dbSlots
+    ? async (timeoutMs, phase) => {
+        const slot = await dbSlots.acquire(Math.min(p.settings.dbAcquireTimeoutMs, timeoutMs));
+        if (!slot.ok) {
+          p.events.inc('db_acquire_timeout');
+          throw new DbBusyError();
+        }
+        try {
+          return await phase();
+        } finally {
+          dbSlots.release();
+        }
+      }
+    : undefined;
   const deps: LifecycleDeps = {
     clock,
     random,
     sleep: (ms) => sleep(ms),
     store,
     provider,
+    ...(db ? { db } : {}),
+    ...(p?.budget ? { budget: p.budget } : {}),
+    ...(p
+      ? {
+          onRetry: (r: unknown) => {
+            const reason = (r as { reason?: string }).reason;
+            p.events.inc(reason === 'status_5xx' ? 'retry_provider_status_5xx' : reason === 'timeout' ? 'retry_provider_timeout' : reason === 'connection' ? 'retry_provider_connection' : 'retry_provider_other');
+          },
+          onSuppressed: (reason: 'attempts' | 'deadline' | 'budget' | 'breaker_open') => p.events.inc(`retry_suppressed_${reason}`),
+        }
+      : {}),
     settings: {
       leaseMs: s.leaseMs,
       providerRetry: {
@@ -104,7 +145,14 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
         completed_at: row.completed_at?.toISOString() ?? null,
       });
     },
-    rate: (from, to, deadline) => fx.getRate(from, to, Math.min(s.fxTimeoutMs, deadline - clock.epochMs())),
+    async rate(from, to, deadline) {
+      const timeoutMs = Math.min(s.fxTimeoutMs, deadline - clock.epochMs());
+      if (timeoutMs <= 0) return { ok: false, reason: 'timeout' };
+      const r = p ? await guardedRate(fxGuard, timeoutMs, (t) => fx.getRate(from, to, t)) : await fx.getRate(from, to, timeoutMs);
+      if (isRefusal(r)) return { ok: false, reason: r.refused };
+      if (!r.ok && r.reason === 'timeout') p?.events.inc('timeout_fx');
+      return r;
+    },
     async ping() {
       try {
         await store.ping();
@@ -113,7 +161,16 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
         return false;
       }
     },
-    reconcile: () => reconcileOnce(deps, s.reconcileBatch),
+    async reconcile() {
+      const r = await reconcileOnce(deps, s.reconcileBatch);
+      if (p) {
+        p.events.inc('reconcile_succeeded', r.succeeded);
+        p.events.inc('reconcile_declined', r.declined);
+        p.events.inc('reconcile_failed', r.failed);
+        p.events.inc('reconcile_deferred', r.deferred);
+      }
+      return r;
+    },
     reap: () => store.reap(s.retentionHours),
     async close() {
       await Promise.allSettled([sql.end({ timeout: 2 }), providerPool.close(), fxPool.close()]);

@@ -4,7 +4,7 @@
  * retries, lifecycle), so comparisons are like for like; the gateway adds its
  * thread settings.
  */
-import { bool, int, oneOf, str, url, type Specs, type Values } from './options.js';
+import { bool, int, num, oneOf, str, url, type Specs, type Values } from './options.js';
 
 export const commonSpecs = {
   host: str({ flag: 'host', env: 'HOST', default: '0.0.0.0', doc: 'Address the HTTP listener binds.' }),
@@ -42,7 +42,35 @@ export const commonSpecs = {
 
 export const gatewaySpecs = {
   port: int({ flag: 'port', env: 'PORT', default: 8080, min: 0, max: 65535, doc: 'Gateway HTTP port (0 picks a free one).' }),
+  adminHost: str({ flag: 'admin-host', env: 'ADMIN_HOST', default: '127.0.0.1', doc: 'Address of the admin listener (loopback by default: it can open breakers).' }),
+  adminPort: int({ flag: 'admin-port', env: 'ADMIN_PORT', default: 9090, min: 0, max: 65535, doc: 'Admin port: /admin/state, /admin/breakers/:name/reset|open (0 picks a free one).' }),
   ...commonSpecs,
+  mechanisms: bool({ flag: 'mechanisms', env: 'MECHANISMS', default: true, doc: 'Master switch: false turns off shedding, the concurrency limit, breakers, bulkheads and the retry budget (the "before" runs).' }),
+  shedding: bool({ flag: 'shedding', env: 'SHEDDING', default: true, doc: 'Shed on event-loop delay/utilization and on deadlines the request would miss.' }),
+  concurrencyLimit: oneOf<'adaptive' | 'static' | 'off'>({ flag: 'concurrency-limit', env: 'CONCURRENCY_LIMIT', default: 'adaptive', values: ['adaptive', 'static', 'off'] as const, doc: 'Admission concurrency limit: adaptive (gradient, learned from latency), static, or off.' }),
+  concurrencyLimitStatic: int({ flag: 'concurrency-limit-static', env: 'CONCURRENCY_LIMIT_STATIC', default: 256, min: 1, max: 1_000_000, doc: 'The static limit, and the adaptive limit\'s starting point.' }),
+  concurrencyLimitMin: int({ flag: 'concurrency-limit-min', env: 'CONCURRENCY_LIMIT_MIN', default: 16, min: 1, max: 1_000_000, doc: 'Lowest adaptive limit.' }),
+  concurrencyLimitMax: int({ flag: 'concurrency-limit-max', env: 'CONCURRENCY_LIMIT_MAX', default: 2048, min: 1, max: 1_000_000, doc: 'Highest adaptive limit.' }),
+  loopDelayTargetMs: int({ flag: 'loop-delay-target-ms', env: 'LOOP_DELAY_TARGET_MS', default: 50, min: 1, unit: 'ms', doc: 'Front-thread event-loop delay (p99) above which requests are shed, in proportion.' }),
+  breakers: bool({ flag: 'breakers', env: 'BREAKERS', default: true, doc: 'Circuit breakers on the provider and fx.' }),
+  breakerWindowMs: int({ flag: 'breaker-window-ms', env: 'BREAKER_WINDOW_MS', default: 10000, min: 100, unit: 'ms', doc: 'Sliding window of the breakers.' }),
+  breakerMinCalls: int({ flag: 'breaker-min-calls', env: 'BREAKER_MIN_CALLS', default: 20, min: 1, doc: 'Calls in the window before a breaker may open.' }),
+  breakerFailureRate: num({ flag: 'breaker-failure-rate', env: 'BREAKER_FAILURE_RATE', default: 0.5, min: 0.01, max: 1, doc: 'Failure share (timeouts count) that opens a breaker.' }),
+  breakerSlowCallMs: int({ flag: 'breaker-slow-call-ms', env: 'BREAKER_SLOW_CALL_MS', default: 500, min: 1, unit: 'ms', doc: 'A call slower than this is slow.' }),
+  breakerSlowCallRate: num({ flag: 'breaker-slow-call-rate', env: 'BREAKER_SLOW_CALL_RATE', default: 0.8, min: 0.01, max: 1, doc: 'Slow-call share that opens a breaker.' }),
+  breakerOpenMs: int({ flag: 'breaker-open-ms', env: 'BREAKER_OPEN_MS', default: 5000, min: 1, unit: 'ms', doc: 'How long a breaker stays open before probing.' }),
+  breakerHalfOpenProbes: int({ flag: 'breaker-half-open-probes', env: 'BREAKER_HALF_OPEN_PROBES', default: 5, min: 1, doc: 'Probe calls admitted while half-open.' }),
+  breakerHalfOpenSuccessRatio: num({ flag: 'breaker-half-open-success-ratio', env: 'BREAKER_HALF_OPEN_SUCCESS_RATIO', default: 0.8, min: 0.01, max: 1, doc: 'Probe success share that closes a breaker.' }),
+  bulkheads: bool({ flag: 'bulkheads', env: 'BULKHEADS', default: true, doc: 'Bulkheads (global concurrency caps) on the provider and fx.' }),
+  providerBulkhead: int({ flag: 'provider-bulkhead', env: 'PROVIDER_BULKHEAD', default: 64, min: 1, doc: 'Concurrent provider calls, all workers together.' }),
+  fxBulkhead: int({ flag: 'fx-bulkhead', env: 'FX_BULKHEAD', default: 16, min: 1, doc: 'Concurrent fx calls, all workers together.' }),
+  bulkheadAcquireTimeoutMs: int({ flag: 'bulkhead-acquire-timeout-ms', env: 'BULKHEAD_ACQUIRE_TIMEOUT_MS', default: 100, min: 0, unit: 'ms', doc: 'Longest wait for a bulkhead slot before 503 bulkhead_full.' }),
+  bulkheadMaxWaiting: int({ flag: 'bulkhead-max-waiting', env: 'BULKHEAD_MAX_WAITING', default: 256, min: 0, doc: 'Callers that may wait for a bulkhead (or DB) slot at once.' }),
+  dbAcquireTimeoutMs: int({ flag: 'db-acquire-timeout-ms', env: 'DB_ACQUIRE_TIMEOUT_MS', default: 250, min: 1, unit: 'ms', doc: 'Longest wait for a DB pool slot before 503 db_unavailable.' }),
+  retryBudget: bool({ flag: 'retry-budget', env: 'RETRY_BUDGET', default: true, doc: 'Limit provider retries to a share of first attempts.' }),
+  retryBudgetRatio: num({ flag: 'retry-budget-ratio', env: 'RETRY_BUDGET_RATIO', default: 0.2, min: 0, max: 10, doc: 'Retries allowed per first attempt.' }),
+  retryBudgetMinPerSecond: num({ flag: 'retry-budget-min-per-second', env: 'RETRY_BUDGET_MIN_PER_SECOND', default: 10, min: 0, doc: 'Retries per second always allowed.' }),
+  shutdownDelayMs: int({ flag: 'shutdown-delay-ms', env: 'SHUTDOWN_DELAY_MS', default: 0, min: 0, unit: 'ms', doc: 'On SIGTERM, keep serving this long while /ready fails, so load balancers stop sending first.' }),
   workers: int({ flag: 'workers', env: 'WORKERS', default: 2, min: 1, max: 256, doc: 'Worker threads that execute charges.' }),
   workerConcurrency: int({ flag: 'worker-concurrency', env: 'WORKER_CONCURRENCY', default: 256, min: 1, max: 100000, doc: 'Tasks one worker runs at once (they are I/O-bound).' }),
   workerQueueMax: int({ flag: 'worker-queue-max', env: 'WORKER_QUEUE_MAX', default: 1024, min: 1, max: 1000000, doc: 'Tasks waiting for a worker before new ones are refused with 503 overloaded.' }),

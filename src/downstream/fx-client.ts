@@ -5,7 +5,7 @@ import type { Pool } from 'undici';
 
 export type RateOutcome =
   | { ok: true; rate: number; asOf: string }
-  | { ok: false; reason: 'timeout' | 'connection' | 'status' | 'bad_response' | 'not_found'; status?: number };
+  | { ok: false; reason: 'timeout' | 'connection' | 'status' | 'bad_response' | 'not_found' | 'breaker_open' | 'bulkhead_full'; status?: number };
 
 export class FxClient {
   constructor(private readonly pool: Pool) {}
@@ -17,7 +17,7 @@ export class FxClient {
       const res = await this.pool.request({
         method: 'GET',
         path: `/v1/rates/${from}-${to}`,
-        signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
+        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
       });
       statusCode = res.statusCode;
       text = await res.body.text();

@@ -39,12 +39,15 @@ export interface ProviderCharge {
  * - rejected: the provider refused the request itself (4xx): final, nothing charged.
  * - unknown: timeout, reset, 5xx, 409 in-progress: the charge may or may not
  *   exist; only the same provider key may ask again.
+ * - refused: a guard in front of the client did not send the request.
  */
 export type AttemptOutcome =
   | { kind: 'succeeded'; providerChargeId: string }
   | { kind: 'declined'; providerChargeId: string; declineCode: string }
   | { kind: 'rejected'; status: number; message: string }
-  | { kind: 'unknown'; reason: 'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'bad_response'; status?: number };
+  | { kind: 'unknown'; reason: 'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'bad_response'; status?: number }
+  /** A guard refused to call (breaker open, bulkhead full): nothing was sent. */
+  | { kind: 'refused'; code: 'breaker_open' | 'bulkhead_full' };
 
 export type UnknownReason = Extract<AttemptOutcome, { kind: 'unknown' }>['reason'];
 
@@ -83,7 +86,7 @@ export class ProviderClient implements Provider {
         path,
         headers: { 'content-type': 'application/json', 'idempotency-key': providerKey },
         body,
-        signal: AbortSignal.timeout(Math.max(1, timeoutMs)),
+        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
       });
       statusCode = res.statusCode;
       text = await res.body.text();

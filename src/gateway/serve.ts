@@ -12,9 +12,15 @@ import { systemClock } from '../lib/clock.js';
 import { startDependencies } from '../runtime/dependencies.js';
 import { createLogger } from '../runtime/logger.js';
 import { installShutdown, every } from '../runtime/process.js';
+import { systemRandom } from '../lib/random.js';
+import { createProtectionLayout, openProtection, type ProtectionSettings } from '../resilience/protection.js';
+import { AdminServer } from './admin.js';
+import { Admission } from './admission.js';
+import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws } from './native.js';
 import { Gateway } from './server.js';
 import type { Task } from './tasks.js';
+import type { WorkerData } from './worker.js';
 
 export const serveHelp = (): string =>
   renderHelp('bulwark serve [options]', 'Run the charge gateway (uWebSockets.js front thread + piscina workers).', gatewaySpecs);
@@ -39,6 +45,10 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     await migrator.end({ timeout: 2 });
   }
 
+  const protectionSettings = protectionFrom(c);
+  const layout = createProtectionLayout(protectionSettings, systemClock.epochMs());
+  const protection = openProtection(layout, protectionSettings, (name, t) => log.warn({ breaker: name, from: t.from, to: t.to }, 'breaker transition'));
+  const data: WorkerData = { settings: workerSettings(c, deps), protection: { layout, settings: protectionSettings }, logLevel: c.logLevel };
   const pool = new Piscina<Task, unknown>({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: c.workers,
@@ -48,10 +58,47 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     maxQueue: c.workerQueueMax,
     // Workers do async I/O; Atomics.wait would block their event loops.
     atomics: 'disabled',
-    workerData: { settings: workerSettings(c, deps) },
+    workerData: data,
   });
-  const gateway = new Gateway(c, { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers }, systemClock, log);
+  const loop = new LoopMonitor();
+  const on = c.mechanisms;
+  const admission = new Admission(
+    {
+      shedding: on && c.shedding,
+      limit: on ? c.concurrencyLimit : 'off',
+      staticLimit: c.concurrencyLimitStatic,
+      minLimit: c.concurrencyLimitMin,
+      maxLimit: c.concurrencyLimitMax,
+      loopDelayTargetMs: c.loopDelayTargetMs,
+    },
+    loop,
+    () => protection.queueWait.expectedMs(systemClock.epochMs()),
+    systemRandom,
+    systemClock,
+  );
+  const gateway = new Gateway(c, { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers }, systemClock, log, {
+    admission,
+    breakers: protection.breakers,
+  });
   const port = await gateway.listen();
+  const admin = new AdminServer({
+    breakers: protection.breakers,
+    state: () => {
+      const now = systemClock.epochMs();
+      return {
+        draining: gateway.draining,
+        in_flight_requests: gateway.inFlight,
+        admission: admission.stats(),
+        breakers: Object.fromEntries(Object.entries(protection.breakers).map(([n, b]) => [n, b.stats(now)])),
+        bulkheads: Object.fromEntries(Object.entries(protection.bulkheads).map(([n, b]) => [n, b.stats()])),
+        retry_budget: protection.budget?.stats() ?? null,
+        events: protection.events.snapshot(),
+        workers: { threads: pool.threads.length, queue_size: pool.queueSize, utilization: pool.utilization },
+        mechanisms: { shedding: on && c.shedding, concurrency_limit: on ? c.concurrencyLimit : 'off', breakers: protectionSettings.breakers, bulkheads: protectionSettings.bulkheads, retry_budget: protectionSettings.retryBudget },
+      };
+    },
+  });
+  const adminPort = await admin.listen(c.adminHost, c.adminPort);
 
   const timers = [
     every(1000, () => gateway.refreshDbCheck()),
@@ -65,19 +112,55 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     }),
   ];
   await gateway.refreshDbCheck();
-  log.info({ port, workers: c.workers, pid: process.pid }, 'listening');
+  log.info({ port, adminPort, workers: c.workers, pid: process.pid }, 'listening');
 
-  installShutdown(log, c.shutdownGraceMs, {
+  installShutdown(
+    log,
+    c.shutdownGraceMs,
+    {
+    markNotReady: () => {
+      gateway.ready = false;
+    },
     stopAccepting: () => gateway.stopAccepting(),
     whenIdle: (ms) => gateway.whenIdle(ms),
     inFlight: () => gateway.inFlight,
     async close() {
       for (const t of timers) t.stop();
+      loop.close();
+      admin.close();
       gateway.close();
       await pool.destroy();
       await deps.stop();
     },
-  });
+    },
+    c.shutdownDelayMs,
+  );
+}
+
+function protectionFrom(c: GatewayConfig): ProtectionSettings {
+  const on = c.mechanisms;
+  return {
+    breakers: on && c.breakers,
+    breaker: {
+      windowMs: c.breakerWindowMs,
+      buckets: 10,
+      minCalls: c.breakerMinCalls,
+      failureRateThreshold: c.breakerFailureRate,
+      slowCallMs: c.breakerSlowCallMs,
+      slowCallRateThreshold: c.breakerSlowCallRate,
+      openMs: c.breakerOpenMs,
+      halfOpenProbes: c.breakerHalfOpenProbes,
+      halfOpenSuccessRatio: c.breakerHalfOpenSuccessRatio,
+    },
+    bulkheads: on && c.bulkheads,
+    providerBulkhead: { limit: c.providerBulkhead, maxWaiting: c.bulkheadMaxWaiting },
+    fxBulkhead: { limit: c.fxBulkhead, maxWaiting: c.bulkheadMaxWaiting },
+    bulkheadAcquireTimeoutMs: c.bulkheadAcquireTimeoutMs,
+    db: { limit: c.dbPoolMax, maxWaiting: c.bulkheadMaxWaiting },
+    dbAcquireTimeoutMs: c.dbAcquireTimeoutMs,
+    retryBudget: on && c.retryBudget,
+    budget: { ratio: c.retryBudgetRatio, minPerSecond: c.retryBudgetMinPerSecond, maxTokens: Math.max(10, c.retryBudgetMinPerSecond * 10) },
+  };
 }
 
 function workerSettings(c: GatewayConfig, deps: { databaseUrl: string; providerUrl: string; fxUrl: string }): ChargeServiceSettings {
@@ -86,7 +169,9 @@ function workerSettings(c: GatewayConfig, deps: { databaseUrl: string; providerU
     databaseUrl: deps.databaseUrl,
     providerUrl: deps.providerUrl,
     fxUrl: deps.fxUrl,
-    dbPoolMax: Math.max(1, Math.floor(c.dbPoolMax / c.workers)),
+    // Each worker may open up to the whole pool; the shared DB bulkhead keeps
+    // the connections in use across all workers at dbPoolMax.
+    dbPoolMax: c.dbPoolMax,
     dbConnectTimeoutMs: c.dbConnectTimeoutMs,
     dbStatementTimeoutMs: c.dbStatementTimeoutMs,
     leaseMs: c.leaseMs,

@@ -15,6 +15,16 @@ import { versionInfo } from '../runtime/version.js';
 import { Exchange, readBody } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
+import type { Admission } from './admission.js';
+import type { Breaker } from '../resilience/breaker.js';
+import type { Downstream } from '../resilience/protection.js';
+import type { RequestClass } from '../resilience/shedder.js';
+
+/** What the front thread consults before dispatching. */
+export interface FrontGuards {
+  admission: Admission;
+  breakers: Partial<Record<Downstream, Breaker>>;
+}
 
 export interface FrontSettings {
   host: string;
@@ -52,6 +62,8 @@ const ROUTES: Record<string, string[]> = {
 export class Gateway {
   readonly app: TemplatedApp;
   draining = false;
+  /** False from SIGTERM on; /ready fails while requests are still served. */
+  ready = true;
   inFlight = 0;
   #listenSocket: us_listen_socket | null = null;
   #dbOk = false;
@@ -64,6 +76,7 @@ export class Gateway {
     private readonly pool: Dispatcher,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly guards: FrontGuards,
   ) {
     this.#rates = new RateCache(s.fxCacheTtlMs);
     this.app = nativeUws().App();
@@ -134,19 +147,36 @@ export class Gateway {
     const input = parseChargeBody(body.toString('utf8'));
     if (!input.ok) return this.#fail(x, input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
     const deadline = arrival + timeout.value;
-    this.#dispatch(x, { op: 'charge', key: key.value, input: input.value, deadline }, deadline);
+    // An open provider breaker refuses here, before a key is claimed or a thread hop is made.
+    if (this.guards.breakers.provider && !this.guards.breakers.provider.admits(this.clock.epochMs())) {
+      return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
+    }
+    if (!this.#admit(x, 'charge', deadline)) return;
+    this.#dispatch(x, 'charge', { op: 'charge', key: key.value, input: input.value, deadline, sentAt: this.clock.epochMs() }, deadline);
   }
 
-  /** Run a task whose result is a Reply, answering 504 if the deadline passes first. */
-  #dispatch(x: Exchange, task: Task, deadline: number): void {
+  /** Admission: false (and a 503 sent) when the request is shed. */
+  #admit(x: Exchange, cls: RequestClass, deadline: number): boolean {
+    const reason = this.guards.admission.tryAdmit(cls, deadline - this.clock.epochMs());
+    if (reason === null) return true;
+    this.#fail(x, 'overloaded', { detail: `Shed on admission (${reason})` });
+    return false;
+  }
+
+  /** Run an admitted task whose result is a Reply, answering 504 if the deadline passes first. */
+  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number): void {
+    const started = this.clock.now();
     const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
     this.pool.run(task).then(
-      (reply) => {
+      (result) => {
         clearTimeout(timer);
-        x.send(reply as Reply, this.draining);
+        const reply = result as Reply;
+        this.guards.admission.done(cls, started, reply.status >= 500);
+        x.send(reply, this.draining);
       },
       (e: unknown) => {
         clearTimeout(timer);
+        this.guards.admission.done(cls, started, true);
         if (isQueueFull(e)) return this.#fail(x, 'overloaded', { detail: 'The worker queue is full' });
         this.log.error({ err: e, op: task.op }, 'task failed');
         this.#fail(x, 'internal_error');
@@ -165,7 +195,9 @@ export class Gateway {
     const x = this.#track(res);
     const valid = validateIdempotencyKey(key);
     if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
-    this.#dispatch(x, { op: 'get', key }, arrival + this.s.requestTimeoutMs);
+    const deadline = arrival + this.s.requestTimeoutMs;
+    if (!this.#admit(x, 'read', deadline)) return;
+    this.#dispatch(x, 'read', { op: 'get', key, sentAt: this.clock.epochMs() }, deadline);
   }
 
   #quote(res: HttpResponse, req: HttpRequest): void {
@@ -177,9 +209,14 @@ export class Gateway {
     const now = this.clock.now();
     const hit = this.#rates.fresh(pair, now);
     if (hit) return x.send(quoteReply(q.value, hit.rate, hit.asOf, false));
+    // fx breaker open: answer from the last known rate without a thread hop.
+    if (this.guards.breakers.fx && !this.guards.breakers.fx.admits(this.clock.epochMs())) return this.#staleOrFail(x, q.value, pair);
     const deadline = this.clock.epochMs() + this.s.requestTimeoutMs;
+    if (!this.#admit(x, 'quote', deadline)) return;
+    const started = this.clock.now();
     this.#rates
-      .singleFlight(pair, () => this.pool.run({ op: 'rate', from, to, deadline }) as Promise<RateOutcome>)
+      .singleFlight(pair, () => this.pool.run({ op: 'rate', from, to, deadline, sentAt: this.clock.epochMs() }) as Promise<RateOutcome>)
+      .finally(() => this.guards.admission.done('quote', started, false))
       .then(
         (r) => {
           if (r.ok) {
@@ -212,9 +249,9 @@ export class Gateway {
   readiness(): Reply {
     const workersUp = this.pool.threads() >= this.pool.expectedThreads;
     const dbFresh = this.clock.now() - this.#dbCheckedAt < 3000;
-    const checks = { draining: this.draining, workers_up: workersUp, db_reachable: this.#dbOk && dbFresh };
-    if (!this.draining && workersUp && this.#dbOk && dbFresh) return json(200, { ready: true, checks });
-    const code: ErrorCode = this.draining ? 'draining' : 'db_unavailable';
+    const checks = { draining: this.draining || !this.ready, workers_up: workersUp, db_reachable: this.#dbOk && dbFresh };
+    if (!checks.draining && workersUp && this.#dbOk && dbFresh) return json(200, { ready: true, checks });
+    const code: ErrorCode = checks.draining ? 'draining' : 'db_unavailable';
     const reply = problem(code, { detail: 'Not ready' });
     return { ...reply, body: JSON.stringify({ ...(JSON.parse(reply.body) as object), ready: false, checks }) };
   }
@@ -232,6 +269,7 @@ export class Gateway {
 
   /** Stop accepting connections; existing keep-alive connections are closed as they answer. */
   stopAccepting(): void {
+    this.ready = false;
     this.draining = true;
     if (this.#listenSocket) {
       nativeUws().us_listen_socket_close(this.#listenSocket);

@@ -2,15 +2,32 @@
  * Piscina worker: owns this thread's Postgres pool and downstream clients and
  * executes tasks. All DB and downstream I/O of the gateway happens here, never
  * on the front thread. Deadlines are enforced inside the task (aborting a
- * running piscina task would kill the thread).
+ * running piscina task would kill the thread). Breakers, bulkheads and the
+ * retry budget are the process-wide ones, opened on shared memory.
  */
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
+import { systemClock } from '../lib/clock.js';
 import { createChargeService, type ChargeServiceSettings } from '../charge/service.js';
+import { openProtection, type ProtectionSettings } from '../resilience/protection.js';
+import type { SharedLayout } from '../resilience/shared-memory.js';
+import { createLogger } from '../runtime/logger.js';
 import type { Task } from './tasks.js';
 
-const service = createChargeService((workerData as { settings: ChargeServiceSettings }).settings);
+export interface WorkerData {
+  settings: ChargeServiceSettings;
+  protection: { layout: SharedLayout; settings: ProtectionSettings } | null;
+  logLevel: string;
+}
+
+const data = workerData as WorkerData;
+const log = createLogger(data.logLevel, 'bulwark');
+const protection = data.protection
+  ? openProtection(data.protection.layout, data.protection.settings, (name, t) => log.warn({ breaker: name, from: t.from, to: t.to, failure_rate: t.failureRate, slow_call_rate: t.slowCallRate }, 'breaker transition'))
+  : undefined;
+const service = createChargeService(data.settings, { ...(protection ? { protection } : {}), log });
 
 export default function handle(task: Task): Promise<unknown> {
+  if ('sentAt' in task) protection?.queueWait.note(threadId, task.sentAt, systemClock.epochMs());
   switch (task.op) {
     case 'charge':
       return service.charge(task.key, task.input, task.deadline);

@@ -1,7 +1,9 @@
 /**
- * Capped retries of one downstream call, deadline-aware: never past the
- * deadline, and never sleeping into it. The call classifies its own outcome
- * (`retryable`); this module decides only whether and when to try again.
+ * Capped retries of one downstream call: never past the deadline, never
+ * sleeping into it, never beyond the shared retry budget, and never after a
+ * guard refused the call (an open breaker is not retried into). The call
+ * classifies its own outcome (`retryable`); this module only decides whether
+ * and when to try again, and says why it stopped.
  */
 import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
@@ -17,17 +19,30 @@ export interface RetryPolicy {
   minAttemptMs: number;
 }
 
+export interface Budget {
+  deposit(nowMs: number): void;
+  tryWithdraw(nowMs: number): boolean;
+}
+
+/** Why a retryable result was not retried ('breaker_open' is reported by callers whose retry was refused by a guard). */
+export type StopReason = 'attempts' | 'deadline' | 'budget' | 'breaker_open';
+
 export interface RetryEnv {
   clock: Clock;
   random: Random;
   sleep: (ms: number) => Promise<void>;
+  budget?: Budget;
+  /** A retry is about to be made after `result`. */
+  onRetry?: (result: unknown) => void;
+  /** A retryable result was not retried. */
+  onSuppressed?: (reason: StopReason) => void;
 }
 
 export interface RetryResult<T> {
   result: T | undefined;
   attempts: number;
   /** Why the loop stopped without a non-retryable result. */
-  stopped?: 'attempts' | 'deadline';
+  stopped?: StopReason;
 }
 
 export async function withRetries<T>(
@@ -38,15 +53,22 @@ export async function withRetries<T>(
   retryable: (r: T) => boolean,
 ): Promise<RetryResult<T>> {
   let last: T | undefined;
+  const stop = (reason: StopReason, attempts: number): RetryResult<T> => {
+    if (attempts > 0) env.onSuppressed?.(reason);
+    return { result: last, attempts, stopped: reason };
+  };
+  env.budget?.deposit(env.clock.epochMs());
   for (let n = 1; n <= policy.maxAttempts; n++) {
     const left = deadlineEpochMs - env.clock.epochMs();
-    if (left < policy.minAttemptMs) return { result: last, attempts: n - 1, stopped: 'deadline' };
+    if (left < policy.minAttemptMs) return stop('deadline', n - 1);
     last = await attempt(Math.min(policy.attemptTimeoutMs, left), n);
     if (!retryable(last)) return { result: last, attempts: n };
-    if (n === policy.maxAttempts) return { result: last, attempts: n, stopped: 'attempts' };
+    if (n === policy.maxAttempts) return stop('attempts', n);
     const delay = fullJitterDelayMs(n, policy.baseMs, policy.capMs, env.random);
-    if (env.clock.epochMs() + delay + policy.minAttemptMs > deadlineEpochMs) return { result: last, attempts: n, stopped: 'deadline' };
+    if (env.clock.epochMs() + delay + policy.minAttemptMs > deadlineEpochMs) return stop('deadline', n);
+    if (env.budget && !env.budget.tryWithdraw(env.clock.epochMs())) return stop('budget', n);
+    env.onRetry?.(last);
     await env.sleep(delay);
   }
-  return { result: last, attempts: policy.maxAttempts, stopped: 'attempts' };
+  return stop('attempts', policy.maxAttempts);
 }

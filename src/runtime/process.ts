@@ -26,13 +26,15 @@ export function every(ms: number, job: () => Promise<unknown>, onError?: (e: unk
 }
 
 export interface Drainable {
+  /** Fail readiness but keep serving (the pre-drain delay for load balancers). */
+  markNotReady?(): void;
   stopAccepting(): void;
   whenIdle(timeoutMs: number): Promise<boolean>;
   inFlight(): number;
   close(): Promise<void>;
 }
 
-export function installShutdown(log: Logger, graceMs: number, target: Drainable): void {
+export function installShutdown(log: Logger, graceMs: number, target: Drainable, delayMs = 0): void {
   let shuttingDown = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (shuttingDown) {
@@ -41,9 +43,13 @@ export function installShutdown(log: Logger, graceMs: number, target: Drainable)
     }
     shuttingDown = true;
     const started = performance.now();
-    log.info({ signal, in_flight: target.inFlight(), grace_ms: graceMs }, 'drain started');
-    target.stopAccepting();
+    log.info({ signal, in_flight: target.inFlight(), grace_ms: graceMs, delay_ms: delayMs }, 'drain started');
     void (async () => {
+      if (delayMs > 0) {
+        target.markNotReady?.();
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+      target.stopAccepting();
       const idle = await target.whenIdle(graceMs);
       const abandoned = idle ? 0 : target.inFlight();
       const drainMs = performance.now() - started;

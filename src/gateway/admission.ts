@@ -1,0 +1,96 @@
+/**
+ * Admission on the front thread: the concurrency limit (static or adaptive)
+ * and the shedder, fed by the loop monitor and by what admitted requests
+ * took. Counts in-flight requests exactly (one front thread sees them all).
+ */
+import type { Clock } from '../lib/clock.js';
+import type { Random } from '../lib/random.js';
+import { FixedLimit, GradientLimit, type Limit } from '../resilience/limit.js';
+import { DEFAULT_SHEDDER, shed, type RequestClass, type ShedReason } from '../resilience/shedder.js';
+
+export interface AdmissionSettings {
+  shedding: boolean;
+  limit: 'adaptive' | 'static' | 'off';
+  staticLimit: number;
+  minLimit: number;
+  maxLimit: number;
+  loopDelayTargetMs: number;
+}
+
+export interface LoopSignals {
+  delayMs: number;
+  utilization: number;
+}
+
+/** Expected wait in the worker queue for a task dispatched now. */
+export type QueueEstimate = () => number;
+
+const CLASSES: readonly RequestClass[] = ['charge', 'read', 'quote'];
+const REASONS: readonly ShedReason[] = ['concurrency', 'event_loop', 'deadline'];
+
+export class Admission {
+  inFlight = 0;
+  readonly limit: Limit;
+  readonly shed: Record<ShedReason, number> = { concurrency: 0, event_loop: 0, deadline: 0 };
+  readonly #shedder = { ...DEFAULT_SHEDDER };
+
+  constructor(
+    private readonly s: AdmissionSettings,
+    private readonly loop: LoopSignals,
+    private readonly queue: QueueEstimate,
+    private readonly random: Random,
+    private readonly clock: Clock,
+  ) {
+    this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
+    this.limit =
+      s.limit === 'adaptive'
+        ? new GradientLimit({ initial: s.staticLimit, min: s.minLimit, max: s.maxLimit, smoothing: 0.2, tolerance: 1.5, longWindow: 600, shortWindow: 10 })
+        : new FixedLimit(s.limit === 'static' ? s.staticLimit : Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Admit (returns null and counts the request in flight) or say why not. */
+  tryAdmit(cls: RequestClass, remainingMs: number): ShedReason | null {
+    let reason: ShedReason | null = null;
+    if (this.s.limit !== 'off' || this.s.shedding) {
+      reason = shed(
+        cls,
+        {
+          inFlight: this.inFlight,
+          limit: this.s.limit === 'off' ? Number.MAX_SAFE_INTEGER : this.limit.current,
+          loopDelayMs: this.s.shedding ? this.loop.delayMs : 0,
+          utilization: this.s.shedding ? this.loop.utilization : 0,
+          expectedMs: this.s.shedding ? this.queue() : 0,
+          remainingMs,
+        },
+        this.random,
+        this.#shedder,
+      );
+    }
+    if (reason) {
+      this.shed[reason]++;
+      return reason;
+    }
+    this.inFlight++;
+    return null;
+  }
+
+  /** An admitted request finished after startedAt (clock.now() ms); dropped = it timed out or was refused downstream. */
+  done(_cls: RequestClass, startedAt: number, dropped: boolean): void {
+    const rtt = this.clock.now() - startedAt;
+    this.limit.onSample(rtt, this.inFlight, dropped);
+    this.inFlight--;
+  }
+
+  stats() {
+    return {
+      limit: this.s.limit === 'off' ? null : this.limit.current,
+      inFlight: this.inFlight,
+      shed: { ...this.shed },
+      expectedQueueWaitMs: this.queue(),
+      loopDelayMs: this.loop.delayMs,
+      loopUtilization: this.loop.utilization,
+    };
+  }
+}
+
+export { CLASSES as REQUEST_CLASSES, REASONS as SHED_REASONS };

@@ -1,0 +1,121 @@
+/**
+ * A bulkhead: a counting semaphore shared by every thread, so the limit on
+ * concurrent calls to one downstream is global and exact. Acquiring is a CAS
+ * on the in-use count; a caller that finds it full may wait, bounded both by
+ * the acquire timeout and by a cap on the number of waiters, using
+ * Atomics.waitAsync so no thread blocks. A release wakes one waiter.
+ *
+ * The acquire timeout is what turns a slow downstream into fast, clean 503s
+ * instead of a queue that eats every request's deadline.
+ */
+import type { Region, RegionSpec } from './shared-memory.js';
+
+// Int32 slots
+const IN_USE = 0;
+const WAITING = 1;
+const LIMIT = 2;
+const MAX_WAITING = 3;
+const ACQUIRED = 4;
+const REJECTED_FULL = 5;
+const REJECTED_TIMEOUT = 6;
+
+export const BULKHEAD_REGION: RegionSpec = { ints: 8, floats: 0 };
+
+export interface BulkheadConfig {
+  limit: number;
+  /** Callers allowed to wait at once; more are rejected at once. */
+  maxWaiting: number;
+}
+
+export function initBulkheadRegion(r: Region, c: BulkheadConfig): void {
+  r.i32.fill(0);
+  r.i32[LIMIT] = c.limit;
+  r.i32[MAX_WAITING] = c.maxWaiting;
+}
+
+export type AcquireResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout'; waitedMs: number };
+
+export interface BulkheadStats {
+  inUse: number;
+  limit: number;
+  waiting: number;
+  acquired: number;
+  rejectedFull: number;
+  rejectedTimeout: number;
+}
+
+export class Bulkhead {
+  constructor(
+    readonly name: string,
+    private readonly r: Region,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Non-blocking attempt. */
+  tryAcquire(): boolean {
+    const a = this.r.i32;
+    const limit = Atomics.load(a, LIMIT);
+    for (;;) {
+      const cur = Atomics.load(a, IN_USE);
+      if (cur >= limit) return false;
+      if (Atomics.compareExchange(a, IN_USE, cur, cur + 1) === cur) {
+        Atomics.add(a, ACQUIRED, 1);
+        return true;
+      }
+    }
+  }
+
+  /** Acquire, waiting at most timeoutMs (0 = do not wait). */
+  async acquire(timeoutMs: number): Promise<AcquireResult> {
+    if (this.tryAcquire()) return { ok: true, waitedMs: 0 };
+    const a = this.r.i32;
+    if (timeoutMs <= 0) return this.#reject('full', 0);
+    if (Atomics.add(a, WAITING, 1) >= Atomics.load(a, MAX_WAITING)) {
+      Atomics.sub(a, WAITING, 1);
+      return this.#reject('full', 0);
+    }
+    const start = this.now();
+    try {
+      for (;;) {
+        const observed = Atomics.load(a, IN_USE);
+        if (observed < Atomics.load(a, LIMIT) && this.tryAcquire()) return { ok: true, waitedMs: this.now() - start };
+        const left = timeoutMs - (this.now() - start);
+        if (left <= 0) return this.#reject('timeout', this.now() - start);
+        // Whole milliseconds: on Node 20 a fractional waitAsync timeout never fires.
+        const waitMs = Math.ceil(left);
+        const w = Atomics.waitAsync(a, IN_USE, observed, waitMs);
+        if (w.async) {
+          // waitAsync does not keep the event loop alive, and its timeout may
+          // fire a little after a timer of the same length: outlast it.
+          const keepAlive = setTimeout(() => {}, waitMs + 50);
+          await w.value;
+          clearTimeout(keepAlive);
+        }
+      }
+    } finally {
+      Atomics.sub(a, WAITING, 1);
+    }
+  }
+
+  release(): void {
+    Atomics.sub(this.r.i32, IN_USE, 1);
+    Atomics.notify(this.r.i32, IN_USE, 1);
+  }
+
+  stats(): BulkheadStats {
+    const a = this.r.i32;
+    return {
+      inUse: Atomics.load(a, IN_USE),
+      limit: Atomics.load(a, LIMIT),
+      waiting: Atomics.load(a, WAITING),
+      acquired: Atomics.load(a, ACQUIRED),
+      rejectedFull: Atomics.load(a, REJECTED_FULL),
+      rejectedTimeout: Atomics.load(a, REJECTED_TIMEOUT),
+    };
+  }
+
+  #reject(reason: 'full' | 'timeout', waitedMs: number): AcquireResult {
+    Atomics.add(this.r.i32, reason === 'full' ? REJECTED_FULL : REJECTED_TIMEOUT, 1);
+    return { ok: false, reason, waitedMs };
+  }
+}

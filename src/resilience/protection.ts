@@ -1,0 +1,101 @@
+/**
+ * The gateway's protection state in one place: which mechanisms are on, and
+ * the shared regions behind them. The front thread allocates and initialises
+ * the layout once; every thread (front and workers) opens the same regions,
+ * so there is one breaker, one bulkhead and one retry budget per downstream
+ * for the whole process.
+ */
+import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
+import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig } from './bulkhead.js';
+import { SharedCounters } from './counters.js';
+import { initRetryBudgetRegion, RetryBudget, RETRY_BUDGET_REGION, type RetryBudgetConfig } from './retry-budget.js';
+import { allocateShared, openRegion, type SharedLayout } from './shared-memory.js';
+import { QueueWait, QUEUE_WAIT_REGION } from './queue-wait.js';
+
+export type Downstream = 'provider' | 'fx';
+export const DOWNSTREAMS: readonly Downstream[] = ['provider', 'fx'];
+
+/** Plain, cloneable: crosses into worker threads. */
+export interface ProtectionSettings {
+  breakers: boolean;
+  breaker: BreakerConfig;
+  bulkheads: boolean;
+  providerBulkhead: BulkheadConfig;
+  fxBulkhead: BulkheadConfig;
+  /** Longest wait for a downstream bulkhead slot. */
+  bulkheadAcquireTimeoutMs: number;
+  /** Global bound on concurrent DB phases (the DB pool's in-use limit). */
+  db: BulkheadConfig;
+  dbAcquireTimeoutMs: number;
+  retryBudget: boolean;
+  budget: RetryBudgetConfig;
+}
+
+export const EVENT_COUNTERS = [
+  'retry_provider_status_5xx',
+  'retry_provider_timeout',
+  'retry_provider_connection',
+  'retry_provider_other',
+  'retry_suppressed_budget',
+  'retry_suppressed_deadline',
+  'retry_suppressed_attempts',
+  'retry_suppressed_breaker_open',
+  'timeout_claim',
+  'timeout_provider',
+  'timeout_fx',
+  'db_acquire_timeout',
+  'reconcile_succeeded',
+  'reconcile_declined',
+  'reconcile_failed',
+  'reconcile_deferred',
+] as const;
+export type EventCounter = (typeof EVENT_COUNTERS)[number];
+
+export interface Protection {
+  settings: ProtectionSettings;
+  breakers: Partial<Record<Downstream, Breaker>>;
+  bulkheads: Partial<Record<Downstream | 'db', Bulkhead>>;
+  budget?: RetryBudget;
+  events: SharedCounters<EventCounter>;
+  queueWait: QueueWait;
+}
+
+export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number): SharedLayout {
+  const layout = allocateShared({
+    'breaker:provider': breakerRegionSpec(s.breaker),
+    'breaker:fx': breakerRegionSpec(s.breaker),
+    'bulkhead:provider': BULKHEAD_REGION,
+    'bulkhead:fx': BULKHEAD_REGION,
+    'bulkhead:db': BULKHEAD_REGION,
+    budget: RETRY_BUDGET_REGION,
+    events: SharedCounters.spec(EVENT_COUNTERS.length),
+    queue: QUEUE_WAIT_REGION,
+  });
+  for (const d of DOWNSTREAMS) initBreakerRegion(openRegion(layout, `breaker:${d}`), s.breaker);
+  initBulkheadRegion(openRegion(layout, 'bulkhead:provider'), s.providerBulkhead);
+  initBulkheadRegion(openRegion(layout, 'bulkhead:fx'), s.fxBulkhead);
+  initBulkheadRegion(openRegion(layout, 'bulkhead:db'), s.db);
+  initRetryBudgetRegion(openRegion(layout, 'budget'), s.budget, nowEpochMs);
+  return layout;
+}
+
+export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTransition?: (name: Downstream, t: Transition) => void): Protection {
+  const p: Protection = {
+    settings: s,
+    breakers: {},
+    bulkheads: {},
+    events: new SharedCounters(openRegion(layout, 'events'), EVENT_COUNTERS),
+    queueWait: new QueueWait(openRegion(layout, 'queue')),
+  };
+  if (s.breakers) {
+    for (const d of DOWNSTREAMS) p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
+  }
+  if (s.bulkheads) {
+    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'));
+    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'));
+  }
+  // The DB bound is the pool itself: always on, like any bounded pool.
+  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'));
+  if (s.retryBudget) p.budget = new RetryBudget(openRegion(layout, 'budget'), s.budget);
+  return p;
+}

@@ -1,0 +1,65 @@
+/**
+ * The admission decision, before a request is dispatched (and before any key
+ * is claimed, so a shed request stores nothing). Pure: every signal comes in
+ * as a number, chance comes from an injected random source.
+ *
+ * Who goes first under overload: charges (the revenue path) over charge reads
+ * over quotes. Each class may use a share of the concurrency limit (charges
+ * all of it, reads 90 %, quotes 80 %), and under event-loop pressure quotes
+ * are shed first and charges last.
+ *
+ * No oscillation: the limit is a cap on concurrency, so as work finishes new
+ * work is admitted; event-loop shedding is probabilistic and proportional to
+ * how far the loop delay is over target, capped below 100 % (Envoy admission
+ * control's max rejection probability), so a burst is thinned, never cut off.
+ */
+import type { Random } from '../lib/random.js';
+
+export type RequestClass = 'charge' | 'read' | 'quote';
+export type ShedReason = 'concurrency' | 'event_loop' | 'deadline';
+
+export interface ShedderConfig {
+  /** Event-loop delay (p99 of the last interval) the gateway aims to stay under. */
+  loopDelayTargetMs: number;
+  /** Delay above target at which the shed probability reaches its cap. */
+  loopDelaySpanMs: number;
+  /** Event-loop utilization (0..1) above which shedding starts. */
+  utilizationTarget: number;
+  /** Highest shed probability from loop signals (keeps some traffic flowing to measure recovery). */
+  maxShedProbability: number;
+  /** Share of requests predicted to miss their deadline that are still admitted, to keep measuring. */
+  deadlineProbeFraction: number;
+}
+
+export const DEFAULT_SHEDDER: ShedderConfig = {
+  loopDelayTargetMs: 50,
+  loopDelaySpanMs: 200,
+  utilizationTarget: 0.95,
+  maxShedProbability: 0.95,
+  deadlineProbeFraction: 0.05,
+};
+
+const CLASS_SHARE: Record<RequestClass, number> = { charge: 1, read: 0.9, quote: 0.8 };
+/** Multiplier of the loop-pressure shed probability per class. */
+const CLASS_PRESSURE: Record<RequestClass, number> = { charge: 0.5, read: 0.75, quote: 1 };
+
+export interface Signals {
+  inFlight: number;
+  limit: number;
+  loopDelayMs: number;
+  utilization: number;
+  /** Expected wait in the worker queue before the request even starts. */
+  expectedMs: number;
+  /** Time left before the request's deadline. */
+  remainingMs: number;
+}
+
+export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderConfig = DEFAULT_SHEDDER): ShedReason | null {
+  if (s.inFlight >= Math.max(1, Math.floor(s.limit * CLASS_SHARE[cls]))) return 'concurrency';
+  const overDelay = (s.loopDelayMs - c.loopDelayTargetMs) / c.loopDelaySpanMs;
+  const overUtil = (s.utilization - c.utilizationTarget) / (1 - c.utilizationTarget);
+  const pressure = Math.max(0, Math.min(1, Math.max(overDelay, overUtil)));
+  if (pressure > 0 && random() < Math.min(c.maxShedProbability, pressure * CLASS_PRESSURE[cls])) return 'event_loop';
+  if (s.expectedMs > s.remainingMs && random() >= c.deadlineProbeFraction) return 'deadline';
+  return null;
+}

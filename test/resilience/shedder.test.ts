@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { seededRandom } from '../../src/lib/random.js';
+import { DEFAULT_SHEDDER, shed, type Signals } from '../../src/resilience/shedder.js';
+
+const calm: Signals = { inFlight: 0, limit: 100, loopDelayMs: 5, utilization: 0.3, expectedMs: 1, remainingMs: 1000 };
+
+test('a calm gateway admits everything', () => {
+  const r = seededRandom(1);
+  for (const cls of ['charge', 'read', 'quote'] as const) assert.equal(shed(cls, calm, r), null);
+});
+
+test('concurrency: charges may use the whole limit, reads 90 %, quotes 80 %', () => {
+  const r = () => 0.99;
+  const at = (inFlight: number) => ({ ...calm, inFlight });
+  assert.equal(shed('charge', at(99), r), null);
+  assert.equal(shed('charge', at(100), r), 'concurrency');
+  assert.equal(shed('read', at(89), r), null);
+  assert.equal(shed('read', at(90), r), 'concurrency');
+  assert.equal(shed('quote', at(79), r), null);
+  assert.equal(shed('quote', at(80), r), 'concurrency');
+});
+
+function shedShare(cls: 'charge' | 'read' | 'quote', s: Signals, n = 10_000): number {
+  const r = seededRandom(7);
+  let shedCount = 0;
+  for (let i = 0; i < n; i++) if (shed(cls, s, r) === 'event_loop') shedCount++;
+  return shedCount / n;
+}
+
+test('event-loop pressure sheds in proportion, quotes first, never everything', () => {
+  const mild = { ...calm, loopDelayMs: DEFAULT_SHEDDER.loopDelayTargetMs + 50 }; // 25 % over the span
+  assert.ok(Math.abs(shedShare('quote', mild) - 0.25) < 0.02);
+  assert.ok(Math.abs(shedShare('charge', mild) - 0.125) < 0.02);
+  const severe = { ...calm, loopDelayMs: 10_000, utilization: 1 };
+  const q = shedShare('quote', severe);
+  assert.ok(q > 0.93 && q < 0.97, `severe overload still admits ~5 %: shed ${q}`);
+  assert.ok(shedShare('charge', severe) < 0.55);
+});
+
+test('sheds a request whose deadline is shorter than the expected queue wait, keeping a few probes', () => {
+  const s = { ...calm, expectedMs: 300, remainingMs: 200 };
+  const r = seededRandom(3);
+  let n = 0;
+  for (let i = 0; i < 10_000; i++) if (shed('charge', s, r) === 'deadline') n++;
+  assert.ok(n / 10_000 > 0.93 && n / 10_000 < 0.97);
+  assert.equal(shed('charge', { ...s, remainingMs: 301 }, r), null);
+});
