@@ -123,9 +123,9 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     },
     stopAccepting: () => gateway.stopAccepting(),
     whenIdle: (ms) => gateway.whenIdle(ms),
-    inFlight: () => gateway.inFlight,
+    inFlight: () => Math.max(gateway.inFlight, gateway.tasks),
     async close() {
-      for (const t of timers) t.stop();
+      await Promise.all(timers.map((t) => t.stop()));
       loop.close();
       admin.close();
       gateway.close();

@@ -65,6 +65,8 @@ export class Gateway {
   /** False from SIGTERM on; /ready fails while requests are still served. */
   ready = true;
   inFlight = 0;
+  /** Tasks running in workers; can outlive their exchange when the client hangs up. */
+  tasks = 0;
   #listenSocket: us_listen_socket | null = null;
   #dbOk = false;
   #dbCheckedAt = -Infinity;
@@ -107,9 +109,22 @@ export class Gateway {
     this.inFlight++;
     return new Exchange(res, () => {
       this.inFlight--;
-      if (this.inFlight === 0 && this.#idleWaiters.length > 0) {
-        for (const w of this.#idleWaiters.splice(0)) w();
-      }
+      this.#maybeIdle();
+    });
+  }
+
+  #maybeIdle(): void {
+    if (this.inFlight === 0 && this.tasks === 0 && this.#idleWaiters.length > 0) {
+      for (const w of this.#idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Run a task on the pool, counted until it settles (the drain waits for it). */
+  #run(task: Task): Promise<unknown> {
+    this.tasks++;
+    return this.pool.run(task).finally(() => {
+      this.tasks--;
+      this.#maybeIdle();
     });
   }
 
@@ -167,7 +182,7 @@ export class Gateway {
   #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number): void {
     const started = this.clock.now();
     const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
-    this.pool.run(task).then(
+    this.#run(task).then(
       (result) => {
         clearTimeout(timer);
         const reply = result as Reply;
@@ -215,7 +230,7 @@ export class Gateway {
     if (!this.#admit(x, 'quote', deadline)) return;
     const started = this.clock.now();
     this.#rates
-      .singleFlight(pair, () => this.pool.run({ op: 'rate', from, to, deadline, sentAt: this.clock.epochMs() }) as Promise<RateOutcome>)
+      .singleFlight(pair, () => this.#run({ op: 'rate', from, to, deadline, sentAt: this.clock.epochMs() }) as Promise<RateOutcome>)
       .finally(() => this.guards.admission.done('quote', started, false))
       .then(
         (r) => {
@@ -277,9 +292,9 @@ export class Gateway {
     }
   }
 
-  /** Resolves when nothing is in flight, or after timeoutMs; true if idle. */
+  /** Resolves when no request or task is in flight, or after timeoutMs; true if idle. */
   whenIdle(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
+    if (this.inFlight === 0 && this.tasks === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       this.#idleWaiters.push(() => {

@@ -6,23 +6,31 @@
 import type { Logger } from './logger.js';
 
 export interface Periodic {
-  stop(): void;
+  /** No further runs; resolves when the run in progress (if any) has finished. */
+  stop(): Promise<void>;
 }
 
 /** Run `job` every `ms`; a run still going when the next is due is not doubled. */
 export function every(ms: number, job: () => Promise<unknown>, onError?: (e: unknown) => void): Periodic {
-  let running = false;
+  let running: Promise<void> | null = null;
   const timer = setInterval(() => {
     if (running) return;
-    running = true;
-    job()
-      .catch((e: unknown) => onError?.(e))
+    running = job()
+      .then(
+        () => {},
+        (e: unknown) => onError?.(e),
+      )
       .finally(() => {
-        running = false;
+        running = null;
       });
   }, ms);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 export interface Drainable {

@@ -1,0 +1,281 @@
+/**
+ * The Fastify baseline's HTTP surface: the gateway's contract (src/gateway/
+ * server.ts) answered the conventional way, in one process, by the same
+ * domain modules. Fastify's own answers are all replaced so that both sides
+ * are byte-for-byte comparable:
+ * - its JSON body parser is removed; one catch-all parser hands the raw text
+ *   to the handler, so validation order and error bodies are the gateway's;
+ * - 404/405 are decided in onRequest, before any body is read (Fastify would
+ *   otherwise parse the body of an unknown route and answer 413 for it);
+ * - every error (body limit, bad URL, media type, thrown) becomes an RFC 9457
+ *   problem from the one catalogue, never a stack trace.
+ */
+import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ChargeService } from '../charge/service.js';
+import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../charge/validate.js';
+import { problem, json, type Reply } from '../errors/catalogue.js';
+import { parseQuoteQuery, quoteReply, RateCache, type QuoteQuery } from '../fx/quote.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import { versionInfo } from '../runtime/version.js';
+import type { ServiceState } from './state.js';
+
+export interface BaselineSettings {
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+  maxRequestTimeoutMs: number;
+  fxCacheTtlMs: number;
+}
+
+export interface BaselineAppDeps {
+  settings: BaselineSettings;
+  service: Pick<ChargeService, 'charge' | 'getCharge' | 'rate'>;
+  state: ServiceState;
+  log: Logger;
+  clock?: Clock;
+  /** Registered before the routes (the --hardened plugins); runs after our own hooks. */
+  plugins?: (app: FastifyInstance) => void;
+}
+
+/** Same grace as the gateway's front thread gives a late service answer before its own 504. */
+const DEADLINE_GRACE_MS = 50;
+/** uWebSockets.js closes idle keep-alive connections after 10 s; so do we. */
+const KEEP_ALIVE_TIMEOUT_MS = 10_000;
+/** Idempotency keys are validated by us (255 chars, maybe %-encoded); find-my-way's default of 100 would 404 them. */
+const MAX_PARAM_LENGTH = 4096;
+const CHARGES_PREFIX = '/charges/';
+
+/** The gateway's routes and their methods; every other method on these paths is a 405. */
+const ROUTES: Readonly<Record<string, readonly string[]>> = {
+  '/charge': ['POST'],
+  '/charges/:key': ['GET'],
+  '/quote': ['GET'],
+  '/health': ['GET'],
+  '/ready': ['GET'],
+  '/version': ['GET'],
+};
+
+const asIs = (body: unknown): string => body as string;
+
+/**
+ * Set status and headers of a Reply and return its body (already text), for
+ * callers that hand the body to Fastify themselves. While draining every
+ * answer asks the client to close.
+ */
+export function prepareReply(reply: FastifyReply, r: Reply, state: ServiceState, close = false): string {
+  // A serializer of our own stops Fastify appending `; charset=utf-8` to a
+  // JSON content type: the gateway sends the catalogue's type unchanged.
+  reply.code(r.status).header('content-type', r.contentType).serializer(asIs);
+  if (r.headers) reply.headers(r.headers);
+  if (close || state.draining) reply.header('connection', 'close');
+  return r.body;
+}
+
+/** Write a Reply as is. Returns nothing: a handler that returns the reply makes Fastify send it twice. */
+export function sendReply(reply: FastifyReply, r: Reply, state: ServiceState, close = false): void {
+  reply.send(prepareReply(reply, r, state, close));
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function splitUrl(url: string): { path: string; query: string } {
+  const q = url.indexOf('?');
+  return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+function methodNotAllowed(allowed: readonly string[]): Reply {
+  const allow = allowed.join(', ');
+  return problem('method_not_allowed', { detail: `Allowed: ${allow}`, headers: { Allow: allow } });
+}
+
+const notFound = (): Reply => problem('not_found', { detail: 'No such route' });
+
+/** GET /charges/:key's validation, on the raw (still %-encoded) segment as uWS hands it over. */
+function chargeKey(rawSegment: string): { ok: true; key: string } | { ok: false; reply: Reply } {
+  let key: string;
+  try {
+    key = decodeURIComponent(rawSegment);
+  } catch {
+    key = '';
+  }
+  const valid = validateIdempotencyKey(key);
+  if (!valid.ok) return { ok: false, reply: problem('invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail }) };
+  return { ok: true, key };
+}
+
+/**
+ * Where the gateway routes a URL that find-my-way refused (bad %-encoding,
+ * over-long parameter): uWS matches `/charges/:key` on the raw text and
+ * answers the key's validation error; anything else is no route.
+ */
+function unroutableUrl(method: string, url: string): Reply {
+  const { path } = splitUrl(url);
+  const rest = path.startsWith(CHARGES_PREFIX) ? path.slice(CHARGES_PREFIX.length) : '';
+  if (rest === '' || rest.includes('/')) return notFound();
+  if (method !== 'GET') return methodNotAllowed(ROUTES['/charges/:key']!);
+  const k = chargeKey(rest);
+  return k.ok ? notFound() : k.reply;
+}
+
+function errorReply(e: FastifyError, maxBodyBytes: number): Reply | undefined {
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem('payload_too_large', { detail: `The body may be at most ${maxBodyBytes} bytes` });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problem('unsupported_media_type', { field: 'Content-Type' });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problem('invalid_header', { field: 'Content-Length', detail: 'The body does not match Content-Length' });
+  }
+  // A body stream that failed (client aborted mid-body): the client is gone or sent garbage.
+  if (e.statusCode === 400) return problem('invalid_json', { detail: 'The request body could not be read' });
+  return undefined;
+}
+
+export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
+  const { settings: s, service, state, log } = d;
+  const clock = d.clock ?? systemClock;
+  const rates = new RateCache(s.fxCacheTtlMs);
+  const send = (reply: FastifyReply, r: Reply, close = false) => sendReply(reply, r, state, close);
+
+  const app = fastify({
+    logger: false,
+    bodyLimit: s.maxBodyBytes,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // Deadlines are the application's (X-Request-Timeout-Ms), as in the gateway.
+    requestTimeout: 0,
+    // uWS answers HEAD on a GET route with 405, so no implicit HEAD routes.
+    exposeHeadRoutes: false,
+    // Fastify's closing 503 has its own JSON body; the draining hook below
+    // answers the catalogue's `draining` problem (with Connection: close) instead.
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (_e, req, reply) => send(reply, unroutableUrl(req.method, req.url)),
+  });
+
+  // In flight from routing until the response closes (answered or client gone), like the gateway's Exchange.
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.raw.once('close', state.begin());
+    if (req.is404) return send(reply, notFound());
+    done();
+  });
+
+  app.setNotFoundHandler((_req, reply) => send(reply, notFound()));
+  app.setErrorHandler((e: FastifyError, req, reply) => {
+    const known = errorReply(e, s.maxBodyBytes);
+    if (known) return send(reply, known, known.status === 413);
+    log.error({ err: e, method: req.method, url: req.url }, 'request failed');
+    send(reply, problem('internal_error'));
+  });
+
+  // One parser for every media type: the raw text goes to the handler, which
+  // checks the Content-Type itself after the body limit (the gateway's order).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  d.plugins?.(app);
+
+  /** Resolve with the service's reply, or 504 at the deadline plus grace, like the gateway's #dispatch. */
+  const byDeadline = (op: string, work: Promise<Reply>, deadline: number): Promise<Reply> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(problem('deadline_exceeded')), Math.max(0, deadline - clock.epochMs()) + DEADLINE_GRACE_MS);
+      work.then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          log.error({ err: e, op }, 'task failed');
+          resolve(problem('internal_error'));
+        },
+      );
+    });
+
+  /** POST /charge after the body is read: the gateway's #chargeBody, check for check. */
+  function charge(req: FastifyRequest, arrival: number): Reply | Promise<Reply> {
+    if (!isJsonContentType(header(req, 'content-type'))) return problem('unsupported_media_type', { field: 'Content-Type' });
+    const key = validateIdempotencyKey(header(req, 'idempotency-key'));
+    if (!key.ok) return problem(key.code, { field: key.field, detail: key.detail });
+    const timeout = parseTimeoutHeader(header(req, 'x-request-timeout-ms'), s.requestTimeoutMs, s.maxRequestTimeoutMs);
+    if (!timeout.ok) return problem(timeout.code, { field: timeout.field, detail: timeout.detail });
+    const input = parseChargeBody(typeof req.body === 'string' ? req.body : '');
+    if (!input.ok) return problem(input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
+    const deadline = arrival + timeout.value;
+    return byDeadline('charge', service.charge(key.value, input.value, deadline), deadline);
+  }
+
+  app.post('/charge', {
+    onRequest: (req, reply, done) => {
+      if (state.draining) return send(reply, problem('draining'));
+      const contentLength = header(req, 'content-length');
+      if (contentLength !== undefined && Number(contentLength) > s.maxBodyBytes) {
+        // Refuse before reading a byte, and close: the rest of the body is not wanted.
+        return send(reply, problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` }), true);
+      }
+      done();
+    },
+    // Fastify stamps the request when it is routed: the deadline counts the body upload too.
+    handler: async (req, reply) => send(reply, await charge(req, clock.epochMs() - reply.elapsedTime)),
+  });
+
+  app.get('/charges/:key', {
+    // uWS does not match an empty parameter: `/charges/` is no route there, for any method.
+    onRequest: (req, reply, done) => (rawKeySegment(req) === '' ? send(reply, notFound()) : done()),
+    handler: async (req, reply) => {
+      const arrival = clock.epochMs() - reply.elapsedTime;
+      const k = chargeKey(rawKeySegment(req));
+      send(reply, k.ok ? await byDeadline('get', service.getCharge(k.key), arrival + s.requestTimeoutMs) : k.reply);
+    },
+  });
+
+  app.get('/quote', async (req, reply) => {
+    const q = parseQuoteQuery(splitUrl(req.url).query);
+    send(reply, q.ok ? await quote(q.value) : problem(q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) }));
+  });
+
+  async function quote(q: QuoteQuery): Promise<Reply> {
+    const pair = `${q.from}-${q.to}`;
+    const hit = rates.fresh(pair, clock.now());
+    if (hit) return quoteReply(q, hit.rate, hit.asOf, false);
+    const deadline = clock.epochMs() + s.requestTimeoutMs;
+    try {
+      const r = await rates.singleFlight(pair, () => service.rate(q.from, q.to, deadline));
+      if (r.ok) {
+        rates.put(pair, r.rate, r.asOf, clock.now());
+        return quoteReply(q, r.rate, r.asOf, false);
+      }
+      if (r.reason === 'not_found') return problem('invalid_query', { field: 'to', detail: `No rate for ${pair}` });
+    } catch {
+      // fall through to the stale answer, as for a failed fetch
+    }
+    const last = rates.last(pair);
+    return last ? quoteReply(q, last.rate, last.asOf, true) : problem('fx_unavailable');
+  }
+
+  const health = json(200, { status: 'ok' });
+  // The baseline does not run uWebSockets.js: `uws` is null where the gateway reports its build.
+  const version = json(200, { ...versionInfo, uws: null });
+  app.get('/health', (_req, reply) => send(reply, health));
+  app.get('/ready', (_req, reply) => send(reply, state.readiness()));
+  app.get('/version', (_req, reply) => send(reply, version));
+
+  for (const [url, allowed] of Object.entries(ROUTES)) {
+    const others = app.supportedMethods.filter((m) => !allowed.includes(m));
+    const reply405 = methodNotAllowed(allowed);
+    app.route({
+      method: others,
+      url,
+      // Answer before the body is read: a PUT of 1 MB to /charge is a 405, not a 413.
+      onRequest: (req, reply) => send(reply, url === '/charges/:key' && rawKeySegment(req) === '' ? notFound() : reply405),
+      handler: () => {},
+    });
+  }
+  return app;
+}
+
+function rawKeySegment(req: FastifyRequest): string {
+  return splitUrl(req.url).path.slice(CHARGES_PREFIX.length);
+}

