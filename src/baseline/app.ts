@@ -10,6 +10,7 @@
  * - every error (body limit, bad URL, media type, thrown) becomes an RFC 9457
  *   problem from the one catalogue, never a stack trace.
  */
+import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChargeService } from '../charge/service.js';
 import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../charge/validate.js';
@@ -45,15 +46,6 @@ const KEEP_ALIVE_TIMEOUT_MS = 10_000;
 const MAX_PARAM_LENGTH = 4096;
 const CHARGES_PREFIX = '/charges/';
 
-/** The gateway's routes and their methods; every other method on these paths is a 405. */
-const ROUTES: Readonly<Record<string, readonly string[]>> = {
-  '/charge': ['POST'],
-  '/charges/:key': ['GET'],
-  '/quote': ['GET'],
-  '/health': ['GET'],
-  '/ready': ['GET'],
-  '/version': ['GET'],
-};
 
 const asIs = (body: unknown): string => body as string;
 
@@ -86,12 +78,6 @@ function splitUrl(url: string): { path: string; query: string } {
   return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
-function methodNotAllowed(allowed: readonly string[]): Reply {
-  const allow = allowed.join(', ');
-  return problem('method_not_allowed', { detail: `Allowed: ${allow}`, headers: { Allow: allow } });
-}
-
-const notFound = (): Reply => problem('not_found', { detail: 'No such route' });
 
 /** GET /charges/:key's validation, on the raw (still %-encoded) segment as uWS hands it over. */
 function chargeKey(rawSegment: string): { ok: true; key: string } | { ok: false; reply: Reply } {

