@@ -1,0 +1,200 @@
+/**
+ * The gateway's protection mechanisms against a real Postgres and the
+ * simulator, each with its own gateway configured for the case. Timing
+ * assertions are relative to the injected fault (a read must take a small
+ * fraction of the provider's latency), never absolute speeds.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { startTestDb, type TestDb } from '../support/postgres.js';
+import { startTarget, type Target } from '../support/target.js';
+import { call, until } from '../support/http.js';
+import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
+
+let db: TestDb;
+let sim: Simulator;
+const targets: Target[] = [];
+
+before(async () => {
+  db = await startTestDb();
+  sim = await startSimulator({ providerPort: 0, fxPort: 0 });
+});
+
+after(async () => {
+  await Promise.allSettled(targets.map((t) => t.kill()));
+  await sim?.close();
+  await db?.close();
+});
+
+async function gateway(env: Record<string, string>): Promise<{ t: Target; admin: string }> {
+  const t = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { LOG_LEVEL: 'info', ...env } });
+  targets.push(t);
+  const line = t.logLines().find((l) => l.msg === 'listening');
+  return { t, admin: `http://127.0.0.1:${String(line?.adminPort)}` };
+}
+
+async function stop(t: Target): Promise<void> {
+  await t.stop('SIGTERM', 15_000);
+  targets.splice(targets.indexOf(t), 1);
+}
+
+type State = {
+  breakers: Record<string, { state: string; transitions: number; rejections: number }>;
+  bulkheads: Record<string, { inUse: number; limit: number; rejectedFull: number; rejectedTimeout: number }>;
+  admission: { shed: Record<string, number>; inFlight: number };
+  events: Record<string, number>;
+};
+const state = async (admin: string): Promise<State> => (await call(admin, 'GET', '/admin/state')).body as State;
+
+const charge = (t: Target, key: string, timeoutMs = 1000, body: object = { amount: 1000, currency: 'USD', source: 'tok_visa' }) =>
+  call(t.url, 'POST', '/charge', { headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(timeoutMs) }, body, timeoutMs: 30_000 });
+
+describe('gateway resilience', () => {
+  it('a 4 s provider opens the breaker, holds no DB connection, and leaves GET /charges/:key fast', async () => {
+    const { t, admin } = await gateway({ BREAKER_MIN_CALLS: '10', RECONCILE_INTERVAL_MS: '600000' });
+    assert.equal((await charge(t, 'slow-known')).status, 201);
+    await setFaults(sim.providerUrl, { latencyMs: 4000 });
+    try {
+      const wave = Array.from({ length: 20 }, (_, i) => charge(t, `slow-${i}`));
+      // While 20 charges wait on the provider: no DB slot is held, and reads stay fast.
+      // Once every charge is waiting on the provider, no DB slot is in use.
+      const during = await until('all 20 charges at the provider', async () => {
+        const s = await state(admin);
+        return s.bulkheads.provider!.inUse === 20 && s;
+      }, 3000, 10);
+      assert.equal(during.bulkheads.db!.inUse, 0, 'no DB connection is held across a provider call');
+      const read = await call(t.url, 'GET', '/charges/slow-known');
+      assert.equal(read.status, 200);
+      assert.ok(read.ms < 400, `read took ${read.ms} ms while the provider takes 4000 ms`);
+      const answers = await Promise.all(wave);
+      for (const a of answers) assert.ok([503, 504].includes(a.status), `got ${a.status}`);
+      const s = await state(admin);
+      assert.equal(s.breakers.provider!.state, 'open');
+      // Open breaker: refused on the front thread, fast, and nothing claimed.
+      const refused = await charge(t, 'after-open');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.code, 'breaker_open');
+      assert.ok(refused.headers['retry-after']);
+      assert.ok(refused.ms < 400, `breaker_open took ${refused.ms} ms`);
+      assert.equal((await call(t.url, 'GET', '/charges/after-open')).status, 404);
+      const log = t.logLines().find((l) => l.msg === 'breaker transition' && l.to === 'open');
+      assert.ok(log, 'the transition is logged');
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+    await stop(t);
+  });
+
+  it('a hung fx fills only the fx bulkhead while /charge keeps succeeding', async () => {
+    const { t, admin } = await gateway({ FX_BULKHEAD: '3', FX_TIMEOUT_MS: '3000', BULKHEAD_ACQUIRE_TIMEOUT_MS: '50', REQUEST_TIMEOUT_MS: '2000', BREAKERS: 'false' });
+    await setFaults(sim.fxUrl, { hang: true });
+    try {
+      const currencies = ['EUR', 'GBP', 'JPY', 'CHF', 'CAD', 'AUD', 'SEK', 'NOK', 'DKK'];
+      const quotes = currencies.map((c) => call(t.url, 'GET', `/quote?from=USD&to=${c}&amount=100`, { timeoutMs: 10_000 }));
+      await until('fx bulkhead full', async () => (await state(admin)).bulkheads.fx!.inUse === 3, 3000);
+      const charges = await Promise.all(Array.from({ length: 10 }, (_, i) => charge(t, `fx-hung-${i}`, 2000)));
+      for (const c of charges) assert.equal(c.status, 201, JSON.stringify(c.body));
+      const s = await state(admin);
+      assert.equal(s.bulkheads.fx!.inUse, 3);
+      assert.ok(s.bulkheads.provider!.inUse <= 1, 'the provider bulkhead is untouched by fx');
+      const answers = await Promise.all(quotes);
+      for (const q of answers) assert.equal(q.status, 503);
+      assert.ok(answers.filter((q) => q.body.code === 'fx_unavailable').length === answers.length);
+      assert.ok((await state(admin)).bulkheads.fx!.rejectedTimeout + (await state(admin)).bulkheads.fx!.rejectedFull >= 6, 'the quotes past the bulkhead were refused');
+    } finally {
+      await clearFaults(sim.fxUrl);
+    }
+    await stop(t);
+  });
+
+  it('a burst far above capacity gets fast 503s while admitted charges finish within their deadlines', async () => {
+    const { t, admin } = await gateway({ CONCURRENCY_LIMIT: 'static', CONCURRENCY_LIMIT_STATIC: '8', SHEDDING: 'false' });
+    await setFaults(sim.providerUrl, { latencyMs: 200 });
+    try {
+      const burst = await Promise.all(Array.from({ length: 120 }, (_, i) => charge(t, `burst-${i}`, 3000)));
+      const ok = burst.filter((r) => r.status === 201);
+      const shed = burst.filter((r) => r.status === 503);
+      assert.equal(ok.length + shed.length, burst.length, `statuses: ${[...new Set(burst.map((r) => r.status))].join(',')}`);
+      assert.ok(ok.length >= 8, `${ok.length} admitted`);
+      assert.ok(shed.length >= 60, `${shed.length} shed`);
+      for (const r of shed) {
+        assert.equal(r.body.code, 'overloaded');
+        assert.ok(r.headers['retry-after']);
+      }
+      for (const r of ok) assert.ok(r.ms < 3000, `an admitted charge took ${r.ms} ms past its 3000 ms deadline`);
+      const slowestShed = Math.max(...shed.map((r) => r.ms));
+      const fastestOk = Math.min(...ok.map((r) => r.ms));
+      assert.ok(slowestShed < fastestOk, `shed answers (max ${slowestShed} ms) come before any admitted one (min ${fastestOk} ms)`);
+      assert.equal((await state(admin)).admission.shed.concurrency, shed.length);
+      // Shedding happens before the claim: nothing stored for a shed key.
+      const shedKey = `burst-${burst.indexOf(shed[0]!)}`;
+      assert.equal((await call(t.url, 'GET', `/charges/${shedKey}`)).status, 404);
+      assert.equal((await ledgerForReference(sim.providerUrl, shedKey)).length, 0);
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+    await stop(t);
+  });
+
+  it('provider attempts never exceed the attempt cap nor the retry budget', async () => {
+    const env = { PROVIDER_MAX_ATTEMPTS: '3', RETRY_BASE_MS: '1', RETRY_MAX_MS: '2', BREAKERS: 'false', RECONCILE_INTERVAL_MS: '600000', RETRY_BUDGET_MIN_PER_SECOND: '0' };
+    await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: 503 });
+    try {
+      // Without a budget: exactly the cap.
+      const plain = await gateway({ ...env, RETRY_BUDGET: 'false' });
+      const before1 = (await ledger(sim.providerUrl)).attempts;
+      for (let i = 0; i < 20; i++) assert.equal((await charge(plain.t, `cap-${i}`, 2000)).status, 503);
+      assert.equal((await ledger(sim.providerUrl)).attempts - before1, 60, '20 charges × 3 attempts');
+      await stop(plain.t);
+      // With a budget of 20 % (and a bank of 10): far fewer.
+      const budgeted = await gateway({ ...env, RETRY_BUDGET_RATIO: '0.2' });
+      const before2 = (await ledger(sim.providerUrl)).attempts;
+      for (let i = 0; i < 50; i++) assert.equal((await charge(budgeted.t, `budget-${i}`, 2000)).status, 503);
+      const attempts = (await ledger(sim.providerUrl)).attempts - before2;
+      assert.ok(attempts <= 50 + 0.2 * 50 + 10, `${attempts} attempts for 50 charges`);
+      assert.ok(attempts >= 50);
+      const s = await state(budgeted.admin);
+      assert.ok(s.events.retry_suppressed_budget! > 0, 'suppressed retries are counted by reason');
+      await stop(budgeted.t);
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+  });
+
+  it('SIGTERM with charges in flight exits 0 inside the grace period, every charge recorded once', async () => {
+    const { t } = await gateway({ SHUTDOWN_GRACE_MS: '8000' });
+    // Below the 800 ms provider attempt timeout: slow, not failing.
+    await setFaults(sim.providerUrl, { latencyMs: 600 });
+    try {
+      const keys = Array.from({ length: 10 }, (_, i) => `drain-${i}`);
+      const inFlight = keys.map((k) => charge(t, k, 5000));
+      await until('all charges reached the provider', async () => {
+        const seen = await Promise.all(keys.map((k) => ledgerForReference(sim.providerUrl, k)));
+        return seen.every((s) => s.length === 1);
+      }, 5000);
+      const started = performance.now();
+      const exit = t.stop('SIGTERM', 15_000);
+      const answers = await Promise.all(inFlight);
+      assert.equal(await exit, 0);
+      const took = performance.now() - started;
+      assert.ok(took < 8000, `drained in ${took} ms, inside the 8000 ms grace`);
+      for (const a of answers) {
+        assert.equal(a.status, 201);
+        assert.equal(a.headers.connection, 'close', 'answers while draining close the connection');
+      }
+      const rows = await db.sql<{ status: string }[]>`SELECT status FROM charges WHERE idempotency_key LIKE 'drain-%'`;
+      assert.equal(rows.length, 10);
+      assert.ok(rows.every((r) => r.status === 'succeeded'));
+      for (const k of keys) assert.equal((await ledgerForReference(sim.providerUrl, k)).length, 1);
+      assert.equal((await ledger(sim.providerUrl)).duplicates.length, 0);
+      const finished = t.logLines().find((l) => l.msg === 'drain finished');
+      assert.ok(finished, 'drain end is logged');
+      assert.equal(finished.abandoned, 0);
+      assert.ok(typeof finished.drain_duration_seconds === 'number');
+      targets.splice(targets.indexOf(t), 1);
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+  });
+});
