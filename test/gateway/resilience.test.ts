@@ -197,4 +197,64 @@ describe('gateway resilience', () => {
       await clearFaults(sim.providerUrl);
     }
   });
+
+  it('SHUTDOWN_DELAY_MS: /ready fails at once while charges are still served, then the drain proceeds', async () => {
+    const { t } = await gateway({ SHUTDOWN_DELAY_MS: '1500' });
+    assert.equal((await call(t.url, 'GET', '/ready')).status, 200);
+    t.child.kill('SIGTERM');
+    const notReady = await until('not ready', async () => {
+      const r = await call(t.url, 'GET', '/ready');
+      return r.status === 503 && r;
+    }, 1000, 20);
+    assert.equal(notReady.body.code, 'draining');
+    assert.equal((await charge(t, 'during-delay')).status, 201, 'still serving during the delay');
+    assert.equal(await t.waitForExit(10_000), 0);
+    targets.splice(targets.indexOf(t), 1);
+  });
+
+  it('charges still running at the end of the grace period are abandoned to the reconciler, which finishes them once', async () => {
+    const { t } = await gateway({ SHUTDOWN_GRACE_MS: '200', LEASE_MS: '3000', MAX_REQUEST_TIMEOUT_MS: '2500' });
+    await setFaults(sim.providerUrl, { latencyMs: 700 });
+    try {
+      const keys = ['abandon-1', 'abandon-2', 'abandon-3'];
+      const inFlight = keys.map((k) => charge(t, k, 2500).catch(() => undefined));
+      await until('reached the provider', async () => (await Promise.all(keys.map((k) => ledgerForReference(sim.providerUrl, k)))).every((c) => c.length === 1), 5000);
+      assert.equal(await t.stop('SIGTERM', 10_000), 0);
+      targets.splice(targets.indexOf(t), 1);
+      await Promise.all(inFlight);
+      const finished = t.logLines().find((l) => l.msg === 'drain finished');
+      assert.ok(finished && (finished.abandoned as number) >= 1, `abandoned: ${String(finished?.abandoned)}`);
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+    // A new instance's reconciler finishes every abandoned charge, each charged once.
+    const { t: next } = await gateway({ LEASE_MS: '3000', MAX_REQUEST_TIMEOUT_MS: '2500', RECONCILE_INTERVAL_MS: '200' });
+    await until('no started rows', async () => (await db.sql`SELECT 1 FROM charges WHERE status = 'started' AND idempotency_key LIKE 'abandon-%'`).length === 0, 15_000, 200);
+    for (const k of ['abandon-1', 'abandon-2', 'abandon-3']) {
+      assert.equal((await ledgerForReference(sim.providerUrl, k)).length, 1);
+      const row = await call(next.url, 'GET', `/charges/${k}`);
+      assert.equal(row.body.status, 'succeeded');
+    }
+    await stop(next);
+  });
+
+  it('a second signal stops at once', async () => {
+    const { t, admin } = await gateway({ SHUTDOWN_GRACE_MS: '20000' });
+    await setFaults(sim.providerUrl, { hang: true });
+    try {
+      const hung = charge(t, 'second-signal', 10_000).catch(() => undefined);
+      await until('a charge in flight', async () => (await state(admin)).admission.inFlight === 1, 3000);
+      t.child.kill('SIGTERM');
+      await until('drain started', () => t.logLines().some((l) => l.msg === 'drain started'), 3000);
+      const started = performance.now();
+      t.child.kill('SIGTERM');
+      const code = await t.waitForExit(5000);
+      assert.equal(code, 1);
+      assert.ok(performance.now() - started < 5000);
+      targets.splice(targets.indexOf(t), 1);
+      await hung;
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+  });
 });
