@@ -37,6 +37,10 @@ export interface LifecycleDeps extends RetryEnv {
   provider: Provider;
   settings: LifecycleSettings;
   db?: DbGate;
+  /** Stage timings, in ms. */
+  observe?: (stage: 'claim' | 'record', ms: number) => void;
+  /** A request ran out of time in this stage. */
+  onTimeout?: (stage: 'claim' | 'provider') => void;
 }
 
 class DeadlineError extends Error {}
@@ -119,13 +123,17 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   const db = deps.db ?? ungated;
   const fp = fingerprint(input);
   let claim;
+  const claimStart = clock.now();
   try {
     const left = deadlineEpochMs - clock.epochMs();
     claim = await beforeDeadline(clock, deadlineEpochMs, db(left, () => store.claim(key, fp, input, deps.settings.leaseMs)));
+    deps.observe?.('claim', clock.now() - claimStart);
   } catch (e) {
     // A claim that committed after we gave up leaves a started row with a
     // lease: the reconciler finishes it, as the 504 promises.
-    return isDeadline(e) ? problem('deadline_exceeded') : problem('db_unavailable');
+    if (!isDeadline(e)) return problem('db_unavailable');
+    deps.onTimeout?.('claim');
+    return problem('deadline_exceeded');
   }
   switch (claim.kind) {
     case 'replay':
@@ -147,13 +155,17 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   }
   if (outcome.kind === 'unknown') {
     await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
-    return clock.epochMs() >= deadlineEpochMs - deps.settings.providerRetry.minAttemptMs ? problem('deadline_exceeded') : problem('provider_unavailable');
+    if (clock.epochMs() < deadlineEpochMs - deps.settings.providerRetry.minAttemptMs) return problem('provider_unavailable');
+    deps.onTimeout?.('provider');
+    return problem('deadline_exceeded');
   }
   const answer = finalAnswer(claim.chargeId, input, claim.createdAt, outcome);
   try {
     // Recording is allowed past the deadline: the provider has answered, and
     // writing the outcome now saves the reconciler a provider call.
+    const recordStart = clock.now();
     const stored = await db(settleMs, () => store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
+    deps.observe?.('record', clock.now() - recordStart);
     return replayReply(stored, false);
   } catch {
     await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});

@@ -16,6 +16,7 @@ import { DbBusyError, runCharge, type DbGate, type LifecycleDeps } from './lifec
 import type { Protection } from '../resilience/protection.js';
 import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilience/guards.js';
 import type { Logger } from '../runtime/logger.js';
+import type { Stage } from '../metrics/telemetry.js';
 import { reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { ChargeStore } from './store.js';
 import type { ChargeInput } from './validate.js';
@@ -58,6 +59,8 @@ export interface ChargeServiceOptions {
   decorateProvider?: (p: Provider) => Provider;
   /** The gateway's shared breakers, bulkheads, retry budget and counters. */
   protection?: Protection;
+  /** Stage timings (ms), recorded into the shared histograms. */
+  observe?: (stage: Stage, ms: number) => void;
   log?: Logger;
 }
 
@@ -70,11 +73,18 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
   const client = new ProviderClient(providerPool);
   const p = o.protection;
+  const observe = o.observe;
   const guard = (d: 'provider' | 'fx'): Guard => ({
     breaker: p?.breakers[d],
     bulkhead: p?.bulkheads[d],
     acquireTimeoutMs: p?.settings.bulkheadAcquireTimeoutMs ?? 0,
     clock,
+    ...(observe
+      ? {
+          onWait: (ms: number) => observe(d === 'provider' ? 'provider_bulkhead_wait' : 'fx_bulkhead_wait', ms),
+          onCall: (ms: number) => observe(d === 'provider' ? 'provider_attempt' : 'fx_call', ms),
+        }
+      : {}),
   });
   let provider: Provider = p ? new GuardedProvider(client, guard('provider')) : client;
   if (o.decorateProvider) provider = o.decorateProvider(provider);
@@ -84,6 +94,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const db: DbGate | undefined = dbSlots
     ? async (timeoutMs, phase) => {
         const slot = await dbSlots.acquire(Math.min(p.settings.dbAcquireTimeoutMs, timeoutMs));
+        observe?.('db_acquire_wait', slot.waitedMs);
         if (!slot.ok) {
           p.events.inc('db_acquire_timeout');
           throw new DbBusyError();
@@ -102,6 +113,8 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     store,
     provider,
     ...(db ? { db } : {}),
+    ...(observe ? { observe } : {}),
+    ...(p ? { onTimeout: (stage: 'claim' | 'provider') => p.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider') } : {}),
     ...(p?.budget ? { budget: p.budget } : {}),
     ...(p
       ? {

@@ -19,13 +19,26 @@ function statusLine(status: number): string {
   return line;
 }
 
+export interface ExchangeHooks {
+  /** The exchange ended, answered or aborted (exactly once). */
+  finish?: (x: Exchange) => void;
+  /** An answer with this status was written. */
+  answered?: (status: number) => void;
+  /** The client went away first. */
+  aborted?: () => void;
+}
+
 /** One in-flight HTTP exchange. */
 export class Exchange {
   aborted = false;
   answered = false;
-  constructor(readonly res: HttpResponse, private readonly onFinish?: (x: Exchange) => void) {
+  constructor(
+    readonly res: HttpResponse,
+    private readonly hooks: ExchangeHooks = {},
+  ) {
     res.onAborted(() => {
       this.aborted = true;
+      this.hooks.aborted?.();
       this.#finish();
     });
   }
@@ -45,6 +58,7 @@ export class Exchange {
       if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
       res.end(reply.body, closeConnection);
     });
+    this.hooks.answered?.(reply.status);
     this.#finish();
   }
 
@@ -52,7 +66,7 @@ export class Exchange {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.onFinish?.(this);
+    this.hooks.finish?.(this);
   }
 }
 

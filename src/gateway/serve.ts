@@ -11,13 +11,18 @@ import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
 import { startDependencies } from '../runtime/dependencies.js';
 import { createLogger } from '../runtime/logger.js';
-import { installShutdown, every } from '../runtime/process.js';
+import { installShutdown, every, type DrainState } from '../runtime/process.js';
+import { versionInfo } from '../runtime/version.js';
+import { createTelemetryLayout, Telemetry } from '../metrics/telemetry.js';
+import { RecentWindow } from '../metrics/window.js';
+import { recentRed } from '../metrics/red.js';
+import { renderGatewayMetrics } from '../metrics/gateway-metrics.js';
 import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, type ProtectionSettings } from '../resilience/protection.js';
 import { AdminServer } from './admin.js';
 import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
-import { nativeUws } from './native.js';
+import { nativeUws, uwsInfo } from './native.js';
 import { Gateway } from './server.js';
 import type { Task } from './tasks.js';
 import type { WorkerData } from './worker.js';
@@ -48,7 +53,10 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const protectionSettings = protectionFrom(c);
   const layout = createProtectionLayout(protectionSettings, systemClock.epochMs());
   const protection = openProtection(layout, protectionSettings, (name, t) => log.warn({ breaker: name, from: t.from, to: t.to }, 'breaker transition'));
-  const data: WorkerData = { settings: workerSettings(c, deps), protection: { layout, settings: protectionSettings }, logLevel: c.logLevel };
+  const telemetryLayout = createTelemetryLayout();
+  const telemetry = new Telemetry(telemetryLayout);
+  const window = new RecentWindow(() => telemetry.http);
+  const data: WorkerData = { settings: workerSettings(c, deps), protection: { layout, settings: protectionSettings }, telemetry: telemetryLayout, logLevel: c.logLevel };
   const pool = new Piscina<Task, unknown>({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: c.workers,
@@ -76,16 +84,34 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     systemRandom,
     systemClock,
   );
-  const gateway = new Gateway(c, { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers }, systemClock, log, {
-    admission,
-    breakers: protection.breakers,
-  });
+  let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
+  const renderMetrics = () =>
+    renderGatewayMetrics({
+      build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
+      telemetry,
+      protection,
+      window,
+      admission: () => admission.stats(),
+      pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
+      drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
+      nowEpochMs: () => systemClock.epochMs(),
+    });
+  const gateway = new Gateway(
+    c,
+    { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers },
+    systemClock,
+    log,
+    { admission, breakers: protection.breakers },
+    telemetry,
+    renderMetrics,
+  );
   const port = await gateway.listen();
   const admin = new AdminServer({
     breakers: protection.breakers,
     state: () => {
       const now = systemClock.epochMs();
       return {
+        red: recentRed(telemetry, window, ['/charge', '/charges/:key', '/quote']),
         draining: gateway.draining,
         in_flight_requests: gateway.inFlight,
         admission: admission.stats(),
@@ -100,8 +126,16 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   });
   const adminPort = await admin.listen(c.adminHost, c.adminPort);
 
+  // Shedding is logged as a summary at most every 5 s, never per request.
+  let lastShed = { ...admission.shed };
   const timers = [
     every(1000, () => gateway.refreshDbCheck()),
+    every(5000, async () => {
+      const now = { ...admission.shed };
+      const delta = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - lastShed[k as keyof typeof now]]));
+      lastShed = now;
+      if (Object.values(delta).some((v) => v > 0)) log.warn({ shed: delta, window_seconds: 5, limit: admission.limit.current, in_flight: admission.inFlight }, 'requests shed');
+    }),
     every(c.reconcileIntervalMs, async () => {
       const r = (await pool.run({ op: 'reconcile' })) as { leased: number };
       if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
@@ -114,7 +148,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   await gateway.refreshDbCheck();
   log.info({ port, adminPort, workers: c.workers, pid: process.pid }, 'listening');
 
-  installShutdown(
+  drain = installShutdown(
     log,
     c.shutdownGraceMs,
     {
@@ -127,6 +161,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     async close() {
       await Promise.all(timers.map((t) => t.stop()));
       loop.close();
+      window.close();
       admin.close();
       gateway.close();
       await pool.destroy();

@@ -20,6 +20,7 @@ import type { Admission } from './admission.js';
 import type { Breaker } from '../resilience/breaker.js';
 import type { Downstream } from '../resilience/protection.js';
 import type { RequestClass } from '../resilience/shedder.js';
+import type { RouteLabel, Telemetry } from '../metrics/telemetry.js';
 
 /** What the front thread consults before dispatching. */
 export interface FrontGuards {
@@ -72,6 +73,9 @@ export class Gateway {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly guards: FrontGuards,
+    private readonly telemetry?: Telemetry,
+    /** Renders /metrics (Prometheus text). */
+    private readonly renderMetrics: () => string = () => '',
   ) {
     this.#rates = new RateCache(s.fxCacheTtlMs);
     this.app = nativeUws().App();
@@ -83,26 +87,33 @@ export class Gateway {
     app.post('/charge', (res, req) => this.#charge(res, req));
     app.get('/charges/:key', (res, req) => this.#getCharge(res, req));
     app.get('/quote', (res, req) => this.#quote(res, req));
-    app.get('/health', (res) => this.#answerNow(res, json(200, { status: 'ok' })));
-    app.get('/ready', (res) => this.#answerNow(res, this.readiness()));
-    app.get('/version', (res) => this.#answerNow(res, json(200, { ...versionInfo, uws: uwsInfo })));
-    for (const [path, methods] of Object.entries(ROUTES)) {
+    app.get('/health', (res) => this.#answerNow(res, '/health', json(200, { status: 'ok' })));
+    app.get('/ready', (res) => this.#answerNow(res, '/ready', this.readiness()));
+    app.get('/version', (res) => this.#answerNow(res, '/version', json(200, { ...versionInfo, uws: uwsInfo })));
+    app.get('/metrics', (res) => this.#answerNow(res, '/metrics', this.metrics()));
+    for (const [path, methods] of Object.entries({ ...ROUTES, '/metrics': ['GET'] })) {
       const reply = methodNotAllowed(methods);
-      app.any(path, (res) => this.#answerNow(res, reply));
+      app.any(path, (res) => this.#answerNow(res, 'other', reply));
     }
-    app.any('/*', (res) => this.#answerNow(res, notFound()));
+    app.any('/*', (res) => this.#answerNow(res, 'other', notFound()));
   }
 
   /** Answer synchronously inside the handler (already corked by uWS). */
-  #answerNow(res: HttpResponse, reply: Reply): void {
-    new Exchange(res).send(reply, this.draining);
+  #answerNow(res: HttpResponse, route: RouteLabel, reply: Reply): void {
+    const started = this.clock.now();
+    new Exchange(res, { answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started) }).send(reply, this.draining);
   }
 
-  #track(res: HttpResponse): Exchange {
+  #track(res: HttpResponse, route: RouteLabel): Exchange {
     this.inFlight++;
-    return new Exchange(res, () => {
-      this.inFlight--;
-      this.#maybeIdle();
+    const started = this.clock.now();
+    const t = this.telemetry;
+    return new Exchange(res, {
+      finish: () => {
+        this.inFlight--;
+        this.#maybeIdle();
+      },
+      ...(t ? { answered: (status: number) => t.request(route, status, this.clock.now() - started), aborted: () => t.aborted(route) } : {}),
     });
   }
 
@@ -127,7 +138,7 @@ export class Gateway {
 
   #charge(res: HttpResponse, req: HttpRequest): void {
     const arrival = this.clock.epochMs();
-    const x = this.#track(res);
+    const x = this.#track(res, '/charge');
     // HttpRequest is stack-allocated: read everything before any callback.
     const contentType = req.getHeader('content-type');
     const keyRaw = req.getHeader('idempotency-key');
@@ -200,7 +211,7 @@ export class Gateway {
     } catch {
       key = '';
     }
-    const x = this.#track(res);
+    const x = this.#track(res, '/charges/:key');
     const valid = validateIdempotencyKey(key);
     if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
     const deadline = arrival + this.s.requestTimeoutMs;
@@ -210,7 +221,7 @@ export class Gateway {
 
   #quote(res: HttpResponse, req: HttpRequest): void {
     const q = parseQuoteQuery(req.getQuery() ?? '');
-    const x = this.#track(res);
+    const x = this.#track(res, '/quote');
     if (!q.ok) return this.#fail(x, q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) });
     const { from, to } = q.value;
     const pair = `${from}-${to}`;
@@ -242,6 +253,10 @@ export class Gateway {
     const last = this.#rates.last(pair);
     if (last) return x.send(quoteReply(q, last.rate, last.asOf, true));
     this.#fail(x, 'fx_unavailable');
+  }
+
+  metrics(): Reply {
+    return { status: 200, body: this.renderMetrics(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
   }
 
   /** Refresh the cached DB check (at most once a second; driven by a timer). */

@@ -12,10 +12,12 @@ import { openProtection, type ProtectionSettings } from '../resilience/protectio
 import type { SharedLayout } from '../resilience/shared-memory.js';
 import { createLogger } from '../runtime/logger.js';
 import type { Task } from './tasks.js';
+import { Telemetry, type Stage } from '../metrics/telemetry.js';
 
 export interface WorkerData {
   settings: ChargeServiceSettings;
   protection: { layout: SharedLayout; settings: ProtectionSettings } | null;
+  telemetry: SharedLayout;
   logLevel: string;
 }
 
@@ -24,10 +26,16 @@ const log = createLogger(data.logLevel, 'bulwark');
 const protection = data.protection
   ? openProtection(data.protection.layout, data.protection.settings, (name, t) => log.warn({ breaker: name, from: t.from, to: t.to, failure_rate: t.failureRate, slow_call_rate: t.slowCallRate }, 'breaker transition'))
   : undefined;
-const service = createChargeService(data.settings, { ...(protection ? { protection } : {}), log });
+const telemetry = new Telemetry(data.telemetry);
+const observe = (stage: Stage, ms: number) => telemetry.observe(stage, ms);
+const service = createChargeService(data.settings, { ...(protection ? { protection } : {}), log, observe });
 
 export default function handle(task: Task): Promise<unknown> {
-  if ('sentAt' in task) protection?.queueWait.note(threadId, task.sentAt, systemClock.epochMs());
+  if ('sentAt' in task) {
+    const now = systemClock.epochMs();
+    protection?.queueWait.note(threadId, task.sentAt, now);
+    telemetry.observe('queue_wait', now - task.sentAt);
+  }
   switch (task.op) {
     case 'charge':
       return service.charge(task.key, task.input, task.deadline);

@@ -19,6 +19,10 @@ export interface Guard {
   bulkhead?: Bulkhead;
   acquireTimeoutMs: number;
   clock: Clock;
+  /** Time spent waiting for a bulkhead slot (ms), granted or not. */
+  onWait?: (ms: number) => void;
+  /** Duration of a call that was made (ms). */
+  onCall?: (ms: number) => void;
 }
 
 export type Refusal = { refused: 'breaker_open' | 'bulkhead_full' };
@@ -28,6 +32,7 @@ export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: 
   const start = g.clock.now();
   if (g.bulkhead) {
     const slot = await g.bulkhead.acquire(Math.min(g.acquireTimeoutMs, timeoutMs));
+    g.onWait?.(slot.waitedMs);
     if (!slot.ok) return { refused: 'bulkhead_full' };
   }
   try {
@@ -41,7 +46,9 @@ export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: 
       success = ok(r);
       return r;
     } finally {
-      if (g.breaker && permit) g.breaker.record(permit, g.clock.epochMs(), success, g.clock.now() - callStart);
+      const took = g.clock.now() - callStart;
+      g.onCall?.(took);
+      if (g.breaker && permit) g.breaker.record(permit, g.clock.epochMs(), success, took);
     }
   } finally {
     g.bulkhead?.release();

@@ -42,7 +42,16 @@ export interface Drainable {
   close(): Promise<void>;
 }
 
-export function installShutdown(log: Logger, graceMs: number, target: Drainable, delayMs = 0): void {
+export interface DrainState {
+  draining: boolean;
+  /** performance.now() at SIGTERM, or null. */
+  startedAt: number | null;
+  /** Work still in flight when the grace period ended (left to the reconciler). */
+  abandoned: number;
+}
+
+export function installShutdown(log: Logger, graceMs: number, target: Drainable, delayMs = 0): DrainState {
+  const state: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   let shuttingDown = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (shuttingDown) {
@@ -51,6 +60,8 @@ export function installShutdown(log: Logger, graceMs: number, target: Drainable,
     }
     shuttingDown = true;
     const started = performance.now();
+    state.draining = true;
+    state.startedAt = started;
     log.info({ signal, in_flight: target.inFlight(), grace_ms: graceMs, delay_ms: delayMs }, 'drain started');
     void (async () => {
       if (delayMs > 0) {
@@ -60,6 +71,7 @@ export function installShutdown(log: Logger, graceMs: number, target: Drainable,
       target.stopAccepting();
       const idle = await target.whenIdle(graceMs);
       const abandoned = idle ? 0 : target.inFlight();
+      state.abandoned = abandoned;
       const drainMs = performance.now() - started;
       log.info({ drain_duration_seconds: drainMs / 1000, abandoned }, 'drain finished');
       try {
@@ -78,4 +90,5 @@ export function installShutdown(log: Logger, graceMs: number, target: Drainable,
   process.removeAllListeners('SIGINT');
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return state;
 }
