@@ -1,0 +1,52 @@
+/**
+ * A live scrape of a real gateway passes `promtool check metrics`, and its
+ * numbers follow the traffic that was sent.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { startTestDb, type TestDb } from '../support/postgres.js';
+import { startTarget, type Target } from '../support/target.js';
+import { call } from '../support/http.js';
+
+let db: TestDb;
+let sim: Simulator;
+let gw: Target;
+
+before(async () => {
+  db = await startTestDb();
+  sim = await startSimulator({ providerPort: 0, fxPort: 0 });
+  gw = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl });
+});
+after(async () => {
+  await gw?.kill();
+  await sim?.close();
+  await db?.close();
+});
+
+test('GET /metrics passes promtool check metrics and counts what happened', async () => {
+  const body = { amount: 500, currency: 'USD', source: 'tok_visa' };
+  for (let i = 0; i < 12; i++) assert.equal((await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': `scrape-${i}` }, body })).status, 201);
+  assert.equal((await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': 'scrape-0' }, body })).status, 201);
+  assert.equal((await call(gw.url, 'POST', '/charge', { headers: {}, body })).status, 400);
+  assert.equal((await call(gw.url, 'GET', '/charges/scrape-1')).status, 200);
+  assert.equal((await call(gw.url, 'GET', '/quote?from=USD&to=EUR&amount=100')).status, 200);
+  assert.equal((await call(gw.url, 'GET', '/nowhere')).status, 404);
+  const scrape = await call(gw.url, 'GET', '/metrics');
+  assert.equal(scrape.status, 200);
+  assert.match(scrape.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: scrape.text, encoding: 'utf8' });
+  assert.ok(!check.error, `promtool is needed (Debian package prometheus): ${String(check.error)}`);
+  assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+  const value = (re: RegExp) => Number(re.exec(scrape.text)?.[1]);
+  assert.equal(value(/^bulwark_http_requests_total\{route="\/charge",code="201"\} (\d+)$/m), 13);
+  assert.equal(value(/^bulwark_http_requests_total\{route="\/charge",code="400"\} (\d+)$/m), 1);
+  assert.equal(value(/^bulwark_http_requests_total\{route="other",code="404"\} (\d+)$/m), 1);
+  assert.equal(value(/^bulwark_http_request_duration_seconds_count\{route="\/charge",status_class="2xx"\} (\d+)$/m), 13);
+  assert.ok(value(/^bulwark_stage_duration_seconds_count\{stage="claim"\} (\d+)$/m) >= 12, 'workers record stage timings');
+  assert.ok(value(/^bulwark_stage_duration_seconds_count\{stage="provider_attempt"\} (\d+)$/m) >= 12);
+  assert.equal(value(/^bulwark_breaker_state\{downstream="provider",state="closed"\} (\d+)$/m), 1);
+  assert.ok(value(/^bulwark_db_pool_limit (\d+)$/m) > 0);
+  assert.match(scrape.text, /^bulwark_build_info\{version="[^"]+",git_commit="[^"]+",node="v20[^"]*",uws="native [^"]+"\} 1$/m);
+});
