@@ -6,7 +6,7 @@
  */
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { baselineSpecs, checkCommon, type BaselineConfig } from '../config/service.js';
-import { createChargeService, type ChargeServiceSettings } from '../charge/service.js';
+import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { startDependencies, type Dependencies } from '../runtime/dependencies.js';
@@ -53,7 +53,7 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
   }
 
   const breaker = c.hardened ? createProviderBreaker(log) : undefined;
-  const service = createChargeService(serviceSettings(c, deps), breaker ? { decorateProvider: breaker.decorateProvider } : {});
+  const service = createChargeService(chargeServiceSettings(c, deps), breaker ? { decorateProvider: breaker.decorateProvider } : {});
   const state = new ServiceState();
   const app = buildBaselineApp({
     settings: c,
@@ -99,25 +99,3 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
   });
 }
 
-/** Like the gateway's per-worker settings, but the whole budget goes to the one process. */
-function serviceSettings(c: BaselineConfig, deps: { databaseUrl: string; providerUrl: string; fxUrl: string }): ChargeServiceSettings {
-  return {
-    databaseUrl: deps.databaseUrl,
-    providerUrl: deps.providerUrl,
-    fxUrl: deps.fxUrl,
-    dbPoolMax: c.dbPoolMax,
-    dbConnectTimeoutMs: c.dbConnectTimeoutMs,
-    dbStatementTimeoutMs: c.dbStatementTimeoutMs,
-    leaseMs: c.leaseMs,
-    providerTimeoutMs: c.providerTimeoutMs,
-    providerConnections: c.providerConnections,
-    providerMaxAttempts: c.providerMaxAttempts,
-    retryBaseMs: c.retryBaseMs,
-    retryMaxMs: c.retryMaxMs,
-    fxTimeoutMs: c.fxTimeoutMs,
-    fxConnections: c.fxConnections,
-    keepAliveMs: c.keepAliveMs,
-    reconcileBatch: c.reconcileBatch,
-    retentionHours: c.retentionHours,
-  };
-}

@@ -17,6 +17,7 @@ import type { Protection } from '../resilience/protection.js';
 import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilience/guards.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Stage } from '../metrics/telemetry.js';
+import type { CommonConfig } from '../config/service.js';
 import { reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { ChargeStore } from './store.js';
 import type { ChargeInput } from './validate.js';
@@ -40,6 +41,33 @@ export interface ChargeServiceSettings {
   keepAliveMs: number;
   reconcileBatch: number;
   retentionHours: number;
+}
+
+/**
+ * Service settings from the shared configuration. `share` is this process's
+ * (or worker thread's) part of the downstream connection budgets: 1 for the
+ * baseline, 1/workers for each gateway worker. The DB bound is not split: in
+ * the gateway a shared bulkhead keeps connections in use at dbPoolMax in all.
+ */
+export function chargeServiceSettings(c: CommonConfig, urls: { databaseUrl: string; providerUrl: string; fxUrl: string }, share = 1): ChargeServiceSettings {
+  const part = (total: number) => Math.max(1, Math.ceil(total * share));
+  return {
+    ...urls,
+    dbPoolMax: c.dbPoolMax,
+    dbConnectTimeoutMs: c.dbConnectTimeoutMs,
+    dbStatementTimeoutMs: c.dbStatementTimeoutMs,
+    leaseMs: c.leaseMs,
+    providerTimeoutMs: c.providerTimeoutMs,
+    providerConnections: part(c.providerConnections),
+    providerMaxAttempts: c.providerMaxAttempts,
+    retryBaseMs: c.retryBaseMs,
+    retryMaxMs: c.retryMaxMs,
+    fxTimeoutMs: c.fxTimeoutMs,
+    fxConnections: part(c.fxConnections),
+    keepAliveMs: c.keepAliveMs,
+    reconcileBatch: c.reconcileBatch,
+    retentionHours: c.retentionHours,
+  };
 }
 
 export interface ChargeService {

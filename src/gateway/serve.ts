@@ -5,7 +5,7 @@
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
-import type { ChargeServiceSettings } from '../charge/service.js';
+import { chargeServiceSettings } from '../charge/service.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
@@ -56,7 +56,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const telemetryLayout = createTelemetryLayout();
   const telemetry = new Telemetry(telemetryLayout);
   const window = new RecentWindow(() => telemetry.http);
-  const data: WorkerData = { settings: workerSettings(c, deps), protection: { layout, settings: protectionSettings }, telemetry: telemetryLayout, logLevel: c.logLevel };
+  const data: WorkerData = { settings: chargeServiceSettings(c, deps, 1 / c.workers), protection: { layout, settings: protectionSettings }, telemetry: telemetryLayout, logLevel: c.logLevel };
   const pool = new Piscina<Task, unknown>({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: c.workers,
@@ -198,27 +198,3 @@ function protectionFrom(c: GatewayConfig): ProtectionSettings {
   };
 }
 
-function workerSettings(c: GatewayConfig, deps: { databaseUrl: string; providerUrl: string; fxUrl: string }): ChargeServiceSettings {
-  const per = (total: number) => Math.max(1, Math.ceil(total / c.workers));
-  return {
-    databaseUrl: deps.databaseUrl,
-    providerUrl: deps.providerUrl,
-    fxUrl: deps.fxUrl,
-    // Each worker may open up to the whole pool; the shared DB bulkhead keeps
-    // the connections in use across all workers at dbPoolMax.
-    dbPoolMax: c.dbPoolMax,
-    dbConnectTimeoutMs: c.dbConnectTimeoutMs,
-    dbStatementTimeoutMs: c.dbStatementTimeoutMs,
-    leaseMs: c.leaseMs,
-    providerTimeoutMs: c.providerTimeoutMs,
-    providerConnections: per(c.providerConnections),
-    providerMaxAttempts: c.providerMaxAttempts,
-    retryBaseMs: c.retryBaseMs,
-    retryMaxMs: c.retryMaxMs,
-    fxTimeoutMs: c.fxTimeoutMs,
-    fxConnections: per(c.fxConnections),
-    keepAliveMs: c.keepAliveMs,
-    reconcileBatch: c.reconcileBatch,
-    retentionHours: c.retentionHours,
-  };
-}
