@@ -118,10 +118,9 @@ export async function callProvider(deps: RetryEnv & { provider: Provider; settin
   return r.result ?? { kind: 'unknown', reason: 'timeout' };
 }
 
-export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number): Promise<Reply> {
+export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number, fp = fingerprint(input)): Promise<Reply> {
   const { clock, store } = deps;
   const db = deps.db ?? ungated;
-  const fp = fingerprint(input);
   let claim;
   const claimStart = clock.now();
   try {

@@ -52,7 +52,10 @@ export interface ChargeServiceSettings {
 export function chargeServiceSettings(c: CommonConfig, urls: { databaseUrl: string; providerUrl: string; fxUrl: string }, share = 1): ChargeServiceSettings {
   const part = (total: number) => Math.max(1, Math.ceil(total * share));
   return {
-    ...urls,
+    // Only the URLs: the settings cross into worker threads, where functions cannot go.
+    databaseUrl: urls.databaseUrl,
+    providerUrl: urls.providerUrl,
+    fxUrl: urls.fxUrl,
     dbPoolMax: c.dbPoolMax,
     dbConnectTimeoutMs: c.dbConnectTimeoutMs,
     dbStatementTimeoutMs: c.dbStatementTimeoutMs,
@@ -71,7 +74,8 @@ export function chargeServiceSettings(c: CommonConfig, urls: { databaseUrl: stri
 }
 
 export interface ChargeService {
-  charge(key: string, input: ChargeInput, deadlineEpochMs: number): Promise<Reply>;
+  /** `fp`: the request fingerprint when the caller already computed it. */
+  charge(key: string, input: ChargeInput, deadlineEpochMs: number, fp?: string): Promise<Reply>;
   getCharge(key: string): Promise<Reply>;
   rate(from: string, to: string, deadlineEpochMs: number): Promise<RateOutcome>;
   ping(): Promise<boolean>;
@@ -165,7 +169,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     },
   };
   return {
-    charge: (key, input, deadline) => runCharge(deps, key, input, deadline),
+    charge: (key, input, deadline, fp) => runCharge(deps, key, input, deadline, fp),
     async getCharge(key) {
       let row;
       try {

@@ -7,6 +7,7 @@ import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.j
 import { json, problem } from '../errors/catalogue.js';
 import { DOWNSTREAMS, type Downstream } from '../resilience/protection.js';
 import type { Breaker } from '../resilience/breaker.js';
+import { DASHBOARD_HEADERS, DASHBOARD_HTML } from './dashboard.js';
 import { Exchange } from './http.js';
 import { nativeUws } from './native.js';
 
@@ -22,6 +23,7 @@ export class AdminServer {
   constructor(private readonly deps: AdminDeps) {
     this.app = nativeUws().App();
     this.app.get('/admin/state', (res) => this.#send(res, json(200, this.deps.state())));
+    this.app.get('/admin/dashboard', (res) => this.#send(res, { status: 200, body: DASHBOARD_HTML, contentType: 'text/html; charset=utf-8', headers: { ...DASHBOARD_HEADERS } }));
     this.app.post('/admin/breakers/:name/:action', (res, req) => {
       const name = req.getParameter(0) ?? '';
       const action = req.getParameter(1) ?? '';

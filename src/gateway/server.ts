@@ -8,6 +8,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { problem, json, type Reply, type ErrorCode } from '../errors/catalogue.js';
 import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../charge/validate.js';
 import { parseQuoteQuery, quoteReply, RateCache } from '../fx/quote.js';
+import { fingerprint } from '../charge/fingerprint.js';
 import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
@@ -65,6 +66,8 @@ export class Gateway {
   #dbOk = false;
   #dbCheckedAt = -Infinity;
   readonly #rates: RateCache;
+  /** Idempotency-Key → fingerprint of charges running on this instance. */
+  readonly #keysInFlight = new Map<string, string>();
   #idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -166,12 +169,24 @@ export class Gateway {
     const input = parseChargeBody(body.toString('utf8'));
     if (!input.ok) return this.#fail(x, input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
     const deadline = arrival + timeout.value;
+    // The same key already running on this instance: answer from memory (one
+    // front thread sees every request, so this is exact) and keep duplicate
+    // storms away from the database.
+    const fp = fingerprint(input.value);
+    const running = this.#keysInFlight.get(key.value);
+    if (running !== undefined) {
+      if (running !== fp) return this.#fail(x, 'idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
+      return this.#fail(x, 'idempotency_in_progress');
+    }
     // An open provider breaker refuses here, before a key is claimed or a thread hop is made.
     if (this.guards.breakers.provider && !this.guards.breakers.provider.admits(this.clock.epochMs())) {
       return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
     }
     if (!this.#admit(x, 'charge', deadline)) return;
-    this.#dispatch(x, 'charge', { op: 'charge', key: key.value, input: input.value, deadline, sentAt: this.clock.epochMs() }, deadline);
+    this.#keysInFlight.set(key.value, fp);
+    this.#dispatch(x, 'charge', { op: 'charge', key: key.value, fingerprint: fp, input: input.value, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
+      this.#keysInFlight.delete(key.value),
+    );
   }
 
   /** Admission: false (and a 503 sent) when the request is shed. */
@@ -183,18 +198,20 @@ export class Gateway {
   }
 
   /** Run an admitted task whose result is a Reply, answering 504 if the deadline passes first. */
-  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number): void {
+  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number, settled?: () => void): void {
     const started = this.clock.now();
     const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
     this.#run(task).then(
       (result) => {
         clearTimeout(timer);
+        settled?.();
         const reply = result as Reply;
         this.guards.admission.done(cls, started, reply.status >= 500);
         x.send(reply, this.draining);
       },
       (e: unknown) => {
         clearTimeout(timer);
+        settled?.();
         this.guards.admission.done(cls, started, true);
         if (isQueueFull(e)) return this.#fail(x, 'overloaded', { detail: 'The worker queue is full' });
         this.log.error({ err: e, op: task.op }, 'task failed');

@@ -38,7 +38,7 @@ export default function handle(task: Task): Promise<unknown> {
   }
   switch (task.op) {
     case 'charge':
-      return service.charge(task.key, task.input, task.deadline);
+      return service.charge(task.key, task.input, task.deadline, task.fingerprint);
     case 'get':
       return service.getCharge(task.key);
     case 'rate':
