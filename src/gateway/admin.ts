@@ -27,6 +27,13 @@ export class AdminServer {
     this.app.post('/admin/breakers/:name/:action', (res, req) => {
       const name = req.getParameter(0) ?? '';
       const action = req.getParameter(1) ?? '';
+      // A web page open in a local browser could POST here (no preflight for a
+      // simple POST); browsers always send Origin on such requests, curl does
+      // not. Only the admin origin itself (the dashboard) may act.
+      const origin = req.getHeader('origin');
+      if (origin !== '' && origin !== `http://${req.getHeader('host')}`) {
+        return this.#send(res, problem('forbidden', { detail: 'Cross-origin requests may not change breakers' }));
+      }
       const breaker = (DOWNSTREAMS as readonly string[]).includes(name) ? this.deps.breakers[name as Downstream] : undefined;
       if (!breaker) return this.#send(res, problem('not_found', { detail: `No breaker named "${name}" (breakers: ${Object.keys(this.deps.breakers).join(', ') || 'none, breakers are off'})` }));
       if (action === 'reset') breaker.reset();
@@ -34,7 +41,7 @@ export class AdminServer {
       else return this.#send(res, problem('not_found', { detail: 'Actions: reset, open' }));
       this.#send(res, json(200, { name, state: breaker.state() }));
     });
-    this.app.any('/*', (res) => this.#send(res, problem('not_found', { detail: 'Admin routes: GET /admin/state, POST /admin/breakers/:name/reset|open' })));
+    this.app.any('/*', (res) => this.#send(res, problem('not_found', { detail: 'Admin routes: GET /admin/state, GET /admin/dashboard, POST /admin/breakers/:name/reset|open' })));
   }
 
   #send(res: HttpResponse, reply: Parameters<Exchange['send']>[0]): void {

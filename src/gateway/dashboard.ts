@@ -92,7 +92,7 @@ const BODY = String.raw`
     <table><thead><tr><th>Route</th><th>Requests</th><th>Errors (5xx, incl. shed and breaker)</th><th>Latency p50 / p99 <small>(dashed: p50)</small></th></tr></thead><tbody id="red"></tbody></table>
   </section>
   <section aria-labelledby="h-br">
-    <h2 id="h-br">Circuit breakers</h2>
+    <h2 id="h-br">Circuit breakers <small>· sparkline: failure %, dashed: slow-call %</small></h2>
     <div id="breakers" class="cards"></div>
   </section>
   <section aria-labelledby="h-bh">
@@ -284,7 +284,7 @@ function renderBreakers(br, now) {
 function renderAdmission(a, inFlightAll, now) {
   var g = $('admission');
   if (!g.firstChild) {
-    metric(g, 'admission-inflight', 'charges in flight / limit', '', { of: 'admission-limit', bar: 1, spark: 2 });
+    metric(g, 'admission-inflight', 'charges in flight / limit', '', { of: 'admission-limit', bar: 1, spark: 1 });
     metric(g, 'requests-inflight', 'requests in flight (all)', '');
     metric(g, 'admission-shed-rate', 'shed', '/s', { spark: 1 });
     metric(g, 'admission-shed-concurrency', 'shed: concurrency', '');
