@@ -113,6 +113,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       return {
         red: recentRed(telemetry, window, ['/charge', '/charges/:key', '/quote']),
         draining: gateway.draining,
+        drain: { elapsed_seconds: drain.startedAt === null ? 0 : (performance.now() - drain.startedAt) / 1000, abandoned: drain.abandoned },
+        settings: { loop_delay_target_ms: c.loopDelayTargetMs, breaker: protectionSettings.breaker, retry_budget: protectionSettings.budget, bulkhead_acquire_timeout_ms: c.bulkheadAcquireTimeoutMs, db_acquire_timeout_ms: c.dbAcquireTimeoutMs },
         in_flight_requests: gateway.inFlight,
         admission: admission.stats(),
         breakers: Object.fromEntries(Object.entries(protection.breakers).map(([n, b]) => [n, b.stats(now)])),
