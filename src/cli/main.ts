@@ -23,6 +23,14 @@ const commands: Record<string, Command> = {
     summary: 'Run the conventional Fastify baseline doing the same job (--hardened adds plugins).',
     run: async (argv, env) => (await import('../baseline/command.js')).baselineCommand(argv, env),
   },
+  load: {
+    summary: 'Open-loop load generator for POST /charge, GET /charges/:key and GET /quote (no coordinated omission).',
+    run: async (argv, env) => (await import('../lab/load/command.js')).loadCommand(argv, env),
+  },
+  slo: {
+    summary: 'The /charge SLO: burn of a load-test result, the error-budget gate (exit 1 when low), Prometheus rules.',
+    run: async (argv, env) => (await import('../slo/command.js')).sloCommand(argv, env),
+  },
 };
 
 function usage(): string {

@@ -20,17 +20,19 @@ export interface GateVerdict {
   line: string;
 }
 
-/** Six significant digits: enough to see why 0.2499996 failed a 0.25 threshold. */
-export function formatShare(x: number): string {
-  return String(Number(x.toPrecision(6)));
+/** Six significant digits by default: enough for people, short enough for a CI line. */
+export function formatShare(x: number, digits = 6): string {
+  return String(Number(x.toPrecision(digits)));
 }
 
 export function gateVerdict({ remaining, minRemaining, source }: GateInput): GateVerdict {
   if (Number.isNaN(remaining)) throw new RangeError('remaining must be a number; got NaN');
   const pass = remaining >= minRemaining;
-  const percent = `${formatShare(remaining * 100)} %`;
+  // 0.2499996 must not print as "0.25 is below 0.25": show more digits when six hide the difference.
+  const digits = remaining !== minRemaining && formatShare(remaining) === formatShare(minRemaining) ? 12 : 6;
+  const shown = `${formatShare(remaining, digits)} (${formatShare(remaining * 100, digits)} %)`;
   const line = pass
-    ? `pass: error budget remaining ${formatShare(remaining)} (${percent}) is at or above the threshold ${formatShare(minRemaining)}; source: ${source}`
-    : `fail: error budget remaining ${formatShare(remaining)} (${percent}) is below the threshold ${formatShare(minRemaining)}; source: ${source}`;
+    ? `pass: error budget remaining ${shown} is at or above the threshold ${formatShare(minRemaining, digits)}; source: ${source}`
+    : `fail: error budget remaining ${shown} is below the threshold ${formatShare(minRemaining, digits)}; source: ${source}`;
   return { pass, line };
 }

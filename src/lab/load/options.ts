@@ -104,6 +104,8 @@ export function resolveLoadOptions(input: LoadInput): LoadOptions {
   mix ??= parseMix(String(d('mix')));
   const schedule: ScheduleKind = input.schedule ?? 'constant';
   if (schedule === 'steps' && steps.length === 0) throw new ConfigError('--schedule steps needs --steps (e.g. 100x10s,500x10s)');
+  // A profile that would be silently ignored is a mistake worth one line.
+  if (schedule === 'constant' && steps.length > 0) throw new ConfigError('--steps applies to --schedule steps or poisson, not constant');
   const durationSeconds = input.durationSeconds ?? (schedule !== 'constant' && steps.length > 0 ? totalMs(steps) / 1000 : 10);
   const seed = input.seed ?? randomInt(0, 2 ** 32);
   const options: LoadOptions = {
