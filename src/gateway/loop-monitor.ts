@@ -7,9 +7,15 @@
  */
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 
+const SMOOTHING = 0.2;
+
 export class LoopMonitor {
+  /** Smoothed p99 delay and utilization: what admission uses. */
   delayMs = 0;
   utilization = 0;
+  /** The last interval's raw values: what metrics show. */
+  rawDelayMs = 0;
+  rawUtilization = 0;
   readonly #h: IntervalHistogram;
   readonly #timer: NodeJS.Timeout;
   #elu: EventLoopUtilization;
@@ -29,10 +35,12 @@ export class LoopMonitor {
     this.#last = now;
     const p99 = this.#h.count > 0 ? this.#h.percentile(99) / 1e6 : 0;
     this.#h.reset();
-    this.delayMs = Math.max(p99, late);
+    this.rawDelayMs = Math.max(p99, late);
     const elu = performance.eventLoopUtilization();
-    this.utilization = performance.eventLoopUtilization(elu, this.#elu).utilization;
+    this.rawUtilization = performance.eventLoopUtilization(elu, this.#elu).utilization;
     this.#elu = elu;
+    this.delayMs += (this.rawDelayMs - this.delayMs) * SMOOTHING;
+    this.utilization += (this.rawUtilization - this.utilization) * SMOOTHING;
   }
 
   close(): void {
