@@ -1,0 +1,132 @@
+/**
+ * The lab's report: what `bulwark scenario NAME` and `bulwark bench` write as
+ * JSON, and what the Markdown and HTML renderers draw. Every claim in a
+ * report is a measured row here; renderers compute nothing but layout.
+ */
+
+export interface MachineInfo {
+  cores: number;
+  cpu_model: string;
+  memory_gib: number;
+  node: string;
+  platform: string;
+  /** ISO time the run started. */
+  date: string;
+}
+
+/** Which service variant a row is about. */
+export type VariantName = 'gateway' | 'gateway-off' | 'baseline' | 'baseline-hardened';
+
+export const VARIANT_LABELS: Record<VariantName, string> = {
+  gateway: 'bulwark (mechanisms on)',
+  'gateway-off': 'bulwark (mechanisms off)',
+  baseline: 'Fastify baseline',
+  'baseline-hardened': 'Fastify baseline --hardened',
+};
+
+/** One second of a run. */
+export interface TimelinePoint {
+  /** Seconds since the variant's load started. */
+  t: number;
+  offered: number;
+  /** Final outcomes (201, 402, replay) answered within their deadline. */
+  goodput: number;
+  /** p99 latency of /charge answers in this second (ms), null when none. */
+  p99_ms: number | null;
+  /** 503 answers in this second. */
+  rate_503: number;
+  timeouts: number;
+  /** p99 of the unrelated reads (GET /charges/:key), when the scenario mixes them in. */
+  read_p99_ms?: number | null;
+  /** Scraped from /metrics in that second (gateway variants; absent otherwise). */
+  breaker_provider?: string;
+  breaker_fx?: string;
+  shed_per_s?: number;
+  bulkhead_rejections_per_s?: number;
+  db_acquire_timeouts_per_s?: number;
+  admission_limit?: number;
+  in_flight?: number;
+}
+
+export interface Phase {
+  name: 'warm-up' | 'fault' | 'recovery' | string;
+  start_s: number;
+  end_s: number;
+  /** What was injected, in words ("provider latency 4 s"). */
+  fault?: string;
+}
+
+/** Something that happened at a moment: a breaker trip, a SIGTERM, a restart. */
+export interface RunEvent {
+  t: number;
+  what: string;
+}
+
+export interface PhaseTotals {
+  goodput_per_s: number;
+  p99_ms: number | null;
+  /** Share of answers that were 503 (0..1). */
+  rate_503: number;
+  timeouts: number;
+}
+
+export interface Audit {
+  /** Charge keys the client saw a final outcome for. */
+  client_final: number;
+  /** Client keys the provider charged more than once. */
+  duplicates: number;
+  /** Charges the provider made (or the client saw succeed) that Postgres does not hold as succeeded. */
+  lost: number;
+  /** Rows still `started` after the settle period. */
+  pending: number;
+  /** Human-readable findings, empty when clean. */
+  findings: string[];
+}
+
+export interface SloBurn {
+  total: number;
+  good: number;
+  error_ratio: number;
+  burn_rate: number;
+}
+
+export interface VariantResult {
+  variant: VariantName;
+  label: string;
+  timeline: TimelinePoint[];
+  phases: Record<string, PhaseTotals>;
+  totals: PhaseTotals & { offered: number; goodput: number; p999_ms: number | null };
+  audit: Audit;
+  slo: SloBurn;
+  events: RunEvent[];
+  /** Drain durations logged by the service (deploy scenarios), seconds. */
+  drains?: { duration_s: number; abandoned: number }[];
+  /** The load generator fell behind its schedule (results less trustworthy). */
+  behind_schedule: boolean;
+}
+
+export interface Check {
+  name: string;
+  passed: boolean;
+  /** The measured numbers behind the verdict. */
+  detail: string;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  title: string;
+  /** What the scenario demonstrates, in one sentence. */
+  claim: string;
+  phases: Phase[];
+  variants: VariantResult[];
+  checks: Check[];
+}
+
+export interface BenchReport {
+  machine: MachineInfo;
+  /** The command that produced the report. */
+  command: string;
+  started_at: string;
+  finished_at: string;
+  scenarios: ScenarioResult[];
+}
