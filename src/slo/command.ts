@@ -141,7 +141,9 @@ function describeBurn(file: string, r: SloResultBlock, thresholdMs: number, o: {
     `${r.route} (${file}): ${b.total} requests over ${formatShare(r.duration_seconds)} s, ${b.good} good (non-5xx within ${thresholdMs} ms), ${b.bad} bad`,
     `error ratio ${formatShare(b.errorRatio)} against a budget of ${formatShare(b.errorBudget)} (objective ${formatShare(o.objective * 100)} %): burn rate ${formatShare(b.burnRate)}x`,
     `this run spent ${formatShare(b.budgetConsumed * 100)} % of the ${o.windowDays}-day error budget; left after it: ${formatShare(b.remainingAfterRun)}`,
-    `at this burn rate a full budget lasts ${days(b.exhaustionSeconds)}; a ${o.windowDays}-day window burning like this run would end with ${formatShare(b.projectedRemaining)} of its budget`,
+    `at this burn rate a full budget lasts ${days(b.exhaustionSeconds)}; a ${o.windowDays}-day window burning like this run would end ${
+      b.projectedRemaining >= 0 ? `with ${formatShare(b.projectedRemaining)} of its budget left` : `${formatShare(-b.projectedRemaining)} budgets overspent`
+    }`,
   ].join('\n');
 }
 
@@ -171,6 +173,7 @@ async function gateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   }
   noPositionals(positionals);
   if ((v.result === '') === (v.prometheus === undefined)) throw new ConfigError('give exactly one of --result FILE or --prometheus URL');
+  if (v.prometheus !== undefined && !/^https?:$/.test(new URL(v.prometheus).protocol)) throw new ConfigError(`--prometheus must be an http(s) URL; got ${JSON.stringify(v.prometheus)}`);
   let remaining: number;
   let source: string;
   if (v.prometheus !== undefined) {

@@ -1,6 +1,7 @@
 /**
  * The part of a load-test result file that `bulwark slo burn` and
- * `bulwark slo gate --result` read. The lab's report writes this block: the
+ * `bulwark slo gate --result` read. The lab's report writes this block
+ * (`bulwark load --json FILE` does, as `slo`, see src/lab/load/types.ts): the
  * load generator counts, for one route, every request it sent that got an
  * answer or was given up on (`total`) and those answered with a non-5xx
  * status within the latency threshold (`good`), over the run's length.
