@@ -10,12 +10,13 @@
  * before the slow phase) and a 60 s open period (the page shows `open`
  * until the button resets it, not until a probe does).
  */
+import { launchChromium } from '../support/browser.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
-import { startTarget, type Target } from '../support/target.js';
+import { adminUrl, startTarget, type Target } from '../support/target.js';
 import { call, until } from '../support/http.js';
 import { clearFaults, setFaults } from '../support/simulator.js';
 
@@ -40,12 +41,8 @@ before(async () => {
     fxUrl: sim.fxUrl,
     env: { BREAKER_MIN_CALLS: '5', BREAKER_WINDOW_MS: '2000', BREAKER_OPEN_MS: '60000', RECONCILE_INTERVAL_MS: '600000' },
   });
-  const listening = gw.logLines().find((l) => l.msg === 'listening');
-  admin = `http://127.0.0.1:${String(listening?.adminPort)}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  admin = adminUrl(gw);
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   page = await context.newPage();
   page.on('request', (r) => requests.push(r.url()));

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
-import { startTarget, type Target } from '../support/target.js';
+import { adminUrl, startTarget, type Target } from '../support/target.js';
 import { call, until } from '../support/http.js';
 import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
 
@@ -30,8 +30,7 @@ after(async () => {
 async function gateway(env: Record<string, string>): Promise<{ t: Target; admin: string }> {
   const t = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { LOG_LEVEL: 'info', ...env } });
   targets.push(t);
-  const line = t.logLines().find((l) => l.msg === 'listening');
-  return { t, admin: `http://127.0.0.1:${String(line?.adminPort)}` };
+  return { t, admin: adminUrl(t) };
 }
 
 async function stop(t: Target): Promise<void> {

@@ -5,13 +5,14 @@
  * real size, its lines, shaded fault windows and event ticks. The screenshot
  * is for a human to look at: /tmp/bulwark-report.png.
  */
+import { launchChromium } from '../support/browser.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { renderHtml } from '../../src/lab/report/render.js';
 import { fixtureReport } from './fixtures/report-fixture.js';
 
@@ -34,10 +35,7 @@ before(async () => {
   const file = join(dir, 'report.html');
   await writeFile(file, renderHtml(fixtureReport()));
   fileUrl = pathToFileURL(file).href;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on('request', (r) => requests.push(r.url()));

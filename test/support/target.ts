@@ -149,3 +149,10 @@ export async function startTarget(kind: TargetKind, opts: TargetOptions): Promis
     },
   };
 }
+
+/** The admin base URL of a gateway target, from its `listening` log line. */
+export function adminUrl(t: Target): string {
+  const line = t.logLines().find((l) => l.msg === 'listening');
+  if (typeof line?.adminPort !== 'number') throw new Error(`${t.kind} logged no admin port`);
+  return `http://127.0.0.1:${line.adminPort}`;
+}
