@@ -74,6 +74,11 @@ export class Admission {
     return null;
   }
 
+  /** An admitted request ended before any work was done (invalid, refused, client gone): no latency sample. */
+  cancel(): void {
+    this.inFlight--;
+  }
+
   /** An admitted request finished after startedAt (clock.now() ms); dropped = it timed out or was refused downstream. */
   done(_cls: RequestClass, startedAt: number, dropped: boolean): void {
     const rtt = this.clock.now() - startedAt;

@@ -32,6 +32,8 @@ export interface ExchangeHooks {
 export class Exchange {
   aborted = false;
   answered = false;
+  /** Runs once when the exchange ends, after hooks.finish; handlers set and clear it (e.g. to give back an admission slot). */
+  onEnd: (() => void) | undefined;
   constructor(
     readonly res: HttpResponse,
     private readonly hooks: ExchangeHooks = {},
@@ -67,6 +69,9 @@ export class Exchange {
     if (this.#finished) return;
     this.#finished = true;
     this.hooks.finish?.(this);
+    const end = this.onEnd;
+    this.onEnd = undefined;
+    end?.();
   }
 }
 
@@ -94,5 +99,22 @@ export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) =
       return;
     }
     chunks.push(Buffer.from(chunk.slice(0)));
+  });
+}
+
+/** Consume a body without keeping it (a request answered without reading it, e.g. shed). */
+export function drainBody(x: Exchange, maxBytes: number, onEnd: () => void, onTooLarge: () => void): void {
+  let size = 0;
+  let done = false;
+  x.res.onData((chunk, isLast) => {
+    if (done) return;
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      done = true;
+      onTooLarge();
+    } else if (isLast) {
+      done = true;
+      onEnd();
+    }
   });
 }

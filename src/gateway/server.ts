@@ -14,13 +14,13 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { DB_CHECK_FRESH_MS, methodNotAllowed, notFound, readinessReply, ROUTES } from '../runtime/contract.js';
-import { Exchange, readBody } from './http.js';
+import { drainBody, Exchange, readBody } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
 import type { Admission } from './admission.js';
 import type { Breaker } from '../resilience/breaker.js';
 import type { Downstream } from '../resilience/protection.js';
-import type { RequestClass } from '../resilience/shedder.js';
+import type { RequestClass, ShedReason } from '../resilience/shedder.js';
 import type { RouteLabel, Telemetry } from '../metrics/telemetry.js';
 
 /** What the front thread consults before dispatching. */
@@ -66,6 +66,13 @@ export class Gateway {
   #dbOk = false;
   #dbCheckedAt = -Infinity;
   readonly #rates: RateCache;
+  /** Prebuilt answers for the hot refusal paths. */
+  readonly #shed: Record<ShedReason, Reply> = {
+    concurrency: problem('overloaded', { detail: 'Shed on admission (concurrency)' }),
+    event_loop: problem('overloaded', { detail: 'Shed on admission (event_loop)' }),
+    deadline: problem('overloaded', { detail: 'Shed on admission (deadline)' }),
+  };
+  #tooLarge!: Reply;
   /** Idempotency-Key → fingerprint of charges running on this instance. */
   readonly #keysInFlight = new Map<string, string>();
   #idleWaiters: (() => void)[] = [];
@@ -81,6 +88,7 @@ export class Gateway {
     private readonly renderMetrics: () => string = () => '',
   ) {
     this.#rates = new RateCache(s.fxCacheTtlMs);
+    this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
     this.app = nativeUws().App();
     this.#routes();
   }
@@ -150,21 +158,32 @@ export class Gateway {
     if (this.draining) return this.#fail(x, 'draining');
     if (contentLength !== '' && Number(contentLength) > this.s.maxBodyBytes) {
       // Refuse before reading a byte, and close: the rest of the body is not wanted.
-      return x.send(problem('payload_too_large', { detail: `The body may be at most ${this.s.maxBodyBytes} bytes` }), true);
+      return x.send(this.#tooLarge, true);
     }
+    // Admission before the body is read: shedding must be the cheapest answer
+    // there is, so a shed request is never parsed, validated or fingerprinted.
+    // (Under overload any request may get 503 overloaded, even one that would
+    // have been a 400: the client learns that when it retries.)
+    const timeout = parseTimeoutHeader(timeoutRaw, this.s.requestTimeoutMs, this.s.maxRequestTimeoutMs);
+    const shedReason = this.guards.admission.tryAdmit('charge', (timeout.ok ? timeout.value : this.s.requestTimeoutMs) - (this.clock.epochMs() - arrival));
+    if (shedReason !== null) {
+      const reply = this.#shed[shedReason];
+      return drainBody(x, this.s.maxBodyBytes, () => x.send(reply), () => x.send(this.#tooLarge, true));
+    }
+    x.onEnd = () => this.guards.admission.cancel();
     readBody(
       x,
       this.s.maxBodyBytes,
-      (body) => this.#chargeBody(x, arrival, contentType, keyRaw, timeoutRaw, body),
-      () => x.send(problem('payload_too_large', { detail: `The body may be at most ${this.s.maxBodyBytes} bytes` }), true),
+      (body) => this.#chargeBody(x, arrival, contentType, keyRaw, timeout, body),
+      () => x.send(this.#tooLarge, true),
     );
   }
 
-  #chargeBody(x: Exchange, arrival: number, contentType: string, keyRaw: string, timeoutRaw: string, body: Buffer): void {
+  /** The body of an admitted charge: validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
+  #chargeBody(x: Exchange, arrival: number, contentType: string, keyRaw: string, timeout: ReturnType<typeof parseTimeoutHeader>, body: Buffer): void {
     if (!isJsonContentType(contentType)) return this.#fail(x, 'unsupported_media_type', { field: 'Content-Type' });
     const key = validateIdempotencyKey(keyRaw);
     if (!key.ok) return this.#fail(x, key.code, { field: key.field, detail: key.detail });
-    const timeout = parseTimeoutHeader(timeoutRaw, this.s.requestTimeoutMs, this.s.maxRequestTimeoutMs);
     if (!timeout.ok) return this.#fail(x, timeout.code, { field: timeout.field, detail: timeout.detail });
     const input = parseChargeBody(body.toString('utf8'));
     if (!input.ok) return this.#fail(x, input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
@@ -182,8 +201,8 @@ export class Gateway {
     if (this.guards.breakers.provider && !this.guards.breakers.provider.admits(this.clock.epochMs())) {
       return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
     }
-    if (!this.#admit(x, 'charge', deadline)) return;
     this.#keysInFlight.set(key.value, fp);
+    x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
     this.#dispatch(x, 'charge', { op: 'charge', key: key.value, fingerprint: fp, input: input.value, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
       this.#keysInFlight.delete(key.value),
     );

@@ -126,6 +126,11 @@ describe('gateway resilience', () => {
       const fastestOk = Math.min(...ok.map((r) => r.ms));
       assert.ok(slowestShed < fastestOk, `shed answers (max ${slowestShed} ms) come before any admitted one (min ${fastestOk} ms)`);
       assert.equal((await state(admin)).admission.shed.concurrency, shed.length);
+      // Every admitted slot came back: invalid, refused and finished requests alike.
+      for (const bad of ['{"amount":', '{"amount":0,"currency":"USD","source":"s"}']) {
+        assert.equal((await call(t.url, 'POST', '/charge', { headers: { 'idempotency-key': `bad-${bad.length}`, 'content-type': 'application/json' }, body: bad })).status, 400);
+      }
+      await until('admission drained', async () => (await state(admin)).admission.inFlight === 0, 3000);
       // Shedding happens before the claim: nothing stored for a shed key.
       const shedKey = `burst-${burst.indexOf(shed[0]!)}`;
       assert.equal((await call(t.url, 'GET', `/charges/${shedKey}`)).status, 404);
