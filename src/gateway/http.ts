@@ -76,10 +76,12 @@ export class Exchange {
 }
 
 /**
- * Collect the request body up to maxBytes. Calls onTooLarge (once) as soon as
- * the limit is crossed; the remaining chunks are dropped without being kept.
+ * Consume the request body up to maxBytes, keeping it (`keep`) or not. Calls
+ * onTooLarge (once) as soon as the limit is crossed; later chunks are dropped
+ * without being kept. uWS neuters each chunk after the callback, so kept
+ * chunks are copied.
  */
-export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
+function consumeBody(x: Exchange, maxBytes: number, keep: boolean, onEnd: (body: Buffer) => void, onTooLarge: () => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -93,28 +95,23 @@ export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) =
     }
     if (isLast) {
       done = true;
-      // The last chunk may be used in place only if it is the whole body and
-      // consumed synchronously; onBody must not keep it past this call.
-      onBody(chunks.length === 0 ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)], size));
+      // A whole body in one last chunk is used in place: onEnd consumes it synchronously.
+      if (!keep) onEnd(EMPTY);
+      else onEnd(chunks.length === 0 ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)], size));
       return;
     }
-    chunks.push(Buffer.from(chunk.slice(0)));
+    if (keep) chunks.push(Buffer.from(chunk.slice(0)));
   });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Collect the request body (onBody must not keep the buffer past its call). */
+export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
+  consumeBody(x, maxBytes, true, onBody, onTooLarge);
 }
 
 /** Consume a body without keeping it (a request answered without reading it, e.g. shed). */
 export function drainBody(x: Exchange, maxBytes: number, onEnd: () => void, onTooLarge: () => void): void {
-  let size = 0;
-  let done = false;
-  x.res.onData((chunk, isLast) => {
-    if (done) return;
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      done = true;
-      onTooLarge();
-    } else if (isLast) {
-      done = true;
-      onEnd();
-    }
-  });
+  consumeBody(x, maxBytes, false, () => onEnd(), onTooLarge);
 }
