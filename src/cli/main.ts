@@ -27,6 +27,14 @@ const commands: Record<string, Command> = {
     summary: 'Open-loop load generator for POST /charge, GET /charges/:key and GET /quote (no coordinated omission).',
     run: async (argv, env) => (await import('../lab/load/command.js')).loadCommand(argv, env),
   },
+  scenario: {
+    summary: 'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade) against every variant and write its report.',
+    run: async (argv, env) => (await import('../lab/scenario/command.js')).scenarioCommand(argv, env),
+  },
+  bench: {
+    summary: 'Run every scenario and write one report (report.json, report.md, report.html).',
+    run: async (argv, env) => (await import('../lab/scenario/command.js')).benchCommand(argv, env),
+  },
   slo: {
     summary: 'The /charge SLO: burn of a load-test result, the error-budget gate (exit 1 when low), Prometheus rules.',
     run: async (argv, env) => (await import('../slo/command.js')).sloCommand(argv, env),

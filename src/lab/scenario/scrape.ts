@@ -1,0 +1,190 @@
+/**
+ * Scraping the gateway's /metrics once a second while a variant runs, so the
+ * report shows the breaker trip, shedding, bulkhead rejections and DB acquire
+ * timeouts in the second they happened rather than as end-of-run totals.
+ *
+ * Counters become per-second rates from consecutive samples. A counter that
+ * went down means a new process (a deploy restarted the service): its value
+ * then counts from zero, as Prometheus' rate() treats a reset. A scrape that
+ * fails (the service is restarting) is skipped, not fatal.
+ */
+import { request } from 'undici';
+
+/** `name{labels} value` lines of the Prometheus text format; comments skipped. */
+export interface PromSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export function parsePrometheus(text: string): PromSample[] {
+  const out: PromSample[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, '$1');
+    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
+    out.push({ name: m[1]!, labels, value });
+  }
+  return out;
+}
+
+/** The counters the lab turns into per-second rates. */
+export const COUNTERS = [
+  'shed',
+  'bulkhead_rejections_provider',
+  'bulkhead_rejections_fx',
+  'db_acquire_timeouts',
+  'breaker_rejections_provider',
+  'breaker_rejections_fx',
+  'retries_provider',
+  'retries_suppressed',
+  'timeouts',
+] as const;
+export type CounterName = (typeof COUNTERS)[number];
+
+/** One scrape, reduced to what the timeline and the checks read. */
+export interface MetricsSnapshot {
+  breaker: { provider?: string; fx?: string };
+  admissionLimit?: number;
+  inFlight?: number;
+  /** Process uptime: when it goes down, a new process (a deploy) answered. */
+  uptimeS?: number;
+  counters: Record<CounterName, number>;
+}
+
+export function snapshotOf(samples: readonly PromSample[]): MetricsSnapshot {
+  const counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<CounterName, number>;
+  const snap: MetricsSnapshot = { breaker: {}, counters };
+  for (const s of samples) {
+    const d = s.labels.downstream;
+    switch (s.name) {
+      case 'bulwark_breaker_state':
+        if (s.value === 1 && (d === 'provider' || d === 'fx')) snap.breaker[d] = s.labels.state;
+        break;
+      case 'bulwark_admission_limit':
+        snap.admissionLimit = s.value;
+        break;
+      case 'bulwark_admission_in_flight':
+        snap.inFlight = s.value;
+        break;
+      case 'bulwark_process_uptime_seconds':
+        snap.uptimeS = s.value;
+        break;
+      case 'bulwark_shed_total':
+        counters.shed += s.value;
+        break;
+      case 'bulwark_bulkhead_rejections_total':
+        if (d === 'provider') counters.bulkhead_rejections_provider += s.value;
+        else if (d === 'fx') counters.bulkhead_rejections_fx += s.value;
+        break;
+      case 'bulwark_db_pool_acquire_timeouts_total':
+        counters.db_acquire_timeouts += s.value;
+        break;
+      case 'bulwark_breaker_rejections_total':
+        if (d === 'provider') counters.breaker_rejections_provider += s.value;
+        else if (d === 'fx') counters.breaker_rejections_fx += s.value;
+        break;
+      case 'bulwark_retries_total':
+        counters.retries_provider += s.value;
+        break;
+      case 'bulwark_retries_suppressed_total':
+        counters.retries_suppressed += s.value;
+        break;
+      case 'bulwark_timeouts_total':
+        counters.timeouts += s.value;
+        break;
+    }
+  }
+  return snap;
+}
+
+/** A scrape placed on the run's clock, with the counters' rates since the previous one. */
+export interface ScrapePoint {
+  /** Seconds since the load started. */
+  t: number;
+  snapshot: MetricsSnapshot;
+  /** Per-second rates since the previous successful scrape (zero for the first). */
+  rates: Record<CounterName, number>;
+  /** Counter increases since the previous successful scrape. */
+  deltas: Record<CounterName, number>;
+}
+
+/** Consecutive snapshots → rates; a counter that went down restarted from zero. */
+export function ratesBetween(prev: { t: number; snapshot: MetricsSnapshot } | undefined, t: number, cur: MetricsSnapshot): Pick<ScrapePoint, 'rates' | 'deltas'> {
+  const rates = {} as Record<CounterName, number>;
+  const deltas = {} as Record<CounterName, number>;
+  for (const c of COUNTERS) {
+    const now = cur.counters[c];
+    const before = prev?.snapshot.counters[c];
+    const delta = before === undefined ? 0 : now >= before ? now - before : now;
+    const dt = prev === undefined ? 1 : Math.max(0.001, t - prev.t);
+    deltas[c] = delta;
+    rates[c] = Math.round((delta / dt) * 10) / 10;
+  }
+  return { rates, deltas };
+}
+
+/**
+ * Polls `url()` every `intervalMs` (default one second), aimed 100 ms before
+ * the end of an interval so a point describes the second it falls in.
+ *
+ * Scraping is not free: the gateway renders /metrics on its front thread, so
+ * each scrape is a stall of its own there (tens of ms on a busy two-core
+ * machine) that the baselines, which have no /metrics, never pay. A longer
+ * interval shows how much of the gateway's p99 is the observer's.
+ */
+export class Scraper {
+  readonly points: ScrapePoint[] = [];
+  readonly #url: () => string;
+  readonly #since: () => number;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #inFlight: Promise<void> | undefined;
+  failures = 0;
+
+  readonly #intervalMs: number;
+
+  /** `since()` is seconds since the load started. */
+  constructor(url: () => string, since: () => number, intervalMs = 1000) {
+    this.#url = url;
+    this.#since = since;
+    this.#intervalMs = Math.max(200, intervalMs);
+  }
+
+  start(): void {
+    const untilNext = () => {
+      const ms = this.#since() * 1000;
+      const due = Math.floor(ms / this.#intervalMs) * this.#intervalMs + this.#intervalMs - 100;
+      return due - ms > 50 ? due - ms : due - ms + this.#intervalMs;
+    };
+    const tick = () => {
+      if (this.#stopped) return;
+      this.#inFlight = this.#scrape();
+      this.#timer = setTimeout(tick, untilNext());
+    };
+    this.#timer = setTimeout(tick, untilNext());
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#inFlight;
+  }
+
+  async #scrape(): Promise<void> {
+    try {
+      const res = await request(this.#url(), { method: 'GET', headersTimeout: 800, bodyTimeout: 800 });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+      const t = Math.round(this.#since() * 1000) / 1000;
+      const snapshot = snapshotOf(parsePrometheus(text));
+      this.points.push({ t, snapshot, ...ratesBetween(this.points.at(-1), t, snapshot) });
+    } catch {
+      this.failures++;
+    }
+  }
+}
