@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SecondStats } from '../../src/lab/load/types.js';
 import { breakerEvents, scrapedBreakerEvents } from '../../src/lab/scenario/events.js';
-import { parsePrometheus, ratesBetween, snapshotOf, type ScrapePoint } from '../../src/lab/scenario/scrape.js';
+import { parsePrometheus, quantileBetween, ratesBetween, snapshotOf, type ScrapePoint } from '../../src/lab/scenario/scrape.js';
 import { buildTimeline, percentile, phaseTotals } from '../../src/lab/scenario/timeline.js';
 import { recoveryCheck, recoverySeconds } from '../../src/lab/scenario/checks.js';
 import type { VariantRun } from '../../src/lab/scenario/definition.js';
@@ -146,4 +146,24 @@ test('recovery: time until goodput holds the target two seconds running, and the
   assert.equal(check.passed, true, check.detail);
   assert.match(check.detail, /last 2 s of recovery 97.5\/s vs warm-up 100.0\/s/);
   assert.equal(recoveryCheck(run, phases, 0.99, 2).passed, false);
+});
+
+test('server-side quantiles from two scrapes of a cumulative histogram, interpolated like histogram_quantile', () => {
+  const buckets = (pairs: [number, number][]) => new Map(pairs);
+  const before = buckets([[0.001, 10], [0.01, 10], [0.1, 10], [Infinity, 10]]);
+  // Between the scrapes: 90 answers under 1 ms, 10 between 10 and 100 ms.
+  const after = buckets([[0.001, 100], [0.01, 100], [0.1, 110], [Infinity, 110]]);
+  const p50 = quantileBetween(before, after, 0.5);
+  assert.equal(p50.count, 100);
+  assert.ok(Math.abs(p50.value! - 0.001 * (50 / 90)) < 1e-9, `p50 ${p50.value}`);
+  const p99 = quantileBetween(before, after, 0.99);
+  assert.ok(Math.abs(p99.value! - (0.01 + 0.09 * 0.9)) < 1e-9, `p99 ${p99.value}`);
+  assert.deepEqual(quantileBetween(after, after, 0.5), { value: null, count: 0 }, 'nothing recorded between the scrapes');
+  // A restart between the scrapes (counts went down): no answer rather than a wrong one.
+  assert.equal(quantileBetween(after, before, 0.5).value, null);
+  // Everything past the last finite bound: the highest finite bound, as Prometheus answers.
+  assert.equal(quantileBetween(undefined, buckets([[0.1, 0], [Infinity, 5]]), 0.5).value, 0.1);
+  // The scrape reduction keeps /charge's buckets by status class.
+  const snap = snapshotOf(parsePrometheus('bulwark_http_request_duration_seconds_bucket{route="/charge",status_class="5xx",le="0.001"} 7\nbulwark_http_request_duration_seconds_bucket{route="/charge",status_class="5xx",le="+Inf"} 9\nbulwark_http_request_duration_seconds_bucket{route="/quote",status_class="5xx",le="+Inf"} 4\n'));
+  assert.deepEqual([...snap.chargeBuckets['5xx']!.entries()], [[0.001, 7], [Infinity, 9]]);
 });

@@ -29,7 +29,7 @@ export const LOAD_SPECS = {
   graceMs: int({ flag: 'grace-ms', env: 'LOAD_GRACE_MS', default: 200, min: 0, max: 60_000, unit: 'ms', doc: 'The client abandons an attempt this long after its deadline (counted as timeout).' }),
   connections: int({ flag: 'connections', env: 'LOAD_CONNECTIONS', default: 256, min: 1, max: 65_536, doc: 'Keep-alive connections in the pool (pipelining 1).' }),
   mix: str({ flag: 'mix', env: 'LOAD_MIX', default: 'charge=100', doc: 'Request classes by weight: charge (POST /charge), read (GET /charges/:key), quote (GET /quote).' }),
-  retry: oneOf({ flag: 'retry', env: 'LOAD_RETRY', default: 'none', values: ['none', 'capped', 'storm'] as const, doc: 'Client retry policy: none; capped (3 attempts, backoff with full jitter, Retry-After); storm (immediate, up to 10 attempts within the deadline).' }),
+  retry: oneOf({ flag: 'retry', env: 'LOAD_RETRY', default: 'none', values: ['none', 'capped', 'storm'] as const, doc: 'Client retry policy: none; capped (3 attempts, backoff with full jitter, Retry-After); storm (naive: immediate, up to 10 attempts, timeouts included, each with the full deadline).' }),
   maxAttempts: int({ flag: 'max-attempts', env: 'LOAD_MAX_ATTEMPTS', default: 0, min: 0, max: 1000, doc: 'Attempts per request including the first; 0 = the policy\'s default.' }),
   retryBaseMs: int({ flag: 'retry-base-ms', env: 'LOAD_RETRY_BASE_MS', default: 50, min: 0, unit: 'ms', doc: 'Backoff base of capped retries (full jitter over base*2^(n-1)).' }),
   retryCapMs: int({ flag: 'retry-cap-ms', env: 'LOAD_RETRY_CAP_MS', default: 1000, min: 0, unit: 'ms', doc: 'Longest capped backoff, and longest Retry-After honoured.' }),

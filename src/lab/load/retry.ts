@@ -11,8 +11,10 @@
  *   5xx, 409 (in progress), 429, timeout or connection error, waiting a full
  *   jitter backoff, or the server's Retry-After when longer, both capped.
  * - storm: a naive client: resends at once on the same failures, up to 10
- *   attempts, for as long as its own deadline has not run out. Against fast
- *   503s this is the retry storm the gateway must survive.
+ *   attempts, however long it has already waited. Each attempt carries the
+ *   full deadline, so a slow service turns every timeout into another
+ *   request (the amplification that keeps a metastable failure going), and
+ *   fast 503s come back as ten. This is the storm the gateway must survive.
  */
 import { fullJitterDelayMs } from '../../resilience/backoff.js';
 import type { Random } from '../../lib/random.js';
@@ -39,8 +41,6 @@ export interface RetrySettings {
   maxAttempts: number;
   baseMs: number;
   capMs: number;
-  /** The request's deadline: a storm client stops once it has run out. */
-  deadlineMs: number;
   random: Random;
 }
 
@@ -73,8 +73,8 @@ export function retryPolicy(name: RetryPolicyName, s: RetrySettings): RetryPolic
       return {
         name,
         maxAttempts,
-        decide(attempt, outcome, elapsedMs) {
-          if (attempt >= maxAttempts || !isRetryable(outcome) || elapsedMs >= s.deadlineMs) return undefined;
+        decide(attempt, outcome) {
+          if (attempt >= maxAttempts || !isRetryable(outcome)) return undefined;
           return 0;
         },
       };

@@ -47,7 +47,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   // Separate streams: the mix, the gaps and the jitter must not shift each other when one of them changes.
   const planner = new RequestPlanner(o.runId, o.mix, seededRandom(o.seed ^ 0x5bd1e995), seededRandom(o.seed ^ 0x68e31da4));
   const gaps = seededRandom(o.seed);
-  const policy = retryPolicy(o.retry, { maxAttempts: o.maxAttempts, baseMs: o.retryBaseMs, capMs: o.retryCapMs, deadlineMs: o.deadlineMs, random: seededRandom(o.seed ^ 0x27d4eb2f) });
+  const policy = retryPolicy(o.retry, { maxAttempts: o.maxAttempts, baseMs: o.retryBaseMs, capMs: o.retryCapMs, random: seededRandom(o.seed ^ 0x27d4eb2f) });
   const client = new LoadClient({ url: o.url, connections: o.connections, deadlineMs: o.deadlineMs, graceMs: o.graceMs });
   const stats = new LoadStats();
   const outcomes = new OutcomeLog();

@@ -9,6 +9,7 @@ import type { Check, Phase, TimelinePoint } from '../report/types.js';
 import { auditClean } from './audit.js';
 import type { VariantRun } from './definition.js';
 import { firstEvent } from './events.js';
+import { quantileBetween } from './scrape.js';
 import { percentile, slice } from './timeline.js';
 
 export function phase(phases: readonly Phase[], name: string): Phase {
@@ -112,15 +113,31 @@ export function drainsCheck(run: VariantRun, expected: number): Check {
 }
 
 /**
- * Shed answers are fast relative to admitted ones: the p50 of 503s is below
- * `fraction` of the p50 of 201s over the same phase (per-key outcomes).
+ * Shed answers are fast relative to admitted ones, measured twice over the
+ * same phase: by the service itself (its /charge duration histogram, scraped
+ * at the phase's edges: the p99 of 5xx at most `fraction` of the p50 of 2xx)
+ * and by the client (the p50 of 503 below the p50 of 201). The client's
+ * numbers carry the load generator's own lag on a saturated two-core
+ * machine, which both statuses share, so only their order is asserted.
  */
-export function shedFastCheck(run: VariantRun, p503: number | null, p201: number | null, fraction: number, n503: number): Check {
-  const passed = n503 > 0 && p503 !== null && p201 !== null && p503 <= p201 * fraction;
+export function shedFastCheck(run: VariantRun, within: Phase, fraction: number): Check {
+  const st = run.byStatus[within.name] ?? {};
+  const c503 = st['503'];
+  const c201 = st['201'];
+  const at = (t: number) => [...run.scrapes].reverse().find((p) => p.t <= t + 0.05);
+  const from = at(within.start_s);
+  const to = at(within.end_s);
+  const s5 = quantileBetween(from?.snapshot.chargeBuckets['5xx'], to?.snapshot.chargeBuckets['5xx'], 0.99);
+  const s2 = quantileBetween(from?.snapshot.chargeBuckets['2xx'], to?.snapshot.chargeBuckets['2xx'], 0.5);
+  const ms = (s: number | null) => (s === null ? null : s * 1000);
+  const server = s5.value !== null && s2.value !== null && s5.value <= fraction * s2.value;
+  const client = (c503?.count ?? 0) > 0 && c503?.p50_ms != null && c201?.p50_ms != null && c503.p50_ms < c201.p50_ms;
   return {
-    name: `${label(run)}: shed answers are fast (p50 of 503 <= ${Math.round(fraction * 100)} % of the p50 of 201)`,
-    passed,
-    detail: `${n503} answers 503, p50 ${fmt(p503)} ms vs 201 p50 ${fmt(p201)} ms`,
+    name: `${label(run)}: shed answers are fast (in the service, p99 of 5xx <= ${Math.round(fraction * 100)} % of the p50 of 2xx; at the client, p50 of 503 < p50 of 201)`,
+    passed: server && client,
+    detail:
+      `service: ${s5.count} 5xx p99 ${fmt(ms(s5.value), 2)} ms vs ${s2.count} 2xx p50 ${fmt(ms(s2.value), 2)} ms; ` +
+      `client: ${c503?.count ?? 0} 503 p50 ${fmt(c503?.p50_ms)} ms vs 201 p50 ${fmt(c201?.p50_ms)} ms`,
   };
 }
 

@@ -50,6 +50,12 @@ export interface ScenarioPlan {
   side?: SideLoad;
   /** Seconds since the load started at which the service gets SIGTERM and is restarted. */
   deploys?: readonly number[];
+  /**
+   * `single` (default): one process per variant. `pair`: two replicas behind
+   * HAProxy (deploy/haproxy/haproxy.cfg); each deploy restarts the next
+   * replica in turn, a rolling restart.
+   */
+  topology?: 'single' | 'pair';
   /** Settings for every variant of this scenario (on top of the lab's defaults). */
   serviceEnv?: Record<string, string>;
   /** Settings for the gateway variants only. */

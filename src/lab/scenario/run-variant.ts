@@ -12,6 +12,7 @@ import { collectAudit, settle } from './audit-collect.js';
 import type { ScenarioPlan, SideLoad, VariantRun } from './definition.js';
 import type { Environment } from './environment.js';
 import { Scraper } from './scrape.js';
+import { ReplicaPair } from './replica-pair.js';
 import { ServiceUnderTest, type Drain } from './service.js';
 import { deployEventsOf, variantRun } from './variant-result.js';
 
@@ -64,7 +65,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     ...(variant === 'gateway' || variant === 'gateway-off' ? plan.gatewayEnv : {}),
   };
   const graceMs = Number(serviceEnv.SHUTDOWN_GRACE_MS);
-  const svc = await ServiceUnderTest.start({ variant, env: serviceEnv, log: o.log });
+  const svc = plan.topology === 'pair' ? await ReplicaPair.start({ variant, env: serviceEnv, log: o.log }) : await ServiceUnderTest.start({ variant, env: serviceEnv, log: o.log });
   const timers: NodeJS.Timeout[] = [];
   try {
     if ((o.prewarmSeconds ?? 0) > 0) await prewarm(o, svc.url);

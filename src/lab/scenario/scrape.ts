@@ -54,11 +54,17 @@ export interface MetricsSnapshot {
   /** Process uptime: when it goes down, a new process (a deploy) answered. */
   uptimeS?: number;
   counters: Record<CounterName, number>;
+  /**
+   * The gateway's own POST /charge duration histogram, by status class:
+   * cumulative bucket counts keyed by `le` (seconds). Server-side latency,
+   * free of the load generator's own scheduling lag.
+   */
+  chargeBuckets: Record<string, Map<number, number>>;
 }
 
 export function snapshotOf(samples: readonly PromSample[]): MetricsSnapshot {
   const counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<CounterName, number>;
-  const snap: MetricsSnapshot = { breaker: {}, counters };
+  const snap: MetricsSnapshot = { breaker: {}, counters, chargeBuckets: {} };
   for (const s of samples) {
     const d = s.labels.downstream;
     switch (s.name) {
@@ -97,6 +103,12 @@ export function snapshotOf(samples: readonly PromSample[]): MetricsSnapshot {
       case 'bulwark_timeouts_total':
         counters.timeouts += s.value;
         break;
+      case 'bulwark_http_request_duration_seconds_bucket': {
+        const cls = s.labels.status_class;
+        if (s.labels.route !== '/charge' || cls === undefined) break;
+        (snap.chargeBuckets[cls] ??= new Map()).set(s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), s.value);
+        break;
+      }
     }
   }
   return snap;
@@ -187,4 +199,30 @@ export class Scraper {
       this.failures++;
     }
   }
+}
+
+/**
+ * Quantile `q` of the requests a cumulative histogram gained between two
+ * scrapes, interpolated inside the bucket as Prometheus' histogram_quantile
+ * does; null when nothing was recorded (or a restart reset the counts).
+ */
+export function quantileBetween(before: Map<number, number> | undefined, after: Map<number, number> | undefined, q: number): { value: number | null; count: number } {
+  if (!after) return { value: null, count: 0 };
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const deltas = les.map((le) => (after.get(le) ?? 0) - (before?.get(le) ?? 0));
+  const total = deltas.at(-1) ?? 0;
+  if (total <= 0 || deltas.some((d) => d < 0)) return { value: null, count: Math.max(0, total) };
+  const rank = q * total;
+  for (let i = 0; i < les.length; i++) {
+    if (deltas[i]! >= rank) {
+      const lower = i === 0 ? 0 : les[i - 1]!;
+      const upper = les[i]!;
+      // Past the last finite bucket Prometheus answers the highest finite bound.
+      if (!Number.isFinite(upper)) return { value: lower, count: total };
+      const below = i === 0 ? 0 : deltas[i - 1]!;
+      const inBucket = deltas[i]! - below;
+      return { value: lower + (upper - lower) * (inBucket === 0 ? 1 : (rank - below) / inBucket), count: total };
+    }
+  }
+  return { value: les.filter(Number.isFinite).at(-1) ?? null, count: total };
 }

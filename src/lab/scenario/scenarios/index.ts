@@ -1,7 +1,7 @@
 /**
  * Every scenario, in the order `bulwark bench` runs them: the healthy
  * ceiling first (it frames every other number), then single faults, then the
- * composed failure.
+ * composed failure, and last the scale-out shape (two replicas behind HAProxy).
  */
 import type { ScenarioDefinition } from '../definition.js';
 import { bulkhead } from './bulkhead.js';
@@ -10,9 +10,10 @@ import { cascade } from './cascade.js';
 import { deploy } from './deploy.js';
 import { overload } from './overload.js';
 import { retryStorm } from './retry-storm.js';
+import { rollingRestart } from './rolling-restart.js';
 import { slowProvider } from './slow-provider.js';
 
-export const SCENARIOS: readonly ScenarioDefinition[] = [capacity, slowProvider, overload, retryStorm, deploy, bulkhead, cascade];
+export const SCENARIOS: readonly ScenarioDefinition[] = [capacity, slowProvider, overload, retryStorm, deploy, bulkhead, cascade, rollingRestart];
 
 export function scenarioNamed(name: string): ScenarioDefinition | undefined {
   return SCENARIOS.find((s) => s.name === name);
