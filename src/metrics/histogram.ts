@@ -75,9 +75,28 @@ export interface Summary {
 
 export const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
 
+/** Count and sum (seconds, from bucket midpoints) without percentiles: what a Prometheus histogram needs. */
+export function countAndSum(counts: Int32Array): { count: number; sumSeconds: number } {
+  let count = 0;
+  let sumUs = 0;
+  for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
+    const n = counts[i]!;
+    if (n <= 0) continue;
+    count += n;
+    sumUs += ((bucketLowerUs(i) + bucketUpperUs(i) - 1) / 2) * n;
+  }
+  return { count, sumSeconds: sumUs / 1e6 };
+}
+
 /** Percentiles through hdr-histogram-js (bucket midpoints recorded with their counts). */
 export function summarize(counts: Int32Array): Summary {
-  const h = hdr.build({ bitBucketSize: 'packed', lowestDiscernibleValue: 1, highestTrackableValue: MAX_US + 1, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+  // An empty window is common (an idle route, a status class never seen):
+  // no need to build an hdr histogram to say zero.
+  const cs = countAndSum(counts);
+  if (cs.count === 0) return { ...cs, quantiles: Object.fromEntries(QUANTILES.map((q) => [String(q), 0])) };
+  // 32-bit buckets, not 'packed': packed recording is ten times slower and a
+  // scrape summarizes on the front thread. Our own counts are 32-bit anyway.
+  const h = hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: MAX_US + 1, numberOfSignificantValueDigits: 2, useWebAssembly: false });
   let count = 0;
   let sumUs = 0;
   for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
@@ -94,14 +113,29 @@ export function summarize(counts: Int32Array): Summary {
   return { count, sumSeconds: sumUs / 1e6, quantiles };
 }
 
+/** For each `le` (seconds), the number of buckets wholly at or below it; computed once per ladder. */
+const ladderEnds = new WeakMap<readonly number[], number[]>();
+function endsOf(les: readonly number[]): number[] {
+  let ends = ladderEnds.get(les);
+  if (!ends) {
+    ends = [];
+    let i = 0;
+    for (const le of les) {
+      while (i < HISTOGRAM_BUCKETS && bucketUpperUs(i) - 1 <= le * 1e6) i++;
+      ends.push(i);
+    }
+    ladderEnds.set(les, ends);
+  }
+  return ends;
+}
+
 /** Cumulative counts at each `le` (seconds): buckets wholly at or below it. */
 export function cumulativeAt(counts: Int32Array, les: readonly number[]): number[] {
   const out: number[] = [];
   let i = 0;
   let acc = 0;
-  for (const le of les) {
-    const leUs = le * 1e6;
-    while (i < HISTOGRAM_BUCKETS && bucketUpperUs(i) - 1 <= leUs) acc += counts[i++]!;
+  for (const end of endsOf(les)) {
+    while (i < end) acc += counts[i++]!;
     out.push(acc);
   }
   return out;

@@ -5,7 +5,7 @@
  * with HELP and TYPE; histograms use one fixed `le` ladder on every replica so
  * they aggregate across replicas.
  */
-import { cumulativeAt, summarize } from './histogram.js';
+import { countAndSum, cumulativeAt, summarize } from './histogram.js';
 
 export type Labels = Record<string, string>;
 
@@ -45,7 +45,8 @@ export class Exposition {
   /** Samples of one histogram series from bucket counts. */
   histogram(name: string, counts: Int32Array, labels: Labels = {}): this {
     const cumulative = cumulativeAt(counts, LE_SECONDS);
-    const s = summarize(counts);
+    // Buckets, count and sum only: percentiles are the reader's (histogram_quantile).
+    const s = countAndSum(counts);
     LE_SECONDS.forEach((le, i) => this.sample(`${name}_bucket`, cumulative[i]!, { ...labels, le: String(le) }));
     this.sample(`${name}_bucket`, s.count, { ...labels, le: '+Inf' });
     this.sample(`${name}_sum`, s.sumSeconds, labels);
