@@ -146,7 +146,11 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
       }
     : undefined;
   const commits = s.groupCommit
-    ? new GroupCommit(sql, { clock, gate: db ?? ungated })
+    ? new GroupCommit(sql, {
+        clock,
+        gate: db ?? ungated,
+        ...(p ? { count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) => p.events.inc(`group_commit_${phase}_${what}`, n) } : {}),
+      })
     : undefined;
   const deps: LifecycleDeps = {
     clock,
