@@ -9,6 +9,9 @@
  * - Only final outcomes (201, 402) are stored and replayed. An unknown outcome
  *   leaves the row `started` and releases its lease so a client retry or the
  *   reconciler finishes it.
+ * - With group commit (`commits`), a claim or record may share its statement
+ *   with other requests, but each request waits for its own commit and gets
+ *   the answer a statement of its own would have given.
  */
 import type { Clock } from '../lib/clock.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
