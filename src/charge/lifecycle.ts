@@ -9,13 +9,16 @@
  * - Only final outcomes (201, 402) are stored and replayed. An unknown outcome
  *   leaves the row `started` and releases its lease so a client retry or the
  *   reconciler finishes it.
+ * - With group commit (`commits`), a claim or record may share its statement
+ *   with other requests, but each request waits for its own commit and gets
+ *   the answer a statement of its own would have given.
  */
 import type { Clock } from '../lib/clock.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
 import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
 import { withRetries, type RetryEnv, type RetryPolicy } from '../resilience/retry.js';
 import { fingerprint } from './fingerprint.js';
-import type { ChargeStore, FinalStatus, StoredOutcome } from './store.js';
+import type { ChargeStore, ClaimResult, FinalStatus, StoredOutcome } from './store.js';
 import type { ChargeInput } from './validate.js';
 
 export interface LifecycleSettings {
@@ -32,18 +35,35 @@ export class DbBusyError extends Error {
 
 export const ungated: DbGate = (_t, phase) => phase();
 
+/**
+ * The claim and record statements, shared by many requests (group commit).
+ * The implementation takes DB slots per statement, so callers do not hold a
+ * slot of their own; each caller's promise settles with its own commit.
+ */
+export interface ChargeCommits {
+  /**
+   * As ChargeStore.claim, bounded by the deadline: rejects with DeadlineError
+   * when it passes; a claim not yet sent by then is never sent.
+   */
+  claim(key: string, fp: string, input: ChargeInput, leaseMs: number, deadlineEpochMs: number): Promise<ClaimResult>;
+  /** As ChargeStore.record; `waitMs` bounds the wait for a DB slot. */
+  record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string, waitMs: number): Promise<StoredOutcome>;
+}
+
 export interface LifecycleDeps extends RetryEnv {
   store: ChargeStore;
   provider: Provider;
   settings: LifecycleSettings;
   db?: DbGate;
+  /** Group commit of claims and records; unset: one statement per call, each within `db`. */
+  commits?: ChargeCommits;
   /** Stage timings, in ms. */
   observe?: (stage: 'claim' | 'record', ms: number) => void;
   /** A request ran out of time in this stage. */
   onTimeout?: (stage: 'claim' | 'provider') => void;
 }
 
-class DeadlineError extends Error {}
+export class DeadlineError extends Error {}
 
 /** Resolve with the promise, or reject with DeadlineError at the deadline. */
 export function beforeDeadline<T>(clock: Clock, deadlineEpochMs: number, p: Promise<T>): Promise<T> {
@@ -132,7 +152,10 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   const claimStart = clock.now();
   try {
     const left = deadlineEpochMs - clock.epochMs();
-    claim = await beforeDeadline(clock, deadlineEpochMs, db(left, () => store.claim(key, fp, input, deps.settings.leaseMs)));
+    const leaseMs = deps.settings.leaseMs;
+    claim = deps.commits
+      ? await deps.commits.claim(key, fp, input, leaseMs, deadlineEpochMs)
+      : await beforeDeadline(clock, deadlineEpochMs, db(left, () => store.claim(key, fp, input, leaseMs)));
     deps.observe?.('claim', clock.now() - claimStart);
   } catch (e) {
     // A claim that committed after we gave up leaves a started row with a
@@ -174,7 +197,10 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     // Recording is allowed past the deadline: the provider has answered, and
     // writing the outcome now saves the reconciler a provider call.
     const recordStart = clock.now();
-    const stored = await db(settleMs, () => store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
+    const { status, providerChargeId, reply } = answer;
+    const stored = deps.commits
+      ? await deps.commits.record(key, status, providerChargeId, reply.status, reply.body, settleMs)
+      : await db(settleMs, () => store.record(key, status, providerChargeId, reply.status, reply.body));
     deps.observe?.('record', clock.now() - recordStart);
     return replayReply(stored, false);
   } catch {

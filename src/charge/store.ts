@@ -66,7 +66,7 @@ export function providerKeyFor(chargeId: string): string {
   return `bw_${chargeId}`;
 }
 
-function newChargeId(): string {
+export function newChargeId(): string {
   return `ch_${randomUUID().replaceAll('-', '')}`;
 }
 

@@ -71,6 +71,7 @@ export const gatewaySpecs = {
   retryBudgetRatio: num({ flag: 'retry-budget-ratio', env: 'RETRY_BUDGET_RATIO', default: 0.2, min: 0, max: 10, doc: 'Retries allowed per first attempt.' }),
   retryBudgetMinPerSecond: num({ flag: 'retry-budget-min-per-second', env: 'RETRY_BUDGET_MIN_PER_SECOND', default: 10, min: 0, doc: 'Retries per second always allowed.' }),
   shutdownDelayMs: int({ flag: 'shutdown-delay-ms', env: 'SHUTDOWN_DELAY_MS', default: 0, min: 0, unit: 'ms', doc: 'On SIGTERM, keep serving this long while /ready fails, so load balancers stop sending first.' }),
+  groupCommit: bool({ flag: 'group-commit', env: 'GROUP_COMMIT', default: true, doc: 'Group commit: each worker batches the claims and records of concurrent charges into one statement per phase (each request still waits for its own commit); a batch takes one DB slot. false: one statement per call, as the baseline does.' }),
   workers: int({ flag: 'workers', env: 'WORKERS', default: 2, min: 1, max: 256, doc: 'Worker threads that execute charges.' }),
   workerConcurrency: int({ flag: 'worker-concurrency', env: 'WORKER_CONCURRENCY', default: 256, min: 1, max: 100000, doc: 'Tasks one worker runs at once (they are I/O-bound).' }),
   workerQueueMax: int({ flag: 'worker-queue-max', env: 'WORKER_QUEUE_MAX', default: 1024, min: 1, max: 1000000, doc: 'Tasks waiting for a worker before new ones are refused with 503 overloaded.' }),

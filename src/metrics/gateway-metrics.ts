@@ -123,6 +123,12 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
   for (const stage of ['claim', 'provider', 'fx'] as const) x.sample('bulwark_timeouts_total', e.get(`timeout_${stage}`), { stage });
   x.family('bulwark_reconciler_charges_total', 'counter', 'Charges the reconciler handled, by outcome (deferred = still unknown, retried later).');
   for (const outcome of ['succeeded', 'declined', 'failed', 'deferred'] as const) x.sample('bulwark_reconciler_charges_total', e.get(`reconcile_${outcome}`), { outcome });
+  x.family('bulwark_db_group_commit_statements_total', 'counter', 'Statements sent by group commit, by charge phase (follow-up reads included; 0 with GROUP_COMMIT off).');
+  x.family('bulwark_db_group_commit_requests_total', 'counter', 'Charge requests carried by group-commit batches, by phase; divided by statements, the requests per statement.');
+  for (const phase of ['claim', 'record'] as const) {
+    x.sample('bulwark_db_group_commit_statements_total', e.get(`group_commit_${phase}_statements`), { phase });
+    x.sample('bulwark_db_group_commit_requests_total', e.get(`group_commit_${phase}_requests`), { phase });
+  }
 
   const d = s.drain();
   x.family('bulwark_draining', 'gauge', '1 while a graceful shutdown drains.').sample('bulwark_draining', d.draining ? 1 : 0);

@@ -48,6 +48,10 @@ export const EVENT_COUNTERS = [
   'reconcile_declined',
   'reconcile_failed',
   'reconcile_deferred',
+  'group_commit_claim_statements',
+  'group_commit_claim_requests',
+  'group_commit_record_statements',
+  'group_commit_record_requests',
 ] as const;
 export type EventCounter = (typeof EVENT_COUNTERS)[number];
 

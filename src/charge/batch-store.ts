@@ -1,0 +1,167 @@
+/**
+ * The claim and record statements of ChargeStore for many keys at once: one
+ * statement for the batch (arrays unnested server-side), plus one follow-up
+ * read for the keys the statement did not settle. Results keep the meaning
+ * of ChargeStore.claim and ChargeStore.record, request by request.
+ *
+ * Callers pass distinct keys: Postgres refuses an ON CONFLICT DO UPDATE that
+ * touches one row twice in a statement, and UPDATE ... FROM would pick one of
+ * two writers arbitrarily. Keys are sent sorted, so two batches that share
+ * keys take their row locks in the same order (the usual plans follow the
+ * array order); should a deadlock still occur, Postgres aborts one statement
+ * and its callers see an error, as with any failed statement.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Sql } from 'postgres';
+import { newChargeId, providerKeyFor, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
+import type { ChargeInput } from './validate.js';
+
+export interface ClaimRequest {
+  key: string;
+  fp: string;
+  input: ChargeInput;
+  leaseMs: number;
+}
+
+export interface RecordRequest {
+  key: string;
+  status: FinalStatus;
+  providerChargeId: string | null;
+  responseStatus: number;
+  responseBody: string;
+}
+
+export class RecordMissingError extends Error {
+  override readonly name = 'RecordMissingError';
+}
+
+type Phase = 'claim' | 'record';
+
+function assertDistinct(keys: readonly string[]): void {
+  if (new Set(keys).size !== keys.length) throw new Error('batch-store: keys in one batch must be distinct');
+}
+
+/** Indices of `keys` in code-unit order (the lock order). */
+function sortedOrder(keys: readonly string[]): number[] {
+  return keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+}
+
+export class BatchStore {
+  constructor(
+    private readonly sql: Sql,
+    /** Called before each statement is sent (for statements-per-request metrics). */
+    private readonly onStatement: (phase: Phase) => void = () => {},
+  ) {}
+
+  /**
+   * ChargeStore.claim for distinct keys. Results are in request order. Like
+   * claim, a key whose row vanished between the insert and the read (a
+   * reaper race) gets a second round, then in_progress.
+   */
+  async claimMany(reqs: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    assertDistinct(reqs.map((r) => r.key));
+    const results: (ClaimResult | undefined)[] = new Array(reqs.length);
+    let pending = sortedOrder(reqs.map((r) => r.key));
+    for (let round = 0; round < 2 && pending.length > 0; round++) {
+      const batch = pending.map((i) => reqs[i]!);
+      const ids = batch.map(() => newChargeId());
+      this.onStatement('claim');
+      const rows = await this.sql<{ idempotency_key: string; charge_id: string; provider_key: string; lease_token: string; inserted: boolean; created_at: Date }[]>`
+        INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
+        SELECT b.key, b.fp, 'started', b.charge_id, b.provider_key, b.amount, b.currency, b.request::jsonb, b.token::uuid,
+               now() + make_interval(secs => b.lease_s)
+        FROM unnest(${batch.map((r) => r.key)}::text[], ${batch.map((r) => r.fp)}::text[], ${ids}::text[],
+                    ${ids.map(providerKeyFor)}::text[], ${batch.map((r) => r.input.amount)}::int4[],
+                    ${batch.map((r) => r.input.currency)}::text[], ${batch.map((r) => JSON.stringify(r.input))}::text[],
+                    ${batch.map(() => randomUUID())}::text[], ${batch.map((r) => r.leaseMs / 1000)}::float8[])
+             AS b(key, fp, charge_id, provider_key, amount, currency, request, token, lease_s)
+        ON CONFLICT (idempotency_key) DO UPDATE
+          SET lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at,
+              attempts = charges.attempts + 1, updated_at = now()
+          WHERE charges.status = 'started' AND charges.lease_expires_at < now()
+            AND charges.fingerprint = EXCLUDED.fingerprint
+        RETURNING idempotency_key, charge_id, provider_key, lease_token, (xmax = 0) AS inserted, created_at`;
+      const claimed = new Map(rows.map((r) => [r.idempotency_key, r]));
+      const unsettled: number[] = [];
+      for (const i of pending) {
+        const row = claimed.get(reqs[i]!.key);
+        if (!row) {
+          unsettled.push(i);
+          continue;
+        }
+        results[i] = {
+          kind: 'claimed',
+          chargeId: row.charge_id,
+          providerKey: row.provider_key,
+          leaseToken: row.lease_token,
+          takeover: !row.inserted,
+          createdAt: row.created_at.toISOString(),
+        };
+      }
+      pending = [];
+      if (unsettled.length === 0) break;
+      // Rows the insert found and did not take over: one read for all of them,
+      // in a new statement so it sees what the conflicting writers committed.
+      this.onStatement('claim');
+      const existing = await this.sql<{ idempotency_key: string; fingerprint: string; status: ChargeStatus; response_status: number | null; response_body: string | null; wait_ms: number | null }[]>`
+        SELECT idempotency_key, fingerprint, status, response_status, response_body,
+               GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
+        FROM charges WHERE idempotency_key = ANY(${unsettled.map((i) => reqs[i]!.key)}::text[])`;
+      const found = new Map(existing.map((r) => [r.idempotency_key, r]));
+      for (const i of unsettled) {
+        const r = reqs[i]!;
+        const cur = found.get(r.key);
+        if (!cur) pending.push(i);
+        else if (cur.fingerprint !== r.fp) results[i] = { kind: 'mismatch' };
+        else if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) results[i] = { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
+        else results[i] = { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
+      }
+    }
+    // A row that vanished twice in a row: only a reaper racing a client does
+    // that; tell the client to come back.
+    for (const i of pending) results[i] = { kind: 'in_progress', retryAfterMs: 0 };
+    return results as ClaimResult[];
+  }
+
+  /**
+   * ChargeStore.record for distinct keys: each result is the stored outcome,
+   * ours or the first writer's, or RecordMissingError when the row is gone.
+   */
+  async recordMany(reqs: readonly RecordRequest[]): Promise<(StoredOutcome | RecordMissingError)[]> {
+    assertDistinct(reqs.map((r) => r.key));
+    const batch = sortedOrder(reqs.map((r) => r.key)).map((i) => reqs[i]!);
+    const keys = batch.map((r) => r.key);
+    this.onStatement('record');
+    const rows = await this.sql<{ idempotency_key: string; response_status: number; response_body: string }[]>`
+      WITH b AS (
+        SELECT * FROM unnest(${keys}::text[], ${batch.map((r) => r.status)}::text[], ${batch.map((r) => r.providerChargeId)}::text[],
+                             ${batch.map((r) => r.responseStatus)}::int2[], ${batch.map((r) => r.responseBody)}::text[])
+          AS t(key, status, provider_charge_id, response_status, response_body)),
+      upd AS (
+        UPDATE charges c SET status = b.status, provider_charge_id = b.provider_charge_id,
+               response_status = b.response_status, response_body = b.response_body,
+               completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL
+        FROM b WHERE c.idempotency_key = b.key AND c.status = 'started'
+        RETURNING c.idempotency_key, c.response_status, c.response_body)
+      SELECT idempotency_key, response_status, response_body FROM upd
+      UNION ALL
+      SELECT c.idempotency_key, c.response_status, c.response_body FROM charges c
+        WHERE c.idempotency_key = ANY(${keys}::text[]) AND c.status <> 'started'
+          AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.idempotency_key = c.idempotency_key)`;
+    const stored = new Map(rows.map((r) => [r.idempotency_key, r]));
+    const missing = keys.filter((k) => !stored.has(k));
+    if (missing.length > 0) {
+      // A writer that committed while our update waited for its row lock is
+      // invisible to this statement's snapshot: read its outcome anew.
+      this.onStatement('record');
+      const later = await this.sql<{ idempotency_key: string; response_status: number; response_body: string }[]>`
+        SELECT idempotency_key, response_status, response_body FROM charges
+        WHERE idempotency_key = ANY(${missing}::text[]) AND status <> 'started'`;
+      for (const r of later) stored.set(r.idempotency_key, r);
+    }
+    return reqs.map((r) => {
+      const row = stored.get(r.key);
+      return row ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body } : new RecordMissingError(`record: charge ${r.key} is missing`);
+    });
+  }
+}

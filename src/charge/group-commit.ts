@@ -1,0 +1,259 @@
+/**
+ * Group commit of the charge path's two hot statements (claim, record): the
+ * requests of one worker share statements, so a worker writes one query to
+ * Postgres for many charges instead of one per charge per phase.
+ *
+ * When a batch leaves (the trade-off):
+ * - Nothing in flight: at once, alone. Light load pays no added latency: no
+ *   timer, no tick.
+ * - A statement in flight: requests accumulate and leave together when it
+ *   returns. Batches grow with the load and with the DB's round trip (natural
+ *   batching, as in Postgres's own WAL flush), so the saving comes when the
+ *   worker is busy and costs nothing when it is not.
+ * - Early, beside the one in flight, when the queue reaches `maxBatch`, or
+ *   when requests have waited `maxWaitMs` behind it: a stalled statement
+ *   holds up its own batch, not every request behind it.
+ * The price is head-of-line blocking inside a batch: one slow row (a lock
+ * wait) delays the other requests of its batch, never past their deadlines.
+ *
+ * Bounds: a batch takes one slot of the global DB bound for its statements,
+ * not one per request, which is what lowers connections in use. A claim
+ * whose deadline passed while queued is dropped before it is sent (its
+ * caller already answered 504); once sent, a claim may commit after its
+ * caller gave up, exactly as a single statement may, and the lifecycle's
+ * rules (lease, reconciler) cover it. Records are never dropped: the
+ * provider has answered, and storing the outcome saves the reconciler work.
+ * A statement that fails rejects every request of its batch; the next batch
+ * starts afresh.
+ *
+ * A key already in the batch being formed waits for the next one (Postgres
+ * refuses to touch one row twice in a statement); it then gets what two
+ * sequential calls would give: in progress, mismatch or replay.
+ */
+import type { Clock } from '../lib/clock.js';
+import { BatchStore, type ClaimRequest, type RecordRequest } from './batch-store.js';
+import { DeadlineError, ungated, type ChargeCommits, type DbGate } from './lifecycle.js';
+import type { ClaimResult, FinalStatus, StoredOutcome } from './store.js';
+import type { ChargeInput } from './validate.js';
+import type { Sql } from 'postgres';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface BatcherOptions<Req, Res> {
+  clock: Clock;
+  timers: Timers;
+  /** Requests per batch at most. */
+  maxBatch: number;
+  /** Longest wait behind a batch in flight before another leaves beside it, in ms. */
+  maxWaitMs: number;
+  keyOf(req: Req): string;
+  /**
+   * Execute one batch of distinct keys; results in request order. An Error
+   * result rejects that request alone; a rejection rejects them all.
+   * `slotWaitMs`: the longest any of them would wait for a DB slot.
+   */
+  run(reqs: Req[], slotWaitMs: number): Promise<(Res | Error)[]>;
+}
+
+interface Entry<Req, Res> {
+  key: string;
+  req: Req;
+  /** Epoch ms; Infinity: none. */
+  deadlineEpochMs: number;
+  /** Longest wait for a DB slot this request accepts, in ms. */
+  slotWaitMs: number;
+  /** Answered (or given up): a queued entry that is settled is never sent. */
+  settled: boolean;
+  timer: unknown;
+  resolve(r: Res): void;
+  reject(e: unknown): void;
+}
+
+/** The flush policy above, independent of SQL: a queue, a count of batches in flight, one timer. */
+export class Batcher<Req, Res> {
+  #queue: Entry<Req, Res>[] = [];
+  #inFlight = 0;
+  #timer: unknown = undefined;
+  #closing = false;
+  #idle: (() => void)[] = [];
+
+  constructor(private readonly o: BatcherOptions<Req, Res>) {}
+
+  /**
+   * Queue a request. With a deadline, the promise rejects with DeadlineError
+   * when it passes, wherever the request is: still queued, it is then never
+   * sent (one timer decides both, so a caller told "too late" is never
+   * claimed behind its back); already sent, its statement carries on.
+   */
+  submit(req: Req, opts: { deadlineEpochMs?: number; slotWaitMs?: number } = {}): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const deadlineEpochMs = opts.deadlineEpochMs ?? Infinity;
+      const left = deadlineEpochMs - this.o.clock.epochMs();
+      if (left <= 0) {
+        reject(new DeadlineError());
+        return;
+      }
+      const e: Entry<Req, Res> = {
+        key: this.o.keyOf(req),
+        req,
+        deadlineEpochMs,
+        slotWaitMs: opts.slotWaitMs ?? Infinity,
+        settled: false,
+        timer: undefined,
+        resolve: (r) => {
+          if (e.settled) return;
+          e.settled = true;
+          if (e.timer !== undefined) this.o.timers.clearTimeout(e.timer);
+          resolve(r);
+        },
+        reject: (err) => {
+          if (e.settled) return;
+          e.settled = true;
+          if (e.timer !== undefined) this.o.timers.clearTimeout(e.timer);
+          reject(err);
+        },
+      };
+      if (Number.isFinite(left)) e.timer = this.o.timers.setTimeout(() => e.reject(new DeadlineError()), left);
+      this.#queue.push(e);
+      this.#pump();
+    });
+  }
+
+  /** Batches in flight and requests waiting (for tests and stats). */
+  stats(): { inFlight: number; queued: number } {
+    return { inFlight: this.#inFlight, queued: this.#queue.length };
+  }
+
+  /** Send everything queued now, and resolve when nothing is in flight. */
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#pump();
+    if (this.#inFlight === 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && (this.#inFlight === 0 || this.#closing || this.#queue.length >= this.o.maxBatch)) this.#flush();
+    this.#arm();
+    if (this.#inFlight === 0 && this.#queue.length === 0) for (const f of this.#idle.splice(0)) f();
+  }
+
+  /** The early-leave timer runs only while requests wait behind a batch in flight. */
+  #arm(): void {
+    if (this.#queue.length === 0) {
+      if (this.#timer !== undefined) this.o.timers.clearTimeout(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    if (this.#timer !== undefined) return;
+    this.#timer = this.o.timers.setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#queue.length > 0) this.#flush();
+      this.#arm();
+    }, this.o.maxWaitMs);
+  }
+
+  #flush(): void {
+    const now = this.o.clock.epochMs();
+    const batch: Entry<Req, Res>[] = [];
+    const keys = new Set<string>();
+    const rest: Entry<Req, Res>[] = [];
+    for (const e of this.#queue) {
+      if (e.settled) continue;
+      if (batch.length >= this.o.maxBatch || keys.has(e.key)) rest.push(e);
+      else if (e.deadlineEpochMs <= now) e.reject(new DeadlineError());
+      else {
+        keys.add(e.key);
+        batch.push(e);
+      }
+    }
+    this.#queue = rest;
+    if (batch.length === 0) return;
+    let slotWaitMs = 0;
+    for (const e of batch) slotWaitMs = Math.max(slotWaitMs, Math.min(e.slotWaitMs, e.deadlineEpochMs - now));
+    this.#inFlight++;
+    void this.#execute(batch, slotWaitMs);
+  }
+
+  async #execute(batch: Entry<Req, Res>[], slotWaitMs: number): Promise<void> {
+    try {
+      const results = await this.o.run(
+        batch.map((e) => e.req),
+        slotWaitMs,
+      );
+      batch.forEach((e, i) => {
+        const r = results[i];
+        if (r instanceof Error) e.reject(r);
+        else if (r === undefined) e.reject(new Error('group commit: no result for this request'));
+        else e.resolve(r);
+      });
+    } catch (err) {
+      for (const e of batch) e.reject(err);
+    } finally {
+      this.#inFlight--;
+      this.#pump();
+    }
+  }
+}
+
+export interface GroupCommitOptions {
+  clock: Clock;
+  timers?: Timers;
+  /** The global DB bound, taken once per batch. Default: none. */
+  gate?: DbGate;
+  /** Requests per statement at most. Default 64. */
+  maxBatch?: number;
+  /** Longest wait behind a statement in flight before another batch leaves beside it, in ms. Default 10. */
+  maxWaitMs?: number;
+  /** Statements sent and requests carried, by phase: requests/statements is the batching gained. */
+  count?: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) => void;
+}
+
+/** ChargeCommits over two batchers (claims, records) and the batched statements. */
+export class GroupCommit implements ChargeCommits {
+  readonly claims: Batcher<ClaimRequest, ClaimResult>;
+  readonly records: Batcher<RecordRequest, StoredOutcome>;
+
+  constructor(sql: Sql, o: GroupCommitOptions) {
+    const count = o.count ?? (() => {});
+    const store = new BatchStore(sql, (phase) => count(phase, 'statements', 1));
+    const gate = o.gate ?? ungated;
+    const common = { clock: o.clock, timers: o.timers ?? systemTimers, maxBatch: o.maxBatch ?? 64, maxWaitMs: o.maxWaitMs ?? 10 };
+    this.claims = new Batcher<ClaimRequest, ClaimResult>({
+      ...common,
+      keyOf: (r) => r.key,
+      run: (reqs, waitMs) => {
+        count('claim', 'requests', reqs.length);
+        return gate(waitMs, () => store.claimMany(reqs));
+      },
+    });
+    this.records = new Batcher<RecordRequest, StoredOutcome>({
+      ...common,
+      keyOf: (r) => r.key,
+      run: (reqs, waitMs) => {
+        count('record', 'requests', reqs.length);
+        return gate(waitMs, () => store.recordMany(reqs));
+      },
+    });
+  }
+
+  claim(key: string, fp: string, input: ChargeInput, leaseMs: number, deadlineEpochMs: number): Promise<ClaimResult> {
+    return this.claims.submit({ key, fp, input, leaseMs }, { deadlineEpochMs });
+  }
+
+  record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string, waitMs: number): Promise<StoredOutcome> {
+    return this.records.submit({ key, status, providerChargeId, responseStatus, responseBody }, { slotWaitMs: waitMs });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.claims.close(), this.records.close()]);
+  }
+}
