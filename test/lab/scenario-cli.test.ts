@@ -75,3 +75,11 @@ test('a quick scenario run through the CLI writes report.json, report.md and rep
   const html = await readFile(path.join(dir, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
 });
+
+test('the quick-form test files cover every scenario exactly once', async () => {
+  const { readdir, readFile: read } = await import('node:fs/promises');
+  const dir = path.dirname(fileURLToPath(import.meta.url));
+  const files = (await readdir(dir)).filter((f) => /^scenario-quick-\d+\.test\.js$/.test(f));
+  const covered = (await Promise.all(files.map((f) => read(path.join(dir, f), 'utf8')))).flatMap((src) => [...src.matchAll(/quickScenarioTests\(\[([^\]]*)\]\)/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim().replace(/^'|'$/g, ''))));
+  assert.deepEqual([...covered].sort(), SCENARIOS.map((s) => s.name).sort());
+});

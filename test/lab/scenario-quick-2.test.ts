@@ -1,0 +1,4 @@
+// Quick forms of overload, retry-storm (see test/support/scenario-quick.ts).
+import { quickScenarioTests } from '../support/scenario-quick.js';
+
+quickScenarioTests(['overload', 'retry-storm']);
