@@ -86,6 +86,7 @@ export function renderHtml(report: BenchReport): string {
   }
   body.push('</dl>');
   body.push(`<div class="muted">Command</div><pre><code>${esc(report.command)}</code></pre>`);
+  if (report.git_commit !== undefined) body.push(`<div class="muted">Built from commit <code>${esc(report.git_commit)}</code></div>`);
   body.push(`<p class="muted">Started ${esc(report.started_at)}, finished ${esc(report.finished_at)}.</p>`);
   body.push('</header>');
 

@@ -41,6 +41,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
   );
   out.push('Command:', '', mdCodeBlock(report.command, 'sh'), '');
+  if (report.git_commit !== undefined) out.push(`Built from commit \`${report.git_commit}\`.`, '');
   out.push(`Started ${mdText(report.started_at)}, finished ${mdText(report.finished_at)}.`, '');
 
   out.push('## Summary', '');

@@ -126,6 +126,8 @@ export interface BenchReport {
   machine: MachineInfo;
   /** The command that produced the report. */
   command: string;
+  /** The commit the measured build was made from (dist/build-info.json), when known. */
+  git_commit?: string;
   started_at: string;
   finished_at: string;
   scenarios: ScenarioResult[];

@@ -7,6 +7,7 @@
 import type { SecondStats } from '../load/types.js';
 import type { BenchReport, VariantName } from '../report/types.js';
 import type { Mode, ScenarioDefinition } from './definition.js';
+import { versionInfo } from '../../runtime/version.js';
 import { machineInfo } from './machine.js';
 import { runScenario, type ScenarioOutcome } from './runner.js';
 
@@ -46,6 +47,7 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
     report: {
       machine: machineInfo(started),
       command: o.command,
+      git_commit: versionInfo.git_commit,
       started_at: started.toISOString(),
       finished_at: new Date().toISOString(),
       scenarios: outcomes.map((x) => x.result),
