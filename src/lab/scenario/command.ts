@@ -14,7 +14,7 @@ import { SCENARIOS, scenarioNamed } from './scenarios/index.js';
 import { problemsOf } from './verdict.js';
 
 const SPECS = {
-  quick: bool({ flag: 'quick', env: 'LAB_QUICK', default: false, doc: 'The short form of every scenario (what CI runs): fewer seconds, lower rates, three variants.' }),
+  quick: bool({ flag: 'quick', env: 'LAB_QUICK', default: false, doc: 'The short form of every scenario (what CI runs): fewer seconds, lower rates, the gateway with mechanisms on and off only.' }),
   out: str({ flag: 'out', env: 'LAB_OUT', default: '', doc: 'Directory for report.json, report.md and report.html; empty: reports/<date-time>[-<scenario>].' }),
   variants: str({ flag: 'variants', env: 'LAB_VARIANTS', default: '', pattern: /^$|^[a-z-]+(,[a-z-]+)*$/, allowed: 'a comma-separated list of gateway, gateway-off, baseline, baseline-hardened', doc: 'Variants to run, in order; empty: the scenario\'s own (all four in the full form).' }),
   seed: int({ flag: 'seed', env: 'LAB_SEED', default: 1, min: 0, max: 4_294_967_295, doc: 'Seed of keys, amounts, jitter and the simulator\'s dice.' }),
