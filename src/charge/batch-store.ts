@@ -8,18 +8,20 @@
  * unnest form costs Postgres more than VALUES (measured), and a lightly
  * loaded worker mostly sends batches of one.
  *
- * Every row is found through the primary key (`= ANY($keys)`), and status
- * tests are written `(...) IS TRUE` so the planner cannot pick a partial
- * index instead (charges_pending_idx / charges_completed_idx, which would
- * scan every started or completed row): with a freshly emptied table and no
- * statistics it did exactly that.
+ * Every row is found through the primary key (`= ANY($keys)`), with no
+ * join the planner could reorder, and no status test it could match to a
+ * partial index (charges_pending_idx, charges_completed_idx): the update
+ * writes `(status = 'started') IS TRUE` and the reads filter status here.
+ * On a freshly emptied table without statistics the planner did scan every
+ * started row through the partial index when it could.
  *
  * Callers pass distinct keys: Postgres refuses an ON CONFLICT DO UPDATE that
- * touches one row twice in a statement, and UPDATE ... FROM would pick one of
- * two writers arbitrarily. Keys are sent sorted, so two batches that share
- * keys take their row locks in the same order (the usual plans follow the
- * array order); should a deadlock still occur, Postgres aborts one statement
- * and its callers see an error, as with any failed statement.
+ * touches one row twice in a statement, and an update would take the values
+ * of the first of two writers. Claims insert in sorted key order and the
+ * record's index scan visits keys in index order, so batches of one kind
+ * take row locks in one order; should a deadlock still occur, Postgres
+ * aborts one statement and its callers see an error, as with any failed
+ * statement.
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
