@@ -4,16 +4,28 @@
  * read for the keys the statement did not settle. Results keep the meaning
  * of ChargeStore.claim and ChargeStore.record, request by request.
  *
+ * A batch of one is sent as ChargeStore's own statement: for one row the
+ * unnest form costs Postgres more than VALUES (measured), and a lightly
+ * loaded worker mostly sends batches of one.
+ *
+ * Every row is found through the primary key (`= ANY($keys)`), with no
+ * join the planner could reorder, and no status test it could match to a
+ * partial index (charges_pending_idx, charges_completed_idx): the update
+ * writes `(status = 'started') IS TRUE` and the reads filter status here.
+ * On a freshly emptied table without statistics the planner did scan every
+ * started row through the partial index when it could.
+ *
  * Callers pass distinct keys: Postgres refuses an ON CONFLICT DO UPDATE that
- * touches one row twice in a statement, and UPDATE ... FROM would pick one of
- * two writers arbitrarily. Keys are sent sorted, so two batches that share
- * keys take their row locks in the same order (the usual plans follow the
- * array order); should a deadlock still occur, Postgres aborts one statement
- * and its callers see an error, as with any failed statement.
+ * touches one row twice in a statement, and an update would take the values
+ * of the first of two writers. Claims insert in sorted key order and the
+ * record's index scan visits keys in index order, so batches of one kind
+ * take row locks in one order; should a deadlock still occur, Postgres
+ * aborts one statement and its callers see an error, as with any failed
+ * statement.
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { newChargeId, providerKeyFor, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
+import { ChargeStore, newChargeId, providerKeyFor, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
 import type { ChargeInput } from './validate.js';
 
 export interface ClaimRequest {
@@ -47,11 +59,14 @@ function sortedOrder(keys: readonly string[]): number[] {
 }
 
 export class BatchStore {
+  readonly #single: ChargeStore;
   constructor(
     private readonly sql: Sql,
     /** Called before each statement is sent (for statements-per-request metrics). */
     private readonly onStatement: (phase: Phase) => void = () => {},
-  ) {}
+  ) {
+    this.#single = new ChargeStore(sql);
+  }
 
   /**
    * ChargeStore.claim for distinct keys. Results are in request order. Like
@@ -59,6 +74,11 @@ export class BatchStore {
    * reaper race) gets a second round, then in_progress.
    */
   async claimMany(reqs: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    if (reqs.length === 1) {
+      const r = reqs[0]!;
+      this.onStatement('claim');
+      return [await this.#single.claim(r.key, r.fp, r.input, r.leaseMs)];
+    }
     assertDistinct(reqs.map((r) => r.key));
     const results: (ClaimResult | undefined)[] = new Array(reqs.length);
     let pending = sortedOrder(reqs.map((r) => r.key));
@@ -128,36 +148,48 @@ export class BatchStore {
    * ours or the first writer's, or RecordMissingError when the row is gone.
    */
   async recordMany(reqs: readonly RecordRequest[]): Promise<(StoredOutcome | RecordMissingError)[]> {
+    if (reqs.length === 1) {
+      const r = reqs[0]!;
+      this.onStatement('record');
+      return [await this.#single.record(r.key, r.status, r.providerChargeId, r.responseStatus, r.responseBody)];
+    }
     assertDistinct(reqs.map((r) => r.key));
     const batch = sortedOrder(reqs.map((r) => r.key)).map((i) => reqs[i]!);
     const keys = batch.map((r) => r.key);
     this.onStatement('record');
-    const rows = await this.sql<{ idempotency_key: string; response_status: number; response_body: string }[]>`
-      WITH b AS (
-        SELECT * FROM unnest(${keys}::text[], ${batch.map((r) => r.status)}::text[], ${batch.map((r) => r.providerChargeId)}::text[],
-                             ${batch.map((r) => r.responseStatus)}::int2[], ${batch.map((r) => r.responseBody)}::text[])
-          AS t(key, status, provider_charge_id, response_status, response_body)),
-      upd AS (
-        UPDATE charges c SET status = b.status, provider_charge_id = b.provider_charge_id,
-               response_status = b.response_status, response_body = b.response_body,
-               completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL
-        FROM b WHERE c.idempotency_key = b.key AND c.status = 'started'
-        RETURNING c.idempotency_key, c.response_status, c.response_body)
-      SELECT idempotency_key, response_status, response_body FROM upd
-      UNION ALL
-      SELECT c.idempotency_key, c.response_status, c.response_body FROM charges c
-        WHERE c.idempotency_key = ANY(${keys}::text[]) AND c.status <> 'started'
-          AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.idempotency_key = c.idempotency_key)`;
-    const stored = new Map(rows.map((r) => [r.idempotency_key, r]));
+    // $1 keys; $2..$5 the values, by the key's position in $1. No join: the
+    // only plan is a primary-key lookup per key.
+    const rows = await this.sql.unsafe<{ idempotency_key: string; status: ChargeStatus; response_status: number | null; response_body: string | null }[]>(
+      `WITH upd AS (
+         UPDATE charges c
+            SET status = ($2::text[])[array_position($1::text[], c.idempotency_key)],
+                provider_charge_id = ($3::text[])[array_position($1::text[], c.idempotency_key)],
+                response_status = ($4::int2[])[array_position($1::text[], c.idempotency_key)],
+                response_body = ($5::text[])[array_position($1::text[], c.idempotency_key)],
+                completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL
+          WHERE c.idempotency_key = ANY($1::text[]) AND (c.status = 'started') IS TRUE
+          RETURNING c.idempotency_key, c.status, c.response_status, c.response_body)
+       SELECT idempotency_key, status, response_status, response_body FROM upd
+       UNION ALL
+       SELECT c.idempotency_key, c.status, c.response_status, c.response_body FROM charges c
+        WHERE c.idempotency_key = ANY($1::text[])
+          AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.idempotency_key = c.idempotency_key)`,
+      [keys, batch.map((r) => r.status), batch.map((r) => r.providerChargeId), batch.map((r) => r.responseStatus), batch.map((r) => r.responseBody)],
+      { prepare: true },
+    );
+    const stored = new Map<string, { response_status: number; response_body: string }>();
+    // Rows still started here are rows another statement holds and this
+    // statement's snapshot predates; rows updated by us or final before are settled.
+    for (const r of rows) if (r.status !== 'started' && r.response_status !== null && r.response_body !== null) stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });
     const missing = keys.filter((k) => !stored.has(k));
     if (missing.length > 0) {
       // A writer that committed while our update waited for its row lock is
       // invisible to this statement's snapshot: read its outcome anew.
       this.onStatement('record');
-      const later = await this.sql<{ idempotency_key: string; response_status: number; response_body: string }[]>`
-        SELECT idempotency_key, response_status, response_body FROM charges
-        WHERE idempotency_key = ANY(${missing}::text[]) AND status <> 'started'`;
-      for (const r of later) stored.set(r.idempotency_key, r);
+      const later = await this.sql<{ idempotency_key: string; status: ChargeStatus; response_status: number | null; response_body: string | null }[]>`
+        SELECT idempotency_key, status, response_status, response_body FROM charges
+        WHERE idempotency_key = ANY(${missing}::text[])`;
+      for (const r of later) if (r.status !== 'started' && r.response_status !== null && r.response_body !== null) stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });
     }
     return reqs.map((r) => {
       const row = stored.get(r.key);

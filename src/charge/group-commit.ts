@@ -52,6 +52,8 @@ export interface BatcherOptions<Req, Res> {
   timers: Timers;
   /** Requests per batch at most. */
   maxBatch: number;
+  /** Batches in flight before requests start to accumulate. */
+  maxInFlight: number;
   /** Longest wait behind a batch in flight before another leaves beside it, in ms. */
   maxWaitMs: number;
   keyOf(req: Req): string;
@@ -141,7 +143,7 @@ export class Batcher<Req, Res> {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0 && (this.#inFlight === 0 || this.#closing || this.#queue.length >= this.o.maxBatch)) this.#flush();
+    while (this.#queue.length > 0 && (this.#inFlight < this.o.maxInFlight || this.#closing || this.#queue.length >= this.o.maxBatch)) this.#flush();
     this.#arm();
     if (this.#inFlight === 0 && this.#queue.length === 0) for (const f of this.#idle.splice(0)) f();
   }
@@ -211,6 +213,8 @@ export interface GroupCommitOptions {
   gate?: DbGate;
   /** Requests per statement at most. Default 64. */
   maxBatch?: number;
+  /** Statements in flight per phase before requests accumulate. Default 1. */
+  maxInFlight?: number;
   /** Longest wait behind a statement in flight before another batch leaves beside it, in ms. Default 10. */
   maxWaitMs?: number;
   /** Statements sent and requests carried, by phase: requests/statements is the batching gained. */
@@ -226,7 +230,7 @@ export class GroupCommit implements ChargeCommits {
     const count = o.count ?? (() => {});
     const store = new BatchStore(sql, (phase) => count(phase, 'statements', 1));
     const gate = o.gate ?? ungated;
-    const common = { clock: o.clock, timers: o.timers ?? systemTimers, maxBatch: o.maxBatch ?? 64, maxWaitMs: o.maxWaitMs ?? 10 };
+    const common = { clock: o.clock, timers: o.timers ?? systemTimers, maxBatch: o.maxBatch ?? 64, maxInFlight: o.maxInFlight ?? 1, maxWaitMs: o.maxWaitMs ?? 10 };
     this.claims = new Batcher<ClaimRequest, ClaimResult>({
       ...common,
       keyOf: (r) => r.key,

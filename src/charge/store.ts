@@ -133,7 +133,14 @@ export class ChargeStore {
       UNION ALL
       SELECT response_status, response_body FROM charges
         WHERE idempotency_key = ${key} AND status <> 'started' AND NOT EXISTS (SELECT 1 FROM upd)`;
-    const row = rows[0];
+    let row = rows[0];
+    if (!row) {
+      // A writer that committed while our update waited for its row lock is
+      // invisible to this statement's snapshot: read its outcome anew.
+      const later = await this.sql<{ response_status: number; response_body: string }[]>`
+        SELECT response_status, response_body FROM charges WHERE idempotency_key = ${key} AND status <> 'started'`;
+      row = later[0];
+    }
     if (!row) throw new Error(`record: charge ${key} is missing`);
     return { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body };
   }

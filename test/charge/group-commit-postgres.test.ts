@@ -195,6 +195,7 @@ test('batched record: first writer wins, ours is stored otherwise; a missing row
 
 test('a record that lost the race to a writer committing meanwhile reads the stored outcome', async () => {
   await store.claim('gc-race', 'fp', input, 60_000);
+  await store.claim('gc-race-2', 'fp', input, 60_000);
   // Hold the row lock in another transaction that records first: our batched
   // update waits for it, then finds the row final and reads its outcome.
   let release!: () => void;
@@ -209,16 +210,22 @@ test('a record that lost the race to a writer committing meanwhile reads the sto
   await isLocked;
   let statements = 0;
   const store2 = new BatchStore(db.sql, () => statements++);
-  const ours = store2.recordMany([{ key: 'gc-race', status: 'declined', providerChargeId: 'p', responseStatus: 402, responseBody: 'loser' }]);
+  const ours = store2.recordMany([
+    { key: 'gc-race', status: 'declined', providerChargeId: 'p', responseStatus: 402, responseBody: 'loser' },
+    { key: 'gc-race-2', status: 'succeeded', providerChargeId: 'p2', responseStatus: 201, responseBody: 'ours' },
+  ]);
   // Let our update reach the lock before the winner commits.
   for (let i = 0; i < 50; i++) {
-    const waiting = await db.sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE charges c SET status%'`;
+    const waiting = await db.sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE charges c%'`;
     if (waiting.length > 0) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   release();
   await other;
-  assert.deepEqual(await ours, [{ kind: 'replay', responseStatus: 201, responseBody: 'winner' }]);
+  assert.deepEqual(await ours, [
+    { kind: 'replay', responseStatus: 201, responseBody: 'winner' },
+    { kind: 'replay', responseStatus: 201, responseBody: 'ours' },
+  ]);
   assert.equal(statements, 2, 'the update found nothing to do in its snapshot; a second read found the winner');
 });
 

@@ -47,6 +47,7 @@ function harness(maxBatch = 64) {
     clock,
     timers,
     maxBatch,
+    maxInFlight: 1,
     maxWaitMs: 10,
     keyOf: (r) => r.split('#')[0]!,
     run: (reqs, slotWaitMs) =>
