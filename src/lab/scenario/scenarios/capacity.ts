@@ -17,7 +17,7 @@ import { gatewayRun, pick, variantsFor } from './common.js';
 const STEP_SECONDS = { quick: 3, full: 4 };
 
 function rates(mode: Mode): number[] {
-  return pick(mode, [200, 800, 2000], [200, 400, 800, 1200, 1600, 2000, 2400]);
+  return pick(mode, [200, 800, 2000], [200, 800, 1200, 1600, 2000, 2400]);
 }
 
 /** The step with the highest mean goodput. */

@@ -14,7 +14,7 @@ import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
 const LATENCY_MS = 4000;
 
 function timing(mode: Mode): { warm: number; fault: number; rec: number; deployAt: number } {
-  return pick(mode, { warm: 3, fault: 6, rec: 5, deployAt: 6 }, { warm: 6, fault: 12, rec: 10, deployAt: 12 });
+  return pick(mode, { warm: 3, fault: 6, rec: 5, deployAt: 6 }, { warm: 6, fault: 12, rec: 8, deployAt: 12 });
 }
 
 export const cascade: ScenarioDefinition = {
