@@ -38,6 +38,15 @@ export interface ScenarioOutcome {
 /** Unmeasured warm traffic before each variant's run (see runVariant). */
 export const PREWARM_SECONDS: Readonly<Record<Mode, number>> = { quick: 1.5, full: 2 };
 
+/**
+ * Longest wait for the reconciler to finish every started row after the
+ * load. An unprotected variant that collapsed under a long storm leaves the
+ * provider a deep backlog of abandoned calls, and its reconciler needs
+ * tens of seconds to get through it; that is slow, not lost, so the full form
+ * waits long enough to tell the two apart.
+ */
+export const SETTLE_TIMEOUT_MS: Readonly<Record<Mode, number>> = { quick: 20_000, full: 60_000 };
+
 /** Phases on the run's clock from the plan's durations. */
 export function phasesOf(plan: ScenarioPlan): Phase[] {
   let at = 0;
@@ -62,7 +71,7 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
     for (const variant of variants) {
       log(`${def.name}: ${variant} (${phases.at(-1)!.end_s} s of load)`);
       try {
-        runs.push(await runVariant({ env, scenario: def.name, plan, phases, variant, seed, log, prewarmSeconds: PREWARM_SECONDS[o.mode], ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}), ...(o.onSecond ? { onSecond: o.onSecond } : {}) }));
+        runs.push(await runVariant({ env, scenario: def.name, plan, phases, variant, seed, log, prewarmSeconds: PREWARM_SECONDS[o.mode], settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode], ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}), ...(o.onSecond ? { onSecond: o.onSecond } : {}) }));
       } catch (e) {
         log(`${def.name}: ${variant} failed: ${(e as Error).stack ?? String(e)}`);
         failures.push({ name: `${variant}: the variant ran to the end`, passed: false, detail: (e as Error).message.split('\n')[0] ?? String(e) });
