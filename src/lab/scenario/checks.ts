@@ -120,9 +120,12 @@ export function drainsCheck(run: VariantRun, expected: number): Check {
  * by status class, so its 5xx also hold admitted charges that failed late (a
  * DB acquire timeout after 250 ms, a 504 at the deadline): shed answers are
  * most of them, hence the median, and the p99 and the scraped DB acquire
- * timeouts ride along in the detail. The client's numbers carry the load
- * generator's own lag on a saturated two-core machine, which both statuses
- * share, so only their order is asserted.
+ * timeouts ride along in the detail. The client's p50s ride along too but
+ * are not asserted: they carry the load generator's own lag on a saturated
+ * two-core machine, and when only a few hundred requests are shed, all in
+ * the first second of a surge, they measure that second's queue, not the
+ * shed path (seen in a full bench: 449 shed, 0.5 ms in the service, 16 ms
+ * at the client).
  */
 export function shedFastCheck(run: VariantRun, within: Phase, fraction: number): Check {
   const st = run.byStatus[within.name] ?? {};
@@ -137,10 +140,9 @@ export function shedFastCheck(run: VariantRun, within: Phase, fraction: number):
   const dbTimeouts = Math.round(sumOver(slice(run.result.timeline, within.start_s, within.end_s), (p) => p.db_acquire_timeouts_per_s));
   const ms = (s: number | null) => (s === null ? null : s * 1000);
   const server = s5.value !== null && s2.value !== null && s5.value <= fraction * s2.value;
-  const client = (c503?.count ?? 0) > 0 && c503?.p50_ms != null && c201?.p50_ms != null && c503.p50_ms < c201.p50_ms;
   return {
-    name: `${label(run)}: shed answers are fast (in the service, p50 of 5xx <= ${Math.round(fraction * 100)} % of the p50 of 2xx; at the client, p50 of 503 < p50 of 201)`,
-    passed: server && client,
+    name: `${label(run)}: shed answers are fast (in the service, p50 of 5xx <= ${Math.round(fraction * 100)} % of the p50 of 2xx)`,
+    passed: (c503?.count ?? 0) > 0 && server,
     detail:
       `service: ${s5.count} 5xx p50 ${fmt(ms(s5.value), 2)} ms (p99 ${fmt(ms(s5p99.value), 2)} ms; ~${dbTimeouts} DB acquire timeouts scraped) vs ${s2.count} 2xx p50 ${fmt(ms(s2.value), 2)} ms; ` +
       `client: ${c503?.count ?? 0} 503 p50 ${fmt(c503?.p50_ms)} ms vs 201 p50 ${fmt(c201?.p50_ms)} ms`,

@@ -31,7 +31,7 @@ export const retryStorm: ScenarioDefinition = {
       phases: [
         { name: 'warm-up', seconds: pick(mode, 3, 6) },
         // The full form keeps the gateway's default 10 s breaker window, so its stall outlasts the window.
-        { name: 'fault', seconds: pick(mode, 3, 10), fault: { provider: { latencyMs: { dist: 'fixed', ms: SLOW_MS } }, text: `provider calls take ${SLOW_MS / 1000} s (past every deadline); clients storm (up to 10 immediate attempts, timeouts included)` } },
+        { name: 'fault', seconds: pick(mode, 6, 10), fault: { provider: { latencyMs: { dist: 'fixed', ms: SLOW_MS } }, text: `provider calls take ${SLOW_MS / 1000} s (past every deadline); clients storm (up to 10 immediate attempts, timeouts included)` } },
         { name: 'recovery', seconds: pick(mode, 8, 14) },
       ],
       steady: { provider: { concurrency: PROVIDER_CONCURRENCY, latencyMs: { dist: 'fixed', ms: PROVIDER_MS } } },
