@@ -4,17 +4,22 @@
  * Postgres for many charges instead of one per charge per phase.
  *
  * When a batch leaves (the trade-off):
- * - Nothing in flight: at once, alone. Light load pays no added latency: no
- *   timer, no tick.
- * - A statement in flight: requests accumulate and leave together when it
- *   returns. Batches grow with the load and with the DB's round trip (natural
+ * - Fewer than `maxInFlight` batches out (default 1, i.e. none): at once,
+ *   alone. Light load pays no added latency: no timer, no tick.
+ * - Otherwise requests accumulate and leave together when one returns. Batches grow with the load and with the DB's round trip (natural
  *   batching, as in Postgres's own WAL flush), so the saving comes when the
  *   worker is busy and costs nothing when it is not.
  * - Early, beside the one in flight, when the queue reaches `maxBatch`, or
  *   when requests have waited `maxWaitMs` behind it: a stalled statement
  *   holds up its own batch, not every request behind it.
  * The price is head-of-line blocking inside a batch: one slow row (a lock
- * wait) delays the other requests of its batch, never past their deadlines.
+ * wait) delays the other requests of its batch, never past their deadlines;
+ * and a request that arrives just after a batch left waits for it to return.
+ * Measured on the DB path alone (claim + record, closed loop, 2 cores): at
+ * 16 to 64 concurrent charges per process, 35-70 % less CPU per charge in
+ * Node and in Postgres and 1.3-2x the throughput; at 1-2 parity; at 4 about
+ * 10-20 % less throughput than one statement per call with maxInFlight 1
+ * (2 or 4 recover it and keep less of the saving at high concurrency).
  *
  * Bounds: a batch takes one slot of the global DB bound for its statements,
  * not one per request, which is what lowers connections in use. A claim
