@@ -25,7 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { ChargeStore, newChargeId, providerKeyFor, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
+import { ChargeStore, claimedFrom, newChargeId, providerKeyFor, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
 import type { ChargeInput } from './validate.js';
 
 export interface ClaimRequest {
@@ -109,14 +109,7 @@ export class BatchStore {
           unsettled.push(i);
           continue;
         }
-        results[i] = {
-          kind: 'claimed',
-          chargeId: row.charge_id,
-          providerKey: row.provider_key,
-          leaseToken: row.lease_token,
-          takeover: !row.inserted,
-          createdAt: row.created_at.toISOString(),
-        };
+        results[i] = claimedFrom(row);
       }
       pending = [];
       if (unsettled.length === 0) break;

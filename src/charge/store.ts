@@ -61,6 +61,26 @@ export interface PendingCharge {
   createdAt: string;
 }
 
+/** A row the claim statement returned (inserted, or a lease taken over). */
+export interface ClaimedRow {
+  charge_id: string;
+  provider_key: string;
+  lease_token: string;
+  inserted: boolean;
+  created_at: Date;
+}
+
+export function claimedFrom(row: ClaimedRow): Claimed {
+  return {
+    kind: 'claimed',
+    chargeId: row.charge_id,
+    providerKey: row.provider_key,
+    leaseToken: row.lease_token,
+    takeover: !row.inserted,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
 /** Provider key derived from the claimed row: stable across every retry. */
 export function providerKeyFor(chargeId: string): string {
   return `bw_${chargeId}`;
@@ -79,7 +99,7 @@ export class ChargeStore {
     for (let round = 0; round < 2; round++) {
       const chargeId = newChargeId();
       const token = randomUUID();
-      const rows = await this.sql<{ charge_id: string; provider_key: string; lease_token: string; inserted: boolean; created_at: Date }[]>`
+      const rows = await this.sql<ClaimedRow[]>`
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
         VALUES (${key}, ${fp}, 'started', ${chargeId}, ${providerKeyFor(chargeId)}, ${input.amount}, ${input.currency},
                 ${this.sql.json(input as never)}, ${token}, now() + make_interval(secs => ${leaseMs / 1000}))
@@ -90,16 +110,7 @@ export class ChargeStore {
             AND charges.fingerprint = EXCLUDED.fingerprint
         RETURNING charge_id, provider_key, lease_token, (xmax = 0) AS inserted, created_at`;
       const row = rows[0];
-      if (row) {
-        return {
-          kind: 'claimed',
-          chargeId: row.charge_id,
-          providerKey: row.provider_key,
-          leaseToken: row.lease_token,
-          takeover: !row.inserted,
-          createdAt: row.created_at.toISOString(),
-        };
-      }
+      if (row) return claimedFrom(row);
       const existing = await this.sql<{ fingerprint: string; status: ChargeStatus; response_status: number | null; response_body: string | null; wait_ms: number | null }[]>`
         SELECT fingerprint, status, response_status, response_body,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
