@@ -12,7 +12,7 @@ import { DbBusyError, runCharge, type DbGate, type LifecycleDeps } from '../../s
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
 import { systemClock } from '../../src/lib/clock.js';
-import { startTestDb, type TestDb } from '../support/postgres.js';
+import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
 
 let db: TestDb;
 let store: ChargeStore;
@@ -198,16 +198,7 @@ test('a record that lost the race to a writer committing meanwhile reads the sto
   await store.claim('gc-race-2', 'fp', input, 60_000);
   // Hold the row lock in another transaction that records first: our batched
   // update waits for it, then finds the row final and reads its outcome.
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const other = db.sql.begin(async (tx) => {
-    await tx`UPDATE charges SET status = 'succeeded', response_status = 201, response_body = 'winner', completed_at = now(), lease_token = NULL, lease_expires_at = NULL WHERE idempotency_key = 'gc-race'`;
-    locked();
-    await released;
-  });
-  await isLocked;
+  const other = await holdRecordedRow(db.sql, 'gc-race', 'winner');
   let statements = 0;
   const store2 = new BatchStore(db.sql, () => statements++);
   const ours = store2.recordMany([
@@ -215,13 +206,7 @@ test('a record that lost the race to a writer committing meanwhile reads the sto
     { key: 'gc-race-2', status: 'succeeded', providerChargeId: 'p2', responseStatus: 201, responseBody: 'ours' },
   ]);
   // Let our update reach the lock before the winner commits.
-  for (let i = 0; i < 50; i++) {
-    const waiting = await db.sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE charges c%'`;
-    if (waiting.length > 0) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  release();
-  await other;
+  await other.commitWhenBlocked('%UPDATE charges c%');
   assert.deepEqual(await ours, [
     { kind: 'replay', responseStatus: 201, responseBody: 'winner' },
     { kind: 'replay', responseStatus: 201, responseBody: 'ours' },

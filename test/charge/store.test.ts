@@ -5,7 +5,7 @@ import { runCharge, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
 import { systemClock } from '../../src/lib/clock.js';
-import { startTestDb, type TestDb } from '../support/postgres.js';
+import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
 
 let db: TestDb;
 let store: ChargeStore;
@@ -83,25 +83,10 @@ test('record: the first writer wins, later writers get the stored outcome', asyn
 
 test('record: a writer that waited for a concurrent first writer reads its outcome', async () => {
   await store.claim('s3-race', 'fp', input, 60_000);
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const first = db.sql.begin(async (tx) => {
-    await tx`UPDATE charges SET status = 'succeeded', response_status = 201, response_body = 'first', completed_at = now(), lease_token = NULL, lease_expires_at = NULL WHERE idempotency_key = 's3-race'`;
-    locked();
-    await released;
-  });
-  await isLocked;
+  const first = await holdRecordedRow(db.sql, 's3-race', 'first');
   const later = store.record('s3-race', 'declined', 'p', 402, 'second');
   // Commit the first writer only once our update waits for its row lock.
-  for (let i = 0; i < 100; i++) {
-    const waiting = await db.sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%WITH upd AS%'`;
-    if (waiting.length > 0) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  release();
-  await first;
+  await first.commitWhenBlocked('%WITH upd AS%');
   assert.deepEqual(await later, { kind: 'replay', responseStatus: 201, responseBody: 'first' });
 });
 

@@ -47,3 +47,34 @@ export async function startTestDb(): Promise<TestDb> {
     },
   };
 }
+
+/**
+ * A first writer that has recorded `key` (201, `body`) in a transaction it
+ * has not committed, so its row lock is held. `commitWhenBlocked(pattern)`
+ * waits until another statement whose text matches the LIKE `pattern` is
+ * blocked on that lock, then commits: the race a second writer must lose
+ * gracefully.
+ */
+export async function holdRecordedRow(sql: postgres.Sql, key: string, body: string): Promise<{ commitWhenBlocked(pattern: string): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const tx = sql.begin(async (t) => {
+    await t`UPDATE charges SET status = 'succeeded', response_status = 201, response_body = ${body}, completed_at = now(), lease_token = NULL, lease_expires_at = NULL WHERE idempotency_key = ${key}`;
+    locked();
+    await released;
+  });
+  await isLocked;
+  return {
+    async commitWhenBlocked(pattern) {
+      for (let i = 0; i < 100; i++) {
+        const waiting = await sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ${pattern}`;
+        if (waiting.length > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      release();
+      await tx;
+    },
+  };
+}

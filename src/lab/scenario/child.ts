@@ -1,8 +1,8 @@
 /**
  * A `bulwark` subcommand as a child process, for the lab: the compiled CLI
  * (`serve`, `baseline [--hardened]`, `simulate`), started and judged over the
- * wire exactly as a user would run it. The same shape as the tests' target
- * helper (test/support/target.ts), which src must not import.
+ * wire exactly as a user would run it. The tests' target helper
+ * (test/support/target.ts) is a thin layer over this one.
  *
  * Every child gets BULWARK_EXIT_WITH_PARENT=1 and a stdin pipe: if the lab
  * dies without its cleanup (SIGKILL, a crash), the closed pipe stops the
@@ -38,6 +38,8 @@ export interface ChildOptions {
 export interface Child {
   readonly name: string;
   readonly pid: number;
+  /** The process itself, for signals a caller sends on its own terms. */
+  readonly process: ChildProcess;
   /** The parsed `listening` line. */
   readonly listening: Record<string, unknown>;
   /** JSON log lines so far (bounded). */
@@ -121,6 +123,7 @@ export async function startChild(o: ChildOptions): Promise<Child> {
   return {
     name: o.name,
     pid: child.pid!,
+    process: child,
     listening,
     lines: () => lines,
     tail: (chars = 4000) => output.slice(-chars),

@@ -18,7 +18,7 @@ import { freePort } from './environment.js';
 import { ServiceUnderTest, type Drain } from './service.js';
 
 // Compiled layout: dist/src/lab/scenario/ → the repository root's deploy/.
-export const HAPROXY_CFG = fileURLToPath(new URL('../../../../deploy/haproxy/haproxy.cfg', import.meta.url));
+const HAPROXY_CFG = fileURLToPath(new URL('../../../../deploy/haproxy/haproxy.cfg', import.meta.url));
 
 const SERVERS = ['gw-a', 'gw-b'] as const;
 
