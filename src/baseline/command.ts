@@ -6,6 +6,7 @@
  */
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { baselineSpecs, checkCommon, type BaselineConfig } from '../config/service.js';
+import { reconcileBacklog } from '../charge/reconciler.js';
 import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
@@ -69,7 +70,7 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
   const timers = [
     every(1000, () => state.refreshDbCheck(() => service.ping())),
     every(c.reconcileIntervalMs, async () => {
-      const r = await service.reconcile();
+      const r = await reconcileBacklog(() => service.reconcile(), c.reconcileBatch);
       if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
     }, (e) => log.error({ err: e }, 'reconcile failed')),
     every(c.reapIntervalMs, async () => {

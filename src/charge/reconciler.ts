@@ -55,3 +55,26 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
   );
   return report;
 }
+
+/**
+ * Passes back to back while the backlog lasts: after an incident thousands
+ * of leases expire at once, and one batch per interval would take minutes
+ * to finish them while clients wait for their final outcome. It stops when
+ * a pass finds less than a full batch (the backlog is gone), when a pass
+ * finishes nothing (the provider is still failing: its rows are deferred,
+ * and looping would only churn leases), or after `maxPasses` (one tick
+ * never runs unbounded). The totals of all passes are returned.
+ */
+export async function reconcileBacklog(pass: () => Promise<ReconcileReport>, batch: number, maxPasses = 20): Promise<ReconcileReport> {
+  const total: ReconcileReport = { leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0 };
+  for (let i = 0; i < maxPasses; i++) {
+    const r = await pass();
+    total.leased += r.leased;
+    total.succeeded += r.succeeded;
+    total.declined += r.declined;
+    total.failed += r.failed;
+    total.deferred += r.deferred;
+    if (r.leased < batch || r.succeeded + r.declined + r.failed === 0) break;
+  }
+  return total;
+}

@@ -5,6 +5,7 @@
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
@@ -139,7 +140,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       if (Object.values(delta).some((v) => v > 0)) log.warn({ shed: delta, window_seconds: 5, limit: admission.limit.current, in_flight: admission.inFlight }, 'requests shed');
     }),
     every(c.reconcileIntervalMs, async () => {
-      const r = (await pool.run({ op: 'reconcile' })) as { leased: number };
+      const r = await reconcileBacklog(() => pool.run({ op: 'reconcile' }) as Promise<ReconcileReport>, c.reconcileBatch);
       if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
     }),
     every(c.reapIntervalMs, async () => {
