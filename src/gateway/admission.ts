@@ -25,13 +25,21 @@ export interface LoopSignals {
 /** Expected wait in the worker queue for a task dispatched now. */
 export type QueueEstimate = () => number;
 
+/** Expected wait for a provider bulkhead slot for a charge dispatched now (given the charges in flight), and the bulkhead's acquire timeout. */
+export interface DownstreamEstimate {
+  waitMs: (chargesInFlight: number) => number;
+  budgetMs: number;
+}
+
 const CLASSES: readonly RequestClass[] = ['charge', 'read', 'quote'];
-const REASONS: readonly ShedReason[] = ['concurrency', 'event_loop', 'deadline'];
+const REASONS: readonly ShedReason[] = ['concurrency', 'event_loop', 'deadline', 'downstream'];
 
 export class Admission {
   inFlight = 0;
+  /** Of inFlight, the charges (the provider's callers). */
+  chargesInFlight = 0;
   readonly limit: Limit;
-  readonly shed: Record<ShedReason, number> = { concurrency: 0, event_loop: 0, deadline: 0 };
+  readonly shed: Record<ShedReason, number> = { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 };
   readonly #shedder = { ...DEFAULT_SHEDDER };
 
   constructor(
@@ -40,6 +48,8 @@ export class Admission {
     private readonly queue: QueueEstimate,
     private readonly random: Random,
     private readonly clock: Clock,
+    /** Absent when bulkheads are off. */
+    private readonly downstream?: DownstreamEstimate,
   ) {
     this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
     this.limit =
@@ -61,6 +71,7 @@ export class Admission {
           utilization: this.s.shedding ? this.loop.utilization : 0,
           expectedMs: this.s.shedding ? this.queue() : 0,
           remainingMs,
+          ...(this.s.shedding && this.downstream && cls === 'charge' ? { downstreamWaitMs: this.downstream.waitMs(this.chargesInFlight), downstreamBudgetMs: this.downstream.budgetMs } : {}),
         },
         this.random,
         this.#shedder,
@@ -71,19 +82,22 @@ export class Admission {
       return reason;
     }
     this.inFlight++;
+    if (cls === 'charge') this.chargesInFlight++;
     return null;
   }
 
   /** An admitted request ended before any work was done (invalid, refused, client gone): no latency sample. */
-  cancel(): void {
+  cancel(cls: RequestClass): void {
     this.inFlight--;
+    if (cls === 'charge') this.chargesInFlight--;
   }
 
   /** An admitted request finished after startedAt (clock.now() ms); dropped = it timed out or was refused downstream. */
-  done(_cls: RequestClass, startedAt: number, dropped: boolean): void {
+  done(cls: RequestClass, startedAt: number, dropped: boolean): void {
     const rtt = this.clock.now() - startedAt;
     this.limit.onSample(rtt, this.inFlight, dropped);
     this.inFlight--;
+    if (cls === 'charge') this.chargesInFlight--;
   }
 
   stats() {

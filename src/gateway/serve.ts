@@ -5,6 +5,7 @@
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
 import { connect } from '../db/connect.js';
@@ -71,6 +72,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   });
   const loop = new LoopMonitor();
   const on = c.mechanisms;
+  const providerBulkhead = protection.bulkheads.provider;
+  const providerPressure = new BulkheadPressure();
   const admission = new Admission(
     {
       shedding: on && c.shedding,
@@ -84,6 +87,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     () => protection.queueWait.expectedMs(systemClock.epochMs()),
     systemRandom,
     systemClock,
+    providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead.stats(), systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   const renderMetrics = () =>

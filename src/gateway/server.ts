@@ -71,6 +71,7 @@ export class Gateway {
     concurrency: problem('overloaded', { detail: 'Shed on admission (concurrency)' }),
     event_loop: problem('overloaded', { detail: 'Shed on admission (event_loop)' }),
     deadline: problem('overloaded', { detail: 'Shed on admission (deadline)' }),
+    downstream: problem('bulkhead_full', { detail: 'Shed on admission: the payment provider bulkhead cannot free a slot within its acquire timeout' }),
   };
   #tooLarge!: Reply;
   /** Idempotency-Key → fingerprint of charges running on this instance. */
@@ -170,7 +171,7 @@ export class Gateway {
       const reply = this.#shed[shedReason];
       return drainBody(x, this.s.maxBodyBytes, () => x.send(reply), () => x.send(this.#tooLarge, true));
     }
-    x.onEnd = () => this.guards.admission.cancel();
+    x.onEnd = () => this.guards.admission.cancel('charge');
     readBody(
       x,
       this.s.maxBodyBytes,

@@ -8,6 +8,10 @@
  * all of it, reads 90 %, quotes 80 %), and under event-loop pressure quotes
  * are shed first and charges last.
  *
+ * A charge is also shed when the provider's bulkhead could not give it a
+ * slot within its acquire timeout (see bulkhead-pressure.ts): the same 503
+ * the bulkhead would send, without the wait.
+ *
  * No oscillation: the limit is a cap on concurrency, so as work finishes new
  * work is admitted; event-loop shedding is probabilistic and proportional to
  * how far the loop delay is over target, capped below 100 % (Envoy admission
@@ -16,7 +20,7 @@
 import type { Random } from '../lib/random.js';
 
 export type RequestClass = 'charge' | 'read' | 'quote';
-export type ShedReason = 'concurrency' | 'event_loop' | 'deadline';
+export type ShedReason = 'concurrency' | 'event_loop' | 'deadline' | 'downstream';
 
 export interface ShedderConfig {
   /** Event-loop delay (p99 of the last interval) the gateway aims to stay under. */
@@ -29,6 +33,8 @@ export interface ShedderConfig {
   maxShedProbability: number;
   /** Share of requests predicted to miss their deadline that are still admitted, to keep measuring. */
   deadlineProbeFraction: number;
+  /** Share of the bulkhead's acquire timeout (or of the time left, if less) a charge may be expected to wait for a provider slot. */
+  downstreamHeadroom: number;
 }
 
 export const DEFAULT_SHEDDER: ShedderConfig = {
@@ -37,6 +43,7 @@ export const DEFAULT_SHEDDER: ShedderConfig = {
   utilizationTarget: 0.95,
   maxShedProbability: 0.95,
   deadlineProbeFraction: 0.05,
+  downstreamHeadroom: 0.5,
 };
 
 const CLASS_SHARE: Record<RequestClass, number> = { charge: 1, read: 0.9, quote: 0.8 };
@@ -52,6 +59,10 @@ export interface Signals {
   expectedMs: number;
   /** Time left before the request's deadline. */
   remainingMs: number;
+  /** Charges only: expected wait for a slot of the provider's bulkhead (0 when one is free or bulkheads are off). */
+  downstreamWaitMs?: number;
+  /** The longest the bulkhead lets a caller wait (its acquire timeout): past it the caller is refused anyway. */
+  downstreamBudgetMs?: number;
 }
 
 export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderConfig = DEFAULT_SHEDDER): ShedReason | null {
@@ -61,5 +72,11 @@ export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderCo
   const pressure = Math.max(0, Math.min(1, Math.max(overDelay, overUtil)));
   if (pressure > 0 && random() < Math.min(c.maxShedProbability, pressure * CLASS_PRESSURE[cls])) return 'event_loop';
   if (s.expectedMs > s.remainingMs && random() >= c.deadlineProbeFraction) return 'deadline';
+  // A charge the provider's bulkhead would refuse after its acquire timeout
+  // is refused now, for nothing. The estimate is a mean: callers expected
+  // near the edge of the timeout would still miss it half the time, so only
+  // those expected within a share of it are admitted (a few waiters are all
+  // it takes to keep every slot busy).
+  if (cls === 'charge' && s.downstreamWaitMs !== undefined && s.downstreamWaitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)) return 'downstream';
   return null;
 }

@@ -107,6 +107,40 @@ describe('gateway resilience', () => {
     await stop(t);
   });
 
+  it('once the provider bulkhead cannot seat a charge within its acquire timeout, charges are refused on admission at once, not after the wait', async () => {
+    const { t, admin } = await gateway({ PROVIDER_BULKHEAD: '4', BULKHEAD_ACQUIRE_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '1500', BREAKERS: 'false', RECONCILE_INTERVAL_MS: '600000' });
+    await setFaults(sim.providerUrl, { hang: true });
+    try {
+      const holders = Array.from({ length: 4 }, (_, i) => charge(t, `seat-${i}`, 1500));
+      await until('provider bulkhead full', async () => (await state(admin)).bulkheads.provider!.inUse === 4, 3000);
+      // Probes, one every 150 ms: the first may still wait at the bulkhead
+      // (the acquire rate is not measured yet); once a whole window has
+      // seated nobody the wait is unbounded and admission refuses at once.
+      const pending: Promise<unknown>[] = [...holders];
+      let refused: Awaited<ReturnType<typeof charge>> | undefined;
+      let key = '';
+      for (let i = 0; i < 20 && !refused; i++) {
+        key = `probe-${i}`;
+        const p = charge(t, key, 1500);
+        pending.push(p);
+        const r = await Promise.race([p, new Promise<null>((res) => setTimeout(() => res(null), 150))]);
+        if (r && r.status === 503 && r.body.code === 'bulkhead_full') refused = r;
+      }
+      assert.ok(refused, 'a probe was refused with 503 bulkhead_full');
+      assert.ok(refused.ms < 100, `refused in ${refused.ms} ms, not after the 1000 ms acquire timeout`);
+      assert.ok(refused.headers['retry-after']);
+      const s = await state(admin);
+      assert.ok(s.admission.shed.downstream! >= 1, `shed by reason: ${JSON.stringify(s.admission.shed)}`);
+      // Refused before the claim: nothing stored, nothing sent to the provider.
+      assert.equal((await call(t.url, 'GET', `/charges/${key}`)).status, 404);
+      assert.equal((await ledgerForReference(sim.providerUrl, key)).length, 0);
+      await Promise.allSettled(pending);
+    } finally {
+      await clearFaults(sim.providerUrl);
+    }
+    await stop(t);
+  });
+
   it('a burst far above capacity gets fast 503s while admitted charges finish within their deadlines', async () => {
     const { t, admin } = await gateway({ CONCURRENCY_LIMIT: 'static', CONCURRENCY_LIMIT_STATIC: '8', SHEDDING: 'false' });
     await setFaults(sim.providerUrl, { latencyMs: 200 });

@@ -46,3 +46,18 @@ test('sheds a request whose deadline is shorter than the expected queue wait, ke
   assert.ok(n / 10_000 > 0.93 && n / 10_000 < 0.97);
   assert.equal(shed('charge', { ...s, remainingMs: 301 }, r), null);
 });
+
+test('a charge the provider bulkhead could not seat within half its acquire timeout is shed as downstream; reads and quotes are not', () => {
+  const r = () => 0.5;
+  const budget = { downstreamBudgetMs: 100 };
+  assert.equal(shed('charge', { ...calm, ...budget, downstreamWaitMs: 0 }, r), null);
+  assert.equal(shed('charge', { ...calm, ...budget, downstreamWaitMs: 50 }, r), null);
+  assert.equal(shed('charge', { ...calm, ...budget, downstreamWaitMs: 51 }, r), 'downstream');
+  assert.equal(shed('charge', { ...calm, ...budget, downstreamWaitMs: Infinity }, r), 'downstream');
+  // Less time left than the acquire timeout: the deadline is the budget.
+  assert.equal(shed('charge', { ...calm, ...budget, downstreamWaitMs: 30, remainingMs: 40 }, r), 'downstream');
+  assert.equal(shed('read', { ...calm, ...budget, downstreamWaitMs: Infinity }, r), null);
+  assert.equal(shed('quote', { ...calm, ...budget, downstreamWaitMs: Infinity }, r), null);
+  // No estimate given (bulkheads off): never shed for it.
+  assert.equal(shed('charge', calm, r), null);
+});

@@ -1,0 +1,75 @@
+/**
+ * How long a charge dispatched now would wait for a downstream bulkhead
+ * slot, read on the front thread from the bulkhead's shared counters.
+ *
+ * Why: a bulkhead turns a saturated downstream into 503s only after each
+ * waiter has spent its acquire timeout (100 ms by default) in a worker, and
+ * under a sustained surge most of the excess takes that path: slow refusals
+ * that hold an admission slot, a worker task and a client connection each.
+ * A queue of waiters drains at the rate slots are acquired, so `waiting /
+ * rate` is the wait a new caller would see; when that exceeds the acquire
+ * timeout the caller would be refused anyway, so admission refuses it at
+ * once, before its body is read. Callers the bulkhead can still serve in
+ * time are admitted, which keeps the downstream's slots full: goodput stays
+ * at the downstream's capacity while the excess gets a 503 in microseconds.
+ *
+ * The acquire rate is measured from the bulkhead's monotonic `acquired`
+ * counter over windows of at least `windowMs`, smoothed; a full bulkhead
+ * whose last window saw no acquisition (a hung downstream) has an unbounded
+ * wait, and one with no window measured yet is left to the bulkhead itself.
+ * Pure arithmetic over the counters it is given and the time it is told.
+ */
+import type { BulkheadStats } from './bulkhead.js';
+
+export interface PressureConfig {
+  /** Shortest window over which the acquire rate is measured (ms). */
+  windowMs: number;
+  /** Weight of each new window's rate in the estimate (0..1). */
+  weight: number;
+}
+
+export const DEFAULT_PRESSURE: PressureConfig = { windowMs: 100, weight: 0.5 };
+
+export class BulkheadPressure {
+  #ratePerMs = 0;
+  #lastAt: number | null = null;
+  #lastAcquired = 0;
+  #idleWindow = false;
+
+  constructor(private readonly c: PressureConfig = DEFAULT_PRESSURE) {}
+
+  /**
+   * Expected wait (ms) for a slot for a caller arriving at nowMs; 0 while it
+   * would find one free. `inFlight` counts this process's admitted callers
+   * of the downstream that have not finished: the ones still on their way to
+   * the bulkhead (parsing, the worker queue, the claim in Postgres) are not
+   * yet waiters, but they are ahead of the new caller all the same, and
+   * counting only waiters lets a burst through before any of it shows.
+   */
+  expectedWaitMs(s: Pick<BulkheadStats, 'inUse' | 'limit' | 'waiting' | 'acquired'>, nowMs: number, inFlight = 0): number {
+    this.#observe(s.acquired, nowMs);
+    const ahead = Math.max(s.waiting, inFlight - s.limit);
+    if (s.inUse < s.limit && ahead <= 0) return 0;
+    // Full, and the last whole window saw nothing acquired: the downstream holds every slot and returns none.
+    if (this.#idleWindow) return Infinity;
+    // Full before a first window has been measured: no estimate, let the bulkhead's own timeout judge.
+    if (this.#ratePerMs <= 0) return 0;
+    // This caller queues behind everyone ahead and needs one release more.
+    return (ahead + 1) / this.#ratePerMs;
+  }
+
+  #observe(acquired: number, nowMs: number): void {
+    if (this.#lastAt === null) {
+      this.#lastAt = nowMs;
+      this.#lastAcquired = acquired;
+      return;
+    }
+    const dt = nowMs - this.#lastAt;
+    if (dt < this.c.windowMs) return;
+    const rate = (acquired - this.#lastAcquired) / dt;
+    this.#idleWindow = acquired === this.#lastAcquired;
+    this.#ratePerMs = this.#ratePerMs === 0 ? rate : this.#ratePerMs + (rate - this.#ratePerMs) * this.c.weight;
+    this.#lastAt = nowMs;
+    this.#lastAcquired = acquired;
+  }
+}
