@@ -46,6 +46,8 @@ export interface TimelinePoint {
   db_acquire_timeouts_per_s?: number;
   admission_limit?: number;
   in_flight?: number;
+  /** Resident memory of the service's processes sampled in that second (MiB, every variant; Linux). */
+  rss_mib?: number;
 }
 
 export interface Phase {

@@ -11,6 +11,7 @@ import type { Phase, VariantName } from '../report/types.js';
 import { collectAudit, settle } from './audit-collect.js';
 import type { ScenarioPlan, SideLoad, VariantRun } from './definition.js';
 import type { Environment } from './environment.js';
+import { MemorySampler } from './memory.js';
 import { Scraper } from './scrape.js';
 import { ReplicaPair } from './replica-pair.js';
 import { ServiceUnderTest, type Drain } from './service.js';
@@ -67,6 +68,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
   const graceMs = Number(serviceEnv.SHUTDOWN_GRACE_MS);
   const svc = plan.topology === 'pair' ? await ReplicaPair.start({ variant, env: serviceEnv, log: o.log }) : await ServiceUnderTest.start({ variant, env: serviceEnv, log: o.log });
   const timers: NodeJS.Timeout[] = [];
+  let memory: MemorySampler | undefined;
   try {
     if ((o.prewarmSeconds ?? 0) > 0) await prewarm(o, svc.url);
     const totalS = o.phases.at(-1)!.end_s;
@@ -86,6 +88,8 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     });
     const scraper = svc.isGateway ? new Scraper(() => `${svc.url}/metrics`, since, o.scrapeIntervalMs) : undefined;
     scraper?.start();
+    memory = new MemorySampler(() => svc.processes.filter((c) => c.alive()).map((c) => c.pid), since);
+    memory.start();
 
     const charges = runLoad(chargeLoad(o, svc.url, totalS), { onSecond: (s) => o.onSecond?.(variant, s) });
     const side = plan.side ? runLoad(sideLoad(o, plan.side, svc.url, totalS)) : undefined;
@@ -103,6 +107,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     if (faultErrors.length > 0) throw faultErrors[0] as Error;
     await env.sim.healAll();
     await scraper?.stop();
+    await memory.stop();
     const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000);
     o.log(`${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`);
     const audit = await collectAudit(env.sql, env.sim, main.outcomes);
@@ -113,6 +118,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
       main,
       ...(sideResult ? { side: sideResult } : {}),
       scrapes: scraper?.points ?? [],
+      memory: memory.points,
       logs: svc.processes.map((c) => c.lines()),
       epoch0,
       deployEvents: drains.flatMap((d) => deployEventsOf(d, epoch0)),
@@ -123,6 +129,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     });
   } finally {
     timers.forEach(clearTimeout);
+    await memory?.stop();
     await svc.stop();
     await env.sim.healAll().catch(() => {});
   }

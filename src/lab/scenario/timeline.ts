@@ -11,6 +11,7 @@
  */
 import type { ChargeOutcome, LoadResult, SecondStats } from '../load/types.js';
 import type { Phase, PhaseTotals, TimelinePoint, VariantResult } from '../report/types.js';
+import type { MemoryPoint } from './memory.js';
 import type { ScrapePoint } from './scrape.js';
 
 /** Nearest-rank percentile of unsorted values; null when empty. */
@@ -32,8 +33,10 @@ function scrapeIn(scrapes: readonly ScrapePoint[], t: number): ScrapePoint | und
   return found;
 }
 
-export function buildTimeline(main: readonly SecondStats[], scrapes: readonly ScrapePoint[], reads?: readonly SecondStats[]): TimelinePoint[] {
+export function buildTimeline(main: readonly SecondStats[], scrapes: readonly ScrapePoint[], reads?: readonly SecondStats[], memory: readonly MemoryPoint[] = []): TimelinePoint[] {
   const readBy = new Map((reads ?? []).map((s) => [s.second, s]));
+  // The last sample inside each second.
+  const rssBy = new Map(memory.map((m) => [Math.floor(m.t), m.rssBytes]));
   return main.map((s) => {
     const point: TimelinePoint = {
       t: s.second,
@@ -44,6 +47,8 @@ export function buildTimeline(main: readonly SecondStats[], scrapes: readonly Sc
       timeouts: s.timeouts,
     };
     if (reads) point.read_p99_ms = readBy.get(s.second)?.latency_ms.read?.p99 ?? null;
+    const rss = rssBy.get(s.second);
+    if (rss !== undefined) point.rss_mib = Math.round((rss / 2 ** 20) * 10) / 10;
     const sc = scrapeIn(scrapes, s.second);
     if (sc) {
       const snap = sc.snapshot;

@@ -10,6 +10,7 @@ import { VARIANT_LABELS, type Audit, type Phase, type RunEvent, type VariantName
 import type { LogLine } from './child.js';
 import type { ScenarioPlan, VariantRun } from './definition.js';
 import { breakerEvents, scrapedBreakerEvents } from './events.js';
+import type { MemoryPoint } from './memory.js';
 import type { ScrapePoint } from './scrape.js';
 import type { Drain } from './service.js';
 import { buildTimeline, latencyByStatus, phaseTotals, round, runTotals } from './timeline.js';
@@ -21,6 +22,8 @@ export interface Measurements {
   main: LoadResult;
   side?: LoadResult;
   scrapes: readonly ScrapePoint[];
+  /** Resident memory of the service's processes, sampled every second. */
+  memory: readonly MemoryPoint[];
   /** The log lines of every process the variant ran. */
   logs: readonly (readonly LogLine[])[];
   /** Epoch ms at which the load started (t = 0 of the run). */
@@ -34,7 +37,7 @@ export interface Measurements {
 
 export function variantRun(m: Measurements): VariantRun {
   const { main, side } = m;
-  const timeline = buildTimeline(main.seconds, m.scrapes, m.plan.side?.cls === 'read' ? side?.seconds : undefined);
+  const timeline = buildTimeline(main.seconds, m.scrapes, m.plan.side?.cls === 'read' ? side?.seconds : undefined, m.memory);
   const burn = computeBurn({ total: main.slo.total, good: main.slo.good, durationSeconds: Math.max(0.001, main.slo.duration_seconds) }, DEFAULT_SLO);
   const logged = m.logs.flatMap((lines) => breakerEvents(lines, m.epoch0));
   const events = [...logged, ...scrapedBreakerEvents(m.scrapes, logged), ...m.deployEvents].sort((a, b) => a.t - b.t);
