@@ -8,7 +8,7 @@
  *
  *   npm run bench:native            (NB_ROUNDS=3 NB_SECONDS=5 NB_CONNECTIONS=64)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrations.js';
+import { median, wrk, type WrkResult } from './wrk.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(HERE, '../src/cli/main.js');
@@ -54,33 +55,6 @@ async function stop(p: Proc): Promise<void> {
   if (p.child.exitCode === null) p.child.kill('SIGKILL');
 }
 
-interface WrkResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-}
-
-function unitMs(v: string, unit: string): number {
-  const n = Number(v);
-  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
-}
-
-function wrk(url: string, script?: string): WrkResult {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', ...(script ? ['-s', script] : []), url];
-  const r = spawnSync('wrk', args, { encoding: 'utf8' });
-  if (r.error) throw new Error(`wrk is needed (Debian package wrk): ${r.error.message}`);
-  const out = r.stdout;
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p = (q: string) => {
-    const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
-    return m ? unitMs(m[1]!, m[2]!) : NaN;
-  };
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50Ms: p('50'), p99Ms: p('99'), non2xx };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-native-bench-'));
@@ -115,7 +89,7 @@ async function main(): Promise<void> {
     const results = new Map<string, WrkResult[]>(targets.map(([n]) => [n, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, url, script] of targets) {
-        const r = wrk(url, script);
+        const r = wrk(url, { connections: CONNECTIONS, seconds: SECONDS, ...(script ? { script } : {}) });
         results.get(name)!.push(r);
         console.error(`round ${round}: ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx}`);
       }
