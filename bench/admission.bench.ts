@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { seededRandom } from '../src/lib/random.js';
 import { shed, type Signals } from '../src/resilience/shedder.js';
 import { GradientLimit } from '../src/resilience/limit.js';
+import { BulkheadPressure } from '../src/resilience/bulkhead-pressure.js';
 import type { Suite } from './harness.js';
 
 const random = seededRandom(1);
@@ -10,6 +11,10 @@ const calm: Signals = { inFlight: 40, limit: 256, loopDelayMs: 5, utilization: 0
 const pressed: Signals = { ...calm, loopDelayMs: 150, utilization: 0.97 };
 const limit = new GradientLimit();
 let i = 0;
+// A full provider bulkhead seating 0.4 callers per ms (400/s), as the front thread reads it per charge.
+const pressure = new BulkheadPressure({ windowMs: 100, weight: 0.5 });
+let t = 0;
+let acquired = 0;
 
 export const suite: Suite = {
   name: 'admission',
@@ -27,6 +32,19 @@ export const suite: Suite = {
         assert.ok(n > 400 && n < 600, `${n}`);
       },
       fn: () => shed('quote', pressed, random),
+    },
+    {
+      name: 'BulkheadPressure.expectedWaitMs (full bulkhead)',
+      check: () => {
+        const p = new BulkheadPressure({ windowMs: 100, weight: 1 });
+        p.expectedWaitMs({ inUse: 64, limit: 64, waiting: 0, acquired: 0 }, 0);
+        assert.ok(Math.abs(p.expectedWaitMs({ inUse: 64, limit: 64, waiting: 19, acquired: 40 }, 100) - 50) < 1e-9);
+      },
+      fn: () => {
+        t += 0.01;
+        acquired += 0.004;
+        return pressure.expectedWaitMs({ inUse: 64, limit: 64, waiting: 20, acquired: Math.floor(acquired) }, t, 90);
+      },
     },
     {
       name: 'GradientLimit.onSample',

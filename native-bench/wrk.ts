@@ -39,4 +39,9 @@ export function wrk(url: string, o: { connections: number; seconds: number; scri
   return { rps, non2xxPerS: non2xx / o.seconds, p50Ms: p('50'), p99Ms: p('99'), non2xx, seconds: o.seconds };
 }
 
-export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The middle value; the mean of the two middle ones for an even count. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

@@ -28,6 +28,8 @@ export interface EnvironmentOptions {
 
 export interface Environment {
   readonly databaseUrl: string;
+  /** The simulator's process, for CPU accounting. */
+  readonly simulatorPid: number;
   readonly sim: SimulatorControl;
   /** The lab's own small pool: truncation, the settle poll and the audit read. */
   readonly sql: Sql;
@@ -71,6 +73,7 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
     stops.push(() => sql.end({ timeout: 2 }));
     return {
       databaseUrl,
+      simulatorPid: simChild.pid,
       sim,
       sql,
       async resetForVariant() {

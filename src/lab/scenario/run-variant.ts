@@ -11,7 +11,7 @@ import type { Phase, VariantName } from '../report/types.js';
 import { collectAudit, settle } from './audit-collect.js';
 import type { ScenarioPlan, SideLoad, VariantRun } from './definition.js';
 import type { Environment } from './environment.js';
-import { MemorySampler } from './memory.js';
+import { MemorySampler } from './proc-stats.js';
 import { Scraper } from './scrape.js';
 import { ReplicaPair } from './replica-pair.js';
 import { ServiceUnderTest, type Drain } from './service.js';

@@ -11,7 +11,7 @@
  */
 import type { ChargeOutcome, LoadResult, SecondStats } from '../load/types.js';
 import type { Phase, PhaseTotals, TimelinePoint, VariantResult } from '../report/types.js';
-import type { MemoryPoint } from './memory.js';
+import type { MemoryPoint } from './proc-stats.js';
 import type { ScrapePoint } from './scrape.js';
 
 /** Nearest-rank percentile of unsorted values; null when empty. */

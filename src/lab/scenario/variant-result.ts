@@ -10,7 +10,7 @@ import { VARIANT_LABELS, type Audit, type Phase, type RunEvent, type VariantName
 import type { LogLine } from './child.js';
 import type { ScenarioPlan, VariantRun } from './definition.js';
 import { breakerEvents, scrapedBreakerEvents } from './events.js';
-import type { MemoryPoint } from './memory.js';
+import type { MemoryPoint } from './proc-stats.js';
 import type { ScrapePoint } from './scrape.js';
 import type { Drain } from './service.js';
 import { buildTimeline, latencyByStatus, phaseTotals, round, runTotals } from './timeline.js';
