@@ -19,9 +19,11 @@ import { deployEventsOf, variantRun } from './variant-result.js';
 
 /**
  * Service settings every variant gets in the lab. A short lease and a fast
- * reconciler so the audit can wait for every abandoned charge to finish
- * within seconds (the lease must exceed the longest deadline a client may
- * ask for, MAX_REQUEST_TIMEOUT_MS); a grace period the drains must fit in.
+ * reconciler with large batches so the audit can wait for every abandoned
+ * charge to finish within seconds, even the tens of thousands an
+ * unprotected variant abandons in an overload (the lease must exceed the
+ * longest deadline a client may ask for, MAX_REQUEST_TIMEOUT_MS); a grace
+ * period the drains must fit in.
  */
 export const LAB_SERVICE_DEFAULTS: Readonly<Record<string, string>> = Object.freeze({
   HOST: '127.0.0.1',
@@ -29,6 +31,7 @@ export const LAB_SERVICE_DEFAULTS: Readonly<Record<string, string>> = Object.fre
   LEASE_MS: '3000',
   MAX_REQUEST_TIMEOUT_MS: '2500',
   RECONCILE_INTERVAL_MS: '250',
+  RECONCILE_BATCH: '200',
   SHUTDOWN_GRACE_MS: '5000',
 });
 

@@ -68,9 +68,11 @@ export const overload: ScenarioDefinition = {
     const ceiling = PROVIDER_RATE * CEILING_FACTOR;
     const surge = PROVIDER_RATE * SURGE_FACTOR;
     const warm = pick(mode, 3, 5);
-    const ceil = pick(mode, 4, 6);
-    const over = pick(mode, 8, 30);
-    const rec = pick(mode, 5, 8);
+    const ceil = pick(mode, 4, 5);
+    // Long enough in the full form for the heap to reach its working size
+    // (about 15 s into a surge here), so a growing queue would show.
+    const over = pick(mode, 8, 20);
+    const rec = pick(mode, 5, 6);
     return {
       phases: [
         { name: 'warm-up', seconds: warm },
