@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       console.log(`| ${r.variant} | ${cells.join(' | ')} | ${r.best_goodput_per_s ?? 'none'}${r.best_at_connections ? ` (c=${r.best_at_connections})` : ''} | ${r.gateway_ratio ?? 'n/a'} |`);
     }
     console.log('');
-    console.log('CPU ms per charge at each target\'s best rung (median of rounds), and the cores busy meanwhile:');
+    console.log('CPU ms per charge at each target\'s best rung (its top rung when none meets the bar), median of rounds, and the cores busy meanwhile:');
     console.log('| target | service | Postgres | simulator | wrk | total | busy cores |');
     console.log('| --- | --- | --- | --- | --- | --- | --- |');
     for (const r of report.rows) {
