@@ -39,7 +39,7 @@ const CEILING_FACTOR = 1.5;
 /**
  * Growth of resident memory allowed from the first half of the surge to the
  * second. The quick surge (8 s) is shorter than the heap takes to reach its
- * working size under it (~15 s here), so its halves differ by that growth
+ * working size under it (15-20 s here), so its halves differ by that growth
  * (4-8 % measured) and get a wider bound; a leak of a few MiB a second still
  * fails either.
  */
@@ -76,7 +76,7 @@ export const overload: ScenarioDefinition = {
     const warm = pick(mode, 3, 5);
     const ceil = pick(mode, 4, 5);
     // Long enough in the full form for the heap to reach its working size
-    // (about 15 s into a surge here), so a growing queue would show.
+    // (15-20 s into a surge here), so a growing queue would show.
     const over = pick(mode, 8, 20);
     const rec = pick(mode, 5, 6);
     return {
