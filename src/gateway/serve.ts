@@ -87,7 +87,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     () => protection.queueWait.expectedMs(systemClock.epochMs()),
     systemRandom,
     systemClock,
-    providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead.stats(), systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
+    providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   const renderMetrics = () =>

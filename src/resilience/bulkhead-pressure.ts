@@ -19,7 +19,14 @@
  * wait, and one with no window measured yet is left to the bulkhead itself.
  * Pure arithmetic over the counters it is given and the time it is told.
  */
-import type { BulkheadStats } from './bulkhead.js';
+
+/** The bulkhead counters the estimate reads: a Bulkhead (live getters, nothing allocated per read) or plain numbers in tests. */
+export interface SlotCounters {
+  readonly inUse: number;
+  readonly limit: number;
+  readonly waiting: number;
+  readonly acquired: number;
+}
 
 export interface PressureConfig {
   /** Shortest window over which the acquire rate is measured (ms). */
@@ -46,10 +53,11 @@ export class BulkheadPressure {
    * yet waiters, but they are ahead of the new caller all the same, and
    * counting only waiters lets a burst through before any of it shows.
    */
-  expectedWaitMs(s: Pick<BulkheadStats, 'inUse' | 'limit' | 'waiting' | 'acquired'>, nowMs: number, inFlight = 0): number {
+  expectedWaitMs(s: SlotCounters, nowMs: number, inFlight = 0): number {
     this.#observe(s.acquired, nowMs);
-    const ahead = Math.max(s.waiting, inFlight - s.limit);
-    if (s.inUse < s.limit && ahead <= 0) return 0;
+    const limit = s.limit;
+    const ahead = Math.max(s.waiting, inFlight - limit);
+    if (s.inUse < limit && ahead <= 0) return 0;
     // Full, and the last whole window saw nothing acquired: the downstream holds every slot and returns none.
     if (this.#idleWindow) return Infinity;
     // Full before a first window has been measured: no estimate, let the bulkhead's own timeout judge.

@@ -102,6 +102,23 @@ export class Bulkhead {
     Atomics.notify(this.r.i32, IN_USE, 1);
   }
 
+  // Single counters for the front thread's per-request reads (no object built per call).
+  get inUse(): number {
+    return Atomics.load(this.r.i32, IN_USE);
+  }
+
+  get limit(): number {
+    return Atomics.load(this.r.i32, LIMIT);
+  }
+
+  get waiting(): number {
+    return Atomics.load(this.r.i32, WAITING);
+  }
+
+  get acquired(): number {
+    return Atomics.load(this.r.i32, ACQUIRED);
+  }
+
   stats(): BulkheadStats {
     const a = this.r.i32;
     return {

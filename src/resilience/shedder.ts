@@ -77,6 +77,7 @@ export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderCo
   // near the edge of the timeout would still miss it half the time, so only
   // those expected within a share of it are admitted (a few waiters are all
   // it takes to keep every slot busy).
-  if (cls === 'charge' && s.downstreamWaitMs !== undefined && s.downstreamWaitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)) return 'downstream';
+  const waitMs = s.downstreamWaitMs ?? 0;
+  if (cls === 'charge' && waitMs > 0 && waitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)) return 'downstream';
   return null;
 }

@@ -10,9 +10,10 @@ import { BatchStore } from '../../src/charge/batch-store.js';
 import { ChargeStore, type ClaimResult, type StoredOutcome } from '../../src/charge/store.js';
 import { DbBusyError, runCharge, type DbGate, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
-import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
+import type { Provider } from '../../src/downstream/provider-client.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
+import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
 let db: TestDb;
 let store: ChargeStore;
@@ -52,31 +53,7 @@ function heldGate() {
   return { g, gate };
 }
 
-class FakeProvider implements Provider {
-  calls: string[] = [];
-  constructor(public next: () => AttemptOutcome) {}
-  async createCharge(providerKey: string): Promise<AttemptOutcome> {
-    this.calls.push(providerKey);
-    return this.next();
-  }
-  async getCharge(providerKey: string): Promise<AttemptOutcome> {
-    this.calls.push(providerKey);
-    return this.next();
-  }
-}
-
-function deps(provider: Provider, gc?: GroupCommit, gate?: DbGate): LifecycleDeps {
-  return {
-    clock: systemClock,
-    random: () => 0,
-    sleep: async () => {},
-    store,
-    provider,
-    ...(gc ? { commits: gc } : {}),
-    ...(gate ? { db: gate } : {}),
-    settings: { leaseMs: 60_000, providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 100, minAttemptMs: 1 } },
-  };
-}
+const deps = (provider: Provider, commits?: GroupCommit, db?: DbGate): LifecycleDeps => lifecycleDeps(store, provider, { ...(commits ? { commits } : {}), ...(db ? { db } : {}) });
 
 test('concurrent claims of distinct keys share statements and each gets its own claim', async () => {
   const { gc, counts } = commits();
@@ -228,7 +205,7 @@ test('a failing statement rejects every request of its batch; the next batch wor
 });
 
 test('lifecycle over group commit: a failing batch answers db_unavailable; a busy DB too', async () => {
-  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch' }));
+  const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch' }));
   const busy: DbGate = async () => {
     throw new DbBusyError();
   };
@@ -240,7 +217,7 @@ test('lifecycle over group commit: a failing batch answers db_unavailable; a bus
 });
 
 test('lifecycle over group commit: concurrent charges succeed, are recorded and replay', async () => {
-  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_ok' }));
+  const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_ok' }));
   const { gc, counts } = commits();
   const d = deps(p, gc);
   const keys = Array.from({ length: 30 }, (_, i) => `gc-life-${i}`);
@@ -255,7 +232,7 @@ test('lifecycle over group commit: concurrent charges succeed, are recorded and 
 });
 
 test('one caller\'s deadline: 504 for it, the others of its batch are unaffected, nothing lost', async () => {
-  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_dl' }));
+  const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_dl' }));
   const { g, gate } = heldGate();
   // No early batch beside the held one: the others stay queued behind it.
   const { gc } = commits({ gate, maxWaitMs: 60_000 });
@@ -277,7 +254,7 @@ test('one caller\'s deadline: 504 for it, the others of its batch are unaffected
 });
 
 test('requests queued behind a stalled batch leave beside it after maxWaitMs, each with its own deadline', async () => {
-  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_mw' }));
+  const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_mw' }));
   const { g, gate } = heldGate();
   const { gc } = commits({ gate, maxWaitMs: 5 });
   const d = deps(p, gc);
@@ -290,7 +267,7 @@ test('requests queued behind a stalled batch leave beside it after maxWaitMs, ea
 });
 
 test('a claim sent before its caller\'s deadline and committed after it stays started for the reconciler', async () => {
-  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_late' }));
+  const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_late' }));
   const { g, gate } = heldGate();
   const { gc } = commits({ gate });
   const d = deps(p, gc);

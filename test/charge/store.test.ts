@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { ChargeStore } from '../../src/charge/store.js';
 import { runCharge, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
-import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
+import type { Provider } from '../../src/downstream/provider-client.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
+import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
 let db: TestDb;
 let store: ChargeStore;
@@ -19,30 +20,7 @@ after(async () => {
 
 const input = { amount: 500, currency: 'USD', source: 'tok_visa' };
 
-/** A provider that answers from a script and records every call's key. */
-class FakeProvider implements Provider {
-  calls: string[] = [];
-  constructor(public next: () => AttemptOutcome) {}
-  async createCharge(providerKey: string): Promise<AttemptOutcome> {
-    this.calls.push(providerKey);
-    return this.next();
-  }
-  async getCharge(providerKey: string): Promise<AttemptOutcome> {
-    this.calls.push(providerKey);
-    return this.next();
-  }
-}
-
-function deps(provider: Provider, leaseMs = 60_000): LifecycleDeps {
-  return {
-    clock: systemClock,
-    random: () => 0,
-    sleep: async () => {},
-    store,
-    provider,
-    settings: { leaseMs, providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 100, minAttemptMs: 1 } },
-  };
-}
+const deps = (provider: Provider, leaseMs = 60_000): LifecycleDeps => lifecycleDeps(store, provider, { leaseMs });
 
 test('claim: new key, lease held, mismatch, then replay after record', async () => {
   const c = await store.claim('s1', 'fp', input, 60_000);
@@ -91,7 +69,7 @@ test('record: a writer that waited for a concurrent first writer reads its outco
 });
 
 test('lifecycle: success is recorded, replayed, and the provider is called once', async () => {
-  const p = new FakeProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_ok' }));
+  const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_ok' }));
   const d = deps(p);
   const r1 = await runCharge(d, 'l1', input, systemClock.epochMs() + 2000);
   assert.equal(r1.status, 201);
@@ -106,7 +84,7 @@ test('lifecycle: success is recorded, replayed, and the provider is called once'
 
 test('lifecycle: an unknown outcome is retried on the same key, then released to the reconciler', async () => {
   let n = 0;
-  const p = new FakeProvider(() => (++n <= 3 ? { kind: 'unknown', reason: 'status_5xx', status: 500 } : { kind: 'succeeded', providerChargeId: 'pch_late' }));
+  const p = new ScriptedProvider(() => (++n <= 3 ? { kind: 'unknown', reason: 'status_5xx', status: 500 } : { kind: 'succeeded', providerChargeId: 'pch_late' }));
   const d = deps(p);
   const r = await runCharge(d, 'l2', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 503);
@@ -126,7 +104,7 @@ test('lifecycle: an unknown outcome is retried on the same key, then released to
 });
 
 test('lifecycle: a decline is a final 402, stored and replayed; a rejection is a final 402 too', async () => {
-  const d = deps(new FakeProvider(() => ({ kind: 'declined', providerChargeId: 'pch_d', declineCode: 'card_declined' })));
+  const d = deps(new ScriptedProvider(() => ({ kind: 'declined', providerChargeId: 'pch_d', declineCode: 'card_declined' })));
   const r = await runCharge(d, 'l3', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 402);
   assert.equal(r.contentType, 'application/problem+json');
@@ -135,14 +113,14 @@ test('lifecycle: a decline is a final 402, stored and replayed; a rejection is a
   assert.equal(b.code, 'card_declined');
   assert.equal(b.charge_status, 'declined');
   assert.equal((await runCharge(d, 'l3', input, systemClock.epochMs() + 2000)).status, 402);
-  const rej = await runCharge(deps(new FakeProvider(() => ({ kind: 'rejected', status: 400, message: 'bad token' }))), 'l4', input, systemClock.epochMs() + 2000);
+  const rej = await runCharge(deps(new ScriptedProvider(() => ({ kind: 'rejected', status: 400, message: 'bad token' }))), 'l4', input, systemClock.epochMs() + 2000);
   assert.equal(rej.status, 402);
   assert.equal((JSON.parse(rej.body) as { code: string }).code, 'charge_rejected');
   assert.equal((await store.get('l4'))?.status, 'failed');
 });
 
 test('lifecycle: a refused call (breaker open) answers its code and is not retried', async () => {
-  const p = new FakeProvider(() => ({ kind: 'refused', code: 'breaker_open' }));
+  const p = new ScriptedProvider(() => ({ kind: 'refused', code: 'breaker_open' }));
   const r = await runCharge(deps(p), 'l5', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 503);
   assert.equal((JSON.parse(r.body) as { code: string }).code, 'breaker_open');
@@ -154,19 +132,19 @@ test('lifecycle: a refused call (breaker open) answers its code and is not retri
 
 test('lifecycle: a refusal after an attempt that may have reached the provider leaves the row to the reconciler', async () => {
   let n = 0;
-  const p = new FakeProvider(() => (++n === 1 ? { kind: 'unknown', reason: 'timeout' } : { kind: 'refused', code: 'bulkhead_full' }));
+  const p = new ScriptedProvider(() => (++n === 1 ? { kind: 'unknown', reason: 'timeout' } : { kind: 'refused', code: 'bulkhead_full' }));
   const r = await runCharge(deps(p), 'l6', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 503);
   assert.equal((await store.get('l6'))?.status, 'started');
   // A takeover that is refused keeps the row too: an earlier owner may have reached the provider.
   await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'l6'`;
-  const again = await runCharge(deps(new FakeProvider(() => ({ kind: 'refused', code: 'breaker_open' }))), 'l6', input, systemClock.epochMs() + 2000);
+  const again = await runCharge(deps(new ScriptedProvider(() => ({ kind: 'refused', code: 'breaker_open' }))), 'l6', input, systemClock.epochMs() + 2000);
   assert.equal(again.status, 503);
   assert.equal((await store.get('l6'))?.status, 'started');
 });
 
 test('reconciler: still-unknown outcomes are deferred, not lost', async () => {
-  const p = new FakeProvider(() => ({ kind: 'unknown', reason: 'timeout' }));
+  const p = new ScriptedProvider(() => ({ kind: 'unknown', reason: 'timeout' }));
   await store.claim('r1', 'fp', input, 1);
   await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'r1'`;
   const report = await reconcileOnce(deps(p), 50);

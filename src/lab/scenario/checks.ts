@@ -131,12 +131,9 @@ export function shedFastCheck(run: VariantRun, within: Phase, fraction: number):
   const st = run.byStatus[within.name] ?? {};
   const c503 = st['503'];
   const c201 = st['201'];
-  const at = (t: number) => [...run.scrapes].reverse().find((p) => p.t <= t + 0.05);
-  const from = at(within.start_s);
-  const to = at(within.end_s);
-  const s5 = quantileBetween(from?.snapshot.chargeBuckets['5xx'], to?.snapshot.chargeBuckets['5xx'], 0.5);
-  const s5p99 = quantileBetween(from?.snapshot.chargeBuckets['5xx'], to?.snapshot.chargeBuckets['5xx'], 0.99);
-  const s2 = quantileBetween(from?.snapshot.chargeBuckets['2xx'], to?.snapshot.chargeBuckets['2xx'], 0.5);
+  const s5 = serviceChargeQuantile(run, within, '5xx', 0.5);
+  const s5p99 = serviceChargeQuantile(run, within, '5xx', 0.99);
+  const s2 = serviceChargeQuantile(run, within, '2xx', 0.5);
   const dbTimeouts = Math.round(sumOver(slice(run.result.timeline, within.start_s, within.end_s), (p) => p.db_acquire_timeouts_per_s));
   const ms = (s: number | null) => (s === null ? null : s * 1000);
   const server = s5.value !== null && s2.value !== null && s5.value <= fraction * s2.value;
@@ -147,6 +144,16 @@ export function shedFastCheck(run: VariantRun, within: Phase, fraction: number):
       `service: ${s5.count} 5xx p50 ${fmt(ms(s5.value), 2)} ms (p99 ${fmt(ms(s5p99.value), 2)} ms; ~${dbTimeouts} DB acquire timeouts scraped) vs ${s2.count} 2xx p50 ${fmt(ms(s2.value), 2)} ms; ` +
       `client: ${c503?.count ?? 0} 503 p50 ${fmt(c503?.p50_ms)} ms vs 201 p50 ${fmt(c201?.p50_ms)} ms`,
   };
+}
+
+/**
+ * A quantile (seconds) of POST /charge durations of one status class over a
+ * phase, as the service timed them: the difference of its own histogram
+ * between the last scrapes at the phase's start and end.
+ */
+export function serviceChargeQuantile(run: VariantRun, within: Phase, cls: '2xx' | '5xx', q: number): { value: number | null; count: number } {
+  const at = (t: number) => [...run.scrapes].reverse().find((p) => p.t <= t + 0.05);
+  return quantileBetween(at(within.start_s)?.snapshot.chargeBuckets[cls], at(within.end_s)?.snapshot.chargeBuckets[cls], q);
 }
 
 /** The run of a variant, when it ran. */

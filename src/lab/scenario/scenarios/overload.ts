@@ -21,11 +21,9 @@
  * asserted too, or the scenario would prove nothing.
  */
 import type { Check, Phase, TimelinePoint } from '../../report/types.js';
-import { fmt, goodputNeverZeroCheck, label, mean, meanGoodput, phase, recoveryCheck, runOf, shedFastCheck } from '../checks.js';
-import type { VariantRun } from '../definition.js';
-import { quantileBetween } from '../scrape.js';
+import { fmt, goodputNeverZeroCheck, label, mean, meanGoodput, phase, recoveryCheck, runOf, serviceChargeQuantile, shedFastCheck } from '../checks.js';
+import type { ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../timeline.js';
-import type { ScenarioDefinition } from '../definition.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
 
 const PROVIDER_CONCURRENCY = 16;
@@ -158,15 +156,13 @@ export const overload: ScenarioDefinition = {
 
 /** Shed answers (5xx) at p99 within SHED_P99_MS, as the service timed them (its own /charge histogram). */
 function shedP99Check(run: VariantRun, within: Phase): Check {
-  const at = (t: number) => [...run.scrapes].reverse().find((p) => p.t <= t + 0.05);
-  const from = at(within.start_s)?.snapshot.chargeBuckets['5xx'];
-  const to = at(within.end_s)?.snapshot.chargeBuckets['5xx'];
-  const p99 = quantileBetween(from, to, 0.99);
-  const p50 = quantileBetween(from, to, 0.5);
+  const p99 = serviceChargeQuantile(run, within, '5xx', 0.99);
+  const p50 = serviceChargeQuantile(run, within, '5xx', 0.5);
+  const ms = (s: number | null) => (s === null ? null : s * 1000);
   const c503 = run.byStatus[within.name]?.['503'];
   return {
     name: `${label(run)}: shed answers at p99 <= ${SHED_P99_MS} ms in the service`,
     passed: p99.count > 0 && p99.value !== null && p99.value * 1000 <= SHED_P99_MS,
-    detail: `service: ${p99.count} 5xx, p50 ${fmt(p50.value === null ? null : p50.value * 1000, 2)} ms, p99 ${fmt(p99.value === null ? null : p99.value * 1000, 2)} ms; client: ${c503?.count ?? 0} 503, p50 ${fmt(c503?.p50_ms)} ms, p99 ${fmt(c503?.p99_ms)} ms`,
+    detail: `service: ${p99.count} 5xx, p50 ${fmt(ms(p50.value), 2)} ms, p99 ${fmt(ms(p99.value), 2)} ms; client: ${c503?.count ?? 0} 503, p50 ${fmt(c503?.p50_ms)} ms, p99 ${fmt(c503?.p99_ms)} ms`,
   };
 }
