@@ -1,5 +1,5 @@
 /**
- * Error-budget arithmetic for the /charge SLO (design §6): plain numbers in,
+ * Error-budget arithmetic for the /charge SLO (docs/design.md §6): plain numbers in,
  * plain numbers out, no clock and no I/O, so the lab, the CLI and the tests
  * share one definition of "burn" with the Prometheus rules.
  *
@@ -45,7 +45,7 @@ export interface Burn {
   exhaustionSeconds: number;
 }
 
-/** The SLO of design §6: 99.9 % of /charge answered non-5xx within 300 ms over 28 days. */
+/** The SLO of docs/design.md §6: 99.9 % of /charge answered non-5xx within 300 ms over 28 days. */
 export const DEFAULT_SLO = Object.freeze({ objective: 0.999, windowDays: 28, latencyThresholdMs: 300 });
 
 export const SECONDS_PER_DAY = 86_400;

@@ -1,5 +1,5 @@
 /**
- * The HTTP contract of a charge service (design.md §3 and §4), as one suite
+ * The HTTP contract of a charge service (docs/design.md §3 and §4), as one suite
  * that runs unchanged against every implementation: the uWebSockets.js
  * gateway, the Fastify baseline and the hardened baseline. Each test asserts
  * something a client relies on — status, body, headers, and above all that

@@ -100,7 +100,7 @@ describe('Grafana dashboard', () => {
     for (const v of d.templating.list) assert.equal(v.datasource?.uid, '${DS_PROMETHEUS}', `variable ${v.name}`);
   });
 
-  it('has the rows of design §6: RED, saturation, breakers, retries, SLO', () => {
+  it('has the rows of docs/design.md §6: RED, saturation, breakers, retries, SLO', () => {
     const rows = d.panels.filter((p) => p.type === 'row').map((p) => p.title);
     assert.equal(rows.length, 5, rows.join(' | '));
     for (const [i, re] of [/^RED/, /^Saturation/, /^Breakers/, /^Retries/, /^SLO/].entries()) assert.match(rows[i]!, re);

@@ -1,6 +1,6 @@
 /**
  * Two replicas of one variant behind HAProxy, on the lab's one Postgres and
- * simulator: the scale-out shape of design §10 and deploy/haproxy, run from
+ * simulator: the scale-out shape of docs/design.md §10 and deploy/haproxy, run from
  * the repository's own haproxy.cfg so the lab proves the file we ship.
  *
  * A deploy here is a rolling restart: each call restarts the next replica

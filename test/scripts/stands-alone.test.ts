@@ -1,0 +1,48 @@
+/**
+ * The repository stands alone: someone who clones it has every document it
+ * cites. Nothing may point outside the repository (a sibling `shared/` folder,
+ * an issue tracker's numbers) and every relative Markdown link must resolve.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim();
+const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' })
+  .split('\n')
+  .filter((f) => f && !f.startsWith('docs/lab/') && !f.endsWith('package-lock.json') && !/\.(png|svg|html)$/.test(f));
+
+// Built from pieces so this file does not match itself.
+const OUTSIDE = [new RegExp(['\\.\\.', 'shared'].join('/')), new RegExp(['issue', ' #\\d'].join(''), 'i')];
+
+test('no tracked file points outside the repository', () => {
+  const hits: string[] = [];
+  for (const f of tracked) {
+    const text = readFileSync(path.join(root, f), 'utf8');
+    text.split('\n').forEach((line, i) => {
+      if (OUTSIDE.some((re) => re.test(line))) hits.push(`${f}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(hits, []);
+});
+
+test('every relative link in README.md and docs/*.md resolves to a file in the repository', () => {
+  const broken: string[] = [];
+  for (const f of tracked.filter((t) => t.endsWith('.md'))) {
+    const text = readFileSync(path.join(root, f), 'utf8');
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1]!.split('#')[0]!;
+      if (!target || /^[a-z]+:/i.test(target)) continue;
+      const resolved = path.resolve(path.dirname(path.join(root, f)), target);
+      if (!resolved.startsWith(root + path.sep) || !existsSync(resolved)) broken.push(`${f}: ${m[1]}`);
+    }
+  }
+  assert.deepEqual(broken, []);
+});
+
+test('docs/design.md exists and README links it', () => {
+  assert.ok(existsSync(path.join(root, 'docs/design.md')));
+  assert.match(readFileSync(path.join(root, 'README.md'), 'utf8'), /\]\(docs\/design\.md\)/);
+});
