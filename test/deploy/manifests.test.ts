@@ -10,6 +10,7 @@
  * schema validation; every field that matters is therefore read by name below,
  * and a typo in one of them fails as "missing".
  */
+import { haproxyTool } from '../support/system-tools.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -317,7 +318,7 @@ function msValue(v: string): number {
   return Number(m[1]) * { us: 1e-3, ms: 1, s: 1000, m: 60000 }[m[2] ?? 'ms']!;
 }
 
-test('haproxy -c accepts deploy/haproxy/haproxy.cfg', () => {
+test('haproxy -c accepts deploy/haproxy/haproxy.cfg', { skip: haproxyTool().skip }, () => {
   const r = spawnSync('haproxy', ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8' });
   assert.ok(!r.error, `haproxy is needed to check the config (Debian package haproxy: apt-get install -y haproxy): ${String(r.error)}`);
   assert.equal(r.status, 0, `haproxy -c:\n${r.stdout}${r.stderr}`);

@@ -4,10 +4,11 @@
  * keep trying.
  */
 import { chromium, type Browser } from 'playwright-core';
+import { chromiumTool } from './system-tools.js';
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumTool().path ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }

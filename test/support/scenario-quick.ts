@@ -14,6 +14,7 @@ import { startEnvironment, type Environment } from '../../src/lab/scenario/envir
 import { runScenario } from '../../src/lab/scenario/runner.js';
 import { scenarioNamed } from '../../src/lab/scenario/scenarios/index.js';
 import { problemsOf } from '../../src/lab/scenario/verdict.js';
+import { haproxyTool } from './system-tools.js';
 
 /**
  * One test per named scenario, on one shared environment. The scenarios are
@@ -30,7 +31,9 @@ export function quickScenarioTests(names: readonly string[]): void {
   for (const name of names) {
     const def = scenarioNamed(name);
     if (!def) throw new Error(`no scenario named ${name}`);
-    test(`${def.name}, quick form: every check passes and every audit is clean`, { timeout: 180_000 }, async () => {
+    // Two replicas behind HAProxy need the haproxy binary.
+    const skip = def.plan('quick').topology === 'pair' ? haproxyTool().skip : false;
+    test(`${def.name}, quick form: every check passes and every audit is clean`, { timeout: 180_000, skip }, async () => {
       const plan = def.plan('quick');
       const out = await runScenario(def, { mode: 'quick', env, log });
       const r = out.result;
