@@ -15,6 +15,7 @@ test('serve refuses to start on the pure-JS uWebSockets.js fallback, with a clea
   assert.equal(r.status, 2);
   assert.match(r.stderr, /uWebSockets\.js native binding did not load/);
   assert.match(r.stderr, /refusing to start/);
+  assert.match(r.stderr, /ships binaries for Node 16, 18, 20 on linux-x64/);
   assert.doesNotMatch(r.stdout + r.stderr, /listening/);
 });
 
@@ -36,4 +37,15 @@ test('every subcommand has --help; an unknown command is refused', () => {
   const bad = run(['nope']);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown command "nope"/);
+});
+
+test('package.json engines allows only Node majors the uWebSockets.js build ships a binary for', async () => {
+  const { supportedNodeMajors } = await import('../../src/gateway/native.js');
+  const { readFileSync } = await import('node:fs');
+  const pkg = JSON.parse(readFileSync(path.resolve(path.dirname(CLI), '../../../package.json'), 'utf8')) as { engines: { node: string } };
+  const m = /^>=(\d+)\.\d+ <(\d+)$/.exec(pkg.engines.node);
+  assert.ok(m, `engines.node is a closed range: ${pkg.engines.node}`);
+  const supported = supportedNodeMajors();
+  for (let major = Number(m[1]); major < Number(m[2]); major++) assert.ok(supported.includes(major), `Node ${major} is allowed by engines but has no binary (${supported.join(', ')})`);
+  assert.ok(supported.includes(Number(process.versions.node.split('.')[0])), 'the Node running the tests is supported');
 });
