@@ -5,7 +5,7 @@
  * timers → signals.
  */
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { baselineSpecs, checkCommon, type BaselineConfig } from '../config/service.js';
+import { baselineSpecs, checkCommon, SERVICE_HELP_GROUPS, type BaselineConfig } from '../config/service.js';
 import { reconcileBacklog } from '../charge/reconciler.js';
 import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import { connect } from '../db/connect.js';
@@ -22,6 +22,7 @@ export const baselineHelp = (): string =>
     'bulwark baseline [options]',
     'Run the conventional Fastify baseline doing the gateway\'s job: one process, one Postgres pool, plain retries. --hardened adds @fastify/under-pressure and an opossum breaker around the provider.',
     baselineSpecs,
+    SERVICE_HELP_GROUPS,
   );
 
 export async function baselineCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {

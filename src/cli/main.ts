@@ -44,7 +44,7 @@ const commands: Record<string, Command> = {
 function usage(): string {
   const lines = ['Usage: bulwark <command> [options]', '', 'Commands:'];
   for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
-  lines.push('', 'Run `bulwark <command> --help` for the options of a command.');
+  lines.push('', 'Run `bulwark <command> --help` for the options of a command, `bulwark --version` for the build.');
   return lines.join('\n');
 }
 
@@ -52,6 +52,11 @@ async function main(): Promise<void> {
   const [name, ...rest] = process.argv.slice(2);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
+    return;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    const { versionInfo } = await import('../runtime/version.js');
+    console.log(`bulwark ${versionInfo.version} (commit ${versionInfo.git_commit}, built ${versionInfo.build_time}, node ${versionInfo.node})`);
     return;
   }
   const command = commands[name];

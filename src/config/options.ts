@@ -133,6 +133,12 @@ export interface Parsed<S extends Specs> {
  * Throws ConfigError on an unknown flag or a bad value.
  */
 export function parseOptions<S extends Specs>(specs: S, argv: readonly string[], env: NodeJS.ProcessEnv): Parsed<S> {
+  // --help works whatever the environment or the other flags say: the text
+  // lists the defaults, and nothing is validated.
+  if (argv.some((a) => a === '--help' || a === '-h')) {
+    const defaults = Object.fromEntries(Object.entries(specs).map(([key, spec]) => [key, spec.default]));
+    return { values: Object.freeze(defaults) as Values<S>, help: true, positionals: argv.filter((a) => !a.startsWith('-')) };
+  }
   const byFlag = new Map<string, [string, OptionSpec<unknown>]>();
   for (const [key, spec] of Object.entries(specs)) byFlag.set(spec.flag, [key, spec]);
   const fromFlags = new Map<string, string>();
@@ -183,16 +189,36 @@ export function parseOptions<S extends Specs>(specs: S, argv: readonly string[],
   return { values: Object.freeze(values) as Values<S>, help, positionals };
 }
 
-/** --help text: every option with flag, env, unit and default. */
-export function renderHelp(usage: string, summary: string, specs: Specs): string {
+/** A heading of --help and the option keys it holds (the first group that claims a key gets it). */
+export type HelpGroup = readonly [title: string, holds: (key: string) => boolean];
+
+/**
+ * --help text: every option with flag, env, unit and default, under the
+ * headings of `groups` when given (options no group claims come last, under
+ * "Other").
+ */
+export function renderHelp(usage: string, summary: string, specs: Specs, groups: readonly HelpGroup[] = []): string {
   const lines = [`Usage: ${usage}`, '', summary, '', 'Options (flag > environment > default):'];
-  for (const spec of Object.values(specs)) {
-    const head = `  --${spec.flag}${spec.isSwitch ? '' : ' <value>'}${spec.env ? `  [env ${spec.env}]` : ''}`;
-    const def = spec.default === undefined ? 'unset' : JSON.stringify(spec.default);
-    lines.push(head);
-    lines.push(`      ${spec.doc}${spec.unit ? ` Unit: ${spec.unit}.` : ''} Default: ${def}.`);
+  const sections = new Map<string, OptionSpec<unknown>[]>();
+  for (const [key, spec] of Object.entries(specs)) {
+    const title = groups.find(([, holds]) => holds(key))?.[0] ?? (groups.length > 0 ? 'Other' : '');
+    const list = sections.get(title) ?? [];
+    list.push(spec);
+    sections.set(title, list);
   }
-  lines.push('  --help, -h');
+  const order = [...groups.map(([t]) => t), 'Other', ''];
+  for (const title of order) {
+    const list = sections.get(title);
+    if (!list) continue;
+    if (title) lines.push('', `${title}:`);
+    for (const spec of list) {
+      const head = `  --${spec.flag}${spec.isSwitch ? '' : ' <value>'}${spec.env ? `  [env ${spec.env}]` : ''}`;
+      const def = spec.default === undefined ? 'unset' : JSON.stringify(spec.default);
+      lines.push(head);
+      lines.push(`      ${spec.doc}${spec.unit ? ` Unit: ${spec.unit}.` : ''} Default: ${def}.`);
+    }
+  }
+  lines.push('', '  --help, -h');
   lines.push('      Show this text.');
   return lines.join('\n');
 }

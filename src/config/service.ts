@@ -4,7 +4,7 @@
  * retries, lifecycle), so comparisons are like for like; the gateway adds its
  * thread settings.
  */
-import { bool, int, num, oneOf, str, url, type Specs, type Values } from './options.js';
+import { bool, int, num, oneOf, str, url, type HelpGroup, type Specs, type Values } from './options.js';
 
 export const commonSpecs = {
   host: str({ flag: 'host', env: 'HOST', default: '0.0.0.0', doc: 'Address the HTTP listener binds.' }),
@@ -87,6 +87,23 @@ export type CommonConfig = Values<typeof commonSpecs>;
 export type GatewayConfig = Values<typeof gatewaySpecs>;
 export type BaselineConfig = Values<typeof baselineSpecs>;
 
+/**
+ * The headings of `serve --help` and `baseline --help`, by setting key. A
+ * key no heading claims is listed under "Other", so a new setting is never
+ * left out of the help.
+ */
+export const SERVICE_HELP_GROUPS: readonly HelpGroup[] = [
+  ['Listeners', (k) => /^(host|port|admin)/.test(k)],
+  ['Dependencies (unset: embedded Postgres and the simulator)', (k) => /^(databaseUrl|providerUrl|fxUrl|dataDir|embeddedPg|sim)/.test(k)],
+  ['Requests and deadlines', (k) => /^(requestTimeoutMs|maxRequestTimeoutMs|minRequestTimeoutMs|maxBodyBytes|bodyTimeoutMs|maxConnections|fxCacheTtlMs)$/.test(k)],
+  ['Postgres', (k) => /^db/.test(k)],
+  ['Charge lifecycle', (k) => /^(lease|reconcile|retention|reap|groupCommit|providerKey)/.test(k)],
+  ['Downstream calls and retries', (k) => /^(provider(Timeout|Connections|MaxAttempts)|retry(Base|Max)Ms|fx(Timeout|Connections)|keepAlive)/.test(k)],
+  ['Mechanisms: admission and shedding', (k) => /^(mechanisms|shedding|concurrencyLimit|loopDelay)/.test(k)],
+  ['Mechanisms: breakers, bulkheads, retry budget', (k) => /^(breaker|bulkhead|providerBulkhead|fxBulkhead|retryBudget)/.test(k)],
+  ['Process: workers and shutdown', (k) => /^(workers|worker|shutdown|logLevel|hardened)/.test(k)],
+];
+
 /** Cross-field rules, checked once at start. */
 export function checkCommon(c: CommonConfig): string | undefined {
   if (c.leaseMs <= c.maxRequestTimeoutMs) {
@@ -95,8 +112,24 @@ export function checkCommon(c: CommonConfig): string | undefined {
   if (c.requestTimeoutMs > c.maxRequestTimeoutMs) {
     return `REQUEST_TIMEOUT_MS must be at most MAX_REQUEST_TIMEOUT_MS (${c.maxRequestTimeoutMs}); got ${c.requestTimeoutMs}`;
   }
+  if (c.retryBaseMs > c.retryMaxMs) {
+    return `RETRY_BASE_MS must be at most RETRY_MAX_MS (${c.retryMaxMs}); got ${c.retryBaseMs}`;
+  }
   if ((c.providerUrl === undefined) !== (c.fxUrl === undefined)) {
     return 'PROVIDER_URL and FX_URL must be set together (or both left unset to spawn the simulator)';
+  }
+  return undefined;
+}
+
+/** The gateway's own cross-field rules, after the common ones. */
+export function checkGateway(c: GatewayConfig): string | undefined {
+  const common = checkCommon(c);
+  if (common) return common;
+  if (c.concurrencyLimitMin > c.concurrencyLimitMax) {
+    return `CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitMin}`;
+  }
+  if (c.concurrencyLimitStatic < c.concurrencyLimitMin || c.concurrencyLimitStatic > c.concurrencyLimitMax) {
+    return `CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN (${c.concurrencyLimitMin}) to CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitStatic}`;
   }
   return undefined;
 }

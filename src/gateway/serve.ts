@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { checkGateway, gatewaySpecs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
@@ -30,7 +30,7 @@ import type { Task } from './tasks.js';
 import type { WorkerData } from './worker.js';
 
 export const serveHelp = (): string =>
-  renderHelp('bulwark serve [options]', 'Run the charge gateway (uWebSockets.js front thread + piscina workers).', gatewaySpecs);
+  renderHelp('bulwark serve [options]', 'Run the charge gateway (uWebSockets.js front thread + piscina workers).', gatewaySpecs, SERVICE_HELP_GROUPS);
 
 export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values: c, help } = parseOptions(gatewaySpecs, argv, env);
@@ -38,7 +38,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     console.log(serveHelp());
     return;
   }
-  const problem = checkCommon(c);
+  const problem = checkGateway(c);
   if (problem) throw new ConfigError(problem);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, bool, int, oneOf, parseOptions, renderHelp, url } from '../../src/config/options.js';
-import { checkCommon, gatewaySpecs } from '../../src/config/service.js';
+import { checkCommon, checkGateway, gatewaySpecs } from '../../src/config/service.js';
 
 const specs = {
   port: int({ flag: 'port', env: 'PORT', default: 8080, min: 0, max: 65535, doc: 'Port.' }),
@@ -53,4 +53,19 @@ test('cross-field rules of the service config', () => {
   assert.equal(checkCommon(base), undefined);
   assert.match(checkCommon({ ...base, leaseMs: 1000 }) ?? '', /LEASE_MS must be greater than MAX_REQUEST_TIMEOUT_MS/);
   assert.match(checkCommon({ ...base, providerUrl: 'http://x' }) ?? '', /PROVIDER_URL and FX_URL must be set together/);
+});
+
+test('cross-field rules name both settings: retry backoff, and the concurrency limits min <= static <= max', () => {
+  const base = parseOptions(gatewaySpecs, [], {}).values;
+  assert.equal(checkGateway(base), undefined);
+  assert.equal(checkCommon({ ...base, retryBaseMs: 300, retryMaxMs: 250 }), 'RETRY_BASE_MS must be at most RETRY_MAX_MS (250); got 300');
+  assert.equal(checkGateway({ ...base, concurrencyLimitMin: 500, concurrencyLimitMax: 100 }), 'CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (100); got 500');
+  assert.match(checkGateway({ ...base, concurrencyLimitStatic: 4000 }) ?? '', /^CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN \(16\) to CONCURRENCY_LIMIT_MAX \(2048\); got 4000$/);
+  assert.match(checkGateway({ ...base, leaseMs: 1000 }) ?? '', /LEASE_MS/, 'the common rules still apply');
+});
+
+test('--help works whatever the environment says, and names no value it could not parse', () => {
+  const r = parseOptions(gatewaySpecs, ['--help'], { WORKERS: 'many', PORT: '-1' });
+  assert.equal(r.help, true);
+  assert.equal(r.values.workers, 2, 'defaults, not the bad environment');
 });

@@ -49,3 +49,15 @@ test('package.json engines allows only Node majors the uWebSockets.js build ship
   for (let major = Number(m[1]); major < Number(m[2]); major++) assert.ok(supported.includes(major), `Node ${major} is allowed by engines but has no binary (${supported.join(', ')})`);
   assert.ok(supported.includes(Number(process.versions.node.split('.')[0])), 'the Node running the tests is supported');
 });
+
+test('--version prints the version and build; serve --help is grouped and works with a bad environment', () => {
+  const v = run(['--version']);
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^bulwark \d+\.\d+\.\d+ \(commit \S+, built \S+, node v\d+/);
+  const h = run(['serve', '--help'], { WORKERS: 'many', DB_POOL_MAX: 'lots' });
+  assert.equal(h.status, 0, h.stderr);
+  for (const heading of ['Listeners:', 'Postgres:', 'Charge lifecycle:', 'Mechanisms: admission and shedding:', 'Process: workers and shutdown:']) assert.ok(h.stdout.includes(`\n${heading}\n`), heading);
+  assert.doesNotMatch(h.stdout, /\nOther:\n/, 'every gateway setting has a heading');
+  const b = run(['baseline', '--help'], { BASELINE_PORT: 'x' });
+  assert.equal(b.status, 0, b.stderr);
+});
