@@ -19,6 +19,7 @@ import { createTelemetryLayout, Telemetry } from '../metrics/telemetry.js';
 import { RecentWindow } from '../metrics/window.js';
 import { recentRed } from '../metrics/red.js';
 import { renderGatewayMetrics } from '../metrics/gateway-metrics.js';
+import { createProcessMetrics } from '../metrics/process-metrics.js';
 import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, type ProtectionSettings } from '../resilience/protection.js';
 import { AdminServer } from './admin.js';
@@ -90,7 +91,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
-  const renderMetrics = () =>
+  const processMetrics = createProcessMetrics();
+  const renderMetrics = async () =>
     renderGatewayMetrics({
       build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
       telemetry,
@@ -100,7 +102,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
       drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
       nowEpochMs: () => systemClock.epochMs(),
-    });
+    }) + (await processMetrics.render());
   const gateway = new Gateway(
     c,
     { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers },

@@ -86,7 +86,7 @@ export class Gateway {
     private readonly guards: FrontGuards,
     private readonly telemetry?: Telemetry,
     /** Renders /metrics (Prometheus text). */
-    private readonly renderMetrics: () => string = () => '',
+    private readonly renderMetrics: () => Promise<string> = () => Promise.resolve(''),
   ) {
     this.#rates = new RateCache(s.fxCacheTtlMs);
     this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
@@ -102,7 +102,7 @@ export class Gateway {
     app.get('/health', (res) => this.#answerNow(res, '/health', json(200, { status: 'ok' })));
     app.get('/ready', (res) => this.#answerNow(res, '/ready', this.readiness()));
     app.get('/version', (res) => this.#answerNow(res, '/version', json(200, { ...versionInfo, uws: uwsInfo })));
-    app.get('/metrics', (res) => this.#answerNow(res, '/metrics', this.metrics()));
+    app.get('/metrics', (res) => this.#metrics(res));
     for (const [path, methods] of Object.entries({ ...ROUTES, '/metrics': ['GET'] })) {
       const reply = methodNotAllowed(methods);
       app.any(path, (res) => this.#answerNow(res, 'other', reply));
@@ -292,8 +292,17 @@ export class Gateway {
     this.#fail(x, 'fx_unavailable');
   }
 
-  metrics(): Reply {
-    return { status: 200, body: this.renderMetrics(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  /** /metrics: never shed; rendered asynchronously (prom-client's collectors are async). */
+  #metrics(res: HttpResponse): void {
+    const started = this.clock.now();
+    const x = new Exchange(res, { answered: (status) => this.telemetry?.request('/metrics', status, this.clock.now() - started) });
+    this.renderMetrics().then(
+      (body) => x.send({ status: 200, body, contentType: 'text/plain; version=0.0.4; charset=utf-8' }, this.draining),
+      (e: unknown) => {
+        this.log.error({ err: e }, 'rendering /metrics failed');
+        this.#fail(x, 'internal_error');
+      },
+    );
   }
 
   /** Refresh the cached DB check (at most once a second; driven by a timer). */

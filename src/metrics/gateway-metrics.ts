@@ -32,12 +32,11 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
 
   x.family('bulwark_build_info', 'gauge', 'Build of the running gateway (value 1).').sample('bulwark_build_info', 1, s.build);
 
+  // Every route and known code from the first scrape on, at 0 until it
+  // happens: rate() and absent-series alerts need the series to exist.
   x.family('bulwark_http_requests_total', 'counter', 'HTTP requests answered, by route and status code.');
   for (const route of ROUTE_LABELS) {
-    for (const code of [...STATUSES, 'other'] as const) {
-      const n = t.requests.get(`${route}|${code}`);
-      if (n > 0) x.sample('bulwark_http_requests_total', n, { route, code: String(code) });
-    }
+    for (const code of [...STATUSES, 'other'] as const) x.sample('bulwark_http_requests_total', t.requests.get(`${route}|${code}`), { route, code: String(code) });
   }
   x.family('bulwark_http_client_aborts_total', 'counter', 'Requests whose client went away before the answer.');
   for (const route of ROUTE_LABELS) x.sample('bulwark_http_client_aborts_total', t.requests.get(`${route}|aborted`), { route });
@@ -69,7 +68,7 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
   x.family('bulwark_admission_in_flight', 'gauge', 'Admitted requests in flight.').sample('bulwark_admission_in_flight', a.inFlight);
   x.family('bulwark_shed_total', 'counter', 'Requests shed on admission, by reason.');
   for (const [reason, n] of Object.entries(a.shed)) x.sample('bulwark_shed_total', n, { reason });
-  x.family('bulwark_event_loop_delay_seconds', 'gauge', 'Front-thread event-loop delay, p99 of the last 100 ms.').sample('bulwark_event_loop_delay_seconds', a.loopDelayMs / 1000);
+  x.family('bulwark_event_loop_delay_seconds', 'gauge', 'Front-thread event-loop delay, p99 of the last 100 ms: the admission signal (nodejs_eventloop_lag_* cover the whole scrape interval).').sample('bulwark_event_loop_delay_seconds', a.loopDelayMs / 1000);
   x.family('bulwark_event_loop_utilization_ratio', 'gauge', 'Front-thread event-loop utilization over the last 100 ms.').sample('bulwark_event_loop_utilization_ratio', a.loopUtilization);
 
   const pool = s.pool();
@@ -134,10 +133,6 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
   x.family('bulwark_draining', 'gauge', '1 while a graceful shutdown drains.').sample('bulwark_draining', d.draining ? 1 : 0);
   x.family('bulwark_drain_duration_seconds', 'gauge', 'Time the current drain has taken so far (0 when not draining).').sample('bulwark_drain_duration_seconds', d.elapsedMs / 1000);
   x.family('bulwark_drain_abandoned_charges', 'gauge', 'Charges left to the reconciler at the end of the last drain.').sample('bulwark_drain_abandoned_charges', d.abandoned);
-
-  const mem = process.memoryUsage();
-  x.family('bulwark_process_resident_memory_bytes', 'gauge', 'Resident set size of the gateway process.').sample('bulwark_process_resident_memory_bytes', mem.rss);
-  x.family('bulwark_process_heap_used_bytes', 'gauge', 'V8 heap in use on the front thread.').sample('bulwark_process_heap_used_bytes', mem.heapUsed);
-  x.family('bulwark_process_uptime_seconds', 'gauge', 'Seconds since the gateway started.').sample('bulwark_process_uptime_seconds', process.uptime());
+  // Process and Node.js families (CPU, memory, start time, heap, GC, event-loop lag) come from prom-client: process-metrics.ts.
   return x.text();
 }

@@ -76,7 +76,8 @@ test('breaker transitions from both log shapes become events, one per transition
 
 test('scraped breaker changes no log line explains become "(scraped)" events; a restart is not a transition', () => {
   const point = (t: number, state: string, uptimeS: number): ScrapePoint => {
-    const snapshot = snapshotOf(parsePrometheus(`bulwark_breaker_state{downstream="provider",state="${state}"} 1\nbulwark_process_uptime_seconds ${uptimeS}\n`));
+    const startS = Date.now() / 1000 - uptimeS;
+    const snapshot = snapshotOf(parsePrometheus(`bulwark_breaker_state{downstream="provider",state="${state}"} 1\nprocess_start_time_seconds ${startS}\n`));
     return { t, snapshot, ...ratesBetween(undefined, t, snapshot) };
   };
   const points = [point(0.9, 'closed', 10), point(1.9, 'open', 11), point(2.9, 'open', 12), point(3.9, 'half_open', 13), point(4.9, 'closed', 0.5)];

@@ -48,6 +48,15 @@ test('GET /metrics counts what happened', async () => {
   assert.ok(value(/^bulwark_stage_duration_seconds_count\{stage="provider_attempt"\} (\d+)$/m) >= 12);
   assert.equal(value(/^bulwark_breaker_state\{downstream="provider",state="closed"\} (\d+)$/m), 1);
   assert.ok(value(/^bulwark_db_pool_limit (\d+)$/m) > 0);
+  // Counter series exist from the first scrape on, at 0 until they happen.
+  assert.equal(value(/^bulwark_http_requests_total\{route="\/quote",code="504"\} (\d+)$/m), 0);
+  // The process and Node.js families every dashboard expects (prom-client's default collectors).
+  for (const family of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+    assert.match(scrape.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
+    assert.ok(value(new RegExp(`^${family} (\\S+)$`, 'm')) >= 0, `${family} has a value`);
+  }
+  assert.ok(value(/^process_start_time_seconds (\S+)$/m) <= Date.now() / 1000, 'start time is in the past');
+  assert.match(scrape.text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
   assert.match(scrape.text, /^bulwark_build_info\{version="[^"]+",git_commit="[^"]+",node="v20[^"]*",uws="native [^"]+"\} 1$/m);
 });
 

@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { DEFAULT_RULES_CONFIG, leLabelFor, renderRules } from '../../src/slo/index.js';
 import { promtoolTool } from '../support/system-tools.js';
 import { bulwarkNames, DASHBOARD_FILE, dashboardQueries, PROMETHEUS_CONFIG, promtool, recordedNames, RULES_FILE, RULES_TEST_FILE } from './tools.js';
@@ -81,26 +82,32 @@ describe('Grafana dashboard', () => {
     targets?: { expr: string; refId: string; datasource?: { uid: string } }[];
     panels?: Panel[];
   }
-  let d: { schemaVersion: number; uid: string; __inputs: { name: string; type: string; pluginId: string }[]; panels: Panel[]; templating: { list: { name: string; datasource?: { uid: string } }[] } };
+  let d: { schemaVersion: number; uid: string; __inputs?: unknown; panels: Panel[]; templating: { list: { name: string; type: string; query?: unknown; datasource?: { uid: string } }[] } };
   before(async () => {
     d = JSON.parse(await readFile(DASHBOARD_FILE, 'utf8')) as typeof d;
   });
 
-  it('is an importable export: schemaVersion 39, the Prometheus datasource as the DS_PROMETHEUS input everywhere', () => {
+  it('loads by file provisioning: no import inputs, the Prometheus data source is the `datasource` variable everywhere', async () => {
     assert.equal(d.schemaVersion, 39);
     assert.equal(d.uid, 'bulwark-gateway');
-    assert.deepEqual(d.__inputs.map((i) => [i.name, i.type, i.pluginId]), [['DS_PROMETHEUS', 'datasource', 'prometheus']]);
+    assert.equal(d.__inputs, undefined, '__inputs makes a dashboard importable through the UI only');
+    assert.doesNotMatch(await readFile(DASHBOARD_FILE, 'utf8'), /\$\{DS_[A-Z_]+\}/, 'no import placeholder is left');
+    const ds = d.templating.list[0]!;
+    assert.deepEqual([ds.name, ds.type, ds.query], ['datasource', 'datasource', 'prometheus']);
     const ids = new Set<number>();
     for (const p of d.panels) {
       assert.ok(!ids.has(p.id), `panel id ${p.id} used twice`);
       ids.add(p.id);
       assert.ok(p.gridPos && p.gridPos.x + p.gridPos.w <= 24, `${p.title}: gridPos within 24 columns`);
       if (p.type === 'row') continue;
-      assert.equal(p.datasource?.uid, '${DS_PROMETHEUS}', `${p.title}: datasource`);
+      assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: datasource`);
       assert.ok(p.targets && p.targets.length > 0, `${p.title}: has queries`);
-      for (const t of p.targets) assert.equal(t.datasource?.uid, '${DS_PROMETHEUS}', `${p.title} ${t.refId}: datasource`);
+      for (const t of p.targets) assert.equal(t.datasource?.uid, '${datasource}', `${p.title} ${t.refId}: datasource`);
     }
-    for (const v of d.templating.list) assert.equal(v.datasource?.uid, '${DS_PROMETHEUS}', `variable ${v.name}`);
+    for (const v of d.templating.list.slice(1)) assert.equal(v.datasource?.uid, '${datasource}', `variable ${v.name}`);
+    const provisioning = parseYaml(await readFile(path.join(path.dirname(DASHBOARD_FILE), 'provisioning/dashboards.yaml'), 'utf8')) as { apiVersion: number; providers: { type: string; options: { path: string } }[] };
+    assert.equal(provisioning.apiVersion, 1);
+    assert.deepEqual(provisioning.providers.map((p) => p.type), ['file']);
   });
 
   it('has the rows of docs/design.md §6: RED, saturation, breakers, retries, SLO', () => {

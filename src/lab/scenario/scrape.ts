@@ -77,8 +77,8 @@ export function snapshotOf(samples: readonly PromSample[]): MetricsSnapshot {
       case 'bulwark_admission_in_flight':
         snap.inFlight = s.value;
         break;
-      case 'bulwark_process_uptime_seconds':
-        snap.uptimeS = s.value;
+      case 'process_start_time_seconds':
+        snap.uptimeS = Math.max(0, Date.now() / 1000 - s.value);
         break;
       case 'bulwark_shed_total':
         counters.shed += s.value;
