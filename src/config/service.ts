@@ -44,6 +44,8 @@ export const gatewaySpecs = {
   port: int({ flag: 'port', env: 'PORT', default: 8080, min: 0, max: 65535, doc: 'Gateway HTTP port (0 picks a free one).' }),
   adminHost: str({ flag: 'admin-host', env: 'ADMIN_HOST', default: '127.0.0.1', doc: 'Address of the admin listener (loopback by default: it can open breakers).' }),
   adminPort: int({ flag: 'admin-port', env: 'ADMIN_PORT', default: 9090, min: 0, max: 65535, doc: 'Admin port: /admin/state, /admin/breakers/:name/reset|open (0 picks a free one).' }),
+  metricsPort: int({ flag: 'metrics-port', env: 'METRICS_PORT', default: -1, min: -1, max: 65535, doc: 'Port of a listener that serves only GET /metrics, so the scrape stays off the public port (-1: /metrics on the HTTP port; 0 picks a free one).' }),
+  metricsHost: str({ flag: 'metrics-host', env: 'METRICS_HOST', default: '0.0.0.0', doc: 'Address of the metrics listener (with METRICS_PORT).' }),
   ...commonSpecs,
   mechanisms: bool({ flag: 'mechanisms', env: 'MECHANISMS', default: true, doc: 'Master switch: false turns off shedding, the concurrency limit, breakers, bulkheads and the retry budget (the "before" runs).' }),
   shedding: bool({ flag: 'shedding', env: 'SHEDDING', default: true, doc: 'Shed on event-loop delay/utilization and on deadlines the request would miss.' }),
@@ -93,7 +95,7 @@ export type BaselineConfig = Values<typeof baselineSpecs>;
  * left out of the help.
  */
 export const SERVICE_HELP_GROUPS: readonly HelpGroup[] = [
-  ['Listeners', (k) => /^(host|port|admin)/.test(k)],
+  ['Listeners', (k) => /^(host|port|admin|metrics(Port|Host)$)/.test(k)],
   ['Dependencies (unset: embedded Postgres and the simulator)', (k) => /^(databaseUrl|providerUrl|fxUrl|dataDir|embeddedPg|sim)/.test(k)],
   ['Requests and deadlines', (k) => /^(requestTimeoutMs|maxRequestTimeoutMs|minRequestTimeoutMs|maxBodyBytes|bodyTimeoutMs|maxConnections|fxCacheTtlMs)$/.test(k)],
   ['Postgres', (k) => /^db/.test(k)],

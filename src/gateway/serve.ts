@@ -23,6 +23,7 @@ import { createProcessMetrics } from '../metrics/process-metrics.js';
 import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, type ProtectionSettings } from '../resilience/protection.js';
 import { AdminServer } from './admin.js';
+import { MetricsListener } from './metrics-listener.js';
 import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws, uwsInfo } from './native.js';
@@ -134,6 +135,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     },
   });
   const adminPort = await admin.listen(c.adminHost, c.adminPort);
+  const metricsListener = c.metricsPort >= 0 ? new MetricsListener(renderMetrics, (e) => log.error({ err: e }, 'rendering /metrics failed')) : undefined;
+  const metricsPort = metricsListener ? await metricsListener.listen(c.metricsHost, c.metricsPort) : port;
 
   // Shedding is logged as a summary at most every 5 s, never per request.
   let lastShed = { ...admission.shed };
@@ -155,7 +158,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     }),
   ];
   await gateway.refreshDbCheck();
-  log.info({ port, adminPort, workers: c.workers, pid: process.pid }, 'listening');
+  log.info({ port, adminPort, metricsPort, workers: c.workers, pid: process.pid }, 'listening');
 
   drain = installShutdown(
     log,
@@ -172,6 +175,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       loop.close();
       window.close();
       admin.close();
+      metricsListener?.close();
       gateway.close();
       await pool.destroy();
       await deps.stop();

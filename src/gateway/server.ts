@@ -36,6 +36,8 @@ export interface FrontSettings {
   requestTimeoutMs: number;
   maxRequestTimeoutMs: number;
   fxCacheTtlMs: number;
+  /** ≥ 0: /metrics has a listener of its own (METRICS_PORT) and is not served here. */
+  metricsPort: number;
 }
 
 export interface Dispatcher {
@@ -102,8 +104,9 @@ export class Gateway {
     app.get('/health', (res) => this.#answerNow(res, '/health', json(200, { status: 'ok' })));
     app.get('/ready', (res) => this.#answerNow(res, '/ready', this.readiness()));
     app.get('/version', (res) => this.#answerNow(res, '/version', json(200, { ...versionInfo, uws: uwsInfo })));
-    app.get('/metrics', (res) => this.#metrics(res));
-    for (const [path, methods] of Object.entries({ ...ROUTES, '/metrics': ['GET'] })) {
+    const metricsHere = this.s.metricsPort < 0;
+    if (metricsHere) app.get('/metrics', (res) => this.#metrics(res));
+    for (const [path, methods] of Object.entries(metricsHere ? { ...ROUTES, '/metrics': ['GET'] } : ROUTES)) {
       const reply = methodNotAllowed(methods);
       app.any(path, (res) => this.#answerNow(res, 'other', reply));
     }

@@ -10,16 +10,18 @@
  * schema validation; every field that matters is therefore read by name below,
  * and a typo in one of them fails as "missing".
  */
-import { haproxyTool } from '../support/system-tools.js';
+import { haproxyTool, promtoolTool } from '../support/system-tools.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { ServiceMonitor, type IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { ConfigMap, Namespace, Secret, Service, type IConfigMap, type IContainer, type IProbe, type ISecret, type IService } from 'kubernetes-models/v1';
 import { parseOptions } from '../../src/config/options.js';
 import { checkCommon, gatewaySpecs } from '../../src/config/service.js';
@@ -43,6 +45,8 @@ const MODELS: Record<string, (data: unknown) => Validatable> = {
   'v1/Service': (d) => new Service(d as IService),
   'apps/v1/Deployment': (d) => new Deployment(d as IDeployment),
   'policy/v1/PodDisruptionBudget': (d) => new PodDisruptionBudget(d as IPodDisruptionBudget),
+  'networking.k8s.io/v1/NetworkPolicy': (d) => new NetworkPolicy(d as INetworkPolicy),
+  'monitoring.coreos.com/v1/ServiceMonitor': (d) => new ServiceMonitor(d as IServiceMonitor),
 };
 
 interface K8sObject {
@@ -84,7 +88,15 @@ function only<T>(kind: string): T {
 }
 
 const deployment = only<IDeployment>('Deployment');
-const service = only<IService>('Service');
+const services = objects.filter((o) => o.kind === 'Service').map((o) => o.raw as IService);
+/** The Service clients use. */
+const service = (() => {
+  const s = services.find((x) => x.metadata?.name === 'bulwark');
+  assert.ok(s, 'a Service named bulwark');
+  return s;
+})();
+const networkPolicy = only<INetworkPolicy>('NetworkPolicy');
+const serviceMonitor = only<IServiceMonitor>('ServiceMonitor');
 const pdb = only<IPodDisruptionBudget>('PodDisruptionBudget');
 const configMaps = objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.raw as IConfigMap);
 const secrets = objects.filter((o) => o.kind === 'Secret').map((o) => o.raw as ISecret);
@@ -257,6 +269,7 @@ test('the Service targets the http port, never the admin port', () => {
     const target = resolvePort(p.targetPort ?? p.port);
     assert.equal(target, httpPort, `Service port ${p.name ?? p.port} targets the http container port`);
     assert.notEqual(target, settings().adminPort, 'the admin port is not published');
+    assert.notEqual(target, metricsPort, 'the metrics port is not published to clients');
   }
   assert.ok(ports.some((p) => p.port === 80), 'the Service listens on 80');
   assert.ok(!(gateway.ports ?? []).some((p) => p.containerPort === settings().adminPort), 'the admin port is not a container port');
@@ -296,11 +309,66 @@ test('every environment key is a real gateway setting, and the values pass start
   }
 });
 
-test('Prometheus can scrape /metrics on the http port', () => {
+const metricsPort = (() => {
+  const p = (gateway.ports ?? []).find((x) => x.name === 'metrics');
+  assert.ok(p, 'the gateway container declares a port named "metrics"');
+  return p.containerPort;
+})();
+
+test('Prometheus scrapes /metrics on a port of its own, which the client Service does not publish', () => {
+  assert.equal(settings().metricsPort, metricsPort, 'METRICS_PORT is the "metrics" container port');
+  assert.notEqual(metricsPort, httpPort);
+  // Discovery by pod annotation (deploy/prometheus/prometheus-kubernetes.yml).
   const a = deployment.spec?.template.metadata?.annotations ?? {};
   assert.equal(a['prometheus.io/scrape'], 'true');
-  assert.equal(Number(a['prometheus.io/port']), httpPort);
+  assert.equal(Number(a['prometheus.io/port']), metricsPort);
   assert.equal(a['prometheus.io/path'] ?? '/metrics', '/metrics');
+  // The Prometheus Operator: ServiceMonitor → the headless metrics Service → the metrics port.
+  const target = services.find((x) => selects(serviceMonitor.spec.selector.matchLabels, x.metadata?.labels ?? {}));
+  assert.ok(target, 'the ServiceMonitor selects a Service');
+  assert.notEqual(target.metadata?.name, service.metadata?.name, 'not the client Service');
+  assert.equal(target.spec?.clusterIP, 'None', 'headless: it publishes nothing to clients');
+  assert.ok(selects(target.spec?.selector, podLabels), 'the metrics Service selects the gateway pods');
+  const endpoint = serviceMonitor.spec.endpoints?.[0];
+  const port = target.spec?.ports?.find((p) => p.name === endpoint?.port);
+  assert.ok(port, `the metrics Service has the port the ServiceMonitor names (${endpoint?.port})`);
+  assert.equal(resolvePort(port.targetPort ?? port.port), metricsPort);
+  assert.equal(endpoint?.path ?? '/metrics', '/metrics');
+  assert.equal(serviceMonitor.spec.jobLabel, 'app.kubernetes.io/name', 'job "bulwark", the name the rules select');
+  assert.equal(target.metadata?.labels?.['app.kubernetes.io/name'], 'bulwark');
+  for (const p of service.spec?.ports ?? []) assert.notEqual(resolvePort(p.targetPort ?? p.port), metricsPort, 'the client Service does not publish /metrics');
+});
+
+test('the NetworkPolicy admits clients to http, only the monitoring namespace to metrics, and nobody to admin', () => {
+  const spec = networkPolicy.spec!;
+  assert.ok(selects(spec.podSelector.matchLabels, podLabels), 'it selects the gateway pods');
+  assert.deepEqual([...(spec.policyTypes ?? [])].sort(), ['Egress', 'Ingress']);
+  const admitted = (port: number) => (spec.ingress ?? []).filter((r) => (r.ports ?? []).some((p) => resolvePort(p.port) === port));
+  assert.equal(admitted(httpPort).length, 1);
+  const metricsRules = admitted(metricsPort);
+  assert.equal(metricsRules.length, 1);
+  assert.deepEqual(metricsRules[0]!.from?.map((f) => f.namespaceSelector?.matchLabels), [{ 'kubernetes.io/metadata.name': 'monitoring' }]);
+  assert.equal(admitted(settings().adminPort).length, 0, 'the admin port is admitted from nowhere');
+  for (const r of spec.ingress ?? []) assert.ok((r.ports ?? []).length > 0, 'every ingress rule names its ports');
+  const egressPorts = (spec.egress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port));
+  for (const p of [53, 5432, 443]) assert.ok(egressPorts.includes(p), `egress to port ${p}`);
+});
+
+test('promtool accepts the Kubernetes scrape config (its relabelling, job name and rules)', { skip: promtoolTool().skip }, () => {
+  const file = path.join(ROOT, 'deploy/prometheus/prometheus-kubernetes.yml');
+  const text = readFileSync(file, 'utf8');
+  assert.match(text, /job_name: bulwark\n/);
+  assert.match(text, /kubernetes_sd_configs:\n {6}- role: pod\n/);
+  // Debian's Prometheus is built without Kubernetes discovery: check the rest
+  // of the file with a static target in its place.
+  const copy = path.join(path.dirname(file), '.prometheus-kubernetes.check.yml');
+  writeFileSync(copy, text.replace(/kubernetes_sd_configs:\n {6}- role: pod\n {8}namespaces:\n {10}names: \[bulwark\]\n/, "static_configs:\n      - targets: ['127.0.0.1:9464']\n"));
+  try {
+    const r = spawnSync(promtoolTool().path!, ['check', 'config', copy], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  } finally {
+    rmSync(copy, { force: true });
+  }
 });
 
 // ------------------------------------------------------------------- HAProxy

@@ -67,3 +67,21 @@ test('GET /metrics passes promtool check metrics', { skip: promtool.skip }, asyn
   assert.ok(!check.error, String(check.error));
   assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
 });
+
+test('METRICS_PORT: /metrics moves to a listener of its own and leaves the public port', async () => {
+  const own = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { METRICS_PORT: '0', METRICS_HOST: '127.0.0.1' } });
+  try {
+    const line = own.logLines().find((l) => l.msg === 'listening');
+    const metricsPort = line?.metricsPort;
+    assert.equal(typeof metricsPort, 'number');
+    assert.notEqual(metricsPort, line?.port);
+    const scrape = await call(`http://127.0.0.1:${String(metricsPort)}`, 'GET', '/metrics');
+    assert.equal(scrape.status, 200);
+    assert.match(scrape.text, /^bulwark_build_info\{/m);
+    assert.match(scrape.text, /^process_resident_memory_bytes /m);
+    assert.equal((await call(own.url, 'GET', '/metrics')).status, 404, 'the public port no longer serves /metrics');
+    assert.equal((await call(`http://127.0.0.1:${String(metricsPort)}`, 'GET', '/charges/x')).status, 404, 'the metrics port serves nothing else');
+  } finally {
+    await own.kill();
+  }
+});
