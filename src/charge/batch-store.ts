@@ -126,6 +126,7 @@ export class BatchStore {
         const cur = found.get(r.key);
         if (!cur) pending.push(i);
         else if (cur.fingerprint !== r.fp) results[i] = { kind: 'mismatch' };
+        else if (cur.status === 'needs_attention') results[i] = { kind: 'needs_attention' };
         else if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) results[i] = { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
         else results[i] = { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
       }
@@ -186,7 +187,7 @@ export class BatchStore {
     }
     return reqs.map((r) => {
       const row = stored.get(r.key);
-      return row ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body } : new RecordMissingError(`record: charge ${r.key} is missing`);
+      return row ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body } : new RecordMissingError('record: the charge has no started or final row (reaped, or it needs attention)');
     });
   }
 }

@@ -7,7 +7,8 @@ import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
-import { chargeServiceSettings } from '../charge/service.js';
+import { BACKLOG_REFRESH_MS, chargeServiceSettings, type BacklogStats } from '../charge/service.js';
+import { safeError } from '../charge/error-report.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
@@ -90,6 +91,22 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
+  // The unfinished charges, as a worker last read them (the front thread does no DB I/O).
+  let backlog: BacklogStats | null = null;
+  let backlogAt: number | null = null;
+  const refreshBacklog = async () => {
+    const b = (await pool.run({ op: 'backlog' })) as BacklogStats | null;
+    if (b) {
+      backlog = b;
+      backlogAt = systemClock.epochMs();
+    }
+  };
+  // A failed run of a periodic task (a worker lost, the pool closed) is logged
+  // and counted; errors inside a task are the worker's to report.
+  const timerFailed = (stage: 'reconcile' | 'reap' | 'backlog') => (e: unknown) => {
+    protection.events.inc(`error_${stage}`);
+    log.error({ stage, error: safeError(e) }, `${stage} failed`);
+  };
   const renderMetrics = () =>
     renderGatewayMetrics({
       build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
@@ -99,6 +116,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       admission: () => admission.stats(),
       pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
       drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
+      backlog: () => backlog,
       nowEpochMs: () => systemClock.epochMs(),
     });
   const gateway = new Gateway(
@@ -126,6 +144,11 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
         bulkheads: Object.fromEntries(Object.entries(protection.bulkheads).map(([n, b]) => [n, b.stats()])),
         retry_budget: protection.budget?.stats() ?? null,
         events: protection.events.snapshot(),
+        charges: {
+          checked_at: backlogAt === null ? null : new Date(backlogAt).toISOString(),
+          oldest_started_age_seconds: backlog?.oldestStartedAgeSeconds ?? null,
+          needs_attention: backlog ? { count: backlog.needsAttention, oldest: backlog.oldestNeedingAttention.map((o) => ({ key_hash: o.keyHash, created_at: o.createdAt, reconcile_attempts: o.reconcileAttempts })) } : null,
+        },
         workers: { threads: pool.threads.length, queue_size: pool.queueSize, utilization: pool.utilization },
         mechanisms: { shedding: on && c.shedding, concurrency_limit: on ? c.concurrencyLimit : 'off', breakers: protectionSettings.breakers, bulkheads: protectionSettings.bulkheads, retry_budget: protectionSettings.retryBudget },
       };
@@ -146,13 +169,15 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     every(c.reconcileIntervalMs, async () => {
       const r = await reconcileBacklog(() => pool.run({ op: 'reconcile' }) as Promise<ReconcileReport>, c.reconcileBatch);
       if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
-    }),
+    }, timerFailed('reconcile')),
     every(c.reapIntervalMs, async () => {
       const n = (await pool.run({ op: 'reap' })) as number;
       if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
-    }),
+    }, timerFailed('reap')),
+    every(BACKLOG_REFRESH_MS, refreshBacklog, timerFailed('backlog')),
   ];
   await gateway.refreshDbCheck();
+  await refreshBacklog().catch(timerFailed('backlog'));
   log.info({ port, adminPort, workers: c.workers, pid: process.pid }, 'listening');
 
   drain = installShutdown(
