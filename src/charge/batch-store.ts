@@ -187,7 +187,7 @@ export class BatchStore {
     }
     return reqs.map((r) => {
       const row = stored.get(r.key);
-      return row ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body } : new RecordMissingError('record: the charge has no started or final row (reaped, or it needs attention)');
+      return row ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body } : new RecordMissingError(`record: charge ${r.key} is missing`);
     });
   }
 }

@@ -16,8 +16,8 @@
  * - What a line carries: the stage, the key's hash, the error's type,
  *   message and SQLSTATE code — never the error object itself. A Postgres
  *   error's `detail` can hold the failing row (card token, request body)
- *   and the raw key; messages of our own never name the key, and a message
- *   that does has it replaced.
+ *   and the raw key. Some messages of our own name the key (`record: charge
+ *   KEY is missing`): the key is replaced wherever it appears.
  */
 import type { Clock } from '../lib/clock.js';
 import { keyHash } from './key-hash.js';

@@ -16,7 +16,7 @@
  *   A final answer always wins, whatever the count: the cap only ends the
  *   asking, it never decides an outcome.
  * With the defaults (1 s, capped at 5 min, 20 tries) a row is asked for
- * between about 32 and 63 minutes before it needs an operator: longer than
+ * between about 29 and 59 minutes before it needs an operator: longer than
  * most provider incidents, well inside the 72 h a provider keeps its
  * idempotency keys.
  */

@@ -169,8 +169,7 @@ export class ChargeStore {
         SELECT response_status, response_body FROM charges WHERE idempotency_key = ${key} AND completed_at IS NOT NULL`;
       row = later[0];
     }
-    // The key stays out of the message: error messages reach the logs.
-    if (!row) throw new Error('record: the charge has no started or final row (reaped, or it needs attention)');
+    if (!row) throw new Error(`record: charge ${key} is missing`);
     return { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body };
   }
 
