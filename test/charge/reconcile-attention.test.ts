@@ -125,6 +125,16 @@ test('an outcome that stays unknown is asked again with growing gaps, then hande
   assert.ok(b.oldestNeedingAttention.some((o) => o.key === key && o.reconcileAttempts === policy.maxAttempts));
   const sqlHash = await db.sql.unsafe<{ h: string }[]>(`SELECT ${KEY_HASH_SQL} AS h FROM charges WHERE idempotency_key = $1`, [key]);
   assert.equal(sqlHash[0]!.h, keyHash(key), 'the runbook query finds the row from the logged hash');
+
+  // The runbook's resolution: requeue to the reconciler, which records what the provider now says, under the same key.
+  await db.sql.unsafe(`UPDATE charges SET status = 'started', reconcile_attempts = 0, lease_expires_at = now(), updated_at = now() WHERE status = 'needs_attention' AND idempotency_key = $1`, [key]);
+  provider.next = () => ({ kind: 'succeeded', providerChargeId: 'pch_resolved' });
+  const resolved = await reconcileOnce(deps, 10);
+  assert.equal(resolved.succeeded, 1);
+  assert.equal(new Set(provider.calls).size, 1, 'one provider key from the first try to the last');
+  const replay = await runCharge(lifecycleDeps(store, provider), key, input, soon());
+  assert.equal(replay.status, 201);
+  assert.equal(replay.headers?.['Idempotent-Replayed'], 'true');
 });
 
 test('a key needing attention answers 409 through group commit too, alone or inside a batch', async () => {
