@@ -26,7 +26,7 @@ import { AdminServer } from './admin.js';
 import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws, uwsInfo } from './native.js';
-import { Gateway } from './server.js';
+import { Gateway, isQueueFull } from './server.js';
 import type { Task } from './tasks.js';
 import type { WorkerData } from './worker.js';
 
@@ -102,8 +102,10 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     }
   };
   // A failed run of a periodic task (a worker lost, the pool closed) is logged
-  // and counted; errors inside a task are the worker's to report.
+  // and counted; errors inside a task are the worker's to report. A full
+  // worker queue is overload, already shed and counted: the next run comes soon.
   const timerFailed = (stage: 'reconcile' | 'reap' | 'backlog') => (e: unknown) => {
+    if (isQueueFull(e)) return;
     protection.events.inc(`error_${stage}`);
     log.error({ stage, error: safeError(e) }, `${stage} failed`);
   };
