@@ -101,3 +101,31 @@ test('the backlog gauges follow the rows nobody has finished, and /admin/state n
   assert.equal(value(scrape, 'bulwark_charges_needing_attention'), 0);
   assert.ok(value(scrape, 'bulwark_oldest_started_charge_age_seconds') < 60);
 });
+
+test('a claim that fails in a worker is logged once by the gateway, without card data or the raw key, and counted in /metrics', async () => {
+  const key = 'scrape-error-key-do-not-log';
+  const body = { amount: 4242, currency: 'USD', source: 'tok_live_do_not_log', description: 'holder Jane Roe' };
+  // A real Postgres error whose detail carries the failing row.
+  await db.sql`ALTER TABLE charges ADD CONSTRAINT test_refuse_4242 CHECK (amount <> 4242) NOT VALID`;
+  try {
+    const r = await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': key }, body });
+    assert.equal(r.status, 503);
+    assert.equal(r.body?.code, 'db_unavailable');
+  } finally {
+    await db.sql`ALTER TABLE charges DROP CONSTRAINT test_refuse_4242`;
+  }
+  let lines: Record<string, unknown>[] = [];
+  for (let i = 0; i < 50 && lines.length === 0; i++) {
+    lines = gw.logLines().filter((l) => l.stage === 'claim');
+    if (lines.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(lines.length, 1, gw.logs());
+  assert.equal(lines[0]!.level, 50);
+  assert.equal(lines[0]!.key_hash, keyHash(key));
+  assert.equal((lines[0]!.error as { code: string }).code, '23514');
+  for (const leak of [key, 'tok_live_do_not_log', 'Jane Roe']) assert.ok(!gw.logs().includes(leak), `the gateway log holds ${leak}`);
+  const scrape = (await call(gw.url, 'GET', '/metrics')).text;
+  assert.match(scrape, /^bulwark_charge_errors_total\{stage="claim"\} 1$/m);
+  // The key was never claimed: a retry now succeeds, charged once.
+  assert.equal((await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': key }, body })).status, 201);
+});
