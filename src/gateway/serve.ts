@@ -8,7 +8,7 @@ import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { BACKLOG_REFRESH_MS, chargeServiceSettings, type BacklogStats } from '../charge/service.js';
-import { safeError } from '../charge/error-report.js';
+import { errorReporter } from '../charge/error-report.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
@@ -102,12 +102,12 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     }
   };
   // A failed run of a periodic task (a worker lost, the pool closed) is logged
-  // and counted; errors inside a task are the worker's to report. A full
-  // worker queue is overload, already shed and counted: the next run comes soon.
+  // (rate-limited like the workers' own reports) and counted; errors inside a
+  // task are the worker's to report. A full worker queue is overload, already
+  // shed and counted: the next run comes soon.
+  const frontErrors = errorReporter({ clock: systemClock, log, count: (stage) => protection.events.inc(`error_${stage}`) });
   const timerFailed = (stage: 'reconcile' | 'reap' | 'backlog') => (e: unknown) => {
-    if (isQueueFull(e)) return;
-    protection.events.inc(`error_${stage}`);
-    log.error({ stage, error: safeError(e) }, `${stage} failed`);
+    if (!isQueueFull(e)) frontErrors(stage, e);
   };
   const renderMetrics = () =>
     renderGatewayMetrics({
