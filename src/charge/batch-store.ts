@@ -126,6 +126,7 @@ export class BatchStore {
         const cur = found.get(r.key);
         if (!cur) pending.push(i);
         else if (cur.fingerprint !== r.fp) results[i] = { kind: 'mismatch' };
+        else if (cur.status === 'needs_attention') results[i] = { kind: 'needs_attention' };
         else if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) results[i] = { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
         else results[i] = { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
       }

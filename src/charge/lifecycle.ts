@@ -17,6 +17,7 @@ import type { Clock } from '../lib/clock.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
 import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
 import { withRetries, type RetryEnv, type RetryPolicy } from '../resilience/retry.js';
+import type { ReportError } from './error-report.js';
 import { fingerprint } from './fingerprint.js';
 import type { ChargeStore, ClaimResult, FinalStatus, StoredOutcome } from './store.js';
 import type { ChargeInput } from './validate.js';
@@ -61,6 +62,8 @@ export interface LifecycleDeps extends RetryEnv {
   observe?: (stage: 'claim' | 'record', ms: number) => void;
   /** A request ran out of time in this stage. */
   onTimeout?: (stage: 'claim' | 'provider') => void;
+  /** A caught error: counted and logged once (expected refusals are left out). */
+  onError?: ReportError;
 }
 
 export class DeadlineError extends Error {}
@@ -160,7 +163,10 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   } catch (e) {
     // A claim that committed after we gave up leaves a started row with a
     // lease: the reconciler finishes it, as the 504 promises.
-    if (!isDeadline(e)) return problem('db_unavailable');
+    if (!isDeadline(e)) {
+      deps.onError?.('claim', e, key);
+      return problem('db_unavailable');
+    }
     deps.onTimeout?.('claim');
     return problem('deadline_exceeded');
   }
@@ -171,9 +177,14 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
       return problem('idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
     case 'in_progress':
       return problem('idempotency_in_progress', { headers: { 'Retry-After': String(Math.max(1, Math.ceil(claim.retryAfterMs / 1000))) } });
+    case 'needs_attention':
+      // The reconciler gave up on this charge: its outcome is unknown and only
+      // an operator may decide it. Nothing is charged or replayed.
+      return problem('charge_needs_attention');
     case 'claimed':
       break;
   }
+  const releaseFailed = (e: unknown) => deps.onError?.('release', e, key);
   const { outcome, sent } = await callProviderCounted(deps, claim.providerKey, key, input, deadlineEpochMs);
   // Releasing and recording may wait for a DB slot past the deadline: the
   // provider was called, and the sooner the row reflects it the better.
@@ -182,12 +193,12 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     // Nothing reached the provider for a claim we just inserted: forget it, so
     // this 503 truly means "not charged". Otherwise (a takeover, or an earlier
     // attempt that may have arrived) leave it to the reconciler.
-    const forgotten = !sent && !claim.takeover && (await db(settleMs, () => store.abandon(key, claim.leaseToken)).catch(() => false));
-    if (!forgotten) await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
+    const forgotten = !sent && !claim.takeover && (await db(settleMs, () => store.abandon(key, claim.leaseToken)).catch((e: unknown) => (releaseFailed(e), false)));
+    if (!forgotten) await db(settleMs, () => store.release(key, claim.leaseToken)).catch(releaseFailed);
     return problem(outcome.code);
   }
   if (outcome.kind === 'unknown') {
-    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
+    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(releaseFailed);
     if (clock.epochMs() < deadlineEpochMs - deps.settings.providerRetry.minAttemptMs) return problem('provider_unavailable');
     deps.onTimeout?.('provider');
     return problem('deadline_exceeded');
@@ -203,8 +214,9 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
       : await db(settleMs, () => store.record(key, status, providerChargeId, reply.status, reply.body));
     deps.observe?.('record', clock.now() - recordStart);
     return replayReply(stored, false);
-  } catch {
-    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(() => {});
+  } catch (e) {
+    deps.onError?.('record', e, key);
+    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(releaseFailed);
     return problem('db_unavailable');
   }
 }

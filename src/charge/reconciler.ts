@@ -5,10 +5,17 @@
  * provider dedupes — so a charge that reached the provider is found, and one
  * that never did is completed exactly once. Row leases (SKIP LOCKED) let many
  * replicas reconcile at once without doing the same row twice.
+ *
+ * A row whose outcome stays unknown is asked again with a growing, capped
+ * gap, and after a bounded number of tries it is handed to an operator as
+ * `needs_attention` (reconcile-policy.ts has the schedule and the why).
  */
 import type { Provider } from '../downstream/provider-client.js';
 import type { RetryEnv } from '../resilience/retry.js';
+import type { ReportError } from './error-report.js';
+import { keyHash } from './key-hash.js';
 import { callProvider, finalAnswer, type LifecycleSettings } from './lifecycle.js';
+import { afterUnknown, DEFAULT_RECONCILE_POLICY, reconcileDelayMs, type ReconcilePolicy } from './reconcile-policy.js';
 import type { ChargeStore } from './store.js';
 
 export interface ReconcileReport {
@@ -18,38 +25,68 @@ export interface ReconcileReport {
   failed: number;
   /** Still unknown: lease released with a delay, tried again later. */
   deferred: number;
+  /** Still unknown after the last try: handed to an operator. */
+  needsAttention: number;
+}
+
+export const emptyReport = (): ReconcileReport => ({ leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0, needsAttention: 0 });
+
+/** The part of a logger the reconciler uses for a row it gives up on. */
+interface AttentionLog {
+  error(obj: object, msg: string): void;
 }
 
 export interface ReconcilerDeps extends RetryEnv {
   store: ChargeStore;
   provider: Provider;
   settings: LifecycleSettings;
+  /** Backoff and give-up; default DEFAULT_RECONCILE_POLICY. */
+  reconcile?: ReconcilePolicy;
+  onError?: ReportError;
+  /** Where a row handed to an operator is announced (one line per row). */
+  log?: AttentionLog;
 }
 
-/** Delay before a charge whose outcome is still unknown is tried again. */
-const DEFER_MS = 1000;
-
 export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promise<ReconcileReport> {
-  const report: ReconcileReport = { leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0 };
+  const report = emptyReport();
+  const rp = deps.reconcile ?? DEFAULT_RECONCILE_POLICY;
   const rows = await deps.store.leaseExpired(batch, deps.settings.leaseMs);
   report.leased = rows.length;
   await Promise.all(
     rows.map(async (row) => {
+      const key = row.idempotencyKey;
+      const failed = (e: unknown) => deps.onError?.('reconcile', e, key);
+      const defer = (uncount: boolean) => {
+        report.deferred++;
+        return deps.store.defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount).catch(failed);
+      };
       const policy = deps.settings.providerRetry;
       const deadline = deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
-      const outcome = await callProvider(deps, row.providerKey, row.idempotencyKey, row.request, deadline);
-      if (outcome.kind === 'unknown' || outcome.kind === 'refused') {
-        report.deferred++;
-        await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
+      const outcome = await callProvider(deps, row.providerKey, key, row.request, deadline);
+      // Nothing reached the provider: not one of the row's tries.
+      if (outcome.kind === 'refused') return defer(true);
+      if (outcome.kind === 'unknown') {
+        if (afterUnknown(row.attempt, rp) === 'retry') return defer(false);
+        try {
+          if (await deps.store.giveUp(key, row.leaseToken)) {
+            report.needsAttention++;
+            deps.log?.error(
+              { key_hash: keyHash(key), charge_id: row.chargeId, reconcile_attempts: row.attempt, created_at: row.createdAt, reason: outcome.reason },
+              'charge needs attention: its outcome is still unknown after the last reconcile try; it will not be retried (docs/runbook.md#charges-need-attention)',
+            );
+          }
+        } catch (e) {
+          failed(e);
+        }
         return;
       }
       const answer = finalAnswer(row.chargeId, row.request, row.createdAt, outcome);
       try {
-        await deps.store.record(row.idempotencyKey, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
+        await deps.store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
         report[answer.status]++;
-      } catch {
-        report.deferred++;
-        await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
+      } catch (e) {
+        failed(e);
+        await defer(false);
       }
     }),
   );
@@ -66,7 +103,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
  * never runs unbounded). The totals of all passes are returned.
  */
 export async function reconcileBacklog(pass: () => Promise<ReconcileReport>, batch: number, maxPasses = 20): Promise<ReconcileReport> {
-  const total: ReconcileReport = { leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0 };
+  const total = emptyReport();
   for (let i = 0; i < maxPasses; i++) {
     const r = await pass();
     total.leased += r.leased;
@@ -74,6 +111,7 @@ export async function reconcileBacklog(pass: () => Promise<ReconcileReport>, bat
     total.declined += r.declined;
     total.failed += r.failed;
     total.deferred += r.deferred;
+    total.needsAttention += r.needsAttention;
     if (r.leased < batch || r.succeeded + r.declined + r.failed === 0) break;
   }
   return total;

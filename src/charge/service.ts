@@ -19,7 +19,9 @@ import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilien
 import type { Logger } from '../runtime/logger.js';
 import type { Stage } from '../metrics/telemetry.js';
 import type { CommonConfig } from '../config/service.js';
-import { reconcileOnce, type ReconcileReport } from './reconciler.js';
+import { emptyReport, reconcileOnce, type ReconcileReport } from './reconciler.js';
+import { errorReporter } from './error-report.js';
+import { keyHash } from './key-hash.js';
 import { ChargeStore } from './store.js';
 import type { ChargeInput } from './validate.js';
 
@@ -41,6 +43,9 @@ export interface ChargeServiceSettings {
   fxConnections: number;
   keepAliveMs: number;
   reconcileBatch: number;
+  reconcileMaxAttempts: number;
+  reconcileBackoffBaseMs: number;
+  reconcileBackoffMaxMs: number;
   retentionHours: number;
   /** Batch the claims and records of concurrent charges into shared statements. */
   groupCommit: boolean;
@@ -72,6 +77,9 @@ export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean 
     fxConnections: part(c.fxConnections),
     keepAliveMs: c.keepAliveMs,
     reconcileBatch: c.reconcileBatch,
+    reconcileMaxAttempts: c.reconcileMaxAttempts,
+    reconcileBackoffBaseMs: c.reconcileBackoffBaseMs,
+    reconcileBackoffMaxMs: c.reconcileBackoffMaxMs,
     retentionHours: c.retentionHours,
     // A gateway setting (GROUP_COMMIT). The baseline's configuration has no
     // such field, so it stays at one statement per call: group commit is not
@@ -86,9 +94,23 @@ export interface ChargeService {
   getCharge(key: string): Promise<Reply>;
   rate(from: string, to: string, deadlineEpochMs: number): Promise<RateOutcome>;
   ping(): Promise<boolean>;
+  /** One reconciler pass; never throws (an error is reported and the pass counts as empty). */
   reconcile(): Promise<ReconcileReport>;
+  /** Keys pruned; never throws (an error is reported and 0 returned). */
   reap(): Promise<number>;
+  /** The unfinished rows for the gauges and /admin/state, keys hashed; null (reported) when the query failed. */
+  backlog(): Promise<BacklogStats | null>;
   close(): Promise<void>;
+}
+
+/** How often the gateway refreshes the backlog gauges: one cheap query per interval, whatever the scrape rate. */
+export const BACKLOG_REFRESH_MS = 5000;
+
+/** Store.backlog with the keys hashed: what may cross to the front thread and the admin port. */
+export interface BacklogStats {
+  oldestStartedAgeSeconds: number;
+  needsAttention: number;
+  oldestNeedingAttention: { keyHash: string; createdAt: string; reconcileAttempts: number }[];
 }
 
 export interface ChargeServiceOptions {
@@ -129,6 +151,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   if (o.decorateProvider) provider = o.decorateProvider(provider);
   const fx = new FxClient(fxPool);
   const fxGuard = guard('fx');
+  const onError = errorReporter({ clock, ...(o.log ? { log: o.log } : {}), ...(p ? { count: (stage) => p.events.inc(`error_${stage}`) } : {}) });
   const dbSlots = p?.bulkheads.db;
   const db: DbGate | undefined = dbSlots
     ? async (timeoutMs, phase) => {
@@ -162,6 +185,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     ...(commits ? { commits } : {}),
     ...(observe ? { observe } : {}),
     ...(p ? { onTimeout: (stage: 'claim' | 'provider') => p.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider') } : {}),
+    onError,
     ...(p?.budget ? { budget: p.budget } : {}),
     ...(p
       ? {
@@ -183,13 +207,19 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
       },
     },
   };
+  const reconcilerDeps = {
+    ...deps,
+    reconcile: { maxAttempts: s.reconcileMaxAttempts, baseMs: s.reconcileBackoffBaseMs, capMs: s.reconcileBackoffMaxMs },
+    ...(o.log ? { log: o.log } : {}),
+  };
   return {
     charge: (key, input, deadline, fp) => runCharge(deps, key, input, deadline, fp),
     async getCharge(key) {
       let row;
       try {
         row = await store.get(key);
-      } catch {
+      } catch (e) {
+        onError('read', e, key);
         return problem('db_unavailable');
       }
       if (!row) return problem('not_found', { detail: 'No charge has this Idempotency-Key' });
@@ -217,21 +247,45 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
       try {
         await store.ping();
         return true;
-      } catch {
+      } catch (e) {
+        onError('ping', e);
         return false;
       }
     },
     async reconcile() {
-      const r = await reconcileOnce(deps, s.reconcileBatch);
+      let r: ReconcileReport;
+      try {
+        r = await reconcileOnce(reconcilerDeps, s.reconcileBatch);
+      } catch (e) {
+        onError('reconcile', e);
+        return emptyReport();
+      }
       if (p) {
         p.events.inc('reconcile_succeeded', r.succeeded);
         p.events.inc('reconcile_declined', r.declined);
         p.events.inc('reconcile_failed', r.failed);
         p.events.inc('reconcile_deferred', r.deferred);
+        p.events.inc('reconcile_needs_attention', r.needsAttention);
       }
       return r;
     },
-    reap: () => store.reap(s.retentionHours),
+    async reap() {
+      try {
+        return await store.reap(s.retentionHours);
+      } catch (e) {
+        onError('reap', e);
+        return 0;
+      }
+    },
+    async backlog() {
+      try {
+        const b = await store.backlog();
+        return { ...b, oldestNeedingAttention: b.oldestNeedingAttention.map(({ key, ...rest }) => ({ keyHash: keyHash(key), ...rest })) };
+      } catch (e) {
+        onError('backlog', e);
+        return null;
+      }
+    },
     async close() {
       // Queued claims and records go out before the pool closes.
       await commits?.close();

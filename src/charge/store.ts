@@ -9,13 +9,17 @@
  *   provider key, so every writer for one key carries the same outcome.
  * - release: give up a lease early when the outcome is unknown, so a client
  *   retry or the reconciler can finish the charge without waiting.
+ * - needs_attention: a started row the reconciler gave up on (its outcome
+ *   stayed unknown through every try). Nothing drives it any more: claims
+ *   answer `needs_attention`, the reconciler skips it, record finds no
+ *   started row; an operator resolves it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { ChargeInput } from './validate.js';
 
 export type FinalStatus = 'succeeded' | 'declined' | 'failed';
-export type ChargeStatus = 'started' | FinalStatus;
+export type ChargeStatus = 'started' | FinalStatus | 'needs_attention';
 
 export interface Claimed {
   kind: 'claimed';
@@ -37,7 +41,8 @@ export type ClaimResult =
   | Claimed
   | StoredOutcome
   | { kind: 'mismatch' }
-  | { kind: 'in_progress'; retryAfterMs: number };
+  | { kind: 'in_progress'; retryAfterMs: number }
+  | { kind: 'needs_attention' };
 
 export interface ChargeRow {
   idempotency_key: string;
@@ -59,6 +64,17 @@ export interface PendingCharge {
   leaseToken: string;
   request: ChargeInput;
   createdAt: string;
+  /** The reconciler's tries of this row so far, this one included. */
+  attempt: number;
+}
+
+/** What the gauges and /admin/state show of the rows nobody has finished. */
+export interface Backlog {
+  /** Age of the oldest `started` row, seconds; 0 when there is none. */
+  oldestStartedAgeSeconds: number;
+  needsAttention: number;
+  /** The oldest rows that need attention, by key (the caller hashes it before it goes anywhere). */
+  oldestNeedingAttention: { key: string; createdAt: string; reconcileAttempts: number }[];
 }
 
 /** A row the claim statement returned (inserted, or a lease taken over). */
@@ -118,6 +134,7 @@ export class ChargeStore {
       const cur = existing[0];
       if (!cur) continue;
       if (cur.fingerprint !== fp) return { kind: 'mismatch' };
+      if (cur.status === 'needs_attention') return { kind: 'needs_attention' };
       if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) {
         return { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
       }
@@ -143,13 +160,13 @@ export class ChargeStore {
       SELECT response_status, response_body FROM upd
       UNION ALL
       SELECT response_status, response_body FROM charges
-        WHERE idempotency_key = ${key} AND status <> 'started' AND NOT EXISTS (SELECT 1 FROM upd)`;
+        WHERE idempotency_key = ${key} AND completed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upd)`;
     let row = rows[0];
     if (!row) {
       // A writer that committed while our update waited for its row lock is
       // invisible to this statement's snapshot: read its outcome anew.
       const later = await this.sql<{ response_status: number; response_body: string }[]>`
-        SELECT response_status, response_body FROM charges WHERE idempotency_key = ${key} AND status <> 'started'`;
+        SELECT response_status, response_body FROM charges WHERE idempotency_key = ${key} AND completed_at IS NOT NULL`;
       row = later[0];
     }
     if (!row) throw new Error(`record: charge ${key} is missing`);
@@ -191,15 +208,17 @@ export class ChargeStore {
    */
   async leaseExpired(limit: number, leaseMs: number): Promise<PendingCharge[]> {
     const token = randomUUID();
-    const rows = await this.sql<{ idempotency_key: string; charge_id: string; provider_key: string; request: ChargeInput; created_at: Date }[]>`
+    // A try is counted when it is leased, not when it ends: a row whose
+    // reconciliation never finishes (a worker dying on it) still runs out of tries.
+    const rows = await this.sql<{ idempotency_key: string; charge_id: string; provider_key: string; request: ChargeInput; created_at: Date; reconcile_attempts: number }[]>`
       UPDATE charges SET lease_token = ${token}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
-             attempts = attempts + 1, updated_at = now()
+             attempts = attempts + 1, reconcile_attempts = reconcile_attempts + 1, updated_at = now()
       WHERE idempotency_key IN (
         SELECT idempotency_key FROM charges
         WHERE status = 'started' AND lease_expires_at < now()
         ORDER BY lease_expires_at LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
-      RETURNING idempotency_key, charge_id, provider_key, request, created_at`;
+      RETURNING idempotency_key, charge_id, provider_key, request, created_at, reconcile_attempts`;
     return rows.map((r) => ({
       idempotencyKey: r.idempotency_key,
       chargeId: r.charge_id,
@@ -207,7 +226,49 @@ export class ChargeStore {
       leaseToken: token,
       request: r.request,
       createdAt: r.created_at.toISOString(),
+      attempt: r.reconcile_attempts,
     }));
+  }
+
+  /**
+   * The reconciler's lease ends with the outcome still unknown: the row is
+   * due again in `delayMs`. `uncount`: this try never reached the provider
+   * (an open breaker, a full bulkhead), so it is not one of the row's tries.
+   */
+  async defer(key: string, leaseToken: string, delayMs: number, uncount = false): Promise<void> {
+    await this.sql`
+      UPDATE charges SET lease_expires_at = now() + make_interval(secs => ${delayMs / 1000}), updated_at = now(),
+             reconcile_attempts = GREATEST(0, reconcile_attempts - ${uncount ? 1 : 0})
+      WHERE idempotency_key = ${key} AND status = 'started' AND lease_token = ${leaseToken}`;
+  }
+
+  /** The reconciler's last try left the outcome unknown: hand the row to an operator. False when our lease was lost. */
+  async giveUp(key: string, leaseToken: string): Promise<boolean> {
+    const rows = await this.sql`
+      UPDATE charges SET status = 'needs_attention', lease_token = NULL, lease_expires_at = NULL, updated_at = now()
+      WHERE idempotency_key = ${key} AND status = 'started' AND lease_token = ${leaseToken}`;
+    return rows.count === 1;
+  }
+
+  /**
+   * The unfinished rows, in one cheap statement: both scans read partial
+   * indexes of the few rows that are not final (charges_pending_idx,
+   * charges_needs_attention_idx), never the table of completed keys.
+   */
+  async backlog(sample = 5): Promise<Backlog> {
+    const rows = await this.sql<{ oldest_started_s: number | null; needs_attention: number; oldest: { key: string; created_at: string; reconcile_attempts: number }[] }[]>`
+      SELECT
+        (SELECT EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 FROM charges WHERE status = 'started') AS oldest_started_s,
+        (SELECT count(*)::int FROM charges WHERE status = 'needs_attention') AS needs_attention,
+        (SELECT coalesce(json_agg(o ORDER BY o.created_at), '[]'::json) FROM (
+           SELECT idempotency_key AS key, created_at, reconcile_attempts FROM charges
+           WHERE status = 'needs_attention' ORDER BY created_at LIMIT ${sample}) o) AS oldest`;
+    const r = rows[0]!;
+    return {
+      oldestStartedAgeSeconds: Math.max(0, r.oldest_started_s ?? 0),
+      needsAttention: r.needs_attention,
+      oldestNeedingAttention: r.oldest.map((o) => ({ key: o.key, createdAt: new Date(o.created_at).toISOString(), reconcileAttempts: o.reconcile_attempts })),
+    };
   }
 
   /** Delete completed keys older than the retention period, in bounded batches. */

@@ -22,6 +22,9 @@ export const commonSpecs = {
   leaseMs: int({ flag: 'lease-ms', env: 'LEASE_MS', default: 60000, min: 100, unit: 'ms', doc: 'How long a claimed charge is owned before another request or the reconciler may take it over. Must exceed max-request-timeout-ms.' }),
   reconcileIntervalMs: int({ flag: 'reconcile-interval-ms', env: 'RECONCILE_INTERVAL_MS', default: 1000, min: 10, unit: 'ms', doc: 'How often the reconciler looks for started charges whose lease expired.' }),
   reconcileBatch: int({ flag: 'reconcile-batch', env: 'RECONCILE_BATCH', default: 50, min: 1, max: 10000, doc: 'Charges the reconciler takes per pass.' }),
+  reconcileMaxAttempts: int({ flag: 'reconcile-max-attempts', env: 'RECONCILE_MAX_ATTEMPTS', default: 20, min: 1, max: 1000, doc: 'Reconciler tries (provider calls whose outcome stayed unknown) before a charge is set to needs_attention: never charged again automatically, an operator resolves it (docs/runbook.md). Tries refused by an open breaker or a full bulkhead do not count.' }),
+  reconcileBackoffBaseMs: int({ flag: 'reconcile-backoff-base-ms', env: 'RECONCILE_BACKOFF_BASE_MS', default: 1000, min: 1, unit: 'ms', doc: 'Wait before a charge whose outcome is still unknown is tried again; doubles with every try (between half and all of it, jittered) up to RECONCILE_BACKOFF_MAX_MS.' }),
+  reconcileBackoffMaxMs: int({ flag: 'reconcile-backoff-max-ms', env: 'RECONCILE_BACKOFF_MAX_MS', default: 300000, min: 1, unit: 'ms', doc: 'Longest wait between two reconciler tries of one charge.' }),
   retentionHours: int({ flag: 'retention-hours', env: 'RETENTION_HOURS', default: 72, min: 1, unit: 'h', doc: 'Completed idempotency keys are pruned after this long.' }),
   reapIntervalMs: int({ flag: 'reap-interval-ms', env: 'REAP_INTERVAL_MS', default: 60000, min: 100, unit: 'ms', doc: 'How often the reaper prunes expired keys.' }),
   providerTimeoutMs: int({ flag: 'provider-timeout-ms', env: 'PROVIDER_TIMEOUT_MS', default: 800, min: 1, unit: 'ms', doc: 'Timeout of one provider attempt (capped by the request deadline).' }),
@@ -116,6 +119,9 @@ export function checkCommon(c: CommonConfig): string | undefined {
   }
   if (c.retryBaseMs > c.retryMaxMs) {
     return `RETRY_BASE_MS must be at most RETRY_MAX_MS (${c.retryMaxMs}); got ${c.retryBaseMs}`;
+  }
+  if (c.reconcileBackoffBaseMs > c.reconcileBackoffMaxMs) {
+    return `RECONCILE_BACKOFF_BASE_MS must be at most RECONCILE_BACKOFF_MAX_MS (${c.reconcileBackoffMaxMs}); got ${c.reconcileBackoffBaseMs}`;
   }
   if ((c.providerUrl === undefined) !== (c.fxUrl === undefined)) {
     return 'PROVIDER_URL and FX_URL must be set together (or both left unset to spawn the simulator)';

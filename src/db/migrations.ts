@@ -42,6 +42,35 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX charges_completed_idx ON charges (completed_at) WHERE status <> 'started';
     `,
   },
+  {
+    // A charge whose outcome stays unknown after the reconciler's last try
+    // becomes `needs_attention`: a status, not a flag column, so that every
+    // statement that drives a charge (claim takeover, the reconciler's
+    // lease, record: all `WHERE status = 'started'`) leaves it alone without
+    // being told — a flag would have to be added to each of them, and one
+    // forgotten would charge again. It is not final either: no completion
+    // time, no stored answer, no lease, so the reaper never prunes it and
+    // nothing replays it. The constraints say exactly that. They are added
+    // NOT VALID: rows written under version 1 satisfy them by construction
+    // (version 1's constraints imply them), and validating would scan the
+    // whole table under an exclusive lock at start-up.
+    version: 2,
+    name: 'charges-needs-attention',
+    sql: `
+      ALTER TABLE charges ADD COLUMN reconcile_attempts integer NOT NULL DEFAULT 0;
+      ALTER TABLE charges DROP CONSTRAINT charges_status_check;
+      ALTER TABLE charges ADD CONSTRAINT charges_status_check
+        CHECK (status IN ('started', 'succeeded', 'declined', 'failed', 'needs_attention')) NOT VALID;
+      ALTER TABLE charges DROP CONSTRAINT charges_check;
+      ALTER TABLE charges ADD CONSTRAINT charges_completed_check
+        CHECK ((status IN ('started', 'needs_attention')) = (completed_at IS NULL)) NOT VALID;
+      ALTER TABLE charges ADD CONSTRAINT charges_needs_attention_check
+        CHECK (status <> 'needs_attention' OR (lease_token IS NULL AND lease_expires_at IS NULL AND response_status IS NULL AND response_body IS NULL)) NOT VALID;
+      ALTER TABLE charges ADD CONSTRAINT charges_reconcile_attempts_check CHECK (reconcile_attempts >= 0) NOT VALID;
+      -- The operator's list and the gauge: only rows that need attention, oldest first.
+      CREATE INDEX charges_needs_attention_idx ON charges (created_at) WHERE status = 'needs_attention';
+    `,
+  },
 ];
 
 const LOCK_ID = 0x62756c77; // "bulw"

@@ -28,6 +28,9 @@ export const catalogue = {
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   idempotency_in_progress: { status: 409, title: 'A request with this Idempotency-Key is in progress', retryAfterS: 1 },
+  // No Retry-After: retrying does not help until an operator has resolved the
+  // charge; after that the same key returns its final outcome.
+  charge_needs_attention: { status: 409, title: 'The outcome of this charge is unknown and an operator must resolve it; it will not be charged again automatically' },
   payload_too_large: { status: 413, title: 'Request body is too large' },
   unsupported_media_type: { status: 415, title: 'Content-Type must be application/json' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key was used with a different request' },

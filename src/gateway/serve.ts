@@ -7,7 +7,8 @@ import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import { checkGateway, gatewaySpecs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
-import { chargeServiceSettings } from '../charge/service.js';
+import { BACKLOG_REFRESH_MS, chargeServiceSettings, type BacklogStats } from '../charge/service.js';
+import { errorReporter } from '../charge/error-report.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
@@ -27,7 +28,7 @@ import { MetricsListener } from './metrics-listener.js';
 import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws, uwsInfo } from './native.js';
-import { Gateway } from './server.js';
+import { Gateway, isQueueFull } from './server.js';
 import type { Task } from './tasks.js';
 import type { WorkerData } from './worker.js';
 
@@ -93,6 +94,24 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   const processMetrics = createProcessMetrics();
+  // The unfinished charges, as a worker last read them (the front thread does no DB I/O).
+  let backlog: BacklogStats | null = null;
+  let backlogAt: number | null = null;
+  const refreshBacklog = async () => {
+    const b = (await pool.run({ op: 'backlog' })) as BacklogStats | null;
+    if (b) {
+      backlog = b;
+      backlogAt = systemClock.epochMs();
+    }
+  };
+  // A failed run of a periodic task (a worker lost, the pool closed) is logged
+  // (rate-limited like the workers' own reports) and counted; errors inside a
+  // task are the worker's to report. A full worker queue is overload, already
+  // shed and counted: the next run comes soon.
+  const frontErrors = errorReporter({ clock: systemClock, log, count: (stage) => protection.events.inc(`error_${stage}`) });
+  const timerFailed = (stage: 'reconcile' | 'reap' | 'backlog') => (e: unknown) => {
+    if (!isQueueFull(e)) frontErrors(stage, e);
+  };
   const renderMetrics = async () =>
     renderGatewayMetrics({
       build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
@@ -102,6 +121,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       admission: () => admission.stats(),
       pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
       drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
+      backlog: () => backlog,
       nowEpochMs: () => systemClock.epochMs(),
     }) + (await processMetrics.render());
   const gateway = new Gateway(
@@ -129,6 +149,11 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
         bulkheads: Object.fromEntries(Object.entries(protection.bulkheads).map(([n, b]) => [n, b.stats()])),
         retry_budget: protection.budget?.stats() ?? null,
         events: protection.events.snapshot(),
+        charges: {
+          checked_at: backlogAt === null ? null : new Date(backlogAt).toISOString(),
+          oldest_started_age_seconds: backlog?.oldestStartedAgeSeconds ?? null,
+          needs_attention: backlog ? { count: backlog.needsAttention, oldest: backlog.oldestNeedingAttention.map((o) => ({ key_hash: o.keyHash, created_at: o.createdAt, reconcile_attempts: o.reconcileAttempts })) } : null,
+        },
         workers: { threads: pool.threads.length, queue_size: pool.queueSize, utilization: pool.utilization },
         mechanisms: { shedding: on && c.shedding, concurrency_limit: on ? c.concurrencyLimit : 'off', breakers: protectionSettings.breakers, bulkheads: protectionSettings.bulkheads, retry_budget: protectionSettings.retryBudget },
       };
@@ -151,13 +176,15 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     every(c.reconcileIntervalMs, async () => {
       const r = await reconcileBacklog(() => pool.run({ op: 'reconcile' }) as Promise<ReconcileReport>, c.reconcileBatch);
       if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
-    }),
+    }, timerFailed('reconcile')),
     every(c.reapIntervalMs, async () => {
       const n = (await pool.run({ op: 'reap' })) as number;
       if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
-    }),
+    }, timerFailed('reap')),
+    every(BACKLOG_REFRESH_MS, refreshBacklog, timerFailed('backlog')),
   ];
   await gateway.refreshDbCheck();
+  await refreshBacklog().catch(timerFailed('backlog'));
   log.info({ port, adminPort, metricsPort, workers: c.workers, pid: process.pid }, 'listening');
 
   drain = installShutdown(

@@ -12,4 +12,5 @@ export type Task =
   | { op: 'rate'; from: string; to: string; deadline: number; sentAt: number }
   | { op: 'ping' }
   | { op: 'reconcile' }
-  | { op: 'reap' };
+  | { op: 'reap' }
+  | { op: 'backlog' };

@@ -49,5 +49,7 @@ export default function handle(task: Task): Promise<unknown> {
       return service.reconcile();
     case 'reap':
       return service.reap();
+    case 'backlog':
+      return service.backlog();
   }
 }

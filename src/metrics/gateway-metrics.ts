@@ -5,6 +5,8 @@
  * over plain stats snapshots; this file alone turns them into Prometheus
  * names (bulwark_ prefix, base units, _total for counters).
  */
+import type { BacklogStats } from '../charge/service.js';
+import { ERROR_STAGES } from '../charge/error-report.js';
 import type { BreakerState } from '../resilience/breaker.js';
 import type { Protection } from '../resilience/protection.js';
 import type { ShedReason } from '../resilience/shedder.js';
@@ -20,6 +22,8 @@ export interface GatewayMetricSources {
   admission: () => { limit: number | null; inFlight: number; shed: Record<ShedReason, number>; expectedQueueWaitMs: number; loopDelayMs: number; loopUtilization: number };
   pool: () => { threads: number; queueSize: number };
   drain: () => { draining: boolean; elapsedMs: number; abandoned: number };
+  /** The last backlog query's answer (refreshed every few seconds by a worker); null before the first one succeeded. */
+  backlog?: () => BacklogStats | null;
   nowEpochMs: () => number;
 }
 
@@ -120,8 +124,16 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
   if (p.budget) x.family('bulwark_retry_budget_tokens', 'gauge', 'Retries the shared budget would allow now.').sample('bulwark_retry_budget_tokens', p.budget.stats().tokens);
   x.family('bulwark_timeouts_total', 'counter', 'Requests that ran out of time, by the stage they were in.');
   for (const stage of ['claim', 'provider', 'fx'] as const) x.sample('bulwark_timeouts_total', e.get(`timeout_${stage}`), { stage });
-  x.family('bulwark_reconciler_charges_total', 'counter', 'Charges the reconciler handled, by outcome (deferred = still unknown, retried later).');
-  for (const outcome of ['succeeded', 'declined', 'failed', 'deferred'] as const) x.sample('bulwark_reconciler_charges_total', e.get(`reconcile_${outcome}`), { outcome });
+  x.family('bulwark_reconciler_charges_total', 'counter', 'Charges the reconciler handled, by outcome (deferred = still unknown, retried later; needs_attention = still unknown after the last try, left to an operator).');
+  for (const outcome of ['succeeded', 'declined', 'failed', 'deferred', 'needs_attention'] as const) x.sample('bulwark_reconciler_charges_total', e.get(`reconcile_${outcome}`), { outcome });
+  x.family('bulwark_charge_errors_total', 'counter', 'Unexpected errors in the charge path, the reconciler and the reaper, by stage (each also logged; deadlines and DB-slot timeouts are counted elsewhere).');
+  for (const stage of ERROR_STAGES) x.sample('bulwark_charge_errors_total', e.get(`error_${stage}`), { stage });
+  // Postgres-wide facts (every replica reports the same rows): absent until the first query answered, then the last answer.
+  const backlog = s.backlog?.();
+  if (backlog) {
+    x.family('bulwark_oldest_started_charge_age_seconds', 'gauge', 'Age of the oldest charge still started (outcome not yet final), 0 when there is none.').sample('bulwark_oldest_started_charge_age_seconds', backlog.oldestStartedAgeSeconds);
+    x.family('bulwark_charges_needing_attention', 'gauge', 'Charges the reconciler gave up on (outcome unknown after its last try): an operator must resolve them.').sample('bulwark_charges_needing_attention', backlog.needsAttention);
+  }
   x.family('bulwark_db_group_commit_statements_total', 'counter', 'Statements sent by group commit, by charge phase (follow-up reads included; 0 with GROUP_COMMIT off).');
   x.family('bulwark_db_group_commit_requests_total', 'counter', 'Charge requests carried by group-commit batches, by phase; divided by statements, the requests per statement.');
   for (const phase of ['claim', 'record'] as const) {

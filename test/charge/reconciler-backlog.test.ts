@@ -12,7 +12,7 @@ function backlog(rows: number, batch: number, finishes = true): { pass: () => Pr
       passes++;
       const leased = Math.min(batch, left);
       if (finishes) left -= leased;
-      return finishes ? { leased, succeeded: leased, declined: 0, failed: 0, deferred: 0 } : { leased, succeeded: 0, declined: 0, failed: 0, deferred: leased };
+      return finishes ? { leased, succeeded: leased, declined: 0, failed: 0, deferred: 0, needsAttention: 0 } : { leased, succeeded: 0, declined: 0, failed: 0, deferred: leased, needsAttention: 0 };
     },
   };
 }
@@ -21,7 +21,7 @@ test('a backlog after an incident drains in one tick, pass after pass, with the 
   const b = backlog(230, 50);
   const r = await reconcileBacklog(b.pass, 50);
   assert.equal(b.passes(), 5);
-  assert.deepEqual(r, { leased: 230, succeeded: 230, declined: 0, failed: 0, deferred: 0 });
+  assert.deepEqual(r, { leased: 230, succeeded: 230, declined: 0, failed: 0, deferred: 0, needsAttention: 0 });
 });
 
 test('an exact multiple of the batch stops at the first empty pass', async () => {

@@ -100,6 +100,15 @@ test('a row still started after settling is pending', () => {
   assert.equal(auditClean(a), false);
 });
 
+test('a row the reconciler gave up on (needs_attention) is pending too: the audit is not clean', () => {
+  const r = cleanRun();
+  r.rows.push({ key: 'k-given-up', status: 'needs_attention', provider_charge_id: null });
+  const a = auditRun(r);
+  assert.equal(a.pending, 1);
+  assert.match(a.findings.join('\n'), /k-given-up: still needing attention after the settle period/);
+  assert.equal(auditClean(a), false);
+});
+
 test('a pending row whose charge the provider made is both pending and lost', () => {
   const r = cleanRun();
   r.rows.push({ key: 'k-timeout-nothing', status: 'started', provider_charge_id: null });

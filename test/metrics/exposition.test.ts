@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Exposition } from '../../src/metrics/prometheus.js';
+import { spawnSync } from 'node:child_process';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from '../../src/metrics/histogram.js';
+import { renderGatewayMetrics } from '../../src/metrics/gateway-metrics.js';
+import { createTelemetryLayout, Telemetry } from '../../src/metrics/telemetry.js';
+import { RecentWindow } from '../../src/metrics/window.js';
+import { createProtectionLayout, openProtection } from '../../src/resilience/protection.js';
 
 test('families, escaped labels, and histograms with sorted le up to +Inf', () => {
   const h = new SharedHistogram(new Int32Array(HISTOGRAM_BUCKETS));
@@ -22,4 +27,55 @@ test('families, escaped labels, and histograms with sorted le up to +Inf', () =>
   assert.equal(les.find(([le]) => le === '0.3')![1], 1);
   assert.match(text, /x_seconds_count\{route="\/charge"\} 2\n/);
   assert.ok(text.endsWith('\n'));
+});
+
+test('the backlog gauges: absent until the first backlog query answered, then its values; promtool-clean either way', () => {
+  const bulkhead = { limit: 4, maxWaiting: 4 };
+  const settings = {
+    breakers: true,
+    breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8 },
+    bulkheads: true,
+    providerBulkhead: bulkhead,
+    fxBulkhead: bulkhead,
+    bulkheadAcquireTimeoutMs: 100,
+    db: bulkhead,
+    dbAcquireTimeoutMs: 100,
+    retryBudget: false,
+    budget: { ratio: 0.2, minPerSecond: 10, maxTokens: 100 },
+  };
+  const protection = openProtection(createProtectionLayout(settings, 0), settings);
+  protection.events.inc('error_record', 3);
+  protection.events.inc('reconcile_needs_attention', 2);
+  const telemetry = new Telemetry(createTelemetryLayout());
+  const window = new RecentWindow(() => telemetry.http);
+  let backlog: { oldestStartedAgeSeconds: number; needsAttention: number; oldestNeedingAttention: [] } | null = null;
+  const render = () =>
+    renderGatewayMetrics({
+      build: { version: 't', git_commit: 't', node: 't', uws: 't' },
+      telemetry,
+      protection,
+      window,
+      admission: () => ({ limit: null, inFlight: 0, shed: { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 }, expectedQueueWaitMs: 0, loopDelayMs: 0, loopUtilization: 0 }),
+      pool: () => ({ threads: 1, queueSize: 0 }),
+      drain: () => ({ draining: false, elapsedMs: 0, abandoned: 0 }),
+      backlog: () => backlog,
+      nowEpochMs: () => 0,
+    });
+  try {
+    const promtool = (text: string) => spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    const before = render();
+    assert.doesNotMatch(before, /bulwark_oldest_started_charge_age_seconds|bulwark_charges_needing_attention/, 'no made-up 0 before the database answered');
+    assert.match(before, /^bulwark_charge_errors_total\{stage="record"\} 3$/m);
+    assert.match(before, /^bulwark_reconciler_charges_total\{outcome="needs_attention"\} 2$/m);
+    assert.equal(promtool(before).status, 0, promtool(before).stdout + promtool(before).stderr);
+    backlog = { oldestStartedAgeSeconds: 1234.5, needsAttention: 7, oldestNeedingAttention: [] };
+    const after = render();
+    assert.match(after, /^# TYPE bulwark_oldest_started_charge_age_seconds gauge\nbulwark_oldest_started_charge_age_seconds 1234\.5$/m);
+    assert.match(after, /^# TYPE bulwark_charges_needing_attention gauge\nbulwark_charges_needing_attention 7$/m);
+    const check = promtool(after);
+    assert.ok(!check.error, `promtool is needed (Debian package prometheus): ${String(check.error)}`);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+  } finally {
+    window.close();
+  }
 });

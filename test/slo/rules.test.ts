@@ -32,7 +32,7 @@ describe('Prometheus rules', () => {
   it('promtool check rules accepts bulwark-rules.yml', { skip: promtoolMissing }, () => {
     const r = promtool(['check', 'rules', RULES_FILE]);
     assert.equal(r.code, 0, show(r));
-    assert.match(r.stdout, /SUCCESS: 20 rules found/, show(r));
+    assert.match(r.stdout, /SUCCESS: 22 rules found/, show(r));
   });
 
   it('promtool test rules passes bulwark-rules.test.yml (burn scenarios, recorded ratios, saturation alerts)', { skip: promtoolMissing }, () => {

@@ -25,7 +25,7 @@
 import type { ChargeOutcome } from '../load/types.js';
 import type { Audit } from '../report/types.js';
 
-export type RowStatus = 'started' | 'succeeded' | 'declined' | 'failed';
+export type RowStatus = 'started' | 'succeeded' | 'declined' | 'failed' | 'needs_attention';
 
 export interface AuditRow {
   key: string;
@@ -89,7 +89,7 @@ export function auditRun(input: AuditInput): Audit {
       note(`${o.key}: the client saw ${o.status} but Postgres holds ${held}`);
       continue;
     }
-    if (!row || row.status === 'started') continue; // pending rows are counted below, missing ones are fine when nothing was charged
+    if (!row || row.status === 'started' || row.status === 'needs_attention') continue; // pending rows are counted below, missing ones are fine when nothing was charged
     const mismatch = mismatchOf(row, charges, o);
     if (mismatch) note(`${o.key}: ${mismatch}`);
   }
@@ -97,8 +97,9 @@ export function auditRun(input: AuditInput): Audit {
   for (const r of input.rows) {
     if (!clientKeys.has(r.key)) note(`${r.key}: Postgres holds a ${r.status} row for a key the client never sent`);
   }
-  const pendingRows = input.rows.filter((r) => r.status === 'started');
-  for (const r of pendingRows.slice(0, 5)) note(`${r.key}: still started after the settle period`);
+  // A row the reconciler gave up on is as unfinished as a started one: it must not pass the audit.
+  const pendingRows = input.rows.filter((r) => r.status === 'started' || r.status === 'needs_attention');
+  for (const r of pendingRows.slice(0, 5)) note(`${r.key}: still ${r.status === 'started' ? 'started' : 'needing attention'} after the settle period`);
 
   if (input.ledger) {
     const foreignDuplicates = input.ledger.duplicates.filter((d) => !clientKeys.has(d.reference));
@@ -134,6 +135,7 @@ function mismatchOf(row: AuditRow, charges: readonly ProviderCharge[], o: Pick<C
       if (o.status === 402) return 'the client saw 402 but Postgres holds failed';
       return undefined;
     case 'started':
+    case 'needs_attention':
       return undefined;
   }
 }
