@@ -181,7 +181,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   );
 }
 
-function protectionFrom(c: GatewayConfig): ProtectionSettings {
+export function protectionFrom(c: GatewayConfig): ProtectionSettings {
   const on = c.mechanisms;
   return {
     breakers: on && c.breakers,
