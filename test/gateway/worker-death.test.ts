@@ -160,8 +160,10 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
     assert.equal(logLines.filter((l) => l.msg?.toString().startsWith('worker thread died') && l.thread_id === victimId).length, 1, 'the death is logged once');
 
     // Once the load has ended: nothing held, nobody waiting, the thread replaced.
-    await until(`round ${round}: bulkheads back to 0 and ${WORKERS} threads`, () =>
-      pool.threads.length === WORKERS && Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0), 5000, 10);
+    await until(`round ${round}: bulkheads back to 0 and ${WORKERS} live threads, the dead one replaced`, () =>
+      pool.threads.length === WORKERS &&
+      pool.threads.every((w) => w.threadId >= 0 && w.threadId !== victimId) &&
+      Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0), 5000, 10);
     const fresh = await charge(`after-kill-${round}`);
     assert.equal(fresh.status, 201, `new charges succeed on the replaced pool: ${fresh.text}`);
   }
