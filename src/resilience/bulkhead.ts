@@ -12,9 +12,10 @@
  * (thread-slots.ts), so when a worker thread dies, `reclaim` gives back the
  * slots it held and removes its waiters: otherwise every death would shrink
  * the limit for good. The per-slot count moves right next to the global one,
- * with no function call or loop between them: V8 stops a terminated thread
- * only at a function entry or a loop back-edge, so a thread never dies
- * between the two and the counts always agree.
+ * with no JavaScript call or loop between them: V8 acts on `terminate()` at
+ * its interrupt checks (function entries, loop back-edges), not between two
+ * Atomics builtins, so a terminated thread does not stop between the two.
+ * (A sweep runs only after the thread's 'exit': see gateway/worker-exits.ts.)
  */
 import type { Region, RegionSpec } from './shared-memory.js';
 import { SHARED_SLOT, THREAD_SLOTS } from './thread-slots.js';
