@@ -121,7 +121,9 @@ export function finalAnswer(
     const body = { ...(JSON.parse(reply.body) as object), id: chargeId, charge_status: 'declined', decline_code: outcome.declineCode, amount: input.amount, currency: input.currency, provider_charge_id: outcome.providerChargeId, created_at: createdAt };
     return { status: 'declined', providerChargeId: outcome.providerChargeId, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
   }
-  const reply = problem('charge_rejected', { detail: `The provider rejected the charge: ${outcome.message}` });
+  // The provider's own words stay in our logs (the client logs them): they
+  // may name internals, and a client cannot act on them anyway.
+  const reply = problem('charge_rejected', { detail: `The payment provider refused the request (${outcome.status}); nothing was charged` });
   const body = { ...(JSON.parse(reply.body) as object), id: chargeId, charge_status: 'failed', amount: input.amount, currency: input.currency, created_at: createdAt };
   return { status: 'failed', providerChargeId: null, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
 }

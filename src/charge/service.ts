@@ -132,7 +132,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const store = new ChargeStore(sql);
   const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
   const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
-  const client = new ProviderClient(providerPool);
+  const client = new ProviderClient(providerPool, o.log, clock);
   const p = o.protection;
   const observe = o.observe;
   const guard = (d: 'provider' | 'fx'): Guard => ({

@@ -29,6 +29,7 @@ import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws, uwsInfo } from './native.js';
 import { Gateway, isQueueFull } from './server.js';
+import { reclaimOnWorkerExit } from './worker-exits.js';
 import type { Task } from './tasks.js';
 import type { WorkerData } from './worker.js';
 
@@ -73,6 +74,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     atomics: 'disabled',
     workerData: data,
   });
+  reclaimOnWorkerExit(pool, protection, log, { closing: () => drain.draining });
   const loop = new LoopMonitor();
   const on = c.mechanisms;
   const providerBulkhead = protection.bulkheads.provider;
@@ -212,7 +214,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   );
 }
 
-function protectionFrom(c: GatewayConfig): ProtectionSettings {
+export function protectionFrom(c: GatewayConfig): ProtectionSettings {
   const on = c.mechanisms;
   return {
     breakers: on && c.breakers,

@@ -52,6 +52,14 @@ export function isQueueFull(e: unknown): boolean {
   return e instanceof Error && /queue is at limit|Task queue is at limit/i.test(e.message);
 }
 
+/**
+ * Piscina's rejection of the tasks a dying worker held ('worker exited with
+ * code: N'), or of a worker terminated under them.
+ */
+export function isWorkerLost(e: unknown): boolean {
+  return e instanceof Error && /worker exited with code|Terminating worker thread/i.test(e.message);
+}
+
 /** Time the front thread gives a worker's own 504 to arrive before answering it itself. */
 const FRONT_DEADLINE_GRACE_MS = 50;
 
@@ -237,7 +245,13 @@ export class Gateway {
         settled?.();
         this.guards.admission.done(cls, started, true);
         if (isQueueFull(e)) return this.#fail(x, 'overloaded', { detail: 'The worker queue is full' });
-        this.log.error({ err: e, op: task.op }, 'task failed');
+        // The task may have run up to any point before it was lost: a charge
+        // may be claimed and at the provider. Its row stays `started` and the
+        // reconciler finishes it, which is what 504 deadline_exceeded says.
+        // A charge whose task threw is in the same position.
+        const lost = isWorkerLost(e);
+        this.log.error({ err: e, op: task.op }, lost ? 'task lost with its worker thread' : 'task failed');
+        if (lost || task.op === 'charge') return this.#fail(x, 'deadline_exceeded');
         this.#fail(x, 'internal_error');
       },
     );

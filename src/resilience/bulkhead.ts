@@ -7,8 +7,18 @@
  *
  * The acquire timeout is what turns a slow downstream into fast, clean 503s
  * instead of a queue that eats every request's deadline.
+ *
+ * Each thread's part of the counts is also kept under its thread slot
+ * (thread-slots.ts), so when a worker thread dies, `reclaim` gives back the
+ * slots it held and removes its waiters: otherwise every death would shrink
+ * the limit for good. The per-slot count moves right next to the global one,
+ * with no JavaScript call or loop between them: V8 acts on `terminate()` at
+ * its interrupt checks (function entries, loop back-edges), not between two
+ * Atomics builtins, so a terminated thread does not stop between the two.
+ * (A sweep runs only after the thread's 'exit': see gateway/worker-exits.ts.)
  */
 import type { Region, RegionSpec } from './shared-memory.js';
+import { SHARED_SLOT, THREAD_SLOTS } from './thread-slots.js';
 
 // Int32 slots
 const IN_USE = 0;
@@ -18,8 +28,13 @@ const MAX_WAITING = 3;
 const ACQUIRED = 4;
 const REJECTED_FULL = 5;
 const REJECTED_TIMEOUT = 6;
+/** Slots given back on behalf of dead threads (a count, never reset). */
+const RECLAIMED = 7;
+/** Per thread slot: slots held, then callers waiting. */
+const HELD_BY = 8;
+const WAITING_BY = HELD_BY + THREAD_SLOTS;
 
-export const BULKHEAD_REGION: RegionSpec = { ints: 8, floats: 0 };
+export const BULKHEAD_REGION: RegionSpec = { ints: WAITING_BY + THREAD_SLOTS, floats: 0 };
 
 export interface BulkheadConfig {
   limit: number;
@@ -42,14 +57,30 @@ export interface BulkheadStats {
   acquired: number;
   rejectedFull: number;
   rejectedTimeout: number;
+  /** Slots given back on behalf of threads that died holding them. */
+  reclaimed: number;
+}
+
+/** What a dead thread held on one bulkhead, now given back. */
+export interface Reclaimed {
+  held: number;
+  waiting: number;
 }
 
 export class Bulkhead {
+  readonly #heldBy: number;
+  readonly #waitingBy: number;
+
+  /** `slot`: this thread's slot (thread-slots.ts); SHARED_SLOT when untracked. */
   constructor(
     readonly name: string,
     private readonly r: Region,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    slot = SHARED_SLOT,
+  ) {
+    this.#heldBy = HELD_BY + slot;
+    this.#waitingBy = WAITING_BY + slot;
+  }
 
   /** Non-blocking attempt. */
   tryAcquire(): boolean {
@@ -59,6 +90,7 @@ export class Bulkhead {
       const cur = Atomics.load(a, IN_USE);
       if (cur >= limit) return false;
       if (Atomics.compareExchange(a, IN_USE, cur, cur + 1) === cur) {
+        Atomics.add(a, this.#heldBy, 1);
         Atomics.add(a, ACQUIRED, 1);
         return true;
       }
@@ -70,7 +102,10 @@ export class Bulkhead {
     if (this.tryAcquire()) return { ok: true, waitedMs: 0 };
     const a = this.r.i32;
     if (timeoutMs <= 0) return this.#reject('full', 0);
-    if (Atomics.add(a, WAITING, 1) >= Atomics.load(a, MAX_WAITING)) {
+    const full = Atomics.add(a, WAITING, 1) >= Atomics.load(a, MAX_WAITING);
+    Atomics.add(a, this.#waitingBy, 1);
+    if (full) {
+      Atomics.sub(a, this.#waitingBy, 1);
       Atomics.sub(a, WAITING, 1);
       return this.#reject('full', 0);
     }
@@ -93,13 +128,34 @@ export class Bulkhead {
         }
       }
     } finally {
+      Atomics.sub(a, this.#waitingBy, 1);
       Atomics.sub(a, WAITING, 1);
     }
   }
 
   release(): void {
+    Atomics.sub(this.r.i32, this.#heldBy, 1);
     Atomics.sub(this.r.i32, IN_USE, 1);
     Atomics.notify(this.r.i32, IN_USE, 1);
+  }
+
+  /**
+   * Give back what the thread in `slot` held and drop its waiters. Only for a
+   * thread that has exited (its 'exit' event fired): a live one would release
+   * the same slots again.
+   */
+  reclaim(slot: number): Reclaimed {
+    if (slot === SHARED_SLOT) return { held: 0, waiting: 0 };
+    const a = this.r.i32;
+    const held = Atomics.exchange(a, HELD_BY + slot, 0);
+    const waiting = Atomics.exchange(a, WAITING_BY + slot, 0);
+    if (waiting !== 0) Atomics.sub(a, WAITING, waiting);
+    if (held !== 0) {
+      Atomics.sub(a, IN_USE, held);
+      Atomics.add(a, RECLAIMED, held);
+      Atomics.notify(a, IN_USE, held);
+    }
+    return { held, waiting };
   }
 
   // Single counters for the front thread's per-request reads (no object built per call).
@@ -128,6 +184,7 @@ export class Bulkhead {
       acquired: Atomics.load(a, ACQUIRED),
       rejectedFull: Atomics.load(a, REJECTED_FULL),
       rejectedTimeout: Atomics.load(a, REJECTED_TIMEOUT),
+      reclaimed: Atomics.load(a, RECLAIMED),
     };
   }
 

@@ -6,11 +6,13 @@
  * for the whole process.
  */
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
-import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig } from './bulkhead.js';
+import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
 import { SharedCounters } from './counters.js';
 import { initRetryBudgetRegion, RetryBudget, RETRY_BUDGET_REGION, type RetryBudgetConfig } from './retry-budget.js';
 import { allocateShared, openRegion, type SharedLayout } from './shared-memory.js';
 import { QueueWait, QUEUE_WAIT_REGION } from './queue-wait.js';
+import { claimThreadSlot, freeThreadSlot, SHARED_SLOT, slotOf, THREAD_SLOTS_REGION } from './thread-slots.js';
+import type { Region } from './shared-memory.js';
 
 export type Downstream = 'provider' | 'fx';
 export const DOWNSTREAMS: readonly Downstream[] = ['provider', 'fx'];
@@ -72,6 +74,10 @@ export interface Protection {
   budget?: RetryBudget;
   events: SharedCounters<EventCounter>;
   queueWait: QueueWait;
+  /** This thread's slot in the holdings tables; SHARED_SLOT when untracked. */
+  threadSlot: number;
+  /** The slot table (which thread owns which slot). */
+  threads: Region;
 }
 
 export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number): SharedLayout {
@@ -84,6 +90,7 @@ export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number
     budget: RETRY_BUDGET_REGION,
     events: SharedCounters.spec(EVENT_COUNTERS.length),
     queue: QUEUE_WAIT_REGION,
+    threads: THREAD_SLOTS_REGION,
   });
   for (const d of DOWNSTREAMS) initBreakerRegion(openRegion(layout, `breaker:${d}`), s.breaker);
   initBulkheadRegion(openRegion(layout, 'bulkhead:provider'), s.providerBulkhead);
@@ -93,23 +100,50 @@ export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number
   return layout;
 }
 
-export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTransition?: (name: Downstream, t: Transition) => void): Protection {
+/**
+ * Open the shared state on this thread. A worker passes its threadId: it gets
+ * a thread slot, so what it holds can be given back if it dies
+ * (`reclaimThread`); the front thread passes nothing.
+ */
+export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTransition?: (name: Downstream, t: Transition) => void, threadId?: number): Protection {
+  const threads = openRegion(layout, 'threads');
+  const slot = threadId === undefined ? SHARED_SLOT : claimThreadSlot(threads, threadId);
   const p: Protection = {
     settings: s,
     breakers: {},
     bulkheads: {},
     events: new SharedCounters(openRegion(layout, 'events'), EVENT_COUNTERS),
     queueWait: new QueueWait(openRegion(layout, 'queue')),
+    threadSlot: slot,
+    threads,
   };
+  const now = () => performance.now();
   if (s.breakers) {
     for (const d of DOWNSTREAMS) p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
   }
   if (s.bulkheads) {
-    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'));
-    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'));
+    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'), now, slot);
+    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'), now, slot);
   }
   // The DB bound is the pool itself: always on, like any bounded pool.
-  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'));
+  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'), now, slot);
   if (s.retryBudget) p.budget = new RetryBudget(openRegion(layout, 'budget'), s.budget);
   return p;
+}
+
+/** What a dead thread held, per bulkhead, now given back; null when it had no slot. */
+export type ThreadHoldings = Partial<Record<Downstream | 'db', Reclaimed>>;
+
+/**
+ * Give back everything the exited thread `threadId` held on every bulkhead
+ * (in use and waiting), then free its slot. Call it only once the thread has
+ * exited: a live thread would release the same slots again.
+ */
+export function reclaimThread(p: Protection, threadId: number): ThreadHoldings | null {
+  const slot = slotOf(p.threads, threadId);
+  if (slot === SHARED_SLOT) return null;
+  const out: ThreadHoldings = {};
+  for (const [name, b] of Object.entries(p.bulkheads) as [Downstream | 'db', Bulkhead][]) out[name] = b.reclaim(slot);
+  freeThreadSlot(p.threads, slot, threadId);
+  return out;
 }

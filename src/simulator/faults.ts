@@ -8,7 +8,8 @@ import type { Random } from '../lib/random.js';
 import { parseLatency, type LatencyDist } from './latency.js';
 
 export type ServiceName = 'provider' | 'fx';
-export type AmbiguousMode = '500' | 'reset';
+/** How an ambiguous answer is lost: a 500, a reset, or the `errorStatus`/`errorBody` answer (e.g. a proxy's 404 page). */
+export type AmbiguousMode = '500' | 'reset' | 'error';
 
 export interface Faults {
   /** Delay before answering; a bare number in JSON becomes `{ dist: 'fixed', ms }`. */
@@ -17,6 +18,10 @@ export interface Faults {
   readonly errorRate?: number;
   /** Status for `errorRate` answers. Default 503. */
   readonly errorStatus?: number;
+  /** Body of `errorRate` answers, sent as is (e.g. a proxy's HTML page). Default: the simulator's JSON error. */
+  readonly errorBody?: string;
+  /** Content-Type of `errorRate` answers. Default application/json. */
+  readonly errorContentType?: string;
   /** Share of requests never answered (0..1). */
   readonly hangRate?: number;
   /** Never answer any request (same as `hangRate: 1`). */
@@ -27,7 +32,7 @@ export interface Faults {
   readonly declineRate?: number;
   /** Share of requests whose work is done but whose answer is lost (0..1). */
   readonly ambiguousRate?: number;
-  /** How an ambiguous answer is lost: a 500 or a reset connection. Default '500'. */
+  /** How an ambiguous answer is lost: a 500, a reset connection, or the `errorStatus`/`errorBody` answer. Default '500'. */
   readonly ambiguousMode?: AmbiguousMode;
   /** Requests processed at once; the rest queue FIFO without bound. */
   readonly concurrency?: number;
@@ -39,12 +44,15 @@ export const NO_FAULTS: Faults = Object.freeze({});
 
 export const DEFAULT_ERROR_STATUS = 503;
 const MAX_CONCURRENCY = 1_000_000;
+const MAX_ERROR_BODY_CHARS = 64 * 1024;
 
 const RATE_FIELDS = ['errorRate', 'hangRate', 'resetRate', 'declineRate', 'ambiguousRate'] as const;
 const KNOWN_FIELDS: ReadonlySet<string> = new Set([
   ...RATE_FIELDS,
   'latencyMs',
   'errorStatus',
+  'errorBody',
+  'errorContentType',
   'hang',
   'ambiguousMode',
   'concurrency',
@@ -83,6 +91,21 @@ export function parseFaults(json: unknown, service: ServiceName = 'provider'): F
     }
     out.errorStatus = status;
   }
+  const body = o['errorBody'];
+  if (body !== undefined) {
+    if (typeof body !== 'string' || body.length > MAX_ERROR_BODY_CHARS) {
+      return fail('errorBody', `errorBody must be a string of at most ${MAX_ERROR_BODY_CHARS} characters; got ${typeof body === 'string' ? `${body.length} characters` : JSON.stringify(body)}`);
+    }
+    out.errorBody = body;
+  }
+  const type = o['errorContentType'];
+  if (type !== undefined) {
+    // It becomes a header value: printable ASCII only, or the answer itself breaks.
+    if (typeof type !== 'string' || !/^[\x20-\x7e]{1,200}$/.test(type)) {
+      return fail('errorContentType', `errorContentType must be 1-200 printable ASCII characters; got ${JSON.stringify(type)}`);
+    }
+    out.errorContentType = type;
+  }
   const hang = o['hang'];
   if (hang !== undefined) {
     if (typeof hang !== 'boolean') return fail('hang', `hang must be true or false; got ${JSON.stringify(hang)}`);
@@ -91,10 +114,10 @@ export function parseFaults(json: unknown, service: ServiceName = 'provider'): F
   const mode = o['ambiguousMode'];
   if (mode !== undefined) {
     // 500 as a number is what people type; keep one canonical spelling.
-    if (mode !== '500' && mode !== 500 && mode !== 'reset') {
-      return fail('ambiguousMode', `ambiguousMode must be "500" or "reset"; got ${JSON.stringify(mode)}`);
+    if (mode !== '500' && mode !== 500 && mode !== 'reset' && mode !== 'error') {
+      return fail('ambiguousMode', `ambiguousMode must be "500", "reset" or "error"; got ${JSON.stringify(mode)}`);
     }
-    out.ambiguousMode = mode === 'reset' ? 'reset' : '500';
+    out.ambiguousMode = mode === 500 ? '500' : mode;
   }
   const c = o['concurrency'];
   if (c !== undefined) {

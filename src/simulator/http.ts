@@ -14,22 +14,24 @@ export interface Reply {
   /** Pre-serialised JSON. */
   readonly body: string;
   readonly replayed?: boolean;
+  /** Default application/json; a fault may send something else (an HTML error page). */
+  readonly contentType?: string;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: string, replayed = false): void {
+export function sendJson(res: ServerResponse, status: number, body: string, replayed = false, contentType = 'application/json'): void {
   // The client may have given up (hang, reset, timeout) while we waited.
   if (res.headersSent || res.destroyed) return;
   res.writeHead(
     status,
     replayed
-      ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'Idempotent-Replayed': 'true' }
-      : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      ? { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'Idempotent-Replayed': 'true' }
+      : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
   );
   res.end(body);
 }
 
 export function send(res: ServerResponse, reply: Reply): void {
-  sendJson(res, reply.status, reply.body, reply.replayed === true);
+  sendJson(res, reply.status, reply.body, reply.replayed === true, reply.contentType);
 }
 
 export function methodNotAllowed(res: ServerResponse, allow: string): void {

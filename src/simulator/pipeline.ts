@@ -6,7 +6,8 @@
  *   2. dice: reset, then hang, then error — clean failures, no work done
  *   3. the work (`decide`): create-or-replay a charge, read a rate
  *   4. latency
- *   5. dice: ambiguous — the work is done, the answer is lost (500 or reset)
+ *   5. dice: ambiguous — the work is done, the answer is lost (500, reset, or
+ *      the error answer)
  *   6. answer
  *
  * The work happens at step 3, before the delay, because a real provider
@@ -68,7 +69,7 @@ export class FaultPipeline {
       // a stuck worker, and holding the slot forever would wedge the cap.
       if (f.hang === true || roll(random, f.hangRate)) return this.#hold(res);
       const clean = roll(random, f.errorRate);
-      const reply = clean ? this.#errorReply(f.errorStatus ?? DEFAULT_ERROR_STATUS) : decide(f);
+      const reply = clean ? this.#errorReply(f) : decide(f);
       if (f.latencyMs !== undefined) {
         const ms = sampleLatencyMs(f.latencyMs, random);
         if (ms > 0) await sleep(ms);
@@ -76,6 +77,7 @@ export class FaultPipeline {
       }
       if (!clean && roll(random, f.ambiguousRate)) {
         if (f.ambiguousMode === 'reset') resetConnection(req);
+        else if (f.ambiguousMode === 'error') send(res, this.#errorReply(f));
         else sendJson(res, 500, AMBIGUOUS_BODY);
         return;
       }
@@ -102,7 +104,11 @@ export class FaultPipeline {
     res.once('close', () => this.#hung.delete(res));
   }
 
-  #errorReply(status: number): Reply {
+  #errorReply(f: Faults): Reply {
+    const status = f.errorStatus ?? DEFAULT_ERROR_STATUS;
+    if (f.errorBody !== undefined || f.errorContentType !== undefined) {
+      return { status, body: f.errorBody ?? errorJson('simulated_fault', `injected ${status}`), ...(f.errorContentType !== undefined ? { contentType: f.errorContentType } : {}) };
+    }
     let body = this.#errorBodies.get(status);
     if (body === undefined) {
       body = errorJson('simulated_fault', `injected ${status}: the request was not processed`);

@@ -100,6 +100,19 @@ void describe('parseFaults', () => {
     assert.ok(parseFaults({ errorRate: 0.5, latencyMs: 10 }, 'fx').ok);
   });
 
+  void it('takes a raw error body and content type, and refuses what would break the answer', () => {
+    const r = parseFaults({ errorRate: 1, errorStatus: 404, errorBody: '<html>404</html>', errorContentType: 'text/html', ambiguousMode: 'error' });
+    assert.ok(r.ok);
+    assert.equal(r.faults.errorBody, '<html>404</html>');
+    assert.equal(r.faults.errorContentType, 'text/html');
+    assert.equal(r.faults.ambiguousMode, 'error');
+    assert.equal(fieldOf({ errorBody: 42 }), 'errorBody');
+    assert.equal(fieldOf({ errorBody: 'x'.repeat(64 * 1024 + 1) }), 'errorBody');
+    assert.equal(fieldOf({ errorContentType: '' }), 'errorContentType');
+    assert.equal(fieldOf({ errorContentType: 'text/html\r\nx-injected: 1' }), 'errorContentType');
+    assert.equal(fieldOf({ ambiguousMode: 'html' }), 'ambiguousMode');
+  });
+
   void it('says what is allowed in the message', () => {
     const r = parseFaults({ errorRate: 2 });
     assert.ok(!r.ok);

@@ -38,6 +38,28 @@ void describe('provider faults', () => {
     assert.equal((await request(`${url}/v1/charges/e-1`)).status, 502, 'faults apply to reads too');
   });
 
+  void it('errorBody and errorContentType answer a raw page (a proxy\'s 404) and create nothing', async () => {
+    await putFaults(url, { errorRate: 1, errorStatus: 404, errorBody: '<html>404 Not Found</html>', errorContentType: 'text/html' });
+    const res = await fetch(`${url}/v1/charges`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'e-html' }, body: JSON.stringify(VISA) });
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get('content-type'), 'text/html');
+    assert.equal(await res.text(), '<html>404 Not Found</html>');
+    assert.equal((await request(`${url}/_ledger/e-html`)).body.created, 0);
+  });
+
+  void it('ambiguousMode error creates the charge, then answers the error page; a retry replays the charge', async () => {
+    await putFaults(url, { ambiguousRate: 1, ambiguousMode: 'error', errorStatus: 404, errorBody: '<html>gone</html>', errorContentType: 'text/html' });
+    const res = await fetch(`${url}/v1/charges`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'a-html' }, body: JSON.stringify(VISA) });
+    assert.equal(res.status, 404);
+    assert.equal(await res.text(), '<html>gone</html>');
+    const entry = await request(`${url}/_ledger/a-html`);
+    assert.equal(entry.body.created, 1);
+    await request(`${url}/_faults`, { method: 'DELETE' });
+    const retry = await postCharge(url, 'a-html');
+    assert.equal(retry.status, 201);
+    assert.equal(retry.body.id, entry.body.charge.id);
+  });
+
   void it('ambiguousRate 1 answers 500 but the charge exists, and a retry replays it', async () => {
     await putFaults(url, { ambiguousRate: 1 });
     const r = await postCharge(url, 'a-1');

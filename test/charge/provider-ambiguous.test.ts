@@ -1,0 +1,100 @@
+/**
+ * A provider whose answer is not understood (a proxy's 404 HTML page in front
+ * of it) must not turn a charge into a permanent decline: the row stays
+ * `started`, the client hears "unavailable, may complete later", and once the
+ * provider heals the reconciler finishes the charge with exactly one provider
+ * charge. Real Postgres, the real simulator, the real provider client.
+ */
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChargeStore } from '../../src/charge/store.js';
+import { runCharge } from '../../src/charge/lifecycle.js';
+import { reconcileOnce } from '../../src/charge/reconciler.js';
+import { createPool, ProviderClient } from '../../src/downstream/provider-client.js';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { startTestDb, type TestDb } from '../support/postgres.js';
+import { lifecycleDeps } from '../support/lifecycle.js';
+import { clearFaults, ledgerForReference, setFaults } from '../support/simulator.js';
+import type { Pool } from 'undici';
+
+const HTML_404 = '<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx/1.25.3</body></html>';
+const input = { amount: 700, currency: 'USD', source: 'tok_visa' };
+
+let db: TestDb;
+let sim: Simulator;
+let store: ChargeStore;
+let pool: Pool;
+let client: ProviderClient;
+const logged: Record<string, unknown>[] = [];
+
+before(async () => {
+  db = await startTestDb();
+  sim = await startSimulator({ providerPort: 0, fxPort: 0 });
+  store = new ChargeStore(db.sql);
+  pool = createPool({ url: sim.providerUrl, connections: 4, keepAliveMs: 5000, connectTimeoutMs: 1000 });
+  client = new ProviderClient(pool, { warn: (fields) => logged.push(fields) });
+});
+
+after(async () => {
+  await pool?.close();
+  await sim?.close();
+  await db?.close();
+});
+
+beforeEach(() => clearFaults(sim.providerUrl));
+
+const deadline = () => systemClock.epochMs() + 3000;
+
+async function assertUnknownThenReconciled(key: string, chargedDuringFault: number): Promise<void> {
+  const deps = lifecycleDeps(store, client);
+  // The first try and two client retries while the page is up: never final.
+  for (let i = 0; i < 3; i++) {
+    const r = await runCharge(deps, key, input, deadline());
+    assert.equal(r.status, 503, r.body);
+    const body = JSON.parse(r.body) as { code: string };
+    assert.equal(body.code, 'provider_unavailable');
+    assert.ok(!r.body.includes('nginx') && !r.body.includes('<html'), 'the page never reaches the client');
+    assert.equal((await store.get(key))?.status, 'started', 'the row waits for the reconciler');
+  }
+  // Nothing for the reconciler to finish while the provider still answers the page.
+  const stuck = await reconcileOnce(deps, 50);
+  assert.equal(stuck.deferred, 1);
+  assert.equal((await store.get(key))?.status, 'started');
+  assert.equal((await ledgerForReference(sim.providerUrl, key)).length, chargedDuringFault);
+
+  await clearFaults(sim.providerUrl);
+  // The deferred row's lease runs one second past the last pass.
+  await new Promise((r) => setTimeout(r, 1100));
+  const healed = await reconcileOnce(deps, 50);
+  assert.equal(healed.succeeded, 1, JSON.stringify(healed));
+  const charges = await ledgerForReference(sim.providerUrl, key);
+  assert.equal(charges.length, 1, 'exactly one provider charge for the key');
+  const row = await store.get(key);
+  assert.equal(row?.status, 'succeeded');
+  assert.equal(row?.provider_charge_id, charges[0]!.id);
+  const replay = await runCharge(deps, key, input, deadline());
+  assert.equal(replay.status, 201);
+  assert.equal((JSON.parse(replay.body) as { provider_charge_id: string }).provider_charge_id, charges[0]!.id);
+  assert.equal((await ledgerForReference(sim.providerUrl, key)).length, 1);
+}
+
+describe('a provider answering a 404 HTML page', () => {
+  it('before doing any work: the charge stays started, then the healed provider charges it exactly once', async () => {
+    await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: 404, errorBody: HTML_404, errorContentType: 'text/html' });
+    await assertUnknownThenReconciled('html-404-before', 0);
+    assert.ok(logged.some((l) => l.status === 404 && typeof l.body === 'string' && l.body.startsWith('<html>')), 'the page is in the log');
+  });
+
+  it('after charging (the answer is lost behind the page): the reconciler finds that charge, no second one', async () => {
+    await setFaults(sim.providerUrl, { ambiguousRate: 1, ambiguousMode: 'error', errorStatus: 404, errorBody: HTML_404, errorContentType: 'text/html' });
+    await assertUnknownThenReconciled('html-404-after', 1);
+  });
+
+  it('401, 403 and 408 in the provider\'s own JSON shape are not final either', async () => {
+    for (const status of [401, 403, 408]) {
+      await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: status });
+      await assertUnknownThenReconciled(`json-${status}`, 0);
+    }
+  });
+});
