@@ -90,7 +90,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
-  const renderMetrics = () =>
+  const renderMetrics = (): string =>
     renderGatewayMetrics({
       build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
       telemetry,
@@ -99,6 +99,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       admission: () => admission.stats(),
       pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
       drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
+      front: () => gateway.frontStats(),
       nowEpochMs: () => systemClock.epochMs(),
     });
   const gateway = new Gateway(
