@@ -89,6 +89,15 @@ const ALLOWED_FIELDS: ReadonlySet<string> = new Set(['amount', 'currency', 'sour
  */
 const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
+/**
+ * Text Postgres can store and every client can read back: no U+0000 (jsonb and
+ * text refuse it) and no lone surrogate (`"\ud800"` is valid JSON and valid
+ * UTF-8 on the wire, but not a character). Without this check such a charge
+ * failed at the claim and was answered 503 db_unavailable, a 5xx that a
+ * client would retry for ever.
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function bad(field: string, detail: string): Invalid {
   return { ok: false, code: 'validation_failed', field, detail };
 }
@@ -127,11 +136,13 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
   if (typeof source !== 'string' || source.length === 0 || source.length > LIMITS.sourceMaxChars) {
     return bad('source', `source must be a string of 1-${LIMITS.sourceMaxChars} characters`);
   }
+  if (UNSTORABLE.test(source)) return bad('source', 'source must not contain U+0000 or a lone surrogate');
   const out: ChargeInput = { amount, currency: currency.toUpperCase(), source };
   if (description !== undefined) {
     if (typeof description !== 'string' || description.length > LIMITS.descriptionMaxChars) {
       return bad('description', `description must be a string of at most ${LIMITS.descriptionMaxChars} characters`);
     }
+    if (UNSTORABLE.test(description)) return bad('description', 'description must not contain U+0000 or a lone surrogate');
     out.description = description;
   }
   if (metadata !== undefined) {
@@ -149,6 +160,7 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
       if (typeof v !== 'string' || v.length > LIMITS.metadataValueMaxChars) {
         return bad(`metadata.${k}`, `metadata values must be strings of at most ${LIMITS.metadataValueMaxChars} characters`);
       }
+      if (UNSTORABLE.test(k) || UNSTORABLE.test(v)) return bad(`metadata.${k}`, 'metadata keys and values must not contain U+0000 or a lone surrogate');
       clean[k] = v;
     }
     out.metadata = clean;

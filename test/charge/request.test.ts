@@ -166,6 +166,8 @@ test('property: every generated request is either a well-formed charge or one ca
         assert.equal(r.value.fingerprint, fingerprint(input));
         const text = Buffer.from(req.body).toString('utf8');
         assert.doesNotMatch(text, /"(__proto__|constructor|prototype)"\s*:/, 'no prototype key is accepted');
+        // JSON.stringify escapes exactly U+0000 and lone surrogates among these: none may reach Postgres.
+        assert.doesNotMatch(JSON.stringify(input), /\\u0000|\\ud[89a-f]/i, 'no text Postgres cannot store');
         return;
       }
       assert.ok(isErrorCode(r.code));

@@ -30,6 +30,10 @@ const invalid: [string, unknown, string, string][] = [
   ['metadata array', { ...ok, metadata: ['a'] }, 'validation_failed', 'metadata'],
   ['21 metadata keys', { ...ok, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, 'validation_failed', 'metadata'],
   ['unknown field', { ...ok, ammount: 5 }, 'validation_failed', 'ammount'],
+  ['U+0000 in the description (Postgres refuses it: was a 503)', { ...ok, description: 'a\u0000b' }, 'validation_failed', 'description'],
+  ['a lone surrogate in the source', { ...ok, source: 'tok_\ud800' }, 'validation_failed', 'source'],
+  ['a lone low surrogate in a metadata value', { ...ok, metadata: { a: '\udc00x' } }, 'validation_failed', 'metadata.a'],
+  ['U+0000 in a metadata key', { ...ok, metadata: { 'a\u0000': 'x' } }, 'validation_failed', 'metadata.a\u0000'],
   ['a constructor key', { ...ok, constructor: 'x' }, 'validation_failed', 'constructor'],
   ['a prototype metadata key', { ...ok, metadata: { prototype: 'x' } }, 'validation_failed', 'metadata.prototype'],
   // JSON text, not an object literal: a literal __proto__ would set the prototype instead of making a key.
@@ -47,6 +51,11 @@ for (const [name, input, code, field] of invalid) {
     assert.ok(r.detail.length > 0);
   });
 }
+
+test('text beyond ASCII, surrogate pairs included, is accepted as sent', () => {
+  const r = parseChargeBody(body({ ...ok, description: 'café 😀 €', metadata: { 'ключ': '值' } }));
+  assert.ok(r.ok && r.value.description === 'café 😀 €' && r.value.metadata?.['ключ'] === '值');
+});
 
 test('amount bounds are inclusive', () => {
   assert.equal(parseChargeBody(body({ ...ok, amount: 1 })).ok, true);

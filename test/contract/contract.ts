@@ -357,6 +357,9 @@ export function defineContract(kind: TargetKind): void {
       { name: 'a prototype key in metadata', body: { ...VALID, metadata: { order: '1', prototype: 'x' } }, code: 'validation_failed', field: 'metadata.prototype' },
       // JSON text: an object literal with __proto__ would set the prototype, not send the key.
       { name: 'a __proto__ key in metadata', body: '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"order":"1","__proto__":"x"}}', code: 'validation_failed', field: 'metadata.__proto__' },
+      // Valid JSON and UTF-8, but not text Postgres stores: was a 503 db_unavailable, retried for ever.
+      { name: 'U+0000 in the description', body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\u0000b"}', code: 'validation_failed', field: 'description' },
+      { name: 'a lone surrogate in the description', body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\ud800b"}', code: 'validation_failed', field: 'description' },
       { name: 'a __proto__ key at the top level', body: '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":5}}', code: 'validation_failed', field: '__proto__' },
     ];
 

@@ -102,8 +102,8 @@ const bodyArb: fc.Arbitrary<Buffer> = fc.oneof(
       Buffer.concat([Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'), Buffer.from(bad), Buffer.from('"}')]),
     ),
   },
-  // Valid UTF-8 beyond ASCII.
-  { weight: 1, arbitrary: fc.constantFrom('é', '€', '😀', '\u0000').map((c) => Buffer.from(JSON.stringify({ ...VALID, description: `caf${c}` }))) },
+  // Valid UTF-8 beyond ASCII, and text that is valid JSON and UTF-8 but not storable (U+0000, lone surrogates).
+  { weight: 2, arbitrary: fc.constantFrom('é', '€', '😀', '\u0000', '\ud800', '\udfff').map((c) => Buffer.from(JSON.stringify({ ...VALID, description: `caf${c}` }))) },
   // Sizes around the 16 KiB limit (a valid charge padded with spaces, which JSON allows).
   {
     weight: 1,
