@@ -96,6 +96,7 @@ const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor',
  * failed at the claim and was answered 503 db_unavailable, a 5xx that a
  * client would retry for ever.
  */
+// eslint-disable-next-line no-control-regex -- the control character is what this matches
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function bad(field: string, detail: string): Invalid {
