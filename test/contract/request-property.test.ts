@@ -21,7 +21,7 @@ import { ledger } from '../support/simulator.js';
 import { startTarget, type Target, type TargetKind } from '../support/target.js';
 
 const SETTINGS = { maxBodyBytes: 16_384, requestTimeoutMs: 1000, minRequestTimeoutMs: 50, maxRequestTimeoutMs: 30_000 };
-const RUNS = 120;
+const RUNS = 300;
 
 /** A byte HTTP forbids in a header value (a control other than tab): the server may refuse the framing instead. */
 // eslint-disable-next-line no-control-regex -- the control character is what this matches
@@ -71,11 +71,12 @@ for (const kind of ['gateway', 'baseline'] as TargetKind[]) {
           // What the server's parser sees: values without the blanks a server trims.
           const trimmed = req.headers.map(([n, v]) => [n, v.replace(/^[ \t]+|[ \t]+$/g, '')] as [string, string]);
           const expected = parseChargeRequest([...trimmed, ['Content-Length', String(req.body.length)]], req.body, SETTINGS, 0);
+          const hasCtl = req.headers.some(([, v]) => CTL.test(v));
           const before = await stored();
-          const { response, conn } = await rawExchange(target.port, wireBytes(req), 15_000);
+          // uWS v20.30 neither answers nor closes some requests with a control byte in a header (until its idle timeout): wait less for those.
+          const { response, conn } = await rawExchange(target.port, wireBytes(req), hasCtl ? 2000 : 15_000);
           conn.destroy();
           const what = `${kind}: ${JSON.stringify(req.headers)} ${JSON.stringify(req.body.toString('latin1').slice(0, 200))} -> expected ${expected.ok ? 'ok' : expected.code}, got ${response ? `${response.status} ${response.text.slice(0, 300)}` : 'no answer'}`;
-          const hasCtl = req.headers.some(([, v]) => CTL.test(v));
           seen[response ? String(response.status) : 'closed'] = (seen[response ? String(response.status) : 'closed'] ?? 0) + 1;
           if (hasCtl && (!response || (response.status === 400 && (response.body as { code?: string } | undefined)?.code === 'invalid_header'))) {
             // Refused as malformed HTTP before the parser ran (Node), or closed (uWS on a NUL): also a refusal.
