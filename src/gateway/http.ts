@@ -149,6 +149,10 @@ export class UploadTimer {
     this.#due.delete(x);
   }
 
+  has(x: Exchange): boolean {
+    return this.#due.has(x);
+  }
+
   get size(): number {
     return this.#due.size;
   }

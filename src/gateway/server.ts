@@ -85,6 +85,8 @@ export class Gateway {
   capRefusals = 0;
   /** Requests whose body is still arriving, each with its 408 deadline. */
   readonly #uploads: UploadTimer;
+  /** Charges admitted this turn whose body was still arriving when their handler returned. */
+  readonly #holding: Exchange[] = [];
   /** Idempotency-Key → fingerprint of charges running on this instance. */
   readonly #keysInFlight = new Map<string, string>();
   #idleWaiters: (() => void)[] = [];
@@ -201,11 +203,8 @@ export class Gateway {
     // A framing problem (repeated header, bad or oversize Content-Length):
     // refuse before reading a byte, and close, since the body's extent is in doubt.
     if (!head.ok) return x.send(head.code === 'payload_too_large' ? this.#tooLarge : problemFrom(head), true);
-    // Shedding stays the cheapest answer: a request admission would refuse now
-    // is refused without its body being read, parsed or fingerprinted. The
-    // slot itself is taken only when the body is complete (#chargeBody), so
-    // a client trickling its body holds no slot, only an open request,
-    // bounded by maxConnections and by bodyTimeoutMs.
+    // Admission before the body is read: shedding must be the cheapest answer
+    // there is, so a shed request is never parsed, validated or fingerprinted.
     // (Under overload any request may get 503 overloaded, even one that would
     // have been a 400: the client learns that when it retries.)
     const timeoutMs = admissionTimeoutMs(head.value, this.s);
@@ -215,8 +214,15 @@ export class Gateway {
       this.#uploads.add(x);
       return drainBody(x, this.s.maxBodyBytes, () => x.send(reply), () => x.send(this.#tooLarge, true));
     }
-    this.guards.admission.cancel('charge');
+    // The slot is held while uWS hands over the body that came with the
+    // headers (synchronously, in this same turn of the event loop); a body
+    // still incomplete when the turn ends gives it back (#releaseUploaders)
+    // and is admitted again once complete. A client trickling its body holds
+    // no slot, only an open request, bounded by maxConnections and bodyTimeoutMs.
+    x.onEnd = () => this.guards.admission.cancel('charge');
     this.#uploads.add(x);
+    this.#holding.push(x);
+    if (this.#holding.length === 1) setImmediate(() => this.#releaseUploaders());
     readBody(
       x,
       this.s.maxBodyBytes,
@@ -225,12 +231,26 @@ export class Gateway {
     );
   }
 
-  /** The complete body of a charge: admit, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
+  /** Give back the slots of charges whose body did not arrive in the turn their headers did. */
+  #releaseUploaders(): void {
+    for (const x of this.#holding.splice(0)) {
+      // Answered, or the body is complete (#chargeBody took it out of the uploads): it keeps its slot.
+      if (!x.open || !this.#uploads.has(x)) continue;
+      const release = x.onEnd;
+      x.onEnd = undefined;
+      release?.();
+    }
+  }
+
+  /** The complete body of a charge: (re)admit, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
   #chargeBody(x: Exchange, arrival: number, head: ChargeHead, body: Buffer): void {
     this.#uploads.delete(x);
-    const shedReason = this.guards.admission.tryAdmit('charge', admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival));
-    if (shedReason !== null) return x.send(this.#shed[shedReason]);
-    x.onEnd = () => this.guards.admission.cancel('charge');
+    if (x.onEnd === undefined) {
+      // The slot was given back while the body trickled in: admission decides again, on the time left.
+      const shedReason = this.guards.admission.tryAdmit('charge', admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival));
+      if (shedReason !== null) return x.send(this.#shed[shedReason]);
+      x.onEnd = () => this.guards.admission.cancel('charge');
+    }
     const r = completeCharge(head, body, this.s, arrival);
     if (!r.ok) return x.send(problemFrom(r), this.draining);
     const { key, deadline, input, fingerprint: fp } = r.value;
