@@ -8,12 +8,24 @@
  * - 404/405 are decided in onRequest, before any body is read (Fastify would
  *   otherwise parse the body of an unknown route and answer 413 for it);
  * - every error (body limit, bad URL, media type, thrown) becomes an RFC 9457
- *   problem from the one catalogue, never a stack trace.
+ *   problem from the one catalogue, never a stack trace; so do Node's own
+ *   refusals of a request it cannot parse (clientErrorHandler: 431 for a
+ *   header section over 16 KiB, 400 naming Content-Length for a repeated or
+ *   non-numeric one, 408 for headers slower than HEADERS_TIMEOUT_MS);
+ * - a charge's headers and body go through the shared request layer
+ *   (src/charge/request.ts) as raw header pairs and bytes, so repeated
+ *   headers and bodies that are not UTF-8 are refused as in the gateway;
+ * - a body not complete BODY_TIMEOUT_MS after the headers gets 408 and a
+ *   close, and at most MAX_CONNECTIONS connections are open (Node's
+ *   server.maxConnections: further ones are closed at accept).
  */
 import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChargeService } from '../charge/service.js';
-import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../charge/validate.js';
+import { validateIdempotencyKey } from '../charge/validate.js';
+import { chargeHead, MAX_HEADER_SECTION_BYTES, pairsFromRaw, parseChargeRequest, problemFrom } from '../charge/request.js';
 import { problem, json, type Reply } from '../errors/catalogue.js';
 import { parseQuoteQuery, quoteReply, RateCache, type QuoteQuery } from '../fx/quote.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -24,7 +36,12 @@ import type { ServiceState } from './state.js';
 export interface BaselineSettings {
   maxBodyBytes: number;
   requestTimeoutMs: number;
+  minRequestTimeoutMs: number;
   maxRequestTimeoutMs: number;
+  /** A body not complete this long after its headers gets 408 and a close. */
+  bodyTimeoutMs: number;
+  /** Node's server.maxConnections. */
+  maxConnections: number;
   fxCacheTtlMs: number;
 }
 
@@ -44,6 +61,10 @@ const DEADLINE_GRACE_MS = 50;
 const KEEP_ALIVE_TIMEOUT_MS = 10_000;
 /** Idempotency keys are validated by us (255 chars, maybe %-encoded); find-my-way's default of 100 would 404 them. */
 const MAX_PARAM_LENGTH = 4096;
+/** Headers must be complete this long after a request starts: uWebSockets.js's idle timeout (measured 9-12 s on v20.30). */
+const HEADERS_TIMEOUT_MS = 10_000;
+/** How often Node looks for requests past HEADERS_TIMEOUT_MS (its default, 30 s, would let them linger). */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 const CHARGES_PREFIX = '/charges/';
 
 
@@ -68,10 +89,7 @@ export function sendReply(reply: FastifyReply, r: Reply, state: ServiceState, cl
   reply.send(prepareReply(reply, r, state, close));
 }
 
-function header(req: FastifyRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
+const EMPTY = Buffer.alloc(0);
 
 function splitUrl(url: string): { path: string; query: string } {
   const q = url.indexOf('?');
@@ -120,6 +138,26 @@ function errorReply(e: FastifyError, maxBodyBytes: number): Reply | undefined {
   return undefined;
 }
 
+/** Node's parser refusals (before Fastify sees a request) as catalogue problems. */
+function clientErrorReply(e: Error & { code?: string; reason?: string }): Reply {
+  switch (e.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return problem('request_header_too_large', { detail: `The header section may be at most ${MAX_HEADER_SECTION_BYTES} bytes` });
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return problem('request_timeout', { detail: `The request headers did not arrive within ${HEADERS_TIMEOUT_MS} ms` });
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+      return problem('invalid_header', { field: 'Content-Length', detail: 'Content-Length must be sent once, as a non-negative integer' });
+  }
+  return problem('invalid_header', { detail: 'The request is not valid HTTP/1.1' });
+}
+
+function writeRaw(socket: Socket, r: Reply): void {
+  const headers = [`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}`, `Content-Type: ${r.contentType}`, `Content-Length: ${Buffer.byteLength(r.body)}`, 'Connection: close'];
+  for (const [k, v] of Object.entries(r.headers ?? {})) headers.push(`${k}: ${v}`);
+  socket.end(`${headers.join('\r\n')}\r\n\r\n${r.body}`);
+}
+
 export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
   const { settings: s, service, state, log } = d;
   const clock = d.clock ?? systemClock;
@@ -139,7 +177,31 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     return503OnClosing: false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: (_e, req, reply) => send(reply, unroutableUrl(req.method, req.url)),
+    http: { maxHeaderSize: MAX_HEADER_SECTION_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    clientErrorHandler: (e, socket) => {
+      // A reset connection has no one to answer (Node's own rule).
+      if ((e as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) writeRaw(socket, clientErrorReply(e));
+      socket.destroySoon();
+    },
   });
+  app.server.maxConnections = s.maxConnections;
+  let refusedConnections = 0;
+  let refusalLoggedAt = -Infinity;
+  app.server.on('drop', () => {
+    refusedConnections++;
+    // At most one line a second: a flood of refusals must not become a flood of logs.
+    if (clock.now() - refusalLoggedAt >= 1000) {
+      refusalLoggedAt = clock.now();
+      log.warn({ refusedConnections, maxConnections: s.maxConnections }, 'connection refused: MAX_CONNECTIONS open');
+    }
+  });
+  /** Charges whose body is still arriving: the 408 timers. */
+  const uploads = new WeakMap<FastifyRequest, ReturnType<typeof setTimeout>>();
+  const uploaded = (req: FastifyRequest) => {
+    clearTimeout(uploads.get(req));
+    uploads.delete(req);
+  };
 
   // In flight from routing until the response closes (answered or client gone), like the gateway's Exchange.
   app.addHook('onRequest', (req, reply, done) => {
@@ -159,7 +221,8 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
   // One parser for every media type: the raw text goes to the handler, which
   // checks the Content-Type itself after the body limit (the gateway's order).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // Bytes, not text: the request layer refuses a body that is not UTF-8 instead of decoding it with U+FFFD.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   d.plugins?.(app);
 
@@ -180,31 +243,44 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
       );
     });
 
-  /** POST /charge after the body is read: the gateway's #chargeBody, check for check. */
+  /** POST /charge after the body is read: the shared request layer, then the service. */
   function charge(req: FastifyRequest, arrival: number): Reply | Promise<Reply> {
-    if (!isJsonContentType(header(req, 'content-type'))) return problem('unsupported_media_type', { field: 'Content-Type' });
-    const key = validateIdempotencyKey(header(req, 'idempotency-key'));
-    if (!key.ok) return problem(key.code, { field: key.field, detail: key.detail });
-    const timeout = parseTimeoutHeader(header(req, 'x-request-timeout-ms'), s.requestTimeoutMs, s.maxRequestTimeoutMs);
-    if (!timeout.ok) return problem(timeout.code, { field: timeout.field, detail: timeout.detail });
-    const input = parseChargeBody(typeof req.body === 'string' ? req.body : '');
-    if (!input.ok) return problem(input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
-    const deadline = arrival + timeout.value;
-    return byDeadline('charge', service.charge(key.value, input.value, deadline), deadline);
+    const body = Buffer.isBuffer(req.body) ? req.body : EMPTY;
+    const r = parseChargeRequest(pairsFromRaw(req.raw.rawHeaders), body, s, arrival);
+    if (!r.ok) return problemFrom(r);
+    const { key, input, deadline } = r.value;
+    return byDeadline('charge', service.charge(key, input, deadline), deadline);
   }
 
   app.post('/charge', {
     onRequest: (req, reply, done) => {
       if (state.draining) return send(reply, problem('draining'));
-      const contentLength = header(req, 'content-length');
-      if (contentLength !== undefined && Number(contentLength) > s.maxBodyBytes) {
-        // Refuse before reading a byte, and close: the rest of the body is not wanted.
-        return send(reply, problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` }), true);
-      }
+      // Framing (a repeated contract header, Content-Length over the limit):
+      // refuse before reading a byte, and close: the rest of the body is not wanted.
+      const head = chargeHead(pairsFromRaw(req.raw.rawHeaders), s);
+      if (!head.ok) return send(reply, problemFrom(head), true);
+      uploads.set(
+        req,
+        setTimeout(() => {
+          uploads.delete(req);
+          if (reply.sent) return;
+          // Close: whatever the client still sends is not wanted, and the connection is what it holds.
+          send(reply, problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }), true);
+        }, s.bodyTimeoutMs),
+      );
+      reply.raw.once('close', () => uploaded(req));
+      done();
+    },
+    preValidation: (req, _reply, done) => {
+      uploaded(req);
       done();
     },
     // Fastify stamps the request when it is routed: the deadline counts the body upload too.
-    handler: async (req, reply) => send(reply, await charge(req, clock.epochMs() - reply.elapsedTime)),
+    handler: async (req, reply) => {
+      // The body completed after its 408 went out: nothing may be charged for it.
+      if (reply.sent) return;
+      send(reply, await charge(req, clock.epochMs() - reply.elapsedTime));
+    },
   });
 
   app.get('/charges/:key', {

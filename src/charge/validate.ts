@@ -37,14 +37,17 @@ export function isCurrency(code: string): boolean {
   return CURRENCIES.has(code);
 }
 
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+// Visible ASCII only (0x21-0x7e): no space, control or non-ASCII byte, so the
+// key a proxy logs, the key we store and the key the provider sees are the
+// same bytes whatever their decoding of header bytes.
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 
 export function validateIdempotencyKey(raw: string | undefined): Valid<string> | Invalid {
   if (raw === undefined || raw === '') {
-    return { ok: false, code: 'missing_idempotency_key', field: 'Idempotency-Key', detail: 'Send an Idempotency-Key header (1-255 printable ASCII characters)' };
+    return { ok: false, code: 'missing_idempotency_key', field: 'Idempotency-Key', detail: 'Send an Idempotency-Key header (1-255 visible ASCII characters)' };
   }
-  if (raw.length > LIMITS.idempotencyKeyMaxChars || !PRINTABLE_ASCII.test(raw)) {
-    return { ok: false, code: 'invalid_idempotency_key', field: 'Idempotency-Key', detail: `Idempotency-Key must be 1-${LIMITS.idempotencyKeyMaxChars} printable ASCII characters` };
+  if (raw.length > LIMITS.idempotencyKeyMaxChars || !VISIBLE_ASCII.test(raw)) {
+    return { ok: false, code: 'invalid_idempotency_key', field: 'Idempotency-Key', detail: `Idempotency-Key must be 1-${LIMITS.idempotencyKeyMaxChars} visible ASCII characters (0x21-0x7e)` };
   }
   return { ok: true, value: raw };
 }
@@ -57,8 +60,12 @@ export function isJsonContentType(raw: string | undefined): boolean {
   return type === 'application/json';
 }
 
-/** X-Request-Timeout-Ms: absent means the default; otherwise 1..max integer. */
-export function parseTimeoutHeader(raw: string | undefined, defaultMs: number, maxMs: number): Valid<number> | Invalid {
+/**
+ * X-Request-Timeout-Ms: absent means the default; otherwise an integer
+ * 1..max, and at least minMs (a shorter deadline is refused as too short to
+ * serve: deadline_too_short, before anything is claimed or sent).
+ */
+export function parseTimeoutHeader(raw: string | undefined, defaultMs: number, maxMs: number, minMs = 1): Valid<number> | Invalid {
   if (raw === undefined || raw === '') return { ok: true, value: defaultMs };
   if (!/^\d{1,9}$/.test(raw)) {
     return { ok: false, code: 'invalid_header', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}` };
@@ -67,10 +74,30 @@ export function parseTimeoutHeader(raw: string | undefined, defaultMs: number, m
   if (ms < 1 || ms > maxMs) {
     return { ok: false, code: 'invalid_header', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}` };
   }
+  if (ms < minMs) {
+    return { ok: false, code: 'deadline_too_short', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be at least ${minMs}: a shorter deadline cannot be served` };
+  }
   return { ok: true, value: ms };
 }
 
 const ALLOWED_FIELDS: ReadonlySet<string> = new Set(['amount', 'currency', 'source', 'description', 'metadata']);
+/**
+ * Keys that name an object's prototype machinery. JSON.parse makes them own
+ * properties, but copying one into a plain object (`clean[k] = v`) sets the
+ * prototype instead: the key vanishes from the stored charge and from its
+ * fingerprint. Refused by name wherever they appear.
+ */
+const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Text Postgres can store and every client can read back: no U+0000 (jsonb and
+ * text refuse it) and no lone surrogate (`"\ud800"` is valid JSON and valid
+ * UTF-8 on the wire, but not a character). Without this check such a charge
+ * failed at the claim and was answered 503 db_unavailable, a 5xx that a
+ * client would retry for ever.
+ */
+// eslint-disable-next-line no-control-regex -- the control character is what this matches
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function bad(field: string, detail: string): Invalid {
   return { ok: false, code: 'validation_failed', field, detail };
@@ -93,6 +120,7 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
   }
   const body = parsed as Record<string, unknown>;
   for (const field of Object.keys(body)) {
+    if (PROTOTYPE_KEYS.has(field)) return bad(field, `"${field}" is not allowed as a key`);
     if (!ALLOWED_FIELDS.has(field)) return bad(field, `Unknown field "${field}"; allowed: amount, currency, source, description, metadata`);
   }
   const { amount, currency, source, description, metadata } = body;
@@ -109,11 +137,13 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
   if (typeof source !== 'string' || source.length === 0 || source.length > LIMITS.sourceMaxChars) {
     return bad('source', `source must be a string of 1-${LIMITS.sourceMaxChars} characters`);
   }
+  if (UNSTORABLE.test(source)) return bad('source', 'source must not contain U+0000 or a lone surrogate');
   const out: ChargeInput = { amount, currency: currency.toUpperCase(), source };
   if (description !== undefined) {
     if (typeof description !== 'string' || description.length > LIMITS.descriptionMaxChars) {
       return bad('description', `description must be a string of at most ${LIMITS.descriptionMaxChars} characters`);
     }
+    if (UNSTORABLE.test(description)) return bad('description', 'description must not contain U+0000 or a lone surrogate');
     out.description = description;
   }
   if (metadata !== undefined) {
@@ -124,12 +154,14 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
     if (entries.length > LIMITS.metadataMaxKeys) return bad('metadata', `metadata may have at most ${LIMITS.metadataMaxKeys} keys`);
     const clean: Record<string, string> = {};
     for (const [k, v] of entries) {
+      if (PROTOTYPE_KEYS.has(k)) return bad(`metadata.${k}`, `"${k}" is not allowed as a metadata key`);
       if (k.length === 0 || k.length > LIMITS.metadataKeyMaxChars) {
         return bad(`metadata.${k}`, `metadata keys must be 1-${LIMITS.metadataKeyMaxChars} characters`);
       }
       if (typeof v !== 'string' || v.length > LIMITS.metadataValueMaxChars) {
         return bad(`metadata.${k}`, `metadata values must be strings of at most ${LIMITS.metadataValueMaxChars} characters`);
       }
+      if (UNSTORABLE.test(k) || UNSTORABLE.test(v)) return bad(`metadata.${k}`, 'metadata keys and values must not contain U+0000 or a lone surrogate');
       clean[k] = v;
     }
     out.metadata = clean;

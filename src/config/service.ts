@@ -18,6 +18,9 @@ export const commonSpecs = {
   dbStatementTimeoutMs: int({ flag: 'db-statement-timeout-ms', env: 'DB_STATEMENT_TIMEOUT_MS', default: 5000, min: 1, unit: 'ms', doc: 'Postgres statement_timeout for every session.' }),
   requestTimeoutMs: int({ flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', default: 1000, min: 1, unit: 'ms', doc: 'Deadline of a request without an X-Request-Timeout-Ms header.' }),
   maxRequestTimeoutMs: int({ flag: 'max-request-timeout-ms', env: 'MAX_REQUEST_TIMEOUT_MS', default: 30000, min: 1, unit: 'ms', doc: 'Largest deadline a client may ask for with X-Request-Timeout-Ms.' }),
+  minRequestTimeoutMs: int({ flag: 'min-request-timeout-ms', env: 'MIN_REQUEST_TIMEOUT_MS', default: 50, min: 1, unit: 'ms', doc: 'Shortest deadline a client may ask for; shorter gets 400 deadline_too_short before anything is claimed or sent. 50 ms: a healthy charge takes 18-28 ms at the median and up to ~110 ms at p99 (docs/performance.md), so a shorter deadline mostly buys a 504 and a claim left to the reconciler.' }),
+  bodyTimeoutMs: int({ flag: 'body-timeout-ms', env: 'BODY_TIMEOUT_MS', default: 5000, min: 1, max: 60000, unit: 'ms', doc: 'A request body not complete this long after its headers gets 408 request_timeout and the connection is closed. 5 s moves a 16 KiB body at 32 kbit/s; it stays under uWebSockets.js\'s own 10 s idle timeout, so the client gets an answer rather than a silent close.' }),
+  maxConnections: int({ flag: 'max-connections', env: 'MAX_CONNECTIONS', default: 10000, min: 1, max: 1_000_000, doc: 'Cap on what clients can hold open. Gateway: requests open at once (headers received, not yet answered; uWebSockets.js v20.30 reports no connection events), more get 503 overloaded and a close. Baseline: Node\'s server.maxConnections (further connections are closed at accept).' }),
   maxBodyBytes: int({ flag: 'max-body-bytes', env: 'MAX_BODY_BYTES', default: 16384, min: 256, max: 1048576, unit: 'bytes', doc: 'Largest request body; larger gets 413 without being buffered.' }),
   leaseMs: int({ flag: 'lease-ms', env: 'LEASE_MS', default: 60000, min: 100, unit: 'ms', doc: 'How long a claimed charge is owned before another request or the reconciler may take it over. Must exceed max-request-timeout-ms.' }),
   reconcileIntervalMs: int({ flag: 'reconcile-interval-ms', env: 'RECONCILE_INTERVAL_MS', default: 1000, min: 10, unit: 'ms', doc: 'How often the reconciler looks for started charges whose lease expired.' }),
@@ -122,6 +125,9 @@ export function checkCommon(c: CommonConfig): string | undefined {
   }
   if (c.reconcileBackoffBaseMs > c.reconcileBackoffMaxMs) {
     return `RECONCILE_BACKOFF_BASE_MS must be at most RECONCILE_BACKOFF_MAX_MS (${c.reconcileBackoffMaxMs}); got ${c.reconcileBackoffBaseMs}`;
+  }
+  if (c.minRequestTimeoutMs > c.requestTimeoutMs) {
+    return `MIN_REQUEST_TIMEOUT_MS must be at most REQUEST_TIMEOUT_MS (${c.requestTimeoutMs}); got ${c.minRequestTimeoutMs}`;
   }
   if ((c.providerUrl === undefined) !== (c.fxUrl === undefined)) {
     return 'PROVIDER_URL and FX_URL must be set together (or both left unset to spawn the simulator)';

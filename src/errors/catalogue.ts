@@ -22,11 +22,14 @@ export const catalogue = {
   invalid_idempotency_key: { status: 400, title: 'Idempotency-Key header is invalid' },
   invalid_header: { status: 400, title: 'A request header is invalid' },
   invalid_query: { status: 400, title: 'A query parameter is invalid' },
+  invalid_encoding: { status: 400, title: 'Request body is not valid UTF-8' },
+  deadline_too_short: { status: 400, title: 'X-Request-Timeout-Ms is too short to serve the request' },
   card_declined: { status: 402, title: 'The card was declined' },
   charge_rejected: { status: 402, title: 'The payment provider rejected the charge' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
+  request_timeout: { status: 408, title: 'The request body did not arrive in time' },
   idempotency_in_progress: { status: 409, title: 'A request with this Idempotency-Key is in progress', retryAfterS: 1 },
   // No Retry-After: retrying does not help until an operator has resolved the
   // charge; after that the same key returns its final outcome.
@@ -34,6 +37,7 @@ export const catalogue = {
   payload_too_large: { status: 413, title: 'Request body is too large' },
   unsupported_media_type: { status: 415, title: 'Content-Type must be application/json' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key was used with a different request' },
+  request_header_too_large: { status: 431, title: 'The request header section is too large' },
   internal_error: { status: 500, title: 'Internal error' },
   overloaded: { status: 503, title: 'The service is overloaded', retryAfterS: 1 },
   breaker_open: { status: 503, title: 'A downstream circuit breaker is open', retryAfterS: 5 },

@@ -2,12 +2,14 @@
  * uWebSockets.js request plumbing with its traps handled in one place:
  * onAborted is attached before anything asynchronous, every write after the
  * synchronous part of a handler is corked and skipped once the client is
- * gone, body chunks are copied (uWS neuters them after the callback), and an
- * oversize body is refused as soon as it crosses the limit, never buffered.
+ * gone, body chunks are copied (uWS neuters them after the callback), an
+ * oversize body is refused as soon as it crosses the limit, never buffered,
+ * and a body that has not arrived in time is answered 408 (UploadTimer).
  */
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Reply } from '../errors/catalogue.js';
+import type { Clock } from '../lib/clock.js';
 
 const STATUS_LINES = new Map<number, string>();
 function statusLine(status: number): string {
@@ -114,4 +116,66 @@ export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) =
 /** Consume a body without keeping it (a request answered without reading it, e.g. shed). */
 export function drainBody(x: Exchange, maxBytes: number, onEnd: () => void, onTooLarge: () => void): void {
   consumeBody(x, maxBytes, false, () => onEnd(), onTooLarge);
+}
+
+/**
+ * The 408 for bodies that do not arrive in time. uWS v20.30 closes a socket
+ * whose body trickles below 16 KB/s only after its ~10 s idle timeout, and
+ * silently; until then the request holds whatever the handler gave it. One
+ * timer for all uploads: the timeout is the same for every request, so
+ * insertion order is deadline order and a sweep stops at the first upload
+ * still in time (each request costs a Map insert and delete).
+ */
+export class UploadTimer {
+  readonly #due = new Map<Exchange, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Uploads answered 408 so far. */
+  expired = 0;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly clock: Clock,
+    private readonly reply: Reply,
+  ) {}
+
+  /** Start the clock on a request whose body is about to be read. */
+  add(x: Exchange): void {
+    this.#due.set(x, this.clock.now() + this.timeoutMs);
+    if (this.#timer === undefined) this.#arm(this.timeoutMs);
+  }
+
+  /** The body arrived, or the exchange ended: no 408 for it. */
+  delete(x: Exchange): void {
+    this.#due.delete(x);
+  }
+
+  has(x: Exchange): boolean {
+    return this.#due.has(x);
+  }
+
+  get size(): number {
+    return this.#due.size;
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#sweep(), Math.max(1, ms));
+  }
+
+  #sweep(): void {
+    this.#timer = undefined;
+    const now = this.clock.now();
+    for (const [x, due] of this.#due) {
+      if (due > now) return this.#arm(due - now);
+      this.#due.delete(x);
+      if (!x.open) continue;
+      this.expired++;
+      // Close: the rest of the body is not wanted, and the connection is what the client was holding.
+      x.send(this.reply, true);
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 }

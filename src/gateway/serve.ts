@@ -114,7 +114,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const timerFailed = (stage: 'reconcile' | 'reap' | 'backlog') => (e: unknown) => {
     if (!isQueueFull(e)) frontErrors(stage, e);
   };
-  const renderMetrics = async () =>
+  const renderMetrics = async (): Promise<string> =>
     renderGatewayMetrics({
       build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
       telemetry,
@@ -124,6 +124,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
       drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
       backlog: () => backlog,
+      front: () => gateway.frontStats(),
       nowEpochMs: () => systemClock.epochMs(),
     }) + (await processMetrics.render());
   const gateway = new Gateway(

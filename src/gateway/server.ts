@@ -6,15 +6,15 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { problem, json, type Reply, type ErrorCode } from '../errors/catalogue.js';
-import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../charge/validate.js';
+import { validateIdempotencyKey } from '../charge/validate.js';
+import { admissionTimeoutMs, chargeHead, completeCharge, MAX_HEADER_SECTION_BYTES, problemFrom, type ChargeHead } from '../charge/request.js';
 import { parseQuoteQuery, quoteReply, RateCache } from '../fx/quote.js';
-import { fingerprint } from '../charge/fingerprint.js';
 import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { DB_CHECK_FRESH_MS, methodNotAllowed, notFound, readinessReply, ROUTES } from '../runtime/contract.js';
-import { drainBody, Exchange, readBody } from './http.js';
+import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
 import type { Admission } from './admission.js';
@@ -34,7 +34,12 @@ export interface FrontSettings {
   port: number;
   maxBodyBytes: number;
   requestTimeoutMs: number;
+  minRequestTimeoutMs: number;
   maxRequestTimeoutMs: number;
+  /** A body not complete this long after its headers gets 408 and a close. */
+  bodyTimeoutMs: number;
+  /** Requests open at once (headers in, not answered) before new ones get 503 and a close. */
+  maxConnections: number;
   fxCacheTtlMs: number;
   /** ≥ 0: /metrics has a listener of its own (METRICS_PORT) and is not served here. */
   metricsPort: number;
@@ -84,6 +89,14 @@ export class Gateway {
     downstream: problem('bulkhead_full', { detail: 'Shed on admission: the payment provider bulkhead cannot free a slot within its acquire timeout' }),
   };
   #tooLarge!: Reply;
+  readonly #headerTooLarge = problem('request_header_too_large', { detail: `The header section may be at most ${MAX_HEADER_SECTION_BYTES} bytes` });
+  readonly #atCapacity = problem('overloaded', { detail: 'Too many requests open at once' });
+  /** Requests refused because maxConnections requests were open. */
+  capRefusals = 0;
+  /** Requests whose body is still arriving, each with its 408 deadline. */
+  readonly #uploads: UploadTimer;
+  /** Charges admitted this turn whose body was still arriving when their handler returned. */
+  readonly #holding: Exchange[] = [];
   /** Idempotency-Key → fingerprint of charges running on this instance. */
   readonly #keysInFlight = new Map<string, string>();
   #idleWaiters: (() => void)[] = [];
@@ -100,6 +113,7 @@ export class Gateway {
   ) {
     this.#rates = new RateCache(s.fxCacheTtlMs);
     this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
+    this.#uploads = new UploadTimer(s.bodyTimeoutMs, clock, problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }));
     this.app = nativeUws().App();
     this.#routes();
   }
@@ -109,22 +123,45 @@ export class Gateway {
     app.post('/charge', (res, req) => this.#charge(res, req));
     app.get('/charges/:key', (res, req) => this.#getCharge(res, req));
     app.get('/quote', (res, req) => this.#quote(res, req));
-    app.get('/health', (res) => this.#answerNow(res, '/health', json(200, { status: 'ok' })));
-    app.get('/ready', (res) => this.#answerNow(res, '/ready', this.readiness()));
-    app.get('/version', (res) => this.#answerNow(res, '/version', json(200, { ...versionInfo, uws: uwsInfo })));
+    const health = json(200, { status: 'ok' });
+    const version = json(200, { ...versionInfo, uws: uwsInfo });
+    app.get('/health', (res, req) => this.#answerNow(res, req, '/health', health));
+    app.get('/ready', (res, req) => this.#answerNow(res, req, '/ready', this.readiness()));
+    app.get('/version', (res, req) => this.#answerNow(res, req, '/version', version));
     const metricsHere = this.s.metricsPort < 0;
-    if (metricsHere) app.get('/metrics', (res) => this.#metrics(res));
+    if (metricsHere) app.get('/metrics', (res, req) => this.#metrics(res, req));
     for (const [path, methods] of Object.entries(metricsHere ? { ...ROUTES, '/metrics': ['GET'] } : ROUTES)) {
       const reply = methodNotAllowed(methods);
-      app.any(path, (res) => this.#answerNow(res, 'other', reply));
+      app.any(path, (res, req) => this.#answerNow(res, req, 'other', reply));
     }
-    app.any('/*', (res) => this.#answerNow(res, 'other', notFound()));
+    app.any('/*', (res, req) => this.#answerNow(res, req, 'other', notFound()));
   }
 
   /** Answer synchronously inside the handler (already corked by uWS). */
-  #answerNow(res: HttpResponse, route: RouteLabel, reply: Reply): void {
+  #answerNow(res: HttpResponse, req: HttpRequest, route: RouteLabel, reply: Reply): void {
     const started = this.clock.now();
-    new Exchange(res, { answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started) }).send(reply, this.draining);
+    const x = new Exchange(res, { answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started) });
+    if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
+    x.send(reply, this.draining);
+  }
+
+  /**
+   * The checks every tracked request passes first: a header section over the
+   * limit (uWS v20.30 takes 64 KiB and more) and the cap on open requests.
+   * True when it answered (connection closed).
+   */
+  #refusedAtDoor(x: Exchange, headerBytes: number): boolean {
+    if (headerBytes > MAX_HEADER_SECTION_BYTES) {
+      x.send(this.#headerTooLarge, true);
+      return true;
+    }
+    // inFlight already counts this request.
+    if (this.inFlight > this.s.maxConnections) {
+      this.capRefusals++;
+      x.send(this.#atCapacity, true);
+      return true;
+    }
+    return false;
   }
 
   #track(res: HttpResponse, route: RouteLabel): Exchange {
@@ -132,8 +169,9 @@ export class Gateway {
     const started = this.clock.now();
     const t = this.telemetry;
     return new Exchange(res, {
-      finish: () => {
+      finish: (x) => {
         this.inFlight--;
+        this.#uploads.delete(x);
         this.#maybeIdle();
       },
       ...(t ? { answered: (status: number) => t.request(route, status, this.clock.now() - started), aborted: () => t.aborted(route) } : {}),
@@ -163,48 +201,74 @@ export class Gateway {
     const arrival = this.clock.epochMs();
     const x = this.#track(res, '/charge');
     // HttpRequest is stack-allocated: read everything before any callback.
-    const contentType = req.getHeader('content-type');
-    const keyRaw = req.getHeader('idempotency-key');
-    const timeoutRaw = req.getHeader('x-request-timeout-ms');
-    const contentLength = req.getHeader('content-length');
+    // Every header, repeats included: getHeader would show only the first.
+    const headers: [string, string][] = [];
+    let headerBytes = requestLineBytes(req);
+    req.forEach((name, value) => {
+      headers.push([name, value]);
+      headerBytes += name.length + value.length + 4;
+    });
+    if (this.#refusedAtDoor(x, headerBytes)) return;
     if (this.draining) return this.#fail(x, 'draining');
-    if (contentLength !== '' && Number(contentLength) > this.s.maxBodyBytes) {
-      // Refuse before reading a byte, and close: the rest of the body is not wanted.
-      return x.send(this.#tooLarge, true);
-    }
+    const head = chargeHead(headers, this.s);
+    // A framing problem (repeated header, bad or oversize Content-Length):
+    // refuse before reading a byte, and close, since the body's extent is in doubt.
+    if (!head.ok) return x.send(head.code === 'payload_too_large' ? this.#tooLarge : problemFrom(head), true);
     // Admission before the body is read: shedding must be the cheapest answer
     // there is, so a shed request is never parsed, validated or fingerprinted.
     // (Under overload any request may get 503 overloaded, even one that would
     // have been a 400: the client learns that when it retries.)
-    const timeout = parseTimeoutHeader(timeoutRaw, this.s.requestTimeoutMs, this.s.maxRequestTimeoutMs);
-    const shedReason = this.guards.admission.tryAdmit('charge', (timeout.ok ? timeout.value : this.s.requestTimeoutMs) - (this.clock.epochMs() - arrival));
+    const timeoutMs = admissionTimeoutMs(head.value, this.s);
+    const shedReason = this.guards.admission.tryAdmit('charge', timeoutMs - (this.clock.epochMs() - arrival));
     if (shedReason !== null) {
       const reply = this.#shed[shedReason];
+      this.#uploads.add(x);
       return drainBody(x, this.s.maxBodyBytes, () => x.send(reply), () => x.send(this.#tooLarge, true));
     }
+    // The slot is held while uWS hands over the body that came with the
+    // headers (synchronously, in this same turn of the event loop); a body
+    // still incomplete when the turn ends gives it back (#releaseUploaders)
+    // and is admitted again once complete. A client trickling its body holds
+    // no slot, only an open request, bounded by maxConnections and bodyTimeoutMs.
     x.onEnd = () => this.guards.admission.cancel('charge');
+    this.#uploads.add(x);
+    this.#holding.push(x);
+    if (this.#holding.length === 1) setImmediate(() => this.#releaseUploaders());
     readBody(
       x,
       this.s.maxBodyBytes,
-      (body) => this.#chargeBody(x, arrival, contentType, keyRaw, timeout, body),
+      (body) => this.#chargeBody(x, arrival, head.value, body),
       () => x.send(this.#tooLarge, true),
     );
   }
 
-  /** The body of an admitted charge: validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
-  #chargeBody(x: Exchange, arrival: number, contentType: string, keyRaw: string, timeout: ReturnType<typeof parseTimeoutHeader>, body: Buffer): void {
-    if (!isJsonContentType(contentType)) return this.#fail(x, 'unsupported_media_type', { field: 'Content-Type' });
-    const key = validateIdempotencyKey(keyRaw);
-    if (!key.ok) return this.#fail(x, key.code, { field: key.field, detail: key.detail });
-    if (!timeout.ok) return this.#fail(x, timeout.code, { field: timeout.field, detail: timeout.detail });
-    const input = parseChargeBody(body.toString('utf8'));
-    if (!input.ok) return this.#fail(x, input.code, { detail: input.detail, ...(input.field ? { field: input.field } : {}) });
-    const deadline = arrival + timeout.value;
+  /** Give back the slots of charges whose body did not arrive in the turn their headers did. */
+  #releaseUploaders(): void {
+    for (const x of this.#holding.splice(0)) {
+      // Answered, or the body is complete (#chargeBody took it out of the uploads): it keeps its slot.
+      if (!x.open || !this.#uploads.has(x)) continue;
+      const release = x.onEnd;
+      x.onEnd = undefined;
+      release?.();
+    }
+  }
+
+  /** The complete body of a charge: (re)admit, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
+  #chargeBody(x: Exchange, arrival: number, head: ChargeHead, body: Buffer): void {
+    this.#uploads.delete(x);
+    if (x.onEnd === undefined) {
+      // The slot was given back while the body trickled in: admission decides again, on the time left.
+      const shedReason = this.guards.admission.tryAdmit('charge', admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival));
+      if (shedReason !== null) return x.send(this.#shed[shedReason]);
+      x.onEnd = () => this.guards.admission.cancel('charge');
+    }
+    const r = completeCharge(head, body, this.s, arrival);
+    if (!r.ok) return x.send(problemFrom(r), this.draining);
+    const { key, deadline, input, fingerprint: fp } = r.value;
     // The same key already running on this instance: answer from memory (one
     // front thread sees every request, so this is exact) and keep duplicate
     // storms away from the database.
-    const fp = fingerprint(input.value);
-    const running = this.#keysInFlight.get(key.value);
+    const running = this.#keysInFlight.get(key);
     if (running !== undefined) {
       if (running !== fp) return this.#fail(x, 'idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
       return this.#fail(x, 'idempotency_in_progress');
@@ -213,10 +277,10 @@ export class Gateway {
     if (this.guards.breakers.provider && !this.guards.breakers.provider.admits(this.clock.epochMs())) {
       return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
     }
-    this.#keysInFlight.set(key.value, fp);
+    this.#keysInFlight.set(key, fp);
     x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
-    this.#dispatch(x, 'charge', { op: 'charge', key: key.value, fingerprint: fp, input: input.value, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
-      this.#keysInFlight.delete(key.value),
+    this.#dispatch(x, 'charge', { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
+      this.#keysInFlight.delete(key),
     );
   }
 
@@ -265,7 +329,9 @@ export class Gateway {
     } catch {
       key = '';
     }
+    const headerBytes = headerSectionBytes(req);
     const x = this.#track(res, '/charges/:key');
+    if (this.#refusedAtDoor(x, headerBytes)) return;
     const valid = validateIdempotencyKey(key);
     if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
     const deadline = arrival + this.s.requestTimeoutMs;
@@ -275,7 +341,9 @@ export class Gateway {
 
   #quote(res: HttpResponse, req: HttpRequest): void {
     const q = parseQuoteQuery(req.getQuery() ?? '');
+    const headerBytes = headerSectionBytes(req);
     const x = this.#track(res, '/quote');
+    if (this.#refusedAtDoor(x, headerBytes)) return;
     if (!q.ok) return this.#fail(x, q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) });
     const { from, to } = q.value;
     const pair = `${from}-${to}`;
@@ -309,10 +377,15 @@ export class Gateway {
     this.#fail(x, 'fx_unavailable');
   }
 
+  frontStats(): { openRequests: number; maxOpenRequests: number; uploading: number; capRefusals: number; bodyTimeouts: number } {
+    return { openRequests: this.inFlight, maxOpenRequests: this.s.maxConnections, uploading: this.#uploads.size, capRefusals: this.capRefusals, bodyTimeouts: this.#uploads.expired };
+  }
+
   /** /metrics: never shed; rendered asynchronously (prom-client's collectors are async). */
-  #metrics(res: HttpResponse): void {
+  #metrics(res: HttpResponse, req: HttpRequest): void {
     const started = this.clock.now();
     const x = new Exchange(res, { answered: (status) => this.telemetry?.request('/metrics', status, this.clock.now() - started) });
+    if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     this.renderMetrics().then(
       (body) => x.send({ status: 200, body, contentType: 'text/plain; version=0.0.4; charset=utf-8' }, this.draining),
       (e: unknown) => {
@@ -376,6 +449,21 @@ export class Gateway {
 
   close(): void {
     this.stopAccepting();
+    this.#uploads.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
+}
+
+/** Bytes of `METHOD url?query HTTP/1.1\r\n` and the blank line, near enough: what a header limit counts besides the headers. */
+function requestLineBytes(req: HttpRequest): number {
+  return req.getMethod().length + req.getUrl().length + (req.getQuery()?.length ?? 0) + 14;
+}
+
+/** Size of the header section as received (names, values, ": " and CRLF per line). */
+function headerSectionBytes(req: HttpRequest): number {
+  let n = requestLineBytes(req);
+  req.forEach((name, value) => {
+    n += name.length + value.length + 4;
+  });
+  return n;
 }

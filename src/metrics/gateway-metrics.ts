@@ -24,6 +24,8 @@ export interface GatewayMetricSources {
   drain: () => { draining: boolean; elapsedMs: number; abandoned: number };
   /** The last backlog query's answer (refreshed every few seconds by a worker); null before the first one succeeded. */
   backlog?: () => BacklogStats | null;
+  /** The front thread's door: open requests against their cap, refusals, body timeouts. */
+  front?: () => { openRequests: number; maxOpenRequests: number; uploading: number; capRefusals: number; bodyTimeouts: number };
   nowEpochMs: () => number;
 }
 
@@ -74,6 +76,15 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
   for (const [reason, n] of Object.entries(a.shed)) x.sample('bulwark_shed_total', n, { reason });
   x.family('bulwark_event_loop_delay_seconds', 'gauge', 'Front-thread event-loop delay, p99 of the last 100 ms: the admission signal (nodejs_eventloop_lag_* cover the whole scrape interval).').sample('bulwark_event_loop_delay_seconds', a.loopDelayMs / 1000);
   x.family('bulwark_event_loop_utilization_ratio', 'gauge', 'Front-thread event-loop utilization over the last 100 ms.').sample('bulwark_event_loop_utilization_ratio', a.loopUtilization);
+
+  const f = s.front?.();
+  if (f) {
+    x.family('bulwark_http_open_requests', 'gauge', 'Requests open on the front thread (headers received, not yet answered), uploads included.').sample('bulwark_http_open_requests', f.openRequests);
+    x.family('bulwark_http_open_requests_limit', 'gauge', 'MAX_CONNECTIONS: open requests beyond it get 503 and a close.').sample('bulwark_http_open_requests_limit', f.maxOpenRequests);
+    x.family('bulwark_http_uploading_requests', 'gauge', 'Requests whose body is still arriving (they hold no admission slot).').sample('bulwark_http_uploading_requests', f.uploading);
+    x.family('bulwark_http_connection_cap_refusals_total', 'counter', 'Requests refused because MAX_CONNECTIONS requests were open.').sample('bulwark_http_connection_cap_refusals_total', f.capRefusals);
+    x.family('bulwark_http_body_timeouts_total', 'counter', 'Requests answered 408 because their body did not arrive within BODY_TIMEOUT_MS.').sample('bulwark_http_body_timeouts_total', f.bodyTimeouts);
+  }
 
   const pool = s.pool();
   x.family('bulwark_worker_threads', 'gauge', 'Worker threads alive.').sample('bulwark_worker_threads', pool.threads);

@@ -69,7 +69,7 @@ void describe('hardened: @fastify/under-pressure', () => {
   void it('sheds with the catalogue overloaded problem but never sheds probes', async () => {
     const state = new ServiceState();
     const app = buildBaselineApp({
-      settings: { maxBodyBytes: 1024, requestTimeoutMs: 1000, maxRequestTimeoutMs: 30_000, fxCacheTtlMs: 5000 },
+      settings: { maxBodyBytes: 1024, requestTimeoutMs: 1000, minRequestTimeoutMs: 50, maxRequestTimeoutMs: 30_000, bodyTimeoutMs: 5000, maxConnections: 1000, fxCacheTtlMs: 5000 },
       service: { charge: async () => json(201, {}), getCharge: async () => json(200, {}), rate: async () => ({ ok: false, reason: 'timeout' }) },
       state,
       log,

@@ -30,6 +30,15 @@ const invalid: [string, unknown, string, string][] = [
   ['metadata array', { ...ok, metadata: ['a'] }, 'validation_failed', 'metadata'],
   ['21 metadata keys', { ...ok, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, 'validation_failed', 'metadata'],
   ['unknown field', { ...ok, ammount: 5 }, 'validation_failed', 'ammount'],
+  ['U+0000 in the description (Postgres refuses it: was a 503)', { ...ok, description: 'a\u0000b' }, 'validation_failed', 'description'],
+  ['a lone surrogate in the source', { ...ok, source: 'tok_\ud800' }, 'validation_failed', 'source'],
+  ['a lone low surrogate in a metadata value', { ...ok, metadata: { a: '\udc00x' } }, 'validation_failed', 'metadata.a'],
+  ['U+0000 in a metadata key', { ...ok, metadata: { 'a\u0000': 'x' } }, 'validation_failed', 'metadata.a\u0000'],
+  ['a constructor key', { ...ok, constructor: 'x' }, 'validation_failed', 'constructor'],
+  ['a prototype metadata key', { ...ok, metadata: { prototype: 'x' } }, 'validation_failed', 'metadata.prototype'],
+  // JSON text, not an object literal: a literal __proto__ would set the prototype instead of making a key.
+  ['a __proto__ key', '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":1}}', 'validation_failed', '__proto__'],
+  ['a __proto__ metadata key (dropped before, so left out of the fingerprint)', '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"__proto__":"x"}}', 'validation_failed', 'metadata.__proto__'],
 ];
 
 for (const [name, input, code, field] of invalid) {
@@ -43,17 +52,22 @@ for (const [name, input, code, field] of invalid) {
   });
 }
 
+test('text beyond ASCII, surrogate pairs included, is accepted as sent', () => {
+  const r = parseChargeBody(body({ ...ok, description: 'café 😀 €', metadata: { 'ключ': '值' } }));
+  assert.ok(r.ok && r.value.description === 'café 😀 €' && r.value.metadata?.['ключ'] === '值');
+});
+
 test('amount bounds are inclusive', () => {
   assert.equal(parseChargeBody(body({ ...ok, amount: 1 })).ok, true);
   assert.equal(parseChargeBody(body({ ...ok, amount: 99_999_999 })).ok, true);
 });
 
-test('idempotency key: required, 1-255 printable ASCII', () => {
+test('idempotency key: required, 1-255 visible ASCII', () => {
   assert.equal(validateIdempotencyKey(undefined).ok, false);
   const missing = validateIdempotencyKey('');
   assert.ok(!missing.ok && missing.code === 'missing_idempotency_key');
   assert.deepEqual(validateIdempotencyKey('k'.repeat(255)), { ok: true, value: 'k'.repeat(255) });
-  for (const bad of ['k'.repeat(256), 'tab\tkey', 'ünïcode', 'nl\n']) {
+  for (const bad of ['k'.repeat(256), 'tab\tkey', 'ünïcode', 'nl\n', 'a space', ' ', '\x7f']) {
     const r = validateIdempotencyKey(bad);
     assert.ok(!r.ok && r.code === 'invalid_idempotency_key', JSON.stringify(bad));
   }
@@ -73,4 +87,7 @@ test('X-Request-Timeout-Ms: default when absent, 1..max otherwise', () => {
   assert.deepEqual(parseTimeoutHeader('', 1000, 5000), { ok: true, value: 1000 });
   assert.deepEqual(parseTimeoutHeader('250', 1000, 5000), { ok: true, value: 250 });
   for (const bad of ['0', '5001', 'abc', '-5', '1.5']) assert.equal(parseTimeoutHeader(bad, 1000, 5000).ok, false, bad);
+  const short = parseTimeoutHeader('49', 1000, 5000, 50);
+  assert.ok(!short.ok && short.code === 'deadline_too_short' && short.field === 'X-Request-Timeout-Ms');
+  assert.deepEqual(parseTimeoutHeader('50', 1000, 5000, 50), { ok: true, value: 50 });
 });

@@ -8,6 +8,11 @@
  * simulator. Conditions that become true later are polled with a bound,
  * never slept for.
  *
+ * The strict input rules (design.md §11, "Clients") are held here too, with
+ * raw-socket requests where an HTTP client would normalise the request away
+ * (repeated headers, bytes that are not UTF-8, oversize header sections,
+ * bodies that trickle).
+ *
  * Target settings: LEASE_MS must exceed MAX_REQUEST_TIMEOUT_MS, and the 409
  * and crash cases need 5 s deadlines, so the lease is 6 s; PROVIDER_TIMEOUT_MS
  * is raised so a single slow provider answer (1.5–2 s) can complete inside
@@ -29,7 +34,13 @@ export const CONTRACT_ENV: Readonly<Record<string, string>> = Object.freeze({
   RECONCILE_INTERVAL_MS: '200',
   PROVIDER_TIMEOUT_MS: '4000',
   FX_CACHE_TTL_MS: '200',
+  // Low, so the slow-body cases answer quickly; the default is 5 s.
+  BODY_TIMEOUT_MS: '1000',
 });
+
+/** BODY_TIMEOUT_MS above, and the slack a loaded machine may add to a timer. */
+const BODY_TIMEOUT_MS = 1000;
+const TIMER_SLACK_MS = 1500;
 
 const VALID = Object.freeze({ amount: 1000, currency: 'usd', source: 'tok_visa' });
 
@@ -339,6 +350,17 @@ export function defineContract(kind: TargetKind): void {
       { name: 'Idempotency-Key of 256 characters', body: VALID, key: 'k'.repeat(256), code: 'invalid_idempotency_key', field: /^idempotency-key$/i },
       { name: 'X-Request-Timeout-Ms "abc"', body: VALID, headers: { 'x-request-timeout-ms': 'abc' }, code: 'invalid_header', field: /^x-request-timeout-ms$/i },
       { name: 'X-Request-Timeout-Ms "0"', body: VALID, headers: { 'x-request-timeout-ms': '0' }, code: 'invalid_header', field: /^x-request-timeout-ms$/i },
+      { name: 'X-Request-Timeout-Ms "10" (below MIN_REQUEST_TIMEOUT_MS, 50)', body: VALID, headers: { 'x-request-timeout-ms': '10' }, code: 'deadline_too_short', field: /^x-request-timeout-ms$/i },
+      { name: 'X-Request-Timeout-Ms "49" (just below the floor)', body: VALID, headers: { 'x-request-timeout-ms': '49' }, code: 'deadline_too_short', field: /^x-request-timeout-ms$/i },
+      { name: 'Idempotency-Key with a space inside', body: VALID, key: 'ct-a key', code: 'invalid_idempotency_key', field: /^idempotency-key$/i },
+      { name: 'a constructor key at the top level', body: { ...VALID, constructor: 'x' }, code: 'validation_failed', field: 'constructor' },
+      { name: 'a prototype key in metadata', body: { ...VALID, metadata: { order: '1', prototype: 'x' } }, code: 'validation_failed', field: 'metadata.prototype' },
+      // JSON text: an object literal with __proto__ would set the prototype, not send the key.
+      { name: 'a __proto__ key in metadata', body: '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"order":"1","__proto__":"x"}}', code: 'validation_failed', field: 'metadata.__proto__' },
+      // Valid JSON and UTF-8, but not text Postgres stores: was a 503 db_unavailable, retried for ever.
+      { name: 'U+0000 in the description', body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\u0000b"}', code: 'validation_failed', field: 'description' },
+      { name: 'a lone surrogate in the description', body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\ud800b"}', code: 'validation_failed', field: 'description' },
+      { name: 'a __proto__ key at the top level', body: '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":5}}', code: 'validation_failed', field: '__proto__' },
     ];
 
     for (const c of badRequests) {
@@ -347,7 +369,7 @@ export function defineContract(kind: TargetKind): void {
         const key = c.key === undefined ? newKey('bad') : c.key;
         const r = await postCharge(key, c.body, c.headers);
         assertProblem(r, 400, c.code, c.field);
-        const lookup = key !== null && key.length <= 255 ? key : undefined;
+        const lookup = key !== null && /^[\x21-\x7e]{1,255}$/.test(key) ? key : undefined;
         await assertNothingStored(before, lookup);
       });
     }
@@ -368,6 +390,156 @@ export function defineContract(kind: TargetKind): void {
       assert.ok(response, 'an HTTP answer');
       assertProblem(response, 400, 'invalid_idempotency_key', /^idempotency-key$/i);
       await assertNothingStored(before);
+    });
+
+    // ---- strict input: what an HTTP client would normalise away ------------------
+
+    /** A POST /charge from raw header pairs (sent as latin1, one byte per char) and body bytes, on a connection of its own. */
+    function rawRequest(headers: [string, string][], body: Buffer): Buffer {
+      const head = ['POST /charge HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close', ...headers.map(([n, v]) => `${n}: ${v}`)].join('\r\n');
+      return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), body]);
+    }
+
+    const VALID_BYTES = Buffer.from(JSON.stringify(VALID));
+    const usual = (key: string, body: Buffer = VALID_BYTES): [string, string][] => [
+      ['Content-Type', 'application/json'],
+      ['Idempotency-Key', key],
+      ['Content-Length', String(body.length)],
+    ];
+
+    async function refusedRaw(bytes: Buffer, status: number, code: string, field?: string | RegExp, keys: string[] = []): Promise<void> {
+      const before = await snapshot();
+      const { response, conn } = await rawExchange(target.port, bytes, 5000);
+      conn.destroy();
+      assert.ok(response, `an HTTP answer (status ${status} ${code})`);
+      assertProblem(response, status, code, field);
+      await assertNothingStored(before);
+      for (const k of keys) assert.equal(await dbRow(k), undefined, `no row for ${k}`);
+    }
+
+    for (const [name, extra, field] of [
+      ['Idempotency-Key twice, different values', (k: string) => [['Idempotency-Key', `${k}-other`]], /^idempotency-key$/i],
+      ['Idempotency-Key twice, the same value', (k: string) => [['idempotency-key', k]], /^idempotency-key$/i],
+      ['Content-Type twice', () => [['Content-Type', 'application/json']], /^content-type$/i],
+      ['X-Request-Timeout-Ms twice', () => [['X-Request-Timeout-Ms', '1000'], ['X-Request-Timeout-Ms', '2000']], /^x-request-timeout-ms$/i],
+      ['Content-Length twice, the same value', () => [['Content-Length', String(VALID_BYTES.length)]], /^content-length$/i],
+    ] as [string, (k: string) => [string, string][], RegExp][]) {
+      test(`400 invalid_header naming it: ${name}; nothing stored`, async () => {
+        const key = newKey('repeat');
+        await refusedRaw(rawRequest([...usual(key), ...extra(key)], VALID_BYTES), 400, 'invalid_header', field, [key, `${key}-other`]);
+      });
+    }
+
+    for (const cl of ['abc', '-5', '12x']) {
+      test(`400 invalid_header naming Content-Length for Content-Length "${cl}"; nothing stored`, async () => {
+        const key = newKey('badlength');
+        const headers: [string, string][] = [['Content-Type', 'application/json'], ['Idempotency-Key', key], ['Content-Length', cl]];
+        const bytes = rawRequest(headers, VALID_BYTES);
+        if (kind !== 'gateway') return refusedRaw(bytes, 400, 'invalid_header', /^content-length$/i, [key]);
+        // uWS v20.30 runs the handler for such a request and then closes the
+        // connection itself, discarding the 400 the handler wrote (measured):
+        // the gateway can only promise that nothing is processed.
+        const before = await snapshot();
+        const { response, conn } = await rawExchange(target.port, bytes, 3000);
+        conn.destroy();
+        if (response) assertProblem(response, 400, 'invalid_header', /^content-length$/i);
+        await assertNothingStored(before, key);
+      });
+    }
+
+    test('400 invalid_idempotency_key: a key with a non-ASCII byte inside (0xE9, latin1); nothing stored', async () => {
+      const key = newKey('latin1');
+      await refusedRaw(rawRequest(usual(`${key}\u00e9x`), VALID_BYTES), 400, 'invalid_idempotency_key', /^idempotency-key$/i, [key, `${key}x`]);
+    });
+
+    test('400 invalid_encoding: a body that is not UTF-8 is refused, not stored with replacement characters', async () => {
+      for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+        const key = newKey('utf8');
+        const body = Buffer.concat([Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'), Buffer.from(bad), Buffer.from('visa"}')]);
+        await refusedRaw(rawRequest(usual(key, body), body), 400, 'invalid_encoding', undefined, [key]);
+      }
+    });
+
+    test('valid UTF-8 beyond ASCII is accepted and kept as sent', async () => {
+      const key = newKey('utf8ok');
+      const r = await postCharge(key, { ...VALID, description: 'café €5 😀' });
+      assert.equal(r.status, 201, describeRes(r));
+      const [row] = await db.sql<{ request: unknown }[]>`SELECT request FROM charges WHERE idempotency_key = ${key}`;
+      assert.match(JSON.stringify(row?.request ?? ''), /café €5 😀/, 'stored as sent');
+    });
+
+    test('431 request_header_too_large for a 20 KiB header section (any route); a 12 KiB one is served', async () => {
+      const key = newKey('bighead');
+      const big: [string, string] = ['X-Padding', 'p'.repeat(20 * 1024)];
+      await refusedRaw(rawRequest([...usual(key), big], VALID_BYTES), 431, 'request_header_too_large', undefined, [key]);
+      const health = await rawExchange(target.port, `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`, 5000);
+      health.conn.destroy();
+      // 431 with the problem body, or the connection closed: never a 200 for a 64 KiB header.
+      if (health.response) assertProblem(health.response, 431, 'request_header_too_large');
+      const ok = await postCharge(newKey('midhead'), VALID, { 'x-padding': 'p'.repeat(12 * 1024) });
+      assert.equal(ok.status, 201, describeRes(ok));
+    });
+
+    test('408 request_timeout and the connection closed for a body that stops arriving; nothing stored', async () => {
+      const before = await snapshot();
+      const key = newKey('stall');
+      const conn = await RawConnection.open(target.port);
+      try {
+        const started = performance.now();
+        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: 100\r\n\r\n{"amount":`);
+        const r = await conn.readResponse(BODY_TIMEOUT_MS + TIMER_SLACK_MS + 2000);
+        const ms = performance.now() - started;
+        assert.ok(r, 'an answer while the body is still missing');
+        assertProblem(r, 408, 'request_timeout');
+        assert.ok(ms >= BODY_TIMEOUT_MS - 50 && ms <= BODY_TIMEOUT_MS + TIMER_SLACK_MS, `answered at BODY_TIMEOUT_MS (${BODY_TIMEOUT_MS}), after ${Math.round(ms)} ms`);
+        assert.ok(await conn.waitClosed(2000), 'the connection is closed');
+      } finally {
+        conn.destroy();
+      }
+      await assertNothingStored(before, key);
+    });
+
+    test('408 for a body trickled a byte at a time past BODY_TIMEOUT_MS, even though bytes keep coming', async () => {
+      const before = await snapshot();
+      const key = newKey('trickle');
+      const conn = await RawConnection.open(target.port);
+      const body = JSON.stringify(VALID);
+      try {
+        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\n\r\n`);
+        const started = performance.now();
+        let i = 0;
+        // A byte every 100 ms: the whole body would take ~5 s, five times the limit.
+        const trickle = setInterval(() => {
+          if (i < body.length && !conn.closed) void conn.write(body[i++]!);
+        }, 100);
+        const r = await conn.readResponse(BODY_TIMEOUT_MS + TIMER_SLACK_MS + 2000).finally(() => clearInterval(trickle));
+        assert.ok(r, 'an answer before the body completed');
+        assertProblem(r, 408, 'request_timeout');
+        assert.ok(performance.now() - started <= BODY_TIMEOUT_MS + TIMER_SLACK_MS, 'within the limit and a grace');
+        assert.ok(i < body.length, 'answered before the last byte was sent');
+      } finally {
+        conn.destroy();
+      }
+      await assertNothingStored(before, key);
+    });
+
+    test('a body sent in pieces that completes inside BODY_TIMEOUT_MS is served 201', async () => {
+      const key = newKey('pieces');
+      const body = JSON.stringify(VALID);
+      const conn = await RawConnection.open(target.port);
+      try {
+        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+        for (const part of [body.slice(0, 10), body.slice(10, 20), body.slice(20)]) {
+          await new Promise((res) => setTimeout(res, 150));
+          await conn.write(part);
+        }
+        const r = await conn.readResponse(5000);
+        assert.ok(r, 'an answer');
+        assert.equal(r.status, 201, describeRes(r));
+      } finally {
+        conn.destroy();
+      }
+      await oneCharge(key);
     });
 
     // ---- routes -----------------------------------------------------------------
@@ -741,6 +913,55 @@ export function defineContract(kind: TargetKind): void {
         45_000,
       );
     }
+
+    test(
+      'MAX_CONNECTIONS: beyond the cap a new request is refused (503 and a close, or closed at accept) and stores nothing; once the holders are gone, service resumes',
+      async () => {
+        const cap = 5;
+        const c = await launch({ MAX_CONNECTIONS: String(cap), BODY_TIMEOUT_MS: '3000' });
+        const holders: RawConnection[] = [];
+        try {
+          // Each holder sends its headers and part of a body, then nothing: it holds a connection and an open request.
+          for (let i = 0; i < cap; i++) {
+            const h = await RawConnection.open(c.port);
+            await h.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${newKey(`hold${i}`)}\r\nContent-Length: 100\r\n\r\n{"amount":`);
+            holders.push(h);
+          }
+          // Let the server see every holder before the extra request arrives.
+          await new Promise((res) => setTimeout(res, 200));
+          const before = await snapshot();
+          const key = newKey('overcap');
+          const { response, conn } = await rawExchange(c.port, rawCharge(key, JSON.stringify(VALID), 'Connection: close\r\n'), 5000);
+          conn.destroy();
+          if (response) {
+            assertProblem(response, 503, 'overloaded');
+            assertRetryAfter(response);
+          }
+          await assertNothingStored(before, key);
+          for (const h of holders) h.destroy();
+          const served = await until(
+            'a charge served once the holders are gone',
+            async () => {
+              // A connection of its own each time: a refused one is closed.
+              const fresh = new Client(c.url);
+              try {
+                const r = await postCharge(newKey('aftercap'), VALID, {}, c, { dispatcher: fresh }).catch(() => undefined);
+                return r?.status === 201 ? r : undefined;
+              } finally {
+                await fresh.destroy().catch(() => {});
+              }
+            },
+            5000,
+            100,
+          );
+          assert.equal(served.status, 201);
+        } finally {
+          for (const h of holders) h.destroy();
+          await c.stop();
+        }
+      },
+      45_000,
+    );
 
     test(
       'SIGKILL mid-charge: a restarted instance on the same database finishes the charge, exactly once',
