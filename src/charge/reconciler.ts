@@ -8,8 +8,8 @@
  */
 import type { Provider } from '../downstream/provider-client.js';
 import type { RetryEnv } from '../resilience/retry.js';
-import { callProvider, finalAnswer, type LifecycleSettings } from './lifecycle.js';
-import type { ChargeStore } from './store.js';
+import { callProvider, finalAnswer, gateOf, type DbGate, type LifecycleSettings } from './lifecycle.js';
+import { ChargeStore } from './store.js';
 
 export interface ReconcileReport {
   leased: number;
@@ -24,6 +24,8 @@ export interface ReconcilerDeps extends RetryEnv {
   store: ChargeStore;
   provider: Provider;
   settings: LifecycleSettings;
+  /** The global DB bound, as for charges; unset: statements on `store` bounded by their budget alone. */
+  db?: DbGate;
 }
 
 /** Delay before a charge whose outcome is still unknown is tried again. */
@@ -31,7 +33,14 @@ const DEFER_MS = 1000;
 
 export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promise<ReconcileReport> {
   const report: ReconcileReport = { leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0 };
-  const rows = await deps.store.leaseExpired(batch, deps.settings.leaseMs);
+  const db = gateOf(deps);
+  // Each statement gets the charge path's settle budget (one provider
+  // attempt's timeout): a stalled database costs a pass that long, and the
+  // rows it may have leased are picked up again when their lease expires.
+  const budget = () => deps.clock.epochMs() + deps.settings.providerRetry.attemptTimeoutMs;
+  const release = (row: { idempotencyKey: string; leaseToken: string }) =>
+    db(budget(), (sql) => new ChargeStore(sql).release(row.idempotencyKey, row.leaseToken, DEFER_MS)).catch(() => {});
+  const rows = await db(budget(), (sql) => new ChargeStore(sql).leaseExpired(batch, deps.settings.leaseMs));
   report.leased = rows.length;
   await Promise.all(
     rows.map(async (row) => {
@@ -40,16 +49,16 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       const outcome = await callProvider(deps, row.providerKey, row.idempotencyKey, row.request, deadline);
       if (outcome.kind === 'unknown' || outcome.kind === 'refused') {
         report.deferred++;
-        await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
+        await release(row);
         return;
       }
       const answer = finalAnswer(row.chargeId, row.request, row.createdAt, outcome);
       try {
-        await deps.store.record(row.idempotencyKey, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
+        await db(budget(), (sql) => new ChargeStore(sql).record(row.idempotencyKey, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
         report[answer.status]++;
       } catch {
         report.deferred++;
-        await deps.store.release(row.idempotencyKey, row.leaseToken, DEFER_MS).catch(() => {});
+        await release(row);
       }
     }),
   );
