@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { checkGateway, gatewaySpecs, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
@@ -38,12 +38,13 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     console.log(serveHelp());
     return;
   }
-  const problem = checkCommon(c);
+  const problem = checkGateway(c);
   if (problem) throw new ConfigError(problem);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 
   const log = createLogger(c.logLevel, 'bulwark');
   const deps = await startDependencies(c, log);
+  // Outside DB_POOL_MAX: one connection, closed before the workers open theirs.
   const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
   try {
     const applied = await migrate(migrator);
