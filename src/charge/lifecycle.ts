@@ -177,22 +177,19 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   // thread's admission slot and in-flight key) ends within it.
   const settleMs = deps.settings.providerRetry.attemptTimeoutMs;
   const settleBy = () => clock.epochMs() + settleMs;
-  const release = (): void => {
-    // Best effort, not awaited: an expired lease frees the row anyway, and
-    // the caller's answer must not wait for a second statement on a DB that
-    // just failed or stalled.
-    db(settleBy(), (sql) => new ChargeStore(sql).release(key, claim.leaseToken)).catch(() => {});
-  };
+  // Best effort (an expired lease frees the row anyway), but awaited: a
+  // client that retries on our answer must find the lease already released.
+  const release = (): Promise<void> => db(settleBy(), (sql) => new ChargeStore(sql).release(key, claim.leaseToken)).catch(() => {});
   if (outcome.kind === 'refused') {
     // Nothing reached the provider for a claim we just inserted: forget it, so
     // this 503 truly means "not charged". Otherwise (a takeover, or an earlier
     // attempt that may have arrived) leave it to the reconciler.
     const forgotten = !sent && !claim.takeover && (await db(settleBy(), (sql) => new ChargeStore(sql).abandon(key, claim.leaseToken)).catch(() => false));
-    if (!forgotten) release();
+    if (!forgotten) await release();
     return problem(outcome.code);
   }
   if (outcome.kind === 'unknown') {
-    release();
+    await release();
     if (clock.epochMs() < deadlineEpochMs - deps.settings.providerRetry.minAttemptMs) return problem('provider_unavailable');
     deps.onTimeout?.('provider');
     return problem('deadline_exceeded');
@@ -211,8 +208,11 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   } catch (e) {
     // Never 201/402 without the record committed. A record abandoned at its
     // budget may still commit, and the reconciler finishes it otherwise: the
-    // charge "may still complete" (504), it did not fail.
-    release();
-    return problem(isDeadline(e) ? 'deadline_exceeded' : 'db_unavailable');
+    // charge "may still complete" (504), it did not fail. No release then: a
+    // database that just stalled for a whole budget would stall it too, and
+    // the lease's expiry frees the row anyway.
+    if (isDeadline(e)) return problem('deadline_exceeded');
+    await release();
+    return problem('db_unavailable');
   }
 }
