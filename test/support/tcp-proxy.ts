@@ -5,7 +5,9 @@
  * - `pause()`: nothing is forwarded any more, either way; no socket is
  *   closed, so neither end learns anything. Connections opened during the
  *   partition are accepted (the kernel would have sent SYN-ACK before) but
- *   never reach the server.
+ *   never reach the server. `pause('replies')` loses only what the server
+ *   sends: statements still arrive and commit, their answers never do (the
+ *   case where a client cannot know whether its write happened).
  * - `resume()`: new connections work again. A connection that lived through
  *   the partition stays silent for good (its held bytes are dropped): what a
  *   client sees for minutes after a real heal while TCP retransmits with
@@ -19,12 +21,14 @@ interface Pair {
   upstream: Socket | null;
   /** Lived through a partition: never forwards again. */
   dead: boolean;
+  /** During a replies-only partition: client bytes still go up, nothing comes back. */
+  repliesLost: boolean;
 }
 
 export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<Pair>();
-  #paused = false;
+  #paused: false | 'both' | 'replies' = false;
   /** Connections accepted so far (for tests that count reconnects). */
   accepted = 0;
   port = 0;
@@ -55,16 +59,20 @@ export class TcpProxy {
   }
 
   get paused(): boolean {
-    return this.#paused;
+    return this.#paused !== false;
   }
 
-  pause(): void {
-    this.#paused = true;
-    for (const p of this.#pairs) p.dead = true;
+  pause(what: 'both' | 'replies' = 'both'): void {
+    this.#paused = what;
+    for (const p of this.#pairs) {
+      if (what === 'both') p.dead = true;
+      else p.repliesLost = true;
+    }
   }
 
   resume(): void {
     this.#paused = false;
+    for (const p of this.#pairs) if (p.repliesLost) p.dead = true;
   }
 
   async close(): Promise<void> {
@@ -78,7 +86,7 @@ export class TcpProxy {
 
   #accept(client: Socket, target: { host: string; port: number }): void {
     this.accepted++;
-    const pair: Pair = { client, upstream: null, dead: this.#paused };
+    const pair: Pair = { client, upstream: null, dead: this.#paused === 'both', repliesLost: this.#paused === 'replies' };
     this.#pairs.add(pair);
     client.on('error', () => {});
     const forget = () => {
@@ -98,7 +106,7 @@ export class TcpProxy {
       if (!pair.dead) upstream.write(b);
     });
     upstream.on('data', (b) => {
-      if (!pair.dead) client.write(b);
+      if (!pair.dead && !pair.repliesLost) client.write(b);
     });
     // A close crosses only a live path; a dead one swallows it, as a partition
     // does (the server's side stays open until close()).
@@ -106,7 +114,7 @@ export class TcpProxy {
       if (!pair.dead) forget();
     });
     upstream.on('close', () => {
-      if (!pair.dead) forget();
+      if (!pair.dead && !pair.repliesLost) forget();
     });
   }
 }
