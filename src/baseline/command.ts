@@ -54,7 +54,7 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
   }
 
   const breaker = c.hardened ? createProviderBreaker(log) : undefined;
-  const service = createChargeService(chargeServiceSettings(c, deps), breaker ? { decorateProvider: breaker.decorateProvider } : {});
+  const service = createChargeService(chargeServiceSettings(c, deps), { log, ...(breaker ? { decorateProvider: breaker.decorateProvider } : {}) });
   const state = new ServiceState();
   const app = buildBaselineApp({
     settings: c,
