@@ -289,7 +289,8 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     handler: async (req, reply) => {
       const arrival = clock.epochMs() - reply.elapsedTime;
       const k = chargeKey(rawKeySegment(req));
-      send(reply, k.ok ? await byDeadline('get', service.getCharge(k.key), arrival + s.requestTimeoutMs) : k.reply);
+      const deadline = arrival + s.requestTimeoutMs;
+      send(reply, k.ok ? await byDeadline('get', service.getCharge(k.key, deadline), deadline) : k.reply);
     },
   });
 

@@ -28,6 +28,9 @@
  * caller gave up, exactly as a single statement may, and the lifecycle's
  * rules (lease, reconciler) cover it. Records are never dropped: the
  * provider has answered, and storing the outcome saves the reconciler work.
+ * Every statement is bounded client-side by the latest deadline (claims) or
+ * settle budget (records) among its batch's requests: past that the gate
+ * gives its slot back and cancels it (src/db/database.ts).
  * A statement that fails rejects every request of its batch; the next batch
  * starts afresh.
  *
@@ -65,9 +68,10 @@ export interface BatcherOptions<Req, Res> {
   /**
    * Execute one batch of distinct keys; results in request order. An Error
    * result rejects that request alone; a rejection rejects them all.
-   * `slotWaitMs`: the longest any of them would wait for a DB slot.
+   * `boundEpochMs`: the latest any of them still waits for its answer (the
+   * statement's client-side bound; Infinity: none).
    */
-  run(reqs: Req[], slotWaitMs: number): Promise<(Res | Error)[]>;
+  run(reqs: Req[], boundEpochMs: number): Promise<(Res | Error)[]>;
 }
 
 interface Entry<Req, Res> {
@@ -75,7 +79,7 @@ interface Entry<Req, Res> {
   req: Req;
   /** Epoch ms; Infinity: none. */
   deadlineEpochMs: number;
-  /** Longest wait for a DB slot this request accepts, in ms. */
+  /** Longest this request waits for its statement (slot included), in ms. */
   slotWaitMs: number;
   /** Answered (or given up): a queued entry that is settled is never sent. */
   settled: boolean;
@@ -184,17 +188,18 @@ export class Batcher<Req, Res> {
     }
     this.#queue = rest;
     if (batch.length === 0) return;
-    let slotWaitMs = 0;
-    for (const e of batch) slotWaitMs = Math.max(slotWaitMs, Math.min(e.slotWaitMs, e.deadlineEpochMs - now));
+    // The statement is abandoned (and cancelled) only when its last caller gives up.
+    let boundEpochMs = -Infinity;
+    for (const e of batch) boundEpochMs = Math.max(boundEpochMs, Math.min(e.deadlineEpochMs, now + e.slotWaitMs));
     this.#inFlight++;
-    void this.#execute(batch, slotWaitMs);
+    void this.#execute(batch, boundEpochMs);
   }
 
-  async #execute(batch: Entry<Req, Res>[], slotWaitMs: number): Promise<void> {
+  async #execute(batch: Entry<Req, Res>[], boundEpochMs: number): Promise<void> {
     try {
       const results = await this.o.run(
         batch.map((e) => e.req),
-        slotWaitMs,
+        boundEpochMs,
       );
       batch.forEach((e, i) => {
         const r = results[i];
@@ -214,7 +219,7 @@ export class Batcher<Req, Res> {
 export interface GroupCommitOptions {
   clock: Clock;
   timers?: Timers;
-  /** The global DB bound, taken once per batch. Default: none. */
+  /** The global DB bound and client-side statement bound, taken once per batch. Default: the bound alone. */
   gate?: DbGate;
   /** Requests per statement at most. Default 64. */
   maxBatch?: number;
@@ -233,23 +238,23 @@ export class GroupCommit implements ChargeCommits {
 
   constructor(sql: Sql, o: GroupCommitOptions) {
     const count = o.count ?? (() => {});
-    const store = new BatchStore(sql, (phase) => count(phase, 'statements', 1));
-    const gate = o.gate ?? ungated;
+    const onStatement = (phase: 'claim' | 'record') => count(phase, 'statements', 1);
+    const gate = o.gate ?? ungated(sql, o.clock);
     const common = { clock: o.clock, timers: o.timers ?? systemTimers, maxBatch: o.maxBatch ?? 64, maxInFlight: o.maxInFlight ?? 1, maxWaitMs: o.maxWaitMs ?? 10 };
     this.claims = new Batcher<ClaimRequest, ClaimResult>({
       ...common,
       keyOf: (r) => r.key,
-      run: (reqs, waitMs) => {
+      run: (reqs, boundEpochMs) => {
         count('claim', 'requests', reqs.length);
-        return gate(waitMs, () => store.claimMany(reqs));
+        return gate(boundEpochMs, (s) => new BatchStore(s, onStatement).claimMany(reqs));
       },
     });
     this.records = new Batcher<RecordRequest, StoredOutcome>({
       ...common,
       keyOf: (r) => r.key,
-      run: (reqs, waitMs) => {
+      run: (reqs, boundEpochMs) => {
         count('record', 'requests', reqs.length);
-        return gate(waitMs, () => store.recordMany(reqs));
+        return gate(boundEpochMs, (s) => new BatchStore(s, onStatement).recordMany(reqs));
       },
     });
   }

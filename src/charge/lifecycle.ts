@@ -13,13 +13,15 @@
  *   with other requests, but each request waits for its own commit and gets
  *   the answer a statement of its own would have given.
  */
-import type { Clock } from '../lib/clock.js';
+import type { Sql } from 'postgres';
 import { json, problem, type Reply } from '../errors/catalogue.js';
+import { beforeDeadline, isDeadline } from '../lib/deadline.js';
 import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
+import type { Clock } from '../lib/clock.js';
 import { withRetries, type RetryEnv, type RetryPolicy } from '../resilience/retry.js';
 import type { ReportError } from './error-report.js';
 import { fingerprint } from './fingerprint.js';
-import type { ChargeStore, ClaimResult, FinalStatus, StoredOutcome } from './store.js';
+import { ChargeStore, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
 import type { ChargeInput } from './validate.js';
 
 export interface LifecycleSettings {
@@ -27,14 +29,22 @@ export interface LifecycleSettings {
   providerRetry: RetryPolicy;
 }
 
-/** Runs one DB phase within the global DB bound; throws DbBusyError when no slot frees in time. */
-export type DbGate = <T>(timeoutMs: number, phase: () => Promise<T>) => Promise<T>;
+export { DbBusyError } from '../db/database.js';
+export { beforeDeadline, DeadlineError, isDeadline } from '../lib/deadline.js';
 
-export class DbBusyError extends Error {
-  override readonly name = 'DbBusyError';
+/**
+ * Runs one DB phase within the global DB bound and by a deadline (epoch ms;
+ * Infinity: none): DbBusyError when no slot frees in time (nothing sent),
+ * DeadlineError when the deadline passes (the slot is back and the phase's
+ * statements cancelled, but it may have taken effect). The phase issues its
+ * statements through the `sql` it is given. Database.run is the real one.
+ */
+export type DbGate = <T>(deadlineEpochMs: number, phase: (sql: Sql) => Promise<T>) => Promise<T>;
+
+/** No shared bound, only the deadline (tests, and callers that bring no gate). */
+export function ungated(sql: Sql, clock: Clock): DbGate {
+  return (deadlineEpochMs, phase) => beforeDeadline(clock, deadlineEpochMs, phase(sql));
 }
-
-export const ungated: DbGate = (_t, phase) => phase();
 
 /**
  * The claim and record statements, shared by many requests (group commit).
@@ -47,14 +57,16 @@ export interface ChargeCommits {
    * when it passes; a claim not yet sent by then is never sent.
    */
   claim(key: string, fp: string, input: ChargeInput, leaseMs: number, deadlineEpochMs: number): Promise<ClaimResult>;
-  /** As ChargeStore.record; `waitMs` bounds the wait for a DB slot. */
+  /** As ChargeStore.record, bounded by `waitMs` from now: rejects with DeadlineError when it passes. */
   record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string, waitMs: number): Promise<StoredOutcome>;
 }
 
 export interface LifecycleDeps extends RetryEnv {
+  /** Statements run on `store`'s pool when no `db` gate is given. */
   store: ChargeStore;
   provider: Provider;
   settings: LifecycleSettings;
+  /** The global DB bound with client-side deadlines; unset: ungated(store.sql). */
   db?: DbGate;
   /** Group commit of claims and records; unset: one statement per call, each within `db`. */
   commits?: ChargeCommits;
@@ -66,24 +78,9 @@ export interface LifecycleDeps extends RetryEnv {
   onError?: ReportError;
 }
 
-export class DeadlineError extends Error {}
-
-/** Resolve with the promise, or reject with DeadlineError at the deadline. */
-export function beforeDeadline<T>(clock: Clock, deadlineEpochMs: number, p: Promise<T>): Promise<T> {
-  const left = deadlineEpochMs - clock.epochMs();
-  if (left <= 0) {
-    p.catch(() => {});
-    return Promise.reject(new DeadlineError());
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError()), left);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-export function isDeadline(e: unknown): boolean {
-  return e instanceof DeadlineError;
+/** The gate of `deps`: its own, or the deadline alone over the store's pool. */
+export function gateOf(deps: { db?: DbGate; store: ChargeStore; clock: Clock }): DbGate {
+  return deps.db ?? ungated(deps.store.sql, deps.clock);
 }
 
 function replayReply(o: StoredOutcome, replayed: boolean): Reply {
@@ -151,16 +148,15 @@ async function callProviderCounted(deps: RetryEnv & { provider: Provider; settin
 }
 
 export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number, fp = fingerprint(input)): Promise<Reply> {
-  const { clock, store } = deps;
-  const db = deps.db ?? ungated;
+  const { clock } = deps;
+  const db = gateOf(deps);
   let claim;
   const claimStart = clock.now();
   try {
-    const left = deadlineEpochMs - clock.epochMs();
     const leaseMs = deps.settings.leaseMs;
     claim = deps.commits
       ? await deps.commits.claim(key, fp, input, leaseMs, deadlineEpochMs)
-      : await beforeDeadline(clock, deadlineEpochMs, db(left, () => store.claim(key, fp, input, leaseMs)));
+      : await db(deadlineEpochMs, (sql) => new ChargeStore(sql).claim(key, fp, input, leaseMs));
     deps.observe?.('claim', clock.now() - claimStart);
   } catch (e) {
     // A claim that committed after we gave up leaves a started row with a
@@ -188,19 +184,25 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   }
   const releaseFailed = (e: unknown) => deps.onError?.('release', e, key);
   const { outcome, sent } = await callProviderCounted(deps, claim.providerKey, key, input, deadlineEpochMs);
-  // Releasing and recording may wait for a DB slot past the deadline: the
-  // provider was called, and the sooner the row reflects it the better.
+  // Releasing and recording may run past the request deadline: the provider
+  // was called, and the sooner the row reflects it the better. They are
+  // bounded by this settle budget instead, so the task (and the front
+  // thread's admission slot and in-flight key) ends within it.
   const settleMs = deps.settings.providerRetry.attemptTimeoutMs;
+  const settleBy = () => clock.epochMs() + settleMs;
+  // Best effort (an expired lease frees the row anyway), but awaited: a
+  // client that retries on our answer must find the lease already released.
+  const release = (): Promise<void> => db(settleBy(), (sql) => new ChargeStore(sql).release(key, claim.leaseToken)).catch(releaseFailed);
   if (outcome.kind === 'refused') {
     // Nothing reached the provider for a claim we just inserted: forget it, so
     // this 503 truly means "not charged". Otherwise (a takeover, or an earlier
     // attempt that may have arrived) leave it to the reconciler.
-    const forgotten = !sent && !claim.takeover && (await db(settleMs, () => store.abandon(key, claim.leaseToken)).catch((e: unknown) => (releaseFailed(e), false)));
-    if (!forgotten) await db(settleMs, () => store.release(key, claim.leaseToken)).catch(releaseFailed);
+    const forgotten = !sent && !claim.takeover && (await db(settleBy(), (sql) => new ChargeStore(sql).abandon(key, claim.leaseToken)).catch((e: unknown) => (releaseFailed(e), false)));
+    if (!forgotten) await release();
     return problem(outcome.code);
   }
   if (outcome.kind === 'unknown') {
-    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(releaseFailed);
+    await release();
     if (clock.epochMs() < deadlineEpochMs - deps.settings.providerRetry.minAttemptMs) return problem('provider_unavailable');
     deps.onTimeout?.('provider');
     return problem('deadline_exceeded');
@@ -213,12 +215,18 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     const { status, providerChargeId, reply } = answer;
     const stored = deps.commits
       ? await deps.commits.record(key, status, providerChargeId, reply.status, reply.body, settleMs)
-      : await db(settleMs, () => store.record(key, status, providerChargeId, reply.status, reply.body));
+      : await db(settleBy(), (sql) => new ChargeStore(sql).record(key, status, providerChargeId, reply.status, reply.body));
     deps.observe?.('record', clock.now() - recordStart);
     return replayReply(stored, false);
   } catch (e) {
+    // Never 201/402 without the record committed. A record abandoned at its
+    // budget may still commit, and the reconciler finishes it otherwise: the
+    // charge "may still complete" (504), it did not fail. No release then: a
+    // database that just stalled for a whole budget would stall it too, and
+    // the lease's expiry frees the row anyway.
+    if (isDeadline(e)) return problem('deadline_exceeded');
     deps.onError?.('record', e, key);
-    await db(settleMs, () => store.release(key, claim.leaseToken)).catch(releaseFailed);
+    await release();
     return problem('db_unavailable');
   }
 }

@@ -14,9 +14,9 @@ import type { Provider } from '../downstream/provider-client.js';
 import type { RetryEnv } from '../resilience/retry.js';
 import type { ReportError } from './error-report.js';
 import { keyHash } from './key-hash.js';
-import { callProvider, finalAnswer, type LifecycleSettings } from './lifecycle.js';
+import { callProvider, finalAnswer, gateOf, type DbGate, type LifecycleSettings } from './lifecycle.js';
 import { afterUnknown, DEFAULT_RECONCILE_POLICY, reconcileDelayMs, type ReconcilePolicy } from './reconcile-policy.js';
-import type { ChargeStore } from './store.js';
+import { ChargeStore } from './store.js';
 
 export interface ReconcileReport {
   leased: number;
@@ -45,12 +45,19 @@ export interface ReconcilerDeps extends RetryEnv {
   onError?: ReportError;
   /** Where a row handed to an operator is announced (one line per row). */
   log?: AttentionLog;
+  /** The global DB bound, as for charges; unset: statements on `store` bounded by their budget alone. */
+  db?: DbGate;
 }
 
 export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promise<ReconcileReport> {
   const report = emptyReport();
   const rp = deps.reconcile ?? DEFAULT_RECONCILE_POLICY;
-  const rows = await deps.store.leaseExpired(batch, deps.settings.leaseMs);
+  const db = gateOf(deps);
+  // Each statement gets the charge path's settle budget (one provider
+  // attempt's timeout): a stalled database costs a pass that long, and the
+  // rows it may have leased are picked up again when their lease expires.
+  const budget = () => deps.clock.epochMs() + deps.settings.providerRetry.attemptTimeoutMs;
+  const rows = await db(budget(), (sql) => new ChargeStore(sql).leaseExpired(batch, deps.settings.leaseMs));
   report.leased = rows.length;
   await Promise.all(
     rows.map(async (row) => {
@@ -58,7 +65,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       const failed = (e: unknown) => deps.onError?.('reconcile', e, key);
       const defer = (uncount: boolean) => {
         report.deferred++;
-        return deps.store.defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount).catch(failed);
+        return db(budget(), (sql) => new ChargeStore(sql).defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount)).catch(failed);
       };
       const policy = deps.settings.providerRetry;
       const deadline = deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
@@ -68,7 +75,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       if (outcome.kind === 'unknown') {
         if (afterUnknown(row.attempt, rp) === 'retry') return defer(false);
         try {
-          if (await deps.store.giveUp(key, row.leaseToken)) {
+          if (await db(budget(), (sql) => new ChargeStore(sql).giveUp(key, row.leaseToken))) {
             report.needsAttention++;
             deps.log?.error(
               { key_hash: keyHash(key), charge_id: row.chargeId, reconcile_attempts: row.attempt, created_at: row.createdAt, reason: outcome.reason },
@@ -82,7 +89,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       }
       const answer = finalAnswer(row.chargeId, row.request, row.createdAt, outcome);
       try {
-        await deps.store.record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body);
+        await db(budget(), (sql) => new ChargeStore(sql).record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
         report[answer.status]++;
       } catch (e) {
         failed(e);

@@ -6,13 +6,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '../db/connect.js';
+import { Database, DbBusyError } from '../db/database.js';
+import { isDeadline } from '../lib/deadline.js';
 import { createPool } from '../downstream/provider-client.js';
 import { ProviderClient, type Provider } from '../downstream/provider-client.js';
 import { FxClient, type RateOutcome } from '../downstream/fx-client.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { systemRandom, type Random } from '../lib/random.js';
-import { DbBusyError, runCharge, ungated, type DbGate, type LifecycleDeps } from './lifecycle.js';
+import { runCharge, type DbGate, type LifecycleDeps } from './lifecycle.js';
 import { GroupCommit } from './group-commit.js';
 import type { Protection } from '../resilience/protection.js';
 import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilience/guards.js';
@@ -30,6 +32,7 @@ export interface ChargeServiceSettings {
   databaseUrl: string;
   providerUrl: string;
   fxUrl: string;
+  /** Connections this process (or worker thread) may open: its share of DB_POOL_MAX. */
   dbPoolMax: number;
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
@@ -53,9 +56,12 @@ export interface ChargeServiceSettings {
 
 /**
  * Service settings from the shared configuration. `share` is this process's
- * (or worker thread's) part of the downstream connection budgets: 1 for the
- * baseline, 1/workers for each gateway worker. The DB bound is not split: in
- * the gateway a shared bulkhead keeps connections in use at dbPoolMax in all.
+ * (or worker thread's) part of the connection budgets: 1 for the baseline,
+ * 1/workers for each gateway worker. The DB pool is split rounding down, so
+ * the workers' pools together never open more than DB_POOL_MAX connections
+ * (the gateway checks DB_POOL_MAX >= WORKERS); the shared DB bulkhead bounds
+ * statements in flight at DB_POOL_MAX across all workers. Start-up's migrator
+ * connection is separate: one, closed before the workers start.
  */
 export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean }, urls: { databaseUrl: string; providerUrl: string; fxUrl: string }, share = 1): ChargeServiceSettings {
   const part = (total: number) => Math.max(1, Math.ceil(total * share));
@@ -64,7 +70,7 @@ export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean 
     databaseUrl: urls.databaseUrl,
     providerUrl: urls.providerUrl,
     fxUrl: urls.fxUrl,
-    dbPoolMax: c.dbPoolMax,
+    dbPoolMax: Math.max(1, Math.floor(c.dbPoolMax / Math.round(1 / share))),
     dbConnectTimeoutMs: c.dbConnectTimeoutMs,
     dbStatementTimeoutMs: c.dbStatementTimeoutMs,
     leaseMs: c.leaseMs,
@@ -88,10 +94,16 @@ export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean 
   };
 }
 
+/** Longest a readiness ping waits, slot included: the ready check runs every second. */
+const PING_BUDGET_MS = 1000;
+/** Client-side margin over statement_timeout for statements without a request deadline. */
+const BACKGROUND_MARGIN_MS = 1000;
+
 export interface ChargeService {
   /** `fp`: the request fingerprint when the caller already computed it. */
   charge(key: string, input: ChargeInput, deadlineEpochMs: number, fp?: string): Promise<Reply>;
-  getCharge(key: string): Promise<Reply>;
+  /** Read one charge by its key; unset deadline: the statement timeout from now. */
+  getCharge(key: string, deadlineEpochMs?: number): Promise<Reply>;
   rate(from: string, to: string, deadlineEpochMs: number): Promise<RateOutcome>;
   ping(): Promise<boolean>;
   /** One reconciler pass; never throws (an error is reported and the pass counts as empty). */
@@ -128,12 +140,33 @@ export interface ChargeServiceOptions {
 export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOptions = {}): ChargeService {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? systemRandom;
-  const sql = connect({ url: s.databaseUrl, max: s.dbPoolMax, connectTimeoutMs: s.dbConnectTimeoutMs, statementTimeoutMs: s.dbStatementTimeoutMs });
-  const store = new ChargeStore(sql);
+  const p = o.protection;
+  const database = new Database({
+    clock,
+    open: () => connect({ url: s.databaseUrl, max: s.dbPoolMax, connectTimeoutMs: s.dbConnectTimeoutMs, statementTimeoutMs: s.dbStatementTimeoutMs }),
+    ...(p?.bulkheads.db ? { slots: p.bulkheads.db } : {}),
+    acquireTimeoutMs: p?.settings.dbAcquireTimeoutMs ?? 0,
+    // A healthy server ends a cancelled statement in milliseconds; one that
+    // has not within the time we give a new connection to open is on a dead path.
+    cancelGraceMs: s.dbConnectTimeoutMs,
+    on: {
+      acquireWait: (ms) => o.observe?.('db_acquire_wait', ms),
+      busy: () => p?.events.inc('db_acquire_timeout'),
+      timeout: () => p?.events.inc('db_statement_timeout'),
+      retired: () => {
+        p?.events.inc('db_pool_replaced');
+        o.log?.warn({ cancel_grace_ms: s.dbConnectTimeoutMs }, 'database pool replaced: a cancelled statement never ended, its connection stopped answering');
+      },
+    },
+  });
+  const db: DbGate = (deadlineEpochMs, phase) => database.run(deadlineEpochMs, phase);
+  // Only for the type: with `db` set, every statement runs on the gate's current pool.
+  const store = new ChargeStore(database.sql);
+  /** Background statements (reap) and reads without a deadline: the server's own timeout, plus a margin for the round trip. */
+  const backgroundBy = () => clock.epochMs() + s.dbStatementTimeoutMs + BACKGROUND_MARGIN_MS;
   const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
   const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
   const client = new ProviderClient(providerPool, o.log, clock);
-  const p = o.protection;
   const observe = o.observe;
   const guard = (d: 'provider' | 'fx'): Guard => ({
     breaker: p?.breakers[d],
@@ -152,26 +185,10 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const fx = new FxClient(fxPool);
   const fxGuard = guard('fx');
   const onError = errorReporter({ clock, ...(o.log ? { log: o.log } : {}), ...(p ? { count: (stage) => p.events.inc(`error_${stage}`) } : {}) });
-  const dbSlots = p?.bulkheads.db;
-  const db: DbGate | undefined = dbSlots
-    ? async (timeoutMs, phase) => {
-        const slot = await dbSlots.acquire(Math.min(p.settings.dbAcquireTimeoutMs, timeoutMs));
-        observe?.('db_acquire_wait', slot.waitedMs);
-        if (!slot.ok) {
-          p.events.inc('db_acquire_timeout');
-          throw new DbBusyError();
-        }
-        try {
-          return await phase();
-        } finally {
-          dbSlots.release();
-        }
-      }
-    : undefined;
   const commits = s.groupCommit
-    ? new GroupCommit(sql, {
+    ? new GroupCommit(database.sql, {
         clock,
-        gate: db ?? ungated,
+        gate: db,
         ...(p ? { count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) => p.events.inc(`group_commit_${phase}_${what}`, n) } : {}),
       })
     : undefined;
@@ -181,7 +198,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     sleep: (ms) => sleep(ms),
     store,
     provider,
-    ...(db ? { db } : {}),
+    db,
     ...(commits ? { commits } : {}),
     ...(observe ? { observe } : {}),
     ...(p ? { onTimeout: (stage: 'claim' | 'provider') => p.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider') } : {}),
@@ -214,13 +231,13 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   };
   return {
     charge: (key, input, deadline, fp) => runCharge(deps, key, input, deadline, fp),
-    async getCharge(key) {
+    async getCharge(key, deadlineEpochMs = backgroundBy()) {
       let row;
       try {
-        row = await store.get(key);
+        row = await db(deadlineEpochMs, (sql) => new ChargeStore(sql).get(key));
       } catch (e) {
         onError('read', e, key);
-        return problem('db_unavailable');
+        return problem(isDeadline(e) ? 'deadline_exceeded' : 'db_unavailable');
       }
       if (!row) return problem('not_found', { detail: 'No charge has this Idempotency-Key' });
       return json(200, {
@@ -245,11 +262,14 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     },
     async ping() {
       try {
-        await store.ping();
+        await db(clock.epochMs() + PING_BUDGET_MS, (sql) => new ChargeStore(sql).ping());
         return true;
       } catch (e) {
         onError('ping', e);
-        return false;
+        // Every slot taken: no news from this probe, but the server is
+        // reachable if it answered anyone lately (slots are held no longer
+        // than a deadline, so a dead server cannot keep this true).
+        return e instanceof DbBusyError && database.answeredWithin(PING_BUDGET_MS);
       }
     },
     async reconcile() {
@@ -257,6 +277,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
       try {
         r = await reconcileOnce(reconcilerDeps, s.reconcileBatch);
       } catch (e) {
+        // The database busy with charges (this pass yields to them) is counted, not logged.
         onError('reconcile', e);
         return emptyReport();
       }
@@ -271,15 +292,15 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     },
     async reap() {
       try {
-        return await store.reap(s.retentionHours);
+        return await db(backgroundBy(), (sql) => new ChargeStore(sql).reap(s.retentionHours));
       } catch (e) {
-        onError('reap', e);
+        onError('reap', e); // busy with charges: counted, and the next interval tries again
         return 0;
       }
     },
     async backlog() {
       try {
-        const b = await store.backlog();
+        const b = await db(backgroundBy(), (sql) => new ChargeStore(sql).backlog());
         return { ...b, oldestNeedingAttention: b.oldestNeedingAttention.map(({ key, ...rest }) => ({ keyHash: keyHash(key), ...rest })) };
       } catch (e) {
         onError('backlog', e);
@@ -289,7 +310,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     async close() {
       // Queued claims and records go out before the pool closes.
       await commits?.close();
-      await Promise.allSettled([sql.end({ timeout: 2 }), providerPool.close(), fxPool.close()]);
+      await Promise.allSettled([database.close(2), providerPool.close(), fxPool.close()]);
     },
   };
 }

@@ -107,7 +107,7 @@ export function newChargeId(): string {
 }
 
 export class ChargeStore {
-  constructor(private readonly sql: Sql) {}
+  constructor(readonly sql: Sql) {}
 
   async claim(key: string, fp: string, input: ChargeInput, leaseMs: number): Promise<ClaimResult> {
     // Two rounds at most: the second covers a row reaped between the

@@ -13,7 +13,7 @@ export const commonSpecs = {
   fxUrl: url({ flag: 'fx-url', env: 'FX_URL', default: undefined, doc: 'fx-rates base URL. Unset (with PROVIDER_URL unset): spawn the simulator.' }),
   dataDir: str({ flag: 'data-dir', env: 'BULWARK_DATA_DIR', default: '.bulwark', doc: 'Directory for the embedded Postgres data and other local state.' }),
   embeddedPgPort: int({ flag: 'embedded-pg-port', env: 'EMBEDDED_PG_PORT', default: 54329, min: 0, max: 65535, doc: 'Port of the embedded Postgres (0 picks a free one).' }),
-  dbPoolMax: int({ flag: 'db-pool-max', env: 'DB_POOL_MAX', default: 16, min: 1, max: 1000, doc: 'Postgres connections in use at once. Gateway: one bound shared by all workers (DB_ACQUIRE_TIMEOUT_MS caps the wait); baseline: its pool size.' }),
+  dbPoolMax: int({ flag: 'db-pool-max', env: 'DB_POOL_MAX', default: 16, min: 1, max: 1000, doc: 'Postgres connections in all. Gateway: each worker opens floor(DB_POOL_MAX / WORKERS), and one bound shared by all workers caps statements in flight at DB_POOL_MAX (DB_ACQUIRE_TIMEOUT_MS caps the wait); baseline: its pool size. Must be at least WORKERS.' }),
   dbConnectTimeoutMs: int({ flag: 'db-connect-timeout-ms', env: 'DB_CONNECT_TIMEOUT_MS', default: 2000, min: 1, unit: 'ms', doc: 'Timeout to open a Postgres connection.' }),
   dbStatementTimeoutMs: int({ flag: 'db-statement-timeout-ms', env: 'DB_STATEMENT_TIMEOUT_MS', default: 5000, min: 1, unit: 'ms', doc: 'Postgres statement_timeout for every session.' }),
   requestTimeoutMs: int({ flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', default: 1000, min: 1, unit: 'ms', doc: 'Deadline of a request without an X-Request-Timeout-Ms header.' }),
@@ -139,6 +139,10 @@ export function checkCommon(c: CommonConfig): string | undefined {
 export function checkGateway(c: GatewayConfig): string | undefined {
   const common = checkCommon(c);
   if (common) return common;
+  // Each worker opens floor(DB_POOL_MAX / WORKERS) connections, at least one.
+  if (c.dbPoolMax < c.workers) {
+    return `DB_POOL_MAX must be at least WORKERS (${c.workers}): each worker thread needs a Postgres connection of its own; got ${c.dbPoolMax}`;
+  }
   if (c.concurrencyLimitMin > c.concurrencyLimitMax) {
     return `CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitMin}`;
   }

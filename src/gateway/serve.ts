@@ -48,6 +48,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
 
   const log = createLogger(c.logLevel, 'bulwark');
   const deps = await startDependencies(c, log);
+  // Outside DB_POOL_MAX: one connection, closed before the workers open theirs.
   const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
   try {
     const applied = await migrate(migrator);

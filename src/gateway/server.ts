@@ -336,7 +336,7 @@ export class Gateway {
     if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
     const deadline = arrival + this.s.requestTimeoutMs;
     if (!this.#admit(x, 'read', deadline)) return;
-    this.#dispatch(x, 'read', { op: 'get', key, sentAt: this.clock.epochMs() }, deadline);
+    this.#dispatch(x, 'read', { op: 'get', key, deadline, sentAt: this.clock.epochMs() }, deadline);
   }
 
   #quote(res: HttpResponse, req: HttpRequest): void {

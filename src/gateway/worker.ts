@@ -43,7 +43,7 @@ export default function handle(task: Task): Promise<unknown> {
     case 'charge':
       return service.charge(task.key, task.input, task.deadline, task.fingerprint);
     case 'get':
-      return service.getCharge(task.key);
+      return service.getCharge(task.key, task.deadline);
     case 'rate':
       return service.rate(task.from, task.to, task.deadline);
     case 'ping':

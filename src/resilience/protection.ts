@@ -46,6 +46,8 @@ export const EVENT_COUNTERS = [
   'timeout_provider',
   'timeout_fx',
   'db_acquire_timeout',
+  'db_statement_timeout',
+  'db_pool_replaced',
   'reconcile_succeeded',
   'reconcile_declined',
   'reconcile_failed',

@@ -48,7 +48,7 @@ function heldGate() {
     g.slots++;
     g.waiting++;
     await opened;
-    return phase();
+    return phase(db.sql);
   };
   return { g, gate };
 }

@@ -33,7 +33,7 @@ class ManualTimers implements Timers {
 
 interface Call {
   reqs: string[];
-  slotWaitMs: number;
+  boundEpochMs: number;
   done: (results: (string | Error)[]) => void;
   fail: (e: Error) => void;
 }
@@ -50,9 +50,9 @@ function harness(maxBatch = 64) {
     maxInFlight: 1,
     maxWaitMs: 10,
     keyOf: (r) => r.split('#')[0]!,
-    run: (reqs, slotWaitMs) =>
+    run: (reqs, boundEpochMs) =>
       new Promise((resolve, reject) => {
-        calls.push({ reqs, slotWaitMs, done: resolve, fail: reject });
+        calls.push({ reqs, boundEpochMs, done: resolve, fail: reject });
       }),
   });
   const echo = (c: Call) => c.done(c.reqs.map((r) => `ok:${r}`));
@@ -141,8 +141,8 @@ test('a request whose deadline passes while queued is rejected then and never se
   echo(calls[0]!);
   await first;
   assert.deepEqual(calls[1]!.reqs, ['c']);
-  // The batch waits for a DB slot as long as its most patient request would.
-  assert.equal(calls[1]!.slotWaitMs, 950);
+  // The batch's statement is bounded by its most patient request's deadline.
+  assert.equal(calls[1]!.boundEpochMs, clock.epochMs() + 950);
   echo(calls[1]!);
   assert.equal(await onTime, 'ok:c');
 });

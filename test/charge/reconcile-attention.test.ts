@@ -149,7 +149,7 @@ test('a key needing attention answers 409 through group commit too, alone or ins
       first = false;
       await sleep(50);
     }
-    return phase();
+    return phase(db.sql);
   };
   const gc = new GroupCommit(db.sql, { clock: systemClock, gate });
   const deps: LifecycleDeps = lifecycleDeps(store, provider, { commits: gc });
@@ -236,11 +236,11 @@ test('an error in the claim path is logged once and counted, without card data o
   // A programming error (a TypeError in our own code) takes the same path.
   const cap = capturedLogger();
   const counts = new Map<ErrorStage, number>();
-  const broken = Object.create(store) as ChargeStore;
-  broken.claim = async () => {
+  // Every statement runs through the DB gate: a gate whose phase throws is a bug anywhere on the claim path.
+  const broken: DbGate = async () => {
     throw new TypeError("Cannot read properties of undefined (reading 'charge_id')");
   };
-  const deps: LifecycleDeps = { ...lifecycleDeps(broken, new ScriptedProvider(unknown)), onError: errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) }) };
+  const deps: LifecycleDeps = { ...lifecycleDeps(store, new ScriptedProvider(unknown)), db: broken, onError: errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) }) };
   assert.equal((await runCharge(deps, 'typeerror-key', input, soon())).status, 503);
   await sleep(10);
   assert.equal(cap.lines().length, 1);

@@ -218,7 +218,7 @@ describe('gateway resilience', () => {
       const took = performance.now() - started;
       assert.ok(took < 8000, `drained in ${took} ms, inside the 8000 ms grace`);
       for (const a of answers) {
-        assert.equal(a.status, 201);
+        assert.equal(a.status, 201, a.text);
         assert.equal(a.headers.connection, 'close', 'answers while draining close the connection');
       }
       const rows = await db.sql<{ status: string }[]>`SELECT status FROM charges WHERE idempotency_key LIKE 'drain-%'`;
