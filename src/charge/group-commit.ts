@@ -39,6 +39,7 @@ import type { Clock } from '../lib/clock.js';
 import { BatchStore, type ClaimRequest, type RecordRequest } from './batch-store.js';
 import { DeadlineError, ungated, type ChargeCommits, type DbGate } from './lifecycle.js';
 import type { ClaimResult, FinalStatus, StoredOutcome } from './store.js';
+import type { ProviderKeyFn } from './provider-key.js';
 import type { ChargeInput } from './validate.js';
 import type { Sql } from 'postgres';
 
@@ -213,6 +214,8 @@ export class Batcher<Req, Res> {
 
 export interface GroupCommitOptions {
   clock: Clock;
+  /** The provider key of a new claim (ChargeStore's). */
+  providerKey: ProviderKeyFn;
   timers?: Timers;
   /** The global DB bound, taken once per batch. Default: none. */
   gate?: DbGate;
@@ -233,7 +236,7 @@ export class GroupCommit implements ChargeCommits {
 
   constructor(sql: Sql, o: GroupCommitOptions) {
     const count = o.count ?? (() => {});
-    const store = new BatchStore(sql, (phase) => count(phase, 'statements', 1));
+    const store = new BatchStore(sql, o.providerKey, (phase) => count(phase, 'statements', 1));
     const gate = o.gate ?? ungated;
     const common = { clock: o.clock, timers: o.timers ?? systemTimers, maxBatch: o.maxBatch ?? 64, maxInFlight: o.maxInFlight ?? 1, maxWaitMs: o.maxWaitMs ?? 10 };
     this.claims = new Batcher<ClaimRequest, ClaimResult>({

@@ -21,6 +21,7 @@ import type { Stage } from '../metrics/telemetry.js';
 import type { CommonConfig } from '../config/service.js';
 import { reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { ChargeStore } from './store.js';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from './provider-key.js';
 import type { ChargeInput } from './validate.js';
 
 /** Plain, cloneable settings (they cross into worker threads). */
@@ -44,6 +45,8 @@ export interface ChargeServiceSettings {
   retentionHours: number;
   /** Batch the claims and records of concurrent charges into shared statements. */
   groupCommit: boolean;
+  /** HMAC key of the provider idempotency keys (provider-key.ts). */
+  providerKeySecret: string;
 }
 
 /**
@@ -77,6 +80,8 @@ export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean 
     // such field, so it stays at one statement per call: group commit is not
     // what a team builds the conventional way, and the comparison says so.
     groupCommit: c.groupCommit ?? false,
+    // Production refuses to start without one (checkProduction).
+    providerKeySecret: c.providerKeySecret ?? DEV_PROVIDER_KEY_SECRET,
   };
 }
 
@@ -107,7 +112,8 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const clock = o.clock ?? systemClock;
   const random = o.random ?? systemRandom;
   const sql = connect({ url: s.databaseUrl, max: s.dbPoolMax, connectTimeoutMs: s.dbConnectTimeoutMs, statementTimeoutMs: s.dbStatementTimeoutMs });
-  const store = new ChargeStore(sql);
+  const providerKey = providerKeys(s.providerKeySecret);
+  const store = new ChargeStore(sql, providerKey);
   const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
   const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
   const client = new ProviderClient(providerPool);
@@ -148,6 +154,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const commits = s.groupCommit
     ? new GroupCommit(sql, {
         clock,
+        providerKey,
         gate: db ?? ungated,
         ...(p ? { count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) => p.events.inc(`group_commit_${phase}_${what}`, n) } : {}),
       })
