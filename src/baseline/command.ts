@@ -5,7 +5,7 @@
  * timers → signals.
  */
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { baselineSpecs, checkCommon, type BaselineConfig } from '../config/service.js';
+import { baselineSpecs, checkCommon, checkProduction, type BaselineConfig } from '../config/service.js';
 import { reconcileBacklog } from '../charge/reconciler.js';
 import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import { connect } from '../db/connect.js';
@@ -30,7 +30,7 @@ export async function baselineCommand(argv: string[], env: NodeJS.ProcessEnv): P
     console.log(baselineHelp());
     return;
   }
-  const invalid = checkCommon(c);
+  const invalid = checkCommon(c) ?? checkProduction(c, env.NODE_ENV);
   if (invalid) throw new ConfigError(invalid);
 
   const log = createLogger(c.logLevel, 'bulwark-baseline');

@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { checkCommon, checkProduction, gatewaySpecs, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
@@ -38,7 +38,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     console.log(serveHelp());
     return;
   }
-  const problem = checkCommon(c);
+  const problem = checkCommon(c) ?? checkProduction(c, env.NODE_ENV);
   if (problem) throw new ConfigError(problem);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 
