@@ -7,6 +7,7 @@
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import { ConfigError } from '../config/options.js';
@@ -130,6 +131,15 @@ async function start(dataDir: string, port: number, log: (msg: string) => void, 
       await livePostmaster(dir); // clears a pid file the failed attempt may have left
     }
   }
+  // A server that dies on its own (an immediate stop, an OOM kill) must not
+  // make stop() wait forever: the package's stop() waits for an 'exit'
+  // event that has already fired, and its exit hook calls stop() too.
+  const child = (pg as unknown as { process?: ChildProcess }).process;
+  let exited = child === undefined || child.exitCode !== null || child.signalCode !== null;
+  child?.once('exit', () => {
+    exited = true;
+    (pg as unknown as { process?: ChildProcess }).process = undefined;
+  });
   // start() resolving means the server logged "ready"; only an answer proves it.
   await ready(chosenPort);
   const marker = path.join(path.resolve(dataDir), 'pg-database-created');
@@ -139,7 +149,7 @@ async function start(dataDir: string, port: number, log: (msg: string) => void, 
     });
     await writeFile(marker, `${DATABASE}\n`);
   }
-  return { url: urlFor(chosenPort, DATABASE), port: chosenPort, stop: () => pg.stop() };
+  return { url: urlFor(chosenPort, DATABASE), port: chosenPort, stop: async () => (exited ? undefined : pg.stop()) };
 }
 
 function alive(pid: number): boolean {
