@@ -22,6 +22,8 @@ import postgres from 'postgres';
 import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { setFaults } from '../support/simulator.js';
+import { ChargeStore } from '../../src/charge/store.js';
+import { providerKeys } from '../../src/charge/provider-key.js';
 import { startTarget, type Target } from '../support/target.js';
 import { audit, immediateStop, isFinal, postCharge, retryUntilFinal, spawnServeGroup, type Answer, type ChargeBody, type GroupChild, type Row } from '../support/crash.js';
 
@@ -120,6 +122,54 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
       assert.deepEqual(findings, [], `round ${round}: rows, ledger and answers agree`);
     }
     assert.deepEqual(sim.provider.ledger.summary().duplicates, []);
+  });
+});
+
+describe('a key reused after the reaper pruned its row', () => {
+  let dir: string;
+  let db: EmbeddedDb;
+  let sim: Simulator;
+  let gateway: Target;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bulwark-crash-reap-'));
+    db = await startEmbeddedPostgres(dir, 0, () => {});
+    sim = await startSimulator({ providerPort: 0, fxPort: 0 });
+    gateway = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { MECHANISMS: 'false' } });
+  });
+  after(async () => {
+    await gateway?.stop('SIGTERM', 10_000);
+    await db?.stop();
+    await sim?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('same body: the provider returns the original charge; another body: a new charge', async () => {
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      const reap = async (key: string) => {
+        // The 72 h retention has passed for this key; the real reaper prunes it.
+        await sql`UPDATE charges SET completed_at = now() - interval '73 hours' WHERE idempotency_key = ${key}`;
+        assert.ok((await new ChargeStore(sql, providerKeys('unused-for-reaping')).reap(72)) >= 1);
+        assert.equal((await readRows(db.url, [key])).size, 0);
+      };
+      const key = `reaped-${randomBytes(3).toString('hex')}`;
+      const first = await postCharge(gateway.url, key, bodyFor(1), 3000);
+      assert.equal(first.status, 201);
+      await reap(key);
+      const same = await postCharge(gateway.url, key, bodyFor(1), 3000);
+      assert.equal(same.status, 201);
+      const [a, b] = [JSON.parse(first.body), JSON.parse(same.body)] as { id: string; provider_charge_id: string }[];
+      assert.notEqual(b!.id, a!.id, 'a new row, a new charge id');
+      assert.equal(b!.provider_charge_id, a!.provider_charge_id, 'the provider deduplicated: its original charge came back');
+      assert.equal(sim.provider.ledgerByReference(key).charges.length, 1);
+      await reap(key);
+      const other = await postCharge(gateway.url, key, { ...bodyFor(1), amount: 999 }, 3000);
+      assert.equal(other.status, 201);
+      assert.notEqual((JSON.parse(other.body) as { provider_charge_id: string }).provider_charge_id, a!.provider_charge_id);
+      assert.equal(sim.provider.ledgerByReference(key).charges.length, 2, 'another body is another charge');
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
   });
 });
 
