@@ -12,6 +12,7 @@ import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
 import { startDependencies } from '../runtime/dependencies.js';
+import { listenWhileStarting } from '../runtime/starting.js';
 import { createLogger } from '../runtime/logger.js';
 import { installShutdown, every, type DrainState } from '../runtime/process.js';
 import { versionInfo } from '../runtime/version.js';
@@ -43,6 +44,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 
   const log = createLogger(c.logLevel, 'bulwark');
+  // /health 200 and /ready 503 while the database is waited for.
+  const starting = await listenWhileStarting(c.host, c.port);
   const deps = await startDependencies(c, log);
   const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
   try {
@@ -102,7 +105,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       nowEpochMs: () => systemClock.epochMs(),
     });
   const gateway = new Gateway(
-    c,
+    { ...c, port: starting.port },
     { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers },
     systemClock,
     log,
@@ -110,6 +113,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     telemetry,
     renderMetrics,
   );
+  await starting.close();
   const port = await gateway.listen();
   const admin = new AdminServer({
     breakers: protection.breakers,

@@ -119,9 +119,9 @@ export interface GroupChild {
   exited: Promise<number | null>;
 }
 
-/** `bulwark serve` as the leader of a new process group. */
-export function spawnServeGroup(env: Record<string, string>): GroupChild {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve'], {
+/** `bulwark serve` (or `args`) as the leader of a new process group. */
+export function spawnServeGroup(env: Record<string, string>, args: readonly string[] = ['serve']): GroupChild {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env, BULWARK_EXIT_WITH_PARENT: '1' },
