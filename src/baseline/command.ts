@@ -5,12 +5,13 @@
  * timers → signals.
  */
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { baselineSpecs, checkCommon, SERVICE_HELP_GROUPS, type BaselineConfig } from '../config/service.js';
+import { baselineSpecs, checkCommon, checkProduction, SERVICE_HELP_GROUPS, type BaselineConfig } from '../config/service.js';
 import { reconcileBacklog } from '../charge/reconciler.js';
 import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { startDependencies, type Dependencies } from '../runtime/dependencies.js';
+import { listenWhileStarting, type StartingListener } from '../runtime/starting.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { every, installShutdown } from '../runtime/process.js';
 import { buildBaselineApp } from './app.js';
@@ -31,21 +32,24 @@ export async function baselineCommand(argv: string[], env: NodeJS.ProcessEnv): P
     console.log(baselineHelp());
     return;
   }
-  const invalid = checkCommon(c);
+  const invalid = checkCommon(c) ?? checkProduction(c, env.NODE_ENV);
   if (invalid) throw new ConfigError(invalid);
 
   const log = createLogger(c.logLevel, 'bulwark-baseline');
+  // /health 200 and /ready 503 while the database is waited for.
+  const starting = await listenWhileStarting(c.host, c.port);
   const deps = await startDependencies(c, log);
   try {
-    await start(c, deps, log);
+    await start(c, deps, log, starting);
   } catch (e) {
     // Do not leave an embedded Postgres or a simulator behind a failed start.
+    await starting.close();
     await deps.stop();
     throw e;
   }
 }
 
-async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promise<void> {
+async function start(c: BaselineConfig, deps: Dependencies, log: Logger, starting: StartingListener): Promise<void> {
   const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
   try {
     const applied = await migrate(migrator);
@@ -64,7 +68,8 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger): Promis
     log,
     ...(c.hardened ? { plugins: (a) => registerUnderPressure(a, state) } : {}),
   });
-  await app.listen({ host: c.host, port: c.port });
+  await starting.close();
+  await app.listen({ host: c.host, port: starting.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : c.port;
 

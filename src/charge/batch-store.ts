@@ -25,8 +25,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { ChargeStore, claimedFrom, newChargeId, providerKeyFor, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
+import { ChargeStore, claimedFrom, newChargeId, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
 import type { ChargeInput } from './validate.js';
+import type { ProviderKeyFn } from './provider-key.js';
 
 export interface ClaimRequest {
   key: string;
@@ -62,10 +63,12 @@ export class BatchStore {
   readonly #single: ChargeStore;
   constructor(
     private readonly sql: Sql,
+    /** The provider key of a new claim (ChargeStore's). */
+    private readonly providerKey: ProviderKeyFn,
     /** Called before each statement is sent (for statements-per-request metrics). */
     private readonly onStatement: (phase: Phase) => void = () => {},
   ) {
-    this.#single = new ChargeStore(sql);
+    this.#single = new ChargeStore(sql, providerKey);
   }
 
   /**
@@ -91,7 +94,7 @@ export class BatchStore {
         SELECT b.key, b.fp, 'started', b.charge_id, b.provider_key, b.amount, b.currency, b.request::jsonb, b.token::uuid,
                now() + make_interval(secs => b.lease_s)
         FROM unnest(${batch.map((r) => r.key)}::text[], ${batch.map((r) => r.fp)}::text[], ${ids}::text[],
-                    ${ids.map(providerKeyFor)}::text[], ${batch.map((r) => r.input.amount)}::int4[],
+                    ${batch.map((r) => this.providerKey(r.key, r.fp))}::text[], ${batch.map((r) => r.input.amount)}::int4[],
                     ${batch.map((r) => r.input.currency)}::text[], ${batch.map((r) => JSON.stringify(r.input))}::text[],
                     ${batch.map(() => randomUUID())}::text[], ${batch.map((r) => r.leaseMs / 1000)}::float8[])
              AS b(key, fp, charge_id, provider_key, amount, currency, request, token, lease_s)

@@ -42,6 +42,7 @@ import type { Clock } from '../lib/clock.js';
 import { BatchStore, type ClaimRequest, type RecordRequest } from './batch-store.js';
 import { DeadlineError, ungated, type ChargeCommits, type DbGate } from './lifecycle.js';
 import type { ClaimResult, FinalStatus, StoredOutcome } from './store.js';
+import type { ProviderKeyFn } from './provider-key.js';
 import type { ChargeInput } from './validate.js';
 import type { Sql } from 'postgres';
 
@@ -218,6 +219,8 @@ export class Batcher<Req, Res> {
 
 export interface GroupCommitOptions {
   clock: Clock;
+  /** The provider key of a new claim (ChargeStore's). */
+  providerKey: ProviderKeyFn;
   timers?: Timers;
   /** The global DB bound and client-side statement bound, taken once per batch. Default: the bound alone. */
   gate?: DbGate;
@@ -246,7 +249,7 @@ export class GroupCommit implements ChargeCommits {
       keyOf: (r) => r.key,
       run: (reqs, boundEpochMs) => {
         count('claim', 'requests', reqs.length);
-        return gate(boundEpochMs, (s) => new BatchStore(s, onStatement).claimMany(reqs));
+        return gate(boundEpochMs, (s) => new BatchStore(s, o.providerKey, onStatement).claimMany(reqs));
       },
     });
     this.records = new Batcher<RecordRequest, StoredOutcome>({
@@ -254,7 +257,7 @@ export class GroupCommit implements ChargeCommits {
       keyOf: (r) => r.key,
       run: (reqs, boundEpochMs) => {
         count('record', 'requests', reqs.length);
-        return gate(boundEpochMs, (s) => new BatchStore(s, onStatement).recordMany(reqs));
+        return gate(boundEpochMs, (s) => new BatchStore(s, o.providerKey, onStatement).recordMany(reqs));
       },
     });
   }

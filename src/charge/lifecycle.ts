@@ -156,7 +156,7 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     const leaseMs = deps.settings.leaseMs;
     claim = deps.commits
       ? await deps.commits.claim(key, fp, input, leaseMs, deadlineEpochMs)
-      : await db(deadlineEpochMs, (sql) => new ChargeStore(sql).claim(key, fp, input, leaseMs));
+      : await db(deadlineEpochMs, (sql) => deps.store.on(sql).claim(key, fp, input, leaseMs));
     deps.observe?.('claim', clock.now() - claimStart);
   } catch (e) {
     // A claim that committed after we gave up leaves a started row with a
@@ -192,12 +192,12 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   const settleBy = () => clock.epochMs() + settleMs;
   // Best effort (an expired lease frees the row anyway), but awaited: a
   // client that retries on our answer must find the lease already released.
-  const release = (): Promise<void> => db(settleBy(), (sql) => new ChargeStore(sql).release(key, claim.leaseToken)).catch(releaseFailed);
+  const release = (): Promise<void> => db(settleBy(), (sql) => deps.store.on(sql).release(key, claim.leaseToken)).catch(releaseFailed);
   if (outcome.kind === 'refused') {
     // Nothing reached the provider for a claim we just inserted: forget it, so
     // this 503 truly means "not charged". Otherwise (a takeover, or an earlier
     // attempt that may have arrived) leave it to the reconciler.
-    const forgotten = !sent && !claim.takeover && (await db(settleBy(), (sql) => new ChargeStore(sql).abandon(key, claim.leaseToken)).catch((e: unknown) => (releaseFailed(e), false)));
+    const forgotten = !sent && !claim.takeover && (await db(settleBy(), (sql) => deps.store.on(sql).abandon(key, claim.leaseToken)).catch((e: unknown) => (releaseFailed(e), false)));
     if (!forgotten) await release();
     return problem(outcome.code);
   }
@@ -215,7 +215,7 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     const { status, providerChargeId, reply } = answer;
     const stored = deps.commits
       ? await deps.commits.record(key, status, providerChargeId, reply.status, reply.body, settleMs)
-      : await db(settleBy(), (sql) => new ChargeStore(sql).record(key, status, providerChargeId, reply.status, reply.body));
+      : await db(settleBy(), (sql) => deps.store.on(sql).record(key, status, providerChargeId, reply.status, reply.body));
     deps.observe?.('record', clock.now() - recordStart);
     return replayReply(stored, false);
   } catch (e) {

@@ -57,7 +57,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
   // attempt's timeout): a stalled database costs a pass that long, and the
   // rows it may have leased are picked up again when their lease expires.
   const budget = () => deps.clock.epochMs() + deps.settings.providerRetry.attemptTimeoutMs;
-  const rows = await db(budget(), (sql) => new ChargeStore(sql).leaseExpired(batch, deps.settings.leaseMs));
+  const rows = await db(budget(), (sql) => deps.store.on(sql).leaseExpired(batch, deps.settings.leaseMs));
   report.leased = rows.length;
   await Promise.all(
     rows.map(async (row) => {
@@ -65,7 +65,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       const failed = (e: unknown) => deps.onError?.('reconcile', e, key);
       const defer = (uncount: boolean) => {
         report.deferred++;
-        return db(budget(), (sql) => new ChargeStore(sql).defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount)).catch(failed);
+        return db(budget(), (sql) => deps.store.on(sql).defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount)).catch(failed);
       };
       const policy = deps.settings.providerRetry;
       const deadline = deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
@@ -75,7 +75,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       if (outcome.kind === 'unknown') {
         if (afterUnknown(row.attempt, rp) === 'retry') return defer(false);
         try {
-          if (await db(budget(), (sql) => new ChargeStore(sql).giveUp(key, row.leaseToken))) {
+          if (await db(budget(), (sql) => deps.store.on(sql).giveUp(key, row.leaseToken))) {
             report.needsAttention++;
             deps.log?.error(
               { key_hash: keyHash(key), charge_id: row.chargeId, reconcile_attempts: row.attempt, created_at: row.createdAt, reason: outcome.reason },
@@ -89,7 +89,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       }
       const answer = finalAnswer(row.chargeId, row.request, row.createdAt, outcome);
       try {
-        await db(budget(), (sql) => new ChargeStore(sql).record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
+        await db(budget(), (sql) => deps.store.on(sql).record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
         report[answer.status]++;
       } catch (e) {
         failed(e);

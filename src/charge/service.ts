@@ -25,6 +25,7 @@ import { emptyReport, reconcileOnce, type ReconcileReport } from './reconciler.j
 import { errorReporter } from './error-report.js';
 import { keyHash } from './key-hash.js';
 import { ChargeStore } from './store.js';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from './provider-key.js';
 import type { ChargeInput } from './validate.js';
 
 /** Plain, cloneable settings (they cross into worker threads). */
@@ -52,6 +53,8 @@ export interface ChargeServiceSettings {
   retentionHours: number;
   /** Batch the claims and records of concurrent charges into shared statements. */
   groupCommit: boolean;
+  /** HMAC key of the provider idempotency keys (provider-key.ts). */
+  providerKeySecret: string;
 }
 
 /**
@@ -91,6 +94,8 @@ export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean 
     // such field, so it stays at one statement per call: group commit is not
     // what a team builds the conventional way, and the comparison says so.
     groupCommit: c.groupCommit ?? false,
+    // Production refuses to start without one (checkProduction).
+    providerKeySecret: c.providerKeySecret ?? DEV_PROVIDER_KEY_SECRET,
   };
 }
 
@@ -161,7 +166,8 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   });
   const db: DbGate = (deadlineEpochMs, phase) => database.run(deadlineEpochMs, phase);
   // Only for the type: with `db` set, every statement runs on the gate's current pool.
-  const store = new ChargeStore(database.sql);
+  const providerKey = providerKeys(s.providerKeySecret);
+  const store = new ChargeStore(database.sql, providerKey);
   /** Background statements (reap) and reads without a deadline: the server's own timeout, plus a margin for the round trip. */
   const backgroundBy = () => clock.epochMs() + s.dbStatementTimeoutMs + BACKGROUND_MARGIN_MS;
   const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
@@ -188,6 +194,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const commits = s.groupCommit
     ? new GroupCommit(database.sql, {
         clock,
+        providerKey,
         gate: db,
         ...(p ? { count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) => p.events.inc(`group_commit_${phase}_${what}`, n) } : {}),
       })
@@ -234,7 +241,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     async getCharge(key, deadlineEpochMs = backgroundBy()) {
       let row;
       try {
-        row = await db(deadlineEpochMs, (sql) => new ChargeStore(sql).get(key));
+        row = await db(deadlineEpochMs, (sql) => store.on(sql).get(key));
       } catch (e) {
         onError('read', e, key);
         return problem(isDeadline(e) ? 'deadline_exceeded' : 'db_unavailable');
@@ -262,7 +269,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     },
     async ping() {
       try {
-        await db(clock.epochMs() + PING_BUDGET_MS, (sql) => new ChargeStore(sql).ping());
+        await db(clock.epochMs() + PING_BUDGET_MS, (sql) => store.on(sql).ping());
         return true;
       } catch (e) {
         onError('ping', e);
@@ -292,7 +299,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     },
     async reap() {
       try {
-        return await db(backgroundBy(), (sql) => new ChargeStore(sql).reap(s.retentionHours));
+        return await db(backgroundBy(), (sql) => store.on(sql).reap(s.retentionHours));
       } catch (e) {
         onError('reap', e); // busy with charges: counted, and the next interval tries again
         return 0;
@@ -300,7 +307,7 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     },
     async backlog() {
       try {
-        const b = await db(backgroundBy(), (sql) => new ChargeStore(sql).backlog());
+        const b = await db(backgroundBy(), (sql) => store.on(sql).backlog());
         return { ...b, oldestNeedingAttention: b.oldestNeedingAttention.map(({ key, ...rest }) => ({ keyHash: keyHash(key), ...rest })) };
       } catch (e) {
         onError('backlog', e);

@@ -3,8 +3,10 @@
  * no transaction or connection is held across a provider call.
  *
  * - claim: insert the key as `started` with a lease, or take over a started
- *   row whose lease expired (same charge id, so the same provider key), in one
- *   statement; otherwise report replay / mismatch / in progress.
+ *   row whose lease expired (same row, so the same stored provider key), in
+ *   one statement; otherwise report replay / mismatch / in progress. A new
+ *   row stores the provider key derived from the request (provider-key.ts),
+ *   so even a claim that replaces a lost row reuses the first one's key.
  * - record: `started` → final, first writer wins. The provider dedupes on the
  *   provider key, so every writer for one key carries the same outcome.
  * - release: give up a lease early when the outcome is unknown, so a client
@@ -17,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { ChargeInput } from './validate.js';
+import type { ProviderKeyFn } from './provider-key.js';
 
 export type FinalStatus = 'succeeded' | 'declined' | 'failed';
 export type ChargeStatus = 'started' | FinalStatus | 'needs_attention';
@@ -97,17 +100,21 @@ export function claimedFrom(row: ClaimedRow): Claimed {
   };
 }
 
-/** Provider key derived from the claimed row: stable across every retry. */
-export function providerKeyFor(chargeId: string): string {
-  return `bw_${chargeId}`;
-}
-
 export function newChargeId(): string {
   return `ch_${randomUUID().replaceAll('-', '')}`;
 }
 
 export class ChargeStore {
-  constructor(readonly sql: Sql) {}
+  constructor(
+    readonly sql: Sql,
+    /** The provider key of a new claim; existing rows keep the key they stored. */
+    private readonly providerKey: ProviderKeyFn,
+  ) {}
+
+  /** The same store on another pool (the DB gate's current one: it is replaced after a partition). */
+  on(sql: Sql): ChargeStore {
+    return sql === this.sql ? this : new ChargeStore(sql, this.providerKey);
+  }
 
   async claim(key: string, fp: string, input: ChargeInput, leaseMs: number): Promise<ClaimResult> {
     // Two rounds at most: the second covers a row reaped between the
@@ -117,7 +124,7 @@ export class ChargeStore {
       const token = randomUUID();
       const rows = await this.sql<ClaimedRow[]>`
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
-        VALUES (${key}, ${fp}, 'started', ${chargeId}, ${providerKeyFor(chargeId)}, ${input.amount}, ${input.currency},
+        VALUES (${key}, ${fp}, 'started', ${chargeId}, ${this.providerKey(key, fp)}, ${input.amount}, ${input.currency},
                 ${this.sql.json(input as never)}, ${token}, now() + make_interval(secs => ${leaseMs / 1000}))
         ON CONFLICT (idempotency_key) DO UPDATE
           SET lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at,

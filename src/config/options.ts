@@ -24,6 +24,12 @@ export interface OptionSpec<T> {
   readonly parse: (raw: string) => { ok: true; value: T } | { ok: false; allowed: string };
   /** True for boolean flags, which take no value (`--hardened`). */
   readonly isSwitch?: boolean;
+  /**
+   * How a bad raw value is shown after "got" in the error (default: quoted):
+   * secrets never appear in errors or logs (a URL's password is masked, a
+   * secret is not shown).
+   */
+  readonly redact?: (raw: string) => string;
 }
 
 export type Specs = Record<string, OptionSpec<unknown>>;
@@ -105,10 +111,37 @@ export function oneOf<T extends string>(o: Omit<OptionSpec<T>, 'parse' | 'isSwit
   };
 }
 
+/**
+ * A URL as text with its password masked, also when it does not parse
+ * (`postgres://u:p@h/db` → `postgres://u:***@h/db`).
+ */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.password !== '') u.password = '***';
+    // libpq-style URLs may carry the password as a parameter.
+    for (const k of [...u.searchParams.keys()]) if (/^(password|pass|pwd|secret|token)$/i.test(k)) u.searchParams.set(k, '***');
+    return u.toString();
+  } catch {
+    // Not a URL: mask everything from the user's ":" to the last "@".
+    return raw.replace(/^((?:[^:/?#]*:\/\/)?[^:/?#@]*):.*@/, '$1:***@').replace(/(password|pass|pwd|secret|token)=[^&#]*/gi, '$1=***');
+  }
+}
+
+/** A secret (a key, a token): its value is never shown, in --help nor in errors. */
+export function secret(o: Omit<OptionSpec<string | undefined>, 'parse' | 'isSwitch' | 'redact'> & { minLength: number }): OptionSpec<string | undefined> {
+  return {
+    ...o,
+    redact: (raw) => `a value of ${raw.length} characters`,
+    parse: (raw) => (raw.length >= o.minLength ? { ok: true, value: raw } : { ok: false, allowed: `at least ${o.minLength} characters` }),
+  };
+}
+
 /** An optional http(s) URL; empty means "not set". */
 export function url(o: Omit<OptionSpec<string | undefined>, 'parse' | 'isSwitch'>): OptionSpec<string | undefined> {
   return {
     ...o,
+    redact: (raw) => JSON.stringify(redactUrl(raw)),
     parse: (raw) => {
       if (raw === '') return { ok: true, value: undefined };
       try {
@@ -182,7 +215,7 @@ export function parseOptions<S extends Specs>(specs: S, argv: readonly string[],
     const r = spec.parse(raw);
     if (!r.ok) {
       const source = flagRaw !== undefined ? `--${spec.flag}` : `${spec.env}`;
-      throw new ConfigError(`${source} must be ${r.allowed}; got ${JSON.stringify(raw)}`);
+      throw new ConfigError(`${source} must be ${r.allowed}; got ${spec.redact ? spec.redact(raw) : JSON.stringify(raw)}`);
     }
     values[key] = r.value;
   }

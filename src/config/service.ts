@@ -4,7 +4,7 @@
  * retries, lifecycle), so comparisons are like for like; the gateway adds its
  * thread settings.
  */
-import { bool, int, num, oneOf, str, url, type HelpGroup, type Specs, type Values } from './options.js';
+import { bool, int, num, oneOf, secret, str, url, type HelpGroup, type Specs, type Values } from './options.js';
 
 export const commonSpecs = {
   host: str({ flag: 'host', env: 'HOST', default: '0.0.0.0', doc: 'Address the HTTP listener binds.' }),
@@ -15,6 +15,8 @@ export const commonSpecs = {
   embeddedPgPort: int({ flag: 'embedded-pg-port', env: 'EMBEDDED_PG_PORT', default: 54329, min: 0, max: 65535, doc: 'Port of the embedded Postgres (0 picks a free one).' }),
   dbPoolMax: int({ flag: 'db-pool-max', env: 'DB_POOL_MAX', default: 16, min: 1, max: 1000, doc: 'Postgres connections in all. Gateway: each worker opens floor(DB_POOL_MAX / WORKERS), and one bound shared by all workers caps statements in flight at DB_POOL_MAX (DB_ACQUIRE_TIMEOUT_MS caps the wait); baseline: its pool size. Must be at least WORKERS.' }),
   dbConnectTimeoutMs: int({ flag: 'db-connect-timeout-ms', env: 'DB_CONNECT_TIMEOUT_MS', default: 2000, min: 1, unit: 'ms', doc: 'Timeout to open a Postgres connection.' }),
+  dbStartupTimeoutMs: int({ flag: 'db-startup-timeout-ms', env: 'DB_STARTUP_TIMEOUT_MS', default: 30000, min: 1, unit: 'ms', doc: 'How long start-up waits for Postgres to answer (connection refused, crash recovery), retrying with capped exponential backoff and logging each wait; then start-up fails.' }),
+  providerKeySecret: secret({ flag: 'provider-key-secret', env: 'PROVIDER_KEY_SECRET', default: undefined, minLength: 16, doc: 'HMAC key of the provider idempotency keys (derived from the Idempotency-Key and the request fingerprint, so a retry reproduces them even if our row was lost). Required with NODE_ENV=production; the same on every replica; changing it changes the keys of new charges only. Unset outside production: a fixed development key.' }),
   dbStatementTimeoutMs: int({ flag: 'db-statement-timeout-ms', env: 'DB_STATEMENT_TIMEOUT_MS', default: 5000, min: 1, unit: 'ms', doc: 'Postgres statement_timeout for every session.' }),
   requestTimeoutMs: int({ flag: 'request-timeout-ms', env: 'REQUEST_TIMEOUT_MS', default: 1000, min: 1, unit: 'ms', doc: 'Deadline of a request without an X-Request-Timeout-Ms header.' }),
   maxRequestTimeoutMs: int({ flag: 'max-request-timeout-ms', env: 'MAX_REQUEST_TIMEOUT_MS', default: 30000, min: 1, unit: 'ms', doc: 'Largest deadline a client may ask for with X-Request-Timeout-Ms.' }),
@@ -111,6 +113,25 @@ export const SERVICE_HELP_GROUPS: readonly HelpGroup[] = [
   ['Mechanisms: breakers, bulkheads, retry budget', (k) => /^(breaker|bulkhead|providerBulkhead|fxBulkhead|retryBudget)/.test(k)],
   ['Process: workers and shutdown', (k) => /^(workers|worker|shutdown|logLevel|hardened)/.test(k)],
 ];
+
+/**
+ * Production refuses the development conveniences: with NODE_ENV=production
+ * the embedded Postgres and the simulator are never started (charges would
+ * "succeed" against a fake provider, idempotency records would be split per
+ * pod), and the provider key secret must be set. One line naming what is
+ * missing, never a value.
+ */
+export function checkProduction(c: CommonConfig, nodeEnv: string | undefined): string | undefined {
+  if (nodeEnv !== 'production') return undefined;
+  const missing = [
+    c.databaseUrl === undefined ? 'DATABASE_URL' : undefined,
+    c.providerUrl === undefined ? 'PROVIDER_URL' : undefined,
+    c.fxUrl === undefined ? 'FX_URL' : undefined,
+    c.providerKeySecret === undefined ? 'PROVIDER_KEY_SECRET' : undefined,
+  ].filter((m) => m !== undefined);
+  if (missing.length === 0) return undefined;
+  return `NODE_ENV=production needs ${missing.join(', ')} (missing); the embedded Postgres, the simulator and the development provider key secret are for development only`;
+}
 
 /** Cross-field rules, checked once at start. */
 export function checkCommon(c: CommonConfig): string | undefined {

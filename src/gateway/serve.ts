@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkGateway, gatewaySpecs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
+import { checkGateway, checkProduction, gatewaySpecs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { BACKLOG_REFRESH_MS, chargeServiceSettings, type BacklogStats } from '../charge/service.js';
@@ -13,6 +13,7 @@ import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
 import { systemClock } from '../lib/clock.js';
 import { startDependencies } from '../runtime/dependencies.js';
+import { listenWhileStarting } from '../runtime/starting.js';
 import { createLogger } from '../runtime/logger.js';
 import { installShutdown, every, type DrainState } from '../runtime/process.js';
 import { versionInfo } from '../runtime/version.js';
@@ -42,11 +43,13 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     console.log(serveHelp());
     return;
   }
-  const problem = checkGateway(c);
+  const problem = checkGateway(c) ?? checkProduction(c, env.NODE_ENV);
   if (problem) throw new ConfigError(problem);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 
   const log = createLogger(c.logLevel, 'bulwark');
+  // /health 200 and /ready 503 while the database is waited for.
+  const starting = await listenWhileStarting(c.host, c.port);
   const deps = await startDependencies(c, log);
   // Outside DB_POOL_MAX: one connection, closed before the workers open theirs.
   const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
@@ -129,7 +132,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       nowEpochMs: () => systemClock.epochMs(),
     }) + (await processMetrics.render());
   const gateway = new Gateway(
-    c,
+    { ...c, port: starting.port },
     { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: c.workers },
     systemClock,
     log,
@@ -137,6 +140,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     telemetry,
     renderMetrics,
   );
+  await starting.close();
   const port = await gateway.listen();
   const admin = new AdminServer({
     breakers: protection.breakers,

@@ -3,6 +3,10 @@
  * DATABASE_URL, a real embedded Postgres under the data directory; with no
  * provider URLs, the simulator as a child process that exits with us (it
  * watches its stdin, which closes when we die, even by SIGKILL).
+ *
+ * Either way start-up then waits, bounded by DB_STARTUP_TIMEOUT_MS, until
+ * Postgres answers: a restart right after a crash finds it refusing
+ * connections or replaying its WAL, and must wait rather than crash-loop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -10,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { CommonConfig } from '../config/service.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
+import { durabilitySettings, waitForDatabase, type DbWait } from '../db/wait.js';
 import type { Logger } from './logger.js';
 
 export interface Dependencies {
@@ -24,12 +29,20 @@ const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/m
 export async function startDependencies(c: CommonConfig, log: Logger): Promise<Dependencies> {
   const stops: (() => Promise<void>)[] = [];
   try {
+    const onWait = (w: DbWait) =>
+      log.warn({ attempt: w.attempt, waited_ms: w.waitedMs, retry_in_ms: w.retryInMs, target: w.target, error: w.error }, 'waiting for postgres');
+    const started = performance.now();
     let databaseUrl = c.databaseUrl;
     if (!databaseUrl) {
-      const db = await startEmbeddedPostgres(c.dataDir, c.embeddedPgPort, (m) => log.warn(m));
+      const db = await startEmbeddedPostgres(c.dataDir, c.embeddedPgPort, (m) => log.warn(m), { startupTimeoutMs: c.dbStartupTimeoutMs, onWait });
       log.info({ port: db.port, dataDir: c.dataDir }, 'embedded postgres started');
       stops.push(() => db.stop());
       databaseUrl = db.url;
+    }
+    await waitForDatabase(databaseUrl, { timeoutMs: Math.max(1, c.dbStartupTimeoutMs - (performance.now() - started)), connectTimeoutMs: c.dbConnectTimeoutMs, onWait });
+    const durability = await durabilitySettings(databaseUrl, c.dbConnectTimeoutMs);
+    if (durability.some((d) => !d.durable)) {
+      log.warn({ settings: Object.fromEntries(durability.map((d) => [d.name, d.value])) }, 'postgres is not configured for durable commits: an acknowledged charge can be lost in a crash (docs/mechanisms.md)');
     }
     let providerUrl = c.providerUrl;
     let fxUrl = c.fxUrl;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { GroupCommit } from '../../src/charge/group-commit.js';
 import { BatchStore } from '../../src/charge/batch-store.js';
 import { ChargeStore, type ClaimResult, type StoredOutcome } from '../../src/charge/store.js';
+import { providerKeys } from '../../src/charge/provider-key.js';
 import { DbBusyError, runCharge, type DbGate, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { Provider } from '../../src/downstream/provider-client.js';
@@ -17,9 +18,10 @@ import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
 let db: TestDb;
 let store: ChargeStore;
+const providerKey = providerKeys('group-commit-test-secret-0123');
 before(async () => {
   db = await startTestDb();
-  store = new ChargeStore(db.sql);
+  store = new ChargeStore(db.sql, providerKey);
 });
 after(async () => {
   await db?.close();
@@ -35,7 +37,7 @@ interface Counts {
 
 function commits(o: { gate?: DbGate; maxWaitMs?: number } = {}) {
   const counts: Counts = { claim: { statements: 0, requests: 0 }, record: { statements: 0, requests: 0 } };
-  const gc = new GroupCommit(db.sql, { clock: systemClock, ...o, count: (phase, what, n) => (counts[phase][what] += n) });
+  const gc = new GroupCommit(db.sql, { clock: systemClock, providerKey, ...o, count: (phase, what, n) => (counts[phase][what] += n) });
   return { gc, counts };
 }
 
@@ -71,7 +73,7 @@ test('concurrent claims of distinct keys share statements and each gets its own 
     assert.equal(r.takeover, false);
     assert.equal(r.chargeId, row.charge_id);
     assert.equal(r.providerKey, row.provider_key);
-    assert.equal(r.providerKey, `bw_${r.chargeId}`);
+    assert.equal(r.providerKey, providerKey(keys[i]!, `fp${i}`));
     assert.equal(r.leaseToken, row.lease_token);
     assert.equal(row.amount, 100 + i);
     assert.equal(row.fingerprint, `fp${i}`);
@@ -177,7 +179,7 @@ test('a record that lost the race to a writer committing meanwhile reads the sto
   // update waits for it, then finds the row final and reads its outcome.
   const other = await holdRecordedRow(db.sql, 'gc-race', 'winner');
   let statements = 0;
-  const store2 = new BatchStore(db.sql, () => statements++);
+  const store2 = new BatchStore(db.sql, providerKey, () => statements++);
   const ours = store2.recordMany([
     { key: 'gc-race', status: 'declined', providerChargeId: 'p', responseStatus: 402, responseBody: 'loser' },
     { key: 'gc-race-2', status: 'succeeded', providerChargeId: 'p2', responseStatus: 201, responseBody: 'ours' },

@@ -15,6 +15,7 @@ import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilie
 import { allocateShared, openRegion } from '../../src/resilience/shared-memory.js';
 import { fakePool, settle, type FakePool } from '../support/fake-sql.js';
 import { ScriptedProvider } from '../support/lifecycle.js';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
 
 const input = { amount: 500, currency: 'USD', source: 'tok_visa' };
 const SETTLE_MS = 800;
@@ -42,7 +43,7 @@ function harness() {
     clock,
     random: () => 0,
     sleep: async () => {},
-    store: new ChargeStore(database.sql),
+    store: new ChargeStore(database.sql, providerKeys(DEV_PROVIDER_KEY_SECRET)),
     provider,
     db: (d, phase) => database.run(d, phase),
     onTimeout: (stage) => timeouts.push(stage),

@@ -17,6 +17,7 @@ import { startTestDb, type TestDb } from '../support/postgres.js';
 import { lifecycleDeps } from '../support/lifecycle.js';
 import { clearFaults, ledgerForReference, setFaults } from '../support/simulator.js';
 import type { Pool } from 'undici';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
 
 const HTML_404 = '<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx/1.25.3</body></html>';
 const input = { amount: 700, currency: 'USD', source: 'tok_visa' };
@@ -31,7 +32,7 @@ const logged: Record<string, unknown>[] = [];
 before(async () => {
   db = await startTestDb();
   sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-  store = new ChargeStore(db.sql);
+  store = new ChargeStore(db.sql, providerKeys(DEV_PROVIDER_KEY_SECRET));
   pool = createPool({ url: sim.providerUrl, connections: 4, keepAliveMs: 5000, connectTimeoutMs: 1000 });
   client = new ProviderClient(pool, { warn: (fields) => logged.push(fields) });
 });

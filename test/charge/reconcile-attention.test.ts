@@ -21,12 +21,13 @@ import { seededRandom } from '../../src/lib/random.js';
 import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 import { capturedLogger } from '../support/log-capture.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
 
 let db: TestDb;
 let store: ChargeStore;
 before(async () => {
   db = await startTestDb();
-  store = new ChargeStore(db.sql);
+  store = new ChargeStore(db.sql, providerKeys(DEV_PROVIDER_KEY_SECRET));
 });
 after(async () => {
   await db?.close();
@@ -151,7 +152,7 @@ test('a key needing attention answers 409 through group commit too, alone or ins
     }
     return phase(db.sql);
   };
-  const gc = new GroupCommit(db.sql, { clock: systemClock, gate });
+  const gc = new GroupCommit(db.sql, { clock: systemClock, gate, providerKey: providerKeys(DEV_PROVIDER_KEY_SECRET) });
   const deps: LifecycleDeps = lifecycleDeps(store, provider, { commits: gc });
   const alone = await runCharge(deps, key, input, soon(), 'fp-gc');
   assert.equal(alone.status, 409);
@@ -212,7 +213,7 @@ test('an error in the claim path is logged once and counted, without card data o
     for (const path of ['single statements', 'group commit'] as const) {
       const cap = capturedLogger();
       const counts = new Map<ErrorStage, number>();
-      const gc = path === 'group commit' ? new GroupCommit(db.sql, { clock: systemClock }) : undefined;
+      const gc = path === 'group commit' ? new GroupCommit(db.sql, { clock: systemClock, providerKey: providerKeys(DEV_PROVIDER_KEY_SECRET) }) : undefined;
       const deps: LifecycleDeps = {
         ...lifecycleDeps(store, new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'never' })), gc ? { commits: gc } : {}),
         onError: errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) }),

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChargeStore } from '../../src/charge/store.js';
+import { providerKeys } from '../../src/charge/provider-key.js';
 import { runCharge, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { Provider } from '../../src/downstream/provider-client.js';
@@ -10,9 +11,10 @@ import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
 let db: TestDb;
 let store: ChargeStore;
+const providerKey = providerKeys('store-test-secret-0123456789');
 before(async () => {
   db = await startTestDb();
-  store = new ChargeStore(db.sql);
+  store = new ChargeStore(db.sql, providerKey);
 });
 after(async () => {
   await db?.close();
@@ -27,7 +29,7 @@ test('claim: new key, lease held, mismatch, then replay after record', async () 
   assert.equal(c.kind, 'claimed');
   if (c.kind !== 'claimed') return;
   assert.equal(c.takeover, false);
-  assert.equal(c.providerKey, `bw_${c.chargeId}`);
+  assert.equal(c.providerKey, providerKey('s1', 'fp'), 'the provider key comes from the request, not the row');
   const again = await store.claim('s1', 'fp', input, 60_000);
   assert.equal(again.kind, 'in_progress');
   assert.ok(again.kind === 'in_progress' && again.retryAfterMs > 50_000);
@@ -50,6 +52,28 @@ test('an expired lease is taken over with the same charge id and provider key', 
   // The old owner can no longer release the new owner's lease.
   await store.release('s2', first.leaseToken);
   assert.equal((await store.claim('s2', 'fp', input, 60_000)).kind, 'in_progress');
+});
+
+test('a claim that replaces a lost row reuses the lost row\'s provider key', async () => {
+  const first = await store.claim('s-lost', 'fp', input, 60_000);
+  // The row vanishes (a restore, a commit a crashed server did not keep).
+  await db.sql`DELETE FROM charges WHERE idempotency_key = 's-lost'`;
+  const again = await store.claim('s-lost', 'fp', input, 60_000);
+  assert.ok(first.kind === 'claimed' && again.kind === 'claimed');
+  assert.equal(again.takeover, false, 'a fresh row');
+  assert.notEqual(again.chargeId, first.chargeId);
+  assert.equal(again.providerKey, first.providerKey, 'so the provider dedupes the retry');
+});
+
+test('a row stored before reproducible keys keeps its provider key on takeover and in the reconciler', async () => {
+  await db.sql`INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
+    VALUES ('s-legacy', 'fp', 'started', 'ch_legacy', 'bw_ch_legacy', 500, 'USD', ${db.sql.json(input)}, gen_random_uuid(), now() - interval '1 second')`;
+  const c = await store.claim('s-legacy', 'fp', input, 60_000);
+  assert.ok(c.kind === 'claimed' && c.takeover);
+  assert.equal(c.providerKey, 'bw_ch_legacy');
+  await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 's-legacy'`;
+  const leased = await store.leaseExpired(100, 60_000);
+  assert.equal(leased.find((p) => p.idempotencyKey === 's-legacy')?.providerKey, 'bw_ch_legacy');
 });
 
 test('record: the first writer wins, later writers get the stored outcome', async () => {

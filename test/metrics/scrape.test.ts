@@ -15,6 +15,7 @@ const promtool = promtoolTool();
 import { ChargeStore } from '../../src/charge/store.js';
 import { fingerprint } from '../../src/charge/fingerprint.js';
 import { keyHash } from '../../src/charge/key-hash.js';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
 
 let db: TestDb;
 let sim: Simulator;
@@ -91,7 +92,7 @@ test('METRICS_PORT: /metrics moves to a listener of its own and leaves the publi
 
 test('the backlog gauges follow the rows nobody has finished, and /admin/state names them by hash only', async () => {
   const body = { amount: 900, currency: 'EUR', source: 'tok_visa' };
-  const store = new ChargeStore(db.sql);
+  const store = new ChargeStore(db.sql, providerKeys(DEV_PROVIDER_KEY_SECRET));
   // A charge started 10 minutes ago whose lease is held (the reconciler leaves it), and one handed to an operator.
   await store.claim('gauge-stuck', fingerprint(body), body, 3_600_000);
   await db.sql`UPDATE charges SET created_at = now() - interval '10 minutes' WHERE idempotency_key = 'gauge-stuck'`;

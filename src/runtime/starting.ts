@@ -1,0 +1,45 @@
+/**
+ * The port while the service starts: GET /health answers 200 (the process
+ * is alive, do not restart it) and everything else 503 `starting` (so
+ * GET /ready says no and no charge is taken) until the database answers and
+ * the real listener takes the port over. Without it a probe during a long
+ * crash recovery sees "connection refused", which a liveness probe reads as
+ * dead and restarts us, turning one recovery into a crash loop.
+ *
+ * Plain node:http, so it works before the gateway's workers or the
+ * baseline's Fastify exist. The real listener binds the port this one had
+ * (port 0 included) right after close(): the gap is one event-loop turn.
+ */
+import { createServer, type Server } from 'node:http';
+import { problem } from '../errors/catalogue.js';
+
+export interface StartingListener {
+  /** The bound port (the one asked for, or the one the OS picked for 0). */
+  readonly port: number;
+  /** Stop listening and drop its connections, so the real listener can bind the port. */
+  close(): Promise<void>;
+}
+
+export async function listenWhileStarting(host: string, port: number): Promise<StartingListener> {
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end('{"status":"starting"}');
+      return;
+    }
+    const r = problem('starting');
+    res.writeHead(r.status, { 'content-type': r.contentType, ...r.headers, connection: 'close' }).end(r.body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
