@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkCommon, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { checkGateway, gatewaySpecs, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
@@ -38,7 +38,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     console.log(serveHelp());
     return;
   }
-  const problem = checkCommon(c);
+  const problem = checkGateway(c);
   if (problem) throw new ConfigError(problem);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 
@@ -88,6 +88,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     systemRandom,
     systemClock,
     providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
+    () => protection.answers.provider.floorMs(systemClock.epochMs()),
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   const renderMetrics = () =>
@@ -193,6 +194,7 @@ function protectionFrom(c: GatewayConfig): ProtectionSettings {
       openMs: c.breakerOpenMs,
       halfOpenProbes: c.breakerHalfOpenProbes,
       halfOpenSuccessRatio: c.breakerHalfOpenSuccessRatio,
+      probeTimeoutMs: c.breakerProbeTimeoutMs,
     },
     bulkheads: on && c.bulkheads,
     providerBulkhead: { limit: c.providerBulkhead, maxWaiting: c.bulkheadMaxWaiting },

@@ -198,8 +198,8 @@ export class Gateway {
       if (running !== fp) return this.#fail(x, 'idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
       return this.#fail(x, 'idempotency_in_progress');
     }
-    // An open provider breaker refuses here, before a key is claimed or a thread hop is made.
-    if (this.guards.breakers.provider && !this.guards.breakers.provider.admits(this.clock.epochMs())) {
+    // An open provider breaker refuses here, before a key is claimed or a thread hop is made; half-open lets through only its probe permits.
+    if (this.guards.breakers.provider && !this.guards.breakers.provider.tryAdmit(this.clock.epochMs())) {
       return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
     }
     this.#keysInFlight.set(key.value, fp);
@@ -266,7 +266,7 @@ export class Gateway {
     const hit = this.#rates.fresh(pair, now);
     if (hit) return x.send(quoteReply(q.value, hit.rate, hit.asOf, false));
     // fx breaker open: answer from the last known rate without a thread hop.
-    if (this.guards.breakers.fx && !this.guards.breakers.fx.admits(this.clock.epochMs())) return this.#staleOrFail(x, q.value, pair);
+    if (this.guards.breakers.fx && !this.guards.breakers.fx.tryAdmit(this.clock.epochMs())) return this.#staleOrFail(x, q.value, pair);
     const deadline = this.clock.epochMs() + this.s.requestTimeoutMs;
     if (!this.#admit(x, 'quote', deadline)) return;
     const started = this.clock.now();

@@ -5,6 +5,7 @@
  * so there is one breaker, one bulkhead and one retry budget per downstream
  * for the whole process.
  */
+import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from './answer-time.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig } from './bulkhead.js';
 import { SharedCounters } from './counters.js';
@@ -62,6 +63,8 @@ export interface Protection {
   budget?: RetryBudget;
   events: SharedCounters<EventCounter>;
   queueWait: QueueWait;
+  /** Fastest recent useful answer of each downstream (admission's deadline floor). */
+  answers: Record<Downstream, AnswerTime>;
 }
 
 export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number): SharedLayout {
@@ -74,7 +77,10 @@ export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number
     budget: RETRY_BUDGET_REGION,
     events: SharedCounters.spec(EVENT_COUNTERS.length),
     queue: QUEUE_WAIT_REGION,
+    'answers:provider': ANSWER_TIME_REGION,
+    'answers:fx': ANSWER_TIME_REGION,
   });
+  for (const d of DOWNSTREAMS) initAnswerTimeRegion(openRegion(layout, `answers:${d}`));
   for (const d of DOWNSTREAMS) initBreakerRegion(openRegion(layout, `breaker:${d}`), s.breaker);
   initBulkheadRegion(openRegion(layout, 'bulkhead:provider'), s.providerBulkhead);
   initBulkheadRegion(openRegion(layout, 'bulkhead:fx'), s.fxBulkhead);
@@ -90,6 +96,7 @@ export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTr
     bulkheads: {},
     events: new SharedCounters(openRegion(layout, 'events'), EVENT_COUNTERS),
     queueWait: new QueueWait(openRegion(layout, 'queue')),
+    answers: { provider: new AnswerTime(openRegion(layout, 'answers:provider')), fx: new AnswerTime(openRegion(layout, 'answers:fx')) },
   };
   if (s.breakers) {
     for (const d of DOWNSTREAMS) p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
