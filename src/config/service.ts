@@ -44,6 +44,8 @@ export const gatewaySpecs = {
   port: int({ flag: 'port', env: 'PORT', default: 8080, min: 0, max: 65535, doc: 'Gateway HTTP port (0 picks a free one).' }),
   adminHost: str({ flag: 'admin-host', env: 'ADMIN_HOST', default: '127.0.0.1', doc: 'Address of the admin listener (loopback by default: it can open breakers).' }),
   adminPort: int({ flag: 'admin-port', env: 'ADMIN_PORT', default: 9090, min: 0, max: 65535, doc: 'Admin port: /admin/state, /admin/breakers/:name/reset|open (0 picks a free one).' }),
+  adminAllowedHosts: str({ flag: 'admin-allowed-hosts', env: 'ADMIN_ALLOWED_HOSTS', default: '', doc: 'Extra Host values the admin port answers (comma-separated, host or host:port), besides localhost, 127.0.0.1 and [::1] with its port. Anything else gets 403 (DNS rebinding).' }),
+  adminToken: str({ flag: 'admin-token', env: 'ADMIN_TOKEN', default: '', doc: 'When set, breaker changes on the admin port need Authorization: Bearer <token>.' }),
   ...commonSpecs,
   mechanisms: bool({ flag: 'mechanisms', env: 'MECHANISMS', default: true, doc: 'Master switch: false turns off shedding, the concurrency limit, breakers, bulkheads and the retry budget (the "before" runs).' }),
   shedding: bool({ flag: 'shedding', env: 'SHEDDING', default: true, doc: 'Shed on event-loop delay/utilization and on deadlines the request would miss.' }),

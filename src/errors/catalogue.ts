@@ -24,6 +24,7 @@ export const catalogue = {
   invalid_query: { status: 400, title: 'A query parameter is invalid' },
   card_declined: { status: 402, title: 'The card was declined' },
   charge_rejected: { status: 402, title: 'The payment provider rejected the charge' },
+  unauthorized: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

@@ -21,7 +21,7 @@ import { recentRed } from '../metrics/red.js';
 import { renderGatewayMetrics } from '../metrics/gateway-metrics.js';
 import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, type ProtectionSettings } from '../resilience/protection.js';
-import { AdminServer } from './admin.js';
+import { AdminServer, parseAllowedHosts } from './admin.js';
 import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws, uwsInfo } from './native.js';
@@ -114,6 +114,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const port = await gateway.listen();
   const admin = new AdminServer({
     breakers: protection.breakers,
+    allowedHosts: parseAllowedHosts(c.adminAllowedHosts),
+    token: c.adminToken,
     state: () => {
       const now = systemClock.epochMs();
       return {

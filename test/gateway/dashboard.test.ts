@@ -173,11 +173,14 @@ describe('admin dashboard', () => {
 
   it('refuses breaker changes from another origin (a page in a local browser), allows curl and the dashboard', async () => {
     const before = (await call(admin, 'GET', '/admin/state')).body.breakers.fx.state as string;
-    const evil = await call(admin, 'POST', '/admin/breakers/fx/open', { headers: { origin: 'http://evil.example' } });
+    const evil = await call(admin, 'POST', '/admin/breakers/fx/open', { headers: { origin: 'http://evil.example', 'x-bulwark-admin': '1' } });
     assert.equal(evil.status, 403);
     assert.equal(evil.body.code, 'forbidden');
+    // A simple POST (no custom header) is what a cross-origin page can send without a preflight.
+    const simple = await call(admin, 'POST', '/admin/breakers/fx/open');
+    assert.equal(simple.status, 403);
     assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.fx.state, before);
-    const cli = await call(admin, 'POST', '/admin/breakers/fx/reset');
+    const cli = await call(admin, 'POST', '/admin/breakers/fx/reset', { headers: { 'x-bulwark-admin': '1' } });
     assert.equal(cli.status, 200);
     assert.equal(cli.body.state, 'closed');
   });
