@@ -206,7 +206,7 @@ export class Gateway {
     x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
     this.#dispatch(x, 'charge', { op: 'charge', key: key.value, fingerprint: fp, input: input.value, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
       this.#keysInFlight.delete(key.value),
-    );
+    timeout.value < this.s.requestTimeoutMs);
   }
 
   /** Admission: false (and a 503 sent) when the request is shed. */
@@ -218,7 +218,8 @@ export class Gateway {
   }
 
   /** Run an admitted task whose result is a Reply, answering 504 if the deadline passes first. */
-  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number, settled?: () => void): void {
+  /** `shortDeadline`: the client chose less time than the default, so a 504 is its own doing, not a sign of overload (it must not shrink the limit for everyone). */
+  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number, settled?: () => void, shortDeadline = false): void {
     const started = this.clock.now();
     const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
     this.#run(task).then(
@@ -226,7 +227,7 @@ export class Gateway {
         clearTimeout(timer);
         settled?.();
         const reply = result as Reply;
-        this.guards.admission.done(cls, started, reply.status >= 500);
+        this.guards.admission.done(cls, started, reply.status >= 500 && !(shortDeadline && reply.status === 504));
         x.send(reply, this.draining);
       },
       (e: unknown) => {

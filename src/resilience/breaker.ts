@@ -203,17 +203,6 @@ export class Breaker {
     });
   }
 
-  /**
-   * A call cut short by its caller after `durationMs` without an answer.
-   * Neutral, unless it already ran past the slow-call threshold: then the
-   * downstream was slower than that whoever the caller was, and it counts
-   * as a slow call (not a failure); as a probe, it counts as failed.
-   */
-  recordCutShort(permit: Permit, nowMs: number, durationMs: number): void {
-    if (durationMs < this.c.slowCallMs) return this.release(permit, nowMs);
-    this.record(permit, nowMs, permit === 'call', durationMs);
-  }
-
   /** Admin: force open until reset. */
   forceOpen(): void {
     this.#locked(() => this.#set(FORCED_OPEN));
