@@ -57,7 +57,7 @@ export const gatewaySpecs = {
   breakers: bool({ flag: 'breakers', env: 'BREAKERS', default: true, doc: 'Circuit breakers on the provider and fx.' }),
   breakerWindowMs: int({ flag: 'breaker-window-ms', env: 'BREAKER_WINDOW_MS', default: 10000, min: 100, unit: 'ms', doc: 'Sliding window of the breakers.' }),
   breakerMinCalls: int({ flag: 'breaker-min-calls', env: 'BREAKER_MIN_CALLS', default: 20, min: 1, doc: 'Calls in the window before a breaker may open.' }),
-  breakerFailureRate: num({ flag: 'breaker-failure-rate', env: 'BREAKER_FAILURE_RATE', default: 0.5, min: 0.01, max: 1, doc: 'Failure share (timeouts count) that opens a breaker.' }),
+  breakerFailureRate: num({ flag: 'breaker-failure-rate', env: 'BREAKER_FAILURE_RATE', default: 0.5, min: 0.01, max: 1, doc: 'Failure share that opens a breaker. Timeouts count only for calls given the full per-attempt timeout; a call cut short by its client\'s deadline is neutral.' }),
   breakerSlowCallMs: int({ flag: 'breaker-slow-call-ms', env: 'BREAKER_SLOW_CALL_MS', default: 500, min: 1, unit: 'ms', doc: 'A call slower than this is slow.' }),
   breakerSlowCallRate: num({ flag: 'breaker-slow-call-rate', env: 'BREAKER_SLOW_CALL_RATE', default: 0.8, min: 0.01, max: 1, doc: 'Slow-call share that opens a breaker.' }),
   breakerOpenMs: int({ flag: 'breaker-open-ms', env: 'BREAKER_OPEN_MS', default: 5000, min: 1, unit: 'ms', doc: 'How long a breaker stays open before probing.' }),

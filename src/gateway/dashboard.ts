@@ -86,7 +86,7 @@ const BODY = String.raw`
   <div id="alerts" data-testid="alerts" aria-label="alerts"></div>
   <div id="mechs" aria-label="mechanisms"></div>
   <span id="status" class="pill" data-testid="poll-status">connecting…</span>
-  <input id="token" type="password" autocomplete="off" placeholder="admin token (if set)" aria-label="admin token, sent with breaker changes when ADMIN_TOKEN is set" data-testid="admin-token">
+  <input id="token" type="password" autocomplete="off" placeholder="admin token" aria-label="admin token, sent with breaker changes when ADMIN_TOKEN is set" data-testid="admin-token">
 </header>
 <main>
   <section class="wide" aria-labelledby="h-red">
@@ -269,7 +269,7 @@ function renderBreakers(br, now) {
       reset.addEventListener('click', function () { breakerAction(name, 'reset'); });
       open.addEventListener('click', function () { breakerAction(name, 'open'); });
       act.appendChild(reset); act.appendChild(open); card.appendChild(act);
-      var msg = el('div', 'msg'); card.appendChild(msg);
+      var msg = el('div', 'msg'); msg.setAttribute('data-testid', id + '-message'); card.appendChild(msg);
       cells[id + '-message'] = { b: msg }; cells[id + '-state'] = { b: st };
       box.appendChild(card); rows[id] = card; rows[id].stateEl = st;
     }
