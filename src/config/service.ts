@@ -63,7 +63,7 @@ export const gatewaySpecs = {
   breakerOpenMs: int({ flag: 'breaker-open-ms', env: 'BREAKER_OPEN_MS', default: 5000, min: 1, unit: 'ms', doc: 'How long a breaker stays open before probing.' }),
   breakerHalfOpenProbes: int({ flag: 'breaker-half-open-probes', env: 'BREAKER_HALF_OPEN_PROBES', default: 5, min: 1, doc: 'Probe calls admitted while half-open.' }),
   breakerHalfOpenSuccessRatio: num({ flag: 'breaker-half-open-success-ratio', env: 'BREAKER_HALF_OPEN_SUCCESS_RATIO', default: 0.8, min: 0.01, max: 1, doc: 'Probe success share that closes a breaker.' }),
-  breakerProbeTimeoutMs: int({ flag: 'breaker-probe-timeout-ms', env: 'BREAKER_PROBE_TIMEOUT_MS', default: 2000, min: 1, unit: 'ms', doc: 'Life of a half-open probe permit: one let through but never called is released, a probe that has not reported (hung call, dead worker) counts as failed. At least PROVIDER_TIMEOUT_MS and FX_TIMEOUT_MS.' }),
+  breakerProbeTimeoutMs: int({ flag: 'breaker-probe-timeout-ms', env: 'BREAKER_PROBE_TIMEOUT_MS', default: 2000, min: 1, unit: 'ms', doc: 'Life of a half-open probe permit: one let through but never called is released, a probe that has not reported (hung call, dead worker) counts as failed. Raised to PROVIDER_TIMEOUT_MS or FX_TIMEOUT_MS if either is longer.' }),
   bulkheads: bool({ flag: 'bulkheads', env: 'BULKHEADS', default: true, doc: 'Bulkheads (global concurrency caps) on the provider and fx.' }),
   providerBulkhead: int({ flag: 'provider-bulkhead', env: 'PROVIDER_BULKHEAD', default: 64, min: 1, doc: 'Concurrent provider calls, all workers together.' }),
   fxBulkhead: int({ flag: 'fx-bulkhead', env: 'FX_BULKHEAD', default: 16, min: 1, doc: 'Concurrent fx calls, all workers together.' }),
@@ -104,14 +104,13 @@ export function checkCommon(c: CommonConfig): string | undefined {
   return undefined;
 }
 
-/** The gateway's own cross-field rules, after the common ones. */
-export function checkGateway(c: GatewayConfig): string | undefined {
-  const common = checkCommon(c);
-  if (common) return common;
-  // A probe permit that expires while its call may still answer would be judged failed for a call that is only slow.
-  const longest = Math.max(c.providerTimeoutMs, c.fxTimeoutMs);
-  if (c.breakerProbeTimeoutMs < longest) {
-    return `BREAKER_PROBE_TIMEOUT_MS must be at least the per-attempt timeouts (PROVIDER_TIMEOUT_MS, FX_TIMEOUT_MS: ${longest}); got ${c.breakerProbeTimeoutMs}`;
-  }
-  return undefined;
+/**
+ * The probe-permit life the breakers use: BREAKER_PROBE_TIMEOUT_MS, raised to
+ * the longest per-attempt timeout. A permit that expired while its call could
+ * still answer would be judged failed for a call that is only slow; raising
+ * it (rather than refusing to start) keeps a longer FX_TIMEOUT_MS from
+ * requiring a second setting.
+ */
+export function probeTimeoutMs(c: GatewayConfig): number {
+  return Math.max(c.breakerProbeTimeoutMs, c.providerTimeoutMs, c.fxTimeoutMs);
 }

@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkGateway, gatewaySpecs, type GatewayConfig } from '../config/service.js';
+import { checkCommon, gatewaySpecs, probeTimeoutMs, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { chargeServiceSettings } from '../charge/service.js';
@@ -38,7 +38,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     console.log(serveHelp());
     return;
   }
-  const problem = checkGateway(c);
+  const problem = checkCommon(c);
   if (problem) throw new ConfigError(problem);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
 
@@ -196,7 +196,7 @@ function protectionFrom(c: GatewayConfig): ProtectionSettings {
       openMs: c.breakerOpenMs,
       halfOpenProbes: c.breakerHalfOpenProbes,
       halfOpenSuccessRatio: c.breakerHalfOpenSuccessRatio,
-      probeTimeoutMs: c.breakerProbeTimeoutMs,
+      probeTimeoutMs: probeTimeoutMs(c),
     },
     bulkheads: on && c.bulkheads,
     providerBulkhead: { limit: c.providerBulkhead, maxWaiting: c.bulkheadMaxWaiting },

@@ -119,6 +119,11 @@ export class Breaker {
     return STATES[Atomics.load(this.r.i32, STATE)]!;
   }
 
+  /** The duration this breaker calls slow (guards.ts: a caller that allowed this long asked nothing unreasonable). */
+  get slowCallMs(): number {
+    return this.c.slowCallMs;
+  }
+
   /**
    * The front thread's check before dispatching a request that will call
    * this downstream. Lock-free while closed (true) or open (false). While

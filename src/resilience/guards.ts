@@ -9,15 +9,19 @@
  * What the breaker learns is only what the downstream did. A call the
  * downstream answered counts as usual (success or failure, slow or not),
  * whatever its budget. A call that ran out of time counts as a failure only
- * if its caller gave it the full per-attempt timeout (PROVIDER_TIMEOUT_MS /
- * FX_TIMEOUT_MS): with less, it was cut short by its caller's own deadline
- * and says nothing about the downstream, or any client
- * could open a shared breaker by sending tiny deadlines. Such a call is
- * neutral, however long it ran: its duration is the caller's deadline plus
- * our own event-loop lag, which the same client's flood can inflate, so
- * counting it even as "slow" would hand that client the breaker. (The price:
- * a hung downstream whose every caller has a short deadline does not open
- * the breaker; the bulkhead and those deadlines still bound what it holds.)
+ * if its caller gave it a fair budget: the full per-attempt timeout
+ * (PROVIDER_TIMEOUT_MS / FX_TIMEOUT_MS), or at least the breaker's own
+ * slow-call threshold (a downstream that does not answer within the time the
+ * breaker itself calls slow has failed that call, whoever asked; and a charge
+ * with the default 1 s deadline whose claim was slow under load still tells
+ * on a hung provider). With less, it was cut short by its caller's own
+ * deadline and says nothing about the downstream, or any client could open a
+ * shared breaker by sending tiny deadlines. Such a call is neutral, however
+ * long it ran: its duration is the caller's deadline plus our own event-loop
+ * lag, which the same client's flood can inflate. (The price: a hung
+ * downstream whose every caller allows less than the slow-call threshold
+ * does not open the breaker; the bulkhead and those deadlines still bound
+ * what it holds.)
  * A call aborted by us, and a refusal by our own bulkhead or breaker, are
  * neutral too. Otherwise the breaker records failure
  * unless the call classified itself a success, so a call that throws feeds it.
@@ -81,9 +85,10 @@ export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: 
       if (verdict === 'success') g.answers?.note(now, took);
       if (g.breaker && permit) {
         // Within a millisecond of the full timeout is the full timeout (the clock moved between the caller's reading and ours).
-        // Our own bulkhead wait does not make a call neutral: it is at most the acquire timeout, and under a hung
-        // downstream most callers wait for a slot, so counting only unwaited calls would keep the breaker closed.
-        if (verdict === 'aborted' || (verdict === 'timeout' && timeoutMs + 1 < g.attemptTimeoutMs)) g.breaker.release(permit, now);
+        // The caller's budget decides, not what our own bulkhead wait left of it: under a hung downstream most
+        // callers wait for a slot, so counting only unwaited calls would keep the breaker closed.
+        const cutShort = verdict === 'timeout' && timeoutMs + 1 < Math.min(g.attemptTimeoutMs, g.breaker.slowCallMs);
+        if (verdict === 'aborted' || cutShort) g.breaker.release(permit, now);
         else g.breaker.record(permit, now, verdict === 'success', took);
       }
     }

@@ -84,17 +84,24 @@ test('short-budget successes count, and feed the answer-time floor', async () =>
   assert.equal(answers.floorMs(clock.epochMs()), 40);
 });
 
-test('a cut-short call is neutral however long it ran (its duration is the deadline plus our own lag, which a flood inflates)', async () => {
+test('a short-budget call is neutral however long it ran (its duration is the deadline plus our own lag, which a flood inflates)', async () => {
   const { g, clock, breaker } = setup();
-  for (let i = 0; i < 50; i++) await run(g, clock, 600, 5000, 'timeout');
   // A 200 ms budget whose timer fired 700 ms late on a starved event loop.
-  for (let i = 0; i < 50; i++) {
-    const late = (budget: number) => (clock.advance(budget + 700), Promise.resolve<Verdict>('timeout'));
-    await guarded(g, 200, late, (v) => v);
-  }
+  const late = (budget: number) => (clock.advance(budget + 700), Promise.resolve<Verdict>('timeout'));
+  for (let i = 0; i < 50; i++) await guarded(g, 200, late, (v) => v);
+  // Just under the slow-call threshold (500 ms): still the caller's doing.
+  for (let i = 0; i < 50; i++) await run(g, clock, 498, 5000, 'timeout');
   const s = breaker.stats(clock.epochMs());
   assert.equal(s.calls, 0);
   assert.equal(s.state, 'closed');
+});
+
+test('a caller that allowed at least the slow-call threshold asked nothing unreasonable: its timeout is a failure', async () => {
+  // A default 1 s deadline whose claim took 400 ms on a loaded host leaves a 600 ms attempt: a hung provider still opens the breaker.
+  const { g, clock, breaker } = setup();
+  for (let i = 0; i < 10; i++) await run(g, clock, 600, 5000, 'timeout');
+  assert.equal(breaker.stats(clock.epochMs()).failureRate, 1);
+  assert.equal(breaker.state(), 'open');
 });
 
 test('a full-budget call that waited for our bulkhead and then ran out is a failure (a hung provider behind a busy bulkhead still opens the breaker)', async () => {
