@@ -178,6 +178,8 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     breaker: p?.breakers[d],
     bulkhead: p?.bulkheads[d],
     acquireTimeoutMs: p?.settings.bulkheadAcquireTimeoutMs ?? 0,
+    attemptTimeoutMs: d === 'provider' ? s.providerTimeoutMs : s.fxTimeoutMs,
+    ...(p ? { answers: p.answers[d] } : {}),
     clock,
     ...(observe
       ? {

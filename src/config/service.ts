@@ -54,6 +54,8 @@ export const gatewaySpecs = {
   adminPort: int({ flag: 'admin-port', env: 'ADMIN_PORT', default: 9090, min: 0, max: 65535, doc: 'Admin port: /admin/state, /admin/breakers/:name/reset|open (0 picks a free one).' }),
   metricsPort: int({ flag: 'metrics-port', env: 'METRICS_PORT', default: -1, min: -1, max: 65535, doc: 'Port of a listener that serves only GET /metrics, so the scrape stays off the public port (-1: /metrics on the HTTP port; 0 picks a free one).' }),
   metricsHost: str({ flag: 'metrics-host', env: 'METRICS_HOST', default: '0.0.0.0', doc: 'Address of the metrics listener (with METRICS_PORT).' }),
+  adminAllowedHosts: str({ flag: 'admin-allowed-hosts', env: 'ADMIN_ALLOWED_HOSTS', default: '', doc: 'Extra Host values the admin port answers (comma-separated, host or host:port), besides localhost, 127.0.0.1 and [::1] with its port. Anything else gets 403 (DNS rebinding).' }),
+  adminToken: str({ flag: 'admin-token', env: 'ADMIN_TOKEN', default: '', doc: 'When set, breaker changes on the admin port need Authorization: Bearer <token>.' }),
   ...commonSpecs,
   mechanisms: bool({ flag: 'mechanisms', env: 'MECHANISMS', default: true, doc: 'Master switch: false turns off shedding, the concurrency limit, breakers, bulkheads and the retry budget (the "before" runs).' }),
   shedding: bool({ flag: 'shedding', env: 'SHEDDING', default: true, doc: 'Shed on event-loop delay/utilization and on deadlines the request would miss.' }),
@@ -65,12 +67,13 @@ export const gatewaySpecs = {
   breakers: bool({ flag: 'breakers', env: 'BREAKERS', default: true, doc: 'Circuit breakers on the provider and fx.' }),
   breakerWindowMs: int({ flag: 'breaker-window-ms', env: 'BREAKER_WINDOW_MS', default: 10000, min: 100, unit: 'ms', doc: 'Sliding window of the breakers.' }),
   breakerMinCalls: int({ flag: 'breaker-min-calls', env: 'BREAKER_MIN_CALLS', default: 20, min: 1, doc: 'Calls in the window before a breaker may open.' }),
-  breakerFailureRate: num({ flag: 'breaker-failure-rate', env: 'BREAKER_FAILURE_RATE', default: 0.5, min: 0.01, max: 1, doc: 'Failure share (timeouts count) that opens a breaker.' }),
+  breakerFailureRate: num({ flag: 'breaker-failure-rate', env: 'BREAKER_FAILURE_RATE', default: 0.5, min: 0.01, max: 1, doc: 'Failure share that opens a breaker. Timeouts count only for calls given the full per-attempt timeout; a call cut short by its client\'s deadline is neutral.' }),
   breakerSlowCallMs: int({ flag: 'breaker-slow-call-ms', env: 'BREAKER_SLOW_CALL_MS', default: 500, min: 1, unit: 'ms', doc: 'A call slower than this is slow.' }),
   breakerSlowCallRate: num({ flag: 'breaker-slow-call-rate', env: 'BREAKER_SLOW_CALL_RATE', default: 0.8, min: 0.01, max: 1, doc: 'Slow-call share that opens a breaker.' }),
   breakerOpenMs: int({ flag: 'breaker-open-ms', env: 'BREAKER_OPEN_MS', default: 5000, min: 1, unit: 'ms', doc: 'How long a breaker stays open before probing.' }),
   breakerHalfOpenProbes: int({ flag: 'breaker-half-open-probes', env: 'BREAKER_HALF_OPEN_PROBES', default: 5, min: 1, doc: 'Probe calls admitted while half-open.' }),
   breakerHalfOpenSuccessRatio: num({ flag: 'breaker-half-open-success-ratio', env: 'BREAKER_HALF_OPEN_SUCCESS_RATIO', default: 0.8, min: 0.01, max: 1, doc: 'Probe success share that closes a breaker.' }),
+  breakerProbeTimeoutMs: int({ flag: 'breaker-probe-timeout-ms', env: 'BREAKER_PROBE_TIMEOUT_MS', default: 2000, min: 1, unit: 'ms', doc: 'Life of a half-open probe permit: one let through but never called is released, a probe that has not reported (hung call, dead worker) counts as failed. Raised to PROVIDER_TIMEOUT_MS or FX_TIMEOUT_MS if either is longer.' }),
   bulkheads: bool({ flag: 'bulkheads', env: 'BULKHEADS', default: true, doc: 'Bulkheads (global concurrency caps) on the provider and fx.' }),
   providerBulkhead: int({ flag: 'provider-bulkhead', env: 'PROVIDER_BULKHEAD', default: 64, min: 1, doc: 'Concurrent provider calls, all workers together.' }),
   fxBulkhead: int({ flag: 'fx-bulkhead', env: 'FX_BULKHEAD', default: 16, min: 1, doc: 'Concurrent fx calls, all workers together.' }),
@@ -171,4 +174,15 @@ export function checkGateway(c: GatewayConfig): string | undefined {
     return `CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN (${c.concurrencyLimitMin}) to CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitStatic}`;
   }
   return undefined;
+}
+
+/**
+ * The probe-permit life the breakers use: BREAKER_PROBE_TIMEOUT_MS, raised to
+ * the longest per-attempt timeout. A permit that expired while its call could
+ * still answer would be judged failed for a call that is only slow; raising
+ * it (rather than refusing to start) keeps a longer FX_TIMEOUT_MS from
+ * requiring a second setting.
+ */
+export function probeTimeoutMs(c: GatewayConfig): number {
+  return Math.max(c.breakerProbeTimeoutMs, c.providerTimeoutMs, c.fxTimeoutMs);
 }

@@ -26,6 +26,7 @@ export const catalogue = {
   deadline_too_short: { status: 400, title: 'X-Request-Timeout-Ms is too short to serve the request' },
   card_declined: { status: 402, title: 'The card was declined' },
   charge_rejected: { status: 402, title: 'The payment provider rejected the charge' },
+  unauthorized: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

@@ -50,6 +50,8 @@ export class Admission {
     private readonly clock: Clock,
     /** Absent when bulkheads are off. */
     private readonly downstream?: DownstreamEstimate,
+    /** The provider's fastest recent answer (ms, 0 = unknown): a charge with less time left is refused. */
+    private readonly providerFloorMs?: () => number,
   ) {
     this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
     this.limit =
@@ -73,6 +75,7 @@ export class Admission {
           remainingMs,
           downstreamWaitMs: this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
           downstreamBudgetMs: this.downstream?.budgetMs ?? Infinity,
+          downstreamFloorMs: this.s.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
         },
         this.random,
         this.#shedder,

@@ -36,6 +36,7 @@ section.wide{grid-column:1/-1}
 .pill.off{color:var(--muted)}
 #mechs{display:flex;flex-wrap:wrap;gap:6px}#mechs .pill b{font-weight:600}
 #alerts{display:flex;flex-wrap:wrap;gap:6px}#status{margin-left:auto}
+#token{font:inherit;font-size:12px;padding:2px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg);width:11em}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:6px 10px 6px 0;vertical-align:top;border-top:1px solid var(--line)}
 thead th{border-top:0;color:var(--muted);font-weight:500;font-size:12px}
@@ -85,6 +86,7 @@ const BODY = String.raw`
   <div id="alerts" data-testid="alerts" aria-label="alerts"></div>
   <div id="mechs" aria-label="mechanisms"></div>
   <span id="status" class="pill" data-testid="poll-status">connecting…</span>
+  <input id="token" type="password" autocomplete="off" placeholder="admin token" aria-label="admin token, sent with breaker changes when ADMIN_TOKEN is set" data-testid="admin-token">
 </header>
 <main>
   <section class="wide" aria-labelledby="h-red">
@@ -236,7 +238,10 @@ function breakerAction(name, action) {
   var msg = cells['breaker-' + slug(name) + '-message'].b, buttons = rows['breaker-' + slug(name)].querySelectorAll('button');
   buttons.forEach(function (b) { b.disabled = true; });
   msg.textContent = action + ': sending…';
-  fetch('/admin/breakers/' + encodeURIComponent(name) + '/' + action, { method: 'POST', cache: 'no-store', headers: { 'X-Bulwark-Dashboard': '1' } })
+  // The custom header is what a cross-origin page cannot send; the token (kept in the field only, never stored) is needed when ADMIN_TOKEN is set.
+  var headers = { 'X-Bulwark-Admin': '1' }, token = $('token').value.trim();
+  if (token) headers.Authorization = 'Bearer ' + token;
+  fetch('/admin/breakers/' + encodeURIComponent(name) + '/' + action, { method: 'POST', cache: 'no-store', headers: headers })
     .then(function (res) { return res.text().then(function (t) { var j = {}; try { j = JSON.parse(t); } catch (e) { /* not JSON */ } if (!res.ok) throw new Error(j.detail || res.status + ' ' + res.statusText); return j; }); })
     .then(function (j) { msg.textContent = action + ' at ' + new Date().toLocaleTimeString() + ': now ' + (STATE_TEXT[j.state] || j.state); })
     .catch(function (e) { msg.textContent = action + ' failed: ' + e.message; })
@@ -264,7 +269,7 @@ function renderBreakers(br, now) {
       reset.addEventListener('click', function () { breakerAction(name, 'reset'); });
       open.addEventListener('click', function () { breakerAction(name, 'open'); });
       act.appendChild(reset); act.appendChild(open); card.appendChild(act);
-      var msg = el('div', 'msg'); card.appendChild(msg);
+      var msg = el('div', 'msg'); msg.setAttribute('data-testid', id + '-message'); card.appendChild(msg);
       cells[id + '-message'] = { b: msg }; cells[id + '-state'] = { b: st };
       box.appendChild(card); rows[id] = card; rows[id].stateEl = st;
     }

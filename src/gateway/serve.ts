@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkGateway, checkProduction, gatewaySpecs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
+import { checkGateway, checkProduction, gatewaySpecs, probeTimeoutMs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { BACKLOG_REFRESH_MS, chargeServiceSettings, type BacklogStats } from '../charge/service.js';
@@ -24,7 +24,7 @@ import { renderGatewayMetrics } from '../metrics/gateway-metrics.js';
 import { createProcessMetrics } from '../metrics/process-metrics.js';
 import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, type ProtectionSettings } from '../resilience/protection.js';
-import { AdminServer } from './admin.js';
+import { AdminServer, parseAllowedHosts } from './admin.js';
 import { MetricsListener } from './metrics-listener.js';
 import { Admission } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
@@ -97,6 +97,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     systemRandom,
     systemClock,
     providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
+    () => protection.answers.provider.floorMs(systemClock.epochMs()),
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   const processMetrics = createProcessMetrics();
@@ -144,6 +145,8 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const port = await gateway.listen();
   const admin = new AdminServer({
     breakers: protection.breakers,
+    allowedHosts: parseAllowedHosts(c.adminAllowedHosts),
+    token: c.adminToken,
     state: () => {
       const now = systemClock.epochMs();
       return {
@@ -234,6 +237,7 @@ export function protectionFrom(c: GatewayConfig): ProtectionSettings {
       openMs: c.breakerOpenMs,
       halfOpenProbes: c.breakerHalfOpenProbes,
       halfOpenSuccessRatio: c.breakerHalfOpenSuccessRatio,
+      probeTimeoutMs: probeTimeoutMs(c),
     },
     bulkheads: on && c.bulkheads,
     providerBulkhead: { limit: c.providerBulkhead, maxWaiting: c.bulkheadMaxWaiting },

@@ -273,15 +273,15 @@ export class Gateway {
       if (running !== fp) return this.#fail(x, 'idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
       return this.#fail(x, 'idempotency_in_progress');
     }
-    // An open provider breaker refuses here, before a key is claimed or a thread hop is made.
-    if (this.guards.breakers.provider && !this.guards.breakers.provider.admits(this.clock.epochMs())) {
+    // An open provider breaker refuses here, before a key is claimed or a thread hop is made; half-open lets through only its probe permits.
+    if (this.guards.breakers.provider && !this.guards.breakers.provider.tryAdmit(this.clock.epochMs())) {
       return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
     }
     this.#keysInFlight.set(key, fp);
     x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
     this.#dispatch(x, 'charge', { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
       this.#keysInFlight.delete(key),
-    );
+    deadline - arrival < this.s.requestTimeoutMs);
   }
 
   /** Admission: false (and a 503 sent) when the request is shed. */
@@ -293,7 +293,8 @@ export class Gateway {
   }
 
   /** Run an admitted task whose result is a Reply, answering 504 if the deadline passes first. */
-  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number, settled?: () => void): void {
+  /** `shortDeadline`: the client chose less time than the default, so a 504 is its own doing, not a sign of overload (it must not shrink the limit for everyone). */
+  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number, settled?: () => void, shortDeadline = false): void {
     const started = this.clock.now();
     const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
     this.#run(task).then(
@@ -301,7 +302,7 @@ export class Gateway {
         clearTimeout(timer);
         settled?.();
         const reply = result as Reply;
-        this.guards.admission.done(cls, started, reply.status >= 500);
+        this.guards.admission.done(cls, started, reply.status >= 500 && !(shortDeadline && reply.status === 504));
         x.send(reply, this.draining);
       },
       (e: unknown) => {
@@ -351,7 +352,7 @@ export class Gateway {
     const hit = this.#rates.fresh(pair, now);
     if (hit) return x.send(quoteReply(q.value, hit.rate, hit.asOf, false));
     // fx breaker open: answer from the last known rate without a thread hop.
-    if (this.guards.breakers.fx && !this.guards.breakers.fx.admits(this.clock.epochMs())) return this.#staleOrFail(x, q.value, pair);
+    if (this.guards.breakers.fx && !this.guards.breakers.fx.tryAdmit(this.clock.epochMs())) return this.#staleOrFail(x, q.value, pair);
     const deadline = this.clock.epochMs() + this.s.requestTimeoutMs;
     if (!this.#admit(x, 'quote', deadline)) return;
     const started = this.clock.now();

@@ -2,14 +2,28 @@
  * Circuit breaker over a sliding time window (resilience4j's time-based
  * window): failure rate and slow-call rate over `buckets` buckets spanning
  * `windowMs`, judged only once `minCalls` calls are in the window. Open for
- * `openMs`, then half-open: up to `halfOpenProbes` probes; it closes when the
+ * `openMs`, then half-open: `halfOpenProbes` probe permits; it closes when the
  * probes' success ratio reaches `halfOpenSuccessRatio`, and opens again as
  * soon as that ratio can no longer be reached.
  *
+ * Half-open is bounded twice. The front thread takes a probe permit per
+ * request it lets through (`tryAdmit`), so a burst cannot all become probes;
+ * a worker's call turns a permit into a running probe (`acquire`). Every
+ * permit carries a deadline (`probeTimeoutMs`): a permit that was let through
+ * but never called (the charge was answered from the database) is released
+ * when it expires; a running probe that never reported (a hung call, a dead
+ * worker, a lost promise) counts as a failed probe, because no healthy call
+ * takes that long: the breaker reopens, and probes again after `openMs`. So
+ * half-open always ends, whatever happens to the threads holding permits.
+ *
+ * Calls cut short by their caller (see guards.ts) are neutral: `release`
+ * gives the permit back without an outcome.
+ *
  * State lives in a Region so one breaker is shared by every thread: the state
- * word is read lock-free (the front thread's fast reject), every change is
- * made under the region's lock. Time comes from the caller (epoch ms, which
- * all threads agree on), so tests drive it with plain numbers.
+ * word is read lock-free (the front thread's fast path while closed or
+ * open), every change is made under the region's lock. Time comes from the
+ * caller (epoch ms, which all threads agree on), so tests drive it with plain
+ * numbers.
  */
 import { withLock, type Region, type RegionSpec } from './shared-memory.js';
 
@@ -26,6 +40,8 @@ export interface BreakerConfig {
   openMs: number;
   halfOpenProbes: number;
   halfOpenSuccessRatio: number;
+  /** Life of a half-open probe permit, from the front thread's admission or from the call's start. */
+  probeTimeoutMs: number;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half_open' | 'forced_open';
@@ -40,15 +56,24 @@ const LOCK = 0;
 const STATE = 1;
 const REJECTIONS = 2;
 const TRANSITIONS = 3;
+const PROBES_EXPIRED = 4;
 // Float64 slots
 const OPENED_AT = 0;
-const PROBES_ISSUED = 1;
+/** Probe permits handed out so far: each permit's ticket, so a late or repeated report of an old permit counts for nothing. */
+const TICKETS = 1;
 const PROBES_OK = 2;
 const PROBES_FAILED = 3;
-const BUCKETS = 4; // then per bucket: [epoch, calls, failures, slow]
+const BUCKETS = 4; // then per bucket: [epoch, calls, failures, slow], then per probe permit: [state, expiresAt, ticket]
+// Probe permit states
+const FREE = 0;
+/** Let through by the front thread; no call made yet. */
+const RESERVED = 1;
+const CALLING = 2;
+/** Reported (or expired running): not reusable in this round. */
+const DONE = 3;
 
-export function breakerRegionSpec(c: Pick<BreakerConfig, 'buckets'>): RegionSpec {
-  return { ints: 4, floats: BUCKETS + 4 * c.buckets };
+export function breakerRegionSpec(c: Pick<BreakerConfig, 'buckets' | 'halfOpenProbes'>): RegionSpec {
+  return { ints: 5, floats: BUCKETS + 4 * c.buckets + 3 * c.halfOpenProbes };
 }
 
 export interface Transition {
@@ -59,7 +84,8 @@ export interface Transition {
   slowCallRate?: number;
 }
 
-export type Permit = 'call' | 'probe';
+/** A permitted call: an ordinary one while closed, or a half-open probe (permit `slot`, handed out as `ticket`). */
+export type Permit = 'call' | { readonly slot: number; readonly ticket: number };
 
 export interface BreakerStats {
   state: BreakerState;
@@ -68,10 +94,17 @@ export interface BreakerStats {
   slowCallRate: number;
   rejections: number;
   transitions: number;
+  /** Probe permits taken (let through or running) in the current half-open round. */
+  probesInFlight: number;
+  /** Running probes that never reported within probeTimeoutMs (counted as failed). */
+  probesExpired: number;
 }
 
 export class Breaker {
   readonly #bucketMs: number;
+  readonly #slots: number;
+  /** Transitions made under the lock, announced after it is released. */
+  readonly #pending: Transition[] = [];
   constructor(
     readonly name: string,
     private readonly r: Region,
@@ -79,85 +112,127 @@ export class Breaker {
     private readonly onTransition?: (t: Transition) => void,
   ) {
     this.#bucketMs = c.windowMs / c.buckets;
+    this.#slots = BUCKETS + 4 * c.buckets;
   }
 
   state(): BreakerState {
     return STATES[Atomics.load(this.r.i32, STATE)]!;
   }
 
+  /** The duration this breaker calls slow (guards.ts: a caller that allowed this long asked nothing unreasonable). */
+  get slowCallMs(): number {
+    return this.c.slowCallMs;
+  }
+
   /**
-   * Lock-free early check for the front thread: false only when the breaker
-   * is surely refusing (open inside its open period, or forced open).
+   * The front thread's check before dispatching a request that will call
+   * this downstream. Lock-free while closed (true) or open (false). While
+   * half-open (or once the open period is over) it takes a probe permit, so
+   * at most `halfOpenProbes` requests get through per round; false when none
+   * is left (counted as a rejection).
    */
-  admits(nowMs: number): boolean {
+  tryAdmit(nowMs: number): boolean {
     const s = Atomics.load(this.r.i32, STATE);
+    if (s === CLOSED) return true;
     if (s === FORCED_OPEN) return false;
-    if (s === OPEN) return nowMs - this.r.f64[OPENED_AT]! >= this.c.openMs;
-    return true;
+    if (s === OPEN && nowMs - this.r.f64[OPENED_AT]! < this.c.openMs) return false;
+    return this.#locked(() => {
+      if (!this.#enterHalfOpen(nowMs)) return this.r.i32[STATE] === CLOSED;
+      const slot = this.#find(FREE);
+      if (slot < 0) {
+        Atomics.add(this.r.i32, REJECTIONS, 1);
+        return false;
+      }
+      this.#setSlot(slot, RESERVED, nowMs + this.c.probeTimeoutMs);
+      return true;
+    });
   }
 
   /** Ask to make a call. null = rejected (counted). */
   acquire(nowMs: number): Permit | null {
-    const t = withLock(this.r.i32, LOCK, () => {
-      const f = this.r.f64;
-      let s = this.r.i32[STATE]!;
-      let transition: Transition | undefined;
-      if (s === OPEN && nowMs - f[OPENED_AT]! >= this.c.openMs) {
-        transition = this.#set(HALF_OPEN);
-        f[PROBES_ISSUED] = f[PROBES_OK] = f[PROBES_FAILED] = 0;
-        s = HALF_OPEN;
-      }
+    return this.#locked(() => {
       let permit: Permit | null = null;
-      if (s === CLOSED) permit = 'call';
-      else if (s === HALF_OPEN && f[PROBES_ISSUED]! < this.c.halfOpenProbes) {
-        f[PROBES_ISSUED]!++;
-        permit = 'probe';
+      if (this.r.i32[STATE] === CLOSED) permit = 'call';
+      else if (this.#enterHalfOpen(nowMs)) {
+        // A permit the front thread let through becomes this call; a call
+        // from elsewhere (the reconciler) may take a free one.
+        let slot = this.#find(RESERVED);
+        if (slot < 0) slot = this.#find(FREE);
+        if (slot >= 0) {
+          this.#setSlot(slot, CALLING, nowMs + this.c.probeTimeoutMs);
+          const ticket = ++this.r.f64[TICKETS]!;
+          this.r.f64[this.#slots + 3 * slot + 2] = ticket;
+          permit = { slot, ticket };
+        }
       }
       if (permit === null) Atomics.add(this.r.i32, REJECTIONS, 1);
-      return { permit, transition };
+      return permit;
     });
-    if (t.transition) this.onTransition?.(t.transition);
-    return t.permit;
   }
 
-  /** Report how a permitted call ended. Timeouts are failures. */
+  /** Report how a permitted call ended. Timeouts of calls that had their full budget are failures. */
   record(permit: Permit, nowMs: number, ok: boolean, durationMs: number): void {
-    const transition = withLock(this.r.i32, LOCK, () => {
+    this.#locked(() => {
       const s = this.r.i32[STATE]!;
-      if (permit === 'probe') return s === HALF_OPEN ? this.#probeResult(ok, nowMs) : undefined;
-      if (s !== CLOSED) return undefined; // a call that began before the breaker opened
+      if (permit !== 'call') {
+        if (s === HALF_OPEN) this.#expire(nowMs);
+        if (this.#current(permit)) {
+          this.#setSlot(permit.slot, DONE, 0);
+          this.#probeResult(ok, nowMs);
+        }
+        return;
+      }
+      if (s !== CLOSED) return; // a call that began before the breaker opened
       this.#add(nowMs, ok, durationMs >= this.c.slowCallMs);
       const w = this.#window(nowMs);
-      if (w.calls < this.c.minCalls) return undefined;
+      if (w.calls < this.c.minCalls) return;
       const failureRate = w.failures / w.calls;
       const slowCallRate = w.slow / w.calls;
       if (failureRate >= this.c.failureRateThreshold || slowCallRate >= this.c.slowCallRateThreshold) {
         this.r.f64[OPENED_AT] = nowMs;
-        const t = this.#set(OPEN);
-        return t && { ...t, failureRate, slowCallRate };
+        this.#set(OPEN, { failureRate, slowCallRate });
       }
-      return undefined;
     });
-    if (transition) this.onTransition?.(transition);
+  }
+
+  /**
+   * A permitted call that says nothing about the downstream (cut short by
+   * its caller's deadline, aborted): no outcome, and a probe permit goes
+   * back to the pool of the current round.
+   */
+  release(permit: Permit, nowMs: number): void {
+    if (permit === 'call') return;
+    this.#locked(() => {
+      if (this.r.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
+      if (this.#current(permit)) this.#setSlot(permit.slot, FREE, 0);
+    });
   }
 
   /** Admin: force open until reset. */
   forceOpen(): void {
-    const t = withLock(this.r.i32, LOCK, () => this.#set(FORCED_OPEN));
-    if (t) this.onTransition?.(t);
+    this.#locked(() => this.#set(FORCED_OPEN));
   }
 
   /** Admin: closed, window cleared. */
   reset(): void {
-    const t = withLock(this.r.i32, LOCK, () => {
+    this.#locked(() => {
       this.#clearWindow();
-      return this.#set(CLOSED);
+      this.#set(CLOSED);
     });
-    if (t) this.onTransition?.(t);
   }
 
   stats(nowMs: number): BreakerStats {
-    const w = withLock(this.r.i32, LOCK, () => this.#window(nowMs));
+    const { w, inFlight } = this.#locked(() => {
+      if (this.r.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
+      let inFlight = 0;
+      if (this.r.i32[STATE] === HALF_OPEN) {
+        for (let i = 0; i < this.c.halfOpenProbes; i++) {
+          const st = this.r.f64[this.#slots + 3 * i];
+          if (st === RESERVED || st === CALLING) inFlight++;
+        }
+      }
+      return { w: this.#window(nowMs), inFlight };
+    });
     return {
       state: this.state(),
       calls: w.calls,
@@ -165,31 +240,90 @@ export class Breaker {
       slowCallRate: w.calls ? w.slow / w.calls : 0,
       rejections: Atomics.load(this.r.i32, REJECTIONS),
       transitions: Atomics.load(this.r.i32, TRANSITIONS),
+      probesInFlight: inFlight,
+      probesExpired: Atomics.load(this.r.i32, PROBES_EXPIRED),
     };
   }
 
-  #probeResult(ok: boolean, nowMs: number): Transition | undefined {
+  /** Run fn under the region's lock, then announce the transitions it made (outside the lock: listeners log). */
+  #locked<T>(fn: () => T): T {
+    const out = withLock(this.r.i32, LOCK, fn);
+    if (this.#pending.length > 0) {
+      for (const t of this.#pending.splice(0)) this.onTransition?.(t);
+    }
+    return out;
+  }
+
+  /**
+   * Under the lock: settle expired permits and move open → half-open when
+   * the open period is over (a new round, every permit free). True when the
+   * breaker is half-open afterwards.
+   */
+  #enterHalfOpen(nowMs: number): boolean {
+    if (this.r.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
+    const f = this.r.f64;
+    if (this.r.i32[STATE] === OPEN && nowMs - f[OPENED_AT]! >= this.c.openMs) {
+      this.#set(HALF_OPEN);
+      f[PROBES_OK] = f[PROBES_FAILED] = 0;
+      f.fill(0, this.#slots, this.#slots + 3 * this.c.halfOpenProbes);
+    }
+    return this.r.i32[STATE] === HALF_OPEN;
+  }
+
+  /** Under the lock, while half-open: expired permits are released (never called) or failed (running). */
+  #expire(nowMs: number): void {
+    const f = this.r.f64;
+    for (let i = 0; i < this.c.halfOpenProbes && this.r.i32[STATE] === HALF_OPEN; i++) {
+      const at = this.#slots + 3 * i;
+      if ((f[at] !== RESERVED && f[at] !== CALLING) || f[at + 1]! > nowMs) continue;
+      const expiredAt = f[at + 1]!;
+      if (f[at] === RESERVED) {
+        this.#setSlot(i, FREE, 0);
+        continue;
+      }
+      this.#setSlot(i, DONE, 0);
+      Atomics.add(this.r.i32, PROBES_EXPIRED, 1);
+      // Reopened as of the moment the probe expired: a breaker nobody asked
+      // for a while is due to probe again at once.
+      this.#probeResult(false, expiredAt);
+    }
+  }
+
+  #current(permit: Exclude<Permit, 'call'>): boolean {
+    const at = this.#slots + 3 * permit.slot;
+    return this.r.i32[STATE] === HALF_OPEN && this.r.f64[at] === CALLING && this.r.f64[at + 2] === permit.ticket;
+  }
+
+  #find(state: number): number {
+    for (let i = 0; i < this.c.halfOpenProbes; i++) if (this.r.f64[this.#slots + 3 * i] === state) return i;
+    return -1;
+  }
+
+  #setSlot(i: number, state: number, expiresAt: number): void {
+    this.r.f64[this.#slots + 3 * i] = state;
+    this.r.f64[this.#slots + 3 * i + 1] = expiresAt;
+  }
+
+  #probeResult(ok: boolean, nowMs: number): void {
     const f = this.r.f64;
     if (ok) f[PROBES_OK]!++;
     else f[PROBES_FAILED]!++;
     const needed = Math.ceil(this.c.halfOpenProbes * this.c.halfOpenSuccessRatio);
     if (f[PROBES_OK]! >= needed) {
       this.#clearWindow();
-      return this.#set(CLOSED);
-    }
-    if (this.c.halfOpenProbes - f[PROBES_FAILED]! < needed) {
+      this.#set(CLOSED);
+    } else if (this.c.halfOpenProbes - f[PROBES_FAILED]! < needed) {
       f[OPENED_AT] = nowMs;
-      return this.#set(OPEN);
+      this.#set(OPEN);
     }
-    return undefined;
   }
 
-  #set(to: number): Transition | undefined {
+  #set(to: number, rates?: { failureRate: number; slowCallRate: number }): void {
     const from = this.r.i32[STATE]!;
-    if (from === to) return undefined;
+    if (from === to) return;
     Atomics.store(this.r.i32, STATE, to);
     Atomics.add(this.r.i32, TRANSITIONS, 1);
-    return { from: STATES[from]!, to: STATES[to]! };
+    this.#pending.push({ from: STATES[from]!, to: STATES[to]!, ...rates });
   }
 
   #add(nowMs: number, ok: boolean, slow: boolean): void {
@@ -223,7 +357,7 @@ export class Breaker {
   }
 
   #clearWindow(): void {
-    this.r.f64.fill(0, BUCKETS);
+    this.r.f64.fill(0, BUCKETS, this.#slots);
     // epoch 0 buckets would count as current at time 0 only; mark them stale.
     for (let b = 0; b < this.c.buckets; b++) this.r.f64[BUCKETS + 4 * b] = -Infinity;
   }

@@ -4,13 +4,36 @@
  *   bulkhead (bounded wait) → breaker (permit) → call → breaker.record → release
  *
  * The bulkhead comes first so a call that cannot get a slot never takes a
- * half-open probe permit. The breaker records failure unless the call
- * classified itself a success, so timeouts and aborted calls feed it too.
+ * half-open probe permit.
+ *
+ * What the breaker learns is only what the downstream did. A call the
+ * downstream answered counts as usual (success or failure, slow or not),
+ * whatever its budget. A call that ran out of time counts as a failure only
+ * if its caller gave it a fair budget: the full per-attempt timeout
+ * (PROVIDER_TIMEOUT_MS / FX_TIMEOUT_MS), or at least the breaker's own
+ * slow-call threshold (a downstream that does not answer within the time the
+ * breaker itself calls slow has failed that call, whoever asked; and a charge
+ * with the default 1 s deadline whose claim was slow under load still tells
+ * on a hung provider). With less, it was cut short by its caller's own
+ * deadline and says nothing about the downstream, or any client could open a
+ * shared breaker by sending tiny deadlines. Such a call is neutral, however
+ * long it ran: its duration is the caller's deadline plus our own event-loop
+ * lag, which the same client's flood can inflate. (The price: a hung
+ * downstream whose every caller allows less than the slow-call threshold
+ * does not open the breaker; the bulkhead and those deadlines still bound
+ * what it holds.)
+ * A call aborted by us, and a refusal by our own bulkhead or breaker, are
+ * neutral too. Otherwise the breaker records failure
+ * unless the call classified itself a success, so a call that throws feeds it.
+ *
+ * Calls the downstream answered usefully also feed `answers`, the recent
+ * fastest answer time that admission compares deadlines with.
  */
 import type { Clock } from '../lib/clock.js';
 import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
 import type { ChargeInput } from '../charge/validate.js';
 import type { RateOutcome } from '../downstream/fx-client.js';
+import type { AnswerTime } from './answer-time.js';
 import type { Breaker } from './breaker.js';
 import type { Bulkhead } from './bulkhead.js';
 
@@ -18,7 +41,11 @@ export interface Guard {
   breaker?: Breaker;
   bulkhead?: Bulkhead;
   acquireTimeoutMs: number;
+  /** The full per-attempt timeout of this downstream: a call given less that ran out was cut short by its caller. */
+  attemptTimeoutMs: number;
   clock: Clock;
+  /** Where the durations of useful answers go (the deadline floor at admission). */
+  answers?: AnswerTime;
   /** Time spent waiting for a bulkhead slot (ms), granted or not. */
   onWait?: (ms: number) => void;
   /** Duration of a call that was made (ms). */
@@ -27,8 +54,11 @@ export interface Guard {
 
 export type Refusal = { refused: 'breaker_open' | 'bulkhead_full' };
 
-/** Run `call` under the guard. `ok` says whether a result counts as a success for the breaker. */
-export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: number) => Promise<T>, ok: (r: T) => boolean): Promise<T | Refusal> {
+/** How a call's result counts: the downstream answered usefully, failed, or did not answer in the time it was given. */
+export type Verdict = 'success' | 'failure' | 'timeout';
+
+/** Run `call` under the guard. `classify` says how a result counts for the breaker. */
+export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: number) => Promise<T>, classify: (r: T) => Verdict): Promise<T | Refusal> {
   const start = g.clock.now();
   if (g.bulkhead) {
     const slot = await g.bulkhead.acquire(Math.min(g.acquireTimeoutMs, timeoutMs));
@@ -39,16 +69,28 @@ export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: 
     const permit = g.breaker ? g.breaker.acquire(g.clock.epochMs()) : null;
     if (g.breaker && permit === null) return { refused: 'breaker_open' };
     const callStart = g.clock.now();
-    let success = false;
+    const budget = Math.max(1, timeoutMs - (callStart - start));
+    let verdict: Verdict | 'aborted' = 'failure';
     try {
-      const left = timeoutMs - (callStart - start);
-      const r = await call(Math.max(1, left));
-      success = ok(r);
+      const r = await call(budget);
+      verdict = classify(r);
       return r;
+    } catch (e) {
+      if ((e as Error | undefined)?.name === 'AbortError') verdict = 'aborted';
+      throw e;
     } finally {
       const took = g.clock.now() - callStart;
+      const now = g.clock.epochMs();
       g.onCall?.(took);
-      if (g.breaker && permit) g.breaker.record(permit, g.clock.epochMs(), success, took);
+      if (verdict === 'success') g.answers?.note(now, took);
+      if (g.breaker && permit) {
+        // Within a millisecond of the full timeout is the full timeout (the clock moved between the caller's reading and ours).
+        // The caller's budget decides, not what our own bulkhead wait left of it: under a hung downstream most
+        // callers wait for a slot, so counting only unwaited calls would keep the breaker closed.
+        const cutShort = verdict === 'timeout' && timeoutMs + 1 < Math.min(g.attemptTimeoutMs, g.breaker.slowCallMs);
+        if (verdict === 'aborted' || cutShort) g.breaker.release(permit, now);
+        else g.breaker.record(permit, now, verdict === 'success', took);
+      }
     }
   } finally {
     g.bulkhead?.release();
@@ -76,11 +118,11 @@ export class GuardedProvider implements Provider {
 
   async #run(timeoutMs: number, call: (t: number) => Promise<AttemptOutcome>): Promise<AttemptOutcome> {
     // Declines and rejections are the provider working: only unknown outcomes are failures.
-    const r = await guarded(this.guard, timeoutMs, call, (o) => o.kind !== 'unknown');
+    const r = await guarded(this.guard, timeoutMs, call, (o) => (o.kind !== 'unknown' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure'));
     return isRefusal(r) ? { kind: 'refused', code: r.refused } : r;
   }
 }
 
 export async function guardedRate(g: Guard, timeoutMs: number, call: (t: number) => Promise<RateOutcome>): Promise<RateOutcome | Refusal> {
-  return guarded(g, timeoutMs, call, (o) => o.ok || o.reason === 'not_found');
+  return guarded(g, timeoutMs, call, (o) => (o.ok || o.reason === 'not_found' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure'));
 }

@@ -5,6 +5,7 @@
  * so there is one breaker, one bulkhead and one retry budget per downstream
  * for the whole process.
  */
+import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from './answer-time.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
 import { SharedCounters } from './counters.js';
@@ -80,6 +81,8 @@ export interface Protection {
   threadSlot: number;
   /** The slot table (which thread owns which slot). */
   threads: Region;
+  /** Fastest recent useful answer of each downstream (admission's deadline floor). */
+  answers: Record<Downstream, AnswerTime>;
 }
 
 export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number): SharedLayout {
@@ -93,7 +96,10 @@ export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number
     events: SharedCounters.spec(EVENT_COUNTERS.length),
     queue: QUEUE_WAIT_REGION,
     threads: THREAD_SLOTS_REGION,
+    'answers:provider': ANSWER_TIME_REGION,
+    'answers:fx': ANSWER_TIME_REGION,
   });
+  for (const d of DOWNSTREAMS) initAnswerTimeRegion(openRegion(layout, `answers:${d}`));
   for (const d of DOWNSTREAMS) initBreakerRegion(openRegion(layout, `breaker:${d}`), s.breaker);
   initBulkheadRegion(openRegion(layout, 'bulkhead:provider'), s.providerBulkhead);
   initBulkheadRegion(openRegion(layout, 'bulkhead:fx'), s.fxBulkhead);
@@ -118,6 +124,7 @@ export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTr
     queueWait: new QueueWait(openRegion(layout, 'queue')),
     threadSlot: slot,
     threads,
+    answers: { provider: new AnswerTime(openRegion(layout, 'answers:provider')), fx: new AnswerTime(openRegion(layout, 'answers:fx')) },
   };
   const now = () => performance.now();
   if (s.breakers) {

@@ -8,6 +8,11 @@
  * all of it, reads 90 %, quotes 80 %), and under event-loop pressure quotes
  * are shed first and charges last.
  *
+ * A charge whose remaining deadline is below the provider's fastest recent
+ * answer (answer-time.ts) is shed with reason `deadline` whatever the load:
+ * it could not possibly be answered in time, and sending it would only hold
+ * a slot, a claim and a provider connection to produce a 504.
+ *
  * A charge is also shed when the provider's bulkhead could not give it a
  * slot within its acquire timeout (see bulkhead-pressure.ts): the same 503
  * the bulkhead would send, without the wait.
@@ -63,9 +68,12 @@ export interface Signals {
   downstreamWaitMs?: number;
   /** The longest the bulkhead lets a caller wait (its acquire timeout): past it the caller is refused anyway. */
   downstreamBudgetMs?: number;
+  /** Charges only: the provider's fastest recent answer (0 = none measured). Less time left than this cannot succeed. */
+  downstreamFloorMs?: number;
 }
 
 export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderConfig = DEFAULT_SHEDDER): ShedReason | null {
+  if (cls === 'charge' && s.remainingMs < (s.downstreamFloorMs ?? 0)) return 'deadline';
   if (s.inFlight >= Math.max(1, Math.floor(s.limit * CLASS_SHARE[cls]))) return 'concurrency';
   const overDelay = (s.loopDelayMs - c.loopDelayTargetMs) / c.loopDelaySpanMs;
   const overUtil = (s.utilization - c.utilizationTarget) / (1 - c.utilizationTarget);

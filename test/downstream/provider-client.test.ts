@@ -178,11 +178,11 @@ describe('ProviderClient over the wire', () => {
   });
 
   it('ambiguous answers count as failures for the breaker: a provider answering 404 HTML opens it', async () => {
-    const config: BreakerConfig = { windowMs: 10_000, buckets: 10, minCalls: 5, failureRateThreshold: 0.5, slowCallMs: 5000, slowCallRateThreshold: 1, openMs: 60_000, halfOpenProbes: 1, halfOpenSuccessRatio: 1 };
+    const config: BreakerConfig = { windowMs: 10_000, buckets: 10, minCalls: 5, failureRateThreshold: 0.5, slowCallMs: 5000, slowCallRateThreshold: 1, openMs: 60_000, halfOpenProbes: 1, halfOpenSuccessRatio: 1, probeTimeoutMs: 2000 };
     const region = localRegion(breakerRegionSpec(config));
     initBreakerRegion(region, config);
     const breaker = new Breaker('provider', region, config);
-    const guarded = new GuardedProvider(new ProviderClient(pool), { breaker, acquireTimeoutMs: 0, clock: systemClock });
+    const guarded = new GuardedProvider(new ProviderClient(pool), { breaker, acquireTimeoutMs: 0, attemptTimeoutMs: 1000, clock: systemClock });
     answer = send(404, HTML_404, 'text/html');
     const outcomes: AttemptOutcome[] = [];
     for (let i = 0; i < 6; i++) outcomes.push(await guarded.createCharge(`k6-${i}`, 'ref', input, 1000));

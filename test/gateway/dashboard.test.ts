@@ -8,7 +8,8 @@
  *
  * The gateway uses a 2 s breaker window (the load phase's successes age out
  * before the slow phase) and a 60 s open period (the page shows `open`
- * until the button resets it, not until a probe does).
+ * until the button resets it, not until a probe does), and an ADMIN_TOKEN:
+ * the buttons work only once the token is typed into the page.
  */
 import { launchChromium } from '../support/browser.js';
 import { chromiumTool } from '../support/system-tools.js';
@@ -24,6 +25,7 @@ import { call, until } from '../support/http.js';
 import { clearFaults, setFaults } from '../support/simulator.js';
 
 const SCREENSHOT = '/tmp/bulwark-dashboard.png';
+const TOKEN = 'dashboard-test-token';
 
 let db: TestDb | undefined;
 let sim: Simulator | undefined;
@@ -43,7 +45,7 @@ before(async () => {
     databaseUrl: db.url,
     providerUrl: sim.providerUrl,
     fxUrl: sim.fxUrl,
-    env: { BREAKER_MIN_CALLS: '5', BREAKER_WINDOW_MS: '2000', BREAKER_OPEN_MS: '60000', RECONCILE_INTERVAL_MS: '600000' },
+    env: { BREAKER_MIN_CALLS: '5', BREAKER_WINDOW_MS: '2000', BREAKER_OPEN_MS: '60000', RECONCILE_INTERVAL_MS: '600000', ADMIN_TOKEN: TOKEN },
   });
   admin = adminUrl(gw);
   browser = await launchChromium();
@@ -152,6 +154,15 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
       await until('the page counts the rejection', async () => (await num('breaker-provider-rejections')) >= 1, 5000, 100);
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
+      // Without the token the gateway refuses, and the page says so.
+      const errorsBefore = pageErrors.length;
+      await page.getByTestId('breaker-provider-reset').click();
+      await until('the page shows the refusal', async () => /reset failed: .*Bearer/.test(await text('breaker-provider-message')), 5000, 100);
+      assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.provider.state, 'open');
+      // Chromium logs the refused fetch as a console error: that one, and only that one, is expected.
+      await until('the browser logged the 401', () => pageErrors.length > errorsBefore, 5000, 50);
+      assert.deepEqual(pageErrors.splice(errorsBefore).map((e) => /401/.test(e)), [true]);
+      await page.getByTestId('admin-token').fill(TOKEN);
       await page.getByTestId('breaker-provider-reset').click();
       await until('the page shows the provider breaker closed', async () => (await text('breaker-provider-state')) === 'closed', 5000, 100);
       assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.provider.state, 'closed');
@@ -177,11 +188,14 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
 
   it('refuses breaker changes from another origin (a page in a local browser), allows curl and the dashboard', async () => {
     const before = (await call(admin, 'GET', '/admin/state')).body.breakers.fx.state as string;
-    const evil = await call(admin, 'POST', '/admin/breakers/fx/open', { headers: { origin: 'http://evil.example' } });
+    const evil = await call(admin, 'POST', '/admin/breakers/fx/open', { headers: { origin: 'http://evil.example', 'x-bulwark-admin': '1' } });
     assert.equal(evil.status, 403);
     assert.equal(evil.body.code, 'forbidden');
+    // A simple POST (no custom header) is what a cross-origin page can send without a preflight.
+    const simple = await call(admin, 'POST', '/admin/breakers/fx/open');
+    assert.equal(simple.status, 403);
     assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.fx.state, before);
-    const cli = await call(admin, 'POST', '/admin/breakers/fx/reset');
+    const cli = await call(admin, 'POST', '/admin/breakers/fx/reset', { headers: { 'x-bulwark-admin': '1', authorization: `Bearer ${TOKEN}` } });
     assert.equal(cli.status, 200);
     assert.equal(cli.body.state, 'closed');
   });

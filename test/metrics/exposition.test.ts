@@ -33,7 +33,7 @@ test('the backlog gauges: absent until the first backlog query answered, then it
   const bulkhead = { limit: 4, maxWaiting: 4 };
   const settings = {
     breakers: true,
-    breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8 },
+    breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8, probeTimeoutMs: 2000 },
     bulkheads: true,
     providerBulkhead: bulkhead,
     fxBulkhead: bulkhead,

@@ -101,7 +101,7 @@ test('thread slots: claimed once per thread, found again, refused past the table
 
 const settings: ProtectionSettings = {
   breakers: false,
-  breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8 },
+  breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8, probeTimeoutMs: 2000 },
   bulkheads: true,
   providerBulkhead: { limit: 4, maxWaiting: 16 },
   fxBulkhead: { limit: 2, maxWaiting: 16 },

@@ -61,3 +61,17 @@ test('a charge the provider bulkhead could not seat within half its acquire time
   // No estimate given (bulkheads off): never shed for it.
   assert.equal(shed('charge', calm, r), null);
 });
+
+test('deadline floor: a charge with less time left than the provider\'s fastest recent answer is refused, every time', () => {
+  const r = () => 0; // would admit every deadline probe: the floor takes no chance
+  const floor = { ...calm, downstreamFloorMs: 50 };
+  assert.equal(shed('charge', { ...floor, remainingMs: 49 }, r), 'deadline');
+  assert.equal(shed('charge', { ...floor, remainingMs: 50 }, r), null, 'exactly the fastest answer may still make it');
+  assert.equal(shed('charge', { ...floor, remainingMs: 1000 }, r), null, 'the default 1 s deadline is admitted');
+  // Before the concurrency check: the reason says why the request cannot succeed at all.
+  assert.equal(shed('charge', { ...floor, remainingMs: 20, inFlight: 1000 }, r), 'deadline');
+  // Reads and quotes do not call the provider.
+  assert.equal(shed('read', { ...floor, remainingMs: 20 }, r), null);
+  // Nothing measured (0): no refusal on no evidence.
+  assert.equal(shed('charge', { ...calm, downstreamFloorMs: 0, remainingMs: 1 }, r), null);
+});
