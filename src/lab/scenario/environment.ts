@@ -15,6 +15,7 @@ import path from 'node:path';
 import postgres, { type Sql } from 'postgres';
 import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.js';
 import { startChild, type Child } from './child.js';
+import { PostgresControl } from './pg-control.js';
 import { SimulatorControl } from './sim-control.js';
 
 export interface EnvironmentOptions {
@@ -33,6 +34,11 @@ export interface Environment {
   readonly sim: SimulatorControl;
   /** The lab's own small pool: truncation, the settle poll and the audit read. */
   readonly sql: Sql;
+  /**
+   * Crash and restart of the embedded Postgres (the `crash` scenario);
+   * undefined with an external database, which the lab does not own.
+   */
+  readonly postgres?: { crash(): Promise<void>; restart(): Promise<void> };
   /** Empty `charges` (when it exists), heal both simulated services, clear the ledger. */
   resetForVariant(): Promise<void>;
   close(): Promise<void>;
@@ -47,11 +53,24 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
   };
   try {
     let databaseUrl = o.databaseUrl;
+    let postgresCrash: Environment['postgres'];
     if (databaseUrl === undefined) {
       const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-lab-pg-'));
       stops.push(() => rm(dir, { recursive: true, force: true }));
       const db: EmbeddedDb = await startEmbeddedPostgres(dir, 0, log);
-      stops.push(() => db.stop());
+      // Once crashed, the server is no longer the embedded package's child
+      // (its stop would wait for an exit that already happened): pg_ctl
+      // stops the one the lab restarted.
+      const control = new PostgresControl(path.join(dir, 'pg'));
+      let crashed = false;
+      stops.push(() => (crashed ? control.stop() : db.stop()));
+      postgresCrash = {
+        crash: async () => {
+          crashed = true;
+          await control.crash();
+        },
+        restart: () => control.start(),
+      };
       databaseUrl = db.url;
       log(`postgres on port ${db.port} (${dir})`);
     }
@@ -76,6 +95,7 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
       simulatorPid: simChild.pid,
       sim,
       sql,
+      ...(postgresCrash ? { postgres: postgresCrash } : {}),
       async resetForVariant() {
         // The services migrate at start; before the first one there is nothing to empty.
         await sql`DO $$ BEGIN IF to_regclass('public.charges') IS NOT NULL THEN TRUNCATE charges; END IF; END $$`;
