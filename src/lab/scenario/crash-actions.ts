@@ -1,6 +1,6 @@
 /**
- * The `crash` scenario's actions: Postgres stopped with an immediate stop
- * and started again a few seconds later; the service SIGKILLed (its whole
+ * The `crash` scenario's actions: a burst of charges, then at once Postgres
+ * stopped with an immediate stop and started again a few seconds later; the service SIGKILLed (its whole
  * process tree) and restarted at once; and, once the load has ended, a
  * client re-sending the keys it had been told were final just before each
  * crash, byte for byte as first sent, as a client does when it cannot tell
@@ -10,6 +10,7 @@
  */
 import { LoadClient } from '../load/client.js';
 import { parseMix, type PlannedRequest } from '../load/requests.js';
+import { chargeBody } from './abusers.js';
 import { plannerFor } from '../load/run.js';
 import type { ChargeOutcome } from '../load/types.js';
 import { round } from './timeline.js';
@@ -18,54 +19,99 @@ import { ServiceUnderTest } from './service.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `pg_ctl stop -m immediate` at `at` s, start again `downS` s later (the start waits for crash recovery). */
-export function postgresCrash(at: number, downS: number): PlanAction {
+export interface CrashTiming {
+  /** Run seconds at which the burst is sent and Postgres stopped right after it. */
+  pgAt: number;
+  /** Seconds Postgres stays down (its restart then waits for crash recovery). */
+  downS: number;
+  /** Run seconds at which the service is SIGKILLed, and at least this long after Postgres is back. */
+  killAt: number;
+  killAfterUpS: number;
+  /** Charges sent at once just before the stop, all awaited: answers acknowledged an instant before the crash. */
+  burst: number;
+}
+
+/** Keys of the burst before the Postgres stop: `<runId>-burst-<i>`. */
+export const BURST_MARK = 'burst';
+
+/** The burst's i-th request, rebuilt identically for the re-send. */
+function burstRequest(runId: string, i: number): PlannedRequest {
+  const key = `${runId}-${BURST_MARK}-${i}`;
+  return { cls: 'charge', method: 'POST', path: '/charge', key, n: i, body: chargeBody(i, `bulwark crash burst ${runId}`) };
+}
+
+/**
+ * The crashes, one after the other so they never overlap on a slow machine:
+ * a burst of charges, all answered, then at once `pg_ctl stop -m immediate`
+ * (the issue's reproduction: acknowledged answers an instant before the
+ * database dies); Postgres started again `downS` later; then SIGKILL to the
+ * service's process tree and a replacement started at once.
+ */
+export function crashes(t: CrashTiming): PlanAction {
   return {
-    name: 'postgres-crash',
-    at,
+    name: 'crashes',
+    at: t.pgAt,
     async run(h: ActionHandles): Promise<ActionReport> {
       const pg = h.env.postgres;
       if (!pg) throw new Error('the crash scenario needs the lab\'s embedded Postgres (no external DATABASE_URL)');
+      if (!(h.service instanceof ServiceUnderTest)) throw new Error('the crash scenario needs the single-process topology');
+      const burstAt = h.since();
+      const burst = await sendBurst(h, t.burst);
       const stoppedAt = h.since();
       await pg.crash();
-      const downAt = h.since();
-      h.log(`${h.variant}: postgres stopped (immediate) at ${round(downAt)} s`);
-      await sleep(Math.max(0, downS * 1000 - (h.since() - stoppedAt) * 1000));
-      await pg.restart();
+      h.log(`${h.variant}: burst of ${t.burst} (${burst.acked} acknowledged: ${burst.statuses}), then postgres stopped (immediate) at ${round(h.since())} s`);
+      await sleep(Math.max(0, t.downS * 1000 - (h.since() - stoppedAt) * 1000));
+      const { recovered } = await pg.restart();
       const upAt = h.since();
-      h.log(`${h.variant}: postgres accepting again at ${round(upAt)} s`);
+      h.log(`${h.variant}: postgres accepting again at ${round(upAt)} s${recovered ? ' after crash recovery' : ' (its log shows no crash recovery)'}`);
+      await sleep(Math.max(0, Math.max(t.killAt, upAt + t.killAfterUpS) - h.since()) * 1000);
+      const killS = h.since();
+      const { killedAt, readyAt } = await h.service.kill();
+      const ready = round(killS + (readyAt - killedAt) / 1000);
+      h.log(`${h.variant}: SIGKILL at ${round(killS)} s, replacement listening at ${ready} s`);
       return {
         events: [
+          { t: round(burstAt), what: `burst of ${t.burst} charges (${burst.acked} acknowledged: ${burst.statuses})` },
           { t: round(stoppedAt), what: 'Postgres stopped (pg_ctl stop -m immediate)' },
-          { t: round(upAt), what: 'Postgres restarted (crash recovery done, accepting)' },
+          { t: round(upAt), what: `Postgres restarted (${recovered ? 'crash recovery done' : 'no crash recovery in its log'}, accepting)` },
+          { t: round(killS), what: 'SIGKILL (process tree), restarted at once' },
+          { t: ready, what: 'restarted after SIGKILL (listening)' },
         ],
-        facts: { stopped_s: round(stoppedAt), up_s: round(upAt) },
+        outcomes: burst.outcomes,
+        facts: { stopped_s: round(stoppedAt), up_s: round(upAt), crash_recovery: recovered ? 1 : 0, killed_s: round(killS), ready_s: ready, burst_acked: burst.acked },
       };
     },
   };
 }
 
-/** SIGKILL to the service's process tree at `at` s, a replacement started at once on the same port. */
-export function serviceKill(at: number): PlanAction {
-  return {
-    name: 'service-kill',
-    at,
-    async run(h: ActionHandles): Promise<ActionReport> {
-      if (!(h.service instanceof ServiceUnderTest)) throw new Error('service-kill needs the single-process topology');
-      const t0 = h.since();
-      const { killedAt, readyAt } = await h.service.kill();
-      const t = (epoch: number) => round(t0 + (epoch - killedAt) / 1000);
-      const ready = t(readyAt);
-      h.log(`${h.variant}: SIGKILL at ${round(t0)} s, replacement listening at ${ready} s`);
-      return {
-        events: [
-          { t: round(t0), what: 'SIGKILL (process tree), restarted at once' },
-          { t: ready, what: 'restarted after SIGKILL (listening)' },
-        ],
-        facts: { killed_s: round(t0), ready_s: ready },
-      };
-    },
-  };
+async function sendBurst(h: ActionHandles, n: number): Promise<{ outcomes: ChargeOutcome[]; acked: number; statuses: string }> {
+  const client = new LoadClient({ url: h.url, connections: Math.min(n, 128), deadlineMs: 2000, graceMs: 200 });
+  const t0 = h.since();
+  try {
+    const outcomes = await Promise.all(
+      Array.from({ length: n }, async (_, i): Promise<ChargeOutcome> => {
+        const req = burstRequest(h.runId, i);
+        const res = await client.attempt(req);
+        const status = res.outcome.kind === 'status' ? res.outcome.status : res.outcome.kind;
+        return {
+          key: req.key!,
+          status,
+          attempts: 1,
+          history: [status],
+          latency_ms: (h.since() - t0) * 1000,
+          intended_ms: t0 * 1000,
+          replayed: res.replayed,
+          ...(res.chargeId ? { charge_id: res.chargeId } : {}),
+          ...(res.providerChargeId ? { provider_charge_id: res.providerChargeId } : {}),
+        };
+      }),
+    );
+    const statuses: Record<string, number> = {};
+    for (const o of outcomes) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
+    return { outcomes, acked: outcomes.filter((o) => FINAL.has(o.status)).length, statuses: Object.entries(statuses).map(([k, v]) => `${k}×${v}`).join(' ') };
+  } finally {
+    await client.close();
+  }
 }
 
 const FINAL = new Set<ChargeOutcome['status']>([200, 201, 402]);
@@ -78,14 +124,17 @@ const RESEND_BACKOFF_MS = 300;
  * before a crash (or up to 1 s after it: answers in flight) is sent again,
  * same key, same body. Facts: `resent`, `same` (the same status and, for a
  * success, the same provider charge id), `changed`, `unanswered`, and
- * `status_<code>` counts of the re-sends' final answers.
+ * `status_<code>` counts of the re-sends' final answers, and `acked_last_s`
+ * (keys acknowledged in the last second before the first crash).
  */
 export function resendAcknowledged(crashFacts: readonly { action: string; fact: string }[], beforeS: number): AfterLoadAction {
   return {
     name: 'resend',
     async run(h: ActionHandles, outcomes: readonly ChargeOutcome[], actions: Readonly<Record<string, ActionReport>>): Promise<ActionReport> {
       const times = crashFacts.map((c) => actions[c.action]?.facts[c.fact]).filter((x): x is number => typeof x === 'number');
-      return resend(h, outcomes, times, beforeS);
+      // The burst's keys are acknowledged just before the stop by construction: all of them are re-sent.
+      const burst = Object.values(actions).flatMap((a) => a.outcomes ?? []);
+      return resend(h, [...outcomes, ...burst], times, beforeS);
     },
   };
 }
@@ -97,14 +146,20 @@ async function resend(h: ActionHandles, outcomes: readonly ChargeOutcome[], time
   const wanted = new Map(picked.map((o) => [o.key, o]));
   // Re-plan the load's requests to get each key's exact body.
   const planner = plannerFor({ runId: h.runId, mix: parseMix('charge=1'), seed: h.seed });
-  const maxN = Math.max(0, ...picked.map((o) => Number(o.key.slice(h.runId.length + 1))));
+  const burstPrefix = `${h.runId}-${BURST_MARK}-`;
   const requests: PlannedRequest[] = [];
+  for (const o of picked) if (o.key.startsWith(burstPrefix)) requests.push(burstRequest(h.runId, Number(o.key.slice(burstPrefix.length))));
+  const loadKeys = picked.filter((o) => !o.key.startsWith(burstPrefix));
+  const maxN = Math.max(0, ...loadKeys.map((o) => Number(o.key.slice(h.runId.length + 1))));
   for (let i = 0; i < maxN; i++) {
     const r = planner.next();
     if (r.key !== undefined && wanted.has(r.key)) requests.push(r);
   }
   const client = new LoadClient({ url: h.url, connections: 32, deadlineMs: 1000, graceMs: 200 });
-  const facts: Record<string, number> = { resent: requests.length, same: 0, changed: 0, unanswered: 0 };
+  // How many answers were at risk at the first crash: acknowledged in the last second before it.
+  const first = times[0];
+  const ackedLast = first === undefined ? 0 : outcomes.filter((o) => FINAL.has(o.status) && ackS(o) >= first - 1 && ackS(o) <= first).length;
+  const facts: Record<string, number> = { resent: requests.length, same: 0, changed: 0, unanswered: 0, acked_last_s: ackedLast };
   const changedKeys: string[] = [];
   const started = h.since();
   try {

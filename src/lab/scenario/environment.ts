@@ -38,7 +38,7 @@ export interface Environment {
    * Crash and restart of the embedded Postgres (the `crash` scenario);
    * undefined with an external database, which the lab does not own.
    */
-  readonly postgres?: { crash(): Promise<void>; restart(): Promise<void> };
+  readonly postgres?: { crash(): Promise<void>; restart(): Promise<{ recovered: boolean }> };
   /** Empty `charges` (when it exists), heal both simulated services, clear the ledger. */
   resetForVariant(): Promise<void>;
   close(): Promise<void>;

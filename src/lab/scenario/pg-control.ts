@@ -11,7 +11,7 @@
  * `postgres` user then owns the data directory) pg_ctl runs as that user.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 
@@ -58,9 +58,15 @@ export class PostgresControl {
    * Start the crashed server again with its previous command line and wait
    * until it accepts connections (crash recovery included). Its output goes
    * to a file in the data directory, so no pipe of ours keeps it alive.
+   * Resolves with whether the server's log says it recovered from a crash
+   * (the proof the stop really was one).
    */
-  async start(): Promise<void> {
-    await pgCtl(['restart', '-D', this.#dataDir, '-w', '-t', '60', '-l', path.join(this.#dataDir, 'lab-restart.log')], 70_000);
+  async start(): Promise<{ recovered: boolean }> {
+    const log = path.join(this.#dataDir, 'lab-restart.log');
+    const from = await stat(log).then((s) => s.size, () => 0);
+    await pgCtl(['restart', '-D', this.#dataDir, '-w', '-t', '60', '-l', log], 70_000);
+    const text = (await readFile(log).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8');
+    return { recovered: /not properly shut down|automatic recovery in progress|redo starts/.test(text) };
   }
 
   /** A fast stop of a server started by `start` (the embedded package no longer owns it). */
