@@ -58,19 +58,16 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
       const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-lab-pg-'));
       stops.push(() => rm(dir, { recursive: true, force: true }));
       const db: EmbeddedDb = await startEmbeddedPostgres(dir, 0, log);
-      // Once crashed, the server is no longer the embedded package's child
-      // (its stop would wait for an exit that already happened): pg_ctl
-      // stops the one the lab restarted.
+      // Started as the product starts it (initdb, its flags, the database),
+      // then handed over to pg_ctl, which starts it again from its own
+      // postmaster.opts: the embedded package waits for the exit of the child
+      // it spawned, at our stop and at process exit, and a crash (the `crash`
+      // scenario) makes that wait endless. A clean stop now costs a second.
       const control = new PostgresControl(path.join(dir, 'pg'));
-      let crashed = false;
-      stops.push(() => (crashed ? control.stop() : db.stop()));
-      postgresCrash = {
-        crash: async () => {
-          crashed = true;
-          await control.crash();
-        },
-        restart: () => control.start(),
-      };
+      await db.stop();
+      await control.start();
+      stops.push(() => control.stop());
+      postgresCrash = { crash: () => control.crash(), restart: () => control.start() };
       databaseUrl = db.url;
       log(`postgres on port ${db.port} (${dir})`);
     }

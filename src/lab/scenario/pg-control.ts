@@ -55,8 +55,9 @@ export class PostgresControl {
   }
 
   /**
-   * Start the crashed server again with its previous command line and wait
-   * until it accepts connections (crash recovery included). Its output goes
+   * Start the server (crashed or cleanly stopped) again with its previous
+   * command line and wait until it accepts connections (crash recovery
+   * included). Its output goes
    * to a file in the data directory, so no pipe of ours keeps it alive.
    * Resolves with whether the server's log says it recovered from a crash
    * (the proof the stop really was one).
@@ -69,7 +70,7 @@ export class PostgresControl {
     return { recovered: /not properly shut down|automatic recovery in progress|redo starts/.test(text) };
   }
 
-  /** A fast stop of a server started by `start` (the embedded package no longer owns it). */
+  /** A fast stop of a server started by `start`. */
   async stop(): Promise<void> {
     await pgCtl(['stop', '-D', this.#dataDir, '-m', 'fast', '-w', '-t', '20'], 30_000);
   }
