@@ -43,7 +43,7 @@ interface Timing {
 }
 
 function timing(mode: Mode): Timing {
-  return pick(mode, { warm: 3, phase: 5, rec: 3, rate: 150, abuseRate: 150, trickling: 200, hostileRate: 40 }, { warm: 8, phase: 15, rec: 8, rate: 200, abuseRate: 200, trickling: 300, hostileRate: 40 });
+  return pick(mode, { warm: 3, phase: 5, rec: 3, rate: 150, abuseRate: 150, trickling: 200, hostileRate: 40 }, { warm: 5, phase: 8, rec: 4, rate: 200, abuseRate: 200, trickling: 300, hostileRate: 40 });
 }
 
 /** Phase name → the action that misbehaves during it. */
@@ -65,9 +65,15 @@ function phaseLine(run: VariantRun, p: Phase, action: string): string {
   return `${label(run)} good ${share === null ? 'n/a' : `${fmt(share * 100, 0)} %`}, p99 ${fmt(run.result.phases[p.name]?.p99_ms)} ms, abuser got ${statusLine(run.actions[action])}`;
 }
 
-/** The first time the provider breaker was seen open (logged or scraped), or undefined. */
+/**
+ * The first time in the measured run (t >= 0; the unmeasured prewarm comes
+ * before) the provider breaker was seen open, logged or scraped, or undefined.
+ */
 function breakerOpened(run: VariantRun): number | undefined {
-  return run.result.events.find((e) => /provider breaker.*open/i.test(e.what) && !/half/i.test(e.what))?.t ?? run.result.timeline.find((p) => p.breaker_provider === 'open')?.t;
+  return (
+    run.result.events.find((e) => e.t >= 0 && /provider breaker.*open/i.test(e.what) && !/half/i.test(e.what))?.t ??
+    run.result.timeline.find((p) => p.t >= 0 && p.breaker_provider === 'open')?.t
+  );
 }
 
 export const abuse: ScenarioDefinition = {
