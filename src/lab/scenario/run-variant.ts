@@ -126,7 +126,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     await env.sim.healAll();
     await scraper?.stop();
     await memory.stop();
-    const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000);
+    const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000, undefined, undefined, env.sim);
     o.log(`${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`);
     const audit = await collectAudit(env.sql, env.sim, [...main.outcomes, ...Object.values(actions).flatMap((a) => a.outcomes ?? [])]);
     return variantRun({
