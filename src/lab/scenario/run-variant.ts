@@ -2,8 +2,10 @@
  * One variant of one scenario, start to finish: empty the database and heal
  * the simulator, start the service, run the open-loop load (and any side
  * traffic) over all phases while faults change at phase boundaries, deploys
- * restart the service and /metrics is scraped; then heal, let
- * the reconciler settle, audit, and stop the service whatever happened.
+ * restart the service, the plan's actions (crashes, misbehaving clients) run
+ * at their times and /metrics is scraped; then the after-load action, heal,
+ * let the reconciler settle, audit (the actions' own charge keys included),
+ * and stop the service whatever happened.
  */
 import { runLoad, type LoadInput } from '../load/index.js';
 import type { SecondStats } from '../load/types.js';
