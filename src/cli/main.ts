@@ -28,7 +28,7 @@ const commands: Record<string, Command> = {
     run: async (argv, env) => (await import('../lab/load/command.js')).loadCommand(argv, env),
   },
   scenario: {
-    summary: 'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade, rolling-restart) against every variant and write its report.',
+    summary: 'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade, crash, abuse, rolling-restart) against every variant and write its report.',
     run: async (argv, env) => (await import('../lab/scenario/command.js')).scenarioCommand(argv, env),
   },
   bench: {

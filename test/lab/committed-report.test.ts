@@ -29,8 +29,8 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
   for (const def of SCENARIOS) {
     const s = report.scenarios.find((x) => x.scenario === def.name)!;
     assert.deepEqual(s.variants.map((v) => v.variant), [...def.plan('full').variants], `${def.name}: every variant of the full form`);
-    // Every audit clean, without exception.
-    for (const v of s.variants) assert.ok(v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0 && v.audit.findings.length === 0, `${def.name}/${v.variant}: audit`);
+    // Every audit clean, except those the scenario reports as measured (the baselines through a crash).
+    for (const v of s.variants.filter((x) => !s.audit_reported_only?.includes(x.variant))) assert.ok(v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0 && v.audit.findings.length === 0, `${def.name}/${v.variant}: audit`);
     // Every check passed, without exception.
     assert.deepEqual(problemsOf(s), [], `${def.name}`);
   }

@@ -162,3 +162,12 @@ test('findings are capped, with one line counting the rest; the counts stay exac
   assert.equal(a.findings.length, MAX_FINDINGS + 1);
   assert.equal(a.findings.at(-1), '... and 10 more finding(s)');
 });
+
+test('a 402 the client saw whose row is gone (or still started) is lost: a retry would charge again', () => {
+  for (const rows of [(r: AuditRow[]) => r.filter((x) => x.key !== 'k-declined'), (r: AuditRow[]) => r.map((x) => (x.key === 'k-declined' ? { ...x, status: 'started' as const } : x))]) {
+    const r = cleanRun();
+    const a = auditRun({ ...r, rows: rows(r.rows), ledger: { created: 4, duplicates: [] } });
+    assert.equal(a.lost, 1);
+    assert.match(a.findings[0]!, /^k-declined: the client saw 402 but Postgres holds (no row|started)/);
+  }
+});

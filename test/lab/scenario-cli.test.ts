@@ -18,10 +18,10 @@ const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 const cleanup: (() => Promise<void>)[] = [];
 after(() => Promise.all(cleanup.map((f) => f())));
 
-test('the eight scenarios, by name, in bench order', () => {
+test('the ten scenarios, by name, in bench order', () => {
   assert.deepEqual(
     SCENARIOS.map((s) => s.name),
-    ['capacity', 'slow-provider', 'overload', 'retry-storm', 'deploy', 'bulkhead', 'cascade', 'rolling-restart'],
+    ['capacity', 'slow-provider', 'overload', 'retry-storm', 'deploy', 'bulkhead', 'cascade', 'crash', 'abuse', 'rolling-restart'],
   );
 });
 
@@ -31,7 +31,7 @@ test('scenario and bench --help list the options and the scenarios; both are in 
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, new RegExp(`Usage: bulwark ${cmd}`));
     for (const flag of ['--quick', '--out', '--variants', '--seed']) assert.ok(help.stdout.includes(flag), `${cmd} ${flag}`);
-    for (const name of ['capacity', 'slow-provider', 'overload', 'retry-storm', 'deploy', 'bulkhead', 'cascade', 'rolling-restart']) assert.ok(help.stdout.includes(name), `${cmd} names ${name}`);
+    for (const name of ['capacity', 'slow-provider', 'overload', 'retry-storm', 'deploy', 'bulkhead', 'cascade', 'crash', 'abuse', 'rolling-restart']) assert.ok(help.stdout.includes(name), `${cmd} names ${name}`);
   }
   const top = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', timeout: 20_000 });
   assert.match(top.stdout, /^\s+scenario\s/m);

@@ -20,7 +20,7 @@ import { isFinal, RequestPlanner, type PlannedRequest } from './requests.js';
 import { retryPolicy, type AttemptOutcome } from './retry.js';
 import { Arrivals, isBehind, pace, profile, realSleep } from './schedule.js';
 import { LatencyRecorder, LoadStats, round, type OutcomeLabel } from './stats.js';
-import type { LoadHooks, LoadResult, SecondStats } from './types.js';
+import type { LoadHooks, LoadOptions, LoadResult, SecondStats } from './types.js';
 
 function labelOf(o: AttemptOutcome): OutcomeLabel {
   return o.kind === 'status' ? o.status : o.kind;
@@ -40,12 +40,21 @@ function interruptibleSleep(ms: number, cuts: Set<() => void>): Promise<boolean>
   });
 }
 
+/**
+ * The run's request planner: the same run id, mix and seed plan the same
+ * keys and byte-identical bodies, so a lab client can re-send a key exactly
+ * as the load sent it (the `crash` scenario's re-send after an outage).
+ */
+export function plannerFor(o: Pick<LoadOptions, 'runId' | 'mix' | 'seed'>): RequestPlanner {
+  return new RequestPlanner(o.runId, o.mix, seededRandom(o.seed ^ 0x5bd1e995), seededRandom(o.seed ^ 0x68e31da4));
+}
+
 /** Run a load against `input.url` and return the whole result. Options are validated (ConfigError) before anything is sent. */
 export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<LoadResult> {
   const o = resolveLoadOptions(input);
   const clock = systemClock;
   // Separate streams: the mix, the gaps and the jitter must not shift each other when one of them changes.
-  const planner = new RequestPlanner(o.runId, o.mix, seededRandom(o.seed ^ 0x5bd1e995), seededRandom(o.seed ^ 0x68e31da4));
+  const planner = plannerFor(o);
   const gaps = seededRandom(o.seed);
   const policy = retryPolicy(o.retry, { maxAttempts: o.maxAttempts, baseMs: o.retryBaseMs, capMs: o.retryCapMs, random: seededRandom(o.seed ^ 0x27d4eb2f) });
   const client = new LoadClient({ url: o.url, connections: o.connections, deadlineMs: o.deadlineMs, graceMs: o.graceMs });

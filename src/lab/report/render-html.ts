@@ -183,6 +183,8 @@ function scenarioSection(s: ScenarioResult, index: number): string {
     }
     out.push('<h3>Before / after</h3>', `<div class="scroll">${resultsTable(s)}</div>`);
     out.push('<h3>Audit and SLO</h3>', `<div class="scroll">${auditTable(s)}</div>`);
+    const reported = s.variants.filter((v) => s.audit_reported_only?.includes(v.variant));
+    if (reported.length > 0) out.push(`<p><em>Audit reported as measured, not judged: ${esc(reported.map((v) => variantLabel(v)).join(', '))}.</em></p>`);
     const findings = s.variants.flatMap((v, i) => v.audit.findings.map((f) => `<li>${variantCell(v, i)}: ${esc(f)}</li>`));
     if (findings.length > 0) out.push('<p><strong>Audit findings</strong></p>', `<ul class="findings">${findings.join('')}</ul>`);
     out.push(eventsTable(s), drainsTable(s));

@@ -112,6 +112,8 @@ function renderScenario(s: ScenarioResult): string {
       ),
       '',
     );
+    const reported = s.variants.filter((v) => s.audit_reported_only?.includes(v.variant));
+    if (reported.length > 0) out.push(`_Audit reported as measured, not judged: ${reported.map((v) => mdText(variantLabel(v))).join(', ')}._`, '');
     const findings = s.variants.flatMap((v) => v.audit.findings.map((f) => `- ${mdText(variantLabel(v))}: ${mdText(f)}`));
     if (findings.length > 0) out.push('Audit findings:', '', ...findings, '');
 

@@ -122,6 +122,8 @@ export interface ScenarioResult {
   phases: Phase[];
   variants: VariantResult[];
   checks: Check[];
+  /** Variants whose audit is reported as measured, not judged (the baselines of `crash`). */
+  audit_reported_only?: VariantName[];
 }
 
 export interface BenchReport {

@@ -23,17 +23,26 @@ export interface SettleResult {
   settled: boolean;
 }
 
-export async function settle(sql: Sql, timeoutMs: number, quietMs = 500, pollMs = 100): Promise<SettleResult> {
+/**
+ * `sim`, when given, adds the provider's count of created charges to what
+ * must stop changing: a service still working through a backlog its clients
+ * gave up on (a stalled event loop catching up) keeps claiming and charging
+ * after the table looked quiet for a moment.
+ */
+export async function settle(sql: Sql, timeoutMs: number, quietMs = 500, pollMs = 100, sim?: SimulatorControl): Promise<SettleResult> {
   const start = Date.now();
   let last = '';
   let quietSince = Date.now();
   let pending = 0;
   for (;;) {
-    const [r] = await sql<{ started: number; total: number; updated: Date | null }[]>`
-      SELECT count(*) FILTER (WHERE status = 'started')::int AS started, count(*)::int AS total, max(updated_at) AS updated
-      FROM charges`;
+    const [[r], ledger] = await Promise.all([
+      sql<{ started: number; total: number; updated: Date | null }[]>`
+        SELECT count(*) FILTER (WHERE status = 'started')::int AS started, count(*)::int AS total, max(updated_at) AS updated
+        FROM charges`,
+      sim?.ledger(),
+    ]);
     pending = r?.started ?? 0;
-    const signature = `${pending}/${r?.total ?? 0}/${r?.updated?.toISOString() ?? ''}`;
+    const signature = `${pending}/${r?.total ?? 0}/${r?.updated?.toISOString() ?? ''}/${ledger?.created ?? ''}`;
     if (signature !== last) {
       last = signature;
       quietSince = Date.now();
@@ -51,11 +60,11 @@ export async function readRows(sql: Sql): Promise<AuditRow[]> {
 }
 
 export async function collectAudit(sql: Sql, sim: SimulatorControl, outcomes: readonly ChargeOutcome[]): Promise<Audit> {
-  const [rows, ledger, charges] = await Promise.all([
-    readRows(sql),
-    sim.ledger(),
-    sim.chargesForAll(outcomes.map((o) => o.key), 32),
-  ]);
+  // The provider first, Postgres after: a charge is made only after its row
+  // is claimed, so every charge read here has its row in the read below,
+  // even if a straggler is still at work (it then shows as pending, not lost).
+  const [ledger, charges] = await Promise.all([sim.ledger(), sim.chargesForAll(outcomes.map((o) => o.key), 32)]);
+  const rows = await readRows(sql);
   const byRef = new Map<string, ProviderCharge[]>();
   for (const [ref, list] of charges) if (list.length > 0) byRef.set(ref, list.map((c) => ({ id: c.id, status: c.status })));
   return auditRun({ outcomes, rows, charges: byRef, ledger: { created: ledger.created, duplicates: ledger.duplicates } });

@@ -10,7 +10,8 @@
  * What counts as wrong, per key:
  * - duplicate: the provider holds more than one charge for the key;
  * - lost: the provider charged the key (or the client saw 201) but Postgres
- *   does not hold it as `succeeded`;
+ *   does not hold it as `succeeded`, or the client saw 402 and Postgres holds
+ *   no final row for it;
  * - pending: a row still `started` after settling;
  * - mismatch (a finding, not a count of its own): Postgres holds a final
  *   outcome the provider does not (a `succeeded` row whose charge id the
@@ -87,6 +88,13 @@ export function auditRun(input: AuditInput): Audit {
     if (clientSawSuccess && row?.status !== 'succeeded') {
       lost.add(o.key);
       note(`${o.key}: the client saw ${o.status} but Postgres holds ${held}`);
+      continue;
+    }
+    // A decline the client was told about must be kept too: without its row a
+    // retry would try the charge again, and may well be told something else.
+    if (o.status === 402 && (!row || row.status === 'started' || row.status === 'needs_attention')) {
+      lost.add(o.key);
+      note(`${o.key}: the client saw 402 but Postgres holds ${held}`);
       continue;
     }
     if (!row || row.status === 'started' || row.status === 'needs_attention') continue; // pending rows are counted below, missing ones are fine when nothing was charged

@@ -48,6 +48,25 @@ export function auditCheck(run: VariantRun): Check {
   };
 }
 
+/**
+ * A variant whose audit is the finding rather than a pass mark (the
+ * baselines through a crash): the counts are reported as measured; the check
+ * only asks that the audit ran on a settled table, so the counts mean
+ * something.
+ */
+export function auditReportedCheck(run: VariantRun): Check {
+  const a = run.result.audit;
+  return {
+    name: `${label(run)}: the audit ran on a settled table (counts reported as measured, not judged)`,
+    passed: run.settled,
+    detail:
+      `lost ${a.lost}, duplicates ${a.duplicates}, pending ${a.pending}, other findings ${a.findings.length}; ` +
+      `${a.client_final} of ${run.load.classes.charge?.offered ?? 0} keys final at the client` +
+      (run.settled ? '' : '; the reconciler did not settle in time') +
+      (a.findings.length > 0 ? `; first: ${a.findings[0]}` : ''),
+  };
+}
+
 /** The provider breaker opened during `within` (a phase), per the service's own transition log. */
 export function breakerOpenedCheck(run: VariantRun, within: Phase): Check {
   const at = firstEvent(run.result.events, 'provider breaker opened', within.start_s);

@@ -7,9 +7,12 @@
  */
 import type { Faults } from '../../simulator/index.js';
 import type { LoadInput } from '../load/index.js';
-import type { LoadResult, RetryPolicyName, Step } from '../load/types.js';
-import type { Check, Phase, ScenarioResult, VariantName, VariantResult } from '../report/types.js';
+import type { ChargeOutcome, LoadResult, RetryPolicyName, Step } from '../load/types.js';
+import type { Check, Phase, RunEvent, ScenarioResult, VariantName, VariantResult } from '../report/types.js';
+import type { Environment } from './environment.js';
+import type { ReplicaPair } from './replica-pair.js';
 import type { ScrapePoint } from './scrape.js';
+import type { ServiceUnderTest } from './service.js';
 
 export type Mode = 'full' | 'quick';
 
@@ -42,6 +45,47 @@ export interface SideLoad {
   deadlineMs?: number;
 }
 
+/** What an action may touch: the environment, the service, the run's clock and names. */
+export interface ActionHandles {
+  env: Environment;
+  service: ServiceUnderTest | ReplicaPair;
+  url: string;
+  variant: VariantName;
+  /** The charge load's seed and key prefix (its keys are `<runId>-<n>`). */
+  seed: number;
+  runId: string;
+  /** Seconds since the charge load started. */
+  since(): number;
+  log(msg: string): void;
+}
+
+/** What an action did, for the report and the checks. */
+export interface ActionReport {
+  /** On the run clock; shown among the report's events. */
+  events: RunEvent[];
+  /** Charge keys the action sent besides the charge load, with what it was told: audited with the rest. */
+  outcomes?: ChargeOutcome[];
+  /** Named numbers the scenario's checks read (status counts, timings in run seconds). */
+  facts: Record<string, number>;
+}
+
+/**
+ * Something the lab does to the system mid-run beyond faults and deploys: a
+ * crash, a misbehaving client. It starts `at` seconds into the load and
+ * must end by the end of the load.
+ */
+export interface PlanAction {
+  name: string;
+  at: number;
+  run(h: ActionHandles): Promise<ActionReport>;
+}
+
+/** Done once the charge load has ended, before the settle period (a client re-sending keys, say); it sees what the actions reported. */
+export interface AfterLoadAction {
+  name: string;
+  run(h: ActionHandles, outcomes: readonly ChargeOutcome[], actions: Readonly<Record<string, ActionReport>>): Promise<ActionReport>;
+}
+
 export interface ScenarioPlan {
   phases: readonly PhasePlan[];
   /** Downstream behaviour for the whole run (a phase's own faults override it field by field): a provider that takes real time, say. */
@@ -56,6 +100,8 @@ export interface ScenarioPlan {
    * replica in turn, a rolling restart.
    */
   topology?: 'single' | 'pair';
+  actions?: readonly PlanAction[];
+  afterLoad?: AfterLoadAction;
   /** Settings for every variant of this scenario (on top of the lab's defaults). */
   serviceEnv?: Record<string, string>;
   /** Settings for the gateway variants only. */
@@ -81,6 +127,8 @@ export interface VariantRun {
   graceMs: number;
   /** Charge latency by final client status, per phase (by intended send time): "shed answers fast" reads it. */
   byStatus: Record<string, Record<string, StatusLatency>>;
+  /** What each of the plan's actions (and its after-load action) reported, by name. */
+  actions: Record<string, ActionReport>;
 }
 
 export interface RestartTiming {
@@ -110,6 +158,12 @@ export interface ScenarioDefinition {
   /** What it demonstrates, in one sentence. */
   claim: string;
   plan(mode: Mode): ScenarioPlan;
+  /**
+   * Variants whose audit is reported as measured rather than judged (the
+   * baselines of `crash`: what they do is the finding). The others must
+   * audit clean.
+   */
+  auditReportedOnly?: readonly VariantName[];
   /** Invariants of this scenario, judged from its own run (ratios, never absolute speeds). */
   checks(ctx: ScenarioContext): Check[];
 }

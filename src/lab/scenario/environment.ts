@@ -15,6 +15,7 @@ import path from 'node:path';
 import postgres, { type Sql } from 'postgres';
 import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.js';
 import { startChild, type Child } from './child.js';
+import { PostgresControl } from './pg-control.js';
 import { SimulatorControl } from './sim-control.js';
 
 export interface EnvironmentOptions {
@@ -33,6 +34,11 @@ export interface Environment {
   readonly sim: SimulatorControl;
   /** The lab's own small pool: truncation, the settle poll and the audit read. */
   readonly sql: Sql;
+  /**
+   * Crash and restart of the embedded Postgres (the `crash` scenario);
+   * undefined with an external database, which the lab does not own.
+   */
+  readonly postgres?: { crash(): Promise<void>; restart(): Promise<{ recovered: boolean }> };
   /** Empty `charges` (when it exists), heal both simulated services, clear the ledger. */
   resetForVariant(): Promise<void>;
   close(): Promise<void>;
@@ -47,11 +53,21 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
   };
   try {
     let databaseUrl = o.databaseUrl;
+    let postgresCrash: Environment['postgres'];
     if (databaseUrl === undefined) {
       const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-lab-pg-'));
       stops.push(() => rm(dir, { recursive: true, force: true }));
       const db: EmbeddedDb = await startEmbeddedPostgres(dir, 0, log);
-      stops.push(() => db.stop());
+      // Started as the product starts it (initdb, its flags, the database),
+      // then handed over to pg_ctl, which starts it again from its own
+      // postmaster.opts: the embedded package waits for the exit of the child
+      // it spawned, at our stop and at process exit, and a crash (the `crash`
+      // scenario) makes that wait endless. A clean stop now costs a second.
+      const control = new PostgresControl(path.join(dir, 'pg'));
+      await db.stop();
+      await control.start();
+      stops.push(() => control.stop());
+      postgresCrash = { crash: () => control.crash(), restart: () => control.start() };
       databaseUrl = db.url;
       log(`postgres on port ${db.port} (${dir})`);
     }
@@ -76,6 +92,7 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
       simulatorPid: simChild.pid,
       sim,
       sql,
+      ...(postgresCrash ? { postgres: postgresCrash } : {}),
       async resetForVariant() {
         // The services migrate at start; before the first one there is nothing to empty.
         await sql`DO $$ BEGIN IF to_regclass('public.charges') IS NOT NULL THEN TRUNCATE charges; END IF; END $$`;

@@ -2,14 +2,16 @@
  * One variant of one scenario, start to finish: empty the database and heal
  * the simulator, start the service, run the open-loop load (and any side
  * traffic) over all phases while faults change at phase boundaries, deploys
- * restart the service and /metrics is scraped; then heal, let
- * the reconciler settle, audit, and stop the service whatever happened.
+ * restart the service, the plan's actions (crashes, misbehaving clients) run
+ * at their times and /metrics is scraped; then the after-load action, heal,
+ * let the reconciler settle, audit (the actions' own charge keys included),
+ * and stop the service whatever happened.
  */
 import { runLoad, type LoadInput } from '../load/index.js';
 import type { SecondStats } from '../load/types.js';
 import type { Phase, VariantName } from '../report/types.js';
 import { collectAudit, settle } from './audit-collect.js';
-import type { ScenarioPlan, SideLoad, VariantRun } from './definition.js';
+import type { ActionHandles, ActionReport, ScenarioPlan, SideLoad, VariantRun } from './definition.js';
 import type { Environment } from './environment.js';
 import { MemorySampler } from './proc-stats.js';
 import { Scraper } from './scrape.js';
@@ -103,17 +105,32 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
       () => undefined,
       (e: unknown) => e,
     );
+    const handles: ActionHandles = { env, service: svc, url: svc.url, variant, seed: o.seed, runId: `${o.scenario}-${variant}`, since, log: o.log };
+    const actions: Record<string, ActionReport> = {};
+    const acting = Promise.all(
+      (plan.actions ?? []).map(async (a) => {
+        const wait = a.at - since();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
+        actions[a.name] = await a.run(handles);
+      }),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const [main, sideResult] = await Promise.all([charges, side]);
     const deployError = await deploying;
+    const actionError = await acting;
     timers.forEach(clearTimeout);
     if (deployError !== undefined) throw deployError as Error;
+    if (actionError !== undefined) throw actionError as Error;
     if (faultErrors.length > 0) throw faultErrors[0] as Error;
+    if (plan.afterLoad) actions[plan.afterLoad.name] = await plan.afterLoad.run(handles, main.outcomes, { ...actions });
     await env.sim.healAll();
     await scraper?.stop();
     await memory.stop();
-    const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000);
+    const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000, undefined, undefined, env.sim);
     o.log(`${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`);
-    const audit = await collectAudit(env.sql, env.sim, main.outcomes);
+    const audit = await collectAudit(env.sql, env.sim, [...main.outcomes, ...Object.values(actions).flatMap((a) => a.outcomes ?? [])]);
     return variantRun({
       variant,
       plan,
@@ -129,6 +146,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
       audit,
       settled: settled.settled,
       graceMs,
+      actions,
     });
   } finally {
     timers.forEach(clearTimeout);

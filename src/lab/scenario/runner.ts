@@ -9,7 +9,7 @@
  */
 import type { SecondStats } from '../load/types.js';
 import type { Check, Phase, ScenarioResult, VariantName } from '../report/types.js';
-import { auditCheck } from './checks.js';
+import { auditCheck, auditReportedCheck } from './checks.js';
 import type { Mode, ScenarioDefinition, ScenarioPlan, VariantRun } from './definition.js';
 import { startEnvironment, type Environment } from './environment.js';
 import { runVariant } from './run-variant.js';
@@ -86,9 +86,20 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
   } catch (e) {
     own = [{ name: 'the scenario checks could be evaluated', passed: false, detail: (e as Error).message }];
   }
-  const checks = [...failures, ...runs.map(auditCheck), ...own];
+  const reportedOnly = def.auditReportedOnly ?? [];
+  const audits = runs.map((r) => (reportedOnly.includes(r.result.variant) ? auditReportedCheck(r) : auditCheck(r)));
+  const checks = [...failures, ...audits, ...own];
+  const measuredOnly = reportedOnly.filter((v) => runs.some((r) => r.result.variant === v));
   return {
-    result: { scenario: def.name, title: def.title, claim: def.claim, phases, variants: runs.map((r) => r.result), checks },
+    result: {
+      scenario: def.name,
+      title: def.title,
+      claim: def.claim,
+      phases,
+      variants: runs.map((r) => r.result),
+      checks,
+      ...(measuredOnly.length > 0 ? { audit_reported_only: measuredOnly } : {}),
+    },
     runs,
     elapsed_s: Math.round((performance.now() - started) / 100) / 10,
   };

@@ -7,6 +7,7 @@
  */
 import type { VariantName } from '../report/types.js';
 import { freePort } from './environment.js';
+import { readdir, readFile } from 'node:fs/promises';
 import { linesWith, lineTime, startChild, type Child } from './child.js';
 
 export const GATEWAY_VARIANTS: ReadonlySet<VariantName> = new Set(['gateway', 'gateway-off']);
@@ -110,6 +111,28 @@ export class ServiceUnderTest {
     };
   }
 
+  /**
+   * A crash: SIGKILL to the serving process and every process under it (a
+   * container kill takes the whole tree; `serve` spawns the simulator or an
+   * embedded Postgres when not given URLs), then a replacement started at
+   * once on the same port, as a supervisor does. Nothing drains.
+   */
+  async kill(): Promise<{ killedAt: number; readyAt: number }> {
+    const old = this.current;
+    const tree = [old.pid, ...(await descendantsOf(old.pid))];
+    const killedAt = Date.now();
+    for (const pid of tree) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await old.waitForExit(10_000);
+    const child = await this.#spawn();
+    return { killedAt, readyAt: lineTime({ at: Date.now(), rec: child.listening }) };
+  }
+
   /** Stop the current process (graceful, SIGKILL after the timeout). */
   async stop(timeoutMs = 15_000): Promise<void> {
     const c = this.#children.at(-1);
@@ -125,4 +148,37 @@ export class ServiceUnderTest {
     this.#log(`${this.variant} pid ${child.pid} listening on ${this.url}`);
     return child;
   }
+}
+
+/** Every process below `pid` (children, grandchildren...), from /proc; empty where /proc is missing. */
+async function descendantsOf(pid: number): Promise<number[]> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const parent = new Map<number, number>();
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = await readFile(`/proc/${e}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(e), ppid);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) {
+      if (pp === p && !out.includes(c)) {
+        out.push(c);
+        walk(c);
+      }
+    }
+  };
+  walk(pid);
+  return out;
 }

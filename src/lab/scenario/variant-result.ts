@@ -33,6 +33,7 @@ export interface Measurements {
   audit: Audit;
   settled: boolean;
   graceMs: number;
+  actions: VariantRun['actions'];
 }
 
 export function variantRun(m: Measurements): VariantRun {
@@ -40,7 +41,8 @@ export function variantRun(m: Measurements): VariantRun {
   const timeline = buildTimeline(main.seconds, m.scrapes, m.plan.side?.cls === 'read' ? side?.seconds : undefined, m.memory);
   const burn = computeBurn({ total: main.slo.total, good: main.slo.good, durationSeconds: Math.max(0.001, main.slo.duration_seconds) }, DEFAULT_SLO);
   const logged = m.logs.flatMap((lines) => breakerEvents(lines, m.epoch0));
-  const events = [...logged, ...scrapedBreakerEvents(m.scrapes, logged), ...m.deployEvents].sort((a, b) => a.t - b.t);
+  const actionEvents = Object.values(m.actions).flatMap((a) => a.events);
+  const events = [...logged, ...scrapedBreakerEvents(m.scrapes, logged), ...m.deployEvents, ...actionEvents].sort((a, b) => a.t - b.t);
   const result: VariantResult = {
     variant: m.variant,
     label: VARIANT_LABELS[m.variant],
@@ -67,6 +69,7 @@ export function variantRun(m: Measurements): VariantRun {
     settled: m.settled,
     graceMs: m.graceMs,
     byStatus: latencyByStatus(m.phases, main.outcomes),
+    actions: m.actions,
   };
 }
 
