@@ -31,6 +31,7 @@ import { parseQuoteQuery, quoteReply, RateCache, type QuoteQuery } from '../fx/q
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
+import { openApiDocument } from '../runtime/openapi.js';
 import type { ServiceState } from './state.js';
 
 export interface BaselineSettings {
@@ -324,6 +325,8 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
   app.get('/health', (_req, reply) => send(reply, health));
   app.get('/ready', (_req, reply) => send(reply, state.readiness()));
   app.get('/version', (_req, reply) => send(reply, version));
+  const openapi = json(200, openApiDocument(s));
+  app.get('/openapi.json', (_req, reply) => send(reply, openapi));
 
   for (const [url, allowed] of Object.entries(ROUTES)) {
     const others = app.supportedMethods.filter((m) => !allowed.includes(m));

@@ -13,6 +13,7 @@ import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
+import { openApiDocument } from '../runtime/openapi.js';
 import { DB_CHECK_FRESH_MS, methodNotAllowed, notFound, readinessReply, ROUTES } from '../runtime/contract.js';
 import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
@@ -128,6 +129,8 @@ export class Gateway {
     app.get('/health', (res, req) => this.#answerNow(res, req, '/health', health));
     app.get('/ready', (res, req) => this.#answerNow(res, req, '/ready', this.readiness()));
     app.get('/version', (res, req) => this.#answerNow(res, req, '/version', version));
+    const openapi = json(200, openApiDocument(this.s));
+    app.get('/openapi.json', (res, req) => this.#answerNow(res, req, 'other', openapi));
     const metricsHere = this.s.metricsPort < 0;
     if (metricsHere) app.get('/metrics', (res, req) => this.#metrics(res, req));
     for (const [path, methods] of Object.entries(metricsHere ? { ...ROUTES, '/metrics': ['GET'] } : ROUTES)) {

@@ -12,6 +12,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
   '/health': ['GET'],
   '/ready': ['GET'],
   '/version': ['GET'],
+  '/openapi.json': ['GET'],
 };
 
 export function methodNotAllowed(allowed: readonly string[]): Reply {

@@ -23,7 +23,8 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, Client } from 'undici';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { call, RawConnection, rawExchange, until, type CallOptions, type HttpResult, type RawResponse } from '../support/http.js';
+import { call, RawConnection, rawExchange, recordCalls, until, type CallOptions, type CallRecord, type HttpResult, type RawResponse } from '../support/http.js';
+import { Conformance } from '../support/openapi-conformance.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
 import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
 import { startTarget, type Target, type TargetKind } from '../support/target.js';
@@ -66,7 +67,10 @@ export function defineContract(kind: TargetKind): void {
       return t;
     };
 
+    // Every answer an HTTP client got in this suite, checked against /openapi.json at the end.
+    const seen: CallRecord[] = [];
     before(async () => {
+      recordCalls((r) => seen.push(r));
       db = await startTestDb();
       sim = await startSimulator({ providerPort: 0, fxPort: 0 });
       target = await launch();
@@ -1005,5 +1009,16 @@ export function defineContract(kind: TargetKind): void {
       },
       45_000,
     );
+
+    test('every answer this suite received conforms to the service\'s own GET /openapi.json', async () => {
+      const doc = await get('/openapi.json');
+      assert.equal(doc.status, 200);
+      const c = new Conformance(doc.body as Record<string, unknown>);
+      // The document describes the API, not the fallbacks for unknown routes and methods, nor /metrics.
+      const described = seen.filter((r) => r.status !== 405 && !r.path.startsWith('/metrics') && c.template(r.path) !== undefined);
+      assert.ok(described.length >= 100, `the suite made ${described.length} described calls`);
+      const problems = described.flatMap((r) => c.check(r));
+      assert.deepEqual(problems.slice(0, 20), [], `${problems.length} answers do not conform`);
+    });
   });
 }

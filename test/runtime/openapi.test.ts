@@ -33,7 +33,7 @@ test('the body schema carries the validator\'s limits', () => {
 
 test('every catalogue code that POST /charge can answer is documented under its status', () => {
   const responses = (doc as { paths: Record<string, { post?: { responses: Record<string, { description: string }> } }> }).paths['/charge']!.post!.responses;
-  const notFromCharge = new Set(['not_found', 'method_not_allowed', 'invalid_query', 'fx_unavailable', 'forbidden', 'internal_error']);
+  const notFromCharge = new Set(['not_found', 'method_not_allowed', 'invalid_query', 'fx_unavailable', 'forbidden', 'unauthorized', 'internal_error']);
   for (const [code, entry] of Object.entries(catalogue)) {
     if (notFromCharge.has(code)) continue;
     const r = responses[String(entry.status)];

@@ -37,6 +37,22 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** One exchange `call` made, for suites that hold every answer to a document (the OpenAPI conformance check). */
+export interface CallRecord {
+  method: string;
+  path: string;
+  status: number;
+  contentType: string | undefined;
+  body: string;
+}
+
+let recorder: ((r: CallRecord) => void) | undefined;
+
+/** Every later `call` reports its exchange to `fn` (undefined: stop). */
+export function recordCalls(fn: ((r: CallRecord) => void) | undefined): void {
+  recorder = fn;
+}
+
 export async function call(baseUrl: string, method: string, path: string, o: CallOptions = {}): Promise<HttpResult> {
   const headers: Record<string, string> = { ...o.headers };
   let body: string | Buffer | undefined;
@@ -62,6 +78,7 @@ export async function call(baseUrl: string, method: string, path: string, o: Cal
   for (const [k, v] of Object.entries(res.headers)) {
     if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
   }
+  recorder?.({ method, path, status: res.statusCode, contentType: flat['content-type'], body: text });
   return { status: res.statusCode, headers: flat, text, body: parseJson(text), ms: performance.now() - started };
 }
 
