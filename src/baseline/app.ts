@@ -32,6 +32,7 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { openApiDocument } from '../runtime/openapi.js';
+import { bodyFor, failedAnswerLog, REQUEST_ID_HEADER, requestIdFrom } from '../runtime/request-id.js';
 import type { ServiceState } from './state.js';
 
 export interface BaselineSettings {
@@ -82,7 +83,9 @@ export function prepareReply(reply: FastifyReply, r: Reply, state: ServiceState,
   reply.code(r.status).header('content-type', r.contentType).serializer(asIs);
   if (r.headers) reply.headers(r.headers);
   if (close || state.draining) reply.header('connection', 'close');
-  return r.body;
+  const id = String(reply.request.id);
+  reply.header(REQUEST_ID_HEADER, id);
+  return bodyFor(r, id);
 }
 
 /** Write a Reply as is. Returns nothing: a handler that returns the reply makes Fastify send it twice. */
@@ -167,6 +170,11 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
 
   const app = fastify({
     logger: false,
+    // The client's X-Request-Id when sane, else a new one: echoed, and `instance` in problem bodies.
+    genReqId: (req) => {
+      const raw = req.headers['x-request-id'];
+      return requestIdFrom(Array.isArray(raw) ? raw[0] : raw);
+    },
     bodyLimit: s.maxBodyBytes,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // Deadlines are the application's (X-Request-Timeout-Ms), as in the gateway.
@@ -209,6 +217,13 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     reply.raw.once('close', state.begin());
     if (req.is404) return send(reply, notFound());
     done();
+  });
+
+  // One warn line per failed (5xx) answer, rate-limited, naming its request id, as the gateway does.
+  const failedAnswer = failedAnswerLog(log);
+  app.addHook('onSend', (req, reply, payload, done) => {
+    failedAnswer(String(req.id), req.routeOptions.url ?? 'other', reply.statusCode, typeof payload === 'string' ? payload : '');
+    done(null, payload);
   });
 
   app.setNotFoundHandler((_req, reply) => send(reply, notFound()));

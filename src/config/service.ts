@@ -170,7 +170,8 @@ export function checkGateway(c: GatewayConfig): string | undefined {
   if (c.concurrencyLimitMin > c.concurrencyLimitMax) {
     return `CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitMin}`;
   }
-  if (c.concurrencyLimitStatic < c.concurrencyLimitMin || c.concurrencyLimitStatic > c.concurrencyLimitMax) {
+  // The adaptive limit starts at the static value: it must lie within its bounds. A static limit has none.
+  if (c.concurrencyLimit === 'adaptive' && (c.concurrencyLimitStatic < c.concurrencyLimitMin || c.concurrencyLimitStatic > c.concurrencyLimitMax)) {
     return `CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN (${c.concurrencyLimitMin}) to CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitStatic}`;
   }
   return undefined;

@@ -9,6 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Reply } from '../errors/catalogue.js';
+import { bodyFor, REQUEST_ID_HEADER } from '../runtime/request-id.js';
 import type { Clock } from '../lib/clock.js';
 
 const STATUS_LINES = new Map<number, string>();
@@ -28,12 +29,16 @@ export interface ExchangeHooks {
   answered?: (status: number) => void;
   /** The client went away first. */
   aborted?: () => void;
+  /** An answer was written: its status and the body sent (for the failed-request log). */
+  sent?: (x: Exchange, status: number, body: string) => void;
 }
 
 /** One in-flight HTTP exchange. */
 export class Exchange {
   aborted = false;
   answered = false;
+  /** Echoed as X-Request-Id and set as `instance` in problem bodies; empty: neither. */
+  requestId = '';
   /** Runs once when the exchange ends, after hooks.finish; handlers set and clear it (e.g. to give back an admission slot). */
   onEnd: (() => void) | undefined;
   constructor(
@@ -56,13 +61,17 @@ export class Exchange {
     if (!this.open) return;
     this.answered = true;
     const { res } = this;
+    const id = this.requestId;
+    const body = id === '' ? reply.body : bodyFor(reply, id);
     res.cork(() => {
       res.writeStatus(statusLine(reply.status));
       res.writeHeader('Content-Type', reply.contentType);
+      if (id !== '') res.writeHeader(REQUEST_ID_HEADER, id);
       if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
-      res.end(reply.body, closeConnection);
+      res.end(body, closeConnection);
     });
     this.hooks.answered?.(reply.status);
+    this.hooks.sent?.(this, reply.status, body);
     this.#finish();
   }
 

@@ -23,6 +23,7 @@ import type { Breaker } from '../resilience/breaker.js';
 import type { Downstream } from '../resilience/protection.js';
 import type { RequestClass, ShedReason } from '../resilience/shedder.js';
 import type { RouteLabel, Telemetry } from '../metrics/telemetry.js';
+import { failedAnswerLog, requestIdFrom } from '../runtime/request-id.js';
 
 /** What the front thread consults before dispatching. */
 export interface FrontGuards {
@@ -101,6 +102,8 @@ export class Gateway {
   /** Idempotency-Key → fingerprint of charges running on this instance. */
   readonly #keysInFlight = new Map<string, string>();
   #idleWaiters: (() => void)[] = [];
+  /** One warn line per failed (5xx) answer, rate-limited, naming its request id. */
+  #failedAnswer: (requestId: string, route: string, status: number, body: string) => void = () => {};
 
   constructor(
     private readonly s: FrontSettings,
@@ -115,6 +118,7 @@ export class Gateway {
     this.#rates = new RateCache(s.fxCacheTtlMs);
     this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
     this.#uploads = new UploadTimer(s.bodyTimeoutMs, clock, problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }));
+    this.#failedAnswer = failedAnswerLog(log);
     this.app = nativeUws().App();
     this.#routes();
   }
@@ -144,6 +148,7 @@ export class Gateway {
   #answerNow(res: HttpResponse, req: HttpRequest, route: RouteLabel, reply: Reply): void {
     const started = this.clock.now();
     const x = new Exchange(res, { answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started) });
+    x.requestId = requestIdFrom(req.getHeader('x-request-id'));
     if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     x.send(reply, this.draining);
   }
@@ -167,11 +172,12 @@ export class Gateway {
     return false;
   }
 
-  #track(res: HttpResponse, route: RouteLabel): Exchange {
+  #track(res: HttpResponse, route: RouteLabel, requestId: string): Exchange {
     this.inFlight++;
     const started = this.clock.now();
     const t = this.telemetry;
-    return new Exchange(res, {
+    const x = new Exchange(res, {
+      sent: (ex, status, body) => this.#failedAnswer(ex.requestId, route, status, body),
       finish: (x) => {
         this.inFlight--;
         this.#uploads.delete(x);
@@ -179,6 +185,8 @@ export class Gateway {
       },
       ...(t ? { answered: (status: number) => t.request(route, status, this.clock.now() - started), aborted: () => t.aborted(route) } : {}),
     });
+    x.requestId = requestId;
+    return x;
   }
 
   #maybeIdle(): void {
@@ -202,15 +210,17 @@ export class Gateway {
 
   #charge(res: HttpResponse, req: HttpRequest): void {
     const arrival = this.clock.epochMs();
-    const x = this.#track(res, '/charge');
     // HttpRequest is stack-allocated: read everything before any callback.
     // Every header, repeats included: getHeader would show only the first.
     const headers: [string, string][] = [];
     let headerBytes = requestLineBytes(req);
+    let requestId: string | undefined;
     req.forEach((name, value) => {
       headers.push([name, value]);
       headerBytes += name.length + value.length + 4;
+      if (requestId === undefined && name === 'x-request-id') requestId = value;
     });
+    const x = this.#track(res, '/charge', requestIdFrom(requestId));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (this.draining) return this.#fail(x, 'draining');
     const head = chargeHead(headers, this.s);
@@ -318,7 +328,7 @@ export class Gateway {
         // reconciler finishes it, which is what 504 deadline_exceeded says.
         // A charge whose task threw is in the same position.
         const lost = isWorkerLost(e);
-        this.log.error({ err: e, op: task.op }, lost ? 'task lost with its worker thread' : 'task failed');
+        this.log.error({ err: e, op: task.op, request_id: x.requestId }, lost ? 'task lost with its worker thread' : 'task failed');
         if (lost || task.op === 'charge') return this.#fail(x, 'deadline_exceeded');
         this.#fail(x, 'internal_error');
       },
@@ -334,7 +344,7 @@ export class Gateway {
       key = '';
     }
     const headerBytes = headerSectionBytes(req);
-    const x = this.#track(res, '/charges/:key');
+    const x = this.#track(res, '/charges/:key', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     const valid = validateIdempotencyKey(key);
     if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
@@ -346,7 +356,7 @@ export class Gateway {
   #quote(res: HttpResponse, req: HttpRequest): void {
     const q = parseQuoteQuery(req.getQuery() ?? '');
     const headerBytes = headerSectionBytes(req);
-    const x = this.#track(res, '/quote');
+    const x = this.#track(res, '/quote', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (!q.ok) return this.#fail(x, q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) });
     const { from, to } = q.value;

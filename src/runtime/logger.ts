@@ -7,5 +7,6 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 export function createLogger(level: string, name: string): Logger {
-  return pino({ level, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime });
+  // Level names ("warn"), not pino's numbers: what log pipelines and people read.
+  return pino({ level, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } });
 }

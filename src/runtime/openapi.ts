@@ -203,7 +203,7 @@ export function openApiDocument(o: OpenApiOptions): Json {
         Version: {
           type: 'object',
           required: ['service', 'version', 'git_commit', 'build_time', 'node'],
-          properties: { service: { type: 'string' }, version: { type: 'string' }, git_commit: { type: 'string' }, build_time: { type: 'string' }, node: { type: 'string' }, uws: { type: 'object' } },
+          properties: { service: { type: 'string' }, version: { type: 'string' }, git_commit: { type: 'string' }, build_time: { type: 'string' }, node: { type: 'string' }, uws: { type: ['object', 'null'], description: 'The uWebSockets.js build (null on the Fastify baseline).' } },
         },
         Problem: {
           type: 'object',

@@ -61,6 +61,7 @@ test('cross-field rules name both settings: retry backoff, and the concurrency l
   assert.equal(checkCommon({ ...base, retryBaseMs: 300, retryMaxMs: 250 }), 'RETRY_BASE_MS must be at most RETRY_MAX_MS (250); got 300');
   assert.equal(checkGateway({ ...base, concurrencyLimitMin: 500, concurrencyLimitMax: 100 }), 'CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (100); got 500');
   assert.match(checkGateway({ ...base, concurrencyLimitStatic: 4000 }) ?? '', /^CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN \(16\) to CONCURRENCY_LIMIT_MAX \(2048\); got 4000$/);
+  assert.equal(checkGateway({ ...base, concurrencyLimit: 'static', concurrencyLimitStatic: 8 }), undefined, 'a static limit has no min or max');
   assert.match(checkGateway({ ...base, leaseMs: 1000 }) ?? '', /LEASE_MS/, 'the common rules still apply');
 });
 

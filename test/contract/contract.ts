@@ -745,6 +745,28 @@ export function defineContract(kind: TargetKind): void {
       assert.equal((await ledger(sim.providerUrl)).duplicates.length, 0);
     });
 
+    test('X-Request-Id: a sane one is echoed and is the problem\'s instance and in the log line of a failed charge; none or an insane one gets a new id', async () => {
+      await setFaults(sim.providerUrl, { errorRate: 1 });
+      const id = `req-${randomUUID()}`;
+      const r = await postCharge(newKey('reqid'), VALID, { 'x-request-timeout-ms': '3000', 'x-request-id': id });
+      assertProblem(r, 503, 'provider_unavailable');
+      assert.equal(r.headers['x-request-id'], id);
+      assert.equal((r.body as Body).instance, `urn:bulwark:request:${id}`);
+      await until('the failed charge is logged with its request id', () => target.logLines().find((l) => l.request_id === id && l.status === 503 && l.code === 'provider_unavailable' && l.level === 'warn'));
+      await clearFaults(sim.providerUrl);
+      // Success keeps the stored body as it is (replays are byte for byte), with the id in the header only.
+      const ok = await postCharge(newKey('reqid-ok'), VALID, { 'x-request-id': id });
+      assert.equal(ok.status, 201);
+      assert.equal(ok.headers['x-request-id'], id);
+      assert.equal((ok.body as Body).instance, undefined);
+      for (const sent of [undefined, 'has space', 'x'.repeat(200), 'quote"inside']) {
+        const g = await get('/charges/no-such-key-reqid', sent === undefined ? {} : { headers: { 'x-request-id': sent } });
+        assert.equal(g.status, 404);
+        assert.match(g.headers['x-request-id'] ?? '', /^[0-9a-f-]{36}$/, `a new id for ${String(sent)}`);
+        assert.equal((g.body as Body).instance, `urn:bulwark:request:${g.headers['x-request-id']}`);
+      }
+    });
+
     test('ambiguous provider failure (charged, answered 500): the client sees 503/504, and the retry returns that one charge', async () => {
       await setFaults(sim.providerUrl, { ambiguousRate: 1 });
       const key = newKey('ambiguous');
