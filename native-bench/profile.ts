@@ -131,7 +131,8 @@ async function main(): Promise<void> {
     // compiler helpers, the profilers' own threads and libuv's pool.
     const deltas = [...after.threads].map(([tid, s]) => ({ tid, us: (s - (before.threads.get(tid) ?? 0)) * 1e6 })).sort((a, b) => b.us - a.us);
     const procFront = deltas.find((d) => d.tid === pid)?.us ?? 0;
-    const procWorkers = deltas.filter((d) => d.tid !== pid).slice(0, workers.length).reduce((a, d) => a + d.us, 0);
+    const workerTids = new Set(deltas.filter((d) => d.tid !== pid).slice(0, workers.length).map((d) => d.tid));
+    const procWorkers = deltas.filter((d) => workerTids.has(d.tid)).reduce((a, d) => a + d.us, 0);
     const procAll = (after.all - before.all) * 1e6;
     // V8's sampler counts every sample in which the thread was not idle in
     // epoll, on a core or waiting for one: on a shared machine that is more
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
       profile_busy_us_per_charge: { front: r1(per(F.cpuUs)), workers: r1(per(W.cpuUs)) },
       idle_us_per_charge: { front: r1(per(F.idleUs)), workers: r1(per(W.idleUs)) },
       proc_cpu_us_per_charge: { front_thread: r1(per(procFront)), worker_threads: r1(per(procWorkers)), other_threads: r1(per(procAll - procFront - procWorkers)), process: r1(per(procAll)) },
-      proc_threads_cpu_ms: deltas.filter((d) => d.us > 0).map((d) => ({ tid: d.tid, ms: r1(d.us / 1000), role: d.tid === pid ? 'front' : deltas.indexOf(d) <= workers.length ? 'worker (by rank)' : 'helper' })),
+      proc_threads_cpu_ms: deltas.filter((d) => d.us > 0).map((d) => ({ tid: d.tid, ms: r1(d.us / 1000), role: d.tid === pid ? 'front' : workerTids.has(d.tid) ? 'worker (by rank)' : 'helper' })),
       top_other: { front: F.topOther.map((o) => ({ ...o, us_per_charge: r1(per(o.us)) })), workers: W.topOther.map((o) => ({ ...o, us_per_charge: r1(per(o.us)) })) },
       profiles: profDir,
     };
