@@ -11,6 +11,10 @@ const calm: Signals = { inFlight: 40, limit: 256, loopDelayMs: 5, utilization: 0
 const pressed: Signals = { ...calm, loopDelayMs: 150, utilization: 0.97 };
 const limit = new GradientLimit();
 let i = 0;
+// Overloaded: RTTs three times the baseline and every fifth answer a drop.
+const overloaded = new GradientLimit();
+for (let k = 0; k < 1000; k++) overloaded.onSample(5, overloaded.current, false);
+let j = 0;
 // A full provider bulkhead seating 0.4 callers per ms (400/s), as the front thread reads it per charge.
 const pressure = new BulkheadPressure({ windowMs: 100, weight: 0.5 });
 let t = 0;
@@ -54,6 +58,17 @@ export const suite: Suite = {
         assert.ok(l.current > 64);
       },
       fn: () => limit.onSample(5 + (++i % 3), limit.current, false),
+    },
+    {
+      name: 'GradientLimit.onSample (overload, 1 in 5 a drop)',
+      check: () => {
+        const l = new GradientLimit();
+        for (let k = 0; k < 100; k++) l.onSample(5, l.current, false);
+        const before = l.current;
+        for (let k = 0; k < 100; k++) l.onSample(15, l.current, k % 5 === 0);
+        assert.ok(l.current < before, `${before} → ${l.current}`);
+      },
+      fn: () => overloaded.onSample(15 + (++j % 3), overloaded.current, j % 5 === 0),
     },
   ],
 };

@@ -30,6 +30,8 @@ export interface ChildOptions {
   name: string;
   /** Arguments after the CLI path, e.g. ['serve'] or ['baseline', '--hardened']. */
   args: readonly string[];
+  /** Node's own options, before the CLI path (e.g. --cpu-prof, which NODE_OPTIONS does not allow). */
+  nodeArgs?: readonly string[];
   env: Record<string, string>;
   /** How long to wait for the `listening` line. Default 30 s (a gateway starts workers and migrates). */
   startTimeoutMs?: number;
@@ -63,7 +65,7 @@ const MAX_LINES = 200_000;
 const MAX_OUTPUT_CHARS = 200_000;
 
 export async function startChild(o: ChildOptions): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, [CLI_PATH, ...o.args], {
+  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI_PATH, ...o.args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...o.env, BULWARK_EXIT_WITH_PARENT: '1' },
   });
