@@ -265,7 +265,7 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     const r = parseChargeRequest(pairsFromRaw(req.raw.rawHeaders), body, s, arrival);
     if (!r.ok) return problemFrom(r);
     const { key, input, deadline } = r.value;
-    return byDeadline('charge', service.charge(key, input, deadline), deadline);
+    return byDeadline('charge', service.charge(key, input, deadline, undefined, String(req.id)), deadline);
   }
 
   app.post('/charge', {

@@ -27,7 +27,8 @@ export const ERROR_STAGES = ['claim', 'record', 'release', 'read', 'ping', 'reco
 export type ErrorStage = (typeof ERROR_STAGES)[number];
 
 /** Reports one caught error; `key`, when the error concerns one charge. */
-export type ReportError = (stage: ErrorStage, e: unknown, key?: string) => void;
+/** `requestId`: the request's X-Request-Id, so its log line can be found from what the client saw. */
+export type ReportError = (stage: ErrorStage, e: unknown, key?: string, requestId?: string) => void;
 
 /** Refusals the charge path expects under load: counted where they happen, never logged per request. */
 export function isExpectedRefusal(e: unknown): boolean {
@@ -74,7 +75,7 @@ export function errorReporter(o: ErrorReporterOptions): ReportError {
   const burst = o.burst ?? 5;
   const windowMs = o.windowMs ?? 10_000;
   const windows = new Map<ErrorStage, { start: number; logged: number; suppressed: number }>();
-  return (stage, e, key) => {
+  return (stage, e, key, requestId) => {
     if (isExpectedRefusal(e)) return;
     o.count?.(stage);
     const log = o.log;
@@ -91,6 +92,6 @@ export function errorReporter(o: ErrorReporterOptions): ReportError {
       return;
     }
     w.logged++;
-    log.error({ stage, ...(key !== undefined ? { key_hash: keyHash(key) } : {}), error: safeError(e, key) }, `${stage} failed`);
+    log.error({ stage, ...(key !== undefined ? { key_hash: keyHash(key) } : {}), ...(requestId !== undefined ? { request_id: requestId } : {}), error: safeError(e, key) }, `${stage} failed`);
   };
 }

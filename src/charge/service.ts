@@ -106,7 +106,8 @@ const BACKGROUND_MARGIN_MS = 1000;
 
 export interface ChargeService {
   /** `fp`: the request fingerprint when the caller already computed it. */
-  charge(key: string, input: ChargeInput, deadlineEpochMs: number, fp?: string): Promise<Reply>;
+  /** `requestId`: named in the log lines about this charge. */
+  charge(key: string, input: ChargeInput, deadlineEpochMs: number, fp?: string, requestId?: string): Promise<Reply>;
   /** Read one charge by its key; unset deadline: the statement timeout from now. */
   getCharge(key: string, deadlineEpochMs?: number): Promise<Reply>;
   rate(from: string, to: string, deadlineEpochMs: number): Promise<RateOutcome>;
@@ -239,7 +240,8 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     ...(o.log ? { log: o.log } : {}),
   };
   return {
-    charge: (key, input, deadline, fp) => runCharge(deps, key, input, deadline, fp),
+    charge: (key, input, deadline, fp, requestId) =>
+      runCharge(requestId === undefined ? deps : { ...deps, onError: (stage, e, k) => onError(stage, e, k, requestId) }, key, input, deadline, fp),
     async getCharge(key, deadlineEpochMs = backgroundBy()) {
       let row;
       try {

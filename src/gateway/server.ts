@@ -292,7 +292,7 @@ export class Gateway {
     }
     this.#keysInFlight.set(key, fp);
     x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
-    this.#dispatch(x, 'charge', { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs() }, deadline, () =>
+    this.#dispatch(x, 'charge', { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs(), requestId: x.requestId }, deadline, () =>
       this.#keysInFlight.delete(key),
     deadline - arrival < this.s.requestTimeoutMs);
   }

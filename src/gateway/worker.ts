@@ -41,7 +41,7 @@ export default function handle(task: Task): Promise<unknown> {
   }
   switch (task.op) {
     case 'charge':
-      return service.charge(task.key, task.input, task.deadline, task.fingerprint);
+      return service.charge(task.key, task.input, task.deadline, task.fingerprint, task.requestId);
     case 'get':
       return service.getCharge(task.key, task.deadline);
     case 'rate':

@@ -72,7 +72,7 @@ const RULES_SPECS = {
   latencyThresholdMs: { ...latencyThresholdMs, doc: `${latencyThresholdMs.doc} Must be a histogram bucket bound (${LE_SECONDS.map((s) => s * 1000).join(', ')}).` },
   windowDays,
   job: { ...job, doc: `${job.doc} Used by the scrape-failure alert.` },
-  runbookUrl: str({ flag: 'runbook-url', default: DEFAULT_RULES_CONFIG.runbookUrl, pattern: /^\S+$/, allowed: 'a URL or path without spaces', doc: 'Runbook the alerts link to (each alert adds its #section).' }),
+  runbookUrl: str({ flag: 'runbook-url', default: DEFAULT_RULES_CONFIG.runbookUrl, pattern: /^https?:\/\/[^\s#]+$/, allowed: 'an absolute http(s) URL without spaces or #', doc: 'Absolute URL where docs/runbook.md is served; each alert links its #section (Alertmanager cannot follow a relative path). The default is a placeholder to replace.' }),
 } satisfies Specs;
 
 const SUBCOMMANDS = {

@@ -35,7 +35,12 @@ export interface SloRulesConfig {
   windowDays: number;
   /** Scrape job of the gateway, for the scrape-failure alert. Default "bulwark". */
   job: string;
-  /** Runbook the alerts link to; each alert appends its section anchor. Default "docs/runbook.md". */
+  /**
+   * Absolute URL of the runbook the alerts link to (Alertmanager and its
+   * receivers cannot resolve a path); each alert appends its section anchor.
+   * The default is a placeholder: set it to where your copy of
+   * docs/runbook.md is served.
+   */
   runbookUrl: string;
 }
 
@@ -44,7 +49,7 @@ export const DEFAULT_RULES_CONFIG: Readonly<SloRulesConfig> = Object.freeze({
   latencyThresholdMs: DEFAULT_SLO.latencyThresholdMs,
   windowDays: DEFAULT_SLO.windowDays,
   job: 'bulwark',
-  runbookUrl: 'docs/runbook.md',
+  runbookUrl: 'https://runbooks.example.com/bulwark/runbook',
 });
 
 /** Windows the burn-rate alerts read. */

@@ -81,3 +81,10 @@ test('the key hash is stable, short and differs between keys', () => {
   // sha256("abc") = ba7816bf8f01cfea...
   assert.equal(keyHash('abc'), 'ba7816bf8f01cfea');
 });
+
+test('the request id, when known, is in the line: what a client reports can be found', async () => {
+  const { cap, report } = setup();
+  report('record', new Error('connection terminated'), 'k-req', 'req-7f3a');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(cap.lines()[0]!.request_id, 'req-7f3a');
+});

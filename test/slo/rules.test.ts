@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_RULES_CONFIG, leLabelFor, renderRules } from '../../src/slo/index.js';
 import { promtoolTool } from '../support/system-tools.js';
-import { bulwarkNames, DASHBOARD_FILE, dashboardQueries, PROMETHEUS_CONFIG, promtool, recordedNames, RULES_FILE, RULES_TEST_FILE } from './tools.js';
+import { bulwarkNames, DASHBOARD_FILE, dashboardQueries, PROMETHEUS_CONFIG, promtool, recordedNames, RULES_FILE, RULES_TEST_FILE, runCli } from './tools.js';
 
 const promtoolMissing = promtoolTool().skip;
 
@@ -63,6 +63,15 @@ describe('Prometheus rules', () => {
     await writeFile(file, text);
     const r = promtool(['check', 'rules', file]);
     assert.equal(r.code, 0, show(r));
+  });
+
+  it('every alert links its runbook section by an absolute URL; a relative one is refused', async () => {
+    const links = [...(await readFile(RULES_FILE, 'utf8')).matchAll(/runbook_url: "([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(links.length >= 9, `${links.length} runbook links`);
+    for (const l of links) assert.match(l, /^https?:\/\/[^#\s]+#[a-z0-9-]+$/, l);
+    const r = await runCli(['slo', 'rules', '--runbook-url', 'docs/runbook.md']);
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, /--runbook-url must be an absolute http\(s\) URL/);
   });
 
   it('a threshold between histogram bounds is refused: the SLI would be a guess', () => {
