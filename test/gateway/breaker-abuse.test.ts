@@ -17,35 +17,16 @@
  * No absolute speed is asserted: only counts, states and what the provider
  * ledger saw.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { startTestDb, type TestDb } from '../support/postgres.js';
-import { adminUrl, startTarget, type Target } from '../support/target.js';
+import { gatewayHarness } from '../support/gateway-harness.js';
+import type { Target } from '../support/target.js';
 import { call, until, type HttpResult } from '../support/http.js';
 import { clearFaults, ledger, setFaults } from '../support/simulator.js';
 
-let db: TestDb;
-let sim: Simulator;
-const targets: Target[] = [];
-
-before(async () => {
-  db = await startTestDb();
-  sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-});
-
-after(async () => {
-  await Promise.allSettled(targets.map((t) => t.kill()));
-  await sim?.close();
-  await db?.close();
-});
-
-async function gateway(env: Record<string, string>): Promise<{ t: Target; admin: string }> {
-  // The reconciler would re-drive the abandoned charges in the background: not what these tests look at.
-  const t = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { LOG_LEVEL: 'info', RECONCILE_INTERVAL_MS: '600000', ...env } });
-  targets.push(t);
-  return { t, admin: adminUrl(t) };
-}
+// The reconciler would re-drive the abandoned charges in the background: not what these tests look at.
+const h = gatewayHarness({ RECONCILE_INTERVAL_MS: '600000' });
+const { gateway } = h;
 
 type BreakerView = { state: string; calls: number; failureRate: number; rejections: number; probesInFlight: number; probesExpired: number };
 const breaker = async (admin: string): Promise<BreakerView> => (await call(admin, 'GET', '/admin/state')).body.breakers.provider as BreakerView;
@@ -85,11 +66,11 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
     const transitions = () => JSON.stringify(t.logLines().filter((l) => l.msg === 'breaker transition'));
     try {
       // 250 ms: well under the 500 ms slow-call threshold, over the abuser's 160 ms deadline (above any static floor).
-      await setFaults(sim.providerUrl, { latencyMs: 250 });
+      await setFaults(h.sim.providerUrl, { latencyMs: 250 });
       // Alone first, so the provider ledger shows that the abusive deadlines do reach it.
-      const before = (await ledger(sim.providerUrl)).attempts;
+      const before = (await ledger(h.sim.providerUrl)).attempts;
       const first = await hammer(t, `abuse1-${run}`, 100, 10, 160);
-      const attempts = (await ledger(sim.providerUrl)).attempts - before;
+      const attempts = (await ledger(h.sim.providerUrl)).attempts - before;
       assert.ok(attempts >= 60, `provider attempts: ${attempts}; abuser answers: ${codes(first)}`);
       assert.equal((await breaker(admin)).state, 'closed', transitions());
       // Then alongside an ordinary client. It allows 2 s: this machine's two cores are shared with other test
@@ -108,25 +89,25 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
       // And a charge from anyone else afterwards, with the default deadline.
       assert.equal((await charge(t, `after-${run}`)).status, 201);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
   });
 
   it('with shedding on, a deadline below the provider\'s fastest recent answer is refused at admission, nothing claimed or sent', async () => {
     const { t, admin } = await gateway({});
     try {
-      await setFaults(sim.providerUrl, { latencyMs: 250 });
+      await setFaults(h.sim.providerUrl, { latencyMs: 250 });
       // The ordinary traffic (default 1 s deadline) is what teaches the gateway the provider's answer time; none of it is shed.
       const warm = await hammer(t, `warm-${run}`, 10, 5);
       assert.equal(count(warm, 201), 10, warm.map((r) => r.status).join(','));
-      const before = (await ledger(sim.providerUrl)).attempts;
+      const before = (await ledger(h.sim.providerUrl)).attempts;
       const bad = await hammer(t, `floor-${run}`, 100, 10, 160);
       assert.equal(count(bad, 503), 100, bad.map((r) => r.status).join(','));
       for (const r of bad) {
         assert.equal(r.body.code, 'overloaded');
         assert.match(r.body.detail, /deadline/);
       }
-      assert.equal((await ledger(sim.providerUrl)).attempts - before, 0, 'no refused charge reached the provider');
+      assert.equal((await ledger(h.sim.providerUrl)).attempts - before, 0, 'no refused charge reached the provider');
       for (const i of [0, 50, 99]) assert.equal((await call(t.url, 'GET', `/charges/floor-${run}-${i}`)).status, 404, 'no refused charge was claimed');
       const state = (await call(admin, 'GET', '/admin/state')).body;
       assert.ok(state.admission.shed.deadline >= 100);
@@ -135,7 +116,7 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
       const fine = await hammer(t, `fine-${run}`, 20, 5, 900);
       assert.equal(count(fine, 201), 20, fine.map((r) => r.status).join(','));
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
   });
 });
@@ -155,24 +136,24 @@ describe('half-open is bounded and cannot get stuck', () => {
       const done = await hammer(t, `done-${run}`, PROBES, PROBES);
       assert.equal(count(done, 201), PROBES);
       // Open the breaker with fast provider errors.
-      await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: 503 });
+      await setFaults(h.sim.providerUrl, { errorRate: 1, errorStatus: 503 });
       const failing = await hammer(t, `fail-${run}`, 10, 2, 300);
       assert.equal((await breaker(admin)).state, 'open', `${codes(failing)} ${JSON.stringify(await breaker(admin))}`);
       // Hang the provider; once the open period is over, 30 charges arrive at once.
-      await setFaults(sim.providerUrl, { hang: true });
+      await setFaults(h.sim.providerUrl, { hang: true });
       await sleep(1100);
-      const before = (await ledger(sim.providerUrl)).attempts;
+      const before = (await ledger(h.sim.providerUrl)).attempts;
       const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => charge(t, `burst-${run}-${i}`, 2000)));
       const frontRefused = burst.filter((r) => r.status === 503 && r.body.code === 'breaker_open' && /breaker is open/.test(r.body.detail)).length;
       assert.ok(30 - frontRefused <= PROBES, `through the front thread: ${30 - frontRefused}; statuses ${burst.map((r) => `${r.status}:${r.body?.code}`).join(',')}`);
-      const attempts = (await ledger(sim.providerUrl)).attempts - before;
+      const attempts = (await ledger(h.sim.providerUrl)).attempts - before;
       assert.ok(attempts >= 1 && attempts <= PROBES, `provider attempts while half-open: ${attempts}`);
       // The probes ran out of time with their full budget: failed, breaker open again (not half-open forever).
       assert.equal((await breaker(admin)).state, 'open');
 
       // The provider heals. After the open period, three replays (answered from the database, no provider call)
       // take the three permits; a new charge is refused until those permits expire...
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
       await sleep(1100);
       const replays = await Promise.all(Array.from({ length: PROBES }, (_, i) => charge(t, `done-${run}-${i}`)));
       assert.deepEqual(replays.map((r) => r.status), Array(PROBES).fill(201));
@@ -186,7 +167,7 @@ describe('half-open is bounded and cannot get stuck', () => {
       await until('breaker closed', async () => (await breaker(admin)).state === 'closed', 3000);
       assert.equal((await charge(t, `closed-${run}`)).status, 201);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
   });
 });

@@ -4,34 +4,15 @@
  * assertions are relative to the injected fault (a read must take a small
  * fraction of the provider's latency), never absolute speeds.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { startTestDb, type TestDb } from '../support/postgres.js';
-import { adminUrl, startTarget, type Target } from '../support/target.js';
+import { gatewayHarness } from '../support/gateway-harness.js';
+import type { Target } from '../support/target.js';
 import { call, until } from '../support/http.js';
 import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
 
-let db: TestDb;
-let sim: Simulator;
-const targets: Target[] = [];
-
-before(async () => {
-  db = await startTestDb();
-  sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-});
-
-after(async () => {
-  await Promise.allSettled(targets.map((t) => t.kill()));
-  await sim?.close();
-  await db?.close();
-});
-
-async function gateway(env: Record<string, string>): Promise<{ t: Target; admin: string }> {
-  const t = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { LOG_LEVEL: 'info', ...env } });
-  targets.push(t);
-  return { t, admin: adminUrl(t) };
-}
+const h = gatewayHarness();
+const { targets, gateway } = h;
 
 async function stop(t: Target): Promise<void> {
   await t.stop('SIGTERM', 15_000);
@@ -53,7 +34,7 @@ describe('gateway resilience', () => {
   it('a 4 s provider opens the breaker, holds no DB connection, and leaves GET /charges/:key fast', async () => {
     const { t, admin } = await gateway({ BREAKER_MIN_CALLS: '10', RECONCILE_INTERVAL_MS: '600000' });
     assert.equal((await charge(t, 'slow-known')).status, 201);
-    await setFaults(sim.providerUrl, { latencyMs: 4000 });
+    await setFaults(h.sim.providerUrl, { latencyMs: 4000 });
     try {
       const wave = Array.from({ length: 20 }, (_, i) => charge(t, `slow-${i}`));
       // While 20 charges wait on the provider: no DB slot is held, and reads stay fast.
@@ -80,14 +61,14 @@ describe('gateway resilience', () => {
       const log = t.logLines().find((l) => l.msg === 'breaker transition' && l.to === 'open');
       assert.ok(log, 'the transition is logged');
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
     await stop(t);
   });
 
   it('a hung fx fills only the fx bulkhead while /charge keeps succeeding', async () => {
     const { t, admin } = await gateway({ FX_BULKHEAD: '3', FX_TIMEOUT_MS: '3000', BULKHEAD_ACQUIRE_TIMEOUT_MS: '50', REQUEST_TIMEOUT_MS: '2000', BREAKERS: 'false' });
-    await setFaults(sim.fxUrl, { hang: true });
+    await setFaults(h.sim.fxUrl, { hang: true });
     try {
       const currencies = ['EUR', 'GBP', 'JPY', 'CHF', 'CAD', 'AUD', 'SEK', 'NOK', 'DKK'];
       const quotes = currencies.map((c) => call(t.url, 'GET', `/quote?from=USD&to=${c}&amount=100`, { timeoutMs: 10_000 }));
@@ -102,14 +83,14 @@ describe('gateway resilience', () => {
       assert.ok(answers.filter((q) => q.body.code === 'fx_unavailable').length === answers.length);
       assert.ok((await state(admin)).bulkheads.fx!.rejectedTimeout + (await state(admin)).bulkheads.fx!.rejectedFull >= 6, 'the quotes past the bulkhead were refused');
     } finally {
-      await clearFaults(sim.fxUrl);
+      await clearFaults(h.sim.fxUrl);
     }
     await stop(t);
   });
 
   it('once the provider bulkhead cannot seat a charge within its acquire timeout, charges are refused on admission at once, not after the wait', async () => {
     const { t, admin } = await gateway({ PROVIDER_BULKHEAD: '4', BULKHEAD_ACQUIRE_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '1500', BREAKERS: 'false', RECONCILE_INTERVAL_MS: '600000' });
-    await setFaults(sim.providerUrl, { hang: true });
+    await setFaults(h.sim.providerUrl, { hang: true });
     try {
       const holders = Array.from({ length: 4 }, (_, i) => charge(t, `seat-${i}`, 1500));
       await until('provider bulkhead full', async () => (await state(admin)).bulkheads.provider!.inUse === 4, 3000);
@@ -133,17 +114,17 @@ describe('gateway resilience', () => {
       assert.ok(s.admission.shed.downstream! >= 1, `shed by reason: ${JSON.stringify(s.admission.shed)}`);
       // Refused before the claim: nothing stored, nothing sent to the provider.
       assert.equal((await call(t.url, 'GET', `/charges/${key}`)).status, 404);
-      assert.equal((await ledgerForReference(sim.providerUrl, key)).length, 0);
+      assert.equal((await ledgerForReference(h.sim.providerUrl, key)).length, 0);
       await Promise.allSettled(pending);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
     await stop(t);
   });
 
   it('a burst far above capacity gets fast 503s while admitted charges finish within their deadlines', async () => {
     const { t, admin } = await gateway({ CONCURRENCY_LIMIT: 'static', CONCURRENCY_LIMIT_STATIC: '8', SHEDDING: 'false' });
-    await setFaults(sim.providerUrl, { latencyMs: 200 });
+    await setFaults(h.sim.providerUrl, { latencyMs: 200 });
     try {
       const burst = await Promise.all(Array.from({ length: 120 }, (_, i) => charge(t, `burst-${i}`, 3000)));
       const ok = burst.filter((r) => r.status === 201);
@@ -168,47 +149,47 @@ describe('gateway resilience', () => {
       // Shedding happens before the claim: nothing stored for a shed key.
       const shedKey = `burst-${burst.indexOf(shed[0]!)}`;
       assert.equal((await call(t.url, 'GET', `/charges/${shedKey}`)).status, 404);
-      assert.equal((await ledgerForReference(sim.providerUrl, shedKey)).length, 0);
+      assert.equal((await ledgerForReference(h.sim.providerUrl, shedKey)).length, 0);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
     await stop(t);
   });
 
   it('provider attempts never exceed the attempt cap nor the retry budget', async () => {
     const env = { PROVIDER_MAX_ATTEMPTS: '3', RETRY_BASE_MS: '1', RETRY_MAX_MS: '2', BREAKERS: 'false', RECONCILE_INTERVAL_MS: '600000', RETRY_BUDGET_MIN_PER_SECOND: '0' };
-    await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: 503 });
+    await setFaults(h.sim.providerUrl, { errorRate: 1, errorStatus: 503 });
     try {
       // Without a budget: exactly the cap.
       const plain = await gateway({ ...env, RETRY_BUDGET: 'false' });
-      const before1 = (await ledger(sim.providerUrl)).attempts;
+      const before1 = (await ledger(h.sim.providerUrl)).attempts;
       for (let i = 0; i < 20; i++) assert.equal((await charge(plain.t, `cap-${i}`, 2000)).status, 503);
-      assert.equal((await ledger(sim.providerUrl)).attempts - before1, 60, '20 charges × 3 attempts');
+      assert.equal((await ledger(h.sim.providerUrl)).attempts - before1, 60, '20 charges × 3 attempts');
       await stop(plain.t);
       // With a budget of 20 % (and a bank of 10): far fewer.
       const budgeted = await gateway({ ...env, RETRY_BUDGET_RATIO: '0.2' });
-      const before2 = (await ledger(sim.providerUrl)).attempts;
+      const before2 = (await ledger(h.sim.providerUrl)).attempts;
       for (let i = 0; i < 50; i++) assert.equal((await charge(budgeted.t, `budget-${i}`, 2000)).status, 503);
-      const attempts = (await ledger(sim.providerUrl)).attempts - before2;
+      const attempts = (await ledger(h.sim.providerUrl)).attempts - before2;
       assert.ok(attempts <= 50 + 0.2 * 50 + 10, `${attempts} attempts for 50 charges`);
       assert.ok(attempts >= 50);
       const s = await state(budgeted.admin);
       assert.ok(s.events.retry_suppressed_budget! > 0, 'suppressed retries are counted by reason');
       await stop(budgeted.t);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
   });
 
   it('SIGTERM with charges in flight exits 0 inside the grace period, every charge recorded once', async () => {
     const { t } = await gateway({ SHUTDOWN_GRACE_MS: '8000' });
     // Below the 800 ms provider attempt timeout: slow, not failing.
-    await setFaults(sim.providerUrl, { latencyMs: 600 });
+    await setFaults(h.sim.providerUrl, { latencyMs: 600 });
     try {
       const keys = Array.from({ length: 10 }, (_, i) => `drain-${i}`);
       const inFlight = keys.map((k) => charge(t, k, 5000));
       await until('all charges reached the provider', async () => {
-        const seen = await Promise.all(keys.map((k) => ledgerForReference(sim.providerUrl, k)));
+        const seen = await Promise.all(keys.map((k) => ledgerForReference(h.sim.providerUrl, k)));
         return seen.every((s) => s.length === 1);
       }, 5000);
       const started = performance.now();
@@ -221,18 +202,18 @@ describe('gateway resilience', () => {
         assert.equal(a.status, 201, a.text);
         assert.equal(a.headers.connection, 'close', 'answers while draining close the connection');
       }
-      const rows = await db.sql<{ status: string }[]>`SELECT status FROM charges WHERE idempotency_key LIKE 'drain-%'`;
+      const rows = await h.db.sql<{ status: string }[]>`SELECT status FROM charges WHERE idempotency_key LIKE 'drain-%'`;
       assert.equal(rows.length, 10);
       assert.ok(rows.every((r) => r.status === 'succeeded'));
-      for (const k of keys) assert.equal((await ledgerForReference(sim.providerUrl, k)).length, 1);
-      assert.equal((await ledger(sim.providerUrl)).duplicates.length, 0);
+      for (const k of keys) assert.equal((await ledgerForReference(h.sim.providerUrl, k)).length, 1);
+      assert.equal((await ledger(h.sim.providerUrl)).duplicates.length, 0);
       const finished = t.logLines().find((l) => l.msg === 'drain finished');
       assert.ok(finished, 'drain end is logged');
       assert.equal(finished.abandoned, 0);
       assert.ok(typeof finished.drain_duration_seconds === 'number');
       targets.splice(targets.indexOf(t), 1);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
   });
 
@@ -252,24 +233,24 @@ describe('gateway resilience', () => {
 
   it('charges still running at the end of the grace period are abandoned to the reconciler, which finishes them once', async () => {
     const { t } = await gateway({ SHUTDOWN_GRACE_MS: '200', LEASE_MS: '3000', MAX_REQUEST_TIMEOUT_MS: '2500' });
-    await setFaults(sim.providerUrl, { latencyMs: 700 });
+    await setFaults(h.sim.providerUrl, { latencyMs: 700 });
     try {
       const keys = ['abandon-1', 'abandon-2', 'abandon-3'];
       const inFlight = keys.map((k) => charge(t, k, 2500).catch(() => undefined));
-      await until('reached the provider', async () => (await Promise.all(keys.map((k) => ledgerForReference(sim.providerUrl, k)))).every((c) => c.length === 1), 5000);
+      await until('reached the provider', async () => (await Promise.all(keys.map((k) => ledgerForReference(h.sim.providerUrl, k)))).every((c) => c.length === 1), 5000);
       assert.equal(await t.stop('SIGTERM', 10_000), 0);
       targets.splice(targets.indexOf(t), 1);
       await Promise.all(inFlight);
       const finished = t.logLines().find((l) => l.msg === 'drain finished');
       assert.ok(finished && (finished.abandoned as number) >= 1, `abandoned: ${String(finished?.abandoned)}`);
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
     // A new instance's reconciler finishes every abandoned charge, each charged once.
     const { t: next } = await gateway({ LEASE_MS: '3000', MAX_REQUEST_TIMEOUT_MS: '2500', RECONCILE_INTERVAL_MS: '200' });
-    await until('no started rows', async () => (await db.sql`SELECT 1 FROM charges WHERE status = 'started' AND idempotency_key LIKE 'abandon-%'`).length === 0, 15_000, 200);
+    await until('no started rows', async () => (await h.db.sql`SELECT 1 FROM charges WHERE status = 'started' AND idempotency_key LIKE 'abandon-%'`).length === 0, 15_000, 200);
     for (const k of ['abandon-1', 'abandon-2', 'abandon-3']) {
-      assert.equal((await ledgerForReference(sim.providerUrl, k)).length, 1);
+      assert.equal((await ledgerForReference(h.sim.providerUrl, k)).length, 1);
       const row = await call(next.url, 'GET', `/charges/${k}`);
       assert.equal(row.body.status, 'succeeded');
     }
@@ -278,7 +259,7 @@ describe('gateway resilience', () => {
 
   it('a second signal stops at once', async () => {
     const { t, admin } = await gateway({ SHUTDOWN_GRACE_MS: '20000' });
-    await setFaults(sim.providerUrl, { hang: true });
+    await setFaults(h.sim.providerUrl, { hang: true });
     try {
       const hung = charge(t, 'second-signal', 10_000).catch(() => undefined);
       await until('a charge in flight', async () => (await state(admin)).admission.inFlight === 1, 3000);
@@ -292,7 +273,7 @@ describe('gateway resilience', () => {
       targets.splice(targets.indexOf(t), 1);
       await hung;
     } finally {
-      await clearFaults(sim.providerUrl);
+      await clearFaults(h.sim.providerUrl);
     }
   });
 });
