@@ -19,13 +19,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.js';
+import { freePort } from '../../src/db/embedded.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { setFaults } from '../support/simulator.js';
 import { ChargeStore } from '../../src/charge/store.js';
 import { providerKeys } from '../../src/charge/provider-key.js';
-import { startTarget, type Target } from '../support/target.js';
-import { audit, immediateStop, isFinal, postCharge, retryUntilFinal, spawnServeGroup, type Answer, type ChargeBody, type GroupChild, type Row } from '../support/crash.js';
+import { audit, crashStack, immediateStop, isFinal, postCharge, retryUntilFinal, spawnServeGroup, type Answer, type ChargeBody, type GroupChild, type Row } from '../support/crash.js';
 
 const bodyFor = (i: number): ChargeBody => ({ amount: 100 + i, currency: 'USD', source: i % 10 === 0 ? 'tok_chargeDeclined' : 'tok_visa' });
 
@@ -60,32 +59,10 @@ async function until<T>(what: string, withinMs: number, probe: () => Promise<T |
 }
 
 describe('Postgres immediate stop right after a burst of acknowledged charges', () => {
-  let dir: string;
-  let pgPort: number;
-  let db: EmbeddedDb | undefined;
-  let sim: Simulator;
-  let gateway: Target;
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'bulwark-crash-pg-'));
-    pgPort = await freePort();
-    db = await startEmbeddedPostgres(dir, pgPort, () => {});
-    sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-    gateway = await startTarget('gateway', {
-      databaseUrl: db.url,
-      providerUrl: sim.providerUrl,
-      fxUrl: sim.fxUrl,
-      // Durability is under test, not protection: no shedding or breaker
-      // may turn the burst away on a busy machine. Leases short enough that
-      // a claim orphaned by the crash is taken over by a retry in seconds.
-      env: { MECHANISMS: 'false', LEASE_MS: '3500', MAX_REQUEST_TIMEOUT_MS: '3000', RECONCILE_INTERVAL_MS: '200' },
-    });
-  });
-  after(async () => {
-    await gateway?.stop('SIGTERM', 10_000);
-    await db?.stop();
-    await sim?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  // Durability is under test, not protection: no shedding or breaker
+  // may turn the burst away on a busy machine. Leases short enough that
+  // a claim orphaned by the crash is taken over by a retry in seconds.
+  const stack = crashStack('crash-pg', { MECHANISMS: 'false', LEASE_MS: '3500', MAX_REQUEST_TIMEOUT_MS: '3000', RECONCILE_INTERVAL_MS: '200' });
 
   test('5 times: every key retried after the restart; none charged twice, no acknowledged answer lost or changed', async () => {
     for (let round = 1; round <= 5; round++) {
@@ -96,10 +73,10 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
       // round has followed them. The rest of the burst is still in flight.
       let finals = 0;
       let crash!: () => void;
-      const crashed = new Promise<void>((r) => (crash = r)).then(() => immediateStop(path.join(dir, 'pg')));
+      const crashed = new Promise<void>((r) => (crash = r)).then(() => immediateStop(stack.pgDataDir));
       const answers = await Promise.all(
         keys.map(async (k, i) => {
-          const a = await postCharge(gateway.url, k, bodyFor(i), 3000);
+          const a = await postCharge(stack.gateway.url, k, bodyFor(i), 3000);
           if (isFinal(a) && ++finals === 60) crash();
           return a;
         }),
@@ -108,65 +85,50 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
       await crashed;
       const acked = new Map(keys.flatMap((k, i) => (isFinal(answers[i]!) ? [[k, answers[i]!] as const] : [])));
       assert.ok(acked.size >= 50, `round ${round}: most of the burst is acknowledged (${acked.size}/100: ${[...new Set(answers.filter((a) => !isFinal(a)).map((a) => `${a.status} ${/"code":"(\w+)"/.exec(a.body)?.[1] ?? ''}`))].join(', ')})`);
-      db = await startEmbeddedPostgres(dir, pgPort, () => {});
+      const db = await stack.restartPostgres();
       // Before any retry: every acknowledged answer is still stored, as sent.
       const kept = await readRows(db.url, [...acked.keys()]);
       const lost = [...acked].filter(([k, a]) => kept.get(k)?.response_status !== a.status || kept.get(k)?.response_body !== a.body).map(([k]) => k);
       assert.deepEqual(lost, [], `round ${round}: ${lost.length} of ${acked.size} acknowledged answers lost in the crash`);
-      const retried = await Promise.all(keys.map((k, i) => retryUntilFinal(gateway.url, k, bodyFor(i), 30_000)));
+      const retried = await Promise.all(keys.map((k, i) => retryUntilFinal(stack.gateway.url, k, bodyFor(i), 30_000)));
       const changed = keys.filter((k, i) => acked.has(k) && (acked.get(k)!.status !== retried[i]!.status || acked.get(k)!.body !== retried[i]!.body));
       assert.deepEqual(changed, [], `round ${round}: acknowledged answers replay unchanged`);
-      const twice = keys.filter((k) => sim.provider.ledgerByReference(k).charges.length !== 1);
+      const twice = keys.filter((k) => stack.sim.provider.ledgerByReference(k).charges.length !== 1);
       assert.deepEqual(twice, [], `round ${round}: every key charged exactly once at the provider`);
-      const findings = audit(new Map(keys.map((k, i) => [k, acked.get(k) ?? retried[i]!])), await readRows(db.url, keys), sim.provider);
+      const findings = audit(new Map(keys.map((k, i) => [k, acked.get(k) ?? retried[i]!])), await readRows(db.url, keys), stack.sim.provider);
       assert.deepEqual(findings, [], `round ${round}: rows, ledger and answers agree`);
     }
-    assert.deepEqual(sim.provider.ledger.summary().duplicates, []);
+    assert.deepEqual(stack.sim.provider.ledger.summary().duplicates, []);
   });
 });
 
 describe('a key reused after the reaper pruned its row', () => {
-  let dir: string;
-  let db: EmbeddedDb;
-  let sim: Simulator;
-  let gateway: Target;
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'bulwark-crash-reap-'));
-    db = await startEmbeddedPostgres(dir, 0, () => {});
-    sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-    gateway = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { MECHANISMS: 'false' } });
-  });
-  after(async () => {
-    await gateway?.stop('SIGTERM', 10_000);
-    await db?.stop();
-    await sim?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const stack = crashStack('crash-reap', { MECHANISMS: 'false' });
 
   test('same body: the provider returns the original charge; another body: a new charge', async () => {
-    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const sql = postgres(stack.db.url, { max: 1, onnotice: () => {} });
     try {
       const reap = async (key: string) => {
         // The 72 h retention has passed for this key; the real reaper prunes it.
         await sql`UPDATE charges SET completed_at = now() - interval '73 hours' WHERE idempotency_key = ${key}`;
         assert.ok((await new ChargeStore(sql, providerKeys('unused-for-reaping')).reap(72)) >= 1);
-        assert.equal((await readRows(db.url, [key])).size, 0);
+        assert.equal((await readRows(stack.db.url, [key])).size, 0);
       };
       const key = `reaped-${randomBytes(3).toString('hex')}`;
-      const first = await postCharge(gateway.url, key, bodyFor(1), 3000);
+      const first = await postCharge(stack.gateway.url, key, bodyFor(1), 3000);
       assert.equal(first.status, 201);
       await reap(key);
-      const same = await postCharge(gateway.url, key, bodyFor(1), 3000);
+      const same = await postCharge(stack.gateway.url, key, bodyFor(1), 3000);
       assert.equal(same.status, 201);
       const [a, b] = [JSON.parse(first.body), JSON.parse(same.body)] as { id: string; provider_charge_id: string }[];
       assert.notEqual(b!.id, a!.id, 'a new row, a new charge id');
       assert.equal(b!.provider_charge_id, a!.provider_charge_id, 'the provider deduplicated: its original charge came back');
-      assert.equal(sim.provider.ledgerByReference(key).charges.length, 1);
+      assert.equal(stack.sim.provider.ledgerByReference(key).charges.length, 1);
       await reap(key);
-      const other = await postCharge(gateway.url, key, { ...bodyFor(1), amount: 999 }, 3000);
+      const other = await postCharge(stack.gateway.url, key, { ...bodyFor(1), amount: 999 }, 3000);
       assert.equal(other.status, 201);
       assert.notEqual((JSON.parse(other.body) as { provider_charge_id: string }).provider_charge_id, a!.provider_charge_id);
-      assert.equal(sim.provider.ledgerByReference(key).charges.length, 2, 'another body is another charge');
+      assert.equal(stack.sim.provider.ledgerByReference(key).charges.length, 2, 'another body is another charge');
     } finally {
       await sql.end({ timeout: 1 });
     }

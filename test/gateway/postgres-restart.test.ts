@@ -10,15 +10,9 @@
  * server was down does not reconnect for 10-20 s after it is back, and
  * every statement waits its whole deadline meanwhile.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.js';
-import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { startTarget, type Target } from '../support/target.js';
-import { immediateStop, postCharge } from '../support/crash.js';
+import { crashStack, immediateStop, postCharge } from '../support/crash.js';
 
 /** Goodput must be back within this long after Postgres accepts connections (the crash scenario allows 5 s). */
 const BACK_WITHIN_MS = 3000;
@@ -26,32 +20,8 @@ const BACK_WITHIN_MS = 3000;
 const SERVED_SHARE = 0.8;
 const WINDOW_MS = 500;
 
-let dir: string;
-let pgPort: number;
-let db: EmbeddedDb | undefined;
-let sim: Simulator;
-let gateway: Target;
-
-before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'bulwark-pg-restart-'));
-  pgPort = await freePort();
-  db = await startEmbeddedPostgres(dir, pgPort, () => {});
-  sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-  // The crash scenario's settings; mechanisms (adaptive limit, bulkheads, breakers) stay on.
-  gateway = await startTarget('gateway', {
-    databaseUrl: db.url,
-    providerUrl: sim.providerUrl,
-    fxUrl: sim.fxUrl,
-    env: { MAX_REQUEST_TIMEOUT_MS: '2000', LEASE_MS: '2500', RECONCILE_INTERVAL_MS: '200' },
-  });
-});
-
-after(async () => {
-  await gateway?.stop('SIGTERM', 10_000);
-  await db?.stop();
-  await sim?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+// The crash scenario's settings; mechanisms (adaptive limit, bulkheads, breakers) stay on.
+const stack = crashStack('pg-restart', { MAX_REQUEST_TIMEOUT_MS: '2000', LEASE_MS: '2500', RECONCILE_INTERVAL_MS: '200' });
 
 interface Sent {
   at: number;
@@ -99,22 +69,22 @@ const summary = (sent: readonly Sent[], from: number) => {
 
 test('twice: Postgres stopped immediately under load and started again; the gateway serves again within seconds, without a restart', async () => {
   for (let round = 1; round <= 2; round++) {
-    const load = steadyLoad(gateway.url, `pgrestart-${round}-${Date.now()}`, 20);
+    const load = steadyLoad(stack.gateway.url, `pgrestart-${round}-${Date.now()}`, 20);
     try {
       await new Promise((r) => setTimeout(r, 2500));
       const warm = servedFrom(load.sent, load.sent[0]!.at, Date.now() - 1200);
       assert.notEqual(warm, null, `round ${round}: the gateway serves before the stop (sent: ${summary(load.sent, load.sent[0]!.at)})`);
-      await immediateStop(path.join(dir, 'pg'));
+      await immediateStop(stack.pgDataDir);
       // Down long enough for the pool to fail many connects in a row, as in the crash scenario.
       await new Promise((r) => setTimeout(r, 2500));
-      db = await startEmbeddedPostgres(dir, pgPort, () => {});
+      await stack.restartPostgres();
       const up = Date.now();
       await new Promise((r) => setTimeout(r, BACK_WITHIN_MS + 2000));
       await load.stop();
       const back = servedFrom(load.sent, up, up + BACK_WITHIN_MS + 2000);
       const detail = `round ${round}: back ${back === null ? 'never' : `${back} ms`} after Postgres accepted connections (sent: ${summary(load.sent, up)})`;
       assert.ok(back !== null && back <= BACK_WITHIN_MS, detail);
-      assert.ok(gateway.alive(), 'the same gateway process served throughout');
+      assert.ok(stack.gateway.alive(), 'the same gateway process served throughout');
     } finally {
       await load.stop();
     }

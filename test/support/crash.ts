@@ -6,8 +6,13 @@
  * against the provider ledger and the client's acknowledged answers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
+import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.js';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { startTarget, type Target } from './target.js';
 import { createInterface } from 'node:readline';
 import { CLI_PATH } from '../../src/lab/scenario/child.js';
 import type { ProviderSim } from '../../src/simulator/index.js';
@@ -156,5 +161,65 @@ export function spawnServeGroup(env: Record<string, string>, args: readonly stri
       }
     },
     exited,
+  };
+}
+
+/** A Postgres of its own that a test may crash and start again, the simulator, and one gateway on them. */
+export interface CrashStack {
+  readonly db: EmbeddedDb;
+  readonly sim: Simulator;
+  readonly gateway: Target;
+  /** The Postgres data directory (what immediateStop takes). */
+  readonly pgDataDir: string;
+  /** Start Postgres again on the same data directory and port (after immediateStop). */
+  restartPostgres(): Promise<EmbeddedDb>;
+}
+
+/**
+ * Registers before()/after() for a CrashStack: an embedded Postgres in a
+ * temporary directory on a fixed free port (so a restart comes back where the
+ * gateway looks), the simulator, and a gateway with `env`; all stopped and
+ * removed afterwards.
+ */
+export function crashStack(name: string, env: Record<string, string>): CrashStack {
+  let dir: string | undefined;
+  let pgPort = 0;
+  let db: EmbeddedDb | undefined;
+  let sim: Simulator | undefined;
+  let gateway: Target | undefined;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), `bulwark-${name}-`));
+    pgPort = await freePort();
+    db = await startEmbeddedPostgres(dir, pgPort, () => {});
+    sim = await startSimulator({ providerPort: 0, fxPort: 0 });
+    gateway = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env });
+  });
+  after(async () => {
+    await gateway?.stop('SIGTERM', 10_000);
+    await db?.stop();
+    await sim?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('the crash stack is used before before() ran');
+    return v;
+  };
+  return {
+    get db() {
+      return started(db);
+    },
+    get sim() {
+      return started(sim);
+    },
+    get gateway() {
+      return started(gateway);
+    },
+    get pgDataDir() {
+      return path.join(started(dir), 'pg');
+    },
+    async restartPostgres() {
+      db = await startEmbeddedPostgres(started(dir), pgPort, () => {});
+      return db;
+    },
   };
 }
