@@ -3,19 +3,9 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Permit, type Transition } from '../../src/resilience/breaker.js';
 import { allocateShared, localRegion, openRegion } from '../../src/resilience/shared-memory.js';
+import { TEST_BREAKER } from './fixtures/breaker-config.js';
 
-const config: BreakerConfig = {
-  windowMs: 10_000,
-  buckets: 10,
-  minCalls: 10,
-  failureRateThreshold: 0.5,
-  slowCallMs: 500,
-  slowCallRateThreshold: 0.8,
-  openMs: 5000,
-  halfOpenProbes: 4,
-  halfOpenSuccessRatio: 0.75,
-  probeTimeoutMs: 2000,
-};
+const config: BreakerConfig = TEST_BREAKER;
 
 function make(c = config) {
   const r = localRegion(breakerRegionSpec(c));

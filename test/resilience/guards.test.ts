@@ -10,20 +10,10 @@ import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } fro
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
 import { guarded, GuardedProvider, type Guard, type Verdict } from '../../src/resilience/guards.js';
 import { localRegion } from '../../src/resilience/shared-memory.js';
+import { TEST_BREAKER } from './fixtures/breaker-config.js';
 import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
 
-const config: BreakerConfig = {
-  windowMs: 10_000,
-  buckets: 10,
-  minCalls: 10,
-  failureRateThreshold: 0.5,
-  slowCallMs: 500,
-  slowCallRateThreshold: 0.8,
-  openMs: 5000,
-  halfOpenProbes: 4,
-  halfOpenSuccessRatio: 0.75,
-  probeTimeoutMs: 2000,
-};
+const config: BreakerConfig = TEST_BREAKER;
 const FULL = 800;
 
 function setup(extra: Partial<Guard> = {}) {
