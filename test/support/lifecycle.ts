@@ -1,7 +1,10 @@
 /**
  * What the charge-lifecycle tests against a real Postgres share: a provider
  * that answers from a script and records every call's key, and the
- * lifecycle's dependencies with instant retries.
+ * lifecycle's dependencies with instant retries. The attempt timeout is the
+ * default PROVIDER_TIMEOUT_MS (800 ms), not a test-sized 100 ms: the reconciler
+ * bounds each of its statements by it, and a busy CI machine's Postgres can
+ * take longer than 100 ms for one statement.
  */
 import type { DbGate, LifecycleDeps } from '../../src/charge/lifecycle.js';
 import type { ChargeStore } from '../../src/charge/store.js';
@@ -31,6 +34,6 @@ export function lifecycleDeps(store: ChargeStore, provider: Provider, o: { lease
     provider,
     ...(o.commits ? { commits: o.commits } : {}),
     ...(o.db ? { db: o.db } : {}),
-    settings: { leaseMs: o.leaseMs ?? 60_000, providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 100, minAttemptMs: 1 } },
+    settings: { leaseMs: o.leaseMs ?? 60_000, providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 800, minAttemptMs: 1 } },
   };
 }
