@@ -5,7 +5,18 @@ import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../src/resilience
 import { allocateShared, openRegion } from '../src/resilience/shared-memory.js';
 import type { Suite } from './harness.js';
 
-const config: BreakerConfig = { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8, probeTimeoutMs: 2000 };
+const config: BreakerConfig = {
+  windowMs: 10_000,
+  buckets: 10,
+  minCalls: 20,
+  failureRateThreshold: 0.5,
+  slowCallMs: 500,
+  slowCallRateThreshold: 0.8,
+  openMs: 5000,
+  halfOpenProbes: 5,
+  halfOpenSuccessRatio: 0.8,
+  probeTimeoutMs: 2000,
+};
 const layout = allocateShared({ b: breakerRegionSpec(config), k: BULKHEAD_REGION });
 initBreakerRegion(openRegion(layout, 'b'), config);
 initBulkheadRegion(openRegion(layout, 'k'), { limit: 64, maxWaiting: 16 });

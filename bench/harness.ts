@@ -18,11 +18,17 @@ export interface Suite {
   teardown?: () => Promise<void> | void;
 }
 
-export async function runSuite(s: Suite, timeMs = Number(process.env.BENCH_TIME_MS ?? 500)): Promise<Record<string, string | number | undefined>[]> {
+export async function runSuite(
+  s: Suite,
+  timeMs = Number(process.env.BENCH_TIME_MS ?? 500),
+): Promise<Record<string, string | number | undefined>[]> {
   for (const c of s.cases) await c.check();
   const bench = new Bench({ name: s.name, time: timeMs, warmupTime: 100 });
   for (const c of s.cases) bench.add(c.name, c.fn);
   await bench.run();
   await s.teardown?.();
-  return bench.table().filter((r): r is NonNullable<typeof r> => r !== null && r !== undefined).map((r) => ({ suite: s.name, ...r }));
+  return bench
+    .table()
+    .filter((r): r is NonNullable<typeof r> => r !== null && r !== undefined)
+    .map((r) => ({ suite: s.name, ...r }));
 }

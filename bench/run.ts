@@ -10,5 +10,7 @@ for (const f of files) {
   const { suite } = (await import(`./${f}.bench.js`)) as { suite: Suite };
   rows.push(...(await runSuite(suite)));
 }
-console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString()}`);
+console.log(
+  `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString()}`,
+);
 console.table(rows);

@@ -4,7 +4,13 @@ import { fingerprint } from '../src/charge/fingerprint.js';
 import { parseChargeBody } from '../src/charge/validate.js';
 import type { Suite } from './harness.js';
 
-const body = JSON.stringify({ amount: 2500, currency: 'usd', source: 'tok_visa', description: 'two books', metadata: { order: '1001', channel: 'web' } });
+const body = JSON.stringify({
+  amount: 2500,
+  currency: 'usd',
+  source: 'tok_visa',
+  description: 'two books',
+  metadata: { order: '1001', channel: 'web' },
+});
 const parsed = parseChargeBody(body);
 if (!parsed.ok) throw new Error('fixture must be valid');
 const input = parsed.value;
@@ -23,7 +29,8 @@ export const suite: Suite = {
     },
     {
       name: 'fingerprint (canonical JSON + sha256)',
-      check: () => assert.equal(fingerprint(input), fingerprint({ ...input, metadata: { channel: 'web', order: '1001' } })),
+      check: () =>
+        assert.equal(fingerprint(input), fingerprint({ ...input, metadata: { channel: 'web', order: '1001' } })),
       fn: () => fingerprint(input),
     },
   ],

@@ -3,8 +3,21 @@ import assert from 'node:assert/strict';
 import { Piscina } from 'piscina';
 import type { Suite } from './harness.js';
 
-const pool = new Piscina({ filename: new URL('./fixtures/echo-worker.js', import.meta.url).href, minThreads: 1, maxThreads: 1, atomics: 'disabled', concurrentTasksPerWorker: 64 });
-const task = { op: 'charge', key: 'order-1001', fingerprint: 'x'.repeat(43), input: { amount: 2500, currency: 'USD', source: 'tok_visa' }, deadline: 1e12, sentAt: 1e12 };
+const pool = new Piscina({
+  filename: new URL('./fixtures/echo-worker.js', import.meta.url).href,
+  minThreads: 1,
+  maxThreads: 1,
+  atomics: 'disabled',
+  concurrentTasksPerWorker: 64,
+});
+const task = {
+  op: 'charge',
+  key: 'order-1001',
+  fingerprint: 'x'.repeat(43),
+  input: { amount: 2500, currency: 'USD', source: 'tok_visa' },
+  deadline: 1e12,
+  sentAt: 1e12,
+};
 
 export const suite: Suite = {
   name: 'worker',

@@ -19,7 +19,12 @@ import { startChild } from '../src/lab/scenario/child.js';
 const CONNS = Number(process.env.DC_CONNS ?? 32);
 const SECONDS = Number(process.env.DC_SECONDS ?? 8);
 const ROUNDS = Number(process.env.DC_ROUNDS ?? 3);
-const GATEWAY_ENV = Object.fromEntries((process.env.DC_GATEWAY_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const GATEWAY_ENV = Object.fromEntries(
+  (process.env.DC_GATEWAY_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 
 interface Run {
   setting: 'on' | 'off';
@@ -57,13 +62,30 @@ async function load(url: string, tag: string): Promise<Omit<Run, 'setting'>> {
   );
   await pool.close();
   lat.sort((a, b) => a - b);
-  return { perSecond: Math.round(lat.length / SECONDS), p50Ms: Math.round(pct(lat, 0.5) * 10) / 10, p99Ms: Math.round(pct(lat, 0.99) * 10) / 10, other };
+  return {
+    perSecond: Math.round(lat.length / SECONDS),
+    p50Ms: Math.round(pct(lat, 0.5) * 10) / 10,
+    p99Ms: Math.round(pct(lat, 0.99) * 10) / 10,
+    other,
+  };
 }
 
 async function main(): Promise<void> {
   const env = await startEnvironment({ log: (m) => console.error(m) });
   try {
-    const gw = await startChild({ name: 'gateway', args: ['serve'], env: { ...LAB_SERVICE_DEFAULTS, PORT: '0', ADMIN_PORT: '0', DATABASE_URL: env.databaseUrl, PROVIDER_URL: env.sim.providerUrl, FX_URL: env.sim.fxUrl, ...GATEWAY_ENV } });
+    const gw = await startChild({
+      name: 'gateway',
+      args: ['serve'],
+      env: {
+        ...LAB_SERVICE_DEFAULTS,
+        PORT: '0',
+        ADMIN_PORT: '0',
+        DATABASE_URL: env.databaseUrl,
+        PROVIDER_URL: env.sim.providerUrl,
+        FX_URL: env.sim.fxUrl,
+        ...GATEWAY_ENV,
+      },
+    });
     const url = `http://127.0.0.1:${String(gw.listening.port)}`;
     const runs: Run[] = [];
     try {
@@ -76,7 +98,9 @@ async function main(): Promise<void> {
           await env.resetForVariant();
           const r = await load(url, `dc-${setting}-${round}-${Date.now()}`);
           runs.push({ setting, ...r });
-          console.error(`round ${round + 1} synchronous_commit=${setting}: ${r.perSecond}/s p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms (${r.other} non-final)`);
+          console.error(
+            `round ${round + 1} synchronous_commit=${setting}: ${r.perSecond}/s p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms (${r.other} non-final)`,
+          );
         }
       }
     } finally {
@@ -85,12 +109,16 @@ async function main(): Promise<void> {
       await gw.stop('SIGTERM', 15_000);
     }
     const m = machineInfo();
-    console.log(`machine: ${m.cores} cores, ${m.cpu_model}, ${m.memory_gib} GiB, node ${m.node}, ${m.platform}; ${m.date}; ${CONNS} connections, ${SECONDS} s per run, ${ROUNDS} rounds${Object.keys(GATEWAY_ENV).length ? `, ${JSON.stringify(GATEWAY_ENV)}` : ''}`);
+    console.log(
+      `machine: ${m.cores} cores, ${m.cpu_model}, ${m.memory_gib} GiB, node ${m.node}, ${m.platform}; ${m.date}; ${CONNS} connections, ${SECONDS} s per run, ${ROUNDS} rounds${Object.keys(GATEWAY_ENV).length ? `, ${JSON.stringify(GATEWAY_ENV)}` : ''}`,
+    );
     console.log('| synchronous_commit | charges/s (median of runs) | p50 ms | p99 ms | runs (charges/s) |');
     console.log('| --- | --- | --- | --- | --- |');
     for (const s of ['on', 'off'] as const) {
       const rs = runs.filter((r) => r.setting === s);
-      console.log(`| ${s} | ${median(rs.map((r) => r.perSecond))} | ${median(rs.map((r) => r.p50Ms))} | ${median(rs.map((r) => r.p99Ms))} | ${rs.map((r) => r.perSecond).join(' / ')} |`);
+      console.log(
+        `| ${s} | ${median(rs.map((r) => r.perSecond))} | ${median(rs.map((r) => r.p50Ms))} | ${median(rs.map((r) => r.p99Ms))} | ${rs.map((r) => r.perSecond).join(' / ')} |`,
+      );
     }
   } finally {
     await env.close();

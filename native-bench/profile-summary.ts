@@ -55,20 +55,32 @@ const RULES: readonly [RegExp, Stage][] = [
   [/^ \(program\)$/, 'native: uWS C++, libuv, syscalls, V8 runtime ((program))'],
   [/^ (stringify|parse)$|\/src\/errors\/catalogue\.js/, 'JSON serialisation (JSON.parse/stringify)'],
   [/node:internal\/(abort_controller|per_context\/domexception)/, 'deadlines (AbortSignal, timers)'],
-  [/^ (writeBuffer|writev|writeUtf8String|writeLatin1String|writeAsciiString|readStart|onStreamRead|runMicrotasks)$/, 'Node net/streams/timers/promises (no mapped caller)'],
+  [
+    /^ (writeBuffer|writev|writeUtf8String|writeLatin1String|writeAsciiString|readStart|onStreamRead|runMicrotasks)$/,
+    'Node net/streams/timers/promises (no mapped caller)',
+  ],
   [/node:internal\/histogram|node:internal\/perf\//, 'metrics / histograms'],
   [/node_modules\/postgres\//, 'postgres.js driver'],
   [/node_modules\/undici\/|\/src\/downstream\//, 'undici provider call'],
-  [/node_modules\/piscina\/|node:internal\/worker|messageport|^ (postMessage|receiveMessageOnPort|emitMessage)$/i, 'thread hop (piscina, MessagePort, structured clone)'],
+  [
+    /node_modules\/piscina\/|node:internal\/worker|messageport|^ (postMessage|receiveMessageOnPort|emitMessage)$/i,
+    'thread hop (piscina, MessagePort, structured clone)',
+  ],
   [/\/src\/gateway\/tasks\.js|\/src\/gateway\/worker\.js/, 'thread hop (piscina, MessagePort, structured clone)'],
   [/node_modules\/(pino|thread-stream|sonic-boom)|\/src\/runtime\/logger\.js/, 'logging (pino)'],
   [/node_modules\/(prom-client|hdr-histogram)|\/src\/metrics\//, 'metrics / histograms'],
   [/\/src\/charge\/(group-commit|batch-store)\.js/, 'group commit'],
-  [/\/src\/charge\/(validate|fingerprint|key-hash)\.js|node:(internal\/)?crypto/, 'validation + fingerprint (incl. SHA-256)'],
+  [
+    /\/src\/charge\/(validate|fingerprint|key-hash)\.js|node:(internal\/)?crypto/,
+    'validation + fingerprint (incl. SHA-256)',
+  ],
   [/\/src\/charge\//, 'charge service (lifecycle, store)'],
   [/\/src\/gateway\/(admission|loop-monitor)\.js|\/src\/resilience\//, 'admission, breakers, bulkheads'],
   [/uWebSockets|uws|\/src\/gateway\/(server|http|native)\.js/i, 'uWS request handling + parsing (our handler, uWS JS)'],
-  [/node:(net|stream|events|timers|buffer|internal\/(stream|net|timers|process\/task_queues|event_target|streams|buffer))/, 'Node net/streams/timers/promises (no mapped caller)'],
+  [
+    /node:(net|stream|events|timers|buffer|internal\/(stream|net|timers|process\/task_queues|event_target|streams|buffer))/,
+    'Node net/streams/timers/promises (no mapped caller)',
+  ],
 ];
 
 const GENERIC: Stage = 'Node net/streams/timers/promises (no mapped caller)';
@@ -112,7 +124,10 @@ export function stageTimes(p: CpuProfile, fromUs = -Infinity, toUs = Infinity): 
       }
     }
     stageById.set(n.id, stage);
-    nameById.set(n.id, `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}`);
+    nameById.set(
+      n.id,
+      `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}`,
+    );
   }
   const byStage = new Map<Stage, number>();
   const other = new Map<string, number>();

@@ -101,9 +101,20 @@ async function main(): Promise<void> {
     const pid = gateway.pid;
     console.error(`gateway pid ${pid}: warm-up ${WARMUP_S} s, then ${SECONDS} s at c=${CONNECTIONS}`);
     await env.resetForVariant();
-    if (WARMUP_S > 0) wrk(`${url}/charge`, { connections: CONNECTIONS, seconds: WARMUP_S, script: SCRIPT, scriptArgs: ['profile-warmup'] });
+    if (WARMUP_S > 0)
+      wrk(`${url}/charge`, {
+        connections: CONNECTIONS,
+        seconds: WARMUP_S,
+        script: SCRIPT,
+        scriptArgs: ['profile-warmup'],
+      });
     const before = { threads: await threadsCpuSeconds(pid), all: (await cpuSeconds(pid)) ?? 0, t: monoUs() };
-    const r = wrk(`${url}/charge`, { connections: CONNECTIONS, seconds: SECONDS, script: SCRIPT, scriptArgs: ['profile'] });
+    const r = wrk(`${url}/charge`, {
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      script: SCRIPT,
+      scriptArgs: ['profile'],
+    });
     const after = { threads: await threadsCpuSeconds(pid), all: (await cpuSeconds(pid)) ?? 0, t: monoUs() };
     const charges = Math.round(r.rps * r.seconds) - r.non2xx;
     // SIGTERM: the drain ends in a clean exit, and only a clean exit writes the profiles.
@@ -129,9 +140,16 @@ async function main(): Promise<void> {
     // (every thread is "node"): they are taken to be the busiest threads
     // after the main one, one per worker profile; the rest are V8's GC and
     // compiler helpers, the profilers' own threads and libuv's pool.
-    const deltas = [...after.threads].map(([tid, s]) => ({ tid, us: (s - (before.threads.get(tid) ?? 0)) * 1e6 })).sort((a, b) => b.us - a.us);
+    const deltas = [...after.threads]
+      .map(([tid, s]) => ({ tid, us: (s - (before.threads.get(tid) ?? 0)) * 1e6 }))
+      .sort((a, b) => b.us - a.us);
     const procFront = deltas.find((d) => d.tid === pid)?.us ?? 0;
-    const workerTids = new Set(deltas.filter((d) => d.tid !== pid).slice(0, workers.length).map((d) => d.tid));
+    const workerTids = new Set(
+      deltas
+        .filter((d) => d.tid !== pid)
+        .slice(0, workers.length)
+        .map((d) => d.tid),
+    );
     const procWorkers = deltas.filter((d) => workerTids.has(d.tid)).reduce((a, d) => a + d.us, 0);
     const procAll = (after.all - before.all) * 1e6;
     // V8's sampler counts every sample in which the thread was not idle in
@@ -162,9 +180,23 @@ async function main(): Promise<void> {
       rows,
       profile_busy_us_per_charge: { front: r1(per(F.cpuUs)), workers: r1(per(W.cpuUs)) },
       idle_us_per_charge: { front: r1(per(F.idleUs)), workers: r1(per(W.idleUs)) },
-      proc_cpu_us_per_charge: { front_thread: r1(per(procFront)), worker_threads: r1(per(procWorkers)), other_threads: r1(per(procAll - procFront - procWorkers)), process: r1(per(procAll)) },
-      proc_threads_cpu_ms: deltas.filter((d) => d.us > 0).map((d) => ({ tid: d.tid, ms: r1(d.us / 1000), role: d.tid === pid ? 'front' : workerTids.has(d.tid) ? 'worker (by rank)' : 'helper' })),
-      top_other: { front: F.topOther.map((o) => ({ ...o, us_per_charge: r1(per(o.us)) })), workers: W.topOther.map((o) => ({ ...o, us_per_charge: r1(per(o.us)) })) },
+      proc_cpu_us_per_charge: {
+        front_thread: r1(per(procFront)),
+        worker_threads: r1(per(procWorkers)),
+        other_threads: r1(per(procAll - procFront - procWorkers)),
+        process: r1(per(procAll)),
+      },
+      proc_threads_cpu_ms: deltas
+        .filter((d) => d.us > 0)
+        .map((d) => ({
+          tid: d.tid,
+          ms: r1(d.us / 1000),
+          role: d.tid === pid ? 'front' : workerTids.has(d.tid) ? 'worker (by rank)' : 'helper',
+        })),
+      top_other: {
+        front: F.topOther.map((o) => ({ ...o, us_per_charge: r1(per(o.us)) })),
+        workers: W.topOther.map((o) => ({ ...o, us_per_charge: r1(per(o.us)) })),
+      },
       profiles: profDir,
     };
     const md = [
@@ -176,7 +208,9 @@ async function main(): Promise<void> {
       '',
       '| stage | front thread µs/charge | workers µs/charge (all workers) |',
       '| --- | ---: | ---: |',
-      ...rows.map((x) => `| ${x.stage} | ${x.front_us} (${x.front_share_pct} %) | ${x.workers_us} (${x.workers_share_pct} %) |`),
+      ...rows.map(
+        (x) => `| ${x.stage} | ${x.front_us} (${x.front_share_pct} %) | ${x.workers_us} (${x.workers_share_pct} %) |`,
+      ),
       `| **CPU per charge (/proc, split by profile shares)** | **${report.proc_cpu_us_per_charge.front_thread}** | **${report.proc_cpu_us_per_charge.worker_threads}** |`,
       '',
       `whole process (/proc): ${report.proc_cpu_us_per_charge.process} µs per charge = front ${report.proc_cpu_us_per_charge.front_thread} + workers ${report.proc_cpu_us_per_charge.worker_threads} + helper threads (V8 GC/compiler, profilers, libuv) ${report.proc_cpu_us_per_charge.other_threads}.`,

@@ -32,7 +32,10 @@ interface Proc {
 
 /** Spawn a node script and wait for its JSON line with msg "listening". */
 function start(args: string[], env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, BULWARK_EXIT_WITH_PARENT: '1', LOG_LEVEL: 'info', ...env } });
+  const child = spawn(process.execPath, args, {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, BULWARK_EXIT_WITH_PARENT: '1', LOG_LEVEL: 'info', ...env },
+  });
   const lines = createInterface({ input: child.stdout! });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
@@ -55,7 +58,6 @@ async function stop(p: Proc): Promise<void> {
   if (p.child.exitCode === null) p.child.kill('SIGKILL');
 }
 
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-native-bench-'));
   const procs: Proc[] = [];
@@ -67,17 +69,36 @@ async function main(): Promise<void> {
     const sim = await start([CLI, 'simulate', '--provider-port', '0', '--fx-port', '0'], {});
     procs.push(sim);
     const providerUrl = String(sim.line.providerUrl);
-    const common = { DATABASE_URL: db.url, PROVIDER_URL: providerUrl, FX_URL: String(sim.line.fxUrl), HOST: '127.0.0.1' };
+    const common = {
+      DATABASE_URL: db.url,
+      PROVIDER_URL: providerUrl,
+      FX_URL: String(sim.line.fxUrl),
+      HOST: '127.0.0.1',
+    };
     const bare = await start([path.join(HERE, 'bare-uws.js')], {});
     const gateway = await start([CLI, 'serve'], { ...common, PORT: '0', ADMIN_PORT: '0' });
     // Shed path: one admitted charge hangs at the provider and holds the only
     // admission slot, so every other POST /charge is parsed, validated and shed.
-    const shedGw = await start([CLI, 'serve'], { ...common, PORT: '0', ADMIN_PORT: '0', CONCURRENCY_LIMIT: 'static', CONCURRENCY_LIMIT_STATIC: '1', SHEDDING: 'false', BREAKERS: 'false', REQUEST_TIMEOUT_MS: '30000', RECONCILE_INTERVAL_MS: '600000' });
+    const shedGw = await start([CLI, 'serve'], {
+      ...common,
+      PORT: '0',
+      ADMIN_PORT: '0',
+      CONCURRENCY_LIMIT: 'static',
+      CONCURRENCY_LIMIT_STATIC: '1',
+      SHEDDING: 'false',
+      BREAKERS: 'false',
+      REQUEST_TIMEOUT_MS: '30000',
+      RECONCILE_INTERVAL_MS: '600000',
+    });
     const fastify = await start([CLI, 'baseline'], { ...common, BASELINE_PORT: '0' });
     procs.push(bare, gateway, shedGw, fastify);
     await fetch(`${providerUrl}/_faults`, { method: 'PUT', body: JSON.stringify({ hang: true }) });
     const shedUrl = `http://127.0.0.1:${String(shedGw.line.port)}`;
-    void fetch(`${shedUrl}/charge`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'holder', 'x-request-timeout-ms': '30000' }, body: '{"amount":1,"currency":"USD","source":"tok_visa"}' }).catch(() => {});
+    void fetch(`${shedUrl}/charge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'holder', 'x-request-timeout-ms': '30000' },
+      body: '{"amount":1,"currency":"USD","source":"tok_visa"}',
+    }).catch(() => {});
     await new Promise((r) => setTimeout(r, 300));
 
     const targets: [string, string, string?][] = [
@@ -98,17 +119,43 @@ async function main(): Promise<void> {
     const rows = targets.map(([name]) => {
       const rs = results.get(name)!;
       const rps = median(rs.map((r) => r.rps));
-      return { target: name, rps_median: Math.round(rps), rps_rounds: rs.map((r) => Math.round(r.rps)), p99_ms_median: median(rs.map((r) => r.p99Ms)), ratio_to_bare: Number((rps / bareRps).toFixed(3)), non2xx: rs.map((r) => r.non2xx) };
+      return {
+        target: name,
+        rps_median: Math.round(rps),
+        rps_rounds: rs.map((r) => Math.round(r.rps)),
+        p99_ms_median: median(rs.map((r) => r.p99Ms)),
+        ratio_to_bare: Number((rps / bareRps).toFixed(3)),
+        non2xx: rs.map((r) => r.non2xx),
+      };
     });
-    const machine = { cores: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() };
-    const report = { machine, command: `NB_ROUNDS=${ROUNDS} NB_SECONDS=${SECONDS} NB_CONNECTIONS=${CONNECTIONS} npm run bench:native`, wrk: `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency`, rows };
+    const machine = {
+      cores: cpus().length,
+      cpu_model: cpus()[0]?.model ?? 'unknown',
+      memory_gib: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      date: new Date().toISOString(),
+    };
+    const report = {
+      machine,
+      command: `NB_ROUNDS=${ROUNDS} NB_SECONDS=${SECONDS} NB_CONNECTIONS=${CONNECTIONS} npm run bench:native`,
+      wrk: `wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency`,
+      rows,
+    };
     const out = path.resolve(HERE, '../../reports');
     await mkdir(out, { recursive: true });
-    await writeFile(path.join(out, `native-bench-${machine.date.replaceAll(':', '-')}.json`), JSON.stringify(report, null, 2));
-    console.log(`machine: ${machine.cores} × ${machine.cpu_model}, ${machine.memory_gib} GiB, node ${machine.node}, ${machine.date}`);
+    await writeFile(
+      path.join(out, `native-bench-${machine.date.replaceAll(':', '-')}.json`),
+      JSON.stringify(report, null, 2),
+    );
+    console.log(
+      `machine: ${machine.cores} × ${machine.cpu_model}, ${machine.memory_gib} GiB, node ${machine.node}, ${machine.date}`,
+    );
     console.log(`| target | req/s (median of ${ROUNDS}) | rounds | p99 ms | vs bare uWS |`);
     console.log('| --- | --- | --- | --- | --- |');
-    for (const r of rows) console.log(`| ${r.target} | ${r.rps_median} | ${r.rps_rounds.join(' / ')} | ${r.p99_ms_median} | ${(r.ratio_to_bare * 100).toFixed(0)} % |`);
+    for (const r of rows)
+      console.log(
+        `| ${r.target} | ${r.rps_median} | ${r.rps_rounds.join(' / ')} | ${r.p99_ms_median} | ${(r.ratio_to_bare * 100).toFixed(0)} % |`,
+      );
   } finally {
     await Promise.all(procs.map(stop));
     await db.stop();

@@ -24,8 +24,19 @@ function unitMs(v: string, unit: string): number {
   return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n;
 }
 
-export function wrk(url: string, o: { connections: number; seconds: number; script?: string; scriptArgs?: string[] }): WrkResult {
-  const args = ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--latency', ...(o.script ? ['-s', o.script] : []), url, ...(o.scriptArgs && o.scriptArgs.length > 0 ? ['--', ...o.scriptArgs] : [])];
+export function wrk(
+  url: string,
+  o: { connections: number; seconds: number; script?: string; scriptArgs?: string[] },
+): WrkResult {
+  const args = [
+    '-t1',
+    `-c${o.connections}`,
+    `-d${o.seconds}s`,
+    '--latency',
+    ...(o.script ? ['-s', o.script] : []),
+    url,
+    ...(o.scriptArgs && o.scriptArgs.length > 0 ? ['--', ...o.scriptArgs] : []),
+  ];
   const r = spawnSync('wrk', args, { encoding: 'utf8' });
   if (r.error) throw new Error(`wrk is needed (Debian package wrk): ${r.error.message}`);
   const out = r.stdout;

@@ -7,10 +7,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 let commit = process.env.GIT_COMMIT || 'unknown';
 if (!process.env.GIT_COMMIT) {
   try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     // not a git checkout (a tarball install): leave it unknown
   }
 }
 mkdirSync('dist', { recursive: true });
-writeFileSync('dist/build-info.json', JSON.stringify({ git_commit: commit, build_time: new Date().toISOString() }) + '\n');
+writeFileSync(
+  'dist/build-info.json',
+  JSON.stringify({ git_commit: commit, build_time: new Date().toISOString() }) + '\n',
+);

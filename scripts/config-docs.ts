@@ -17,7 +17,9 @@ function table(specs: Specs, only?: (key: string) => boolean): string {
   for (const [key, s] of Object.entries(specs)) {
     if (only && !only(key)) continue;
     const def = s.default === undefined ? '(unset)' : `\`${JSON.stringify(s.default)}\``;
-    rows.push(`| \`--${s.flag}\` | ${s.env ? `\`${s.env}\`` : ''} | ${def} | ${s.unit ?? ''} | ${s.doc.replaceAll('|', '\\|')} |`);
+    rows.push(
+      `| \`--${s.flag}\` | ${s.env ? `\`${s.env}\`` : ''} | ${def} | ${s.unit ?? ''} | ${s.doc.replaceAll('|', '\\|')} |`,
+    );
   }
   return rows.join('\n');
 }
@@ -48,7 +50,11 @@ export function renderConfigDocs(): string {
   ].join('\n');
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1]) && process.argv.includes('--write')) {
+if (
+  process.argv[1] &&
+  fileURLToPath(import.meta.url) === path.resolve(process.argv[1]) &&
+  process.argv.includes('--write')
+) {
   writeFileSync(CONFIG_DOC, renderConfigDocs());
   console.log(`wrote ${path.relative(process.cwd(), CONFIG_DOC)}`);
 }

@@ -25,7 +25,13 @@ import type { Socket } from 'node:net';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChargeService } from '../charge/service.js';
 import { validateIdempotencyKey } from '../charge/validate.js';
-import { chargeHead, MAX_HEADER_SECTION_BYTES, pairsFromRaw, parseChargeRequest, problemFrom } from '../charge/request.js';
+import {
+  chargeHead,
+  MAX_HEADER_SECTION_BYTES,
+  pairsFromRaw,
+  parseChargeRequest,
+  problemFrom,
+} from '../charge/request.js';
 import { problem, json, type Reply } from '../errors/catalogue.js';
 import { parseQuoteQuery, quoteReply, RateCache, type QuoteQuery } from '../fx/quote.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -69,7 +75,6 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 const CHARGES_PREFIX = '/charges/';
 
-
 const asIs = (body: unknown): string => body as string;
 
 /**
@@ -100,7 +105,6 @@ function splitUrl(url: string): { path: string; query: string } {
   return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
-
 /** GET /charges/:key's validation, on the raw (still %-encoded) segment as uWS hands it over. */
 function chargeKey(rawSegment: string): { ok: true; key: string } | { ok: false; reply: Reply } {
   let key: string;
@@ -110,7 +114,8 @@ function chargeKey(rawSegment: string): { ok: true; key: string } | { ok: false;
     key = '';
   }
   const valid = validateIdempotencyKey(key);
-  if (!valid.ok) return { ok: false, reply: problem('invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail }) };
+  if (!valid.ok)
+    return { ok: false, reply: problem('invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail }) };
   return { ok: true, key };
 }
 
@@ -146,18 +151,30 @@ function errorReply(e: FastifyError, maxBodyBytes: number): Reply | undefined {
 function clientErrorReply(e: Error & { code?: string; reason?: string }): Reply {
   switch (e.code) {
     case 'HPE_HEADER_OVERFLOW':
-      return problem('request_header_too_large', { detail: `The header section may be at most ${MAX_HEADER_SECTION_BYTES} bytes` });
+      return problem('request_header_too_large', {
+        detail: `The header section may be at most ${MAX_HEADER_SECTION_BYTES} bytes`,
+      });
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return problem('request_timeout', { detail: `The request headers did not arrive within ${HEADERS_TIMEOUT_MS} ms` });
+      return problem('request_timeout', {
+        detail: `The request headers did not arrive within ${HEADERS_TIMEOUT_MS} ms`,
+      });
     case 'HPE_UNEXPECTED_CONTENT_LENGTH':
     case 'HPE_INVALID_CONTENT_LENGTH':
-      return problem('invalid_header', { field: 'Content-Length', detail: 'Content-Length must be sent once, as a non-negative integer' });
+      return problem('invalid_header', {
+        field: 'Content-Length',
+        detail: 'Content-Length must be sent once, as a non-negative integer',
+      });
   }
   return problem('invalid_header', { detail: 'The request is not valid HTTP/1.1' });
 }
 
 function writeRaw(socket: Socket, r: Reply): void {
-  const headers = [`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}`, `Content-Type: ${r.contentType}`, `Content-Length: ${Buffer.byteLength(r.body)}`, 'Connection: close'];
+  const headers = [
+    `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}`,
+    `Content-Type: ${r.contentType}`,
+    `Content-Length: ${Buffer.byteLength(r.body)}`,
+    'Connection: close',
+  ];
   for (const [k, v] of Object.entries(r.headers ?? {})) headers.push(`${k}: ${v}`);
   socket.end(`${headers.join('\r\n')}\r\n\r\n${r.body}`);
 }
@@ -186,7 +203,11 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     return503OnClosing: false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: (_e, req, reply) => send(reply, unroutableUrl(req.method, req.url)),
-    http: { maxHeaderSize: MAX_HEADER_SECTION_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    http: {
+      maxHeaderSize: MAX_HEADER_SECTION_BYTES,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
     clientErrorHandler: (e, socket) => {
       // A reset connection has no one to answer (Node's own rule).
       if ((e as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
@@ -222,7 +243,12 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
   // One warn line per failed (5xx) answer, rate-limited, naming its request id, as the gateway does.
   const failedAnswer = failedAnswerLog(log);
   app.addHook('onSend', (req, reply, payload, done) => {
-    failedAnswer(String(req.id), req.routeOptions.url ?? 'other', reply.statusCode, typeof payload === 'string' ? payload : '');
+    failedAnswer(
+      String(req.id),
+      req.routeOptions.url ?? 'other',
+      reply.statusCode,
+      typeof payload === 'string' ? payload : '',
+    );
     done(null, payload);
   });
 
@@ -245,7 +271,10 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
   /** Resolve with the service's reply, or 504 at the deadline plus grace, like the gateway's #dispatch. */
   const byDeadline = (op: string, work: Promise<Reply>, deadline: number): Promise<Reply> =>
     new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(problem('deadline_exceeded')), Math.max(0, deadline - clock.epochMs()) + DEADLINE_GRACE_MS);
+      const timer = setTimeout(
+        () => resolve(problem('deadline_exceeded')),
+        Math.max(0, deadline - clock.epochMs()) + DEADLINE_GRACE_MS,
+      );
       work.then(
         (r) => {
           clearTimeout(timer);
@@ -281,7 +310,11 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
           uploads.delete(req);
           if (reply.sent) return;
           // Close: whatever the client still sends is not wanted, and the connection is what it holds.
-          send(reply, problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }), true);
+          send(
+            reply,
+            problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }),
+            true,
+          );
         }, s.bodyTimeoutMs),
       );
       reply.raw.once('close', () => uploaded(req));
@@ -312,7 +345,10 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
 
   app.get('/quote', async (req, reply) => {
     const q = parseQuoteQuery(splitUrl(req.url).query);
-    send(reply, q.ok ? await quote(q.value) : problem(q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) }));
+    send(
+      reply,
+      q.ok ? await quote(q.value) : problem(q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) }),
+    );
   });
 
   async function quote(q: QuoteQuery): Promise<Reply> {
@@ -350,7 +386,8 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
       method: others,
       url,
       // Answer before the body is read: a PUT of 1 MB to /charge is a 405, not a 413.
-      onRequest: (req, reply) => send(reply, url === '/charges/:key' && rawKeySegment(req) === '' ? notFound() : reply405),
+      onRequest: (req, reply) =>
+        send(reply, url === '/charges/:key' && rawKeySegment(req) === '' ? notFound() : reply405),
       handler: () => {},
     });
   }

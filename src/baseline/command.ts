@@ -5,7 +5,13 @@
  * timers → signals.
  */
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { baselineSpecs, checkCommon, checkProduction, SERVICE_HELP_GROUPS, type BaselineConfig } from '../config/service.js';
+import {
+  baselineSpecs,
+  checkCommon,
+  checkProduction,
+  SERVICE_HELP_GROUPS,
+  type BaselineConfig,
+} from '../config/service.js';
 import { reconcileBacklog } from '../charge/reconciler.js';
 import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import { connect } from '../db/connect.js';
@@ -21,7 +27,7 @@ import { ServiceState } from './state.js';
 export const baselineHelp = (): string =>
   renderHelp(
     'bulwark baseline [options]',
-    'Run the conventional Fastify baseline doing the gateway\'s job: one process, one Postgres pool, plain retries. --hardened adds @fastify/under-pressure and an opossum breaker around the provider.',
+    "Run the conventional Fastify baseline doing the gateway's job: one process, one Postgres pool, plain retries. --hardened adds @fastify/under-pressure and an opossum breaker around the provider.",
     baselineSpecs,
     SERVICE_HELP_GROUPS,
   );
@@ -50,7 +56,12 @@ export async function baselineCommand(argv: string[], env: NodeJS.ProcessEnv): P
 }
 
 async function start(c: BaselineConfig, deps: Dependencies, log: Logger, starting: StartingListener): Promise<void> {
-  const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
+  const migrator = connect({
+    url: deps.databaseUrl,
+    max: 1,
+    connectTimeoutMs: c.dbConnectTimeoutMs,
+    statementTimeoutMs: 60_000,
+  });
   try {
     const applied = await migrate(migrator);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
@@ -59,7 +70,10 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
   }
 
   const breaker = c.hardened ? createProviderBreaker(log) : undefined;
-  const service = createChargeService(chargeServiceSettings(c, deps), { log, ...(breaker ? { decorateProvider: breaker.decorateProvider } : {}) });
+  const service = createChargeService(chargeServiceSettings(c, deps), {
+    log,
+    ...(breaker ? { decorateProvider: breaker.decorateProvider } : {}),
+  });
   const state = new ServiceState();
   const app = buildBaselineApp({
     settings: c,
@@ -75,14 +89,22 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
 
   const timers = [
     every(1000, () => state.refreshDbCheck(() => service.ping())),
-    every(c.reconcileIntervalMs, async () => {
-      const r = await reconcileBacklog(() => service.reconcile(), c.reconcileBatch);
-      if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
-    }, (e) => log.error({ err: e }, 'reconcile failed')),
-    every(c.reapIntervalMs, async () => {
-      const n = await service.reap();
-      if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
-    }, (e) => log.error({ err: e }, 'reap failed')),
+    every(
+      c.reconcileIntervalMs,
+      async () => {
+        const r = await reconcileBacklog(() => service.reconcile(), c.reconcileBatch);
+        if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
+      },
+      (e) => log.error({ err: e }, 'reconcile failed'),
+    ),
+    every(
+      c.reapIntervalMs,
+      async () => {
+        const n = await service.reap();
+        if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
+      },
+      (e) => log.error({ err: e }, 'reap failed'),
+    ),
   ];
   await state.refreshDbCheck(() => service.ping());
   log.info({ port, pid: process.pid, hardened: c.hardened }, 'listening');
@@ -105,4 +127,3 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
     },
   });
 }
-

@@ -43,7 +43,11 @@ export const BREAKER_OPTIONS = Object.freeze({
 /** Probes are never shed, as in the gateway: an orchestrator must see the instance alive. */
 const NEVER_SHED: ReadonlySet<string> = new Set(['/health', '/ready', '/version']);
 
-export function registerUnderPressure(app: FastifyInstance, state: ServiceState, overrides: Partial<FastifyUnderPressureOptions> = {}): void {
+export function registerUnderPressure(
+  app: FastifyInstance,
+  state: ServiceState,
+  overrides: Partial<FastifyUnderPressureOptions> = {},
+): void {
   void app.register(underPressure, {
     ...UNDER_PRESSURE_OPTIONS,
     ...overrides,
@@ -51,7 +55,11 @@ export function registerUnderPressure(app: FastifyInstance, state: ServiceState,
     // Its default answer is an Error serialized by Fastify, not our problem body.
     pressureHandler: (req, reply, type) => {
       if (NEVER_SHED.has(req.routeOptions.url ?? '')) return;
-      const body = prepareReply(reply, problem('overloaded', { detail: `Shed by @fastify/under-pressure (${type})` }), state);
+      const body = prepareReply(
+        reply,
+        problem('overloaded', { detail: `Shed by @fastify/under-pressure (${type})` }),
+        state,
+      );
       // The plugin's typings say void, but its code sends whatever non-null value is returned (README: pressureHandler).
       return body as unknown as void;
     },
@@ -81,11 +89,14 @@ export interface ProviderBreaker {
  * not retry: retrying into an open breaker is a retry storm).
  */
 export function createProviderBreaker(log: Logger, options: CircuitBreaker.Options = BREAKER_OPTIONS): ProviderBreaker {
-  const breaker = new CircuitBreaker<[Call], AttemptOutcome>(async (call) => {
-    const outcome = await call();
-    if (outcome.kind === 'unknown') throw new UnknownOutcome(outcome);
-    return outcome;
-  }, { ...options, name: 'provider' });
+  const breaker = new CircuitBreaker<[Call], AttemptOutcome>(
+    async (call) => {
+      const outcome = await call();
+      if (outcome.kind === 'unknown') throw new UnknownOutcome(outcome);
+      return outcome;
+    },
+    { ...options, name: 'provider' },
+  );
   breaker.on('open', () => log.warn({ breaker: 'provider', state: 'open' }, 'breaker transition'));
   breaker.on('halfOpen', () => log.info({ breaker: 'provider', state: 'half_open' }, 'breaker transition'));
   breaker.on('close', () => log.info({ breaker: 'provider', state: 'closed' }, 'breaker transition'));
@@ -102,7 +113,8 @@ export function createProviderBreaker(log: Logger, options: CircuitBreaker.Optio
   return {
     breaker,
     decorateProvider: (p) => ({
-      createCharge: (providerKey, reference, input, timeoutMs) => guarded(() => p.createCharge(providerKey, reference, input, timeoutMs)),
+      createCharge: (providerKey, reference, input, timeoutMs) =>
+        guarded(() => p.createCharge(providerKey, reference, input, timeoutMs)),
       getCharge: (providerKey, timeoutMs) => guarded(() => p.getCharge(providerKey, timeoutMs)),
     }),
     shutdown: () => breaker.shutdown(),

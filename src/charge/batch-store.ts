@@ -25,7 +25,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { ChargeStore, claimedFrom, newChargeId, type ChargeStatus, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
+import {
+  ChargeStore,
+  claimedFrom,
+  newChargeId,
+  type ChargeStatus,
+  type ClaimResult,
+  type FinalStatus,
+  type StoredOutcome,
+} from './store.js';
 import type { ChargeInput } from './validate.js';
 import type { ProviderKeyFn } from './provider-key.js';
 
@@ -89,7 +97,16 @@ export class BatchStore {
       const batch = pending.map((i) => reqs[i]!);
       const ids = batch.map(() => newChargeId());
       this.onStatement('claim');
-      const rows = await this.sql<{ idempotency_key: string; charge_id: string; provider_key: string; lease_token: string; inserted: boolean; created_at: Date }[]>`
+      const rows = await this.sql<
+        {
+          idempotency_key: string;
+          charge_id: string;
+          provider_key: string;
+          lease_token: string;
+          inserted: boolean;
+          created_at: Date;
+        }[]
+      >`
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
         SELECT b.key, b.fp, 'started', b.charge_id, b.provider_key, b.amount, b.currency, b.request::jsonb, b.token::uuid,
                now() + make_interval(secs => b.lease_s)
@@ -119,7 +136,16 @@ export class BatchStore {
       // Rows the insert found and did not take over: one read for all of them,
       // in a new statement so it sees what the conflicting writers committed.
       this.onStatement('claim');
-      const existing = await this.sql<{ idempotency_key: string; fingerprint: string; status: ChargeStatus; response_status: number | null; response_body: string | null; wait_ms: number | null }[]>`
+      const existing = await this.sql<
+        {
+          idempotency_key: string;
+          fingerprint: string;
+          status: ChargeStatus;
+          response_status: number | null;
+          response_body: string | null;
+          wait_ms: number | null;
+        }[]
+      >`
         SELECT idempotency_key, fingerprint, status, response_status, response_body,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
         FROM charges WHERE idempotency_key = ANY(${unsettled.map((i) => reqs[i]!.key)}::text[])`;
@@ -130,7 +156,8 @@ export class BatchStore {
         if (!cur) pending.push(i);
         else if (cur.fingerprint !== r.fp) results[i] = { kind: 'mismatch' };
         else if (cur.status === 'needs_attention') results[i] = { kind: 'needs_attention' };
-        else if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) results[i] = { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
+        else if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null)
+          results[i] = { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
         else results[i] = { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
       }
     }
@@ -156,7 +183,9 @@ export class BatchStore {
     this.onStatement('record');
     // $1 keys; $2..$5 the values, by the key's position in $1. No join: the
     // only plan is a primary-key lookup per key.
-    const rows = await this.sql.unsafe<{ idempotency_key: string; status: ChargeStatus; response_status: number | null; response_body: string | null }[]>(
+    const rows = await this.sql.unsafe<
+      { idempotency_key: string; status: ChargeStatus; response_status: number | null; response_body: string | null }[]
+    >(
       `WITH upd AS (
          UPDATE charges c
             SET status = ($2::text[])[array_position($1::text[], c.idempotency_key)],
@@ -171,26 +200,45 @@ export class BatchStore {
        SELECT c.idempotency_key, c.status, c.response_status, c.response_body FROM charges c
         WHERE c.idempotency_key = ANY($1::text[])
           AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.idempotency_key = c.idempotency_key)`,
-      [keys, batch.map((r) => r.status), batch.map((r) => r.providerChargeId), batch.map((r) => r.responseStatus), batch.map((r) => r.responseBody)],
+      [
+        keys,
+        batch.map((r) => r.status),
+        batch.map((r) => r.providerChargeId),
+        batch.map((r) => r.responseStatus),
+        batch.map((r) => r.responseBody),
+      ],
       { prepare: true },
     );
     const stored = new Map<string, { response_status: number; response_body: string }>();
     // Rows still started here are rows another statement holds and this
     // statement's snapshot predates; rows updated by us or final before are settled.
-    for (const r of rows) if (r.status !== 'started' && r.response_status !== null && r.response_body !== null) stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });
+    for (const r of rows)
+      if (r.status !== 'started' && r.response_status !== null && r.response_body !== null)
+        stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });
     const missing = keys.filter((k) => !stored.has(k));
     if (missing.length > 0) {
       // A writer that committed while our update waited for its row lock is
       // invisible to this statement's snapshot: read its outcome anew.
       this.onStatement('record');
-      const later = await this.sql<{ idempotency_key: string; status: ChargeStatus; response_status: number | null; response_body: string | null }[]>`
+      const later = await this.sql<
+        {
+          idempotency_key: string;
+          status: ChargeStatus;
+          response_status: number | null;
+          response_body: string | null;
+        }[]
+      >`
         SELECT idempotency_key, status, response_status, response_body FROM charges
         WHERE idempotency_key = ANY(${missing}::text[])`;
-      for (const r of later) if (r.status !== 'started' && r.response_status !== null && r.response_body !== null) stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });
+      for (const r of later)
+        if (r.status !== 'started' && r.response_status !== null && r.response_body !== null)
+          stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });
     }
     return reqs.map((r) => {
       const row = stored.get(r.key);
-      return row ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body } : new RecordMissingError(`record: charge ${r.key} is missing`);
+      return row
+        ? { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body }
+        : new RecordMissingError(`record: charge ${r.key} is missing`);
     });
   }
 }

@@ -83,7 +83,11 @@ export function errorReporter(o: ErrorReporterOptions): ReportError {
     const now = o.clock.now();
     let w = windows.get(stage);
     if (!w || now - w.start >= windowMs) {
-      if (w && w.suppressed > 0) log.error({ stage, not_logged: w.suppressed, window_seconds: windowMs / 1000 }, `${stage} errors not logged (rate limit; bulwark_charge_errors_total counts them all)`);
+      if (w && w.suppressed > 0)
+        log.error(
+          { stage, not_logged: w.suppressed, window_seconds: windowMs / 1000 },
+          `${stage} errors not logged (rate limit; bulwark_charge_errors_total counts them all)`,
+        );
       w = { start: now, logged: 0, suppressed: 0 };
       windows.set(stage, w);
     }
@@ -92,6 +96,14 @@ export function errorReporter(o: ErrorReporterOptions): ReportError {
       return;
     }
     w.logged++;
-    log.error({ stage, ...(key !== undefined ? { key_hash: keyHash(key) } : {}), ...(requestId !== undefined ? { request_id: requestId } : {}), error: safeError(e, key) }, `${stage} failed`);
+    log.error(
+      {
+        stage,
+        ...(key !== undefined ? { key_hash: keyHash(key) } : {}),
+        ...(requestId !== undefined ? { request_id: requestId } : {}),
+        error: safeError(e, key),
+      },
+      `${stage} failed`,
+    );
   };
 }

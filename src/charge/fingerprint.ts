@@ -10,7 +10,11 @@ import type { ChargeInput } from './validate.js';
 
 export function canonicalCharge(input: ChargeInput): string {
   const metadata = input.metadata
-    ? Object.fromEntries(Object.keys(input.metadata).sort().map((k) => [k, input.metadata![k]]))
+    ? Object.fromEntries(
+        Object.keys(input.metadata)
+          .sort()
+          .map((k) => [k, input.metadata![k]]),
+      )
     : null;
   return JSON.stringify([input.amount, input.currency, input.source, input.description ?? null, metadata]);
 }

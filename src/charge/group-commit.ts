@@ -153,7 +153,11 @@ export class Batcher<Req, Res> {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0 && (this.#inFlight < this.o.maxInFlight || this.#closing || this.#queue.length >= this.o.maxBatch)) this.#flush();
+    while (
+      this.#queue.length > 0 &&
+      (this.#inFlight < this.o.maxInFlight || this.#closing || this.#queue.length >= this.o.maxBatch)
+    )
+      this.#flush();
     this.#arm();
     if (this.#inFlight === 0 && this.#queue.length === 0) for (const f of this.#idle.splice(0)) f();
   }
@@ -243,7 +247,13 @@ export class GroupCommit implements ChargeCommits {
     const count = o.count ?? (() => {});
     const onStatement = (phase: 'claim' | 'record') => count(phase, 'statements', 1);
     const gate = o.gate ?? ungated(sql, o.clock);
-    const common = { clock: o.clock, timers: o.timers ?? systemTimers, maxBatch: o.maxBatch ?? 64, maxInFlight: o.maxInFlight ?? 1, maxWaitMs: o.maxWaitMs ?? 10 };
+    const common = {
+      clock: o.clock,
+      timers: o.timers ?? systemTimers,
+      maxBatch: o.maxBatch ?? 64,
+      maxInFlight: o.maxInFlight ?? 1,
+      maxWaitMs: o.maxWaitMs ?? 10,
+    };
     this.claims = new Batcher<ClaimRequest, ClaimResult>({
       ...common,
       keyOf: (r) => r.key,
@@ -266,7 +276,14 @@ export class GroupCommit implements ChargeCommits {
     return this.claims.submit({ key, fp, input, leaseMs }, { deadlineEpochMs });
   }
 
-  record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string, waitMs: number): Promise<StoredOutcome> {
+  record(
+    key: string,
+    status: FinalStatus,
+    providerChargeId: string | null,
+    responseStatus: number,
+    responseBody: string,
+    waitMs: number,
+  ): Promise<StoredOutcome> {
     return this.records.submit({ key, status, providerChargeId, responseStatus, responseBody }, { slotWaitMs: waitMs });
   }
 

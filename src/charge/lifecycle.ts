@@ -58,7 +58,14 @@ export interface ChargeCommits {
    */
   claim(key: string, fp: string, input: ChargeInput, leaseMs: number, deadlineEpochMs: number): Promise<ClaimResult>;
   /** As ChargeStore.record, bounded by `waitMs` from now: rejects with DeadlineError when it passes. */
-  record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string, waitMs: number): Promise<StoredOutcome>;
+  record(
+    key: string,
+    status: FinalStatus,
+    providerChargeId: string | null,
+    responseStatus: number,
+    responseBody: string,
+    waitMs: number,
+  ): Promise<StoredOutcome>;
 }
 
 export interface LifecycleDeps extends RetryEnv {
@@ -115,23 +122,57 @@ export function finalAnswer(
   }
   if (outcome.kind === 'declined') {
     const reply = problem('card_declined', { detail: `The provider declined the charge (${outcome.declineCode})` });
-    const body = { ...(JSON.parse(reply.body) as object), id: chargeId, charge_status: 'declined', decline_code: outcome.declineCode, amount: input.amount, currency: input.currency, provider_charge_id: outcome.providerChargeId, created_at: createdAt };
-    return { status: 'declined', providerChargeId: outcome.providerChargeId, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
+    const body = {
+      ...(JSON.parse(reply.body) as object),
+      id: chargeId,
+      charge_status: 'declined',
+      decline_code: outcome.declineCode,
+      amount: input.amount,
+      currency: input.currency,
+      provider_charge_id: outcome.providerChargeId,
+      created_at: createdAt,
+    };
+    return {
+      status: 'declined',
+      providerChargeId: outcome.providerChargeId,
+      reply: { ...reply, body: JSON.stringify(body), headers: {} },
+    };
   }
   // The provider's own words stay in our logs (the client logs them): they
   // may name internals, and a client cannot act on them anyway.
-  const reply = problem('charge_rejected', { detail: `The payment provider refused the request (${outcome.status}); nothing was charged` });
-  const body = { ...(JSON.parse(reply.body) as object), id: chargeId, charge_status: 'failed', amount: input.amount, currency: input.currency, created_at: createdAt };
+  const reply = problem('charge_rejected', {
+    detail: `The payment provider refused the request (${outcome.status}); nothing was charged`,
+  });
+  const body = {
+    ...(JSON.parse(reply.body) as object),
+    id: chargeId,
+    charge_status: 'failed',
+    amount: input.amount,
+    currency: input.currency,
+    created_at: createdAt,
+  };
   return { status: 'failed', providerChargeId: null, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
 }
 
 /** Provider call with capped, deadline-aware retries, always on the same key. */
-export async function callProvider(deps: RetryEnv & { provider: Provider; settings: LifecycleSettings }, providerKey: string, reference: string, input: ChargeInput, deadlineEpochMs: number): Promise<AttemptOutcome> {
+export async function callProvider(
+  deps: RetryEnv & { provider: Provider; settings: LifecycleSettings },
+  providerKey: string,
+  reference: string,
+  input: ChargeInput,
+  deadlineEpochMs: number,
+): Promise<AttemptOutcome> {
   return (await callProviderCounted(deps, providerKey, reference, input, deadlineEpochMs)).outcome;
 }
 
 /** As callProvider, also saying whether any request may have reached the provider. */
-async function callProviderCounted(deps: RetryEnv & { provider: Provider; settings: LifecycleSettings }, providerKey: string, reference: string, input: ChargeInput, deadlineEpochMs: number): Promise<{ outcome: AttemptOutcome; sent: boolean }> {
+async function callProviderCounted(
+  deps: RetryEnv & { provider: Provider; settings: LifecycleSettings },
+  providerKey: string,
+  reference: string,
+  input: ChargeInput,
+  deadlineEpochMs: number,
+): Promise<{ outcome: AttemptOutcome; sent: boolean }> {
   const r = await withRetries(
     deps,
     deps.settings.providerRetry,
@@ -147,7 +188,13 @@ async function callProviderCounted(deps: RetryEnv & { provider: Provider; settin
   return { outcome: r.result ?? { kind: 'unknown', reason: 'timeout' }, sent };
 }
 
-export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeInput, deadlineEpochMs: number, fp = fingerprint(input)): Promise<Reply> {
+export async function runCharge(
+  deps: LifecycleDeps,
+  key: string,
+  input: ChargeInput,
+  deadlineEpochMs: number,
+  fp = fingerprint(input),
+): Promise<Reply> {
   const { clock } = deps;
   const db = gateOf(deps);
   let claim;
@@ -172,9 +219,14 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     case 'replay':
       return replayReply(claim, true);
     case 'mismatch':
-      return problem('idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
+      return problem('idempotency_key_reused', {
+        field: 'Idempotency-Key',
+        detail: 'This Idempotency-Key was used with a different request body',
+      });
     case 'in_progress':
-      return problem('idempotency_in_progress', { headers: { 'Retry-After': String(Math.max(1, Math.ceil(claim.retryAfterMs / 1000))) } });
+      return problem('idempotency_in_progress', {
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(claim.retryAfterMs / 1000))) },
+      });
     case 'needs_attention':
       // The reconciler gave up on this charge: its outcome is unknown and only
       // an operator may decide it. Nothing is charged or replayed.
@@ -192,18 +244,25 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
   const settleBy = () => clock.epochMs() + settleMs;
   // Best effort (an expired lease frees the row anyway), but awaited: a
   // client that retries on our answer must find the lease already released.
-  const release = (): Promise<void> => db(settleBy(), (sql) => deps.store.on(sql).release(key, claim.leaseToken)).catch(releaseFailed);
+  const release = (): Promise<void> =>
+    db(settleBy(), (sql) => deps.store.on(sql).release(key, claim.leaseToken)).catch(releaseFailed);
   if (outcome.kind === 'refused') {
     // Nothing reached the provider for a claim we just inserted: forget it, so
     // this 503 truly means "not charged". Otherwise (a takeover, or an earlier
     // attempt that may have arrived) leave it to the reconciler.
-    const forgotten = !sent && !claim.takeover && (await db(settleBy(), (sql) => deps.store.on(sql).abandon(key, claim.leaseToken)).catch((e: unknown) => (releaseFailed(e), false)));
+    const forgotten =
+      !sent &&
+      !claim.takeover &&
+      (await db(settleBy(), (sql) => deps.store.on(sql).abandon(key, claim.leaseToken)).catch(
+        (e: unknown) => (releaseFailed(e), false),
+      ));
     if (!forgotten) await release();
     return problem(outcome.code);
   }
   if (outcome.kind === 'unknown') {
     await release();
-    if (clock.epochMs() < deadlineEpochMs - deps.settings.providerRetry.minAttemptMs) return problem('provider_unavailable');
+    if (clock.epochMs() < deadlineEpochMs - deps.settings.providerRetry.minAttemptMs)
+      return problem('provider_unavailable');
     deps.onTimeout?.('provider');
     return problem('deadline_exceeded');
   }
@@ -215,7 +274,9 @@ export async function runCharge(deps: LifecycleDeps, key: string, input: ChargeI
     const { status, providerChargeId, reply } = answer;
     const stored = deps.commits
       ? await deps.commits.record(key, status, providerChargeId, reply.status, reply.body, settleMs)
-      : await db(settleBy(), (sql) => deps.store.on(sql).record(key, status, providerChargeId, reply.status, reply.body));
+      : await db(settleBy(), (sql) =>
+          deps.store.on(sql).record(key, status, providerChargeId, reply.status, reply.body),
+        );
     deps.observe?.('record', clock.now() - recordStart);
     return replayReply(stored, false);
   } catch (e) {

@@ -31,7 +31,11 @@ export interface ReconcilePolicy {
   maxAttempts: number;
 }
 
-export const DEFAULT_RECONCILE_POLICY: Readonly<ReconcilePolicy> = Object.freeze({ baseMs: 1000, capMs: 300_000, maxAttempts: 20 });
+export const DEFAULT_RECONCILE_POLICY: Readonly<ReconcilePolicy> = Object.freeze({
+  baseMs: 1000,
+  capMs: 300_000,
+  maxAttempts: 20,
+});
 
 /** Ceiling of the wait after try `attempt` (1-based): min(cap, base * 2^(attempt-1)). */
 export function reconcileCeilingMs(attempt: number, p: Pick<ReconcilePolicy, 'baseMs' | 'capMs'>): number {
@@ -39,7 +43,11 @@ export function reconcileCeilingMs(attempt: number, p: Pick<ReconcilePolicy, 'ba
 }
 
 /** The wait after try `attempt` left the outcome unknown: uniform in [ceiling/2, ceiling]. */
-export function reconcileDelayMs(attempt: number, p: Pick<ReconcilePolicy, 'baseMs' | 'capMs'>, random: Random): number {
+export function reconcileDelayMs(
+  attempt: number,
+  p: Pick<ReconcilePolicy, 'baseMs' | 'capMs'>,
+  random: Random,
+): number {
   const c = reconcileCeilingMs(attempt, p);
   return c / 2 + random() * (c / 2);
 }

@@ -29,7 +29,14 @@ export interface ReconcileReport {
   needsAttention: number;
 }
 
-export const emptyReport = (): ReconcileReport => ({ leased: 0, succeeded: 0, declined: 0, failed: 0, deferred: 0, needsAttention: 0 });
+export const emptyReport = (): ReconcileReport => ({
+  leased: 0,
+  succeeded: 0,
+  declined: 0,
+  failed: 0,
+  deferred: 0,
+  needsAttention: 0,
+});
 
 /** The part of a logger the reconciler uses for a row it gives up on. */
 interface AttentionLog {
@@ -65,10 +72,13 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       const failed = (e: unknown) => deps.onError?.('reconcile', e, key);
       const defer = (uncount: boolean) => {
         report.deferred++;
-        return db(budget(), (sql) => deps.store.on(sql).defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount)).catch(failed);
+        return db(budget(), (sql) =>
+          deps.store.on(sql).defer(key, row.leaseToken, reconcileDelayMs(row.attempt, rp, deps.random), uncount),
+        ).catch(failed);
       };
       const policy = deps.settings.providerRetry;
-      const deadline = deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
+      const deadline =
+        deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
       const outcome = await callProvider(deps, row.providerKey, key, row.request, deadline);
       // Nothing reached the provider: not one of the row's tries.
       if (outcome.kind === 'refused') return defer(true);
@@ -78,7 +88,13 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
           if (await db(budget(), (sql) => deps.store.on(sql).giveUp(key, row.leaseToken))) {
             report.needsAttention++;
             deps.log?.error(
-              { key_hash: keyHash(key), charge_id: row.chargeId, reconcile_attempts: row.attempt, created_at: row.createdAt, reason: outcome.reason },
+              {
+                key_hash: keyHash(key),
+                charge_id: row.chargeId,
+                reconcile_attempts: row.attempt,
+                created_at: row.createdAt,
+                reason: outcome.reason,
+              },
               'charge needs attention: its outcome is still unknown after the last reconcile try; it will not be retried (docs/runbook.md#charges-need-attention)',
             );
           }
@@ -89,7 +105,11 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       }
       const answer = finalAnswer(row.chargeId, row.request, row.createdAt, outcome);
       try {
-        await db(budget(), (sql) => deps.store.on(sql).record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body));
+        await db(budget(), (sql) =>
+          deps.store
+            .on(sql)
+            .record(key, answer.status, answer.providerChargeId, answer.reply.status, answer.reply.body),
+        );
         report[answer.status]++;
       } catch (e) {
         failed(e);
@@ -109,7 +129,11 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
  * and looping would only churn leases), or after `maxPasses` (one tick
  * never runs unbounded). The totals of all passes are returned.
  */
-export async function reconcileBacklog(pass: () => Promise<ReconcileReport>, batch: number, maxPasses = 20): Promise<ReconcileReport> {
+export async function reconcileBacklog(
+  pass: () => Promise<ReconcileReport>,
+  batch: number,
+  maxPasses = 20,
+): Promise<ReconcileReport> {
   const total = emptyReport();
   for (let i = 0; i < maxPasses; i++) {
     const r = await pass();

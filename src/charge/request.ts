@@ -16,7 +16,15 @@
  */
 import { problem, type Reply } from '../errors/catalogue.js';
 import { fingerprint } from './fingerprint.js';
-import { isJsonContentType, parseTimeoutHeader, validateChargeBody, validateIdempotencyKey, type ChargeInput, type Invalid, type Valid } from './validate.js';
+import {
+  isJsonContentType,
+  parseTimeoutHeader,
+  validateChargeBody,
+  validateIdempotencyKey,
+  type ChargeInput,
+  type Invalid,
+  type Valid,
+} from './validate.js';
 
 /** Header (name, value) pairs in arrival order, repeats kept. Names in any case. */
 export type HeaderPairs = readonly (readonly [name: string, value: string])[];
@@ -60,7 +68,10 @@ const SINGLE_HEADERS: Readonly<Record<string, string>> = {
 const DIGITS = /^\d+$/;
 
 /** Framing checks, before any body byte is read. An Invalid here is answered with the connection closed. */
-export function chargeHead(headers: HeaderPairs, s: Pick<ChargeRequestSettings, 'maxBodyBytes'>): Valid<ChargeHead> | Invalid {
+export function chargeHead(
+  headers: HeaderPairs,
+  s: Pick<ChargeRequestSettings, 'maxBodyBytes'>,
+): Valid<ChargeHead> | Invalid {
   let contentType: string | undefined;
   let key: string | undefined;
   let timeout: string | undefined;
@@ -69,8 +80,16 @@ export function chargeHead(headers: HeaderPairs, s: Pick<ChargeRequestSettings, 
     const name = rawName.toLowerCase();
     const canonical = SINGLE_HEADERS[name];
     if (canonical === undefined) continue;
-    const seen = name === 'content-type' ? contentType : name === 'idempotency-key' ? key : name === 'content-length' ? length : timeout;
-    if (seen !== undefined) return { ok: false, code: 'invalid_header', field: canonical, detail: `${canonical} must be sent once` };
+    const seen =
+      name === 'content-type'
+        ? contentType
+        : name === 'idempotency-key'
+          ? key
+          : name === 'content-length'
+            ? length
+            : timeout;
+    if (seen !== undefined)
+      return { ok: false, code: 'invalid_header', field: canonical, detail: `${canonical} must be sent once` };
     if (name === 'content-type') contentType = value;
     else if (name === 'idempotency-key') key = value;
     else if (name === 'content-length') length = value;
@@ -78,9 +97,16 @@ export function chargeHead(headers: HeaderPairs, s: Pick<ChargeRequestSettings, 
   }
   let contentLength: number | undefined;
   if (length !== undefined) {
-    if (!DIGITS.test(length)) return { ok: false, code: 'invalid_header', field: 'Content-Length', detail: 'Content-Length must be a non-negative integer' };
+    if (!DIGITS.test(length))
+      return {
+        ok: false,
+        code: 'invalid_header',
+        field: 'Content-Length',
+        detail: 'Content-Length must be a non-negative integer',
+      };
     contentLength = Number(length);
-    if (contentLength > s.maxBodyBytes) return { ok: false, code: 'payload_too_large', detail: `The body may be at most ${s.maxBodyBytes} bytes` };
+    if (contentLength > s.maxBodyBytes)
+      return { ok: false, code: 'payload_too_large', detail: `The body may be at most ${s.maxBodyBytes} bytes` };
   }
   return { ok: true, value: { contentType, key, timeout, contentLength } };
 }
@@ -95,8 +121,19 @@ export function admissionTimeoutMs(head: ChargeHead, s: ChargeRequestSettings): 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Everything after the body arrived; arrivalEpochMs starts the deadline. */
-export function completeCharge(head: ChargeHead, body: Uint8Array, s: ChargeRequestSettings, arrivalEpochMs: number): Valid<ChargeRequest> | Invalid {
-  if (!isJsonContentType(head.contentType)) return { ok: false, code: 'unsupported_media_type', field: 'Content-Type', detail: 'Content-Type must be application/json' };
+export function completeCharge(
+  head: ChargeHead,
+  body: Uint8Array,
+  s: ChargeRequestSettings,
+  arrivalEpochMs: number,
+): Valid<ChargeRequest> | Invalid {
+  if (!isJsonContentType(head.contentType))
+    return {
+      ok: false,
+      code: 'unsupported_media_type',
+      field: 'Content-Type',
+      detail: 'Content-Type must be application/json',
+    };
   const key = validateIdempotencyKey(head.key);
   if (!key.ok) return key;
   const timeout = parseTimeoutHeader(head.timeout, s.requestTimeoutMs, s.maxRequestTimeoutMs, s.minRequestTimeoutMs);
@@ -115,18 +152,34 @@ export function completeCharge(head: ChargeHead, body: Uint8Array, s: ChargeRequ
   }
   const input = validateChargeBody(parsed);
   if (!input.ok) return input;
-  return { ok: true, value: { key: key.value, deadline: arrivalEpochMs + timeout.value, input: input.value, fingerprint: fingerprint(input.value) } };
+  return {
+    ok: true,
+    value: {
+      key: key.value,
+      deadline: arrivalEpochMs + timeout.value,
+      input: input.value,
+      fingerprint: fingerprint(input.value),
+    },
+  };
 }
 
 /** Both phases at once, for a transport that has the whole request in hand. */
-export function parseChargeRequest(headers: HeaderPairs, body: Uint8Array, s: ChargeRequestSettings, arrivalEpochMs: number): Valid<ChargeRequest> | Invalid {
+export function parseChargeRequest(
+  headers: HeaderPairs,
+  body: Uint8Array,
+  s: ChargeRequestSettings,
+  arrivalEpochMs: number,
+): Valid<ChargeRequest> | Invalid {
   const head = chargeHead(headers, s);
   return head.ok ? completeCharge(head.value, body, s, arrivalEpochMs) : head;
 }
 
 /** The problem reply for a refused request (the field named when there is one). */
 export function problemFrom(invalid: Invalid): Reply {
-  return problem(invalid.code, { detail: invalid.detail, ...(invalid.field !== undefined ? { field: invalid.field } : {}) });
+  return problem(invalid.code, {
+    detail: invalid.detail,
+    ...(invalid.field !== undefined ? { field: invalid.field } : {}),
+  });
 }
 
 /** Node's rawHeaders ([name, value, name, value, ...]) as pairs. */

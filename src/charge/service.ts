@@ -66,7 +66,11 @@ export interface ChargeServiceSettings {
  * statements in flight at DB_POOL_MAX across all workers. Start-up's migrator
  * connection is separate: one, closed before the workers start.
  */
-export function chargeServiceSettings(c: CommonConfig & { groupCommit?: boolean }, urls: { databaseUrl: string; providerUrl: string; fxUrl: string }, share = 1): ChargeServiceSettings {
+export function chargeServiceSettings(
+  c: CommonConfig & { groupCommit?: boolean },
+  urls: { databaseUrl: string; providerUrl: string; fxUrl: string },
+  share = 1,
+): ChargeServiceSettings {
   const part = (total: number) => Math.max(1, Math.ceil(total * share));
   return {
     // Only the URLs: the settings cross into worker threads, where functions cannot go.
@@ -149,7 +153,13 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const p = o.protection;
   const database = new Database({
     clock,
-    open: () => connect({ url: s.databaseUrl, max: s.dbPoolMax, connectTimeoutMs: s.dbConnectTimeoutMs, statementTimeoutMs: s.dbStatementTimeoutMs }),
+    open: () =>
+      connect({
+        url: s.databaseUrl,
+        max: s.dbPoolMax,
+        connectTimeoutMs: s.dbConnectTimeoutMs,
+        statementTimeoutMs: s.dbStatementTimeoutMs,
+      }),
     ...(p?.bulkheads.db ? { slots: p.bulkheads.db } : {}),
     acquireTimeoutMs: p?.settings.dbAcquireTimeoutMs ?? 0,
     // A healthy server ends a cancelled statement in milliseconds; one that
@@ -161,7 +171,10 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
       timeout: () => p?.events.inc('db_statement_timeout'),
       retired: () => {
         p?.events.inc('db_pool_replaced');
-        o.log?.warn({ cancel_grace_ms: s.dbConnectTimeoutMs }, 'database pool replaced: a cancelled statement never ended, its connection stopped answering');
+        o.log?.warn(
+          { cancel_grace_ms: s.dbConnectTimeoutMs },
+          'database pool replaced: a cancelled statement never ended, its connection stopped answering',
+        );
       },
     },
   });
@@ -171,8 +184,18 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const store = new ChargeStore(database.sql, providerKey);
   /** Background statements (reap) and reads without a deadline: the server's own timeout, plus a margin for the round trip. */
   const backgroundBy = () => clock.epochMs() + s.dbStatementTimeoutMs + BACKGROUND_MARGIN_MS;
-  const providerPool = createPool({ url: s.providerUrl, connections: s.providerConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.providerTimeoutMs) });
-  const fxPool = createPool({ url: s.fxUrl, connections: s.fxConnections, keepAliveMs: s.keepAliveMs, connectTimeoutMs: Math.min(1000, s.fxTimeoutMs) });
+  const providerPool = createPool({
+    url: s.providerUrl,
+    connections: s.providerConnections,
+    keepAliveMs: s.keepAliveMs,
+    connectTimeoutMs: Math.min(1000, s.providerTimeoutMs),
+  });
+  const fxPool = createPool({
+    url: s.fxUrl,
+    connections: s.fxConnections,
+    keepAliveMs: s.keepAliveMs,
+    connectTimeoutMs: Math.min(1000, s.fxTimeoutMs),
+  });
   const client = new ProviderClient(providerPool, o.log, clock);
   const observe = o.observe;
   const guard = (d: 'provider' | 'fx'): Guard => ({
@@ -193,13 +216,22 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   if (o.decorateProvider) provider = o.decorateProvider(provider);
   const fx = new FxClient(fxPool);
   const fxGuard = guard('fx');
-  const onError = errorReporter({ clock, ...(o.log ? { log: o.log } : {}), ...(p ? { count: (stage) => p.events.inc(`error_${stage}`) } : {}) });
+  const onError = errorReporter({
+    clock,
+    ...(o.log ? { log: o.log } : {}),
+    ...(p ? { count: (stage) => p.events.inc(`error_${stage}`) } : {}),
+  });
   const commits = s.groupCommit
     ? new GroupCommit(database.sql, {
         clock,
         providerKey,
         gate: db,
-        ...(p ? { count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) => p.events.inc(`group_commit_${phase}_${what}`, n) } : {}),
+        ...(p
+          ? {
+              count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) =>
+                p.events.inc(`group_commit_${phase}_${what}`, n),
+            }
+          : {}),
       })
     : undefined;
   const deps: LifecycleDeps = {
@@ -211,16 +243,30 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     db,
     ...(commits ? { commits } : {}),
     ...(observe ? { observe } : {}),
-    ...(p ? { onTimeout: (stage: 'claim' | 'provider') => p.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider') } : {}),
+    ...(p
+      ? {
+          onTimeout: (stage: 'claim' | 'provider') =>
+            p.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider'),
+        }
+      : {}),
     onError,
     ...(p?.budget ? { budget: p.budget } : {}),
     ...(p
       ? {
           onRetry: (r: unknown) => {
             const reason = (r as { reason?: string }).reason;
-            p.events.inc(reason === 'status_5xx' ? 'retry_provider_status_5xx' : reason === 'timeout' ? 'retry_provider_timeout' : reason === 'connection' ? 'retry_provider_connection' : 'retry_provider_other');
+            p.events.inc(
+              reason === 'status_5xx'
+                ? 'retry_provider_status_5xx'
+                : reason === 'timeout'
+                  ? 'retry_provider_timeout'
+                  : reason === 'connection'
+                    ? 'retry_provider_connection'
+                    : 'retry_provider_other',
+            );
           },
-          onSuppressed: (reason: 'attempts' | 'deadline' | 'budget' | 'breaker_open') => p.events.inc(`retry_suppressed_${reason}`),
+          onSuppressed: (reason: 'attempts' | 'deadline' | 'budget' | 'breaker_open') =>
+            p.events.inc(`retry_suppressed_${reason}`),
         }
       : {}),
     settings: {
@@ -236,12 +282,22 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   };
   const reconcilerDeps = {
     ...deps,
-    reconcile: { maxAttempts: s.reconcileMaxAttempts, baseMs: s.reconcileBackoffBaseMs, capMs: s.reconcileBackoffMaxMs },
+    reconcile: {
+      maxAttempts: s.reconcileMaxAttempts,
+      baseMs: s.reconcileBackoffBaseMs,
+      capMs: s.reconcileBackoffMaxMs,
+    },
     ...(o.log ? { log: o.log } : {}),
   };
   return {
     charge: (key, input, deadline, fp, requestId) =>
-      runCharge(requestId === undefined ? deps : { ...deps, onError: (stage, e, k) => onError(stage, e, k, requestId) }, key, input, deadline, fp),
+      runCharge(
+        requestId === undefined ? deps : { ...deps, onError: (stage, e, k) => onError(stage, e, k, requestId) },
+        key,
+        input,
+        deadline,
+        fp,
+      ),
     async getCharge(key, deadlineEpochMs = backgroundBy()) {
       let row;
       try {
@@ -266,7 +322,9 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     async rate(from, to, deadline) {
       const timeoutMs = Math.min(s.fxTimeoutMs, deadline - clock.epochMs());
       if (timeoutMs <= 0) return { ok: false, reason: 'timeout' };
-      const r = p ? await guardedRate(fxGuard, timeoutMs, (t) => fx.getRate(from, to, t)) : await fx.getRate(from, to, timeoutMs);
+      const r = p
+        ? await guardedRate(fxGuard, timeoutMs, (t) => fx.getRate(from, to, t))
+        : await fx.getRate(from, to, timeoutMs);
       if (isRefusal(r)) return { ok: false, reason: r.refused };
       if (!r.ok && r.reason === 'timeout') p?.events.inc('timeout_fx');
       return r;
@@ -312,7 +370,13 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     async backlog() {
       try {
         const b = await db(backgroundBy(), (sql) => store.on(sql).backlog());
-        return { ...b, oldestNeedingAttention: b.oldestNeedingAttention.map(({ key, ...rest }) => ({ keyHash: keyHash(key), ...rest })) };
+        return {
+          ...b,
+          oldestNeedingAttention: b.oldestNeedingAttention.map(({ key, ...rest }) => ({
+            keyHash: keyHash(key),
+            ...rest,
+          })),
+        };
       } catch (e) {
         onError('backlog', e);
         return null;

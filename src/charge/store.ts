@@ -134,7 +134,15 @@ export class ChargeStore {
         RETURNING charge_id, provider_key, lease_token, (xmax = 0) AS inserted, created_at`;
       const row = rows[0];
       if (row) return claimedFrom(row);
-      const existing = await this.sql<{ fingerprint: string; status: ChargeStatus; response_status: number | null; response_body: string | null; wait_ms: number | null }[]>`
+      const existing = await this.sql<
+        {
+          fingerprint: string;
+          status: ChargeStatus;
+          response_status: number | null;
+          response_body: string | null;
+          wait_ms: number | null;
+        }[]
+      >`
         SELECT fingerprint, status, response_status, response_body,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
         FROM charges WHERE idempotency_key = ${key}`;
@@ -156,7 +164,13 @@ export class ChargeStore {
    * Store the final outcome. Returns the outcome that is stored: ours, or the
    * one another writer (a takeover, the reconciler) stored first.
    */
-  async record(key: string, status: FinalStatus, providerChargeId: string | null, responseStatus: number, responseBody: string): Promise<StoredOutcome> {
+  async record(
+    key: string,
+    status: FinalStatus,
+    providerChargeId: string | null,
+    responseStatus: number,
+    responseBody: string,
+  ): Promise<StoredOutcome> {
     const rows = await this.sql<{ response_status: number; response_body: string }[]>`
       WITH upd AS (
         UPDATE charges SET status = ${status}, provider_charge_id = ${providerChargeId},
@@ -217,7 +231,16 @@ export class ChargeStore {
     const token = randomUUID();
     // A try is counted when it is leased, not when it ends: a row whose
     // reconciliation never finishes (a worker dying on it) still runs out of tries.
-    const rows = await this.sql<{ idempotency_key: string; charge_id: string; provider_key: string; request: ChargeInput; created_at: Date; reconcile_attempts: number }[]>`
+    const rows = await this.sql<
+      {
+        idempotency_key: string;
+        charge_id: string;
+        provider_key: string;
+        request: ChargeInput;
+        created_at: Date;
+        reconcile_attempts: number;
+      }[]
+    >`
       UPDATE charges SET lease_token = ${token}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
              attempts = attempts + 1, reconcile_attempts = reconcile_attempts + 1, updated_at = now()
       WHERE idempotency_key IN (
@@ -263,7 +286,13 @@ export class ChargeStore {
    * charges_needs_attention_idx), never the table of completed keys.
    */
   async backlog(sample = 5): Promise<Backlog> {
-    const rows = await this.sql<{ oldest_started_s: number | null; needs_attention: number; oldest: { key: string; created_at: string; reconcile_attempts: number }[] }[]>`
+    const rows = await this.sql<
+      {
+        oldest_started_s: number | null;
+        needs_attention: number;
+        oldest: { key: string; created_at: string; reconcile_attempts: number }[];
+      }[]
+    >`
       SELECT
         (SELECT EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 FROM charges WHERE status = 'started') AS oldest_started_s,
         (SELECT count(*)::int FROM charges WHERE status = 'needs_attention') AS needs_attention,
@@ -274,7 +303,11 @@ export class ChargeStore {
     return {
       oldestStartedAgeSeconds: Math.max(0, r.oldest_started_s ?? 0),
       needsAttention: r.needs_attention,
-      oldestNeedingAttention: r.oldest.map((o) => ({ key: o.key, createdAt: new Date(o.created_at).toISOString(), reconcileAttempts: o.reconcile_attempts })),
+      oldestNeedingAttention: r.oldest.map((o) => ({
+        key: o.key,
+        createdAt: new Date(o.created_at).toISOString(),
+        reconcileAttempts: o.reconcile_attempts,
+      })),
     };
   }
 

@@ -44,10 +44,20 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 
 export function validateIdempotencyKey(raw: string | undefined): Valid<string> | Invalid {
   if (raw === undefined || raw === '') {
-    return { ok: false, code: 'missing_idempotency_key', field: 'Idempotency-Key', detail: 'Send an Idempotency-Key header (1-255 visible ASCII characters)' };
+    return {
+      ok: false,
+      code: 'missing_idempotency_key',
+      field: 'Idempotency-Key',
+      detail: 'Send an Idempotency-Key header (1-255 visible ASCII characters)',
+    };
   }
   if (raw.length > LIMITS.idempotencyKeyMaxChars || !VISIBLE_ASCII.test(raw)) {
-    return { ok: false, code: 'invalid_idempotency_key', field: 'Idempotency-Key', detail: `Idempotency-Key must be 1-${LIMITS.idempotencyKeyMaxChars} visible ASCII characters (0x21-0x7e)` };
+    return {
+      ok: false,
+      code: 'invalid_idempotency_key',
+      field: 'Idempotency-Key',
+      detail: `Idempotency-Key must be 1-${LIMITS.idempotencyKeyMaxChars} visible ASCII characters (0x21-0x7e)`,
+    };
   }
   return { ok: true, value: raw };
 }
@@ -65,17 +75,37 @@ export function isJsonContentType(raw: string | undefined): boolean {
  * 1..max, and at least minMs (a shorter deadline is refused as too short to
  * serve: deadline_too_short, before anything is claimed or sent).
  */
-export function parseTimeoutHeader(raw: string | undefined, defaultMs: number, maxMs: number, minMs = 1): Valid<number> | Invalid {
+export function parseTimeoutHeader(
+  raw: string | undefined,
+  defaultMs: number,
+  maxMs: number,
+  minMs = 1,
+): Valid<number> | Invalid {
   if (raw === undefined || raw === '') return { ok: true, value: defaultMs };
   if (!/^\d{1,9}$/.test(raw)) {
-    return { ok: false, code: 'invalid_header', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}` };
+    return {
+      ok: false,
+      code: 'invalid_header',
+      field: 'X-Request-Timeout-Ms',
+      detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}`,
+    };
   }
   const ms = Number(raw);
   if (ms < 1 || ms > maxMs) {
-    return { ok: false, code: 'invalid_header', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}` };
+    return {
+      ok: false,
+      code: 'invalid_header',
+      field: 'X-Request-Timeout-Ms',
+      detail: `X-Request-Timeout-Ms must be an integer from 1 to ${maxMs}`,
+    };
   }
   if (ms < minMs) {
-    return { ok: false, code: 'deadline_too_short', field: 'X-Request-Timeout-Ms', detail: `X-Request-Timeout-Ms must be at least ${minMs}: a shorter deadline cannot be served` };
+    return {
+      ok: false,
+      code: 'deadline_too_short',
+      field: 'X-Request-Timeout-Ms',
+      detail: `X-Request-Timeout-Ms must be at least ${minMs}: a shorter deadline cannot be served`,
+    };
   }
   return { ok: true, value: ms };
 }
@@ -121,11 +151,13 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
   const body = parsed as Record<string, unknown>;
   for (const field of Object.keys(body)) {
     if (PROTOTYPE_KEYS.has(field)) return bad(field, `"${field}" is not allowed as a key`);
-    if (!ALLOWED_FIELDS.has(field)) return bad(field, `Unknown field "${field}"; allowed: amount, currency, source, description, metadata`);
+    if (!ALLOWED_FIELDS.has(field))
+      return bad(field, `Unknown field "${field}"; allowed: amount, currency, source, description, metadata`);
   }
   const { amount, currency, source, description, metadata } = body;
   if (amount === undefined) return bad('amount', 'amount is required');
-  if (typeof amount !== 'number' || !Number.isInteger(amount)) return bad('amount', 'amount must be an integer number of minor units');
+  if (typeof amount !== 'number' || !Number.isInteger(amount))
+    return bad('amount', 'amount must be an integer number of minor units');
   if (amount < LIMITS.amountMin || amount > LIMITS.amountMax) {
     return bad('amount', `amount must be from ${LIMITS.amountMin} to ${LIMITS.amountMax}`);
   }
@@ -143,7 +175,8 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
     if (typeof description !== 'string' || description.length > LIMITS.descriptionMaxChars) {
       return bad('description', `description must be a string of at most ${LIMITS.descriptionMaxChars} characters`);
     }
-    if (UNSTORABLE.test(description)) return bad('description', 'description must not contain U+0000 or a lone surrogate');
+    if (UNSTORABLE.test(description))
+      return bad('description', 'description must not contain U+0000 or a lone surrogate');
     out.description = description;
   }
   if (metadata !== undefined) {
@@ -151,7 +184,8 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
       return bad('metadata', 'metadata must be a flat object of string values');
     }
     const entries = Object.entries(metadata as Record<string, unknown>);
-    if (entries.length > LIMITS.metadataMaxKeys) return bad('metadata', `metadata may have at most ${LIMITS.metadataMaxKeys} keys`);
+    if (entries.length > LIMITS.metadataMaxKeys)
+      return bad('metadata', `metadata may have at most ${LIMITS.metadataMaxKeys} keys`);
     const clean: Record<string, string> = {};
     for (const [k, v] of entries) {
       if (PROTOTYPE_KEYS.has(k)) return bad(`metadata.${k}`, `"${k}" is not allowed as a metadata key`);
@@ -159,9 +193,13 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
         return bad(`metadata.${k}`, `metadata keys must be 1-${LIMITS.metadataKeyMaxChars} characters`);
       }
       if (typeof v !== 'string' || v.length > LIMITS.metadataValueMaxChars) {
-        return bad(`metadata.${k}`, `metadata values must be strings of at most ${LIMITS.metadataValueMaxChars} characters`);
+        return bad(
+          `metadata.${k}`,
+          `metadata values must be strings of at most ${LIMITS.metadataValueMaxChars} characters`,
+        );
       }
-      if (UNSTORABLE.test(k) || UNSTORABLE.test(v)) return bad(`metadata.${k}`, 'metadata keys and values must not contain U+0000 or a lone surrogate');
+      if (UNSTORABLE.test(k) || UNSTORABLE.test(v))
+        return bad(`metadata.${k}`, 'metadata keys and values must not contain U+0000 or a lone surrogate');
       clean[k] = v;
     }
     out.metadata = clean;

@@ -28,7 +28,8 @@ const commands: Record<string, Command> = {
     run: async (argv, env) => (await import('../lab/load/command.js')).loadCommand(argv, env),
   },
   scenario: {
-    summary: 'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade, crash, abuse, rolling-restart) against every variant and write its report.',
+    summary:
+      'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade, crash, abuse, rolling-restart) against every variant and write its report.',
     run: async (argv, env) => (await import('../lab/scenario/command.js')).scenarioCommand(argv, env),
   },
   bench: {
@@ -56,7 +57,9 @@ async function main(): Promise<void> {
   }
   if (name === '--version' || name === '-v' || name === 'version') {
     const { versionInfo } = await import('../runtime/version.js');
-    console.log(`bulwark ${versionInfo.version} (commit ${versionInfo.git_commit}, built ${versionInfo.build_time}, node ${versionInfo.node})`);
+    console.log(
+      `bulwark ${versionInfo.version} (commit ${versionInfo.git_commit}, built ${versionInfo.build_time}, node ${versionInfo.node})`,
+    );
     return;
   }
   const command = commands[name];

@@ -47,9 +47,7 @@ function describeRange({ min, max }: IntBounds, what: string): string {
   return what;
 }
 
-export function int(
-  o: Omit<OptionSpec<number>, 'parse' | 'isSwitch'> & IntBounds,
-): OptionSpec<number> {
+export function int(o: Omit<OptionSpec<number>, 'parse' | 'isSwitch'> & IntBounds): OptionSpec<number> {
   const allowed = describeRange(o, 'an integer');
   return {
     ...o,
@@ -64,15 +62,18 @@ export function int(
   };
 }
 
-export function num(
-  o: Omit<OptionSpec<number>, 'parse' | 'isSwitch'> & IntBounds,
-): OptionSpec<number> {
+export function num(o: Omit<OptionSpec<number>, 'parse' | 'isSwitch'> & IntBounds): OptionSpec<number> {
   const allowed = describeRange(o, 'a number');
   return {
     ...o,
     parse: (raw) => {
       const n = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+      if (
+        raw.trim() === '' ||
+        !Number.isFinite(n) ||
+        (o.min !== undefined && n < o.min) ||
+        (o.max !== undefined && n > o.max)
+      ) {
         return { ok: false, allowed };
       }
       return { ok: true, value: n };
@@ -93,15 +94,21 @@ export function bool(o: Omit<OptionSpec<boolean>, 'parse' | 'isSwitch'>): Option
   };
 }
 
-export function str(o: Omit<OptionSpec<string>, 'parse' | 'isSwitch'> & { pattern?: RegExp; allowed?: string }): OptionSpec<string> {
+export function str(
+  o: Omit<OptionSpec<string>, 'parse' | 'isSwitch'> & { pattern?: RegExp; allowed?: string },
+): OptionSpec<string> {
   return {
     ...o,
     parse: (raw) =>
-      o.pattern && !o.pattern.test(raw) ? { ok: false, allowed: o.allowed ?? `text matching ${o.pattern}` } : { ok: true, value: raw },
+      o.pattern && !o.pattern.test(raw)
+        ? { ok: false, allowed: o.allowed ?? `text matching ${o.pattern}` }
+        : { ok: true, value: raw },
   };
 }
 
-export function oneOf<T extends string>(o: Omit<OptionSpec<T>, 'parse' | 'isSwitch'> & { values: readonly T[] }): OptionSpec<T> {
+export function oneOf<T extends string>(
+  o: Omit<OptionSpec<T>, 'parse' | 'isSwitch'> & { values: readonly T[] },
+): OptionSpec<T> {
   return {
     ...o,
     parse: (raw) =>
@@ -120,20 +127,28 @@ export function redactUrl(raw: string): string {
     const u = new URL(raw);
     if (u.password !== '') u.password = '***';
     // libpq-style URLs may carry the password as a parameter.
-    for (const k of [...u.searchParams.keys()]) if (/^(password|pass|pwd|secret|token)$/i.test(k)) u.searchParams.set(k, '***');
+    for (const k of [...u.searchParams.keys()])
+      if (/^(password|pass|pwd|secret|token)$/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     // Not a URL: mask everything from the user's ":" to the last "@".
-    return raw.replace(/^((?:[^:/?#]*:\/\/)?[^:/?#@]*):.*@/, '$1:***@').replace(/(password|pass|pwd|secret|token)=[^&#]*/gi, '$1=***');
+    return raw
+      .replace(/^((?:[^:/?#]*:\/\/)?[^:/?#@]*):.*@/, '$1:***@')
+      .replace(/(password|pass|pwd|secret|token)=[^&#]*/gi, '$1=***');
   }
 }
 
 /** A secret (a key, a token): its value is never shown, in --help nor in errors. */
-export function secret(o: Omit<OptionSpec<string | undefined>, 'parse' | 'isSwitch' | 'redact'> & { minLength: number }): OptionSpec<string | undefined> {
+export function secret(
+  o: Omit<OptionSpec<string | undefined>, 'parse' | 'isSwitch' | 'redact'> & { minLength: number },
+): OptionSpec<string | undefined> {
   return {
     ...o,
     redact: (raw) => `a value of ${raw.length} characters`,
-    parse: (raw) => (raw.length >= o.minLength ? { ok: true, value: raw } : { ok: false, allowed: `at least ${o.minLength} characters` }),
+    parse: (raw) =>
+      raw.length >= o.minLength
+        ? { ok: true, value: raw }
+        : { ok: false, allowed: `at least ${o.minLength} characters` },
   };
 }
 
@@ -170,7 +185,11 @@ export function parseOptions<S extends Specs>(specs: S, argv: readonly string[],
   // lists the defaults, and nothing is validated.
   if (argv.some((a) => a === '--help' || a === '-h')) {
     const defaults = Object.fromEntries(Object.entries(specs).map(([key, spec]) => [key, spec.default]));
-    return { values: Object.freeze(defaults) as Values<S>, help: true, positionals: argv.filter((a) => !a.startsWith('-')) };
+    return {
+      values: Object.freeze(defaults) as Values<S>,
+      help: true,
+      positionals: argv.filter((a) => !a.startsWith('-')),
+    };
   }
   const byFlag = new Map<string, [string, OptionSpec<unknown>]>();
   for (const [key, spec] of Object.entries(specs)) byFlag.set(spec.flag, [key, spec]);
@@ -194,7 +213,12 @@ export function parseOptions<S extends Specs>(specs: S, argv: readonly string[],
     const [key, spec] = entry;
     let raw: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
     if (raw === undefined) {
-      if (spec.isSwitch && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--') || !/^(true|false|1|0|yes|no|on|off)$/i.test(argv[i + 1]!))) {
+      if (
+        spec.isSwitch &&
+        (argv[i + 1] === undefined ||
+          argv[i + 1]!.startsWith('--') ||
+          !/^(true|false|1|0|yes|no|on|off)$/i.test(argv[i + 1]!))
+      ) {
         raw = 'true';
       } else {
         raw = argv[++i];
@@ -215,7 +239,9 @@ export function parseOptions<S extends Specs>(specs: S, argv: readonly string[],
     const r = spec.parse(raw);
     if (!r.ok) {
       const source = flagRaw !== undefined ? `--${spec.flag}` : `${spec.env}`;
-      throw new ConfigError(`${source} must be ${r.allowed}; got ${spec.redact ? spec.redact(raw) : JSON.stringify(raw)}`);
+      throw new ConfigError(
+        `${source} must be ${r.allowed}; got ${spec.redact ? spec.redact(raw) : JSON.stringify(raw)}`,
+      );
     }
     values[key] = r.value;
   }

@@ -220,7 +220,11 @@ export class Database {
           workEnded = true;
           if (!answer()) return;
           // Destroyed by our own replacement of the pool: it may have committed.
-          reject(isDestroyed(e) && this.#replaced.has(pool) ? new DeadlineError('the connection was replaced; the statement may have run') : e);
+          reject(
+            isDestroyed(e) && this.#replaced.has(pool)
+              ? new DeadlineError('the connection was replaced; the statement may have run')
+              : e,
+          );
         },
       );
     });

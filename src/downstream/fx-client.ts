@@ -5,7 +5,11 @@ import type { Pool } from 'undici';
 
 export type RateOutcome =
   | { ok: true; rate: number; asOf: string }
-  | { ok: false; reason: 'timeout' | 'connection' | 'status' | 'bad_response' | 'not_found' | 'breaker_open' | 'bulkhead_full'; status?: number };
+  | {
+      ok: false;
+      reason: 'timeout' | 'connection' | 'status' | 'bad_response' | 'not_found' | 'breaker_open' | 'bulkhead_full';
+      status?: number;
+    };
 
 export class FxClient {
   constructor(private readonly pool: Pool) {}
@@ -29,8 +33,13 @@ export class FxClient {
     if (statusCode !== 200) return { ok: false, reason: 'status', status: statusCode };
     try {
       const parsed = JSON.parse(text) as { rate?: unknown; as_of?: unknown };
-      if (typeof parsed.rate !== 'number' || !(parsed.rate > 0)) return { ok: false, reason: 'bad_response', status: statusCode };
-      return { ok: true, rate: parsed.rate, asOf: typeof parsed.as_of === 'string' ? parsed.as_of : new Date().toISOString() };
+      if (typeof parsed.rate !== 'number' || !(parsed.rate > 0))
+        return { ok: false, reason: 'bad_response', status: statusCode };
+      return {
+        ok: true,
+        rate: parsed.rate,
+        asOf: typeof parsed.as_of === 'string' ? parsed.as_of : new Date().toISOString(),
+      };
     } catch {
       return { ok: false, reason: 'bad_response', status: statusCode };
     }

@@ -66,7 +66,8 @@ export type AttemptOutcome =
   /** A guard refused to call (breaker open, bulkhead full): nothing was sent. */
   | { kind: 'refused'; code: 'breaker_open' | 'bulkhead_full' };
 
-export type UnknownReason = 'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'status_4xx' | 'bad_response';
+export type UnknownReason =
+  'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'status_4xx' | 'bad_response';
 
 /** What a provider answer means, and (when it is not understood) why, for the log. */
 export type Classified = AttemptOutcome & { kind: 'succeeded' | 'declined' | 'rejected' | 'unknown' };
@@ -89,8 +90,10 @@ export function classifyAnswer(statusCode: number, text: string): Classified {
   if (statusCode >= 500) return { kind: 'unknown', reason: 'status_5xx', status: statusCode };
   if (statusCode === 409) return { kind: 'unknown', reason: 'status_409', status: statusCode };
   if (statusCode === 429) return { kind: 'unknown', reason: 'status_429', status: statusCode };
-  const explicit = (statusCode >= 200 && statusCode < 300) || statusCode === 402 || statusCode === 400 || statusCode === 422;
-  if (!explicit) return { kind: 'unknown', reason: statusCode >= 400 ? 'status_4xx' : 'bad_response', status: statusCode };
+  const explicit =
+    (statusCode >= 200 && statusCode < 300) || statusCode === 402 || statusCode === 400 || statusCode === 422;
+  if (!explicit)
+    return { kind: 'unknown', reason: statusCode >= 400 ? 'status_4xx' : 'bad_response', status: statusCode };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -140,7 +143,12 @@ export class ProviderClient implements Provider {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  async createCharge(providerKey: string, reference: string, input: ChargeInput, timeoutMs: number): Promise<AttemptOutcome> {
+  async createCharge(
+    providerKey: string,
+    reference: string,
+    input: ChargeInput,
+    timeoutMs: number,
+  ): Promise<AttemptOutcome> {
     const body = JSON.stringify({
       amount: input.amount,
       currency: input.currency,
@@ -157,7 +165,13 @@ export class ProviderClient implements Provider {
     return this.#send('GET', `/v1/charges/${encodeURIComponent(providerKey)}`, providerKey, undefined, timeoutMs);
   }
 
-  async #send(method: 'GET' | 'POST', path: string, providerKey: string, body: string | undefined, timeoutMs: number): Promise<AttemptOutcome> {
+  async #send(
+    method: 'GET' | 'POST',
+    path: string,
+    providerKey: string,
+    body: string | undefined,
+    timeoutMs: number,
+  ): Promise<AttemptOutcome> {
     let statusCode: number;
     let text: string;
     try {
@@ -177,7 +191,10 @@ export class ProviderClient implements Provider {
     const outcome = classifyAnswer(statusCode, text);
     // Timeouts and 5xx are the provider being down, counted elsewhere; an
     // answer we could not read, or a refusal, is worth the body in the log.
-    if (outcome.kind === 'rejected' || (outcome.kind === 'unknown' && (outcome.reason === 'status_4xx' || outcome.reason === 'bad_response'))) {
+    if (
+      outcome.kind === 'rejected' ||
+      (outcome.kind === 'unknown' && (outcome.reason === 'status_4xx' || outcome.reason === 'bad_response'))
+    ) {
       this.#logAnswer(method, statusCode, outcome, text);
     }
     return outcome;
@@ -193,10 +210,13 @@ export class ProviderClient implements Provider {
     this.#lastLogAt = now;
     const suppressed = this.#suppressed;
     this.#suppressed = 0;
-    const meaning = outcome.kind === 'rejected' ? 'rejected' : `unknown (${outcome.kind === 'unknown' ? outcome.reason : ''})`;
+    const meaning =
+      outcome.kind === 'rejected' ? 'rejected' : `unknown (${outcome.kind === 'unknown' ? outcome.reason : ''})`;
     this.log.warn(
       { method, status, outcome: meaning, body: truncate(text), similar_answers_not_logged: suppressed },
-      outcome.kind === 'rejected' ? 'provider refused the request' : 'provider answer not understood; the charge stays started for the reconciler',
+      outcome.kind === 'rejected'
+        ? 'provider refused the request'
+        : 'provider answer not understood; the charge stays started for the reconciler',
     );
   }
 }

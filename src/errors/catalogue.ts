@@ -34,7 +34,11 @@ export const catalogue = {
   idempotency_in_progress: { status: 409, title: 'A request with this Idempotency-Key is in progress', retryAfterS: 1 },
   // No Retry-After: retrying does not help until an operator has resolved the
   // charge; after that the same key returns its final outcome.
-  charge_needs_attention: { status: 409, title: 'The outcome of this charge is unknown and an operator must resolve it; it will not be charged again automatically' },
+  charge_needs_attention: {
+    status: 409,
+    title:
+      'The outcome of this charge is unknown and an operator must resolve it; it will not be charged again automatically',
+  },
   payload_too_large: { status: 413, title: 'Request body is too large' },
   unsupported_media_type: { status: 415, title: 'Content-Type must be application/json' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key was used with a different request' },
@@ -46,7 +50,11 @@ export const catalogue = {
   draining: { status: 503, title: 'The instance is shutting down', retryAfterS: 1 },
   starting: { status: 503, title: 'The instance is starting (waiting for its database)', retryAfterS: 1 },
   db_unavailable: { status: 503, title: 'The database is unavailable', retryAfterS: 1 },
-  provider_unavailable: { status: 503, title: 'The payment provider is unavailable; the charge may complete later', retryAfterS: 2 },
+  provider_unavailable: {
+    status: 503,
+    title: 'The payment provider is unavailable; the charge may complete later',
+    retryAfterS: 2,
+  },
   fx_unavailable: { status: 503, title: 'The fx-rates service is unavailable and no rate is cached', retryAfterS: 1 },
   deadline_exceeded: { status: 504, title: 'The request deadline passed; the charge may still complete' },
 } as const satisfies Record<string, Entry>;
@@ -84,7 +92,8 @@ export function problem(code: ErrorCode, extras: ProblemExtras = {}): Reply {
   };
   if (extras.field !== undefined) body.field = extras.field;
   const headers: Record<string, string> = { ...extras.headers };
-  if (entry.retryAfterS !== undefined && headers['Retry-After'] === undefined) headers['Retry-After'] = String(entry.retryAfterS);
+  if (entry.retryAfterS !== undefined && headers['Retry-After'] === undefined)
+    headers['Retry-After'] = String(entry.retryAfterS);
   return { status: entry.status, body: JSON.stringify(body), contentType: PROBLEM_CONTENT_TYPE, headers };
 }
 

@@ -27,7 +27,12 @@ export function parseQuoteQuery(query: string): Valid<QuoteQuery> | Invalid {
   const rawAmount = params.get('amount');
   const amount = rawAmount !== null && /^\d{1,9}$/.test(rawAmount) ? Number(rawAmount) : NaN;
   if (!(amount >= LIMITS.amountMin && amount <= LIMITS.amountMax)) {
-    return { ok: false, code: 'invalid_query', field: 'amount', detail: `amount must be an integer from ${LIMITS.amountMin} to ${LIMITS.amountMax} minor units` };
+    return {
+      ok: false,
+      code: 'invalid_query',
+      field: 'amount',
+      detail: `amount must be an integer from ${LIMITS.amountMin} to ${LIMITS.amountMax} minor units`,
+    };
   }
   return { ok: true, value: { from: values.from!, to: values.to!, amount } };
 }

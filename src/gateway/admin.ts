@@ -66,7 +66,10 @@ export class AdminServer {
   /** Host names answered on any port. */
   readonly #anyPort = new Set<string>();
   readonly #token: Buffer | undefined;
-  readonly #forbiddenHost: Reply = problem('forbidden', { detail: 'This Host is not an admin host (DNS-rebinding guard): use localhost, 127.0.0.1 or [::1] with the admin port, or add it to ADMIN_ALLOWED_HOSTS' });
+  readonly #forbiddenHost: Reply = problem('forbidden', {
+    detail:
+      'This Host is not an admin host (DNS-rebinding guard): use localhost, 127.0.0.1 or [::1] with the admin port, or add it to ADMIN_ALLOWED_HOSTS',
+  });
 
   constructor(private readonly deps: AdminDeps) {
     for (const h of deps.allowedHosts ?? []) (hostname(h) === h ? this.#anyPort : this.#exact).add(h);
@@ -76,7 +79,13 @@ export class AdminServer {
       if (this.#hostOk(res, req)) this.#send(res, json(200, this.deps.state()));
     });
     this.app.get('/admin/dashboard', (res, req) => {
-      if (this.#hostOk(res, req)) this.#send(res, { status: 200, body: DASHBOARD_HTML, contentType: 'text/html; charset=utf-8', headers: { ...DASHBOARD_HEADERS } });
+      if (this.#hostOk(res, req))
+        this.#send(res, {
+          status: 200,
+          body: DASHBOARD_HTML,
+          contentType: 'text/html; charset=utf-8',
+          headers: { ...DASHBOARD_HEADERS },
+        });
     });
     this.app.post('/admin/breakers/:name/:action', (res, req) => {
       if (!this.#hostOk(res, req)) return;
@@ -84,15 +93,29 @@ export class AdminServer {
       if (refusal) return this.#send(res, refusal);
       const name = req.getParameter(0) ?? '';
       const action = req.getParameter(1) ?? '';
-      const breaker = (DOWNSTREAMS as readonly string[]).includes(name) ? this.deps.breakers[name as Downstream] : undefined;
-      if (!breaker) return this.#send(res, problem('not_found', { detail: `No breaker named "${name}" (breakers: ${Object.keys(this.deps.breakers).join(', ') || 'none, breakers are off'})` }));
+      const breaker = (DOWNSTREAMS as readonly string[]).includes(name)
+        ? this.deps.breakers[name as Downstream]
+        : undefined;
+      if (!breaker)
+        return this.#send(
+          res,
+          problem('not_found', {
+            detail: `No breaker named "${name}" (breakers: ${Object.keys(this.deps.breakers).join(', ') || 'none, breakers are off'})`,
+          }),
+        );
       if (action === 'reset') breaker.reset();
       else if (action === 'open') breaker.forceOpen();
       else return this.#send(res, problem('not_found', { detail: 'Actions: reset, open' }));
       this.#send(res, json(200, { name, state: breaker.state() }));
     });
     this.app.any('/*', (res, req) => {
-      if (this.#hostOk(res, req)) this.#send(res, problem('not_found', { detail: 'Admin routes: GET /admin/state, GET /admin/dashboard, POST /admin/breakers/:name/reset|open' }));
+      if (this.#hostOk(res, req))
+        this.#send(
+          res,
+          problem('not_found', {
+            detail: 'Admin routes: GET /admin/state, GET /admin/dashboard, POST /admin/breakers/:name/reset|open',
+          }),
+        );
     });
   }
 
@@ -107,7 +130,10 @@ export class AdminServer {
   /** Why a state-changing call is refused, or undefined. Reads the request synchronously (uWS requests live on the stack). */
   #mayChange(req: HttpRequest): Reply | undefined {
     if (req.getHeader(ADMIN_HEADER) !== '1') {
-      return problem('forbidden', { detail: 'Breaker changes need the header X-Bulwark-Admin: 1 (the dashboard sends it; a cross-origin page cannot)' });
+      return problem('forbidden', {
+        detail:
+          'Breaker changes need the header X-Bulwark-Admin: 1 (the dashboard sends it; a cross-origin page cannot)',
+      });
     }
     // Belt and braces: a browser sends Origin on a cross-origin POST; only the admin page's own origin may act.
     const origin = req.getHeader('origin');
@@ -118,7 +144,10 @@ export class AdminServer {
       const m = /^Bearer ([^\s]+)$/i.exec(req.getHeader('authorization'));
       // Digests of equal length, so the comparison's time says nothing about the token, not even its length.
       if (!m || !timingSafeEqual(digest(m[1]!), this.#token)) {
-        return problem('unauthorized', { detail: 'Breaker changes need Authorization: Bearer <ADMIN_TOKEN>', headers: { 'WWW-Authenticate': 'Bearer realm="bulwark-admin"' } });
+        return problem('unauthorized', {
+          detail: 'Breaker changes need Authorization: Bearer <ADMIN_TOKEN>',
+          headers: { 'WWW-Authenticate': 'Bearer realm="bulwark-admin"' },
+        });
       }
     }
     return undefined;

@@ -56,7 +56,15 @@ export class Admission {
     this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
     this.limit =
       s.limit === 'adaptive'
-        ? new GradientLimit({ initial: s.staticLimit, min: s.minLimit, max: s.maxLimit, smoothing: 0.2, tolerance: 1.5, longWindow: 600, shortWindow: 10 })
+        ? new GradientLimit({
+            initial: s.staticLimit,
+            min: s.minLimit,
+            max: s.maxLimit,
+            smoothing: 0.2,
+            tolerance: 1.5,
+            longWindow: 600,
+            shortWindow: 10,
+          })
         : new FixedLimit(s.limit === 'static' ? s.staticLimit : Number.MAX_SAFE_INTEGER);
   }
 
@@ -73,7 +81,8 @@ export class Admission {
           utilization: this.s.shedding ? this.loop.utilization : 0,
           expectedMs: this.s.shedding ? this.queue() : 0,
           remainingMs,
-          downstreamWaitMs: this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
+          downstreamWaitMs:
+            this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
           downstreamBudgetMs: this.downstream?.budgetMs ?? Infinity,
           downstreamFloorMs: this.s.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
         },

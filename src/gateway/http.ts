@@ -92,7 +92,13 @@ export class Exchange {
  * without being kept. uWS neuters each chunk after the callback, so kept
  * chunks are copied.
  */
-function consumeBody(x: Exchange, maxBytes: number, keep: boolean, onEnd: (body: Buffer) => void, onTooLarge: () => void): void {
+function consumeBody(
+  x: Exchange,
+  maxBytes: number,
+  keep: boolean,
+  onEnd: (body: Buffer) => void,
+  onTooLarge: () => void,
+): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;

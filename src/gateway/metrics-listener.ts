@@ -26,7 +26,9 @@ export class MetricsListener {
         },
       );
     });
-    this.#app.any('/*', (res) => new Exchange(res).send(problem('not_found', { detail: 'This port serves GET /metrics only' })));
+    this.#app.any('/*', (res) =>
+      new Exchange(res).send(problem('not_found', { detail: 'This port serves GET /metrics only' })),
+    );
   }
 
   listen(host: string, port: number): Promise<number> {

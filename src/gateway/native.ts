@@ -34,13 +34,26 @@ function load(): { uws: typeof Uws; info: UwsInfo } {
 }
 
 /** Node's module ABI → its major version, for the ABIs uWebSockets.js builds ship. */
-const NODE_MAJOR_OF_ABI: Readonly<Record<number, number>> = { 83: 14, 93: 16, 108: 18, 115: 20, 120: 21, 127: 22, 131: 23, 137: 24 };
+const NODE_MAJOR_OF_ABI: Readonly<Record<number, number>> = {
+  83: 14,
+  93: 16,
+  108: 18,
+  115: 20,
+  120: 21,
+  127: 22,
+  131: 23,
+  137: 24,
+};
 
 /**
  * The Node major versions this uWebSockets.js build ships a binary for on this
  * platform, read from its binaries folder (uws_<platform>_<arch>_<abi>.node).
  */
-export function supportedNodeMajors(dir = path.dirname(require.resolve('uWebSockets.js/package.json')), platform: string = process.platform, arch: string = process.arch): number[] {
+export function supportedNodeMajors(
+  dir = path.dirname(require.resolve('uWebSockets.js/package.json')),
+  platform: string = process.platform,
+  arch: string = process.arch,
+): number[] {
   let files: string[];
   try {
     files = readdirSync(path.join(dir, 'binaries'));

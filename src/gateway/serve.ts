@@ -4,7 +4,14 @@
  */
 import { Piscina } from 'piscina';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
-import { checkGateway, checkProduction, gatewaySpecs, probeTimeoutMs, SERVICE_HELP_GROUPS, type GatewayConfig } from '../config/service.js';
+import {
+  checkGateway,
+  checkProduction,
+  gatewaySpecs,
+  probeTimeoutMs,
+  SERVICE_HELP_GROUPS,
+  type GatewayConfig,
+} from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import { reconcileBacklog, type ReconcileReport } from '../charge/reconciler.js';
 import { BACKLOG_REFRESH_MS, chargeServiceSettings, type BacklogStats } from '../charge/service.js';
@@ -35,7 +42,12 @@ import type { Task } from './tasks.js';
 import type { WorkerData } from './worker.js';
 
 export const serveHelp = (): string =>
-  renderHelp('bulwark serve [options]', 'Run the charge gateway (uWebSockets.js front thread + piscina workers).', gatewaySpecs, SERVICE_HELP_GROUPS);
+  renderHelp(
+    'bulwark serve [options]',
+    'Run the charge gateway (uWebSockets.js front thread + piscina workers).',
+    gatewaySpecs,
+    SERVICE_HELP_GROUPS,
+  );
 
 export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values: c, help } = parseOptions(gatewaySpecs, argv, env);
@@ -52,7 +64,12 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   const starting = await listenWhileStarting(c.host, c.port);
   const deps = await startDependencies(c, log);
   // Outside DB_POOL_MAX: one connection, closed before the workers open theirs.
-  const migrator = connect({ url: deps.databaseUrl, max: 1, connectTimeoutMs: c.dbConnectTimeoutMs, statementTimeoutMs: 60_000 });
+  const migrator = connect({
+    url: deps.databaseUrl,
+    max: 1,
+    connectTimeoutMs: c.dbConnectTimeoutMs,
+    statementTimeoutMs: 60_000,
+  });
   try {
     const applied = await migrate(migrator);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
@@ -62,11 +79,18 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
 
   const protectionSettings = protectionFrom(c);
   const layout = createProtectionLayout(protectionSettings, systemClock.epochMs());
-  const protection = openProtection(layout, protectionSettings, (name, t) => log.warn({ breaker: name, from: t.from, to: t.to }, 'breaker transition'));
+  const protection = openProtection(layout, protectionSettings, (name, t) =>
+    log.warn({ breaker: name, from: t.from, to: t.to }, 'breaker transition'),
+  );
   const telemetryLayout = createTelemetryLayout();
   const telemetry = new Telemetry(telemetryLayout);
   const window = new RecentWindow(() => telemetry.http);
-  const data: WorkerData = { settings: chargeServiceSettings(c, deps, 1 / c.workers), protection: { layout, settings: protectionSettings }, telemetry: telemetryLayout, logLevel: c.logLevel };
+  const data: WorkerData = {
+    settings: chargeServiceSettings(c, deps, 1 / c.workers),
+    protection: { layout, settings: protectionSettings },
+    telemetry: telemetryLayout,
+    logLevel: c.logLevel,
+  };
   const pool = new Piscina<Task, unknown>({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: c.workers,
@@ -96,7 +120,12 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     () => protection.queueWait.expectedMs(systemClock.epochMs()),
     systemRandom,
     systemClock,
-    providerBulkhead ? { waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight), budgetMs: c.bulkheadAcquireTimeoutMs } : undefined,
+    providerBulkhead
+      ? {
+          waitMs: (inFlight) => providerPressure.expectedWaitMs(providerBulkhead, systemClock.now(), inFlight),
+          budgetMs: c.bulkheadAcquireTimeoutMs,
+        }
+      : undefined,
     () => protection.answers.provider.floorMs(systemClock.epochMs()),
   );
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
@@ -115,19 +144,32 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   // (rate-limited like the workers' own reports) and counted; errors inside a
   // task are the worker's to report. A full worker queue is overload, already
   // shed and counted: the next run comes soon.
-  const frontErrors = errorReporter({ clock: systemClock, log, count: (stage) => protection.events.inc(`error_${stage}`) });
+  const frontErrors = errorReporter({
+    clock: systemClock,
+    log,
+    count: (stage) => protection.events.inc(`error_${stage}`),
+  });
   const timerFailed = (stage: 'reconcile' | 'reap' | 'backlog') => (e: unknown) => {
     if (!isQueueFull(e)) frontErrors(stage, e);
   };
   const renderMetrics = async (): Promise<string> =>
     renderGatewayMetrics({
-      build: { version: versionInfo.version, git_commit: versionInfo.git_commit, node: versionInfo.node, uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback' },
+      build: {
+        version: versionInfo.version,
+        git_commit: versionInfo.git_commit,
+        node: versionInfo.node,
+        uws: uwsInfo.native ? `native ${uwsInfo.version}` : 'fallback',
+      },
       telemetry,
       protection,
       window,
       admission: () => admission.stats(),
       pool: () => ({ threads: pool.threads.length, queueSize: pool.queueSize }),
-      drain: () => ({ draining: drain.draining, elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt, abandoned: drain.abandoned }),
+      drain: () => ({
+        draining: drain.draining,
+        elapsedMs: drain.startedAt === null ? 0 : performance.now() - drain.startedAt,
+        abandoned: drain.abandoned,
+      }),
       backlog: () => backlog,
       front: () => gateway.frontStats(),
       nowEpochMs: () => systemClock.epochMs(),
@@ -152,8 +194,17 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       return {
         red: recentRed(telemetry, window, ['/charge', '/charges/:key', '/quote']),
         draining: gateway.draining,
-        drain: { elapsed_seconds: drain.startedAt === null ? 0 : (performance.now() - drain.startedAt) / 1000, abandoned: drain.abandoned },
-        settings: { loop_delay_target_ms: c.loopDelayTargetMs, breaker: protectionSettings.breaker, retry_budget: protectionSettings.budget, bulkhead_acquire_timeout_ms: c.bulkheadAcquireTimeoutMs, db_acquire_timeout_ms: c.dbAcquireTimeoutMs },
+        drain: {
+          elapsed_seconds: drain.startedAt === null ? 0 : (performance.now() - drain.startedAt) / 1000,
+          abandoned: drain.abandoned,
+        },
+        settings: {
+          loop_delay_target_ms: c.loopDelayTargetMs,
+          breaker: protectionSettings.breaker,
+          retry_budget: protectionSettings.budget,
+          bulkhead_acquire_timeout_ms: c.bulkheadAcquireTimeoutMs,
+          db_acquire_timeout_ms: c.dbAcquireTimeoutMs,
+        },
         in_flight_requests: gateway.inFlight,
         admission: admission.stats(),
         breakers: Object.fromEntries(Object.entries(protection.breakers).map(([n, b]) => [n, b.stats(now)])),
@@ -163,15 +214,33 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
         charges: {
           checked_at: backlogAt === null ? null : new Date(backlogAt).toISOString(),
           oldest_started_age_seconds: backlog?.oldestStartedAgeSeconds ?? null,
-          needs_attention: backlog ? { count: backlog.needsAttention, oldest: backlog.oldestNeedingAttention.map((o) => ({ key_hash: o.keyHash, created_at: o.createdAt, reconcile_attempts: o.reconcileAttempts })) } : null,
+          needs_attention: backlog
+            ? {
+                count: backlog.needsAttention,
+                oldest: backlog.oldestNeedingAttention.map((o) => ({
+                  key_hash: o.keyHash,
+                  created_at: o.createdAt,
+                  reconcile_attempts: o.reconcileAttempts,
+                })),
+              }
+            : null,
         },
         workers: { threads: pool.threads.length, queue_size: pool.queueSize, utilization: pool.utilization },
-        mechanisms: { shedding: on && c.shedding, concurrency_limit: on ? c.concurrencyLimit : 'off', breakers: protectionSettings.breakers, bulkheads: protectionSettings.bulkheads, retry_budget: protectionSettings.retryBudget },
+        mechanisms: {
+          shedding: on && c.shedding,
+          concurrency_limit: on ? c.concurrencyLimit : 'off',
+          breakers: protectionSettings.breakers,
+          bulkheads: protectionSettings.bulkheads,
+          retry_budget: protectionSettings.retryBudget,
+        },
       };
     },
   });
   const adminPort = await admin.listen(c.adminHost, c.adminPort);
-  const metricsListener = c.metricsPort >= 0 ? new MetricsListener(renderMetrics, (e) => log.error({ err: e }, 'rendering /metrics failed')) : undefined;
+  const metricsListener =
+    c.metricsPort >= 0
+      ? new MetricsListener(renderMetrics, (e) => log.error({ err: e }, 'rendering /metrics failed'))
+      : undefined;
   const metricsPort = metricsListener ? await metricsListener.listen(c.metricsHost, c.metricsPort) : port;
 
   // Shedding is logged as a summary at most every 5 s, never per request.
@@ -182,16 +251,31 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       const now = { ...admission.shed };
       const delta = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - lastShed[k as keyof typeof now]]));
       lastShed = now;
-      if (Object.values(delta).some((v) => v > 0)) log.warn({ shed: delta, window_seconds: 5, limit: admission.limit.current, in_flight: admission.inFlight }, 'requests shed');
+      if (Object.values(delta).some((v) => v > 0))
+        log.warn(
+          { shed: delta, window_seconds: 5, limit: admission.limit.current, in_flight: admission.inFlight },
+          'requests shed',
+        );
     }),
-    every(c.reconcileIntervalMs, async () => {
-      const r = await reconcileBacklog(() => pool.run({ op: 'reconcile' }) as Promise<ReconcileReport>, c.reconcileBatch);
-      if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
-    }, timerFailed('reconcile')),
-    every(c.reapIntervalMs, async () => {
-      const n = (await pool.run({ op: 'reap' })) as number;
-      if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
-    }, timerFailed('reap')),
+    every(
+      c.reconcileIntervalMs,
+      async () => {
+        const r = await reconcileBacklog(
+          () => pool.run({ op: 'reconcile' }) as Promise<ReconcileReport>,
+          c.reconcileBatch,
+        );
+        if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
+      },
+      timerFailed('reconcile'),
+    ),
+    every(
+      c.reapIntervalMs,
+      async () => {
+        const n = (await pool.run({ op: 'reap' })) as number;
+        if (n > 0) log.info({ reaped: n }, 'reaper pruned completed keys');
+      },
+      timerFailed('reap'),
+    ),
     every(BACKLOG_REFRESH_MS, refreshBacklog, timerFailed('backlog')),
   ];
   await gateway.refreshDbCheck();
@@ -202,22 +286,22 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
     log,
     c.shutdownGraceMs,
     {
-    markNotReady: () => {
-      gateway.ready = false;
-    },
-    stopAccepting: () => gateway.stopAccepting(),
-    whenIdle: (ms) => gateway.whenIdle(ms),
-    inFlight: () => Math.max(gateway.inFlight, gateway.tasks),
-    async close() {
-      await Promise.all(timers.map((t) => t.stop()));
-      loop.close();
-      window.close();
-      admin.close();
-      metricsListener?.close();
-      gateway.close();
-      await pool.destroy();
-      await deps.stop();
-    },
+      markNotReady: () => {
+        gateway.ready = false;
+      },
+      stopAccepting: () => gateway.stopAccepting(),
+      whenIdle: (ms) => gateway.whenIdle(ms),
+      inFlight: () => Math.max(gateway.inFlight, gateway.tasks),
+      async close() {
+        await Promise.all(timers.map((t) => t.stop()));
+        loop.close();
+        window.close();
+        admin.close();
+        metricsListener?.close();
+        gateway.close();
+        await pool.destroy();
+        await deps.stop();
+      },
     },
     c.shutdownDelayMs,
   );
@@ -246,7 +330,10 @@ export function protectionFrom(c: GatewayConfig): ProtectionSettings {
     db: { limit: c.dbPoolMax, maxWaiting: c.bulkheadMaxWaiting },
     dbAcquireTimeoutMs: c.dbAcquireTimeoutMs,
     retryBudget: on && c.retryBudget,
-    budget: { ratio: c.retryBudgetRatio, minPerSecond: c.retryBudgetMinPerSecond, maxTokens: Math.max(10, c.retryBudgetMinPerSecond * 10) },
+    budget: {
+      ratio: c.retryBudgetRatio,
+      minPerSecond: c.retryBudgetMinPerSecond,
+      maxTokens: Math.max(10, c.retryBudgetMinPerSecond * 10),
+    },
   };
 }
-

@@ -7,7 +7,14 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { problem, json, type Reply, type ErrorCode } from '../errors/catalogue.js';
 import { validateIdempotencyKey } from '../charge/validate.js';
-import { admissionTimeoutMs, chargeHead, completeCharge, MAX_HEADER_SECTION_BYTES, problemFrom, type ChargeHead } from '../charge/request.js';
+import {
+  admissionTimeoutMs,
+  chargeHead,
+  completeCharge,
+  MAX_HEADER_SECTION_BYTES,
+  problemFrom,
+  type ChargeHead,
+} from '../charge/request.js';
 import { parseQuoteQuery, quoteReply, RateCache } from '../fx/quote.js';
 import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
@@ -70,7 +77,6 @@ export function isWorkerLost(e: unknown): boolean {
 /** Time the front thread gives a worker's own 504 to arrive before answering it itself. */
 const FRONT_DEADLINE_GRACE_MS = 50;
 
-
 export class Gateway {
   readonly app: TemplatedApp;
   draining = false;
@@ -88,10 +94,14 @@ export class Gateway {
     concurrency: problem('overloaded', { detail: 'Shed on admission (concurrency)' }),
     event_loop: problem('overloaded', { detail: 'Shed on admission (event_loop)' }),
     deadline: problem('overloaded', { detail: 'Shed on admission (deadline)' }),
-    downstream: problem('bulkhead_full', { detail: 'Shed on admission: the payment provider bulkhead cannot free a slot within its acquire timeout' }),
+    downstream: problem('bulkhead_full', {
+      detail: 'Shed on admission: the payment provider bulkhead cannot free a slot within its acquire timeout',
+    }),
   };
   #tooLarge!: Reply;
-  readonly #headerTooLarge = problem('request_header_too_large', { detail: `The header section may be at most ${MAX_HEADER_SECTION_BYTES} bytes` });
+  readonly #headerTooLarge = problem('request_header_too_large', {
+    detail: `The header section may be at most ${MAX_HEADER_SECTION_BYTES} bytes`,
+  });
   readonly #atCapacity = problem('overloaded', { detail: 'Too many requests open at once' });
   /** Requests refused because maxConnections requests were open. */
   capRefusals = 0;
@@ -117,7 +127,11 @@ export class Gateway {
   ) {
     this.#rates = new RateCache(s.fxCacheTtlMs);
     this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
-    this.#uploads = new UploadTimer(s.bodyTimeoutMs, clock, problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }));
+    this.#uploads = new UploadTimer(
+      s.bodyTimeoutMs,
+      clock,
+      problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }),
+    );
     this.#failedAnswer = failedAnswerLog(log);
     this.app = nativeUws().App();
     this.#routes();
@@ -147,7 +161,9 @@ export class Gateway {
   /** Answer synchronously inside the handler (already corked by uWS). */
   #answerNow(res: HttpResponse, req: HttpRequest, route: RouteLabel, reply: Reply): void {
     const started = this.clock.now();
-    const x = new Exchange(res, { answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started) });
+    const x = new Exchange(res, {
+      answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started),
+    });
     x.requestId = requestIdFrom(req.getHeader('x-request-id'));
     if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     x.send(reply, this.draining);
@@ -183,7 +199,12 @@ export class Gateway {
         this.#uploads.delete(x);
         this.#maybeIdle();
       },
-      ...(t ? { answered: (status: number) => t.request(route, status, this.clock.now() - started), aborted: () => t.aborted(route) } : {}),
+      ...(t
+        ? {
+            answered: (status: number) => t.request(route, status, this.clock.now() - started),
+            aborted: () => t.aborted(route),
+          }
+        : {}),
     });
     x.requestId = requestId;
     return x;
@@ -236,7 +257,12 @@ export class Gateway {
     if (shedReason !== null) {
       const reply = this.#shed[shedReason];
       this.#uploads.add(x);
-      return drainBody(x, this.s.maxBodyBytes, () => x.send(reply), () => x.send(this.#tooLarge, true));
+      return drainBody(
+        x,
+        this.s.maxBodyBytes,
+        () => x.send(reply),
+        () => x.send(this.#tooLarge, true),
+      );
     }
     // The slot is held while uWS hands over the body that came with the
     // headers (synchronously, in this same turn of the event loop); a body
@@ -271,7 +297,10 @@ export class Gateway {
     this.#uploads.delete(x);
     if (x.onEnd === undefined) {
       // The slot was given back while the body trickled in: admission decides again, on the time left.
-      const shedReason = this.guards.admission.tryAdmit('charge', admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival));
+      const shedReason = this.guards.admission.tryAdmit(
+        'charge',
+        admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival),
+      );
       if (shedReason !== null) return x.send(this.#shed[shedReason]);
       x.onEnd = () => this.guards.admission.cancel('charge');
     }
@@ -283,7 +312,11 @@ export class Gateway {
     // storms away from the database.
     const running = this.#keysInFlight.get(key);
     if (running !== undefined) {
-      if (running !== fp) return this.#fail(x, 'idempotency_key_reused', { field: 'Idempotency-Key', detail: 'This Idempotency-Key was used with a different request body' });
+      if (running !== fp)
+        return this.#fail(x, 'idempotency_key_reused', {
+          field: 'Idempotency-Key',
+          detail: 'This Idempotency-Key was used with a different request body',
+        });
       return this.#fail(x, 'idempotency_in_progress');
     }
     // An open provider breaker refuses here, before a key is claimed or a thread hop is made; half-open lets through only its probe permits.
@@ -292,9 +325,14 @@ export class Gateway {
     }
     this.#keysInFlight.set(key, fp);
     x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
-    this.#dispatch(x, 'charge', { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs(), requestId: x.requestId }, deadline, () =>
-      this.#keysInFlight.delete(key),
-    deadline - arrival < this.s.requestTimeoutMs);
+    this.#dispatch(
+      x,
+      'charge',
+      { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs(), requestId: x.requestId },
+      deadline,
+      () => this.#keysInFlight.delete(key),
+      deadline - arrival < this.s.requestTimeoutMs,
+    );
   }
 
   /** Admission: false (and a 503 sent) when the request is shed. */
@@ -307,9 +345,19 @@ export class Gateway {
 
   /** Run an admitted task whose result is a Reply, answering 504 if the deadline passes first. */
   /** `shortDeadline`: the client chose less time than the default, so a 504 is its own doing, not a sign of overload (it must not shrink the limit for everyone). */
-  #dispatch(x: Exchange, cls: RequestClass, task: Task, deadline: number, settled?: () => void, shortDeadline = false): void {
+  #dispatch(
+    x: Exchange,
+    cls: RequestClass,
+    task: Task,
+    deadline: number,
+    settled?: () => void,
+    shortDeadline = false,
+  ): void {
     const started = this.clock.now();
-    const timer = setTimeout(() => this.#fail(x, 'deadline_exceeded'), Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS);
+    const timer = setTimeout(
+      () => this.#fail(x, 'deadline_exceeded'),
+      Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS,
+    );
     this.#run(task).then(
       (result) => {
         clearTimeout(timer);
@@ -328,7 +376,10 @@ export class Gateway {
         // reconciler finishes it, which is what 504 deadline_exceeded says.
         // A charge whose task threw is in the same position.
         const lost = isWorkerLost(e);
-        this.log.error({ err: e, op: task.op, request_id: x.requestId }, lost ? 'task lost with its worker thread' : 'task failed');
+        this.log.error(
+          { err: e, op: task.op, request_id: x.requestId },
+          lost ? 'task lost with its worker thread' : 'task failed',
+        );
         if (lost || task.op === 'charge') return this.#fail(x, 'deadline_exceeded');
         this.#fail(x, 'internal_error');
       },
@@ -365,12 +416,16 @@ export class Gateway {
     const hit = this.#rates.fresh(pair, now);
     if (hit) return x.send(quoteReply(q.value, hit.rate, hit.asOf, false));
     // fx breaker open: answer from the last known rate without a thread hop.
-    if (this.guards.breakers.fx && !this.guards.breakers.fx.tryAdmit(this.clock.epochMs())) return this.#staleOrFail(x, q.value, pair);
+    if (this.guards.breakers.fx && !this.guards.breakers.fx.tryAdmit(this.clock.epochMs()))
+      return this.#staleOrFail(x, q.value, pair);
     const deadline = this.clock.epochMs() + this.s.requestTimeoutMs;
     if (!this.#admit(x, 'quote', deadline)) return;
     const started = this.clock.now();
     this.#rates
-      .singleFlight(pair, () => this.#run({ op: 'rate', from, to, deadline, sentAt: this.clock.epochMs() }) as Promise<RateOutcome>)
+      .singleFlight(
+        pair,
+        () => this.#run({ op: 'rate', from, to, deadline, sentAt: this.clock.epochMs() }) as Promise<RateOutcome>,
+      )
       .finally(() => this.guards.admission.done('quote', started, false))
       .then(
         (r) => {
@@ -378,7 +433,8 @@ export class Gateway {
             this.#rates.put(pair, r.rate, r.asOf, this.clock.now());
             return x.send(quoteReply(q.value, r.rate, r.asOf, false));
           }
-          if (r.reason === 'not_found') return this.#fail(x, 'invalid_query', { field: 'to', detail: `No rate for ${pair}` });
+          if (r.reason === 'not_found')
+            return this.#fail(x, 'invalid_query', { field: 'to', detail: `No rate for ${pair}` });
           this.#staleOrFail(x, q.value, pair);
         },
         () => this.#staleOrFail(x, q.value, pair),
@@ -391,14 +447,28 @@ export class Gateway {
     this.#fail(x, 'fx_unavailable');
   }
 
-  frontStats(): { openRequests: number; maxOpenRequests: number; uploading: number; capRefusals: number; bodyTimeouts: number } {
-    return { openRequests: this.inFlight, maxOpenRequests: this.s.maxConnections, uploading: this.#uploads.size, capRefusals: this.capRefusals, bodyTimeouts: this.#uploads.expired };
+  frontStats(): {
+    openRequests: number;
+    maxOpenRequests: number;
+    uploading: number;
+    capRefusals: number;
+    bodyTimeouts: number;
+  } {
+    return {
+      openRequests: this.inFlight,
+      maxOpenRequests: this.s.maxConnections,
+      uploading: this.#uploads.size,
+      capRefusals: this.capRefusals,
+      bodyTimeouts: this.#uploads.expired,
+    };
   }
 
   /** /metrics: never shed; rendered asynchronously (prom-client's collectors are async). */
   #metrics(res: HttpResponse, req: HttpRequest): void {
     const started = this.clock.now();
-    const x = new Exchange(res, { answered: (status) => this.telemetry?.request('/metrics', status, this.clock.now() - started) });
+    const x = new Exchange(res, {
+      answered: (status) => this.telemetry?.request('/metrics', status, this.clock.now() - started),
+    });
     if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     this.renderMetrics().then(
       (body) => x.send({ status: 200, body, contentType: 'text/plain; version=0.0.4; charset=utf-8' }, this.draining),

@@ -7,7 +7,15 @@ import type { ChargeInput } from '../charge/validate.js';
 
 /** sentAt: epoch ms of dispatch, so the worker can measure the queue wait. */
 export type Task =
-  | { op: 'charge'; key: string; fingerprint: string; input: ChargeInput; deadline: number; sentAt: number; requestId: string }
+  | {
+      op: 'charge';
+      key: string;
+      fingerprint: string;
+      input: ChargeInput;
+      deadline: number;
+      sentAt: number;
+      requestId: string;
+    }
   | { op: 'get'; key: string; deadline: number; sentAt: number }
   | { op: 'rate'; from: string; to: string; deadline: number; sentAt: number }
   | { op: 'ping' }

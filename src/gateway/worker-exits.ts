@@ -27,7 +27,12 @@ export interface WorkerExitOptions {
   onReclaimed?: (threadId: number, exitCode: number, held: ThreadHoldings | null) => void;
 }
 
-export function reclaimOnWorkerExit(pool: WorkerPool, protection: Protection, log: Logger, o: WorkerExitOptions = {}): void {
+export function reclaimOnWorkerExit(
+  pool: WorkerPool,
+  protection: Protection,
+  log: Logger,
+  o: WorkerExitOptions = {},
+): void {
   const watched = new WeakSet<Worker>();
   const watchAll = (): void => {
     for (const w of pool.threads) {

@@ -26,9 +26,22 @@ const data = workerData as WorkerData;
 const log = createLogger(data.logLevel, 'bulwark');
 // threadId claims this thread's slot, so what it holds is given back if it dies.
 const protection = data.protection
-  ? openProtection(data.protection.layout, data.protection.settings, (name, t) => log.warn({ breaker: name, from: t.from, to: t.to, failure_rate: t.failureRate, slow_call_rate: t.slowCallRate }, 'breaker transition'), threadId)
+  ? openProtection(
+      data.protection.layout,
+      data.protection.settings,
+      (name, t) =>
+        log.warn(
+          { breaker: name, from: t.from, to: t.to, failure_rate: t.failureRate, slow_call_rate: t.slowCallRate },
+          'breaker transition',
+        ),
+      threadId,
+    )
   : undefined;
-if (protection && protection.threadSlot === SHARED_SLOT) log.warn({ thread_id: threadId }, 'no free thread slot: this worker\'s bulkhead slots would not be given back if it died');
+if (protection && protection.threadSlot === SHARED_SLOT)
+  log.warn(
+    { thread_id: threadId },
+    "no free thread slot: this worker's bulkhead slots would not be given back if it died",
+  );
 const telemetry = new Telemetry(data.telemetry);
 const observe = (stage: Stage, ms: number) => telemetry.observe(stage, ms);
 const service = createChargeService(data.settings, { ...(protection ? { protection } : {}), log, observe });

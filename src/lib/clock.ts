@@ -69,7 +69,8 @@ export class ManualClock implements Clock {
     const end = this.#t + ms;
     for (;;) {
       let next: ManualTimer | undefined;
-      for (const t of this.#timers) if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      for (const t of this.#timers)
+        if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
       if (!next) break;
       this.#timers = this.#timers.filter((t) => t !== next);
       this.#t = Math.max(this.#t, next.at);

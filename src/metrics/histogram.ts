@@ -38,7 +38,8 @@ export function bucketUpperUs(i: number): number {
 /** One histogram over a shared Int32Array of HISTOGRAM_BUCKETS counts. */
 export class SharedHistogram {
   constructor(readonly counts: Int32Array) {
-    if (counts.length !== HISTOGRAM_BUCKETS) throw new RangeError(`a histogram needs ${HISTOGRAM_BUCKETS} counts, got ${counts.length}`);
+    if (counts.length !== HISTOGRAM_BUCKETS)
+      throw new RangeError(`a histogram needs ${HISTOGRAM_BUCKETS} counts, got ${counts.length}`);
   }
 
   recordMs(ms: number): void {
@@ -96,7 +97,13 @@ export function summarize(counts: Int32Array): Summary {
   if (cs.count === 0) return { ...cs, quantiles: Object.fromEntries(QUANTILES.map((q) => [String(q), 0])) };
   // 32-bit buckets, not 'packed': packed recording is ten times slower and a
   // scrape summarizes on the front thread. Our own counts are 32-bit anyway.
-  const h = hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: MAX_US + 1, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+  const h = hdr.build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: MAX_US + 1,
+    numberOfSignificantValueDigits: 2,
+    useWebAssembly: false,
+  });
   let count = 0;
   let sumUs = 0;
   for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {

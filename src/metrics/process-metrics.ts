@@ -25,6 +25,7 @@ export function createProcessMetrics(): ProcessMetrics {
   // Gauges whose names end in _total break the naming rules `promtool check
   // metrics` enforces; their per-type twins (nodejs_active_handles{type}, …)
   // carry the same numbers.
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
   return { render: () => registry.metrics() };
 }

@@ -10,14 +10,32 @@ import { SharedCounters } from '../resilience/counters.js';
 import { allocateShared, openRegion, type SharedLayout } from '../resilience/shared-memory.js';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from './histogram.js';
 
-export const ROUTE_LABELS = ['/charge', '/charges/:key', '/quote', '/health', '/ready', '/version', '/metrics', 'other'] as const;
+export const ROUTE_LABELS = [
+  '/charge',
+  '/charges/:key',
+  '/quote',
+  '/health',
+  '/ready',
+  '/version',
+  '/metrics',
+  'other',
+] as const;
 export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 export const STATUSES = [200, 201, 400, 402, 404, 405, 409, 413, 415, 422, 500, 503, 504] as const;
 export const STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;
 export type StatusClass = (typeof STATUS_CLASSES)[number];
 
-export const STAGES = ['queue_wait', 'claim', 'provider_attempt', 'record', 'db_acquire_wait', 'provider_bulkhead_wait', 'fx_bulkhead_wait', 'fx_call'] as const;
+export const STAGES = [
+  'queue_wait',
+  'claim',
+  'provider_attempt',
+  'record',
+  'db_acquire_wait',
+  'provider_bulkhead_wait',
+  'fx_bulkhead_wait',
+  'fx_call',
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 const requestCounterNames = (): string[] => {
@@ -35,8 +53,11 @@ export function statusClass(status: number): StatusClass {
 }
 
 export function createTelemetryLayout(): SharedLayout {
-  const regions: Record<string, { ints: number; floats: number }> = { requests: SharedCounters.spec(REQUEST_COUNTERS.length) };
-  for (const r of ROUTE_LABELS) for (const c of STATUS_CLASSES) regions[`http:${r}:${c}`] = { ints: HISTOGRAM_BUCKETS, floats: 0 };
+  const regions: Record<string, { ints: number; floats: number }> = {
+    requests: SharedCounters.spec(REQUEST_COUNTERS.length),
+  };
+  for (const r of ROUTE_LABELS)
+    for (const c of STATUS_CLASSES) regions[`http:${r}:${c}`] = { ints: HISTOGRAM_BUCKETS, floats: 0 };
   for (const s of STAGES) regions[`stage:${s}`] = { ints: HISTOGRAM_BUCKETS, floats: 0 };
   return allocateShared(regions);
 }
@@ -49,7 +70,8 @@ export class Telemetry {
   constructor(layout: SharedLayout) {
     this.requests = new SharedCounters(openRegion(layout, 'requests'), REQUEST_COUNTERS);
     for (const r of ROUTE_LABELS) {
-      for (const c of STATUS_CLASSES) this.http.set(`${r}:${c}`, new SharedHistogram(openRegion(layout, `http:${r}:${c}`).i32));
+      for (const c of STATUS_CLASSES)
+        this.http.set(`${r}:${c}`, new SharedHistogram(openRegion(layout, `http:${r}:${c}`).i32));
     }
     for (const s of STAGES) this.stages.set(s, new SharedHistogram(openRegion(layout, `stage:${s}`).i32));
   }

@@ -48,7 +48,8 @@ export function initBulkheadRegion(r: Region, c: BulkheadConfig): void {
   r.i32[MAX_WAITING] = c.maxWaiting;
 }
 
-export type AcquireResult = { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout'; waitedMs: number };
+export type AcquireResult =
+  { ok: true; waitedMs: number } | { ok: false; reason: 'full' | 'timeout'; waitedMs: number };
 
 export interface BulkheadStats {
   inUse: number;

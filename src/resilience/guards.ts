@@ -58,7 +58,12 @@ export type Refusal = { refused: 'breaker_open' | 'bulkhead_full' };
 export type Verdict = 'success' | 'failure' | 'timeout';
 
 /** Run `call` under the guard. `classify` says how a result counts for the breaker. */
-export async function guarded<T>(g: Guard, timeoutMs: number, call: (timeoutMs: number) => Promise<T>, classify: (r: T) => Verdict): Promise<T | Refusal> {
+export async function guarded<T>(
+  g: Guard,
+  timeoutMs: number,
+  call: (timeoutMs: number) => Promise<T>,
+  classify: (r: T) => Verdict,
+): Promise<T | Refusal> {
   const start = g.clock.now();
   if (g.bulkhead) {
     const slot = await g.bulkhead.acquire(Math.min(g.acquireTimeoutMs, timeoutMs));
@@ -118,11 +123,19 @@ export class GuardedProvider implements Provider {
 
   async #run(timeoutMs: number, call: (t: number) => Promise<AttemptOutcome>): Promise<AttemptOutcome> {
     // Declines and rejections are the provider working: only unknown outcomes are failures.
-    const r = await guarded(this.guard, timeoutMs, call, (o) => (o.kind !== 'unknown' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure'));
+    const r = await guarded(this.guard, timeoutMs, call, (o) =>
+      o.kind !== 'unknown' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure',
+    );
     return isRefusal(r) ? { kind: 'refused', code: r.refused } : r;
   }
 }
 
-export async function guardedRate(g: Guard, timeoutMs: number, call: (t: number) => Promise<RateOutcome>): Promise<RateOutcome | Refusal> {
-  return guarded(g, timeoutMs, call, (o) => (o.ok || o.reason === 'not_found' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure'));
+export async function guardedRate(
+  g: Guard,
+  timeoutMs: number,
+  call: (t: number) => Promise<RateOutcome>,
+): Promise<RateOutcome | Refusal> {
+  return guarded(g, timeoutMs, call, (o) =>
+    o.ok || o.reason === 'not_found' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure',
+  );
 }

@@ -35,7 +35,15 @@ export interface GradientConfig {
   shortWindow: number;
 }
 
-export const DEFAULT_GRADIENT: GradientConfig = { initial: 64, min: 8, max: 2048, smoothing: 0.2, tolerance: 1.5, longWindow: 600, shortWindow: 10 };
+export const DEFAULT_GRADIENT: GradientConfig = {
+  initial: 64,
+  min: 8,
+  max: 2048,
+  smoothing: 0.2,
+  tolerance: 1.5,
+  longWindow: 600,
+  shortWindow: 10,
+};
 
 export class GradientLimit implements Limit {
   #limit: number;
@@ -70,6 +78,9 @@ export class GradientLimit implements Limit {
     if (inflight < this.#limit / 2 && !didDrop) return;
     const gradient = Math.max(0.5, Math.min(1, (this.c.tolerance * this.#long) / this.#short));
     const next = this.#limit * gradient + Math.sqrt(this.#limit);
-    this.#limit = Math.max(this.c.min, Math.min(this.c.max, this.#limit * (1 - this.c.smoothing) + next * this.c.smoothing));
+    this.#limit = Math.max(
+      this.c.min,
+      Math.min(this.c.max, this.#limit * (1 - this.c.smoothing) + next * this.c.smoothing),
+    );
   }
 }

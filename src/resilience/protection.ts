@@ -113,7 +113,12 @@ export function createProtectionLayout(s: ProtectionSettings, nowEpochMs: number
  * a thread slot, so what it holds can be given back if it dies
  * (`reclaimThread`); the front thread passes nothing.
  */
-export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTransition?: (name: Downstream, t: Transition) => void, threadId?: number): Protection {
+export function openProtection(
+  layout: SharedLayout,
+  s: ProtectionSettings,
+  onTransition?: (name: Downstream, t: Transition) => void,
+  threadId?: number,
+): Protection {
   const threads = openRegion(layout, 'threads');
   const slot = threadId === undefined ? SHARED_SLOT : claimThreadSlot(threads, threadId);
   const p: Protection = {
@@ -124,11 +129,15 @@ export function openProtection(layout: SharedLayout, s: ProtectionSettings, onTr
     queueWait: new QueueWait(openRegion(layout, 'queue')),
     threadSlot: slot,
     threads,
-    answers: { provider: new AnswerTime(openRegion(layout, 'answers:provider')), fx: new AnswerTime(openRegion(layout, 'answers:fx')) },
+    answers: {
+      provider: new AnswerTime(openRegion(layout, 'answers:provider')),
+      fx: new AnswerTime(openRegion(layout, 'answers:fx')),
+    },
   };
   const now = () => performance.now();
   if (s.breakers) {
-    for (const d of DOWNSTREAMS) p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
+    for (const d of DOWNSTREAMS)
+      p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
   }
   if (s.bulkheads) {
     p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'), now, slot);

@@ -72,7 +72,12 @@ export interface Signals {
   downstreamFloorMs?: number;
 }
 
-export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderConfig = DEFAULT_SHEDDER): ShedReason | null {
+export function shed(
+  cls: RequestClass,
+  s: Signals,
+  random: Random,
+  c: ShedderConfig = DEFAULT_SHEDDER,
+): ShedReason | null {
   if (cls === 'charge' && s.remainingMs < (s.downstreamFloorMs ?? 0)) return 'deadline';
   if (s.inFlight >= Math.max(1, Math.floor(s.limit * CLASS_SHARE[cls]))) return 'concurrency';
   const overDelay = (s.loopDelayMs - c.loopDelayTargetMs) / c.loopDelaySpanMs;
@@ -86,6 +91,11 @@ export function shed(cls: RequestClass, s: Signals, random: Random, c: ShedderCo
   // those expected within a share of it are admitted (a few waiters are all
   // it takes to keep every slot busy).
   const waitMs = s.downstreamWaitMs ?? 0;
-  if (cls === 'charge' && waitMs > 0 && waitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)) return 'downstream';
+  if (
+    cls === 'charge' &&
+    waitMs > 0 &&
+    waitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)
+  )
+    return 'downstream';
   return null;
 }

@@ -30,19 +30,32 @@ export async function startDependencies(c: CommonConfig, log: Logger): Promise<D
   const stops: (() => Promise<void>)[] = [];
   try {
     const onWait = (w: DbWait) =>
-      log.warn({ attempt: w.attempt, waited_ms: w.waitedMs, retry_in_ms: w.retryInMs, target: w.target, error: w.error }, 'waiting for postgres');
+      log.warn(
+        { attempt: w.attempt, waited_ms: w.waitedMs, retry_in_ms: w.retryInMs, target: w.target, error: w.error },
+        'waiting for postgres',
+      );
     const started = performance.now();
     let databaseUrl = c.databaseUrl;
     if (!databaseUrl) {
-      const db = await startEmbeddedPostgres(c.dataDir, c.embeddedPgPort, (m) => log.warn(m), { startupTimeoutMs: c.dbStartupTimeoutMs, onWait });
+      const db = await startEmbeddedPostgres(c.dataDir, c.embeddedPgPort, (m) => log.warn(m), {
+        startupTimeoutMs: c.dbStartupTimeoutMs,
+        onWait,
+      });
       log.info({ port: db.port, dataDir: c.dataDir }, 'embedded postgres started');
       stops.push(() => db.stop());
       databaseUrl = db.url;
     }
-    await waitForDatabase(databaseUrl, { timeoutMs: Math.max(1, c.dbStartupTimeoutMs - (performance.now() - started)), connectTimeoutMs: c.dbConnectTimeoutMs, onWait });
+    await waitForDatabase(databaseUrl, {
+      timeoutMs: Math.max(1, c.dbStartupTimeoutMs - (performance.now() - started)),
+      connectTimeoutMs: c.dbConnectTimeoutMs,
+      onWait,
+    });
     const durability = await durabilitySettings(databaseUrl, c.dbConnectTimeoutMs);
     if (durability.some((d) => !d.durable)) {
-      log.warn({ settings: Object.fromEntries(durability.map((d) => [d.name, d.value])) }, 'postgres is not configured for durable commits: an acknowledged charge can be lost in a crash (docs/mechanisms.md)');
+      log.warn(
+        { settings: Object.fromEntries(durability.map((d) => [d.name, d.value])) },
+        'postgres is not configured for durable commits: an acknowledged charge can be lost in a crash (docs/mechanisms.md)',
+      );
     }
     let providerUrl = c.providerUrl;
     let fxUrl = c.fxUrl;
@@ -58,7 +71,8 @@ export async function startDependencies(c: CommonConfig, log: Logger): Promise<D
       providerUrl,
       fxUrl,
       async stop() {
-        for (const s of stops.reverse()) await s().catch((e: unknown) => log.warn({ err: e }, 'stopping a dependency failed'));
+        for (const s of stops.reverse())
+          await s().catch((e: unknown) => log.warn({ err: e }, 'stopping a dependency failed'));
       },
     };
   } catch (e) {
@@ -67,11 +81,18 @@ export async function startDependencies(c: CommonConfig, log: Logger): Promise<D
   }
 }
 
-async function spawnSimulator(ports: { provider: number; fx: number }, seed: number): Promise<{ child: ChildProcess; providerUrl: string; fxUrl: string }> {
-  const child = spawn(process.execPath, [CLI, 'simulate', '--provider-port', String(ports.provider), '--fx-port', String(ports.fx), '--seed', String(seed)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, BULWARK_EXIT_WITH_PARENT: '1' },
-  });
+async function spawnSimulator(
+  ports: { provider: number; fx: number },
+  seed: number,
+): Promise<{ child: ChildProcess; providerUrl: string; fxUrl: string }> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'simulate', '--provider-port', String(ports.provider), '--fx-port', String(ports.fx), '--seed', String(seed)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, BULWARK_EXIT_WITH_PARENT: '1' },
+    },
+  );
   const lines = createInterface({ input: child.stdout! });
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new Error(`simulator did not start: ${why}`));

@@ -8,5 +8,10 @@ export type { Logger };
 
 export function createLogger(level: string, name: string): Logger {
   // Level names ("warn"), not pino's numbers: what log pipelines and people read.
-  return pino({ level, base: { service: name }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } });
+  return pino({
+    level,
+    base: { service: name },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
 }

@@ -12,23 +12,33 @@ import { versionInfo } from './version.js';
 
 type Json = Record<string, unknown>;
 
-const codesWithStatus = (status: number): ErrorCode[] => (Object.keys(catalogue) as ErrorCode[]).filter((c) => catalogue[c].status === status);
+const codesWithStatus = (status: number): ErrorCode[] =>
+  (Object.keys(catalogue) as ErrorCode[]).filter((c) => catalogue[c].status === status);
 
 /** A problem response of `status`, listing the catalogue codes it can carry. */
 function problemResponse(status: number, description: string): Json {
   const codes = codesWithStatus(status);
   return {
     description: `${description} Codes: ${codes.join(', ')}.`,
-    ...(catalogue[codes[0]!] && 'retryAfterS' in catalogue[codes[0]!] ? { headers: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } } : {}),
+    ...(catalogue[codes[0]!] && 'retryAfterS' in catalogue[codes[0]!]
+      ? { headers: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } }
+      : {}),
     content: {
       'application/problem+json': {
-        schema: { allOf: [{ $ref: '#/components/schemas/Problem' }, { type: 'object', properties: { status: { const: status }, code: { enum: codes } } }] },
+        schema: {
+          allOf: [
+            { $ref: '#/components/schemas/Problem' },
+            { type: 'object', properties: { status: { const: status }, code: { enum: codes } } },
+          ],
+        },
       },
     },
   };
 }
 
-const jsonContent = (ref: string): Json => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
+const jsonContent = (ref: string): Json => ({
+  'application/json': { schema: { $ref: `#/components/schemas/${ref}` } },
+});
 
 export interface OpenApiOptions {
   maxBodyBytes: number;
@@ -45,7 +55,11 @@ export function openApiDocument(o: OpenApiOptions): Json {
     pattern: '^[\\x21-\\x7e]+$',
     description: `1-${LIMITS.idempotencyKeyMaxChars} visible ASCII characters (0x21-0x7e). Sent once; a repeated header is refused.`,
   };
-  const currency = { type: 'string', pattern: '^[A-Za-z]{3}$', description: 'ISO-4217 code, any case; answers use upper case.' };
+  const currency = {
+    type: 'string',
+    pattern: '^[A-Za-z]{3}$',
+    description: 'ISO-4217 code, any case; answers use upper case.',
+  };
   const stringWithin = (max: number, extra: Json = {}): Json => ({ type: 'string', maxLength: max, ...extra });
   return {
     openapi: '3.1.0',
@@ -77,17 +91,30 @@ export function openApiDocument(o: OpenApiOptions): Json {
             content: { 'application/json': { schema: { $ref: '#/components/schemas/ChargeRequest' } } },
           },
           responses: {
-            '201': { description: 'Charged (or a replay of a charge that was).', headers: { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } }, content: jsonContent('Charge') },
+            '201': {
+              description: 'Charged (or a replay of a charge that was).',
+              headers: { 'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' } },
+              content: jsonContent('Charge'),
+            },
             '400': problemResponse(400, 'Malformed or invalid request; `field` names the field or header.'),
-            '402': problemResponse(402, 'The provider declined or rejected the charge: a final outcome, stored and replayed.'),
+            '402': problemResponse(
+              402,
+              'The provider declined or rejected the charge: a final outcome, stored and replayed.',
+            ),
             '408': problemResponse(408, 'The body did not arrive in time.'),
             '409': problemResponse(409, 'A request with this key is in progress; retry after Retry-After.'),
             '413': problemResponse(413, 'The body is too large.'),
             '415': problemResponse(415, 'Content-Type is not application/json.'),
             '422': problemResponse(422, 'The key was used with a different body.'),
             '431': problemResponse(431, 'The header section is too large.'),
-            '503': problemResponse(503, 'Refused now, nothing charged unless the code says the charge may complete; retry after Retry-After.'),
-            '504': problemResponse(504, 'The deadline passed; the charge may still complete: the same key later returns its outcome.'),
+            '503': problemResponse(
+              503,
+              'Refused now, nothing charged unless the code says the charge may complete; retry after Retry-After.',
+            ),
+            '504': problemResponse(
+              504,
+              'The deadline passed; the charge may still complete: the same key later returns its outcome.',
+            ),
           },
         },
       },
@@ -112,33 +139,65 @@ export function openApiDocument(o: OpenApiOptions): Json {
           parameters: [
             { name: 'from', in: 'query', required: true, schema: currency },
             { name: 'to', in: 'query', required: true, schema: currency },
-            { name: 'amount', in: 'query', required: true, schema: { type: 'integer', minimum: LIMITS.amountMin, maximum: LIMITS.amountMax } },
+            {
+              name: 'amount',
+              in: 'query',
+              required: true,
+              schema: { type: 'integer', minimum: LIMITS.amountMin, maximum: LIMITS.amountMax },
+            },
           ],
           responses: {
-            '200': { description: 'A quote; `stale` when served from the last known rate.', content: jsonContent('Quote') },
+            '200': {
+              description: 'A quote; `stale` when served from the last known rate.',
+              content: jsonContent('Quote'),
+            },
             '400': problemResponse(400, 'A query parameter is invalid.'),
             '503': problemResponse(503, 'fx is unavailable and no rate is cached, or the request was shed.'),
           },
         },
       },
-      '/health': { get: { operationId: 'health', summary: 'Liveness (shallow; never shed)', responses: { '200': { description: 'Alive.', content: jsonContent('Health') } } } },
+      '/health': {
+        get: {
+          operationId: 'health',
+          summary: 'Liveness (shallow; never shed)',
+          responses: { '200': { description: 'Alive.', content: jsonContent('Health') } },
+        },
+      },
       '/ready': {
         get: {
           operationId: 'ready',
-          summary: 'Readiness (false while starting or draining, workers missing, or the DB unreachable; never calls the provider)',
+          summary:
+            'Readiness (false while starting or draining, workers missing, or the DB unreachable; never calls the provider)',
           responses: {
             '200': { description: 'Ready.', content: jsonContent('Readiness') },
             '503': problemResponse(503, 'Not ready; the body also carries `ready: false` and the checks.'),
           },
         },
       },
-      '/version': { get: { operationId: 'version', summary: 'Build information', responses: { '200': { description: 'The running build.', content: jsonContent('Version') } } } },
-      '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+      '/version': {
+        get: {
+          operationId: 'version',
+          summary: 'Build information',
+          responses: { '200': { description: 'The running build.', content: jsonContent('Version') } },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This document',
+          responses: {
+            '200': { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: { type: 'object' } } } },
+          },
+        },
+      },
     },
     components: {
       headers: {
         RetryAfter: { description: 'Seconds to wait before retrying.', schema: { type: 'string', pattern: '^\\d+$' } },
-        IdempotentReplayed: { description: '`true` on a replay of a completed key.', schema: { type: 'string', enum: ['true'] } },
+        IdempotentReplayed: {
+          description: '`true` on a replay of a completed key.',
+          schema: { type: 'string', enum: ['true'] },
+        },
       },
       schemas: {
         ChargeRequest: {
@@ -146,14 +205,23 @@ export function openApiDocument(o: OpenApiOptions): Json {
           additionalProperties: false,
           required: ['amount', 'currency', 'source'],
           properties: {
-            amount: { type: 'integer', minimum: LIMITS.amountMin, maximum: LIMITS.amountMax, description: 'Minor units.' },
+            amount: {
+              type: 'integer',
+              minimum: LIMITS.amountMin,
+              maximum: LIMITS.amountMax,
+              description: 'Minor units.',
+            },
             currency,
             source: stringWithin(LIMITS.sourceMaxChars, { minLength: 1, description: 'A payment-method token.' }),
             description: stringWithin(LIMITS.descriptionMaxChars),
             metadata: {
               type: 'object',
               maxProperties: LIMITS.metadataMaxKeys,
-              propertyNames: { minLength: 1, maxLength: LIMITS.metadataKeyMaxChars, not: { enum: ['__proto__', 'constructor', 'prototype'] } },
+              propertyNames: {
+                minLength: 1,
+                maxLength: LIMITS.metadataKeyMaxChars,
+                not: { enum: ['__proto__', 'constructor', 'prototype'] },
+              },
               additionalProperties: stringWithin(LIMITS.metadataValueMaxChars),
             },
           },
@@ -199,11 +267,25 @@ export function openApiDocument(o: OpenApiOptions): Json {
           },
         },
         Health: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
-        Readiness: { type: 'object', required: ['ready', 'checks'], properties: { ready: { type: 'boolean' }, checks: { type: 'object', additionalProperties: { type: 'boolean' } } } },
+        Readiness: {
+          type: 'object',
+          required: ['ready', 'checks'],
+          properties: {
+            ready: { type: 'boolean' },
+            checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+          },
+        },
         Version: {
           type: 'object',
           required: ['service', 'version', 'git_commit', 'build_time', 'node'],
-          properties: { service: { type: 'string' }, version: { type: 'string' }, git_commit: { type: 'string' }, build_time: { type: 'string' }, node: { type: 'string' }, uws: { type: ['object', 'null'], description: 'The uWebSockets.js build (null on the Fastify baseline).' } },
+          properties: {
+            service: { type: 'string' },
+            version: { type: 'string' },
+            git_commit: { type: 'string' },
+            build_time: { type: 'string' },
+            node: { type: 'string' },
+            uws: { type: ['object', 'null'], description: 'The uWebSockets.js build (null on the Fastify baseline).' },
+          },
         },
         Problem: {
           type: 'object',

@@ -29,7 +29,8 @@ export const instanceOf = (requestId: string): string => `urn:bulwark:request:${
  * they are.
  */
 export function bodyFor(reply: Reply, requestId: string): string {
-  if (reply.contentType !== PROBLEM_CONTENT_TYPE || reply.status === 402 || !reply.body.endsWith('}')) return reply.body;
+  if (reply.contentType !== PROBLEM_CONTENT_TYPE || reply.status === 402 || !reply.body.endsWith('}'))
+    return reply.body;
   return `${reply.body.slice(0, -1)},"instance":"${instanceOf(requestId)}"}`;
 }
 
@@ -37,7 +38,11 @@ export function bodyFor(reply: Reply, requestId: string): string {
  * One warn line per 5xx answer (shedding excepted: it is summarised apart),
  * at most `perSecond` a second; the rest are counted into the next line.
  */
-export function failedAnswerLog(log: Logger, perSecond = 20, now: () => number = () => performance.now()): (requestId: string, route: string, status: number, body: string) => void {
+export function failedAnswerLog(
+  log: Logger,
+  perSecond = 20,
+  now: () => number = () => performance.now(),
+): (requestId: string, route: string, status: number, body: string) => void {
   let windowStart = -Infinity;
   let logged = 0;
   let suppressed = 0;

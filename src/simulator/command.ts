@@ -9,11 +9,43 @@ import { parseFaults, type Faults, type ServiceName } from './faults.js';
 import { DEFAULT_HOST, DEFAULT_SEED, startSimulator } from './index.js';
 
 const SPECS = {
-  host: str({ flag: 'host', env: 'SIM_HOST', default: DEFAULT_HOST, pattern: /^\S+$/, allowed: 'a host name or IP address', doc: 'Interface both services listen on.' }),
-  providerPort: int({ flag: 'provider-port', env: 'SIM_PROVIDER_PORT', default: 8091, min: 0, max: 65535, doc: 'Payment provider port (0 picks a free port).' }),
-  fxPort: int({ flag: 'fx-port', env: 'SIM_FX_PORT', default: 8092, min: 0, max: 65535, doc: 'fx-rates port (0 picks a free port).' }),
-  seed: int({ flag: 'seed', env: 'SIM_SEED', default: DEFAULT_SEED, min: 0, max: 4_294_967_295, doc: 'Seed for fault dice, latency samples and rate drift; a seed and a request order replay exactly.' }),
-  faults: str({ flag: 'faults', default: '', doc: 'JSON file { "provider": {...}, "fx": {...} } with fault sets applied at start (empty: healthy).' }),
+  host: str({
+    flag: 'host',
+    env: 'SIM_HOST',
+    default: DEFAULT_HOST,
+    pattern: /^\S+$/,
+    allowed: 'a host name or IP address',
+    doc: 'Interface both services listen on.',
+  }),
+  providerPort: int({
+    flag: 'provider-port',
+    env: 'SIM_PROVIDER_PORT',
+    default: 8091,
+    min: 0,
+    max: 65535,
+    doc: 'Payment provider port (0 picks a free port).',
+  }),
+  fxPort: int({
+    flag: 'fx-port',
+    env: 'SIM_FX_PORT',
+    default: 8092,
+    min: 0,
+    max: 65535,
+    doc: 'fx-rates port (0 picks a free port).',
+  }),
+  seed: int({
+    flag: 'seed',
+    env: 'SIM_SEED',
+    default: DEFAULT_SEED,
+    min: 0,
+    max: 4_294_967_295,
+    doc: 'Seed for fault dice, latency samples and rate drift; a seed and a request order replay exactly.',
+  }),
+  faults: str({
+    flag: 'faults',
+    default: '',
+    doc: 'JSON file { "provider": {...}, "fx": {...} } with fault sets applied at start (empty: healthy).',
+  }),
 };
 
 const SUMMARY =
@@ -67,7 +99,9 @@ async function loadFaultFile(file: string): Promise<{ provider?: Faults; fx?: Fa
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`--faults cannot read ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ConfigError(
+      `--faults cannot read ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   let json: unknown;
   try {
@@ -76,12 +110,16 @@ async function loadFaultFile(file: string): Promise<{ provider?: Faults; fx?: Fa
     throw new ConfigError(`--faults ${JSON.stringify(file)} is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ConfigError(`--faults ${JSON.stringify(file)} must hold a JSON object { "provider": {...}, "fx": {...} }`);
+    throw new ConfigError(
+      `--faults ${JSON.stringify(file)} must hold a JSON object { "provider": {...}, "fx": {...} }`,
+    );
   }
   const out: { provider?: Faults; fx?: Faults } = {};
   for (const [name, set] of Object.entries(json)) {
     if (name !== 'provider' && name !== 'fx') {
-      throw new ConfigError(`--faults ${JSON.stringify(file)}: ${JSON.stringify(name)} is not a service (allowed: provider, fx)`);
+      throw new ConfigError(
+        `--faults ${JSON.stringify(file)}: ${JSON.stringify(name)} is not a service (allowed: provider, fx)`,
+      );
     }
     const parsed = parseFaults(set, name as ServiceName);
     if (!parsed.ok) throw new ConfigError(`--faults ${JSON.stringify(file)}, ${name}: ${parsed.message}`);
@@ -95,7 +133,10 @@ function listenError(err: unknown, values: { host: string; providerPort: number;
   const e = err as NodeJS.ErrnoException & { port?: number };
   if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
     const flag = e.port === values.fxPort && e.port !== values.providerPort ? '--fx-port' : '--provider-port';
-    const detail = e.code === 'EADDRNOTAVAIL' ? `--host ${values.host} is not an address of this machine` : `${flag} ${e.port ?? ''} is not available (${e.code})`;
+    const detail =
+      e.code === 'EADDRNOTAVAIL'
+        ? `--host ${values.host} is not an address of this machine`
+        : `${flag} ${e.port ?? ''} is not available (${e.code})`;
     return new ConfigError(detail);
   }
   return err;

@@ -50,7 +50,12 @@ async function faultsRoute(req: IncomingMessage, res: ServerResponse, target: Co
       return sendJson(res, 200, JSON.stringify(NO_FAULTS));
     case 'PUT': {
       const text = await readBody(req, MAX_CONTROL_BODY_BYTES);
-      if (text === undefined) return sendJson(res, 413, errorJson('invalid_request', `a fault set is at most ${MAX_CONTROL_BODY_BYTES} bytes`));
+      if (text === undefined)
+        return sendJson(
+          res,
+          413,
+          errorJson('invalid_request', `a fault set is at most ${MAX_CONTROL_BODY_BYTES} bytes`),
+        );
       let json: unknown;
       try {
         json = JSON.parse(text);

@@ -65,7 +65,10 @@ const PROVIDER_ONLY: ReadonlySet<string> = new Set(['declineRate']);
  */
 export function parseFaults(json: unknown, service: ServiceName = 'provider'): FaultsResult {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return fail('(faults)', `a fault set must be a JSON object; got ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`);
+    return fail(
+      '(faults)',
+      `a fault set must be a JSON object; got ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`,
+    );
   }
   const o = json as Record<string, unknown>;
   const out: { -readonly [K in keyof Faults]: Faults[K] } = {};
@@ -76,7 +79,8 @@ export function parseFaults(json: unknown, service: ServiceName = 'provider'): F
   for (const k of RATE_FIELDS) {
     const v = o[k];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) return fail(k, `${k} must be a number from 0 to 1; got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+      return fail(k, `${k} must be a number from 0 to 1; got ${JSON.stringify(v)}`);
     out[k] = v;
   }
   if (o['latencyMs'] !== undefined) {
@@ -87,14 +91,20 @@ export function parseFaults(json: unknown, service: ServiceName = 'provider'): F
   const status = o['errorStatus'];
   if (status !== undefined) {
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
-      return fail('errorStatus', `errorStatus must be an integer HTTP status from 400 to 599; got ${JSON.stringify(status)}`);
+      return fail(
+        'errorStatus',
+        `errorStatus must be an integer HTTP status from 400 to 599; got ${JSON.stringify(status)}`,
+      );
     }
     out.errorStatus = status;
   }
   const body = o['errorBody'];
   if (body !== undefined) {
     if (typeof body !== 'string' || body.length > MAX_ERROR_BODY_CHARS) {
-      return fail('errorBody', `errorBody must be a string of at most ${MAX_ERROR_BODY_CHARS} characters; got ${typeof body === 'string' ? `${body.length} characters` : JSON.stringify(body)}`);
+      return fail(
+        'errorBody',
+        `errorBody must be a string of at most ${MAX_ERROR_BODY_CHARS} characters; got ${typeof body === 'string' ? `${body.length} characters` : JSON.stringify(body)}`,
+      );
     }
     out.errorBody = body;
   }
@@ -102,7 +112,10 @@ export function parseFaults(json: unknown, service: ServiceName = 'provider'): F
   if (type !== undefined) {
     // It becomes a header value: printable ASCII only, or the answer itself breaks.
     if (typeof type !== 'string' || !/^[\x20-\x7e]{1,200}$/.test(type)) {
-      return fail('errorContentType', `errorContentType must be 1-200 printable ASCII characters; got ${JSON.stringify(type)}`);
+      return fail(
+        'errorContentType',
+        `errorContentType must be 1-200 printable ASCII characters; got ${JSON.stringify(type)}`,
+      );
     }
     out.errorContentType = type;
   }
@@ -122,7 +135,10 @@ export function parseFaults(json: unknown, service: ServiceName = 'provider'): F
   const c = o['concurrency'];
   if (c !== undefined) {
     if (typeof c !== 'number' || !Number.isInteger(c) || c < 1 || c > MAX_CONCURRENCY) {
-      return fail('concurrency', `concurrency must be an integer from 1 to ${MAX_CONCURRENCY}; got ${JSON.stringify(c)}`);
+      return fail(
+        'concurrency',
+        `concurrency must be an integer from 1 to ${MAX_CONCURRENCY}; got ${JSON.stringify(c)}`,
+      );
     }
     out.concurrency = c;
   }

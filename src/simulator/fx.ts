@@ -27,7 +27,10 @@ export const USD_RATES: Readonly<Record<string, number>> = Object.freeze({
 });
 
 const RATES_PREFIX = '/v1/rates/';
-const NOT_FOUND: Reply = { status: 404, body: errorJson('not_found', 'unknown currency pair; use FROM-TO with ISO 4217 codes, e.g. USD-EUR') };
+const NOT_FOUND: Reply = {
+  status: 404,
+  body: errorJson('not_found', 'unknown currency pair; use FROM-TO with ISO 4217 codes, e.g. USD-EUR'),
+};
 const INTERNAL = errorJson('api_error', 'simulator internal error');
 
 export interface FxSimOptions {

@@ -18,7 +18,13 @@ export interface Reply {
   readonly contentType?: string;
 }
 
-export function sendJson(res: ServerResponse, status: number, body: string, replayed = false, contentType = 'application/json'): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  replayed = false,
+  contentType = 'application/json',
+): void {
   // The client may have given up (hang, reset, timeout) while we waited.
   if (res.headersSent || res.destroyed) return;
   res.writeHead(

@@ -45,7 +45,10 @@ export function parseLatency(json: unknown, field = 'latencyMs'): LatencyResult 
   const params = PARAMS[dist as LatencyDist['dist']];
   for (const k of Object.keys(o)) {
     if (k !== 'dist' && !params.includes(k)) {
-      return fail(`${field}.${k}`, `${field}.${k} is not a parameter of the ${dist} distribution (allowed: ${params.join(', ')})`);
+      return fail(
+        `${field}.${k}`,
+        `${field}.${k} is not a parameter of the ${dist} distribution (allowed: ${params.join(', ')})`,
+      );
     }
   }
   const values: Record<string, number> = {};
@@ -104,5 +107,7 @@ function fail(field: string, message: string): { ok: false; field: string; messa
 }
 
 function distNames(): string {
-  return Object.keys(PARAMS).map((d) => JSON.stringify(d)).join(', ');
+  return Object.keys(PARAMS)
+    .map((d) => JSON.stringify(d))
+    .join(', ');
 }

@@ -102,7 +102,13 @@ export class Ledger {
       const keys = this.#byReference.get(reference)!;
       duplicates.push({ reference, charges: keys.length, keys: [...keys] });
     }
-    return { attempts: this.#attempts, created: this.#created, declined: this.#declined, keys: this.#byKey.size, duplicates };
+    return {
+      attempts: this.#attempts,
+      created: this.#created,
+      declined: this.#declined,
+      keys: this.#byKey.size,
+      duplicates,
+    };
   }
 
   clear(): void {

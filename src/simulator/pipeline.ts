@@ -23,7 +23,10 @@ import { Gate } from './gate.js';
 import { errorJson, resetConnection, send, sendJson, type Reply } from './http.js';
 import { sampleLatencyMs } from './latency.js';
 
-const AMBIGUOUS_BODY = errorJson('api_error', 'injected ambiguous failure: the request was processed but the answer was lost');
+const AMBIGUOUS_BODY = errorJson(
+  'api_error',
+  'injected ambiguous failure: the request was processed but the answer was lost',
+);
 
 export interface PipelineStats {
   /** Requests holding a concurrency slot. */
@@ -107,7 +110,11 @@ export class FaultPipeline {
   #errorReply(f: Faults): Reply {
     const status = f.errorStatus ?? DEFAULT_ERROR_STATUS;
     if (f.errorBody !== undefined || f.errorContentType !== undefined) {
-      return { status, body: f.errorBody ?? errorJson('simulated_fault', `injected ${status}`), ...(f.errorContentType !== undefined ? { contentType: f.errorContentType } : {}) };
+      return {
+        status,
+        body: f.errorBody ?? errorJson('simulated_fault', `injected ${status}`),
+        ...(f.errorContentType !== undefined ? { contentType: f.errorContentType } : {}),
+      };
     }
     let body = this.#errorBodies.get(status);
     if (body === undefined) {

@@ -22,7 +22,9 @@ export const DECLINING_SOURCE = 'tok_chargeDeclined';
 const MAX_BODY_BYTES = 64 * 1024;
 const CHARGE_PREFIX = '/v1/charges/';
 
-const MISSING_KEY = errorJson('invalid_request', 'the Idempotency-Key header is required (1-255 characters)', { param: 'Idempotency-Key' });
+const MISSING_KEY = errorJson('invalid_request', 'the Idempotency-Key header is required (1-255 characters)', {
+  param: 'Idempotency-Key',
+});
 const TOO_LARGE = errorJson('invalid_request', `the body is larger than ${MAX_BODY_BYTES} bytes`);
 const MISMATCH: Reply = {
   status: 409,
@@ -96,7 +98,13 @@ export class ProviderSim implements ControlTarget {
   ledgerEntry(key: string): LedgerEntryView | undefined {
     const e = this.ledger.get(key);
     if (e === undefined) return undefined;
-    return { key: e.key, attempts: e.attempts, created: e.charge === null ? 0 : 1, charge: e.charge, reference: e.reference };
+    return {
+      key: e.key,
+      attempts: e.attempts,
+      created: e.charge === null ? 0 : 1,
+      charge: e.charge,
+      reference: e.reference,
+    };
   }
 
   ledgerByReference(reference: string): { reference: string; charges: Charge[] } {
@@ -137,8 +145,25 @@ export class ProviderSim implements ControlTarget {
     const id = `pch_${this.#idPrefix}${(++this.#idSeq).toString(16).padStart(16, '0')}`;
     const created = Math.floor(this.#clock.epochMs() / 1000);
     const charge: Charge = declined
-      ? { id, object: 'charge', status: 'declined', decline_code: 'card_declined', amount: r.amount, currency: r.currency, reference: r.reference, created }
-      : { id, object: 'charge', status: 'succeeded', amount: r.amount, currency: r.currency, reference: r.reference, created };
+      ? {
+          id,
+          object: 'charge',
+          status: 'declined',
+          decline_code: 'card_declined',
+          amount: r.amount,
+          currency: r.currency,
+          reference: r.reference,
+          created,
+        }
+      : {
+          id,
+          object: 'charge',
+          status: 'succeeded',
+          amount: r.amount,
+          currency: r.currency,
+          reference: r.reference,
+          created,
+        };
     this.ledger.record(entry, charge, r.source);
     return { status: declined ? 402 : 201, body: entry.json! };
   }

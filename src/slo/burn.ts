@@ -65,9 +65,12 @@ export function errorBudget(objective: number): number {
 export function computeBurn(counts: SliCounts, target: SloTarget): Burn {
   const { total, good, durationSeconds } = counts;
   if (!(Number.isFinite(total) && total >= 0)) throw new RangeError(`total must be a finite number >= 0; got ${total}`);
-  if (!(Number.isFinite(good) && good >= 0 && good <= total)) throw new RangeError(`good must be a finite number from 0 to total (${total}); got ${good}`);
-  if (!(Number.isFinite(durationSeconds) && durationSeconds > 0)) throw new RangeError(`durationSeconds must be a finite number > 0; got ${durationSeconds}`);
-  if (!(Number.isFinite(target.windowDays) && target.windowDays > 0)) throw new RangeError(`windowDays must be a finite number > 0; got ${target.windowDays}`);
+  if (!(Number.isFinite(good) && good >= 0 && good <= total))
+    throw new RangeError(`good must be a finite number from 0 to total (${total}); got ${good}`);
+  if (!(Number.isFinite(durationSeconds) && durationSeconds > 0))
+    throw new RangeError(`durationSeconds must be a finite number > 0; got ${durationSeconds}`);
+  if (!(Number.isFinite(target.windowDays) && target.windowDays > 0))
+    throw new RangeError(`windowDays must be a finite number > 0; got ${target.windowDays}`);
   const budget = errorBudget(target.objective);
   const bad = total - good;
   const errorRatio = total === 0 ? 0 : bad / total;

@@ -7,7 +7,18 @@
  * without the recorded series) — a broken gate must not look like a pass.
  */
 import { readFile } from 'node:fs/promises';
-import { ConfigError, int, num, oneOf, parseOptions, renderHelp, str, url, type OptionSpec, type Specs } from '../config/options.js';
+import {
+  ConfigError,
+  int,
+  num,
+  oneOf,
+  parseOptions,
+  renderHelp,
+  str,
+  url,
+  type OptionSpec,
+  type Specs,
+} from '../config/options.js';
 import { LE_SECONDS } from '../metrics/prometheus.js';
 import { computeBurn, DEFAULT_SLO, type Burn } from './burn.js';
 import { formatShare, gateVerdict } from './gate.js';
@@ -22,7 +33,9 @@ const objective: OptionSpec<number> = {
   doc: 'Share of /charge requests that must be good (non-5xx within the latency threshold).',
   parse: (raw) => {
     const n = Number(raw);
-    return raw.trim() !== '' && n > 0 && n < 1 ? { ok: true, value: n } : { ok: false, allowed: 'a number greater than 0 and less than 1' };
+    return raw.trim() !== '' && n > 0 && n < 1
+      ? { ok: true, value: n }
+      : { ok: false, allowed: 'a number greater than 0 and less than 1' };
   },
 };
 
@@ -34,26 +47,63 @@ const latencyThresholdMs: OptionSpec<number> = {
   doc: 'A good answer is non-5xx within this.',
   parse: (raw) => {
     const n = Number(raw);
-    return raw.trim() !== '' && Number.isFinite(n) && n > 0 ? { ok: true, value: n } : { ok: false, allowed: 'a number > 0' };
+    return raw.trim() !== '' && Number.isFinite(n) && n > 0
+      ? { ok: true, value: n }
+      : { ok: false, allowed: 'a number > 0' };
   },
 };
 
-const windowDays = int({ flag: 'window-days', env: 'SLO_WINDOW_DAYS', default: DEFAULT_SLO.windowDays, min: 1, max: 366, unit: 'days', doc: 'SLO window the error budget belongs to.' });
-const result = str({ flag: 'result', default: '', doc: 'Load-test result file (JSON with an "slo" block, see src/slo/result.ts).' });
-const job = str({ flag: 'job', env: 'SLO_JOB', default: DEFAULT_RULES_CONFIG.job, pattern: /^\S+$/, allowed: 'a Prometheus job name', doc: 'Scrape job of the gateway in Prometheus.' });
+const windowDays = int({
+  flag: 'window-days',
+  env: 'SLO_WINDOW_DAYS',
+  default: DEFAULT_SLO.windowDays,
+  min: 1,
+  max: 366,
+  unit: 'days',
+  doc: 'SLO window the error budget belongs to.',
+});
+const result = str({
+  flag: 'result',
+  default: '',
+  doc: 'Load-test result file (JSON with an "slo" block, see src/slo/result.ts).',
+});
+const job = str({
+  flag: 'job',
+  env: 'SLO_JOB',
+  default: DEFAULT_RULES_CONFIG.job,
+  pattern: /^\S+$/,
+  allowed: 'a Prometheus job name',
+  doc: 'Scrape job of the gateway in Prometheus.',
+});
 
 const BURN_SPECS = {
   result,
   objective,
   windowDays,
   latencyThresholdMs,
-  format: oneOf({ flag: 'format', default: 'text', values: ['text', 'json'] as const, doc: 'text for people, json for the lab.' }),
+  format: oneOf({
+    flag: 'format',
+    default: 'text',
+    values: ['text', 'json'] as const,
+    doc: 'text for people, json for the lab.',
+  }),
 } satisfies Specs;
 
 const GATE_SPECS = {
   result,
-  prometheus: url({ flag: 'prometheus', default: undefined, doc: 'Prometheus base URL; reads the budget the SLO recording rules keep (their objective and window apply).' }),
-  minRemaining: num({ flag: 'min-remaining', env: 'SLO_MIN_REMAINING', default: 0, min: 0, max: 1, doc: 'Lowest share of the error budget left that passes (0: pass until the budget is spent).' }),
+  prometheus: url({
+    flag: 'prometheus',
+    default: undefined,
+    doc: 'Prometheus base URL; reads the budget the SLO recording rules keep (their objective and window apply).',
+  }),
+  minRemaining: num({
+    flag: 'min-remaining',
+    env: 'SLO_MIN_REMAINING',
+    default: 0,
+    min: 0,
+    max: 1,
+    doc: 'Lowest share of the error budget left that passes (0: pass until the budget is spent).',
+  }),
   job,
   basis: oneOf({
     flag: 'basis',
@@ -63,16 +113,28 @@ const GATE_SPECS = {
   }),
   objective: { ...objective, doc: `${objective.doc} With --result only.` },
   windowDays: { ...windowDays, doc: `${windowDays.doc} With --result only.` },
-  latencyThresholdMs: { ...latencyThresholdMs, doc: `${latencyThresholdMs.doc} With --result only; must match the file's slo.latency_threshold_ms.` },
+  latencyThresholdMs: {
+    ...latencyThresholdMs,
+    doc: `${latencyThresholdMs.doc} With --result only; must match the file's slo.latency_threshold_ms.`,
+  },
   timeoutMs: int({ flag: 'timeout-ms', default: 5000, min: 1, unit: 'ms', doc: 'Bound on the Prometheus query.' }),
 } satisfies Specs;
 
 const RULES_SPECS = {
   objective,
-  latencyThresholdMs: { ...latencyThresholdMs, doc: `${latencyThresholdMs.doc} Must be a histogram bucket bound (${LE_SECONDS.map((s) => s * 1000).join(', ')}).` },
+  latencyThresholdMs: {
+    ...latencyThresholdMs,
+    doc: `${latencyThresholdMs.doc} Must be a histogram bucket bound (${LE_SECONDS.map((s) => s * 1000).join(', ')}).`,
+  },
   windowDays,
   job: { ...job, doc: `${job.doc} Used by the scrape-failure alert.` },
-  runbookUrl: str({ flag: 'runbook-url', default: DEFAULT_RULES_CONFIG.runbookUrl, pattern: /^https?:\/\/[^\s#]+$/, allowed: 'an absolute http(s) URL without spaces or #', doc: 'Absolute URL where docs/runbook.md is served; each alert links its #section (Alertmanager cannot follow a relative path). The default is a placeholder to replace.' }),
+  runbookUrl: str({
+    flag: 'runbook-url',
+    default: DEFAULT_RULES_CONFIG.runbookUrl,
+    pattern: /^https?:\/\/[^\s#]+$/,
+    allowed: 'an absolute http(s) URL without spaces or #',
+    doc: 'Absolute URL where docs/runbook.md is served; each alert links its #section (Alertmanager cannot follow a relative path). The default is a placeholder to replace.',
+  }),
 } satisfies Specs;
 
 const SUBCOMMANDS = {
@@ -108,15 +170,23 @@ export async function sloCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
 }
 
 function noPositionals(positionals: string[]): void {
-  if (positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])} (options take the form --name value; see --help)`);
+  if (positionals.length > 0)
+    throw new ConfigError(
+      `unexpected argument ${JSON.stringify(positionals[0])} (options take the form --name value; see --help)`,
+    );
 }
 
-async function readResult(file: string, thresholdMs: number): Promise<SloResultBlock & { counts: ReturnType<typeof sliCountsOf> }> {
+async function readResult(
+  file: string,
+  thresholdMs: number,
+): Promise<SloResultBlock & { counts: ReturnType<typeof sliCountsOf> }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`--result cannot read ${JSON.stringify(file)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new ConfigError(
+      `--result cannot read ${JSON.stringify(file)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    );
   }
   let json: unknown;
   try {
@@ -126,7 +196,10 @@ async function readResult(file: string, thresholdMs: number): Promise<SloResultB
   }
   try {
     const { slo } = parseLoadTestResult(json);
-    if (!slo) throw new ConfigError(`--result ${JSON.stringify(file)} has no "slo" block; the lab's report writes { "slo": { "route", "total", "good", "duration_seconds" } }`);
+    if (!slo)
+      throw new ConfigError(
+        `--result ${JSON.stringify(file)} has no "slo" block; the lab's report writes { "slo": { "route", "total", "good", "duration_seconds" } }`,
+      );
     return { ...slo, counts: sliCountsOf(slo, thresholdMs) };
   } catch (e) {
     if (e instanceof ResultError) throw new ConfigError(`--result ${JSON.stringify(file)}: ${e.message}`);
@@ -134,15 +207,28 @@ async function readResult(file: string, thresholdMs: number): Promise<SloResultB
   }
 }
 
-const days = (seconds: number): string => (seconds === Infinity ? 'forever' : seconds >= 2 * 86_400 ? `${formatShare(seconds / 86_400)} days` : `${formatShare(seconds / 3600)} hours`);
+const days = (seconds: number): string =>
+  seconds === Infinity
+    ? 'forever'
+    : seconds >= 2 * 86_400
+      ? `${formatShare(seconds / 86_400)} days`
+      : `${formatShare(seconds / 3600)} hours`;
 
-function describeBurn(file: string, r: SloResultBlock, thresholdMs: number, o: { objective: number; windowDays: number }, b: Burn): string {
+function describeBurn(
+  file: string,
+  r: SloResultBlock,
+  thresholdMs: number,
+  o: { objective: number; windowDays: number },
+  b: Burn,
+): string {
   return [
     `${r.route} (${file}): ${b.total} requests over ${formatShare(r.duration_seconds)} s, ${b.good} good (non-5xx within ${thresholdMs} ms), ${b.bad} bad`,
     `error ratio ${formatShare(b.errorRatio)} against a budget of ${formatShare(b.errorBudget)} (objective ${formatShare(o.objective * 100)} %): burn rate ${formatShare(b.burnRate)}x`,
     `this run spent ${formatShare(b.budgetConsumed * 100)} % of the ${o.windowDays}-day error budget; left after it: ${formatShare(b.remainingAfterRun)}`,
     `at this burn rate a full budget lasts ${days(b.exhaustionSeconds)}; a ${o.windowDays}-day window burning like this run would end ${
-      b.projectedRemaining >= 0 ? `with ${formatShare(b.projectedRemaining)} of its budget left` : `${formatShare(-b.projectedRemaining)} budgets overspent`
+      b.projectedRemaining >= 0
+        ? `with ${formatShare(b.projectedRemaining)} of its budget left`
+        : `${formatShare(-b.projectedRemaining)} budgets overspent`
     }`,
   ].join('\n');
 }
@@ -158,7 +244,15 @@ async function burnCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const r = await readResult(v.result, v.latencyThresholdMs);
   const b = computeBurn(r.counts, v);
   if (v.format === 'json') {
-    const out = { source: v.result, route: r.route, latencyThresholdMs: v.latencyThresholdMs, objective: v.objective, windowDays: v.windowDays, durationSeconds: r.duration_seconds, ...b };
+    const out = {
+      source: v.result,
+      route: r.route,
+      latencyThresholdMs: v.latencyThresholdMs,
+      objective: v.objective,
+      windowDays: v.windowDays,
+      durationSeconds: r.duration_seconds,
+      ...b,
+    };
     process.stdout.write(`${JSON.stringify(out, (_k, x: unknown) => (x === Infinity ? null : x), 2)}\n`);
   } else {
     process.stdout.write(`${describeBurn(v.result, r, v.latencyThresholdMs, v, b)}\n`);
@@ -168,12 +262,16 @@ async function burnCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void
 async function gateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values: v, help, positionals } = parseOptions(GATE_SPECS, argv, env);
   if (help) {
-    process.stdout.write(`${renderHelp('bulwark slo gate (--result FILE | --prometheus URL) [--min-remaining SHARE] [options]', SUBCOMMANDS.gate, GATE_SPECS)}\n`);
+    process.stdout.write(
+      `${renderHelp('bulwark slo gate (--result FILE | --prometheus URL) [--min-remaining SHARE] [options]', SUBCOMMANDS.gate, GATE_SPECS)}\n`,
+    );
     return;
   }
   noPositionals(positionals);
-  if ((v.result === '') === (v.prometheus === undefined)) throw new ConfigError('give exactly one of --result FILE or --prometheus URL');
-  if (v.prometheus !== undefined && !/^https?:$/.test(new URL(v.prometheus).protocol)) throw new ConfigError(`--prometheus must be an http(s) URL; got ${JSON.stringify(v.prometheus)}`);
+  if ((v.result === '') === (v.prometheus === undefined))
+    throw new ConfigError('give exactly one of --result FILE or --prometheus URL');
+  if (v.prometheus !== undefined && !/^https?:$/.test(new URL(v.prometheus).protocol))
+    throw new ConfigError(`--prometheus must be an http(s) URL; got ${JSON.stringify(v.prometheus)}`);
   let remaining: number;
   let source: string;
   if (v.prometheus !== undefined) {
@@ -189,7 +287,10 @@ async function gateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     const r = await readResult(v.result, v.latencyThresholdMs);
     const b = computeBurn(r.counts, v);
     remaining = v.basis === 'projected' ? b.projectedRemaining : b.remainingAfterRun;
-    const basis = v.basis === 'projected' ? `projected over a ${v.windowDays}-day window burning like the run` : `left in a ${v.windowDays}-day window after this run`;
+    const basis =
+      v.basis === 'projected'
+        ? `projected over a ${v.windowDays}-day window burning like the run`
+        : `left in a ${v.windowDays}-day window after this run`;
     source = `result file ${v.result} (${r.route}, ${b.total} requests over ${formatShare(r.duration_seconds)} s, burn rate ${formatShare(b.burnRate)}x, ${basis})`;
   }
   const verdict = gateVerdict({ remaining, minRemaining: v.minRemaining, source });
@@ -200,12 +301,16 @@ async function gateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void
 function rulesCommand(argv: string[], env: NodeJS.ProcessEnv): void {
   const { values: v, help, positionals } = parseOptions(RULES_SPECS, argv, env);
   if (help) {
-    process.stdout.write(`${renderHelp('bulwark slo rules [options] > deploy/prometheus/bulwark-rules.yml', SUBCOMMANDS.rules, RULES_SPECS)}\n`);
+    process.stdout.write(
+      `${renderHelp('bulwark slo rules [options] > deploy/prometheus/bulwark-rules.yml', SUBCOMMANDS.rules, RULES_SPECS)}\n`,
+    );
     return;
   }
   noPositionals(positionals);
   if (!LE_SECONDS.some((le) => Math.abs(le * 1000 - v.latencyThresholdMs) < 1e-9)) {
-    throw new ConfigError(`--latency-threshold-ms must be a histogram bucket bound (one of ${LE_SECONDS.map((s) => s * 1000).join(', ')}); got ${v.latencyThresholdMs}`);
+    throw new ConfigError(
+      `--latency-threshold-ms must be a histogram bucket bound (one of ${LE_SECONDS.map((s) => s * 1000).join(', ')}); got ${v.latencyThresholdMs}`,
+    );
   }
   process.stdout.write(renderRules(v));
 }

@@ -4,8 +4,32 @@
  * source. No process state, no exits; the CLI in command.ts is the only
  * caller that prints.
  */
-export { computeBurn, errorBudget, DEFAULT_SLO, SECONDS_PER_DAY, type Burn, type SliCounts, type SloTarget } from './burn.js';
+export {
+  computeBurn,
+  errorBudget,
+  DEFAULT_SLO,
+  SECONDS_PER_DAY,
+  type Burn,
+  type SliCounts,
+  type SloTarget,
+} from './burn.js';
 export { parseLoadTestResult, sliCountsOf, ResultError, type LoadTestResult, type SloResultBlock } from './result.js';
 export { gateVerdict, formatShare, type GateInput, type GateVerdict } from './gate.js';
-export { renderRules, leLabelFor, RECORDS, BURN_ALERTS, ALERT_WINDOWS, DEFAULT_RULES_CONFIG, type SloRulesConfig, type BurnAlert } from './rules.js';
-export { budgetRemainingFromPrometheus, queryInstant, promString, PrometheusSourceError, type BudgetReading, type InstantSample } from './prometheus-source.js';
+export {
+  renderRules,
+  leLabelFor,
+  RECORDS,
+  BURN_ALERTS,
+  ALERT_WINDOWS,
+  DEFAULT_RULES_CONFIG,
+  type SloRulesConfig,
+  type BurnAlert,
+} from './rules.js';
+export {
+  budgetRemainingFromPrometheus,
+  queryInstant,
+  promString,
+  PrometheusSourceError,
+  type BudgetReading,
+  type InstantSample,
+} from './prometheus-source.js';

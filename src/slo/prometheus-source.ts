@@ -45,7 +45,13 @@ export async function queryInstant(baseUrl: string, query: string, o: QueryOptio
   let status: number;
   let text: string;
   try {
-    const res = await request(url, { method: 'GET', dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(url, {
+      method: 'GET',
+      dispatcher: agent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     status = res.statusCode;
     text = await res.body.text();
   } catch (e) {
@@ -58,15 +64,24 @@ export async function queryInstant(baseUrl: string, query: string, o: QueryOptio
   try {
     body = JSON.parse(text);
   } catch {
-    throw new PrometheusSourceError(`${url.origin}${url.pathname} answered ${status} with something other than JSON; is ${baseUrl} a Prometheus server?`);
+    throw new PrometheusSourceError(
+      `${url.origin}${url.pathname} answered ${status} with something other than JSON; is ${baseUrl} a Prometheus server?`,
+    );
   }
-  const b = body as { status?: unknown; error?: unknown; errorType?: unknown; data?: { resultType?: unknown; result?: unknown } };
+  const b = body as {
+    status?: unknown;
+    error?: unknown;
+    errorType?: unknown;
+    data?: { resultType?: unknown; result?: unknown };
+  };
   if (b.status !== 'success') {
     const why = typeof b.error === 'string' ? `${String(b.errorType)}: ${b.error}` : `answer ${text.slice(0, 200)}`;
     throw new PrometheusSourceError(`Prometheus at ${baseUrl} refused the query ${query} (HTTP ${status}; ${why})`);
   }
   if (b.data?.resultType !== 'vector' || !Array.isArray(b.data.result)) {
-    throw new PrometheusSourceError(`Prometheus at ${baseUrl} answered the query ${query} with a ${String(b.data?.resultType)}, not an instant vector`);
+    throw new PrometheusSourceError(
+      `Prometheus at ${baseUrl} answered the query ${query} with a ${String(b.data?.resultType)}, not an instant vector`,
+    );
   }
   return b.data.result.map((r: { metric?: Record<string, string>; value?: [number, string] }) => ({
     labels: r.metric ?? {},
@@ -81,7 +96,11 @@ export interface BudgetReading {
 }
 
 /** The remaining budget of one scrape job, from the `remaining_ratio` recording rule. */
-export async function budgetRemainingFromPrometheus(baseUrl: string, job: string, o: QueryOptions = {}): Promise<BudgetReading> {
+export async function budgetRemainingFromPrometheus(
+  baseUrl: string,
+  job: string,
+  o: QueryOptions = {},
+): Promise<BudgetReading> {
   const query = `${RECORDS.budgetRemaining}{job=${promString(job)}}`;
   const samples = await queryInstant(baseUrl, query, o);
   if (samples.length === 0) {
@@ -89,7 +108,8 @@ export async function budgetRemainingFromPrometheus(baseUrl: string, job: string
       `Prometheus at ${baseUrl} has no ${query}: load deploy/prometheus/bulwark-rules.yml (rule_files), check the scrape job is named ${JSON.stringify(job)} (--job), and give the rules a minute after the first scrapes`,
     );
   }
-  if (samples.length > 1) throw new PrometheusSourceError(`Prometheus at ${baseUrl} has ${samples.length} series for ${query}; expected one`);
+  if (samples.length > 1)
+    throw new PrometheusSourceError(`Prometheus at ${baseUrl} has ${samples.length} series for ${query}; expected one`);
   const value = samples[0]!.value;
   return { remaining: Number.isNaN(value) ? null : value, query };
 }

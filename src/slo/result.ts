@@ -47,7 +47,7 @@ export class ResultError extends Error {
 
 const SLO_KEYS = ['route', 'total', 'good', 'duration_seconds', 'latency_threshold_ms'] as const;
 
-const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v)));
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -56,27 +56,39 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function count(block: Record<string, unknown>, key: 'total' | 'good', max: number): number {
   const v = block[key];
   const range = max === Infinity ? 'an integer >= 0' : `an integer from 0 to slo.total (${max})`;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw new ResultError(`slo.${key}`, `slo.${key} must be ${range}; got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+    throw new ResultError(`slo.${key}`, `slo.${key} must be ${range}; got ${show(v)}`);
   return v;
 }
 
 function positive(block: Record<string, unknown>, key: 'duration_seconds' | 'latency_threshold_ms'): number {
   const v = block[key];
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ResultError(`slo.${key}`, `slo.${key} must be a number > 0; got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new ResultError(`slo.${key}`, `slo.${key} must be a number > 0; got ${show(v)}`);
   return v;
 }
 
 /** Validates a parsed result file; throws ResultError naming the first bad field. */
 export function parseLoadTestResult(value: unknown): LoadTestResult {
-  if (!isObject(value)) throw new ResultError('', `a result must be a JSON object; got ${Array.isArray(value) ? 'an array' : show(value)}`);
+  if (!isObject(value))
+    throw new ResultError('', `a result must be a JSON object; got ${Array.isArray(value) ? 'an array' : show(value)}`);
   if (value.slo === undefined) return {};
   const block = value.slo;
-  if (!isObject(block)) throw new ResultError('slo', `slo must be an object { route, total, good, duration_seconds, latency_threshold_ms? }; got ${show(block)}`);
+  if (!isObject(block))
+    throw new ResultError(
+      'slo',
+      `slo must be an object { route, total, good, duration_seconds, latency_threshold_ms? }; got ${show(block)}`,
+    );
   for (const key of Object.keys(block)) {
-    if (!(SLO_KEYS as readonly string[]).includes(key)) throw new ResultError(`slo.${key}`, `slo.${key} is not a field of the slo block (allowed: ${SLO_KEYS.join(', ')})`);
+    if (!(SLO_KEYS as readonly string[]).includes(key))
+      throw new ResultError(
+        `slo.${key}`,
+        `slo.${key} is not a field of the slo block (allowed: ${SLO_KEYS.join(', ')})`,
+      );
   }
   const route = block.route;
-  if (typeof route !== 'string' || !route.startsWith('/')) throw new ResultError('slo.route', `slo.route must be a route path such as "/charge"; got ${show(route)}`);
+  if (typeof route !== 'string' || !route.startsWith('/'))
+    throw new ResultError('slo.route', `slo.route must be a route path such as "/charge"; got ${show(route)}`);
   const total = count(block, 'total', Infinity);
   const good = count(block, 'good', total);
   const slo: SloResultBlock = { route, total, good, duration_seconds: positive(block, 'duration_seconds') };

@@ -11,7 +11,15 @@ import { json, type Reply } from '../../src/errors/catalogue.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/runtime/logger.js';
 
-const SETTINGS: BaselineSettings = { maxBodyBytes: 1024, requestTimeoutMs: 1000, minRequestTimeoutMs: 50, maxRequestTimeoutMs: 30_000, bodyTimeoutMs: 5000, maxConnections: 1000, fxCacheTtlMs: 5000 };
+const SETTINGS: BaselineSettings = {
+  maxBodyBytes: 1024,
+  requestTimeoutMs: 1000,
+  minRequestTimeoutMs: 50,
+  maxRequestTimeoutMs: 30_000,
+  bodyTimeoutMs: 5000,
+  maxConnections: 1000,
+  fxCacheTtlMs: 5000,
+};
 const BODY = JSON.stringify({ amount: 1000, currency: 'usd', source: 'tok_visa' });
 const JSON_HEADERS = { 'content-type': 'application/json', 'idempotency-key': 'key-1' };
 
@@ -58,7 +66,12 @@ function problemOf(body: string): Record<string, unknown> {
 void describe('baseline app: routes', () => {
   void it('answers an unknown route 404 problem+json without reading its body', async () => {
     const { app } = harness();
-    const r = await app.inject({ method: 'POST', url: '/nope', headers: { 'content-type': 'application/json' }, payload: 'x'.repeat(50_000) });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/nope',
+      headers: { 'content-type': 'application/json' },
+      payload: 'x'.repeat(50_000),
+    });
     assert.equal(r.statusCode, 404);
     assert.equal(r.headers['content-type'], 'application/problem+json');
     assert.equal(problemOf(r.body).code, 'not_found');
@@ -75,7 +88,12 @@ void describe('baseline app: routes', () => {
       ['OPTIONS', '/quote', 'GET'],
     ];
     for (const [method, url, allow] of cases) {
-      const r = await app.inject({ method: method as 'GET', url, headers: { 'content-type': 'application/json' }, payload: method === 'PUT' ? 'x'.repeat(50_000) : undefined });
+      const r = await app.inject({
+        method: method as 'GET',
+        url,
+        headers: { 'content-type': 'application/json' },
+        payload: method === 'PUT' ? 'x'.repeat(50_000) : undefined,
+      });
       assert.equal(r.statusCode, 405, `${method} ${url}`);
       assert.equal(r.headers.allow, allow);
       if (method !== 'HEAD') assert.equal(problemOf(r.body).code, 'method_not_allowed');
@@ -104,7 +122,12 @@ void describe('baseline app: routes', () => {
 void describe('baseline app: POST /charge', () => {
   void it('hands the service the key, the validated input and arrival + timeout as the deadline', async () => {
     const h = harness();
-    const r = await h.app.inject({ method: 'POST', url: '/charge', headers: { ...JSON_HEADERS, 'x-request-timeout-ms': '2500' }, payload: BODY });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/charge',
+      headers: { ...JSON_HEADERS, 'x-request-timeout-ms': '2500' },
+      payload: BODY,
+    });
     assert.equal(r.statusCode, 201);
     assert.equal(r.headers['content-type'], 'application/json');
     assert.equal(h.charges.length, 1);
@@ -117,7 +140,12 @@ void describe('baseline app: POST /charge', () => {
   });
 
   void it('sends the service reply as is: status, content type without charset, headers, body', async () => {
-    const replay: Reply = { status: 402, contentType: 'application/problem+json', body: '{"code":"card_declined"}', headers: { 'Idempotent-Replayed': 'true' } };
+    const replay: Reply = {
+      status: 402,
+      contentType: 'application/problem+json',
+      body: '{"code":"card_declined"}',
+      headers: { 'Idempotent-Replayed': 'true' },
+    };
     const { app } = harness({ charge: async () => replay });
     const r = await app.inject({ method: 'POST', url: '/charge', headers: JSON_HEADERS, payload: BODY });
     assert.equal(r.statusCode, 402);
@@ -128,7 +156,8 @@ void describe('baseline app: POST /charge', () => {
 
   void it('checks in the gateway order: size, media type, key, timeout header, then the body', async () => {
     const { app, charges } = harness();
-    const post = (headers: Record<string, string>, payload: string) => app.inject({ method: 'POST', url: '/charge', headers, payload });
+    const post = (headers: Record<string, string>, payload: string) =>
+      app.inject({ method: 'POST', url: '/charge', headers, payload });
     const big = 'x'.repeat(2000);
     const cases: [Record<string, string>, string, number, string, string?][] = [
       [{ 'content-type': 'text/plain' }, big, 413, 'payload_too_large'],
@@ -153,7 +182,12 @@ void describe('baseline app: POST /charge', () => {
 
   void it('refuses a chunked body that crosses the limit with 413 and Connection: close', async () => {
     const { app } = harness();
-    const r = await app.inject({ method: 'POST', url: '/charge', headers: JSON_HEADERS, payload: Readable.from([Buffer.alloc(600, 'a'), Buffer.alloc(600, 'a')]) });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/charge',
+      headers: JSON_HEADERS,
+      payload: Readable.from([Buffer.alloc(600, 'a'), Buffer.alloc(600, 'a')]),
+    });
     assert.equal(r.statusCode, 413);
     assert.equal(r.headers.connection, 'close');
     assert.equal(problemOf(r.body).code, 'payload_too_large');
@@ -161,8 +195,16 @@ void describe('baseline app: POST /charge', () => {
 
   void it('answers 504 deadline_exceeded when the service has not answered by the deadline plus grace', async () => {
     // A 1 ms deadline needs the static floor lowered to 1.
-    const { app, state } = harness({ charge: () => new Promise<Reply>(() => {}) }, { ...SETTINGS, minRequestTimeoutMs: 1 });
-    const r = await app.inject({ method: 'POST', url: '/charge', headers: { ...JSON_HEADERS, 'x-request-timeout-ms': '1' }, payload: BODY });
+    const { app, state } = harness(
+      { charge: () => new Promise<Reply>(() => {}) },
+      { ...SETTINGS, minRequestTimeoutMs: 1 },
+    );
+    const r = await app.inject({
+      method: 'POST',
+      url: '/charge',
+      headers: { ...JSON_HEADERS, 'x-request-timeout-ms': '1' },
+      payload: BODY,
+    });
     assert.equal(r.statusCode, 504);
     assert.equal(problemOf(r.body).code, 'deadline_exceeded');
     assert.equal(state.inFlight, 0);
@@ -200,7 +242,10 @@ void describe('baseline app: probes and quote', () => {
     await state.refreshDbCheck(async () => true);
     r = await app.inject({ url: '/ready' });
     assert.equal(r.statusCode, 200);
-    assert.deepEqual(JSON.parse(r.body), { ready: true, checks: { draining: false, workers_up: true, db_reachable: true } });
+    assert.deepEqual(JSON.parse(r.body), {
+      ready: true,
+      checks: { draining: false, workers_up: true, db_reachable: true },
+    });
     clock.advance(3000); // a check nobody refreshed no longer counts
     assert.equal((await app.inject({ url: '/ready' })).statusCode, 503);
     await state.refreshDbCheck(async () => true);
@@ -231,7 +276,15 @@ void describe('baseline app: probes and quote', () => {
     });
     const get = (q: string) => h.app.inject({ url: `/quote?${q}` });
     const first = await get('from=usd&to=eur&amount=1000');
-    assert.deepEqual(JSON.parse(first.body), { from: 'USD', to: 'EUR', amount: 1000, rate: 0.9, converted_amount: 900, as_of: '2026-01-01T00:00:00.000Z', stale: false });
+    assert.deepEqual(JSON.parse(first.body), {
+      from: 'USD',
+      to: 'EUR',
+      amount: 1000,
+      rate: 0.9,
+      converted_amount: 900,
+      as_of: '2026-01-01T00:00:00.000Z',
+      stale: false,
+    });
     fail = true;
     assert.equal(JSON.parse((await get('from=usd&to=eur&amount=10')).body).stale, false, 'fresh from the cache');
     h.clock.advance(SETTINGS.fxCacheTtlMs);
@@ -248,7 +301,10 @@ void describe('baseline app: probes and quote', () => {
   void it('makes one fx call for concurrent misses of one pair', async () => {
     const h = harness();
     const rs = await Promise.all([1, 2, 3].map(() => h.app.inject({ url: '/quote?from=usd&to=eur&amount=1' })));
-    assert.deepEqual(rs.map((r) => r.statusCode), [200, 200, 200]);
+    assert.deepEqual(
+      rs.map((r) => r.statusCode),
+      [200, 200, 200],
+    );
     assert.equal(h.rateCalls(), 1);
     assert.equal(h.state.inFlight, 0);
   });

@@ -30,7 +30,10 @@ void describe('hardened: opossum breaker around the provider', () => {
     const b = createProviderBreaker(log);
     try {
       const declined: AttemptOutcome = { kind: 'declined', providerChargeId: 'p1', declineCode: 'card_declined' };
-      assert.deepEqual(await b.decorateProvider(scriptedProvider(() => declined)).createCharge('k', 'r', INPUT, 100), declined);
+      assert.deepEqual(
+        await b.decorateProvider(scriptedProvider(() => declined)).createCharge('k', 'r', INPUT, 100),
+        declined,
+      );
       const unknown: AttemptOutcome = { kind: 'unknown', reason: 'timeout' };
       assert.deepEqual(await b.decorateProvider(scriptedProvider(() => unknown)).getCharge('k', 100), unknown);
     } finally {
@@ -69,19 +72,37 @@ void describe('hardened: @fastify/under-pressure', () => {
   void it('sheds with the catalogue overloaded problem but never sheds probes', async () => {
     const state = new ServiceState();
     const app = buildBaselineApp({
-      settings: { maxBodyBytes: 1024, requestTimeoutMs: 1000, minRequestTimeoutMs: 50, maxRequestTimeoutMs: 30_000, bodyTimeoutMs: 5000, maxConnections: 1000, fxCacheTtlMs: 5000 },
-      service: { charge: async () => json(201, {}), getCharge: async () => json(200, {}), rate: async () => ({ ok: false, reason: 'timeout' }) },
+      settings: {
+        maxBodyBytes: 1024,
+        requestTimeoutMs: 1000,
+        minRequestTimeoutMs: 50,
+        maxRequestTimeoutMs: 30_000,
+        bodyTimeoutMs: 5000,
+        maxConnections: 1000,
+        fxCacheTtlMs: 5000,
+      },
+      service: {
+        charge: async () => json(201, {}),
+        getCharge: async () => json(200, {}),
+        rate: async () => ({ ok: false, reason: 'timeout' }),
+      },
       state,
       log,
       // Any event-loop use at all counts as pressure, sampled every 10 ms.
-      plugins: (a) => registerUnderPressure(a, state, { maxEventLoopUtilization: 1e-9, maxEventLoopDelay: 0, sampleInterval: 10 }),
+      plugins: (a) =>
+        registerUnderPressure(a, state, { maxEventLoopUtilization: 1e-9, maxEventLoopDelay: 0, sampleInterval: 10 }),
     });
     try {
       await app.ready();
       const until = Date.now() + 5000;
       while (!app.isUnderPressure() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       assert.ok(app.isUnderPressure());
-      const r = await app.inject({ method: 'POST', url: '/charge', headers: { 'content-type': 'application/json', 'idempotency-key': 'k' }, payload: '{}' });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/charge',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'k' },
+        payload: '{}',
+      });
       assert.equal(r.statusCode, 503);
       assert.equal(r.headers['content-type'], 'application/problem+json');
       assert.equal(r.headers['retry-after'], '1');

@@ -10,5 +10,8 @@ test('fingerprint ignores metadata key order and differs on any field', () => {
   assert.notEqual(a, fingerprint({ amount: 100, currency: 'EUR', source: 's', metadata: { a: '1', b: '2' } }));
   assert.notEqual(a, fingerprint({ amount: 100, currency: 'USD', source: 't', metadata: { a: '1', b: '2' } }));
   assert.notEqual(a, fingerprint({ amount: 100, currency: 'USD', source: 's', metadata: { a: '1' } }));
-  assert.notEqual(fingerprint({ amount: 1, currency: 'USD', source: 's' }), fingerprint({ amount: 1, currency: 'USD', source: 's', description: '' }));
+  assert.notEqual(
+    fingerprint({ amount: 1, currency: 'USD', source: 's' }),
+    fingerprint({ amount: 1, currency: 'USD', source: 's', description: '' }),
+  );
 });

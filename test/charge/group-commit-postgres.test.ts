@@ -37,7 +37,12 @@ interface Counts {
 
 function commits(o: { gate?: DbGate; maxWaitMs?: number } = {}) {
   const counts: Counts = { claim: { statements: 0, requests: 0 }, record: { statements: 0, requests: 0 } };
-  const gc = new GroupCommit(db.sql, { clock: systemClock, providerKey, ...o, count: (phase, what, n) => (counts[phase][what] += n) });
+  const gc = new GroupCommit(db.sql, {
+    clock: systemClock,
+    providerKey,
+    ...o,
+    count: (phase, what, n) => (counts[phase][what] += n),
+  });
   return { gc, counts };
 }
 
@@ -55,15 +60,27 @@ function heldGate() {
   return { g, gate };
 }
 
-const deps = (provider: Provider, commits?: GroupCommit, db?: DbGate): LifecycleDeps => lifecycleDeps(store, provider, { ...(commits ? { commits } : {}), ...(db ? { db } : {}) });
+const deps = (provider: Provider, commits?: GroupCommit, db?: DbGate): LifecycleDeps =>
+  lifecycleDeps(store, provider, { ...(commits ? { commits } : {}), ...(db ? { db } : {}) });
 
 test('concurrent claims of distinct keys share statements and each gets its own claim', async () => {
   const { gc, counts } = commits();
   const keys = Array.from({ length: 40 }, (_, i) => `gc-d-${i}`);
-  const results = await Promise.all(keys.map((k, i) => gc.claim(k, `fp${i}`, { ...input, amount: 100 + i }, 60_000, soon())));
+  const results = await Promise.all(
+    keys.map((k, i) => gc.claim(k, `fp${i}`, { ...input, amount: 100 + i }, 60_000, soon())),
+  );
   assert.equal(counts.claim.requests, 40);
   assert.ok(counts.claim.statements < 40, `${counts.claim.statements} statements for 40 claims`);
-  const rows = await db.sql<{ idempotency_key: string; charge_id: string; provider_key: string; lease_token: string; amount: number; fingerprint: string }[]>`
+  const rows = await db.sql<
+    {
+      idempotency_key: string;
+      charge_id: string;
+      provider_key: string;
+      lease_token: string;
+      amount: number;
+      fingerprint: string;
+    }[]
+  >`
     SELECT idempotency_key, charge_id, provider_key, lease_token::text, amount, fingerprint FROM charges WHERE idempotency_key LIKE 'gc-d-%'`;
   const byKey = new Map(rows.map((r) => [r.idempotency_key, r]));
   results.forEach((r, i) => {
@@ -129,7 +146,14 @@ test('mismatch, replay, in progress and takeover inside one batch, beside fresh 
     gc.claim('gc-new', 'fp', input, 60_000, soon()),
   ];
   await hold;
-  const [mm, done, held, exp, expMm, fresh] = (await Promise.all(batch)) as [ClaimResult, ClaimResult, ClaimResult, ClaimResult, ClaimResult, ClaimResult];
+  const [mm, done, held, exp, expMm, fresh] = (await Promise.all(batch)) as [
+    ClaimResult,
+    ClaimResult,
+    ClaimResult,
+    ClaimResult,
+    ClaimResult,
+    ClaimResult,
+  ];
   assert.equal(counts.claim.statements, 3, 'the lone claim; then the batch and one read for the rows it did not claim');
   assert.deepEqual(mm, { kind: 'mismatch' });
   assert.deepEqual(done, { kind: 'replay', responseStatus: 402, responseBody: '{"declined":true}' });
@@ -159,20 +183,53 @@ test('batched record: first writer wins, ours is stored otherwise; a missing row
     gc.record('gc-r-none', 'succeeded', 'pch_x', 201, '{}', 1000),
   ];
   assert.deepEqual(await hold, { kind: 'replay', responseStatus: 201, responseBody: '{"r1":true}' });
-  const [r2, r3, none] = (await Promise.allSettled(batch)) as [PromiseSettledResult<StoredOutcome>, PromiseSettledResult<StoredOutcome>, PromiseSettledResult<StoredOutcome>];
-  assert.deepEqual(r2, { status: 'fulfilled', value: { kind: 'replay', responseStatus: 201, responseBody: '{"first":true}' } });
-  assert.deepEqual(r3, { status: 'fulfilled', value: { kind: 'replay', responseStatus: 402, responseBody: '{"r3":true}' } });
+  const [r2, r3, none] = (await Promise.allSettled(batch)) as [
+    PromiseSettledResult<StoredOutcome>,
+    PromiseSettledResult<StoredOutcome>,
+    PromiseSettledResult<StoredOutcome>,
+  ];
+  assert.deepEqual(r2, {
+    status: 'fulfilled',
+    value: { kind: 'replay', responseStatus: 201, responseBody: '{"first":true}' },
+  });
+  assert.deepEqual(r3, {
+    status: 'fulfilled',
+    value: { kind: 'replay', responseStatus: 402, responseBody: '{"r3":true}' },
+  });
   assert.equal(none.status, 'rejected');
   assert.match(String((none as PromiseRejectedResult).reason), /gc-r-none is missing/);
   assert.equal(counts.record.requests, 4);
-  const rows = await db.sql<{ idempotency_key: string; status: string; provider_charge_id: string | null; lease_token: string | null; completed: boolean }[]>`
+  const rows = await db.sql<
+    {
+      idempotency_key: string;
+      status: string;
+      provider_charge_id: string | null;
+      lease_token: string | null;
+      completed: boolean;
+    }[]
+  >`
     SELECT idempotency_key, status, provider_charge_id, lease_token, completed_at IS NOT NULL AS completed FROM charges
     WHERE idempotency_key IN ('gc-r1', 'gc-r2', 'gc-r3') ORDER BY idempotency_key`;
-  assert.deepEqual(rows.map((r) => ({ ...r })), [
-    { idempotency_key: 'gc-r1', status: 'succeeded', provider_charge_id: 'pch_1', lease_token: null, completed: true },
-    { idempotency_key: 'gc-r2', status: 'succeeded', provider_charge_id: 'pch_first', lease_token: null, completed: true },
-    { idempotency_key: 'gc-r3', status: 'failed', provider_charge_id: null, lease_token: null, completed: true },
-  ]);
+  assert.deepEqual(
+    rows.map((r) => ({ ...r })),
+    [
+      {
+        idempotency_key: 'gc-r1',
+        status: 'succeeded',
+        provider_charge_id: 'pch_1',
+        lease_token: null,
+        completed: true,
+      },
+      {
+        idempotency_key: 'gc-r2',
+        status: 'succeeded',
+        provider_charge_id: 'pch_first',
+        lease_token: null,
+        completed: true,
+      },
+      { idempotency_key: 'gc-r3', status: 'failed', provider_charge_id: null, lease_token: null, completed: true },
+    ],
+  );
 });
 
 test('a record that lost the race to a writer committing meanwhile reads the stored outcome', async () => {
@@ -200,12 +257,18 @@ test('a failing statement rejects every request of its batch; the next batch wor
   const { gc } = commits();
   const hold = gc.claim('gc-err-0', 'fp', input, 60_000, soon());
   // int4 overflow: Postgres rejects the whole statement.
-  const batch = [gc.claim('gc-err-1', 'fp', input, 60_000, soon()), gc.claim('gc-err-2', 'fp', { ...input, amount: 2 ** 40 }, 60_000, soon())];
+  const batch = [
+    gc.claim('gc-err-1', 'fp', input, 60_000, soon()),
+    gc.claim('gc-err-2', 'fp', { ...input, amount: 2 ** 40 }, 60_000, soon()),
+  ];
   await hold;
   const settled = await Promise.allSettled(batch);
   assert.ok(settled.every((s) => s.status === 'rejected'));
   assert.equal(await store.get('gc-err-1'), undefined, 'nothing of the failed batch was stored');
-  const next = await Promise.all([gc.claim('gc-err-1', 'fp', input, 60_000, soon()), gc.claim('gc-err-3', 'fp', input, 60_000, soon())]);
+  const next = await Promise.all([
+    gc.claim('gc-err-1', 'fp', input, 60_000, soon()),
+    gc.claim('gc-err-3', 'fp', input, 60_000, soon()),
+  ]);
   assert.ok(next.every((r) => r.kind === 'claimed'));
 });
 
@@ -232,11 +295,15 @@ test('lifecycle over group commit: concurrent charges succeed, are recorded and 
   const rows = await db.sql`SELECT 1 FROM charges WHERE idempotency_key LIKE 'gc-life-%' AND status = 'succeeded'`;
   assert.equal(rows.length, 30);
   const again = await Promise.all(keys.map((k) => runCharge(d, k, input, soon())));
-  assert.ok(again.every((r, i) => r.status === 201 && r.body === replies[i]!.body && r.headers?.['Idempotent-Replayed'] === 'true'));
+  assert.ok(
+    again.every(
+      (r, i) => r.status === 201 && r.body === replies[i]!.body && r.headers?.['Idempotent-Replayed'] === 'true',
+    ),
+  );
   assert.equal(p.calls.length, 30);
 });
 
-test('one caller\'s deadline: 504 for it, the others of its batch are unaffected, nothing lost', async () => {
+test("one caller's deadline: 504 for it, the others of its batch are unaffected, nothing lost", async () => {
   const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_dl' }));
   const { g, gate } = heldGate();
   // No early batch beside the held one: the others stay queued behind it.
@@ -268,10 +335,13 @@ test('requests queued behind a stalled batch leave beside it after maxWaitMs, ea
   // The second batch leaves without waiting for the first to return.
   while (g.slots < 2) await new Promise((r) => setImmediate(r));
   g.open();
-  assert.deepEqual((await Promise.all([stalled, queued])).map((r) => r.status), [201, 201]);
+  assert.deepEqual(
+    (await Promise.all([stalled, queued])).map((r) => r.status),
+    [201, 201],
+  );
 });
 
-test('a claim sent before its caller\'s deadline and committed after it stays started for the reconciler', async () => {
+test("a claim sent before its caller's deadline and committed after it stays started for the reconciler", async () => {
   const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_late' }));
   const { g, gate } = heldGate();
   const { gc } = commits({ gate });

@@ -154,7 +154,11 @@ test('a request whose deadline passes in flight is rejected then; its statement 
   await assert.rejects(p, (e) => isDeadline(e));
   assert.equal(calls.length, 1);
   echo(calls[0]!);
-  await assert.rejects(b.submit('b', { deadlineEpochMs: clock.epochMs() }), (e) => isDeadline(e), 'no time left: not queued at all');
+  await assert.rejects(
+    b.submit('b', { deadlineEpochMs: clock.epochMs() }),
+    (e) => isDeadline(e),
+    'no time left: not queued at all',
+  );
   assert.equal(calls.length, 1);
 });
 

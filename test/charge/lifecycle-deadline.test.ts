@@ -47,7 +47,10 @@ function harness() {
     provider,
     db: (d, phase) => database.run(d, phase),
     onTimeout: (stage) => timeouts.push(stage),
-    settings: { leaseMs: 60_000, providerRetry: { maxAttempts: 1, baseMs: 1, capMs: 1, attemptTimeoutMs: SETTLE_MS, minAttemptMs: 1 } },
+    settings: {
+      leaseMs: 60_000,
+      providerRetry: { maxAttempts: 1, baseMs: 1, capMs: 1, attemptTimeoutMs: SETTLE_MS, minAttemptMs: 1 },
+    },
   };
   return { clock, slots, pools, provider, deps, timeouts };
 }
@@ -86,7 +89,9 @@ test('a record that never answers: 504 at the settle budget (never 201 unstored)
   const { clock, slots, pools, provider, deps } = harness();
   const w = watch(runCharge(deps, 'k2', input, clock.epochMs() + 500));
   await settle();
-  pools[0]!.statements[0]!.answer([{ charge_id: 'ch_1', provider_key: 'bw_ch_1', lease_token: 't', inserted: true, created_at: new Date(0) }]);
+  pools[0]!.statements[0]!.answer([
+    { charge_id: 'ch_1', provider_key: 'bw_ch_1', lease_token: 't', inserted: true, created_at: new Date(0) },
+  ]);
   await settle();
   await settle();
   assert.equal(provider.calls.length, 1, 'claimed, then the provider answered');

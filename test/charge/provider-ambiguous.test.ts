@@ -19,7 +19,8 @@ import { clearFaults, ledgerForReference, setFaults } from '../support/simulator
 import type { Pool } from 'undici';
 import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
 
-const HTML_404 = '<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx/1.25.3</body></html>';
+const HTML_404 =
+  '<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx/1.25.3</body></html>';
 const input = { amount: 700, currency: 'USD', source: 'tok_visa' };
 
 let db: TestDb;
@@ -82,17 +83,31 @@ async function assertUnknownThenReconciled(key: string, chargedDuringFault: numb
 
 describe('a provider answering a 404 HTML page', () => {
   it('before doing any work: the charge stays started, then the healed provider charges it exactly once', async () => {
-    await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: 404, errorBody: HTML_404, errorContentType: 'text/html' });
+    await setFaults(sim.providerUrl, {
+      errorRate: 1,
+      errorStatus: 404,
+      errorBody: HTML_404,
+      errorContentType: 'text/html',
+    });
     await assertUnknownThenReconciled('html-404-before', 0);
-    assert.ok(logged.some((l) => l.status === 404 && typeof l.body === 'string' && l.body.startsWith('<html>')), 'the page is in the log');
+    assert.ok(
+      logged.some((l) => l.status === 404 && typeof l.body === 'string' && l.body.startsWith('<html>')),
+      'the page is in the log',
+    );
   });
 
   it('after charging (the answer is lost behind the page): the reconciler finds that charge, no second one', async () => {
-    await setFaults(sim.providerUrl, { ambiguousRate: 1, ambiguousMode: 'error', errorStatus: 404, errorBody: HTML_404, errorContentType: 'text/html' });
+    await setFaults(sim.providerUrl, {
+      ambiguousRate: 1,
+      ambiguousMode: 'error',
+      errorStatus: 404,
+      errorBody: HTML_404,
+      errorContentType: 'text/html',
+    });
     await assertUnknownThenReconciled('html-404-after', 1);
   });
 
-  it('401, 403 and 408 in the provider\'s own JSON shape are not final either', async () => {
+  it("401, 403 and 408 in the provider's own JSON shape are not final either", async () => {
     for (const status of [401, 403, 408]) {
       await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: status });
       await assertUnknownThenReconciled(`json-${status}`, 0);

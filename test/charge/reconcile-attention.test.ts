@@ -41,13 +41,25 @@ const code = (body: string) => (JSON.parse(body) as { code?: string }).code;
 function reconciler(provider: ScriptedProvider, reconcile: ReconcilePolicy, seed = 1) {
   const cap = capturedLogger();
   const counts = new Map<ErrorStage, number>();
-  const onError = errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) });
-  const deps: ReconcilerDeps = { ...lifecycleDeps(store, provider), random: seededRandom(seed), reconcile, onError, log: cap.log };
+  const onError = errorReporter({
+    clock: systemClock,
+    log: cap.log,
+    count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1),
+  });
+  const deps: ReconcilerDeps = {
+    ...lifecycleDeps(store, provider),
+    random: seededRandom(seed),
+    reconcile,
+    onError,
+    log: cap.log,
+  };
   return { deps, cap, counts };
 }
 
 async function row(key: string) {
-  const rows = await db.sql<{ status: string; reconcile_attempts: number; lease: boolean; delay_ms: number | null; completed: boolean }[]>`
+  const rows = await db.sql<
+    { status: string; reconcile_attempts: number; lease: boolean; delay_ms: number | null; completed: boolean }[]
+  >`
     SELECT status, reconcile_attempts, lease_token IS NOT NULL AS lease, completed_at IS NOT NULL AS completed,
            (EXTRACT(EPOCH FROM (lease_expires_at - updated_at)) * 1000)::float8 AS delay_ms
     FROM charges WHERE idempotency_key = ${key}`;
@@ -83,7 +95,16 @@ test('an outcome that stays unknown is asked again with growing gaps, then hande
   assert.equal(done.reconcile_attempts, policy.maxAttempts);
   assert.equal(done.lease, false);
   assert.equal(done.completed, false, 'not final: no completion time, the reaper leaves it');
-  assert.deepEqual(reports.map((r) => [r.deferred, r.needsAttention]), [[1, 0], [1, 0], [1, 0], [1, 0], [0, 1]]);
+  assert.deepEqual(
+    reports.map((r) => [r.deferred, r.needsAttention]),
+    [
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ],
+  );
   // The waits stored after tries 1..4: within [c/2, c] of the doubling, capped ceiling, and never shrinking.
   assert.equal(delays.length, policy.maxAttempts - 1);
   delays.forEach((d, i) => {
@@ -92,7 +113,11 @@ test('an outcome that stays unknown is asked again with growing gaps, then hande
     if (i > 0) assert.ok(d >= delays[i - 1]! - 1, `waits ${delays.join(', ')}`);
   });
   // And the reconciler really waited them out: each gap at least the stored wait.
-  for (let i = 1; i < triedAt.length; i++) assert.ok(triedAt[i]! - triedAt[i - 1]! >= delays[i - 1]! - 5, `gap ${i}: ${triedAt[i]! - triedAt[i - 1]!} ms < ${delays[i - 1]} ms`);
+  for (let i = 1; i < triedAt.length; i++)
+    assert.ok(
+      triedAt[i]! - triedAt[i - 1]! >= delays[i - 1]! - 5,
+      `gap ${i}: ${triedAt[i]! - triedAt[i - 1]!} ms < ${delays[i - 1]} ms`,
+    );
   // One error line for the hand-over, with the key's hash and not the key; nothing counted as an error.
   const attention = cap.lines().filter((l) => String(l.msg).startsWith('charge needs attention'));
   assert.equal(attention.length, 1);
@@ -124,11 +149,17 @@ test('an outcome that stays unknown is asked again with growing gaps, then hande
   const b = await store.backlog();
   assert.ok(b.needsAttention >= 1);
   assert.ok(b.oldestNeedingAttention.some((o) => o.key === key && o.reconcileAttempts === policy.maxAttempts));
-  const sqlHash = await db.sql.unsafe<{ h: string }[]>(`SELECT ${KEY_HASH_SQL} AS h FROM charges WHERE idempotency_key = $1`, [key]);
+  const sqlHash = await db.sql.unsafe<{ h: string }[]>(
+    `SELECT ${KEY_HASH_SQL} AS h FROM charges WHERE idempotency_key = $1`,
+    [key],
+  );
   assert.equal(sqlHash[0]!.h, keyHash(key), 'the runbook query finds the row from the logged hash');
 
   // The runbook's resolution: requeue to the reconciler, which records what the provider now says, under the same key.
-  await db.sql.unsafe(`UPDATE charges SET status = 'started', reconcile_attempts = 0, lease_expires_at = now(), updated_at = now() WHERE status = 'needs_attention' AND idempotency_key = $1`, [key]);
+  await db.sql.unsafe(
+    `UPDATE charges SET status = 'started', reconcile_attempts = 0, lease_expires_at = now(), updated_at = now() WHERE status = 'needs_attention' AND idempotency_key = $1`,
+    [key],
+  );
   provider.next = () => ({ kind: 'succeeded', providerChargeId: 'pch_resolved' });
   const resolved = await reconcileOnce(deps, 10);
   assert.equal(resolved.succeeded, 1);
@@ -163,7 +194,10 @@ test('a key needing attention answers 409 through group commit too, alone or ins
     runCharge(deps, 'attention-gc-3', input, soon()),
   ]);
   assert.equal(warm!.status, 201);
-  assert.deepEqual(batch.map((r) => r.status), [409, 201, 201]);
+  assert.deepEqual(
+    batch.map((r) => r.status),
+    [409, 201, 201],
+  );
   assert.equal(code(batch[0]!.body), 'charge_needs_attention');
   assert.equal(provider.calls.length, 3, 'the provider saw the three fresh keys only');
   await gc.close();
@@ -198,7 +232,11 @@ test('a final answer wins over the cap: a row past it is recorded, not handed ov
   const key = 'attention-late-answer';
   await store.claim(key, 'fp', input, 1);
   await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second', reconcile_attempts = 50 WHERE idempotency_key = ${key}`;
-  const { deps } = reconciler(new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_found' })), { baseMs: 1, capMs: 1, maxAttempts: 3 });
+  const { deps } = reconciler(new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_found' })), {
+    baseMs: 1,
+    capMs: 1,
+    maxAttempts: 3,
+  });
   const report = await reconcileOnce(deps, 10);
   assert.ok(report.succeeded >= 1);
   assert.equal((await row(key)).status, 'succeeded');
@@ -206,17 +244,33 @@ test('a final answer wins over the cap: a row past it is recorded, not handed ov
 
 test('an error in the claim path is logged once and counted, without card data or the raw key', async () => {
   const key = 'raw-key-that-must-not-be-logged';
-  const secret = { amount: 7_777_777, currency: 'USD', source: 'tok_secret_4242424242424242', description: 'card holder Jane Roe' };
+  const secret = {
+    amount: 7_777_777,
+    currency: 'USD',
+    source: 'tok_secret_4242424242424242',
+    description: 'card holder Jane Roe',
+  };
   // A real Postgres error whose detail carries the whole failing row (key, request, card token).
   await db.sql`ALTER TABLE charges ADD CONSTRAINT test_refuse_amount CHECK (amount <> 7777777) NOT VALID`;
   try {
     for (const path of ['single statements', 'group commit'] as const) {
       const cap = capturedLogger();
       const counts = new Map<ErrorStage, number>();
-      const gc = path === 'group commit' ? new GroupCommit(db.sql, { clock: systemClock, providerKey: providerKeys(DEV_PROVIDER_KEY_SECRET) }) : undefined;
+      const gc =
+        path === 'group commit'
+          ? new GroupCommit(db.sql, { clock: systemClock, providerKey: providerKeys(DEV_PROVIDER_KEY_SECRET) })
+          : undefined;
       const deps: LifecycleDeps = {
-        ...lifecycleDeps(store, new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'never' })), gc ? { commits: gc } : {}),
-        onError: errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) }),
+        ...lifecycleDeps(
+          store,
+          new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'never' })),
+          gc ? { commits: gc } : {},
+        ),
+        onError: errorReporter({
+          clock: systemClock,
+          log: cap.log,
+          count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1),
+        }),
       };
       const r = await runCharge(deps, `${key}-${path}`, secret, soon());
       await gc?.close();
@@ -228,7 +282,8 @@ test('an error in the claim path is logged once and counted, without card data o
       assert.equal(lines[0]!.stage, 'claim');
       assert.equal(lines[0]!.key_hash, keyHash(`${key}-${path}`));
       assert.equal((lines[0]!.error as { code: string }).code, '23514', 'the SQLSTATE says what failed');
-      for (const leak of ['tok_secret', '4242424242424242', 'Jane Roe', key]) assert.ok(!cap.raw().includes(leak), `${path}: the log holds ${leak}: ${cap.raw()}`);
+      for (const leak of ['tok_secret', '4242424242424242', 'Jane Roe', key])
+        assert.ok(!cap.raw().includes(leak), `${path}: the log holds ${leak}: ${cap.raw()}`);
       assert.deepEqual([...counts], [['claim', 1]]);
     }
   } finally {
@@ -241,7 +296,11 @@ test('an error in the claim path is logged once and counted, without card data o
   const broken: DbGate = async () => {
     throw new TypeError("Cannot read properties of undefined (reading 'charge_id')");
   };
-  const deps: LifecycleDeps = { ...lifecycleDeps(store, new ScriptedProvider(unknown)), db: broken, onError: errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) }) };
+  const deps: LifecycleDeps = {
+    ...lifecycleDeps(store, new ScriptedProvider(unknown)),
+    db: broken,
+    onError: errorReporter({ clock: systemClock, log: cap.log, count: (s) => counts.set(s, (counts.get(s) ?? 0) + 1) }),
+  };
   assert.equal((await runCharge(deps, 'typeerror-key', input, soon())).status, 503);
   await sleep(10);
   assert.equal(cap.lines().length, 1);

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { afterUnknown, DEFAULT_RECONCILE_POLICY, reconcileCeilingMs, reconcileDelayMs } from '../../src/charge/reconcile-policy.js';
+import {
+  afterUnknown,
+  DEFAULT_RECONCILE_POLICY,
+  reconcileCeilingMs,
+  reconcileDelayMs,
+} from '../../src/charge/reconcile-policy.js';
 import { seededRandom } from '../../src/lib/random.js';
 
 const p = { baseMs: 1000, capMs: 300_000, maxAttempts: 20 };
 
 test('the ceiling doubles from the base with every try, then stays at the cap', () => {
   const ceilings = Array.from({ length: 12 }, (_, i) => reconcileCeilingMs(i + 1, p));
-  assert.deepEqual(ceilings, [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000]);
+  assert.deepEqual(
+    ceilings,
+    [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000],
+  );
   // Far past the cap: no overflow to Infinity or NaN.
   assert.equal(reconcileCeilingMs(5000, p), 300_000);
   assert.equal(reconcileCeilingMs(0, p), 1000);
@@ -16,8 +24,14 @@ test('the ceiling doubles from the base with every try, then stays at the cap', 
 test('each wait lies in [ceiling/2, ceiling]: the extremes of the random source land on the bounds', () => {
   for (let n = 1; n <= 12; n++) {
     const c = reconcileCeilingMs(n, p);
-    assert.equal(reconcileDelayMs(n, p, () => 0), c / 2);
-    assert.equal(reconcileDelayMs(n, p, () => 0.999999), c / 2 + 0.999999 * (c / 2));
+    assert.equal(
+      reconcileDelayMs(n, p, () => 0),
+      c / 2,
+    );
+    assert.equal(
+      reconcileDelayMs(n, p, () => 0.999999),
+      c / 2 + 0.999999 * (c / 2),
+    );
   }
 });
 
@@ -27,7 +41,10 @@ test('gaps never shrink from one try to the next, whatever the jitter draws (10 
     let previous = 0;
     for (let n = 1; n <= 14; n++) {
       const d = reconcileDelayMs(n, p, random);
-      assert.ok(d >= previous || reconcileCeilingMs(n, p) === p.capMs, `seed ${seed}, try ${n}: ${d} after ${previous}`);
+      assert.ok(
+        d >= previous || reconcileCeilingMs(n, p) === p.capMs,
+        `seed ${seed}, try ${n}: ${d} after ${previous}`,
+      );
       assert.ok(d <= p.capMs, `seed ${seed}, try ${n}: ${d} over the cap`);
       previous = d;
     }
@@ -45,7 +62,11 @@ test('the jitter spreads rows that failed together: 1000 rows on the same try ar
 test('give up after exactly maxAttempts unknown tries, not one before', () => {
   for (let n = 1; n < p.maxAttempts; n++) assert.equal(afterUnknown(n, p), 'retry', `try ${n}`);
   assert.equal(afterUnknown(p.maxAttempts, p), 'give_up');
-  assert.equal(afterUnknown(p.maxAttempts + 3, p), 'give_up', 'a row past the cap (the setting was lowered) gives up at once');
+  assert.equal(
+    afterUnknown(p.maxAttempts + 3, p),
+    'give_up',
+    'a row past the cap (the setting was lowered) gives up at once',
+  );
   assert.equal(afterUnknown(1, { maxAttempts: 1 }), 'give_up');
 });
 

@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import { reconcileBacklog, type ReconcileReport } from '../../src/charge/reconciler.js';
 
 /** A pass over a backlog of `rows` expired charges; `finishes` says whether the provider answers. */
-function backlog(rows: number, batch: number, finishes = true): { pass: () => Promise<ReconcileReport>; passes: () => number } {
+function backlog(
+  rows: number,
+  batch: number,
+  finishes = true,
+): { pass: () => Promise<ReconcileReport>; passes: () => number } {
   let left = rows;
   let passes = 0;
   return {
@@ -12,7 +16,9 @@ function backlog(rows: number, batch: number, finishes = true): { pass: () => Pr
       passes++;
       const leased = Math.min(batch, left);
       if (finishes) left -= leased;
-      return finishes ? { leased, succeeded: leased, declined: 0, failed: 0, deferred: 0, needsAttention: 0 } : { leased, succeeded: 0, declined: 0, failed: 0, deferred: leased, needsAttention: 0 };
+      return finishes
+        ? { leased, succeeded: leased, declined: 0, failed: 0, deferred: 0, needsAttention: 0 }
+        : { leased, succeeded: 0, declined: 0, failed: 0, deferred: leased, needsAttention: 0 };
     },
   };
 }

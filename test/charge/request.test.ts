@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { chargeHead, completeCharge, MAX_HEADER_SECTION_BYTES, pairsFromRaw, parseChargeRequest, problemFrom, type HeaderPairs } from '../../src/charge/request.js';
+import {
+  chargeHead,
+  completeCharge,
+  MAX_HEADER_SECTION_BYTES,
+  pairsFromRaw,
+  parseChargeRequest,
+  problemFrom,
+  type HeaderPairs,
+} from '../../src/charge/request.js';
 import { fingerprint } from '../../src/charge/fingerprint.js';
 import { validateChargeBody } from '../../src/charge/validate.js';
 import { catalogue, isErrorCode } from '../../src/errors/catalogue.js';
@@ -42,14 +50,27 @@ test('each contract header sent twice is refused naming it, whatever the case an
     ['Content-Length', String(BODY.length)],
     ['x-request-timeout-ms', '500'],
   ] as const) {
-    const headers = base([['Content-Length', String(BODY.length)], ['X-Request-Timeout-Ms', '500']]);
+    const headers = base([
+      ['Content-Length', String(BODY.length)],
+      ['X-Request-Timeout-Ms', '500'],
+    ]);
     const r = refused([...headers, [name, value]]);
     assert.equal(r.code, 'invalid_header');
     assert.equal(r.field?.toLowerCase(), name.toLowerCase());
     assert.equal(problemFrom(r).status, 400);
   }
   // Other headers may repeat.
-  assert.ok(parseChargeRequest(base([['Accept', 'a'], ['accept', 'b']]), BODY, S, NOW).ok);
+  assert.ok(
+    parseChargeRequest(
+      base([
+        ['Accept', 'a'],
+        ['accept', 'b'],
+      ]),
+      BODY,
+      S,
+      NOW,
+    ).ok,
+  );
 });
 
 test('Content-Length must be a plain non-negative integer, within the body limit', () => {
@@ -64,7 +85,16 @@ test('Content-Length must be a plain non-negative integer, within the body limit
 });
 
 test('keys: 1-255 bytes of visible ASCII (0x21-0x7e) only', () => {
-  const key = (k: string) => parseChargeRequest([['Content-Type', 'application/json'], ['Idempotency-Key', k]], BODY, S, NOW);
+  const key = (k: string) =>
+    parseChargeRequest(
+      [
+        ['Content-Type', 'application/json'],
+        ['Idempotency-Key', k],
+      ],
+      BODY,
+      S,
+      NOW,
+    );
   assert.ok(key('!').ok && key('~'.repeat(255)).ok && key('a/b:c=d').ok);
   for (const bad of ['a b', 'tab\there', 'é', 'a\u00ffb', 'a\ufffdb', '\x7f', 'k'.repeat(256)]) {
     const r = key(bad);
@@ -88,12 +118,21 @@ test('X-Request-Timeout-Ms below MIN_REQUEST_TIMEOUT_MS is deadline_too_short; 0
 
 test('a body that is not UTF-8 is invalid_encoding, never decoded with replacement characters', () => {
   for (const bad of [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xff]]) {
-    const body = Buffer.concat([Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'), Buffer.from(bad), Buffer.from('"}')]);
+    const body = Buffer.concat([
+      Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'),
+      Buffer.from(bad),
+      Buffer.from('"}'),
+    ]);
     const r = refused(base(), body);
     assert.equal(r.code, 'invalid_encoding', Buffer.from(bad).toString('hex'));
     assert.equal(problemFrom(r).status, 400);
   }
-  const ok = parseChargeRequest(base(), Buffer.from(JSON.stringify({ amount: 5, currency: 'eur', source: 'tok_€' })), S, NOW);
+  const ok = parseChargeRequest(
+    base(),
+    Buffer.from(JSON.stringify({ amount: 5, currency: 'eur', source: 'tok_€' })),
+    S,
+    NOW,
+  );
   assert.ok(ok.ok && ok.value.input.source === 'tok_€');
 });
 
@@ -110,19 +149,41 @@ test('__proto__, constructor and prototype keys are refused naming the field, at
 });
 
 test('the order the contract fixes: 415 before the key, the key before the deadline, the deadline before the body', () => {
-  const r1 = refused([['Content-Type', 'text/plain'], ['X-Request-Timeout-Ms', '1']], Buffer.from([0xff]));
+  const r1 = refused(
+    [
+      ['Content-Type', 'text/plain'],
+      ['X-Request-Timeout-Ms', '1'],
+    ],
+    Buffer.from([0xff]),
+  );
   assert.equal(r1.code, 'unsupported_media_type');
-  const r2 = refused([['Content-Type', 'application/json'], ['X-Request-Timeout-Ms', '1']], Buffer.from([0xff]));
+  const r2 = refused(
+    [
+      ['Content-Type', 'application/json'],
+      ['X-Request-Timeout-Ms', '1'],
+    ],
+    Buffer.from([0xff]),
+  );
   assert.equal(r2.code, 'missing_idempotency_key');
   const r3 = refused(base([['X-Request-Timeout-Ms', '1']]), Buffer.from([0xff]));
   assert.equal(r3.code, 'deadline_too_short');
   assert.equal(refused(base(), Buffer.from([0xff])).code, 'invalid_encoding');
   // Framing first of all: a repeated header wins over a bad media type.
-  assert.equal(refused([['Content-Type', 'text/plain'], ['content-type', 'text/plain']]).field, 'Content-Type');
+  assert.equal(
+    refused([
+      ['Content-Type', 'text/plain'],
+      ['content-type', 'text/plain'],
+    ]).field,
+    'Content-Type',
+  );
 });
 
 test('pairsFromRaw keeps every header and its order, as Node hands them over', () => {
-  assert.deepEqual(pairsFromRaw(['A', '1', 'b', '2', 'A', '3']), [['A', '1'], ['b', '2'], ['A', '3']]);
+  assert.deepEqual(pairsFromRaw(['A', '1', 'b', '2', 'A', '3']), [
+    ['A', '1'],
+    ['b', '2'],
+    ['A', '3'],
+  ]);
   assert.equal(MAX_HEADER_SECTION_BYTES, 16_384);
 });
 
@@ -145,7 +206,11 @@ function isUtf8(b: Uint8Array): boolean {
 const CONTRACT = ['idempotency-key', 'content-type', 'content-length', 'x-request-timeout-ms'];
 
 test('property: every generated request is either a well-formed charge or one catalogue refusal with an RFC 9457 body', () => {
-  const arb = fc.record({ req: chargeRequestArb('prop'), length: fc.option(contentLengthValue, { freq: 3 }), dupLength: fc.boolean() });
+  const arb = fc.record({
+    req: chargeRequestArb('prop'),
+    length: fc.option(contentLengthValue, { freq: 3 }),
+    dupLength: fc.boolean(),
+  });
   fc.assert(
     fc.property(arb, ({ req, length, dupLength }) => {
       const headers: [string, string][] = [...req.headers];
@@ -160,9 +225,16 @@ test('property: every generated request is either a well-formed charge or one ca
         const { key, deadline, input } = r.value;
         assert.ok(!repeated, 'no repeated contract header is accepted');
         assert.match(key, /^[\x21-\x7e]{1,255}$/);
-        assert.ok(deadline - NOW >= S.minRequestTimeoutMs && deadline - NOW <= S.maxRequestTimeoutMs, `deadline within the floor and the ceiling: ${deadline - NOW}`);
+        assert.ok(
+          deadline - NOW >= S.minRequestTimeoutMs && deadline - NOW <= S.maxRequestTimeoutMs,
+          `deadline within the floor and the ceiling: ${deadline - NOW}`,
+        );
         assert.ok(isUtf8(req.body), 'an accepted body is UTF-8');
-        assert.deepEqual(validateChargeBody(input), { ok: true, value: input }, 'the input is a valid, normalised charge');
+        assert.deepEqual(
+          validateChargeBody(input),
+          { ok: true, value: input },
+          'the input is a valid, normalised charge',
+        );
         assert.equal(r.value.fingerprint, fingerprint(input));
         const text = Buffer.from(req.body).toString('utf8');
         assert.doesNotMatch(text, /"(__proto__|constructor|prototype)"\s*:/, 'no prototype key is accepted');
@@ -172,14 +244,19 @@ test('property: every generated request is either a well-formed charge or one ca
       }
       assert.ok(isErrorCode(r.code));
       const reply = problemFrom(r);
-      assert.ok([400, 413, 415].includes(reply.status), `a refusal before the claim is 400, 413 or 415, got ${reply.status} ${r.code}`);
+      assert.ok(
+        [400, 413, 415].includes(reply.status),
+        `a refusal before the claim is 400, 413 or 415, got ${reply.status} ${r.code}`,
+      );
       assert.equal(reply.status, catalogue[r.code].status);
       const body = JSON.parse(reply.body) as Record<string, unknown>;
       assert.equal(reply.contentType, 'application/problem+json');
       assert.equal(body.status, reply.status);
       assert.equal(body.code, r.code);
       assert.equal(body.type, `urn:bulwark:problem:${r.code}`);
-      assert.ok(typeof body.title === 'string' && typeof body.detail === 'string' && (body.detail as string).length > 0);
+      assert.ok(
+        typeof body.title === 'string' && typeof body.detail === 'string' && (body.detail as string).length > 0,
+      );
       if (repeated) {
         assert.equal(r.code, 'invalid_header', 'a repeated contract header is refused as such, before anything else');
         assert.ok(CONTRACT.includes(String(r.field).toLowerCase()), `the repeated header is named: ${r.field}`);

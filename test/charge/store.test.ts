@@ -36,7 +36,11 @@ test('claim: new key, lease held, mismatch, then replay after record', async () 
   assert.deepEqual(await store.claim('s1', 'other', input, 60_000), { kind: 'mismatch' });
   const stored = await store.record('s1', 'succeeded', 'pch_1', 201, '{"x":1}');
   assert.deepEqual(stored, { kind: 'replay', responseStatus: 201, responseBody: '{"x":1}' });
-  assert.deepEqual(await store.claim('s1', 'fp', input, 60_000), { kind: 'replay', responseStatus: 201, responseBody: '{"x":1}' });
+  assert.deepEqual(await store.claim('s1', 'fp', input, 60_000), {
+    kind: 'replay',
+    responseStatus: 201,
+    responseBody: '{"x":1}',
+  });
   assert.deepEqual(await store.claim('s1', 'other', input, 60_000), { kind: 'mismatch' });
 });
 
@@ -54,7 +58,7 @@ test('an expired lease is taken over with the same charge id and provider key', 
   assert.equal((await store.claim('s2', 'fp', input, 60_000)).kind, 'in_progress');
 });
 
-test('a claim that replaces a lost row reuses the lost row\'s provider key', async () => {
+test("a claim that replaces a lost row reuses the lost row's provider key", async () => {
   const first = await store.claim('s-lost', 'fp', input, 60_000);
   // The row vanishes (a restore, a commit a crashed server did not keep).
   await db.sql`DELETE FROM charges WHERE idempotency_key = 's-lost'`;
@@ -108,7 +112,11 @@ test('lifecycle: success is recorded, replayed, and the provider is called once'
 
 test('lifecycle: an unknown outcome is retried on the same key, then released to the reconciler', async () => {
   let n = 0;
-  const p = new ScriptedProvider(() => (++n <= 3 ? { kind: 'unknown', reason: 'status_5xx', status: 500 } : { kind: 'succeeded', providerChargeId: 'pch_late' }));
+  const p = new ScriptedProvider(() =>
+    ++n <= 3
+      ? { kind: 'unknown', reason: 'status_5xx', status: 500 }
+      : { kind: 'succeeded', providerChargeId: 'pch_late' },
+  );
   const d = deps(p);
   const r = await runCharge(d, 'l2', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 503);
@@ -128,7 +136,9 @@ test('lifecycle: an unknown outcome is retried on the same key, then released to
 });
 
 test('lifecycle: a decline is a final 402, stored and replayed; a rejection is a final 402 too', async () => {
-  const d = deps(new ScriptedProvider(() => ({ kind: 'declined', providerChargeId: 'pch_d', declineCode: 'card_declined' })));
+  const d = deps(
+    new ScriptedProvider(() => ({ kind: 'declined', providerChargeId: 'pch_d', declineCode: 'card_declined' })),
+  );
   const r = await runCharge(d, 'l3', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 402);
   assert.equal(r.contentType, 'application/problem+json');
@@ -137,7 +147,12 @@ test('lifecycle: a decline is a final 402, stored and replayed; a rejection is a
   assert.equal(b.code, 'card_declined');
   assert.equal(b.charge_status, 'declined');
   assert.equal((await runCharge(d, 'l3', input, systemClock.epochMs() + 2000)).status, 402);
-  const rej = await runCharge(deps(new ScriptedProvider(() => ({ kind: 'rejected', status: 400, message: 'bad token' }))), 'l4', input, systemClock.epochMs() + 2000);
+  const rej = await runCharge(
+    deps(new ScriptedProvider(() => ({ kind: 'rejected', status: 400, message: 'bad token' }))),
+    'l4',
+    input,
+    systemClock.epochMs() + 2000,
+  );
   assert.equal(rej.status, 402);
   assert.equal((JSON.parse(rej.body) as { code: string }).code, 'charge_rejected');
   assert.equal((await store.get('l4'))?.status, 'failed');
@@ -156,13 +171,20 @@ test('lifecycle: a refused call (breaker open) answers its code and is not retri
 
 test('lifecycle: a refusal after an attempt that may have reached the provider leaves the row to the reconciler', async () => {
   let n = 0;
-  const p = new ScriptedProvider(() => (++n === 1 ? { kind: 'unknown', reason: 'timeout' } : { kind: 'refused', code: 'bulkhead_full' }));
+  const p = new ScriptedProvider(() =>
+    ++n === 1 ? { kind: 'unknown', reason: 'timeout' } : { kind: 'refused', code: 'bulkhead_full' },
+  );
   const r = await runCharge(deps(p), 'l6', input, systemClock.epochMs() + 2000);
   assert.equal(r.status, 503);
   assert.equal((await store.get('l6'))?.status, 'started');
   // A takeover that is refused keeps the row too: an earlier owner may have reached the provider.
   await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'l6'`;
-  const again = await runCharge(deps(new ScriptedProvider(() => ({ kind: 'refused', code: 'breaker_open' }))), 'l6', input, systemClock.epochMs() + 2000);
+  const again = await runCharge(
+    deps(new ScriptedProvider(() => ({ kind: 'refused', code: 'breaker_open' }))),
+    'l6',
+    input,
+    systemClock.epochMs() + 2000,
+  );
   assert.equal(again.status, 503);
   assert.equal((await store.get('l6'))?.status, 'started');
 });
@@ -173,7 +195,9 @@ test('reconciler: still-unknown outcomes are deferred, not lost', async () => {
   await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'r1'`;
   const report = await reconcileOnce(deps(p), 50);
   assert.ok(report.deferred >= 1);
-  const row = await db.sql<{ status: string; later: boolean }[]>`SELECT status, lease_expires_at > now() AS later FROM charges WHERE idempotency_key = 'r1'`;
+  const row = await db.sql<
+    { status: string; later: boolean }[]
+  >`SELECT status, lease_expires_at > now() AS later FROM charges WHERE idempotency_key = 'r1'`;
   assert.deepEqual(row[0], { status: 'started', later: true });
 });
 

@@ -1,13 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isJsonContentType, parseChargeBody, parseTimeoutHeader, validateIdempotencyKey } from '../../src/charge/validate.js';
+import {
+  isJsonContentType,
+  parseChargeBody,
+  parseTimeoutHeader,
+  validateIdempotencyKey,
+} from '../../src/charge/validate.js';
 
 const ok = { amount: 1000, currency: 'usd', source: 'tok_visa' };
 const body = (o: unknown) => JSON.stringify(o);
 
 test('a valid body is normalized (currency upper-cased)', () => {
   const r = parseChargeBody(body({ ...ok, description: 'x', metadata: { order: '42' } }));
-  assert.deepEqual(r, { ok: true, value: { amount: 1000, currency: 'USD', source: 'tok_visa', description: 'x', metadata: { order: '42' } } });
+  assert.deepEqual(r, {
+    ok: true,
+    value: { amount: 1000, currency: 'USD', source: 'tok_visa', description: 'x', metadata: { order: '42' } },
+  });
 });
 
 const invalid: [string, unknown, string, string][] = [
@@ -28,17 +36,42 @@ const invalid: [string, unknown, string, string][] = [
   ['nested metadata', { ...ok, metadata: { a: { b: 'c' } } }, 'validation_failed', 'metadata.a'],
   ['numeric metadata value', { ...ok, metadata: { a: 1 } }, 'validation_failed', 'metadata.a'],
   ['metadata array', { ...ok, metadata: ['a'] }, 'validation_failed', 'metadata'],
-  ['21 metadata keys', { ...ok, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, 'validation_failed', 'metadata'],
+  [
+    '21 metadata keys',
+    { ...ok, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) },
+    'validation_failed',
+    'metadata',
+  ],
   ['unknown field', { ...ok, ammount: 5 }, 'validation_failed', 'ammount'],
-  ['U+0000 in the description (Postgres refuses it: was a 503)', { ...ok, description: 'a\u0000b' }, 'validation_failed', 'description'],
+  [
+    'U+0000 in the description (Postgres refuses it: was a 503)',
+    { ...ok, description: 'a\u0000b' },
+    'validation_failed',
+    'description',
+  ],
   ['a lone surrogate in the source', { ...ok, source: 'tok_\ud800' }, 'validation_failed', 'source'],
-  ['a lone low surrogate in a metadata value', { ...ok, metadata: { a: '\udc00x' } }, 'validation_failed', 'metadata.a'],
+  [
+    'a lone low surrogate in a metadata value',
+    { ...ok, metadata: { a: '\udc00x' } },
+    'validation_failed',
+    'metadata.a',
+  ],
   ['U+0000 in a metadata key', { ...ok, metadata: { 'a\u0000': 'x' } }, 'validation_failed', 'metadata.a\u0000'],
   ['a constructor key', { ...ok, constructor: 'x' }, 'validation_failed', 'constructor'],
   ['a prototype metadata key', { ...ok, metadata: { prototype: 'x' } }, 'validation_failed', 'metadata.prototype'],
   // JSON text, not an object literal: a literal __proto__ would set the prototype instead of making a key.
-  ['a __proto__ key', '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":1}}', 'validation_failed', '__proto__'],
-  ['a __proto__ metadata key (dropped before, so left out of the fingerprint)', '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"__proto__":"x"}}', 'validation_failed', 'metadata.__proto__'],
+  [
+    'a __proto__ key',
+    '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":1}}',
+    'validation_failed',
+    '__proto__',
+  ],
+  [
+    'a __proto__ metadata key (dropped before, so left out of the fingerprint)',
+    '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"__proto__":"x"}}',
+    'validation_failed',
+    'metadata.__proto__',
+  ],
 ];
 
 for (const [name, input, code, field] of invalid) {
@@ -53,7 +86,7 @@ for (const [name, input, code, field] of invalid) {
 }
 
 test('text beyond ASCII, surrogate pairs included, is accepted as sent', () => {
-  const r = parseChargeBody(body({ ...ok, description: 'café 😀 €', metadata: { 'ключ': '值' } }));
+  const r = parseChargeBody(body({ ...ok, description: 'café 😀 €', metadata: { ключ: '值' } }));
   assert.ok(r.ok && r.value.description === 'café 😀 €' && r.value.metadata?.['ключ'] === '值');
 });
 

@@ -19,7 +19,13 @@ test('the gateway refuses DB_POOL_MAX below WORKERS, naming both settings and th
 
 test('each worker opens floor(DB_POOL_MAX / WORKERS) connections, so together they never exceed DB_POOL_MAX; the baseline all of them', () => {
   const urls = { databaseUrl: 'postgres://x/y', providerUrl: 'http://p', fxUrl: 'http://f' };
-  for (const [max, workers, each] of [[4, 2, 2], [16, 3, 5], [5, 5, 1], [7, 2, 3], [16, 1, 16]] as const) {
+  for (const [max, workers, each] of [
+    [4, 2, 2],
+    [16, 3, 5],
+    [5, 5, 1],
+    [7, 2, 3],
+    [16, 1, 16],
+  ] as const) {
     const c = config({ DB_POOL_MAX: String(max), WORKERS: String(workers) });
     const s = chargeServiceSettings(c, urls, 1 / workers);
     assert.equal(s.dbPoolMax, each, `${max} over ${workers} workers`);

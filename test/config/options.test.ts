@@ -27,12 +27,18 @@ test('switches take no value; --help is reported', () => {
 });
 
 test('a bad value names the option, the value and what is allowed, on one line', () => {
-  assert.throws(() => parseOptions(specs, [], { PORT: 'abc' }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.equal(e.message, 'PORT must be an integer from 0 to 65535; got "abc"');
-    return true;
-  });
-  assert.throws(() => parseOptions(specs, ['--port', '70000'], {}), /--port must be an integer from 0 to 65535; got "70000"/);
+  assert.throws(
+    () => parseOptions(specs, [], { PORT: 'abc' }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, 'PORT must be an integer from 0 to 65535; got "abc"');
+      return true;
+    },
+  );
+  assert.throws(
+    () => parseOptions(specs, ['--port', '70000'], {}),
+    /--port must be an integer from 0 to 65535; got "70000"/,
+  );
   assert.throws(() => parseOptions(specs, [], { LEVEL: 'loud' }), /LEVEL must be one of info, warn; got "loud"/);
   assert.throws(() => parseOptions(specs, [], { DB: 'not a url' }), /DB must be an absolute URL/);
   assert.throws(() => parseOptions(specs, ['--nope'], {}), /unknown option --nope/);
@@ -58,10 +64,23 @@ test('cross-field rules of the service config', () => {
 test('cross-field rules name both settings: retry backoff, and the concurrency limits min <= static <= max', () => {
   const base = parseOptions(gatewaySpecs, [], {}).values;
   assert.equal(checkGateway(base), undefined);
-  assert.equal(checkCommon({ ...base, retryBaseMs: 300, retryMaxMs: 250 }), 'RETRY_BASE_MS must be at most RETRY_MAX_MS (250); got 300');
-  assert.equal(checkGateway({ ...base, concurrencyLimitMin: 500, concurrencyLimitMax: 100 }), 'CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (100); got 500');
-  assert.match(checkGateway({ ...base, concurrencyLimitStatic: 4000 }) ?? '', /^CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN \(16\) to CONCURRENCY_LIMIT_MAX \(2048\); got 4000$/);
-  assert.equal(checkGateway({ ...base, concurrencyLimit: 'static', concurrencyLimitStatic: 8 }), undefined, 'a static limit has no min or max');
+  assert.equal(
+    checkCommon({ ...base, retryBaseMs: 300, retryMaxMs: 250 }),
+    'RETRY_BASE_MS must be at most RETRY_MAX_MS (250); got 300',
+  );
+  assert.equal(
+    checkGateway({ ...base, concurrencyLimitMin: 500, concurrencyLimitMax: 100 }),
+    'CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (100); got 500',
+  );
+  assert.match(
+    checkGateway({ ...base, concurrencyLimitStatic: 4000 }) ?? '',
+    /^CONCURRENCY_LIMIT_STATIC must be from CONCURRENCY_LIMIT_MIN \(16\) to CONCURRENCY_LIMIT_MAX \(2048\); got 4000$/,
+  );
+  assert.equal(
+    checkGateway({ ...base, concurrencyLimit: 'static', concurrencyLimitStatic: 8 }),
+    undefined,
+    'a static limit has no min or max',
+  );
   assert.match(checkGateway({ ...base, leaseMs: 1000 }) ?? '', /LEASE_MS/, 'the common rules still apply');
 });
 

@@ -23,7 +23,17 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, Client } from 'undici';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
-import { call, RawConnection, rawExchange, recordCalls, until, type CallOptions, type CallRecord, type HttpResult, type RawResponse } from '../support/http.js';
+import {
+  call,
+  RawConnection,
+  rawExchange,
+  recordCalls,
+  until,
+  type CallOptions,
+  type CallRecord,
+  type HttpResult,
+  type RawResponse,
+} from '../support/http.js';
 import { Conformance } from '../support/openapi-conformance.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
 import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
@@ -106,19 +116,31 @@ export function defineContract(kind: TargetKind): void {
 
     const newKey = (tag: string) => `ct-${tag}-${randomUUID()}`;
 
-    const get = (path: string, o: CallOptions = {}, t: Target = target) => call(t.url, 'GET', path, { dispatcher: agent, ...o });
+    const get = (path: string, o: CallOptions = {}, t: Target = target) =>
+      call(t.url, 'GET', path, { dispatcher: agent, ...o });
 
-    const postCharge = (key: string | null, body: Body | string, headers: Record<string, string> = {}, t: Target = target, o: CallOptions = {}) =>
+    const postCharge = (
+      key: string | null,
+      body: Body | string,
+      headers: Record<string, string> = {},
+      t: Target = target,
+      o: CallOptions = {},
+    ) =>
       call(t.url, 'POST', '/charge', {
         dispatcher: agent,
         ...o,
-        headers: { 'content-type': 'application/json', ...(key === null ? {} : { 'idempotency-key': key }), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          ...(key === null ? {} : { 'idempotency-key': key }),
+          ...headers,
+        },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
 
     const getCharge = (key: string, t: Target = target) => get(`/charges/${encodeURIComponent(key)}`, {}, t);
 
-    const describeRes = (r: HttpResult | RawResponse) => `got ${r.status} ${JSON.stringify(r.headers)} ${r.text.slice(0, 600)}`;
+    const describeRes = (r: HttpResult | RawResponse) =>
+      `got ${r.status} ${JSON.stringify(r.headers)} ${r.text.slice(0, 600)}`;
 
     /** Only target lines worth reading when a test fails: warnings, errors, stderr. */
     const logTail = (t: Target | undefined) => {
@@ -127,7 +149,9 @@ export function defineContract(kind: TargetKind): void {
         .logs()
         .split('\n')
         .filter((l) => l.startsWith('[stderr]') || /"level":(4|5|6)\d/.test(l));
-      return lines.length === 0 ? '' : `\n--- ${t.kind} (pid ${t.pid}) warnings/errors, last ${Math.min(30, lines.length)} ---\n${lines.slice(-30).join('\n')}`;
+      return lines.length === 0
+        ? ''
+        : `\n--- ${t.kind} (pid ${t.pid}) warnings/errors, last ${Math.min(30, lines.length)} ---\n${lines.slice(-30).join('\n')}`;
     };
 
     const test = (name: string, fn: () => Promise<void>, timeout = 30_000) => {
@@ -143,7 +167,11 @@ export function defineContract(kind: TargetKind): void {
 
     function assertProblem(r: HttpResult | RawResponse, status: number, code: string, field?: string | RegExp): void {
       assert.equal(r.status, status, `expected ${status} ${code}; ${describeRes(r)}`);
-      assert.match(r.headers['content-type'] ?? '', /^application\/problem\+json/i, `problem content-type; ${describeRes(r)}`);
+      assert.match(
+        r.headers['content-type'] ?? '',
+        /^application\/problem\+json/i,
+        `problem content-type; ${describeRes(r)}`,
+      );
       const b = r.body as Record<string, unknown> | undefined;
       assert.ok(b && typeof b === 'object', `a JSON problem body; ${describeRes(r)}`);
       assert.ok(typeof b.type === 'string' && b.type.length > 0, `problem.type; ${describeRes(r)}`);
@@ -206,7 +234,10 @@ export function defineContract(kind: TargetKind): void {
           const r = await postCharge(key, body, { 'x-request-timeout-ms': '3000' });
           seen.push(String(r.status));
           if (r.status === 201 || r.status === 402) return r;
-          assert.ok([409, 503, 504].includes(r.status), `only 409/503/504 while the outcome is pending; ${describeRes(r)} (so far: ${seen.join(',')})`);
+          assert.ok(
+            [409, 503, 504].includes(r.status),
+            `only 409/503/504 while the outcome is pending; ${describeRes(r)} (so far: ${seen.join(',')})`,
+          );
           const wait = Math.min(500, 1000 * Number(r.headers['retry-after'] ?? '0'));
           await new Promise((res) => setTimeout(res, wait));
           return undefined;
@@ -248,7 +279,13 @@ export function defineContract(kind: TargetKind): void {
 
     test('POST /charge 201: creates the charge and answers its JSON representation', async () => {
       const key = newKey('create');
-      const r = await postCharge(key, { amount: 1234, currency: 'usd', source: 'tok_visa', description: 'contract test', metadata: { order: '42' } });
+      const r = await postCharge(key, {
+        amount: 1234,
+        currency: 'usd',
+        source: 'tok_visa',
+        description: 'contract test',
+        metadata: { order: '42' },
+      });
       assert.equal(r.status, 201, describeRes(r));
       assert.match(r.headers['content-type'] ?? '', /^application\/json/i);
       assert.notEqual(r.headers['idempotent-replayed'], 'true', 'a first answer is not a replay');
@@ -258,9 +295,12 @@ export function defineContract(kind: TargetKind): void {
       assert.equal(b.amount, 1234);
       assert.equal(b.currency, 'USD', 'currency upper-cased');
       assert.ok(typeof b.provider_charge_id === 'string' && b.provider_charge_id.length > 0, 'provider_charge_id');
-      assert.ok(typeof b.created_at === 'string' && !Number.isNaN(Date.parse(b.created_at)), 'created_at is a timestamp');
+      assert.ok(
+        typeof b.created_at === 'string' && !Number.isNaN(Date.parse(b.created_at)),
+        'created_at is a timestamp',
+      );
       const c = await oneCharge(key);
-      assert.equal(c.id, b.provider_charge_id, 'provider_charge_id is the provider\'s charge');
+      assert.equal(c.id, b.provider_charge_id, "provider_charge_id is the provider's charge");
       assert.equal(c.amount, 1234);
     });
 
@@ -325,46 +365,180 @@ export function defineContract(kind: TargetKind): void {
     // ---- 400: nothing stored, nothing charged ---------------------------------
 
     const META_FIELD = /^metadata(\.|\[|\/|$)/;
-    const badRequests: { name: string; body: Body | string; key?: string | null; headers?: Record<string, string>; code: string; field?: string | RegExp }[] = [
+    const badRequests: {
+      name: string;
+      body: Body | string;
+      key?: string | null;
+      headers?: Record<string, string>;
+      code: string;
+      field?: string | RegExp;
+    }[] = [
       { name: 'malformed JSON', body: '{"amount": 1000, "currency": "usd",', code: 'invalid_json' },
       { name: 'body is a JSON array, not an object', body: '[1000, "usd", "tok_visa"]', code: 'validation_failed' },
       { name: 'body is a JSON string, not an object', body: '"charge me"', code: 'validation_failed' },
-      { name: 'amount missing', body: { currency: 'usd', source: 'tok_visa' }, code: 'validation_failed', field: 'amount' },
+      {
+        name: 'amount missing',
+        body: { currency: 'usd', source: 'tok_visa' },
+        code: 'validation_failed',
+        field: 'amount',
+      },
       { name: 'amount as a string', body: { ...VALID, amount: '1000' }, code: 'validation_failed', field: 'amount' },
-      { name: 'amount 1.5 (not an integer)', body: { ...VALID, amount: 1.5 }, code: 'validation_failed', field: 'amount' },
+      {
+        name: 'amount 1.5 (not an integer)',
+        body: { ...VALID, amount: 1.5 },
+        code: 'validation_failed',
+        field: 'amount',
+      },
       { name: 'amount 0', body: { ...VALID, amount: 0 }, code: 'validation_failed', field: 'amount' },
-      { name: 'amount 100000000 (above the maximum)', body: { ...VALID, amount: 100_000_000 }, code: 'validation_failed', field: 'amount' },
-      { name: 'currency "US" (two letters)', body: { ...VALID, currency: 'US' }, code: 'validation_failed', field: 'currency' },
-      { name: 'currency "usdd" (four letters)', body: { ...VALID, currency: 'usdd' }, code: 'validation_failed', field: 'currency' },
-      { name: 'currency "XYZ" (not ISO-4217)', body: { ...VALID, currency: 'XYZ' }, code: 'validation_failed', field: 'currency' },
+      {
+        name: 'amount 100000000 (above the maximum)',
+        body: { ...VALID, amount: 100_000_000 },
+        code: 'validation_failed',
+        field: 'amount',
+      },
+      {
+        name: 'currency "US" (two letters)',
+        body: { ...VALID, currency: 'US' },
+        code: 'validation_failed',
+        field: 'currency',
+      },
+      {
+        name: 'currency "usdd" (four letters)',
+        body: { ...VALID, currency: 'usdd' },
+        code: 'validation_failed',
+        field: 'currency',
+      },
+      {
+        name: 'currency "XYZ" (not ISO-4217)',
+        body: { ...VALID, currency: 'XYZ' },
+        code: 'validation_failed',
+        field: 'currency',
+      },
       { name: 'source missing', body: { amount: 1000, currency: 'usd' }, code: 'validation_failed', field: 'source' },
       { name: 'source empty', body: { ...VALID, source: '' }, code: 'validation_failed', field: 'source' },
-      { name: 'source of 256 characters', body: { ...VALID, source: 's'.repeat(256) }, code: 'validation_failed', field: 'source' },
-      { name: 'description of 1001 characters', body: { ...VALID, description: 'd'.repeat(1001) }, code: 'validation_failed', field: 'description' },
-      { name: 'metadata with a nested object', body: { ...VALID, metadata: { order: { id: '1' } } }, code: 'validation_failed', field: META_FIELD },
-      { name: 'metadata with a non-string value', body: { ...VALID, metadata: { order: 42 } }, code: 'validation_failed', field: META_FIELD },
+      {
+        name: 'source of 256 characters',
+        body: { ...VALID, source: 's'.repeat(256) },
+        code: 'validation_failed',
+        field: 'source',
+      },
+      {
+        name: 'description of 1001 characters',
+        body: { ...VALID, description: 'd'.repeat(1001) },
+        code: 'validation_failed',
+        field: 'description',
+      },
+      {
+        name: 'metadata with a nested object',
+        body: { ...VALID, metadata: { order: { id: '1' } } },
+        code: 'validation_failed',
+        field: META_FIELD,
+      },
+      {
+        name: 'metadata with a non-string value',
+        body: { ...VALID, metadata: { order: 42 } },
+        code: 'validation_failed',
+        field: META_FIELD,
+      },
       {
         name: 'metadata with 21 keys',
         body: { ...VALID, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) },
         code: 'validation_failed',
         field: META_FIELD,
       },
-      { name: 'unknown field "ammount"', body: { ...VALID, ammount: 1000 }, code: 'validation_failed', field: 'ammount' },
-      { name: 'Idempotency-Key missing', body: VALID, key: null, code: 'missing_idempotency_key', field: /^idempotency-key$/i },
-      { name: 'Idempotency-Key of 256 characters', body: VALID, key: 'k'.repeat(256), code: 'invalid_idempotency_key', field: /^idempotency-key$/i },
-      { name: 'X-Request-Timeout-Ms "abc"', body: VALID, headers: { 'x-request-timeout-ms': 'abc' }, code: 'invalid_header', field: /^x-request-timeout-ms$/i },
-      { name: 'X-Request-Timeout-Ms "0"', body: VALID, headers: { 'x-request-timeout-ms': '0' }, code: 'invalid_header', field: /^x-request-timeout-ms$/i },
-      { name: 'X-Request-Timeout-Ms "10" (below MIN_REQUEST_TIMEOUT_MS, 50)', body: VALID, headers: { 'x-request-timeout-ms': '10' }, code: 'deadline_too_short', field: /^x-request-timeout-ms$/i },
-      { name: 'X-Request-Timeout-Ms "49" (just below the floor)', body: VALID, headers: { 'x-request-timeout-ms': '49' }, code: 'deadline_too_short', field: /^x-request-timeout-ms$/i },
-      { name: 'Idempotency-Key with a space inside', body: VALID, key: 'ct-a key', code: 'invalid_idempotency_key', field: /^idempotency-key$/i },
-      { name: 'a constructor key at the top level', body: { ...VALID, constructor: 'x' }, code: 'validation_failed', field: 'constructor' },
-      { name: 'a prototype key in metadata', body: { ...VALID, metadata: { order: '1', prototype: 'x' } }, code: 'validation_failed', field: 'metadata.prototype' },
+      {
+        name: 'unknown field "ammount"',
+        body: { ...VALID, ammount: 1000 },
+        code: 'validation_failed',
+        field: 'ammount',
+      },
+      {
+        name: 'Idempotency-Key missing',
+        body: VALID,
+        key: null,
+        code: 'missing_idempotency_key',
+        field: /^idempotency-key$/i,
+      },
+      {
+        name: 'Idempotency-Key of 256 characters',
+        body: VALID,
+        key: 'k'.repeat(256),
+        code: 'invalid_idempotency_key',
+        field: /^idempotency-key$/i,
+      },
+      {
+        name: 'X-Request-Timeout-Ms "abc"',
+        body: VALID,
+        headers: { 'x-request-timeout-ms': 'abc' },
+        code: 'invalid_header',
+        field: /^x-request-timeout-ms$/i,
+      },
+      {
+        name: 'X-Request-Timeout-Ms "0"',
+        body: VALID,
+        headers: { 'x-request-timeout-ms': '0' },
+        code: 'invalid_header',
+        field: /^x-request-timeout-ms$/i,
+      },
+      {
+        name: 'X-Request-Timeout-Ms "10" (below MIN_REQUEST_TIMEOUT_MS, 50)',
+        body: VALID,
+        headers: { 'x-request-timeout-ms': '10' },
+        code: 'deadline_too_short',
+        field: /^x-request-timeout-ms$/i,
+      },
+      {
+        name: 'X-Request-Timeout-Ms "49" (just below the floor)',
+        body: VALID,
+        headers: { 'x-request-timeout-ms': '49' },
+        code: 'deadline_too_short',
+        field: /^x-request-timeout-ms$/i,
+      },
+      {
+        name: 'Idempotency-Key with a space inside',
+        body: VALID,
+        key: 'ct-a key',
+        code: 'invalid_idempotency_key',
+        field: /^idempotency-key$/i,
+      },
+      {
+        name: 'a constructor key at the top level',
+        body: { ...VALID, constructor: 'x' },
+        code: 'validation_failed',
+        field: 'constructor',
+      },
+      {
+        name: 'a prototype key in metadata',
+        body: { ...VALID, metadata: { order: '1', prototype: 'x' } },
+        code: 'validation_failed',
+        field: 'metadata.prototype',
+      },
       // JSON text: an object literal with __proto__ would set the prototype, not send the key.
-      { name: 'a __proto__ key in metadata', body: '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"order":"1","__proto__":"x"}}', code: 'validation_failed', field: 'metadata.__proto__' },
+      {
+        name: 'a __proto__ key in metadata',
+        body: '{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"order":"1","__proto__":"x"}}',
+        code: 'validation_failed',
+        field: 'metadata.__proto__',
+      },
       // Valid JSON and UTF-8, but not text Postgres stores: was a 503 db_unavailable, retried for ever.
-      { name: 'U+0000 in the description', body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\u0000b"}', code: 'validation_failed', field: 'description' },
-      { name: 'a lone surrogate in the description', body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\ud800b"}', code: 'validation_failed', field: 'description' },
-      { name: 'a __proto__ key at the top level', body: '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":5}}', code: 'validation_failed', field: '__proto__' },
+      {
+        name: 'U+0000 in the description',
+        body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\u0000b"}',
+        code: 'validation_failed',
+        field: 'description',
+      },
+      {
+        name: 'a lone surrogate in the description',
+        body: '{"amount":1000,"currency":"usd","source":"tok_visa","description":"a\\ud800b"}',
+        code: 'validation_failed',
+        field: 'description',
+      },
+      {
+        name: 'a __proto__ key at the top level',
+        body: '{"amount":1000,"currency":"usd","source":"tok_visa","__proto__":{"amount":5}}',
+        code: 'validation_failed',
+        field: '__proto__',
+      },
     ];
 
     for (const c of badRequests) {
@@ -380,7 +554,10 @@ export function defineContract(kind: TargetKind): void {
 
     test('400 invalid_idempotency_key: a key with a non-printable character (tab); nothing stored', async () => {
       const before = await snapshot();
-      const { response, conn } = await rawExchange(target.port, rawCharge('ct-tab\tkey', JSON.stringify(VALID), 'Connection: close\r\n'));
+      const { response, conn } = await rawExchange(
+        target.port,
+        rawCharge('ct-tab\tkey', JSON.stringify(VALID), 'Connection: close\r\n'),
+      );
       conn.destroy();
       assert.ok(response, 'an HTTP answer');
       assertProblem(response, 400, 'invalid_idempotency_key', /^idempotency-key$/i);
@@ -389,7 +566,10 @@ export function defineContract(kind: TargetKind): void {
 
     test('400 invalid_idempotency_key: a key with a non-ASCII character; nothing stored', async () => {
       const before = await snapshot();
-      const { response, conn } = await rawExchange(target.port, rawCharge(Buffer.from('ct-clé-key', 'utf8'), JSON.stringify(VALID), 'Connection: close\r\n'));
+      const { response, conn } = await rawExchange(
+        target.port,
+        rawCharge(Buffer.from('ct-clé-key', 'utf8'), JSON.stringify(VALID), 'Connection: close\r\n'),
+      );
       conn.destroy();
       assert.ok(response, 'an HTTP answer');
       assertProblem(response, 400, 'invalid_idempotency_key', /^idempotency-key$/i);
@@ -400,7 +580,12 @@ export function defineContract(kind: TargetKind): void {
 
     /** A POST /charge from raw header pairs (sent as latin1, one byte per char) and body bytes, on a connection of its own. */
     function rawRequest(headers: [string, string][], body: Buffer): Buffer {
-      const head = ['POST /charge HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close', ...headers.map(([n, v]) => `${n}: ${v}`)].join('\r\n');
+      const head = [
+        'POST /charge HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Connection: close',
+        ...headers.map(([n, v]) => `${n}: ${v}`),
+      ].join('\r\n');
       return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), body]);
     }
 
@@ -411,7 +596,13 @@ export function defineContract(kind: TargetKind): void {
       ['Content-Length', String(body.length)],
     ];
 
-    async function refusedRaw(bytes: Buffer, status: number, code: string, field?: string | RegExp, keys: string[] = []): Promise<void> {
+    async function refusedRaw(
+      bytes: Buffer,
+      status: number,
+      code: string,
+      field?: string | RegExp,
+      keys: string[] = [],
+    ): Promise<void> {
       const before = await snapshot();
       const { response, conn } = await rawExchange(target.port, bytes, 5000);
       conn.destroy();
@@ -422,22 +613,44 @@ export function defineContract(kind: TargetKind): void {
     }
 
     for (const [name, extra, field] of [
-      ['Idempotency-Key twice, different values', (k: string) => [['Idempotency-Key', `${k}-other`]], /^idempotency-key$/i],
+      [
+        'Idempotency-Key twice, different values',
+        (k: string) => [['Idempotency-Key', `${k}-other`]],
+        /^idempotency-key$/i,
+      ],
       ['Idempotency-Key twice, the same value', (k: string) => [['idempotency-key', k]], /^idempotency-key$/i],
       ['Content-Type twice', () => [['Content-Type', 'application/json']], /^content-type$/i],
-      ['X-Request-Timeout-Ms twice', () => [['X-Request-Timeout-Ms', '1000'], ['X-Request-Timeout-Ms', '2000']], /^x-request-timeout-ms$/i],
-      ['Content-Length twice, the same value', () => [['Content-Length', String(VALID_BYTES.length)]], /^content-length$/i],
+      [
+        'X-Request-Timeout-Ms twice',
+        () => [
+          ['X-Request-Timeout-Ms', '1000'],
+          ['X-Request-Timeout-Ms', '2000'],
+        ],
+        /^x-request-timeout-ms$/i,
+      ],
+      [
+        'Content-Length twice, the same value',
+        () => [['Content-Length', String(VALID_BYTES.length)]],
+        /^content-length$/i,
+      ],
     ] as [string, (k: string) => [string, string][], RegExp][]) {
       test(`400 invalid_header naming it: ${name}; nothing stored`, async () => {
         const key = newKey('repeat');
-        await refusedRaw(rawRequest([...usual(key), ...extra(key)], VALID_BYTES), 400, 'invalid_header', field, [key, `${key}-other`]);
+        await refusedRaw(rawRequest([...usual(key), ...extra(key)], VALID_BYTES), 400, 'invalid_header', field, [
+          key,
+          `${key}-other`,
+        ]);
       });
     }
 
     for (const cl of ['abc', '-5', '12x']) {
       test(`400 invalid_header naming Content-Length for Content-Length "${cl}"; nothing stored`, async () => {
         const key = newKey('badlength');
-        const headers: [string, string][] = [['Content-Type', 'application/json'], ['Idempotency-Key', key], ['Content-Length', cl]];
+        const headers: [string, string][] = [
+          ['Content-Type', 'application/json'],
+          ['Idempotency-Key', key],
+          ['Content-Length', cl],
+        ];
         const bytes = rawRequest(headers, VALID_BYTES);
         if (kind !== 'gateway') return refusedRaw(bytes, 400, 'invalid_header', /^content-length$/i, [key]);
         // uWS v20.30 runs the handler for such a request and then closes the
@@ -453,13 +666,23 @@ export function defineContract(kind: TargetKind): void {
 
     test('400 invalid_idempotency_key: a key with a non-ASCII byte inside (0xE9, latin1); nothing stored', async () => {
       const key = newKey('latin1');
-      await refusedRaw(rawRequest(usual(`${key}\u00e9x`), VALID_BYTES), 400, 'invalid_idempotency_key', /^idempotency-key$/i, [key, `${key}x`]);
+      await refusedRaw(
+        rawRequest(usual(`${key}\u00e9x`), VALID_BYTES),
+        400,
+        'invalid_idempotency_key',
+        /^idempotency-key$/i,
+        [key, `${key}x`],
+      );
     });
 
     test('400 invalid_encoding: a body that is not UTF-8 is refused, not stored with replacement characters', async () => {
       for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
         const key = newKey('utf8');
-        const body = Buffer.concat([Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'), Buffer.from(bad), Buffer.from('visa"}')]);
+        const body = Buffer.concat([
+          Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'),
+          Buffer.from(bad),
+          Buffer.from('visa"}'),
+        ]);
         await refusedRaw(rawRequest(usual(key, body), body), 400, 'invalid_encoding', undefined, [key]);
       }
     });
@@ -475,8 +698,14 @@ export function defineContract(kind: TargetKind): void {
     test('431 request_header_too_large for a 20 KiB header section (any route); a 12 KiB one is served', async () => {
       const key = newKey('bighead');
       const big: [string, string] = ['X-Padding', 'p'.repeat(20 * 1024)];
-      await refusedRaw(rawRequest([...usual(key), big], VALID_BYTES), 431, 'request_header_too_large', undefined, [key]);
-      const health = await rawExchange(target.port, `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`, 5000);
+      await refusedRaw(rawRequest([...usual(key), big], VALID_BYTES), 431, 'request_header_too_large', undefined, [
+        key,
+      ]);
+      const health = await rawExchange(
+        target.port,
+        `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`,
+        5000,
+      );
       health.conn.destroy();
       // 431 with the problem body, or the connection closed: never a 200 for a 64 KiB header.
       if (health.response) assertProblem(health.response, 431, 'request_header_too_large');
@@ -490,12 +719,17 @@ export function defineContract(kind: TargetKind): void {
       const conn = await RawConnection.open(target.port);
       try {
         const started = performance.now();
-        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: 100\r\n\r\n{"amount":`);
+        await conn.write(
+          `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: 100\r\n\r\n{"amount":`,
+        );
         const r = await conn.readResponse(BODY_TIMEOUT_MS + TIMER_SLACK_MS + 2000);
         const ms = performance.now() - started;
         assert.ok(r, 'an answer while the body is still missing');
         assertProblem(r, 408, 'request_timeout');
-        assert.ok(ms >= BODY_TIMEOUT_MS - 50 && ms <= BODY_TIMEOUT_MS + TIMER_SLACK_MS, `answered at BODY_TIMEOUT_MS (${BODY_TIMEOUT_MS}), after ${Math.round(ms)} ms`);
+        assert.ok(
+          ms >= BODY_TIMEOUT_MS - 50 && ms <= BODY_TIMEOUT_MS + TIMER_SLACK_MS,
+          `answered at BODY_TIMEOUT_MS (${BODY_TIMEOUT_MS}), after ${Math.round(ms)} ms`,
+        );
         assert.ok(await conn.waitClosed(2000), 'the connection is closed');
       } finally {
         conn.destroy();
@@ -509,14 +743,18 @@ export function defineContract(kind: TargetKind): void {
       const conn = await RawConnection.open(target.port);
       const body = JSON.stringify(VALID);
       try {
-        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\n\r\n`);
+        await conn.write(
+          `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\n\r\n`,
+        );
         const started = performance.now();
         let i = 0;
         // A byte every 100 ms: the whole body would take ~5 s, five times the limit.
         const trickle = setInterval(() => {
           if (i < body.length && !conn.closed) void conn.write(body[i++]!);
         }, 100);
-        const r = await conn.readResponse(BODY_TIMEOUT_MS + TIMER_SLACK_MS + 2000).finally(() => clearInterval(trickle));
+        const r = await conn
+          .readResponse(BODY_TIMEOUT_MS + TIMER_SLACK_MS + 2000)
+          .finally(() => clearInterval(trickle));
         assert.ok(r, 'an answer before the body completed');
         assertProblem(r, 408, 'request_timeout');
         assert.ok(performance.now() - started <= BODY_TIMEOUT_MS + TIMER_SLACK_MS, 'within the limit and a grace');
@@ -532,7 +770,9 @@ export function defineContract(kind: TargetKind): void {
       const body = JSON.stringify(VALID);
       const conn = await RawConnection.open(target.port);
       try {
-        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+        await conn.write(
+          `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+        );
         for (const part of [body.slice(0, 10), body.slice(10, 20), body.slice(20)]) {
           await new Promise((res) => setTimeout(res, 150));
           await conn.write(part);
@@ -572,7 +812,9 @@ export function defineContract(kind: TargetKind): void {
       const key = newKey('big');
       const conn = await RawConnection.open(target.port);
       try {
-        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: 20000\r\n\r\n`);
+        await conn.write(
+          `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: 20000\r\n\r\n`,
+        );
         await conn.write(`{"amount":1000,"currency":"usd","source":"tok_visa","description":"${'x'.repeat(900)}`);
         // Only ~1 KB of the announced 20000 bytes is ever sent: a server that waits for the body never answers.
         const r = await conn.readResponse(5000);
@@ -589,7 +831,9 @@ export function defineContract(kind: TargetKind): void {
       const key = newKey('chunked');
       const conn = await RawConnection.open(target.port);
       try {
-        await conn.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        await conn.write(
+          `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
         const chunk = (s: string) => `${Buffer.byteLength(s).toString(16)}\r\n${s}\r\n`;
         await conn.write(chunk(`{"amount":1000,"currency":"usd","source":"tok_visa","description":"`));
         // 17 KB in 1 KB chunks (past the 16 KiB limit), and never the terminating chunk: a server
@@ -600,7 +844,10 @@ export function defineContract(kind: TargetKind): void {
         const r = await conn.readResponse(5000);
         assert.ok(r, 'a 413 before the (never sent) end of the body');
         assertProblem(r, 413, 'payload_too_large');
-        assert.ok(await conn.waitClosed(5000), 'the server closes the connection instead of draining an unbounded body');
+        assert.ok(
+          await conn.waitClosed(5000),
+          'the server closes the connection instead of draining an unbounded body',
+        );
       } finally {
         conn.destroy();
       }
@@ -634,7 +881,11 @@ export function defineContract(kind: TargetKind): void {
       const key = newKey('inprogress');
       const first = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
       first.catch(() => {});
-      await until('the first request to reach the provider', async () => (await ledgerForReference(sim.providerUrl, key)).length === 1, 5000);
+      await until(
+        'the first request to reach the provider',
+        async () => (await ledgerForReference(sim.providerUrl, key)).length === 1,
+        5000,
+      );
       const second = await postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
       assertProblem(second, 409, 'idempotency_in_progress');
       assertRetryAfter(second);
@@ -661,7 +912,8 @@ export function defineContract(kind: TargetKind): void {
       assert.equal(r.status, 200, describeRes(r));
       const b = r.body as Body;
       assert.equal(b.service, 'bulwark');
-      for (const f of ['version', 'git_commit', 'build_time']) assert.ok(typeof b[f] === 'string' && (b[f] as string).length > 0, `${f}; ${describeRes(r)}`);
+      for (const f of ['version', 'git_commit', 'build_time'])
+        assert.ok(typeof b[f] === 'string' && (b[f] as string).length > 0, `${f}; ${describeRes(r)}`);
       assert.equal(b.node, process.version, 'the Node version it runs on');
       if (kind === 'gateway') assert.equal((b.uws as Body | undefined)?.native, true, `uws.native; ${describeRes(r)}`);
     });
@@ -675,7 +927,10 @@ export function defineContract(kind: TargetKind): void {
       const b = r.body as Body;
       assert.ok(typeof b.rate === 'number' && b.rate > 0, `rate; ${describeRes(r)}`);
       assert.ok(Number.isInteger(b.converted_amount), `converted_amount is an integer; ${describeRes(r)}`);
-      assert.ok(Math.abs((b.converted_amount as number) - 1000 * b.rate) <= 1, `converted_amount = amount × rate; ${describeRes(r)}`);
+      assert.ok(
+        Math.abs((b.converted_amount as number) - 1000 * b.rate) <= 1,
+        `converted_amount = amount × rate; ${describeRes(r)}`,
+      );
       assert.equal(b.stale, false);
     });
 
@@ -745,14 +1000,20 @@ export function defineContract(kind: TargetKind): void {
       assert.equal((await ledger(sim.providerUrl)).duplicates.length, 0);
     });
 
-    test('X-Request-Id: a sane one is echoed and is the problem\'s instance and in the log line of a failed charge; none or an insane one gets a new id', async () => {
+    test("X-Request-Id: a sane one is echoed and is the problem's instance and in the log line of a failed charge; none or an insane one gets a new id", async () => {
       await setFaults(sim.providerUrl, { errorRate: 1 });
       const id = `req-${randomUUID()}`;
       const r = await postCharge(newKey('reqid'), VALID, { 'x-request-timeout-ms': '3000', 'x-request-id': id });
       assertProblem(r, 503, 'provider_unavailable');
       assert.equal(r.headers['x-request-id'], id);
       assert.equal((r.body as Body).instance, `urn:bulwark:request:${id}`);
-      await until('the failed charge is logged with its request id', () => target.logLines().find((l) => l.request_id === id && l.status === 503 && l.code === 'provider_unavailable' && l.level === 'warn'));
+      await until('the failed charge is logged with its request id', () =>
+        target
+          .logLines()
+          .find(
+            (l) => l.request_id === id && l.status === 503 && l.code === 'provider_unavailable' && l.level === 'warn',
+          ),
+      );
       await clearFaults(sim.providerUrl);
       // Success keeps the stored body as it is (replays are byte for byte), with the id in the header only.
       const ok = await postCharge(newKey('reqid-ok'), VALID, { 'x-request-id': id });
@@ -760,7 +1021,10 @@ export function defineContract(kind: TargetKind): void {
       assert.equal(ok.headers['x-request-id'], id);
       assert.equal((ok.body as Body).instance, undefined);
       for (const sent of [undefined, 'has space', 'x'.repeat(200), 'quote"inside']) {
-        const g = await get('/charges/no-such-key-reqid', sent === undefined ? {} : { headers: { 'x-request-id': sent } });
+        const g = await get(
+          '/charges/no-such-key-reqid',
+          sent === undefined ? {} : { headers: { 'x-request-id': sent } },
+        );
         assert.equal(g.status, 404);
         assert.match(g.headers['x-request-id'] ?? '', /^[0-9a-f-]{36}$/, `a new id for ${String(sent)}`);
         assert.equal((g.body as Body).instance, `urn:bulwark:request:${g.headers['x-request-id']}`);
@@ -774,7 +1038,11 @@ export function defineContract(kind: TargetKind): void {
       assert.ok(r.status === 503 || r.status === 504, `not a success while the outcome is unknown; ${describeRes(r)}`);
       // A breaker that opened on the 500s is as honest an answer as provider_unavailable.
       const code = (r.body as Body | undefined)?.code;
-      assertProblem(r, r.status, r.status === 504 ? 'deadline_exceeded' : code === 'breaker_open' ? 'breaker_open' : 'provider_unavailable');
+      assertProblem(
+        r,
+        r.status,
+        r.status === 504 ? 'deadline_exceeded' : code === 'breaker_open' ? 'breaker_open' : 'provider_unavailable',
+      );
       const charged = await oneCharge(key);
       await clearFaults(sim.providerUrl);
       const done = await retryUntilFinal(key);
@@ -786,10 +1054,16 @@ export function defineContract(kind: TargetKind): void {
     test('50 concurrent requests with one key: each 201 (one id) or 409, one provider charge, no duplicates', async () => {
       await setFaults(sim.providerUrl, { latencyMs: 200 });
       const key = newKey('storm');
-      const results = await Promise.all(Array.from({ length: 50 }, () => postCharge(key, VALID, { 'x-request-timeout-ms': '5000' })));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => postCharge(key, VALID, { 'x-request-timeout-ms': '5000' })),
+      );
       const counts: Record<number, number> = {};
       for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      for (const r of results) assert.ok(r.status === 201 || r.status === 409, `only 201 or 409; counts ${JSON.stringify(counts)}; ${describeRes(r)}`);
+      for (const r of results)
+        assert.ok(
+          r.status === 201 || r.status === 409,
+          `only 201 or 409; counts ${JSON.stringify(counts)}; ${describeRes(r)}`,
+        );
       const ok = results.filter((r) => r.status === 201);
       assert.ok(ok.length >= 1, `at least one 201; counts ${JSON.stringify(counts)}`);
       const ids = new Set(ok.map((r) => (r.body as Body).id));
@@ -843,7 +1117,11 @@ export function defineContract(kind: TargetKind): void {
         // Answering 400 or closing are both fine; a malformed request must never be processed.
         const { response, conn } = await rawExchange(target.port, bytes, 2000);
         conn.destroy();
-        if (response) assert.ok(response.status >= 400 && response.status < 500, `a 4xx for ${JSON.stringify(bytes.slice(0, 60))}; ${describeRes(response)}`);
+        if (response)
+          assert.ok(
+            response.status >= 400 && response.status < 500,
+            `a 4xx for ${JSON.stringify(bytes.slice(0, 60))}; ${describeRes(response)}`,
+          );
       }
       const h = await get('/health');
       assert.equal(h.status, 200, describeRes(h));
@@ -859,185 +1137,198 @@ export function defineContract(kind: TargetKind): void {
 
     // ---- shutdown, overload, crash (own processes) ---------------------------------------------
 
-    test(
-      'SIGTERM drains: new connections are refused or get 503 draining, the in-flight charge completes 201, exit code 0',
-      async () => {
-        const d = await launch();
-        await setFaults(sim.providerUrl, { latencyMs: 1000 });
-        const key = newKey('drain');
-        const inflight = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' }, d);
-        inflight.catch(() => {});
-        await until('the in-flight charge to reach the provider', async () => (await ledgerForReference(sim.providerUrl, key)).length === 1, 5000);
-        d.child.kill('SIGTERM');
+    test('SIGTERM drains: new connections are refused or get 503 draining, the in-flight charge completes 201, exit code 0', async () => {
+      const d = await launch();
+      await setFaults(sim.providerUrl, { latencyMs: 1000 });
+      const key = newKey('drain');
+      const inflight = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' }, d);
+      inflight.catch(() => {});
+      await until(
+        'the in-flight charge to reach the provider',
+        async () => (await ledgerForReference(sim.providerUrl, key)).length === 1,
+        5000,
+      );
+      d.child.kill('SIGTERM');
 
-        /** A request on a connection of its own: 'refused' or the HTTP answer. */
-        const onNewConnection = async (fn: (c: Client) => Promise<HttpResult>): Promise<HttpResult | 'refused'> => {
-          const c = new Client(d.url);
-          try {
-            return await fn(c);
-          } catch (e) {
-            const code = (e as { code?: string; cause?: { code?: string } }).code ?? (e as { cause?: { code?: string } }).cause?.code;
-            if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'refused';
-            throw e;
-          } finally {
-            await c.destroy().catch(() => {});
-          }
-        };
-        // The drain has begun once a fresh connection is no longer told "ready".
-        await until(
-          'the drain to begin',
-          async () => {
-            const r = await onNewConnection((c) => call(d.url, 'GET', '/ready', { dispatcher: c, timeoutMs: 3000 }));
-            return r === 'refused' || r.status === 503;
-          },
-          5000,
-          20,
-        );
-        const key2 = newKey('drain-new');
-        const late = await onNewConnection((c) => postCharge(key2, VALID, {}, d, { dispatcher: c, timeoutMs: 5000 }));
-        if (late !== 'refused') {
-          assertProblem(late, 503, 'draining');
-          assertRetryAfter(late);
+      /** A request on a connection of its own: 'refused' or the HTTP answer. */
+      const onNewConnection = async (fn: (c: Client) => Promise<HttpResult>): Promise<HttpResult | 'refused'> => {
+        const c = new Client(d.url);
+        try {
+          return await fn(c);
+        } catch (e) {
+          const code =
+            (e as { code?: string; cause?: { code?: string } }).code ??
+            (e as { cause?: { code?: string } }).cause?.code;
+          if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'refused';
+          throw e;
+        } finally {
+          await c.destroy().catch(() => {});
         }
-        const r = await inflight.catch((e: Error) => assert.fail(`the in-flight charge was cut off by the drain: ${e.message}\n${d.logs().slice(-3000)}`));
-        assert.equal(r.status, 201, `the in-flight charge completes; ${describeRes(r)}`);
-        const code = await d.waitForExit(15_000);
-        assert.equal(code, 0, `exit code 0 after the drain\n${d.logs().slice(-3000)}`);
-        assert.equal((await dbRow(key))?.status, 'succeeded');
-        assert.equal(await dbRow(key2), undefined, 'the refused request stored nothing');
-        assert.deepEqual(await ledgerForReference(sim.providerUrl, key2), []);
-      },
-      45_000,
-    );
+      };
+      // The drain has begun once a fresh connection is no longer told "ready".
+      await until(
+        'the drain to begin',
+        async () => {
+          const r = await onNewConnection((c) => call(d.url, 'GET', '/ready', { dispatcher: c, timeoutMs: 3000 }));
+          return r === 'refused' || r.status === 503;
+        },
+        5000,
+        20,
+      );
+      const key2 = newKey('drain-new');
+      const late = await onNewConnection((c) => postCharge(key2, VALID, {}, d, { dispatcher: c, timeoutMs: 5000 }));
+      if (late !== 'refused') {
+        assertProblem(late, 503, 'draining');
+        assertRetryAfter(late);
+      }
+      const r = await inflight.catch((e: Error) =>
+        assert.fail(`the in-flight charge was cut off by the drain: ${e.message}\n${d.logs().slice(-3000)}`),
+      );
+      assert.equal(r.status, 201, `the in-flight charge completes; ${describeRes(r)}`);
+      const code = await d.waitForExit(15_000);
+      assert.equal(code, 0, `exit code 0 after the drain\n${d.logs().slice(-3000)}`);
+      assert.equal((await dbRow(key))?.status, 'succeeded');
+      assert.equal(await dbRow(key2), undefined, 'the refused request stored nothing');
+      assert.deepEqual(await ledgerForReference(sim.providerUrl, key2), []);
+    }, 45_000);
 
     if (kind === 'gateway') {
-      test(
-        '503 overloaded with Retry-After when the worker queue is full, fast, and nothing stored for refused keys',
-        async () => {
-          const o = await launch({ WORKERS: '1', WORKER_CONCURRENCY: '1', WORKER_QUEUE_MAX: '1' });
-          try {
-            await setFaults(sim.providerUrl, { latencyMs: 1000 });
-            const keys = Array.from({ length: 5 }, (_, i) => newKey(`overload${i}`));
-            const results = await Promise.all(keys.map((k) => postCharge(k, VALID, { 'x-request-timeout-ms': '5000' }, o)));
-            const refused = keys.filter((_, i) => results[i]!.status === 503);
-            assert.ok(refused.length >= 1, `at least one 503; got ${results.map((r) => r.status).join(',')}`);
-            for (const [i, r] of results.entries()) {
-              if (r.status !== 503) {
-                assert.equal(r.status, 201, describeRes(r));
-                continue;
-              }
-              assertProblem(r, 503, 'overloaded');
-              assertRetryAfter(r);
-              assert.ok(r.ms < 1000, `refused without waiting for the provider (${Math.round(r.ms)} ms)`);
-              assert.equal(await dbRow(keys[i]!), undefined, 'no row for a refused key');
-              assert.deepEqual(await ledgerForReference(sim.providerUrl, keys[i]!), [], 'no provider charge for a refused key');
+      test('503 overloaded with Retry-After when the worker queue is full, fast, and nothing stored for refused keys', async () => {
+        const o = await launch({ WORKERS: '1', WORKER_CONCURRENCY: '1', WORKER_QUEUE_MAX: '1' });
+        try {
+          await setFaults(sim.providerUrl, { latencyMs: 1000 });
+          const keys = Array.from({ length: 5 }, (_, i) => newKey(`overload${i}`));
+          const results = await Promise.all(
+            keys.map((k) => postCharge(k, VALID, { 'x-request-timeout-ms': '5000' }, o)),
+          );
+          const refused = keys.filter((_, i) => results[i]!.status === 503);
+          assert.ok(refused.length >= 1, `at least one 503; got ${results.map((r) => r.status).join(',')}`);
+          for (const [i, r] of results.entries()) {
+            if (r.status !== 503) {
+              assert.equal(r.status, 201, describeRes(r));
+              continue;
             }
-          } finally {
-            await o.stop();
+            assertProblem(r, 503, 'overloaded');
+            assertRetryAfter(r);
+            assert.ok(r.ms < 1000, `refused without waiting for the provider (${Math.round(r.ms)} ms)`);
+            assert.equal(await dbRow(keys[i]!), undefined, 'no row for a refused key');
+            assert.deepEqual(
+              await ledgerForReference(sim.providerUrl, keys[i]!),
+              [],
+              'no provider charge for a refused key',
+            );
           }
-        },
-        45_000,
-      );
+        } finally {
+          await o.stop();
+        }
+      }, 45_000);
     }
 
-    test(
-      'MAX_CONNECTIONS: beyond the cap a new request is refused (503 and a close, or closed at accept) and stores nothing; once the holders are gone, service resumes',
-      async () => {
-        const cap = 5;
-        const c = await launch({ MAX_CONNECTIONS: String(cap), BODY_TIMEOUT_MS: '3000' });
-        const holders: RawConnection[] = [];
-        try {
-          // Each holder sends its headers and part of a body, then nothing: it holds a connection and an open request.
-          for (let i = 0; i < cap; i++) {
-            const h = await RawConnection.open(c.port);
-            await h.write(`POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${newKey(`hold${i}`)}\r\nContent-Length: 100\r\n\r\n{"amount":`);
-            holders.push(h);
-          }
-          // Let the server see every holder before the extra request arrives.
-          await new Promise((res) => setTimeout(res, 200));
-          const before = await snapshot();
-          const key = newKey('overcap');
-          const { response, conn } = await rawExchange(c.port, rawCharge(key, JSON.stringify(VALID), 'Connection: close\r\n'), 5000);
-          conn.destroy();
-          if (response) {
-            assertProblem(response, 503, 'overloaded');
-            assertRetryAfter(response);
-          }
-          await assertNothingStored(before, key);
-          for (const h of holders) h.destroy();
-          const served = await until(
-            'a charge served once the holders are gone',
-            async () => {
-              // A connection of its own each time: a refused one is closed.
-              const fresh = new Client(c.url);
-              try {
-                const r = await postCharge(newKey('aftercap'), VALID, {}, c, { dispatcher: fresh }).catch(() => undefined);
-                return r?.status === 201 ? r : undefined;
-              } finally {
-                await fresh.destroy().catch(() => {});
-              }
-            },
-            5000,
-            100,
+    test('MAX_CONNECTIONS: beyond the cap a new request is refused (503 and a close, or closed at accept) and stores nothing; once the holders are gone, service resumes', async () => {
+      const cap = 5;
+      const c = await launch({ MAX_CONNECTIONS: String(cap), BODY_TIMEOUT_MS: '3000' });
+      const holders: RawConnection[] = [];
+      try {
+        // Each holder sends its headers and part of a body, then nothing: it holds a connection and an open request.
+        for (let i = 0; i < cap; i++) {
+          const h = await RawConnection.open(c.port);
+          await h.write(
+            `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${newKey(`hold${i}`)}\r\nContent-Length: 100\r\n\r\n{"amount":`,
           );
-          assert.equal(served.status, 201);
-        } finally {
-          for (const h of holders) h.destroy();
-          await c.stop();
+          holders.push(h);
         }
-      },
-      45_000,
-    );
-
-    test(
-      'SIGKILL mid-charge: a restarted instance on the same database finishes the charge, exactly once',
-      async () => {
-        await setFaults(sim.providerUrl, { latencyMs: 2000 });
-        const key = newKey('crash');
-        const pending = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
-        pending.catch(() => {});
-        await until('the charge to reach the provider', async () => (await ledgerForReference(sim.providerUrl, key)).length === 1, 5000);
-        await target.kill();
-        await pending.then(
-          (r) => assert.notEqual(r.status, 201, 'a killed process cannot have answered'),
-          () => {},
+        // Let the server see every holder before the extra request arrives.
+        await new Promise((res) => setTimeout(res, 200));
+        const before = await snapshot();
+        const key = newKey('overcap');
+        const { response, conn } = await rawExchange(
+          c.port,
+          rawCharge(key, JSON.stringify(VALID), 'Connection: close\r\n'),
+          5000,
         );
-        assert.equal((await dbRow(key))?.status, 'started', 'the crash left the charge in flight');
-        await clearFaults(sim.providerUrl);
-        target = await launch();
-        await until(
-          'no charge left started',
+        conn.destroy();
+        if (response) {
+          assertProblem(response, 503, 'overloaded');
+          assertRetryAfter(response);
+        }
+        await assertNothingStored(before, key);
+        for (const h of holders) h.destroy();
+        const served = await until(
+          'a charge served once the holders are gone',
           async () => {
-            const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE status = 'started'`;
-            return row!.n === 0;
+            // A connection of its own each time: a refused one is closed.
+            const fresh = new Client(c.url);
+            try {
+              const r = await postCharge(newKey('aftercap'), VALID, {}, c, { dispatcher: fresh }).catch(
+                () => undefined,
+              );
+              return r?.status === 201 ? r : undefined;
+            } finally {
+              await fresh.destroy().catch(() => {});
+            }
           },
-          20_000,
+          5000,
           100,
-        ).catch(async (e: Error) => {
-          const rows = await db.sql`SELECT idempotency_key, status, attempts, lease_expires_at, now() AS db_now FROM charges WHERE status = 'started'`;
-          e.message += `\nstarted rows: ${JSON.stringify(rows)}\nrestarted ${kind} log:\n${target.logs().slice(-4000)}`;
-          throw e;
-        });
-        const c = await oneCharge(key);
-        const g = await getCharge(key);
-        assert.equal(g.status, 200, describeRes(g));
-        assert.equal((g.body as Body).status, 'succeeded');
-        assert.equal((g.body as Body).provider_charge_id, c.id);
-        const replay = await postCharge(key, VALID);
-        assert.equal(replay.status, 201, describeRes(replay));
-        assert.equal(replay.headers['idempotent-replayed'], 'true');
-        assert.equal((replay.body as Body).provider_charge_id, c.id);
-        assert.equal((await get('/health')).status, 200);
-      },
-      45_000,
-    );
+        );
+        assert.equal(served.status, 201);
+      } finally {
+        for (const h of holders) h.destroy();
+        await c.stop();
+      }
+    }, 45_000);
 
-    test('every answer this suite received conforms to the service\'s own GET /openapi.json', async () => {
+    test('SIGKILL mid-charge: a restarted instance on the same database finishes the charge, exactly once', async () => {
+      await setFaults(sim.providerUrl, { latencyMs: 2000 });
+      const key = newKey('crash');
+      const pending = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
+      pending.catch(() => {});
+      await until(
+        'the charge to reach the provider',
+        async () => (await ledgerForReference(sim.providerUrl, key)).length === 1,
+        5000,
+      );
+      await target.kill();
+      await pending.then(
+        (r) => assert.notEqual(r.status, 201, 'a killed process cannot have answered'),
+        () => {},
+      );
+      assert.equal((await dbRow(key))?.status, 'started', 'the crash left the charge in flight');
+      await clearFaults(sim.providerUrl);
+      target = await launch();
+      await until(
+        'no charge left started',
+        async () => {
+          const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE status = 'started'`;
+          return row!.n === 0;
+        },
+        20_000,
+        100,
+      ).catch(async (e: Error) => {
+        const rows =
+          await db.sql`SELECT idempotency_key, status, attempts, lease_expires_at, now() AS db_now FROM charges WHERE status = 'started'`;
+        e.message += `\nstarted rows: ${JSON.stringify(rows)}\nrestarted ${kind} log:\n${target.logs().slice(-4000)}`;
+        throw e;
+      });
+      const c = await oneCharge(key);
+      const g = await getCharge(key);
+      assert.equal(g.status, 200, describeRes(g));
+      assert.equal((g.body as Body).status, 'succeeded');
+      assert.equal((g.body as Body).provider_charge_id, c.id);
+      const replay = await postCharge(key, VALID);
+      assert.equal(replay.status, 201, describeRes(replay));
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.equal((replay.body as Body).provider_charge_id, c.id);
+      assert.equal((await get('/health')).status, 200);
+    }, 45_000);
+
+    test("every answer this suite received conforms to the service's own GET /openapi.json", async () => {
       const doc = await get('/openapi.json');
       assert.equal(doc.status, 200);
       const c = new Conformance(doc.body as Record<string, unknown>);
       // The document describes the API, not the fallbacks for unknown routes and methods, nor /metrics.
-      const described = seen.filter((r) => r.status !== 405 && !r.path.startsWith('/metrics') && c.template(r.path) !== undefined);
+      const described = seen.filter(
+        (r) => r.status !== 405 && !r.path.startsWith('/metrics') && c.template(r.path) !== undefined,
+      );
       assert.ok(described.length >= 100, `the suite made ${described.length} described calls`);
       const problems = described.flatMap((r) => c.check(r));
       assert.deepEqual(problems.slice(0, 20), [], `${problems.length} answers do not conform`);

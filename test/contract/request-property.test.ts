@@ -40,7 +40,12 @@ for (const kind of ['gateway', 'baseline'] as TargetKind[]) {
         databaseUrl: db.url,
         providerUrl: sim.providerUrl,
         fxUrl: sim.fxUrl,
-        env: { SHEDDING: 'false', MAX_REQUEST_TIMEOUT_MS: String(SETTINGS.maxRequestTimeoutMs), LEASE_MS: '40000', PROVIDER_TIMEOUT_MS: '4000' },
+        env: {
+          SHEDDING: 'false',
+          MAX_REQUEST_TIMEOUT_MS: String(SETTINGS.maxRequestTimeoutMs),
+          LEASE_MS: '40000',
+          PROVIDER_TIMEOUT_MS: '4000',
+        },
       });
     });
 
@@ -64,41 +69,59 @@ for (const kind of ['gateway', 'baseline'] as TargetKind[]) {
       assert.equal(b.code, code, what);
     }
 
-    void it(`${RUNS} generated requests: each answered as the parser decides, refusals store nothing`, { timeout: 200_000 }, async () => {
-      const seen: Record<string, number> = {};
-      await fc.assert(
-        fc.asyncProperty(chargeRequestArb('live'), async (req: GeneratedRequest) => {
-          // What the server's parser sees: values without the blanks a server trims.
-          const trimmed = req.headers.map(([n, v]) => [n, v.replace(/^[ \t]+|[ \t]+$/g, '')] as [string, string]);
-          const expected = parseChargeRequest([...trimmed, ['Content-Length', String(req.body.length)]], req.body, SETTINGS, 0);
-          const hasCtl = req.headers.some(([, v]) => CTL.test(v));
-          const before = await stored();
-          // uWS v20.30 neither answers nor closes some requests with a control byte in a header (until its idle timeout): wait less for those.
-          const { response, conn } = await rawExchange(target.port, wireBytes(req), hasCtl ? 2000 : 15_000);
-          conn.destroy();
-          const what = `${kind}: ${JSON.stringify(req.headers)} ${JSON.stringify(req.body.toString('latin1').slice(0, 200))} -> expected ${expected.ok ? 'ok' : expected.code}, got ${response ? `${response.status} ${response.text.slice(0, 300)}` : 'no answer'}`;
-          seen[response ? String(response.status) : 'closed'] = (seen[response ? String(response.status) : 'closed'] ?? 0) + 1;
-          if (hasCtl && (!response || (response.status === 400 && (response.body as { code?: string } | undefined)?.code === 'invalid_header'))) {
-            // Refused as malformed HTTP before the parser ran (Node), or closed (uWS on a NUL): also a refusal.
-            if (response) assertProblemBody(response, 400, 'invalid_header', what);
-          } else if (expected.ok) {
-            assert.ok(response, `an answer; ${what}`);
-            // A deadline near the 50 ms floor may pass on a loaded machine: 504, and the charge completes later.
-            if (response.status === 504) assertProblemBody(response, 504, 'deadline_exceeded', what);
-            else assert.equal(response.status, 201, what);
-            return;
-          } else {
-            assert.ok(response, `an answer; ${what}`);
-            assert.ok(isErrorCode(expected.code));
-            assertProblemBody(response, catalogue[expected.code].status, expected.code, what);
-          }
-          const after = await stored();
-          assert.deepEqual(after, before, `a refused request stores nothing and charges nothing; ${what}`);
-        }),
-        { numRuns: RUNS, seed: 4242, endOnFailure: true },
-      );
-      console.log(`request-property ${kind} answers: ${JSON.stringify(seen)}`);
-      assert.ok((seen['201'] ?? 0) > 0 && Object.keys(seen).length >= 4, `the population reaches both successes and several refusals: ${JSON.stringify(seen)}`);
-    });
+    void it(
+      `${RUNS} generated requests: each answered as the parser decides, refusals store nothing`,
+      { timeout: 200_000 },
+      async () => {
+        const seen: Record<string, number> = {};
+        await fc.assert(
+          fc.asyncProperty(chargeRequestArb('live'), async (req: GeneratedRequest) => {
+            // What the server's parser sees: values without the blanks a server trims.
+            const trimmed = req.headers.map(([n, v]) => [n, v.replace(/^[ \t]+|[ \t]+$/g, '')] as [string, string]);
+            const expected = parseChargeRequest(
+              [...trimmed, ['Content-Length', String(req.body.length)]],
+              req.body,
+              SETTINGS,
+              0,
+            );
+            const hasCtl = req.headers.some(([, v]) => CTL.test(v));
+            const before = await stored();
+            // uWS v20.30 neither answers nor closes some requests with a control byte in a header (until its idle timeout): wait less for those.
+            const { response, conn } = await rawExchange(target.port, wireBytes(req), hasCtl ? 2000 : 15_000);
+            conn.destroy();
+            const what = `${kind}: ${JSON.stringify(req.headers)} ${JSON.stringify(req.body.toString('latin1').slice(0, 200))} -> expected ${expected.ok ? 'ok' : expected.code}, got ${response ? `${response.status} ${response.text.slice(0, 300)}` : 'no answer'}`;
+            seen[response ? String(response.status) : 'closed'] =
+              (seen[response ? String(response.status) : 'closed'] ?? 0) + 1;
+            if (
+              hasCtl &&
+              (!response ||
+                (response.status === 400 &&
+                  (response.body as { code?: string } | undefined)?.code === 'invalid_header'))
+            ) {
+              // Refused as malformed HTTP before the parser ran (Node), or closed (uWS on a NUL): also a refusal.
+              if (response) assertProblemBody(response, 400, 'invalid_header', what);
+            } else if (expected.ok) {
+              assert.ok(response, `an answer; ${what}`);
+              // A deadline near the 50 ms floor may pass on a loaded machine: 504, and the charge completes later.
+              if (response.status === 504) assertProblemBody(response, 504, 'deadline_exceeded', what);
+              else assert.equal(response.status, 201, what);
+              return;
+            } else {
+              assert.ok(response, `an answer; ${what}`);
+              assert.ok(isErrorCode(expected.code));
+              assertProblemBody(response, catalogue[expected.code].status, expected.code, what);
+            }
+            const after = await stored();
+            assert.deepEqual(after, before, `a refused request stores nothing and charges nothing; ${what}`);
+          }),
+          { numRuns: RUNS, seed: 4242, endOnFailure: true },
+        );
+        console.log(`request-property ${kind} answers: ${JSON.stringify(seen)}`);
+        assert.ok(
+          (seen['201'] ?? 0) > 0 && Object.keys(seen).length >= 4,
+          `the population reaches both successes and several refusals: ${JSON.stringify(seen)}`,
+        );
+      },
+    );
   });
 }

@@ -24,14 +24,32 @@ import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { setFaults } from '../support/simulator.js';
 import { ChargeStore } from '../../src/charge/store.js';
 import { providerKeys } from '../../src/charge/provider-key.js';
-import { audit, crashStack, immediateStop, isFinal, postCharge, retryUntilFinal, spawnServeGroup, type Answer, type ChargeBody, type GroupChild, type Row } from '../support/crash.js';
+import {
+  audit,
+  crashStack,
+  immediateStop,
+  isFinal,
+  postCharge,
+  retryUntilFinal,
+  spawnServeGroup,
+  type Answer,
+  type ChargeBody,
+  type GroupChild,
+  type Row,
+} from '../support/crash.js';
 
-const bodyFor = (i: number): ChargeBody => ({ amount: 100 + i, currency: 'USD', source: i % 10 === 0 ? 'tok_chargeDeclined' : 'tok_visa' });
+const bodyFor = (i: number): ChargeBody => ({
+  amount: 100 + i,
+  currency: 'USD',
+  source: i % 10 === 0 ? 'tok_chargeDeclined' : 'tok_visa',
+});
 
 async function readRows(url: string, keys: readonly string[]): Promise<Map<string, Row>> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    const rows = await sql<Row[]>`SELECT idempotency_key, status, provider_charge_id, response_status, response_body FROM charges WHERE idempotency_key = ANY(${keys as string[]}::text[])`;
+    const rows = await sql<
+      Row[]
+    >`SELECT idempotency_key, status, provider_charge_id, response_status, response_body FROM charges WHERE idempotency_key = ANY(${keys as string[]}::text[])`;
     return new Map(rows.map((r) => [r.idempotency_key, r]));
   } finally {
     await sql.end({ timeout: 1 });
@@ -42,7 +60,10 @@ async function readRows(url: string, keys: readonly string[]): Promise<Map<strin
 async function within<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what())), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what())), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -62,7 +83,12 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
   // Durability is under test, not protection: no shedding or breaker
   // may turn the burst away on a busy machine. Leases short enough that
   // a claim orphaned by the crash is taken over by a retry in seconds.
-  const stack = crashStack('crash-pg', { MECHANISMS: 'false', LEASE_MS: '3500', MAX_REQUEST_TIMEOUT_MS: '3000', RECONCILE_INTERVAL_MS: '200' });
+  const stack = crashStack('crash-pg', {
+    MECHANISMS: 'false',
+    LEASE_MS: '3500',
+    MAX_REQUEST_TIMEOUT_MS: '3000',
+    RECONCILE_INTERVAL_MS: '200',
+  });
 
   test('5 times: every key retried after the restart; none charged twice, no acknowledged answer lost or changed', async () => {
     for (let round = 1; round <= 5; round++) {
@@ -84,18 +110,34 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
       crash(); // fewer than 60 final answers: crash after the burst
       await crashed;
       const acked = new Map(keys.flatMap((k, i) => (isFinal(answers[i]!) ? [[k, answers[i]!] as const] : [])));
-      assert.ok(acked.size >= 50, `round ${round}: most of the burst is acknowledged (${acked.size}/100: ${[...new Set(answers.filter((a) => !isFinal(a)).map((a) => `${a.status} ${/"code":"(\w+)"/.exec(a.body)?.[1] ?? ''}`))].join(', ')})`);
+      assert.ok(
+        acked.size >= 50,
+        `round ${round}: most of the burst is acknowledged (${acked.size}/100: ${[...new Set(answers.filter((a) => !isFinal(a)).map((a) => `${a.status} ${/"code":"(\w+)"/.exec(a.body)?.[1] ?? ''}`))].join(', ')})`,
+      );
       const db = await stack.restartPostgres();
       // Before any retry: every acknowledged answer is still stored, as sent.
       const kept = await readRows(db.url, [...acked.keys()]);
-      const lost = [...acked].filter(([k, a]) => kept.get(k)?.response_status !== a.status || kept.get(k)?.response_body !== a.body).map(([k]) => k);
-      assert.deepEqual(lost, [], `round ${round}: ${lost.length} of ${acked.size} acknowledged answers lost in the crash`);
+      const lost = [...acked]
+        .filter(([k, a]) => kept.get(k)?.response_status !== a.status || kept.get(k)?.response_body !== a.body)
+        .map(([k]) => k);
+      assert.deepEqual(
+        lost,
+        [],
+        `round ${round}: ${lost.length} of ${acked.size} acknowledged answers lost in the crash`,
+      );
       const retried = await Promise.all(keys.map((k, i) => retryUntilFinal(stack.gateway.url, k, bodyFor(i), 30_000)));
-      const changed = keys.filter((k, i) => acked.has(k) && (acked.get(k)!.status !== retried[i]!.status || acked.get(k)!.body !== retried[i]!.body));
+      const changed = keys.filter(
+        (k, i) =>
+          acked.has(k) && (acked.get(k)!.status !== retried[i]!.status || acked.get(k)!.body !== retried[i]!.body),
+      );
       assert.deepEqual(changed, [], `round ${round}: acknowledged answers replay unchanged`);
       const twice = keys.filter((k) => stack.sim.provider.ledgerByReference(k).charges.length !== 1);
       assert.deepEqual(twice, [], `round ${round}: every key charged exactly once at the provider`);
-      const findings = audit(new Map(keys.map((k, i) => [k, acked.get(k) ?? retried[i]!])), await readRows(db.url, keys), stack.sim.provider);
+      const findings = audit(
+        new Map(keys.map((k, i) => [k, acked.get(k) ?? retried[i]!])),
+        await readRows(db.url, keys),
+        stack.sim.provider,
+      );
       assert.deepEqual(findings, [], `round ${round}: rows, ledger and answers agree`);
     }
     assert.deepEqual(stack.sim.provider.ledger.summary().duplicates, []);
@@ -122,12 +164,19 @@ describe('a key reused after the reaper pruned its row', () => {
       assert.equal(same.status, 201);
       const [a, b] = [JSON.parse(first.body), JSON.parse(same.body)] as { id: string; provider_charge_id: string }[];
       assert.notEqual(b!.id, a!.id, 'a new row, a new charge id');
-      assert.equal(b!.provider_charge_id, a!.provider_charge_id, 'the provider deduplicated: its original charge came back');
+      assert.equal(
+        b!.provider_charge_id,
+        a!.provider_charge_id,
+        'the provider deduplicated: its original charge came back',
+      );
       assert.equal(stack.sim.provider.ledgerByReference(key).charges.length, 1);
       await reap(key);
       const other = await postCharge(stack.gateway.url, key, { ...bodyFor(1), amount: 999 }, 3000);
       assert.equal(other.status, 201);
-      assert.notEqual((JSON.parse(other.body) as { provider_charge_id: string }).provider_charge_id, a!.provider_charge_id);
+      assert.notEqual(
+        (JSON.parse(other.body) as { provider_charge_id: string }).provider_charge_id,
+        a!.provider_charge_id,
+      );
       assert.equal(stack.sim.provider.ledgerByReference(key).charges.length, 2, 'another body is another charge');
     } finally {
       await sql.end({ timeout: 1 });

@@ -46,8 +46,13 @@ const HEAL_BOUND_MS = 5000;
 
 const body = { amount: 1000, currency: 'USD', source: 'tok_visa' };
 const charge = (t: Target, key: string, timeoutMs = DEADLINE_MS): Promise<HttpResult> =>
-  call(t.url, 'POST', '/charge', { headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(timeoutMs) }, body, timeoutMs: 30_000 });
-const read = (t: Target, key: string): Promise<HttpResult> => call(t.url, 'GET', `/charges/${encodeURIComponent(key)}`, { timeoutMs: 30_000 });
+  call(t.url, 'POST', '/charge', {
+    headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(timeoutMs) },
+    body,
+    timeoutMs: 30_000,
+  });
+const read = (t: Target, key: string): Promise<HttpResult> =>
+  call(t.url, 'GET', `/charges/${encodeURIComponent(key)}`, { timeoutMs: 30_000 });
 
 async function start(kind: TargetKind, databaseUrl: string, env: Record<string, string>): Promise<Target> {
   const t = await startTarget(kind, { databaseUrl, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env });
@@ -55,11 +60,17 @@ async function start(kind: TargetKind, databaseUrl: string, env: Record<string, 
   return t;
 }
 
-type AdminState = { admission: { inFlight: number }; bulkheads: { db: { inUse: number } }; events: Record<string, number> };
+type AdminState = {
+  admission: { inFlight: number };
+  bulkheads: { db: { inUse: number } };
+  events: Record<string, number>;
+};
 
 /** Nothing charged twice at the provider; every key answered 201 is stored as succeeded. */
 async function audit(used: string[], succeeded: Set<string>): Promise<void> {
-  const rows = await db.sql<{ idempotency_key: string; status: string }[]>`SELECT idempotency_key, status FROM charges WHERE idempotency_key = ANY(${used})`;
+  const rows = await db.sql<
+    { idempotency_key: string; status: string }[]
+  >`SELECT idempotency_key, status FROM charges WHERE idempotency_key = ANY(${used})`;
   const status = new Map(rows.map((r) => [r.idempotency_key, r.status]));
   for (const k of used) {
     const charges = await ledgerForReference(sim.providerUrl, k);
@@ -71,7 +82,9 @@ async function audit(used: string[], succeeded: Set<string>): Promise<void> {
   }
 }
 
-async function partition(kind: TargetKind): Promise<{ worstAnswerMs: number; firstSuccessMs: number; replaced?: number }> {
+async function partition(
+  kind: TargetKind,
+): Promise<{ worstAnswerMs: number; firstSuccessMs: number; replaced?: number }> {
   const u = new URL(db.url);
   const proxy = await TcpProxy.start({ host: u.hostname, port: Number(u.port) });
   proxies.push(proxy);
@@ -89,7 +102,11 @@ async function partition(kind: TargetKind): Promise<{ worstAnswerMs: number; fir
   }
 }
 
-async function partitioned(kind: TargetKind, t: Target, proxy: TcpProxy): Promise<{ worstAnswerMs: number; firstSuccessMs: number; replaced?: number }> {
+async function partitioned(
+  kind: TargetKind,
+  t: Target,
+  proxy: TcpProxy,
+): Promise<{ worstAnswerMs: number; firstSuccessMs: number; replaced?: number }> {
   const admin = kind === 'gateway' ? adminUrl(t) : undefined;
   const state = async () => (await call(admin!, 'GET', '/admin/state')).body as AdminState;
   const used: string[] = [];
@@ -107,7 +124,10 @@ async function partitioned(kind: TargetKind, t: Target, proxy: TcpProxy): Promis
 
   proxy.pause();
   const keys = Array.from({ length: 12 }, (_, i) => `${kind}-part-${i}`);
-  const wave = await Promise.all([...keys.map(async (k) => note(k, await charge(t, k))), ...keys.slice(0, 4).map(() => read(t, `${kind}-warm-0`))]);
+  const wave = await Promise.all([
+    ...keys.map(async (k) => note(k, await charge(t, k))),
+    ...keys.slice(0, 4).map(() => read(t, `${kind}-warm-0`)),
+  ]);
   let worstAnswerMs = 0;
   for (const r of wave) {
     assert.ok([503, 504].includes(r.status), `partitioned: got ${r.status} ${r.text}`);
@@ -119,17 +139,32 @@ async function partitioned(kind: TargetKind, t: Target, proxy: TcpProxy): Promis
     // The worker tasks ended at the deadline: admission slots, in-flight keys and DB slots are free,
     // though no statement has ended (the proxy never delivers anything). At most the readiness
     // ping and a reconciler pass hold a slot, each for its own short budget.
-    await until('admission and DB slots free while partitioned', async () => {
-      const s = await state();
-      return s.admission.inFlight === 0 && s.bulkheads.db.inUse <= 2;
-    }, 1500, 20);
+    await until(
+      'admission and DB slots free while partitioned',
+      async () => {
+        const s = await state();
+        return s.admission.inFlight === 0 && s.bulkheads.db.inUse <= 2;
+      },
+      1500,
+      20,
+    );
     // Same key again: reaches the database (not 409 from the in-flight map), and is bounded again.
     const again = note(keys[0]!, await charge(t, keys[0]!));
     assert.ok([503, 504].includes(again.status), `retry while partitioned: got ${again.status} ${again.text}`);
     assert.ok(again.ms <= ANSWER_BOUND_MS);
     // A cancelled statement that never ends gets its pool replaced, while still partitioned.
-    replaced = await until('a DB pool replaced', async () => (await state()).events.db_pool_replaced! > 0 && (await state()).events.db_pool_replaced, 6000, 100);
-    await until('not ready while partitioned', async () => (await call(t.url, 'GET', '/ready')).status === 503, 4000, 100);
+    replaced = await until(
+      'a DB pool replaced',
+      async () => (await state()).events.db_pool_replaced! > 0 && (await state()).events.db_pool_replaced,
+      6000,
+      100,
+    );
+    await until(
+      'not ready while partitioned',
+      async () => (await call(t.url, 'GET', '/ready')).status === 503,
+      4000,
+      100,
+    );
   } else {
     // The baseline has no admin port: let a cancel grace pass as the gateway's wait does.
     await new Promise((r) => setTimeout(r, 3000));
@@ -179,7 +214,11 @@ async function quietPartition(kind: TargetKind): Promise<{ firstSuccessMs: numbe
   }
 }
 
-async function quietlyPartitioned(kind: TargetKind, t: Target, proxy: TcpProxy): Promise<{ firstSuccessMs: number; steadyMs: number }> {
+async function quietlyPartitioned(
+  kind: TargetKind,
+  t: Target,
+  proxy: TcpProxy,
+): Promise<{ firstSuccessMs: number; steadyMs: number }> {
   const used: string[] = [];
   const succeeded = new Set<string>();
   let n = 0;
@@ -230,7 +269,13 @@ async function lostReplies(): Promise<{ committedUnseen: number; finalMs: number
   const proxy = await TcpProxy.start({ host: u.hostname, port: Number(u.port) });
   proxies.push(proxy);
   // Short leases so the reconciler may take over rows the partition left started.
-  const env = { WORKERS: '2', LEASE_MS: '3000', MAX_REQUEST_TIMEOUT_MS: '2000', RECONCILE_INTERVAL_MS: '500', LOG_LEVEL: 'info' };
+  const env = {
+    WORKERS: '2',
+    LEASE_MS: '3000',
+    MAX_REQUEST_TIMEOUT_MS: '2000',
+    RECONCILE_INTERVAL_MS: '500',
+    LOG_LEVEL: 'info',
+  };
   const t = await start('gateway', proxy.rewrite(db.url), env);
   try {
     for (let i = 0; i < 2; i++) assert.equal((await charge(t, `lost-warm-${i}`, 2000)).status, 201);
@@ -245,19 +290,28 @@ async function lostReplies(): Promise<{ committedUnseen: number; finalMs: number
     proxy.resume();
     const healed = performance.now();
     // What the partition wrote without anyone hearing of it (read directly, not through the proxy).
-    const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'lost-%' AND idempotency_key NOT LIKE 'lost-warm-%'`;
+    const [row] = await db.sql<
+      { n: number }[]
+    >`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'lost-%' AND idempotency_key NOT LIKE 'lost-warm-%'`;
     const committedUnseen = row!.n;
     assert.ok(committedUnseen > 0, 'some claims committed while their answers were lost (the case under test)');
     // Clients retry until final: 409 while a lease is held, then 201 (a takeover or the reconciler's replay).
     const pending = new Set(keys);
-    await until('every key final after the heal', async () => {
-      await Promise.all([...pending].map(async (k) => {
-        const r = await charge(t, k, 2000);
-        assert.ok([201, 409, 503, 504].includes(r.status), `${k}: ${r.status} ${r.text}`);
-        if (r.status === 201) pending.delete(k);
-      }));
-      return pending.size === 0;
-    }, 15_000, 250);
+    await until(
+      'every key final after the heal',
+      async () => {
+        await Promise.all(
+          [...pending].map(async (k) => {
+            const r = await charge(t, k, 2000);
+            assert.ok([201, 409, 503, 504].includes(r.status), `${k}: ${r.status} ${r.text}`);
+            if (r.status === 201) pending.delete(k);
+          }),
+        );
+        return pending.size === 0;
+      },
+      15_000,
+      250,
+    );
     const finalMs = performance.now() - healed;
     await audit(keys, new Set(keys));
     return { committedUnseen, finalMs };
@@ -271,28 +325,43 @@ async function lostReplies(): Promise<{ committedUnseen: number; finalMs: number
 describe('database waits', () => {
   it('gateway: a dropped-packet partition is answered within the deadline, frees every slot, and heals within 5 s', async () => {
     const f = await partition('gateway');
-    console.log(`# gateway partition: worst answer ${Math.round(f.worstAnswerMs)} ms (deadline ${DEADLINE_MS}), first success ${Math.round(f.firstSuccessMs)} ms after heal, pools replaced ${f.replaced}`);
+    console.log(
+      `# gateway partition: worst answer ${Math.round(f.worstAnswerMs)} ms (deadline ${DEADLINE_MS}), first success ${Math.round(f.firstSuccessMs)} ms after heal, pools replaced ${f.replaced}`,
+    );
   });
 
   it('baseline: the same partition, the same bounds', async () => {
     const f = await partition('baseline');
-    console.log(`# baseline partition: worst answer ${Math.round(f.worstAnswerMs)} ms (deadline ${DEADLINE_MS}), first success ${Math.round(f.firstSuccessMs)} ms after heal`);
+    console.log(
+      `# baseline partition: worst answer ${Math.round(f.worstAnswerMs)} ms (deadline ${DEADLINE_MS}), first success ${Math.round(f.firstSuccessMs)} ms after heal`,
+    );
   });
 
   it('gateway and baseline: connections that died quietly in a short partition are replaced after the heal', async () => {
     for (const kind of ['gateway', 'baseline'] as const) {
       const f = await quietPartition(kind);
-      console.log(`# ${kind} quiet partition: first success ${Math.round(f.firstSuccessMs)} ms after heal, steady by ${Math.round(f.steadyMs)} ms`);
+      console.log(
+        `# ${kind} quiet partition: first success ${Math.round(f.firstSuccessMs)} ms after heal, steady by ${Math.round(f.steadyMs)} ms`,
+      );
     }
   });
 
   it('gateway: answers lost in the partition are never 201; every key ends charged once after the heal', async () => {
     const f = await lostReplies();
-    console.log(`# lost replies: ${f.committedUnseen}/10 claims committed unseen, every key final ${Math.round(f.finalMs)} ms after heal`);
+    console.log(
+      `# lost replies: ${f.committedUnseen}/10 claims committed unseen, every key final ${Math.round(f.finalMs)} ms after heal`,
+    );
   });
 
   it('gateway: WORKERS=2, DB_POOL_MAX=4 never opens more than 4 connections, reads, pings and the reconciler included', async () => {
-    const t = await start('gateway', db.url, { WORKERS: '2', DB_POOL_MAX: '4', GROUP_COMMIT: 'false', RECONCILE_INTERVAL_MS: '50', DB_ACQUIRE_TIMEOUT_MS: '1000', LOG_LEVEL: 'info' });
+    const t = await start('gateway', db.url, {
+      WORKERS: '2',
+      DB_POOL_MAX: '4',
+      GROUP_COMMIT: 'false',
+      RECONCILE_INTERVAL_MS: '50',
+      DB_ACQUIRE_TIMEOUT_MS: '1000',
+      LOG_LEVEL: 'info',
+    });
     try {
       await boundedConnections(t);
     } finally {
@@ -307,7 +376,9 @@ async function boundedConnections(t: Target): Promise<void> {
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'bulwark' AND datname = current_database()`;
+      const [row] = await db.sql<
+        { n: number }[]
+      >`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'bulwark' AND datname = current_database()`;
       max = Math.max(max, row!.n);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -317,14 +388,16 @@ async function boundedConnections(t: Target): Promise<void> {
   for (let round = 0; round < 4; round++) {
     // A transport error is counted, not thrown: this test is about connections, and
     // the front thread's answers under shedding are covered elsewhere.
-    const transport = (op: string) => (e: unknown) => ({ status: 0, body: { code: `${op}: ${String((e as Error).message)}` } }) as unknown as HttpResult;
+    const transport = (op: string) => (e: unknown) =>
+      ({ status: 0, body: { code: `${op}: ${String((e as Error).message)}` } }) as unknown as HttpResult;
     const answers = await Promise.all([
       ...Array.from({ length: 60 }, (_, i) => charge(t, `bound-${round}-${i}`, 3000).catch(transport('charge'))),
       ...Array.from({ length: 30 }, (_, i) => read(t, `bound-${round}-${i}`).catch(transport('read'))),
     ]);
     ok += answers.filter((a) => a.status === 201).length;
     for (const a of answers) {
-      const k = a.status === 503 || a.status === 0 ? `${a.status} ${(a.body as { code?: string }).code}` : String(a.status);
+      const k =
+        a.status === 503 || a.status === 0 ? `${a.status} ${(a.body as { code?: string }).code}` : String(a.status);
       statuses[k] = (statuses[k] ?? 0) + 1;
     }
   }
@@ -332,10 +405,16 @@ async function boundedConnections(t: Target): Promise<void> {
   await sampler;
   const s = (await call(adminUrl(t), 'GET', '/admin/state')).body as AdminState;
   assert.equal(s.bulkheads.db.inUse, 0, 'every DB slot given back');
-  console.log(`# global bound: at most ${max} connections named bulwark (DB_POOL_MAX=4, WORKERS=2), ${ok}/240 charges 201, statuses ${JSON.stringify(statuses)}`);
+  console.log(
+    `# global bound: at most ${max} connections named bulwark (DB_POOL_MAX=4, WORKERS=2), ${ok}/240 charges 201, statuses ${JSON.stringify(statuses)}`,
+  );
   assert.ok(ok >= 60, `the load must be served in good part to mean anything: ${ok}/240`);
   // Past the bound, requests are refused cleanly (no slot in time, or shed), never failed otherwise.
-  for (const k of Object.keys(statuses)) assert.ok(['200', '201', '404', '504', '503 db_unavailable', '503 overloaded'].includes(k) || k.startsWith('0 '), `unexpected answer ${k}`);
+  for (const k of Object.keys(statuses))
+    assert.ok(
+      ['200', '201', '404', '504', '503 db_unavailable', '503 overloaded'].includes(k) || k.startsWith('0 '),
+      `unexpected answer ${k}`,
+    );
   assert.ok(max >= 2, `the sampler saw the workers' connections (${max})`);
   assert.ok(max <= 4, `${max} connections open for DB_POOL_MAX=4`);
 }

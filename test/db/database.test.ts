@@ -147,10 +147,16 @@ test('no slot free: DbBusyError, nothing sent; a deadline already passed: Deadli
   const holder = watch(db.run(clock.epochMs() + 10_000, (sql) => sql`SELECT held`));
   await settle();
   // The slot wait is bounded by the acquire timeout (real time, 100 ms here).
-  await assert.rejects(db.run(clock.epochMs() + 10_000, (sql) => sql`SELECT refused`), (e) => e instanceof DbBusyError);
+  await assert.rejects(
+    db.run(clock.epochMs() + 10_000, (sql) => sql`SELECT refused`),
+    (e) => e instanceof DbBusyError,
+  );
   assert.equal(events.busy, 1);
   assert.equal(pools[0]!.statements.length, 1);
-  await assert.rejects(db.run(clock.epochMs(), (sql) => sql`SELECT late`), (e) => isDeadline(e));
+  await assert.rejects(
+    db.run(clock.epochMs(), (sql) => sql`SELECT late`),
+    (e) => isDeadline(e),
+  );
   assert.equal(pools[0]!.statements.length, 1);
   pools[0]!.statements[0]!.answer([]);
   await settle();

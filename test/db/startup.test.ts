@@ -62,7 +62,9 @@ for (const kind of ['gateway', 'baseline'] as const) {
     });
     const url = `http://127.0.0.1:${port}`;
     // Nothing listens on pgPort yet: it waits, alive but not ready.
-    await eventually('a "waiting for postgres" line', 20_000, async () => /"msg":"waiting for postgres"/.test(g.output()));
+    await eventually('a "waiting for postgres" line', 20_000, async () =>
+      /"msg":"waiting for postgres"/.test(g.output()),
+    );
     await eventually('/health 200 while waiting', 10_000, async () => (await status(`${url}/health`)).status === 200);
     const ready = await status(`${url}/ready`);
     assert.equal(ready.status, 503);
@@ -74,8 +76,17 @@ for (const kind of ['gateway', 'baseline'] as const) {
     started.db = await startEmbeddedPostgres(dir, pgPort, () => {});
     await g.listening;
     await eventually('/ready 200', 20_000, async () => (await status(`${url}/ready`)).status === 200);
-    assert.equal((await postCharge(url, 'startup-late', { amount: 100, currency: 'USD', source: 'tok_visa' })).status, 201);
-    const waits = g.output().split('\n').filter((l) => l.includes('"msg":"waiting for postgres"'));
-    assert.ok(waits.every((l) => !l.includes('bulwark:bulwark@')), 'no password in the wait lines');
+    assert.equal(
+      (await postCharge(url, 'startup-late', { amount: 100, currency: 'USD', source: 'tok_visa' })).status,
+      201,
+    );
+    const waits = g
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"waiting for postgres"'));
+    assert.ok(
+      waits.every((l) => !l.includes('bulwark:bulwark@')),
+      'no password in the wait lines',
+    );
   });
 }

@@ -22,7 +22,17 @@ import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ServiceMonitor, type IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
-import { ConfigMap, Namespace, Secret, Service, type IConfigMap, type IContainer, type IProbe, type ISecret, type IService } from 'kubernetes-models/v1';
+import {
+  ConfigMap,
+  Namespace,
+  Secret,
+  Service,
+  type IConfigMap,
+  type IContainer,
+  type IProbe,
+  type ISecret,
+  type IService,
+} from 'kubernetes-models/v1';
 import { parseOptions } from '../../src/config/options.js';
 import { checkCommon, gatewaySpecs } from '../../src/config/service.js';
 
@@ -68,14 +78,19 @@ function loadYaml(file: string): unknown[] {
   return out;
 }
 
-const yamlFiles = readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
+const yamlFiles = readdirSync(K8S_DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const KUSTOMIZATION = 'kustomization.yaml';
 const objects: K8sObject[] = yamlFiles
   .filter((f) => f !== KUSTOMIZATION)
   .flatMap((f) =>
     loadYaml(path.join(K8S_DIR, f)).map((raw) => {
       const o = raw as Partial<K8sObject>;
-      assert.ok(typeof o.apiVersion === 'string' && typeof o.kind === 'string', `${f}: every document needs apiVersion and kind`);
+      assert.ok(
+        typeof o.apiVersion === 'string' && typeof o.kind === 'string',
+        `${f}: every document needs apiVersion and kind`,
+      );
       assert.ok(o.metadata && typeof o.metadata.name === 'string', `${f}: ${o.kind} needs metadata.name`);
       return { apiVersion: o.apiVersion, kind: o.kind, metadata: o.metadata, file: f, raw } as K8sObject;
     }),
@@ -110,7 +125,11 @@ const gateway: IContainer = (() => {
 })();
 
 /** Every gateway setting's environment variable name. */
-const SETTING_ENVS = new Set(Object.values(gatewaySpecs).map((s) => s.env).filter((e): e is string => e !== undefined));
+const SETTING_ENVS = new Set(
+  Object.values(gatewaySpecs)
+    .map((s) => s.env)
+    .filter((e): e is string => e !== undefined),
+);
 
 /** The environment the gateway container starts with: envFrom (ConfigMaps, Secrets), then env. */
 function containerEnv(): Record<string, string> {
@@ -154,7 +173,10 @@ const parsed: { settings?: GatewaySettings; error?: unknown } = (() => {
   }
 })();
 function settings(): GatewaySettings {
-  assert.ok(parsed.settings, `the gateway would refuse to start with the manifests' environment: ${String(parsed.error)}`);
+  assert.ok(
+    parsed.settings,
+    `the gateway would refuse to start with the manifests' environment: ${String(parsed.error)}`,
+  );
   return parsed.settings;
 }
 
@@ -184,7 +206,10 @@ function preStopSeconds(): number {
   assert.ok(hook, 'the gateway has a preStop hook (endpoint propagation before SIGTERM)');
   if (hook.sleep) return hook.sleep.seconds;
   const cmd = hook.exec?.command ?? [];
-  assert.ok(cmd.length === 2 && /(^|\/)sleep$/.test(cmd[0]!) && /^\d+(\.\d+)?$/.test(cmd[1]!), `preStop is a plain sleep, got ${JSON.stringify(cmd)}`);
+  assert.ok(
+    cmd.length === 2 && /(^|\/)sleep$/.test(cmd[0]!) && /^\d+(\.\d+)?$/.test(cmd[1]!),
+    `preStop is a plain sleep, got ${JSON.stringify(cmd)}`,
+  );
   return Number(cmd[1]);
 }
 
@@ -194,7 +219,16 @@ function quantity(q: string | number | undefined): number {
   if (typeof q === 'number') return q;
   const m = /^(\d+(?:\.\d+)?)(m|k|M|G|Ki|Mi|Gi)?$/.exec(q);
   assert.ok(m, `understood quantity ${q}`);
-  const scale: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+  const scale: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+  };
   return Number(m[1]) * scale[m[2] ?? '']!;
 }
 
@@ -219,9 +253,16 @@ test('the schema check rejects a broken object (it is not vacuous)', () => {
 });
 
 test('kustomization.yaml lists every manifest and puts them in one namespace', () => {
-  const [k] = loadYaml(path.join(K8S_DIR, KUSTOMIZATION)) as { kind?: string; namespace?: string; resources?: string[] }[];
+  const [k] = loadYaml(path.join(K8S_DIR, KUSTOMIZATION)) as {
+    kind?: string;
+    namespace?: string;
+    resources?: string[];
+  }[];
   assert.equal(k?.kind, 'Kustomization');
-  assert.deepEqual([...(k.resources ?? [])].sort(), yamlFiles.filter((f) => f !== KUSTOMIZATION));
+  assert.deepEqual(
+    [...(k.resources ?? [])].sort(),
+    yamlFiles.filter((f) => f !== KUSTOMIZATION),
+  );
   for (const o of objects) {
     if (o.kind === 'Namespace') assert.equal(o.metadata.name, k.namespace);
     else assert.equal(o.metadata.namespace, k.namespace, `${o.file}: ${o.kind} namespace`);
@@ -241,7 +282,10 @@ test('probes: liveness GET /health and readiness GET /ready on the container por
 test('terminationGracePeriodSeconds covers preStop + SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS', () => {
   const grace = podSpec.terminationGracePeriodSeconds ?? 30;
   const needed = preStopSeconds() + settings().shutdownDelayMs / 1000 + settings().shutdownGraceMs / 1000;
-  assert.ok(grace > needed, `terminationGracePeriodSeconds ${grace} must exceed ${needed} s (preStop + delay + drain), with margin to close`);
+  assert.ok(
+    grace > needed,
+    `terminationGracePeriodSeconds ${grace} must exceed ${needed} s (preStop + delay + drain), with margin to close`,
+  );
   assert.ok(preStopSeconds() >= 3, 'preStop leaves kube-proxy and ingresses a few seconds to withdraw the pod');
 });
 
@@ -253,16 +297,19 @@ test('rolling update never drops below the replica count; the PDB allows one vol
   assert.ok(Number(spec.strategy?.rollingUpdate?.maxSurge ?? 0) >= 1, 'maxSurge >= 1, or a rollout could never start');
   assert.ok(selects(spec.selector.matchLabels, podLabels), 'the Deployment selector matches its pod template');
 
-  assert.ok(selects(pdb.spec?.selector?.matchLabels, podLabels), 'the PDB selects the Deployment\'s pods');
+  assert.ok(selects(pdb.spec?.selector?.matchLabels, podLabels), "the PDB selects the Deployment's pods");
   assert.equal(pdb.spec?.selector?.matchExpressions, undefined, 'PDB selector by labels only (checked above)');
   const min = pdb.spec?.minAvailable;
   assert.equal(typeof min, 'number', 'PDB minAvailable is a count');
-  assert.ok((min as number) >= 1 && (min as number) < (spec.replicas ?? 1), `PDB minAvailable ${min} keeps one pod up and still lets a node drain`);
+  assert.ok(
+    (min as number) >= 1 && (min as number) < (spec.replicas ?? 1),
+    `PDB minAvailable ${min} keeps one pod up and still lets a node drain`,
+  );
 });
 
 test('the Service targets the http port, never the admin port', () => {
   assert.equal(service.spec?.type ?? 'ClusterIP', 'ClusterIP');
-  assert.ok(selects(service.spec?.selector, podLabels), 'the Service selects the Deployment\'s pods');
+  assert.ok(selects(service.spec?.selector, podLabels), "the Service selects the Deployment's pods");
   const ports = service.spec?.ports ?? [];
   assert.ok(ports.length >= 1);
   for (const p of ports) {
@@ -271,8 +318,14 @@ test('the Service targets the http port, never the admin port', () => {
     assert.notEqual(target, settings().adminPort, 'the admin port is not published');
     assert.notEqual(target, metricsPort, 'the metrics port is not published to clients');
   }
-  assert.ok(ports.some((p) => p.port === 80), 'the Service listens on 80');
-  assert.ok(!(gateway.ports ?? []).some((p) => p.containerPort === settings().adminPort), 'the admin port is not a container port');
+  assert.ok(
+    ports.some((p) => p.port === 80),
+    'the Service listens on 80',
+  );
+  assert.ok(
+    !(gateway.ports ?? []).some((p) => p.containerPort === settings().adminPort),
+    'the admin port is not a container port',
+  );
   assert.match(settings().adminHost, /^(127\.\d+\.\d+\.\d+|::1|localhost)$/, 'ADMIN_HOST stays loopback');
 });
 
@@ -282,7 +335,8 @@ test('resources: requests and limits are set and consistent', () => {
     assert.ok(r?.requests?.cpu !== undefined && r.requests.memory !== undefined, `${c.name}: cpu and memory requests`);
     assert.ok(r.limits?.memory !== undefined, `${c.name}: memory limit`);
     assert.ok(quantity(r.requests.memory) <= quantity(r.limits.memory), `${c.name}: memory request <= limit`);
-    if (r.limits.cpu !== undefined) assert.ok(quantity(r.requests.cpu) <= quantity(r.limits.cpu), `${c.name}: cpu request <= limit`);
+    if (r.limits.cpu !== undefined)
+      assert.ok(quantity(r.requests.cpu) <= quantity(r.limits.cpu), `${c.name}: cpu request <= limit`);
     // A rollout runs replicas + maxSurge pods; on a 2-core node (~1.9 CPU
     // allocatable) their requests must still fit.
     const pods = (deployment.spec?.replicas ?? 1) + Number(deployment.spec?.strategy?.rollingUpdate?.maxSurge ?? 0);
@@ -304,7 +358,8 @@ test('every environment key is a real gateway setting, and the values pass start
   for (const name of ['DATABASE_URL', 'PROVIDER_URL', 'FX_URL']) assert.ok(env[name], `${name} is set for the gateway`);
   // The committed Secret is a placeholder, never a real credential.
   for (const s of secrets) {
-    for (const [k, v] of Object.entries(s.stringData ?? {})) assert.match(v, /CHANGE_ME/, `Secret ${s.metadata?.name}/${k} holds a placeholder`);
+    for (const [k, v] of Object.entries(s.stringData ?? {}))
+      assert.match(v, /CHANGE_ME/, `Secret ${s.metadata?.name}/${k} holds a placeholder`);
     assert.equal(s.data, undefined, `Secret ${s.metadata?.name}: stringData placeholders only`);
   }
 });
@@ -336,40 +391,55 @@ test('Prometheus scrapes /metrics on a port of its own, which the client Service
   assert.equal(endpoint?.path ?? '/metrics', '/metrics');
   assert.equal(serviceMonitor.spec.jobLabel, 'app.kubernetes.io/name', 'job "bulwark", the name the rules select');
   assert.equal(target.metadata?.labels?.['app.kubernetes.io/name'], 'bulwark');
-  for (const p of service.spec?.ports ?? []) assert.notEqual(resolvePort(p.targetPort ?? p.port), metricsPort, 'the client Service does not publish /metrics');
+  for (const p of service.spec?.ports ?? [])
+    assert.notEqual(resolvePort(p.targetPort ?? p.port), metricsPort, 'the client Service does not publish /metrics');
 });
 
 test('the NetworkPolicy admits clients to http, only the monitoring namespace to metrics, and nobody to admin', () => {
   const spec = networkPolicy.spec!;
   assert.ok(selects(spec.podSelector.matchLabels, podLabels), 'it selects the gateway pods');
   assert.deepEqual([...(spec.policyTypes ?? [])].sort(), ['Egress', 'Ingress']);
-  const admitted = (port: number) => (spec.ingress ?? []).filter((r) => (r.ports ?? []).some((p) => resolvePort(p.port) === port));
+  const admitted = (port: number) =>
+    (spec.ingress ?? []).filter((r) => (r.ports ?? []).some((p) => resolvePort(p.port) === port));
   assert.equal(admitted(httpPort).length, 1);
   const metricsRules = admitted(metricsPort);
   assert.equal(metricsRules.length, 1);
-  assert.deepEqual(metricsRules[0]!.from?.map((f) => f.namespaceSelector?.matchLabels), [{ 'kubernetes.io/metadata.name': 'monitoring' }]);
+  assert.deepEqual(
+    metricsRules[0]!.from?.map((f) => f.namespaceSelector?.matchLabels),
+    [{ 'kubernetes.io/metadata.name': 'monitoring' }],
+  );
   assert.equal(admitted(settings().adminPort).length, 0, 'the admin port is admitted from nowhere');
   for (const r of spec.ingress ?? []) assert.ok((r.ports ?? []).length > 0, 'every ingress rule names its ports');
   const egressPorts = (spec.egress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port));
   for (const p of [53, 5432, 443]) assert.ok(egressPorts.includes(p), `egress to port ${p}`);
 });
 
-test('promtool accepts the Kubernetes scrape config (its relabelling, job name and rules)', { skip: promtoolTool().skip }, () => {
-  const file = path.join(ROOT, 'deploy/prometheus/prometheus-kubernetes.yml');
-  const text = readFileSync(file, 'utf8');
-  assert.match(text, /job_name: bulwark\n/);
-  assert.match(text, /kubernetes_sd_configs:\n {6}- role: pod\n/);
-  // Debian's Prometheus is built without Kubernetes discovery: check the rest
-  // of the file with a static target in its place.
-  const copy = path.join(path.dirname(file), '.prometheus-kubernetes.check.yml');
-  writeFileSync(copy, text.replace(/kubernetes_sd_configs:\n {6}- role: pod\n {8}namespaces:\n {10}names: \[bulwark\]\n/, "static_configs:\n      - targets: ['127.0.0.1:9464']\n"));
-  try {
-    const r = spawnSync(promtoolTool().path!, ['check', 'config', copy], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
-  } finally {
-    rmSync(copy, { force: true });
-  }
-});
+test(
+  'promtool accepts the Kubernetes scrape config (its relabelling, job name and rules)',
+  { skip: promtoolTool().skip },
+  () => {
+    const file = path.join(ROOT, 'deploy/prometheus/prometheus-kubernetes.yml');
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /job_name: bulwark\n/);
+    assert.match(text, /kubernetes_sd_configs:\n {6}- role: pod\n/);
+    // Debian's Prometheus is built without Kubernetes discovery: check the rest
+    // of the file with a static target in its place.
+    const copy = path.join(path.dirname(file), '.prometheus-kubernetes.check.yml');
+    writeFileSync(
+      copy,
+      text.replace(
+        /kubernetes_sd_configs:\n {6}- role: pod\n {8}namespaces:\n {10}names: \[bulwark\]\n/,
+        "static_configs:\n      - targets: ['127.0.0.1:9464']\n",
+      ),
+    );
+    try {
+      const r = spawnSync(promtoolTool().path!, ['check', 'config', copy], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    } finally {
+      rmSync(copy, { force: true });
+    }
+  },
+);
 
 // ------------------------------------------------------------------- HAProxy
 
@@ -388,25 +458,40 @@ function msValue(v: string): number {
 
 test('haproxy -c accepts deploy/haproxy/haproxy.cfg', { skip: haproxyTool().skip }, () => {
   const r = spawnSync('haproxy', ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8' });
-  assert.ok(!r.error, `haproxy is needed to check the config (Debian package haproxy: apt-get install -y haproxy): ${String(r.error)}`);
+  assert.ok(
+    !r.error,
+    `haproxy is needed to check the config (Debian package haproxy: apt-get install -y haproxy): ${String(r.error)}`,
+  );
   assert.equal(r.status, 0, `haproxy -c:\n${r.stdout}${r.stderr}`);
 });
 
 test('HAProxy checks /ready fast enough to drop a draining gateway before it stops accepting', () => {
-  assert.ok(haproxyLines.includes('option httpchk') || haproxyLines.includes('option httpchk GET /ready'), 'option httpchk');
-  assert.ok(haproxyLines.some((l) => /^http-check send meth GET uri \/ready\b/.test(l)) || haproxyLines.includes('option httpchk GET /ready'), 'health check GET /ready');
+  assert.ok(
+    haproxyLines.includes('option httpchk') || haproxyLines.includes('option httpchk GET /ready'),
+    'option httpchk',
+  );
+  assert.ok(
+    haproxyLines.some((l) => /^http-check send meth GET uri \/ready\b/.test(l)) ||
+      haproxyLines.includes('option httpchk GET /ready'),
+    'health check GET /ready',
+  );
   assert.ok(haproxyLines.includes('http-check expect status 200'));
   const ds = haproxyLines.find((l) => l.startsWith('default-server '));
   assert.ok(ds, 'default-server line with the check timings');
   const arg = (k: string) => new RegExp(`\\b${k} (\\S+)`).exec(ds)?.[1];
   const inter = msValue(arg('inter') ?? '2s');
   const fall = Number(arg('fall') ?? 3);
-  const checkTimeout = msValue(/^timeout check (\S+)/.exec(haproxyLines.find((l) => l.startsWith('timeout check ')) ?? '')?.[1] ?? '0');
+  const checkTimeout = msValue(
+    /^timeout check (\S+)/.exec(haproxyLines.find((l) => l.startsWith('timeout check ')) ?? '')?.[1] ?? '0',
+  );
   // Worst case: /ready fails just after a check passed, then `fall` failures.
   const worstMs = inter * fall + checkTimeout;
   const delay = /SHUTDOWN_DELAY_MS=(\d+)/.exec(haproxyText);
   assert.ok(delay, 'the config documents the SHUTDOWN_DELAY_MS its gateways run with');
-  assert.ok(worstMs < Number(delay[1]), `out of rotation within ${worstMs} ms, before SHUTDOWN_DELAY_MS=${delay[1]} ends`);
+  assert.ok(
+    worstMs < Number(delay[1]),
+    `out of rotation within ${worstMs} ms, before SHUTDOWN_DELAY_MS=${delay[1]} ends`,
+  );
   assert.ok(worstMs <= 2000, 'a draining gateway leaves within ~2 s');
 });
 
@@ -414,9 +499,19 @@ test('HAProxy retries only what the Idempotency-Key makes safe, with timeouts ab
   const retryOn = haproxyLines.filter((l) => l.startsWith('retry-on '));
   assert.equal(retryOn.length, 1, 'one retry-on line');
   const kinds = retryOn[0]!.split(/\s+/).slice(1);
-  assert.deepEqual(kinds.filter((k) => !['conn-failure', 'empty-response'].includes(k)), [], `retry-on ${kinds.join(' ')}`);
-  assert.ok(haproxyLines.some((l) => /^retries [12]$/.test(l)), 'retries 1-2');
-  assert.ok(haproxyLines.some((l) => l.startsWith('option redispatch')), 'option redispatch');
+  assert.deepEqual(
+    kinds.filter((k) => !['conn-failure', 'empty-response'].includes(k)),
+    [],
+    `retry-on ${kinds.join(' ')}`,
+  );
+  assert.ok(
+    haproxyLines.some((l) => /^retries [12]$/.test(l)),
+    'retries 1-2',
+  );
+  assert.ok(
+    haproxyLines.some((l) => l.startsWith('option redispatch')),
+    'option redispatch',
+  );
   assert.ok(haproxyLines.includes('http-reuse safe'), 'http-reuse safe');
   const maxDeadline = gatewaySpecs.maxRequestTimeoutMs.default;
   for (const t of ['server', 'client']) {
@@ -453,12 +548,19 @@ test('the Dockerfile runs `bulwark serve` from dist on Node 20 as a non-root use
   }
   const cmds = instructions.filter((l) => l.startsWith('CMD '));
   assert.equal(cmds.length, 1);
-  assert.deepEqual(JSON.parse(cmds[0]!.slice(4)), ['node', 'dist/src/cli/main.js', 'serve'], 'exec-form CMD, so SIGTERM reaches node');
+  assert.deepEqual(
+    JSON.parse(cmds[0]!.slice(4)),
+    ['node', 'dist/src/cli/main.js', 'serve'],
+    'exec-form CMD, so SIGTERM reaches node',
+  );
   assert.ok(existsSync(path.join(ROOT, 'dist/src/cli/main.js')), 'the CMD entry point is what npm run build produces');
   const users = instructions.filter((l) => l.startsWith('USER '));
   assert.ok(users.length > 0 && !/^USER (root|0)(:|$)/.test(users.at(-1)!), 'the runtime stage drops root');
   assert.ok(instructions.includes(`EXPOSE ${gatewaySpecs.port.default}`), 'EXPOSE the default PORT');
-  const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   for (const p of ['node_modules', 'dist', '.bulwark']) assert.ok(ignored.includes(p), `.dockerignore leaves out ${p}`);
-  for (const p of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json']) assert.ok(!ignored.includes(p), `.dockerignore keeps ${p} (the build needs it)`);
+  for (const p of ['src', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json'])
+    assert.ok(!ignored.includes(p), `.dockerignore keeps ${p} (the build needs it)`);
 });

@@ -10,7 +10,12 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
-import { classifyAnswer, LOGGED_BODY_CHARS, ProviderClient, type AttemptOutcome } from '../../src/downstream/provider-client.js';
+import {
+  classifyAnswer,
+  LOGGED_BODY_CHARS,
+  ProviderClient,
+  type AttemptOutcome,
+} from '../../src/downstream/provider-client.js';
 import { finalAnswer } from '../../src/charge/lifecycle.js';
 import { GuardedProvider } from '../../src/resilience/guards.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
@@ -18,8 +23,10 @@ import { localRegion } from '../../src/resilience/shared-memory.js';
 import { ManualClock, systemClock } from '../../src/lib/clock.js';
 
 const input = { amount: 500, currency: 'USD', source: 'tok_visa' };
-const HTML_404 = '<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>';
-const charge = (status: string, extra: object = {}) => JSON.stringify({ id: 'pch_1', object: 'charge', status, amount: 500, currency: 'USD', ...extra });
+const HTML_404 =
+  '<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>';
+const charge = (status: string, extra: object = {}) =>
+  JSON.stringify({ id: 'pch_1', object: 'charge', status, amount: 500, currency: 'USD', ...extra });
 const providerError = (type: string, message: string) => JSON.stringify({ error: { type, message, param: 'amount' } });
 
 describe('classifyAnswer: final answers', () => {
@@ -29,17 +36,32 @@ describe('classifyAnswer: final answers', () => {
   });
 
   it('402 with a well-formed declined charge is a decline (its code kept, card_declined when absent)', () => {
-    assert.deepEqual(classifyAnswer(402, charge('declined', { decline_code: 'insufficient_funds' })), { kind: 'declined', providerChargeId: 'pch_1', declineCode: 'insufficient_funds' });
-    assert.deepEqual(classifyAnswer(402, charge('declined')), { kind: 'declined', providerChargeId: 'pch_1', declineCode: 'card_declined' });
+    assert.deepEqual(classifyAnswer(402, charge('declined', { decline_code: 'insufficient_funds' })), {
+      kind: 'declined',
+      providerChargeId: 'pch_1',
+      declineCode: 'insufficient_funds',
+    });
+    assert.deepEqual(classifyAnswer(402, charge('declined')), {
+      kind: 'declined',
+      providerChargeId: 'pch_1',
+      declineCode: 'card_declined',
+    });
     // A retrieve answers 200 with the stored charge, declined ones included.
     assert.equal(classifyAnswer(200, charge('declined')).kind, 'declined');
   });
 
-  it('400 and 422 in the provider\'s own validation-error shape are a final refusal, with the message kept for logs only', () => {
-    assert.deepEqual(classifyAnswer(400, providerError('invalid_request', 'amount must be a positive integer')), { kind: 'rejected', status: 400, message: 'amount must be a positive integer' });
+  it("400 and 422 in the provider's own validation-error shape are a final refusal, with the message kept for logs only", () => {
+    assert.deepEqual(classifyAnswer(400, providerError('invalid_request', 'amount must be a positive integer')), {
+      kind: 'rejected',
+      status: 400,
+      message: 'amount must be a positive integer',
+    });
     assert.equal(classifyAnswer(422, providerError('invalid_request', 'x')).kind, 'rejected');
     const long = classifyAnswer(400, providerError('invalid_request', 'y'.repeat(5000)));
-    assert.ok(long.kind === 'rejected' && long.message.length < LOGGED_BODY_CHARS + 40, 'the kept message is truncated');
+    assert.ok(
+      long.kind === 'rejected' && long.message.length < LOGGED_BODY_CHARS + 40,
+      'the kept message is truncated',
+    );
   });
 });
 
@@ -50,7 +72,7 @@ describe('classifyAnswer: everything else is unknown', () => {
     assert.equal(o.kind === 'unknown' && o.reason, reason, `${status} ${body.slice(0, 60)}`);
   };
 
-  it('401, 403, 404, 405, 408, 410, 413 and other 4xx, whatever the body (the provider\'s JSON shape included)', () => {
+  it("401, 403, 404, 405, 408, 410, 413 and other 4xx, whatever the body (the provider's JSON shape included)", () => {
     for (const status of [401, 403, 404, 405, 408, 410, 413, 418, 451]) {
       unknown(status, HTML_404, 'status_4xx');
       unknown(status, providerError('invalid_request', 'bad'), 'status_4xx');
@@ -79,7 +101,7 @@ describe('classifyAnswer: everything else is unknown', () => {
     unknown(402, providerError('card_error', 'declined'), 'bad_response');
   });
 
-  it('a 400/422 not in the provider\'s validation shape: HTML, other JSON, another error type', () => {
+  it("a 400/422 not in the provider's validation shape: HTML, other JSON, another error type", () => {
     for (const status of [400, 422]) {
       unknown(status, HTML_404, 'bad_response');
       unknown(status, '', 'bad_response');
@@ -107,10 +129,14 @@ describe('classifyAnswer: everything else is unknown', () => {
   });
 });
 
-describe('the client never sees the provider\'s words', () => {
+describe("the client never sees the provider's words", () => {
   it('a final refusal answers 402 charge_rejected with a fixed detail', () => {
     const secret = 'upstream db-7.internal refused: token tok_visa invalid for merchant acct_123';
-    const a = finalAnswer('ch_1', input, '2026-01-01T00:00:00.000Z', { kind: 'rejected', status: 400, message: secret });
+    const a = finalAnswer('ch_1', input, '2026-01-01T00:00:00.000Z', {
+      kind: 'rejected',
+      status: 400,
+      message: secret,
+    });
     assert.equal(a.status, 'failed');
     assert.equal(a.reply.status, 402);
     const body = JSON.parse(a.reply.body) as Record<string, unknown>;
@@ -129,7 +155,11 @@ describe('ProviderClient over the wire', () => {
       req.on('end', () => answer(res));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 4, headersTimeout: 5000, bodyTimeout: 5000 });
+    pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+      connections: 4,
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
+    });
   });
   after(async () => {
     await pool.close();
@@ -137,17 +167,24 @@ describe('ProviderClient over the wire', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const send = (status: number, body: string, type = 'application/json') => (res: import('node:http').ServerResponse) => {
-    res.writeHead(status, { 'content-type': type });
-    res.end(body);
-  };
+  const send =
+    (status: number, body: string, type = 'application/json') =>
+    (res: import('node:http').ServerResponse) => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
 
-  it('a proxy\'s 404 page is unknown, logged once per interval with the body truncated, the rest counted', async () => {
+  it("a proxy's 404 page is unknown, logged once per interval with the body truncated, the rest counted", async () => {
     const lines: { fields: Record<string, unknown>; msg: string }[] = [];
     const clock = new ManualClock();
     const client = new ProviderClient(pool, { warn: (fields, msg) => lines.push({ fields, msg }) }, clock);
     answer = send(404, HTML_404 + 'x'.repeat(2000), 'text/html');
-    for (let i = 0; i < 3; i++) assert.deepEqual(await client.createCharge('k1', 'ref', input, 1000), { kind: 'unknown', reason: 'status_4xx', status: 404 });
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual(await client.createCharge('k1', 'ref', input, 1000), {
+        kind: 'unknown',
+        reason: 'status_4xx',
+        status: 404,
+      });
     assert.equal(lines.length, 1, 'a misconfigured provider does not flood the log');
     assert.equal(lines[0]!.fields.status, 404);
     const logged = lines[0]!.fields.body as string;
@@ -158,14 +195,21 @@ describe('ProviderClient over the wire', () => {
     assert.equal(lines[1]!.fields.similar_answers_not_logged, 2);
   });
 
-  it('a refusal in the provider\'s shape is rejected and logged; a success is not logged', async () => {
+  it("a refusal in the provider's shape is rejected and logged; a success is not logged", async () => {
     const lines: unknown[] = [];
     const client = new ProviderClient(pool, { warn: (f) => lines.push(f) }, new ManualClock());
     answer = send(400, providerError('invalid_request', 'currency must be a three-letter ISO 4217 code'));
-    assert.deepEqual(await client.createCharge('k2', 'ref', input, 1000), { kind: 'rejected', status: 400, message: 'currency must be a three-letter ISO 4217 code' });
+    assert.deepEqual(await client.createCharge('k2', 'ref', input, 1000), {
+      kind: 'rejected',
+      status: 400,
+      message: 'currency must be a three-letter ISO 4217 code',
+    });
     assert.equal(lines.length, 1);
     answer = send(201, charge('succeeded'));
-    assert.deepEqual(await client.createCharge('k3', 'ref', input, 1000), { kind: 'succeeded', providerChargeId: 'pch_1' });
+    assert.deepEqual(await client.createCharge('k3', 'ref', input, 1000), {
+      kind: 'succeeded',
+      providerChargeId: 'pch_1',
+    });
     assert.equal(lines.length, 1);
   });
 
@@ -178,15 +222,34 @@ describe('ProviderClient over the wire', () => {
   });
 
   it('ambiguous answers count as failures for the breaker: a provider answering 404 HTML opens it', async () => {
-    const config: BreakerConfig = { windowMs: 10_000, buckets: 10, minCalls: 5, failureRateThreshold: 0.5, slowCallMs: 5000, slowCallRateThreshold: 1, openMs: 60_000, halfOpenProbes: 1, halfOpenSuccessRatio: 1, probeTimeoutMs: 2000 };
+    const config: BreakerConfig = {
+      windowMs: 10_000,
+      buckets: 10,
+      minCalls: 5,
+      failureRateThreshold: 0.5,
+      slowCallMs: 5000,
+      slowCallRateThreshold: 1,
+      openMs: 60_000,
+      halfOpenProbes: 1,
+      halfOpenSuccessRatio: 1,
+      probeTimeoutMs: 2000,
+    };
     const region = localRegion(breakerRegionSpec(config));
     initBreakerRegion(region, config);
     const breaker = new Breaker('provider', region, config);
-    const guarded = new GuardedProvider(new ProviderClient(pool), { breaker, acquireTimeoutMs: 0, attemptTimeoutMs: 1000, clock: systemClock });
+    const guarded = new GuardedProvider(new ProviderClient(pool), {
+      breaker,
+      acquireTimeoutMs: 0,
+      attemptTimeoutMs: 1000,
+      clock: systemClock,
+    });
     answer = send(404, HTML_404, 'text/html');
     const outcomes: AttemptOutcome[] = [];
     for (let i = 0; i < 6; i++) outcomes.push(await guarded.createCharge(`k6-${i}`, 'ref', input, 1000));
-    assert.deepEqual(outcomes.slice(0, 5).map((o) => o.kind), ['unknown', 'unknown', 'unknown', 'unknown', 'unknown']);
+    assert.deepEqual(
+      outcomes.slice(0, 5).map((o) => o.kind),
+      ['unknown', 'unknown', 'unknown', 'unknown', 'unknown'],
+    );
     assert.deepEqual(outcomes[5], { kind: 'refused', code: 'breaker_open' });
     assert.equal(breaker.state(), 'open');
   });

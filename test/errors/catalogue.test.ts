@@ -16,7 +16,8 @@ test('the catalogue: every entry renders an RFC 9457 body with its stable code',
     assert.equal(body.code, code);
     assert.equal(body.type, `urn:bulwark:problem:${code}`);
     assert.ok(r.status >= 400 && r.status < 600);
-    if (r.status === 503 || code === 'idempotency_in_progress') assert.match(r.headers?.['Retry-After'] ?? '', /^\d+$/, code);
+    if (r.status === 503 || code === 'idempotency_in_progress')
+      assert.match(r.headers?.['Retry-After'] ?? '', /^\d+$/, code);
   }
   assert.equal(isErrorCode('nope'), false);
   assert.equal(isErrorCode('toString'), false);

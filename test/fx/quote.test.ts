@@ -3,8 +3,17 @@ import assert from 'node:assert/strict';
 import { convert, parseQuoteQuery, RateCache } from '../../src/fx/quote.js';
 
 test('quote query: currencies and amount validated, field named', () => {
-  assert.deepEqual(parseQuoteQuery('from=usd&to=eur&amount=1000'), { ok: true, value: { from: 'USD', to: 'EUR', amount: 1000 } });
-  const cases: [string, string][] = [['to=eur&amount=1', 'from'], ['from=usd&to=xx&amount=1', 'to'], ['from=usd&to=eur', 'amount'], ['from=usd&to=eur&amount=0', 'amount'], ['from=usd&to=eur&amount=1.5', 'amount']];
+  assert.deepEqual(parseQuoteQuery('from=usd&to=eur&amount=1000'), {
+    ok: true,
+    value: { from: 'USD', to: 'EUR', amount: 1000 },
+  });
+  const cases: [string, string][] = [
+    ['to=eur&amount=1', 'from'],
+    ['from=usd&to=xx&amount=1', 'to'],
+    ['from=usd&to=eur', 'amount'],
+    ['from=usd&to=eur&amount=0', 'amount'],
+    ['from=usd&to=eur&amount=1.5', 'amount'],
+  ];
   for (const [q, field] of cases) {
     const r = parseQuoteQuery(q);
     assert.ok(!r.ok && r.code === 'invalid_query' && r.field === field, q);
@@ -30,12 +39,20 @@ test('single flight: concurrent misses share one fetch', async () => {
   const c = new RateCache(1000);
   let fetches = 0;
   let release!: (v: number) => void;
-  const fetch = () => { fetches++; return new Promise<number>((r) => { release = r; }); };
+  const fetch = () => {
+    fetches++;
+    return new Promise<number>((r) => {
+      release = r;
+    });
+  };
   const a = c.singleFlight('P', fetch);
   const b = c.singleFlight('P', fetch);
   release(7);
   assert.deepEqual(await Promise.all([a, b]), [7, 7]);
   assert.equal(fetches, 1);
-  await c.singleFlight('P', async () => { fetches++; return 1; });
+  await c.singleFlight('P', async () => {
+    fetches++;
+    return 1;
+  });
   assert.equal(fetches, 2, 'a finished flight is not reused');
 });

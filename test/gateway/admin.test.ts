@@ -12,7 +12,18 @@ import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } fro
 import { localRegion } from '../../src/resilience/shared-memory.js';
 import { call, type HttpResult } from '../support/http.js';
 
-const config: BreakerConfig = { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8, probeTimeoutMs: 2000 };
+const config: BreakerConfig = {
+  windowMs: 10_000,
+  buckets: 10,
+  minCalls: 20,
+  failureRateThreshold: 0.5,
+  slowCallMs: 500,
+  slowCallRateThreshold: 0.8,
+  openMs: 5000,
+  halfOpenProbes: 5,
+  halfOpenSuccessRatio: 0.8,
+  probeTimeoutMs: 2000,
+};
 
 function breaker(): Breaker {
   const r = localRegion(breakerRegionSpec(config));
@@ -51,7 +62,14 @@ describe('admin port without a token', () => {
   });
 
   it('refuses a rebound Host on every route, reads included, with and without Origin', async () => {
-    const hosts = [`evil.example:${s.port}`, 'evil.example', `localhost:${s.port + 1}`, 'localhost', `127.0.0.1.evil.example:${s.port}`, ''];
+    const hosts = [
+      `evil.example:${s.port}`,
+      'evil.example',
+      `localhost:${s.port + 1}`,
+      'localhost',
+      `127.0.0.1.evil.example:${s.port}`,
+      '',
+    ];
     for (const host of hosts) {
       for (const origin of [undefined, `http://${host}`]) {
         const headers: Record<string, string> = { host, ...(origin ? { origin } : {}) };
@@ -61,7 +79,11 @@ describe('admin port without a token', () => {
         expectProblem(await call(s.base, 'GET', '/admin/dashboard', { headers }), 403, 'forbidden');
         expectProblem(await call(s.base, 'GET', '/nope', { headers }), 403, 'forbidden');
         // Even with the custom header (a rebound page is same-origin to the browser and may send it).
-        expectProblem(await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { ...headers, ...ADMIN } }), 403, 'forbidden');
+        expectProblem(
+          await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { ...headers, ...ADMIN } }),
+          403,
+          'forbidden',
+        );
       }
     }
     assert.equal(s.provider.state(), 'closed');
@@ -70,9 +92,16 @@ describe('admin port without a token', () => {
   it('refuses a breaker change without the X-Bulwark-Admin header (what a simple cross-origin POST looks like)', async () => {
     const host = `127.0.0.1:${s.port}`;
     expectProblem(await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { host } }), 403, 'forbidden');
-    expectProblem(await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { host, 'x-bulwark-admin': '0' } }), 403, 'forbidden');
     expectProblem(
-      await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { host, 'content-type': 'text/plain', origin: 'http://evil.example' }, body: 'x' }),
+      await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { host, 'x-bulwark-admin': '0' } }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await call(s.base, 'POST', '/admin/breakers/provider/open', {
+        headers: { host, 'content-type': 'text/plain', origin: 'http://evil.example' },
+        body: 'x',
+      }),
       403,
       'forbidden',
     );
@@ -80,7 +109,9 @@ describe('admin port without a token', () => {
   });
 
   it('refuses a change from another Origin even with the header', async () => {
-    const r = await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { host: `127.0.0.1:${s.port}`, origin: 'http://evil.example', ...ADMIN } });
+    const r = await call(s.base, 'POST', '/admin/breakers/provider/open', {
+      headers: { host: `127.0.0.1:${s.port}`, origin: 'http://evil.example', ...ADMIN },
+    });
     expectProblem(r, 403, 'forbidden');
     assert.equal(s.provider.state(), 'closed');
   });
@@ -89,7 +120,9 @@ describe('admin port without a token', () => {
     const open = await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: ADMIN });
     assert.equal(open.status, 200);
     assert.equal(s.provider.state(), 'forced_open');
-    const reset = await call(s.base, 'POST', '/admin/breakers/provider/reset', { headers: { ...ADMIN, origin: `http://127.0.0.1:${s.port}` } });
+    const reset = await call(s.base, 'POST', '/admin/breakers/provider/reset', {
+      headers: { ...ADMIN, origin: `http://127.0.0.1:${s.port}` },
+    });
     assert.equal(reset.status, 200);
     assert.equal(reset.body.state, 'closed');
   });
@@ -104,9 +137,22 @@ describe('admin port with ADMIN_TOKEN and ADMIN_ALLOWED_HOSTS', () => {
   after(() => s.server.close());
 
   it('a missing, wrong, truncated or differently-schemed token gets 401 and changes nothing', async () => {
-    const variants: (string | undefined)[] = [undefined, '', 'Bearer', 'Bearer ', 'Bearer wrong', `Bearer ${token.slice(0, -1)}`, `Bearer ${token}x`, `Basic ${token}`, token, `Bearer ${token} extra`];
+    const variants: (string | undefined)[] = [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Bearer wrong',
+      `Bearer ${token.slice(0, -1)}`,
+      `Bearer ${token}x`,
+      `Basic ${token}`,
+      token,
+      `Bearer ${token} extra`,
+    ];
     for (const authorization of variants) {
-      const r = await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { ...ADMIN, ...(authorization !== undefined ? { authorization } : {}) } });
+      const r = await call(s.base, 'POST', '/admin/breakers/provider/open', {
+        headers: { ...ADMIN, ...(authorization !== undefined ? { authorization } : {}) },
+      });
       expectProblem(r, 401, 'unauthorized');
       assert.match(r.headers['www-authenticate'] ?? '', /^Bearer/);
     }
@@ -115,8 +161,18 @@ describe('admin port with ADMIN_TOKEN and ADMIN_ALLOWED_HOSTS', () => {
 
   it('the right token still needs the header and a good Host', async () => {
     const authorization = `Bearer ${token}`;
-    expectProblem(await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { authorization } }), 403, 'forbidden');
-    expectProblem(await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { authorization, ...ADMIN, host: `evil.example:${s.port}` } }), 403, 'forbidden');
+    expectProblem(
+      await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { authorization } }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await call(s.base, 'POST', '/admin/breakers/provider/open', {
+        headers: { authorization, ...ADMIN, host: `evil.example:${s.port}` },
+      }),
+      403,
+      'forbidden',
+    );
     assert.equal(s.provider.state(), 'closed');
     const ok = await call(s.base, 'POST', '/admin/breakers/provider/open', { headers: { authorization, ...ADMIN } });
     assert.equal(ok.status, 200);
@@ -127,8 +183,16 @@ describe('admin port with ADMIN_TOKEN and ADMIN_ALLOWED_HOSTS', () => {
     assert.equal((await call(s.base, 'GET', '/admin/state', { headers: { host: 'admin.internal:8443' } })).status, 200);
     assert.equal((await call(s.base, 'GET', '/admin/state', { headers: { host: 'admin.internal' } })).status, 200);
     assert.equal((await call(s.base, 'GET', '/admin/state', { headers: { host: 'tunnel.local:19090' } })).status, 200);
-    expectProblem(await call(s.base, 'GET', '/admin/state', { headers: { host: 'tunnel.local:19091' } }), 403, 'forbidden');
-    expectProblem(await call(s.base, 'GET', '/admin/state', { headers: { host: 'evil.admin.internal' } }), 403, 'forbidden');
+    expectProblem(
+      await call(s.base, 'GET', '/admin/state', { headers: { host: 'tunnel.local:19091' } }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await call(s.base, 'GET', '/admin/state', { headers: { host: 'evil.admin.internal' } }),
+      403,
+      'forbidden',
+    );
     // Loopback with the admin port still works alongside the list.
     assert.equal((await call(s.base, 'GET', '/admin/state')).status, 200);
   });

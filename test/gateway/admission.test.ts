@@ -3,17 +3,32 @@ import assert from 'node:assert/strict';
 import { Admission, type AdmissionSettings } from '../../src/gateway/admission.js';
 import { ManualClock } from '../../src/lib/clock.js';
 
-const settings: AdmissionSettings = { shedding: true, limit: 'static', staticLimit: 100, minLimit: 1, maxLimit: 100, loopDelayTargetMs: 50 };
+const settings: AdmissionSettings = {
+  shedding: true,
+  limit: 'static',
+  staticLimit: 100,
+  minLimit: 1,
+  maxLimit: 100,
+  loopDelayTargetMs: 50,
+};
 const calmLoop = { delayMs: 1, utilization: 0.1 };
 
 function make(floorMs: number, s: AdmissionSettings = settings) {
   let floor = floorMs;
   // random() = 0 would admit every queue-wait deadline probe: the floor must not depend on chance.
-  const a = new Admission(s, calmLoop, () => 0, () => 0, new ManualClock(), undefined, () => floor);
+  const a = new Admission(
+    s,
+    calmLoop,
+    () => 0,
+    () => 0,
+    new ManualClock(),
+    undefined,
+    () => floor,
+  );
   return { a, setFloor: (ms: number) => (floor = ms) };
 }
 
-test('a charge with less time left than the provider\'s fastest recent answer is shed as deadline, and counted', () => {
+test("a charge with less time left than the provider's fastest recent answer is shed as deadline, and counted", () => {
   const { a } = make(300);
   for (let i = 0; i < 50; i++) assert.equal(a.tryAdmit('charge', 160), 'deadline');
   assert.equal(a.shed.deadline, 50);

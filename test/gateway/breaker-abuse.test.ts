@@ -28,15 +28,36 @@ import { clearFaults, ledger, setFaults } from '../support/simulator.js';
 const h = gatewayHarness({ RECONCILE_INTERVAL_MS: '600000' });
 const { gateway } = h;
 
-type BreakerView = { state: string; calls: number; failureRate: number; rejections: number; probesInFlight: number; probesExpired: number };
-const breaker = async (admin: string): Promise<BreakerView> => (await call(admin, 'GET', '/admin/state')).body.breakers.provider as BreakerView;
+type BreakerView = {
+  state: string;
+  calls: number;
+  failureRate: number;
+  rejections: number;
+  probesInFlight: number;
+  probesExpired: number;
+};
+const breaker = async (admin: string): Promise<BreakerView> =>
+  (await call(admin, 'GET', '/admin/state')).body.breakers.provider as BreakerView;
 
 const BODY = { amount: 1000, currency: 'USD', source: 'tok_visa' };
 const charge = (t: Target, key: string, timeoutMs?: number): Promise<HttpResult> =>
-  call(t.url, 'POST', '/charge', { headers: { 'idempotency-key': key, ...(timeoutMs !== undefined ? { 'x-request-timeout-ms': String(timeoutMs) } : {}) }, body: BODY, timeoutMs: 30_000 });
+  call(t.url, 'POST', '/charge', {
+    headers: {
+      'idempotency-key': key,
+      ...(timeoutMs !== undefined ? { 'x-request-timeout-ms': String(timeoutMs) } : {}),
+    },
+    body: BODY,
+    timeoutMs: 30_000,
+  });
 
 /** `total` charges from `concurrency` loops; statuses in completion order. */
-async function hammer(t: Target, prefix: string, total: number, concurrency: number, timeoutMs?: number): Promise<HttpResult[]> {
+async function hammer(
+  t: Target,
+  prefix: string,
+  total: number,
+  concurrency: number,
+  timeoutMs?: number,
+): Promise<HttpResult[]> {
   const out: HttpResult[] = [];
   let next = 0;
   await Promise.all(
@@ -75,7 +96,10 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
       assert.equal((await breaker(admin)).state, 'closed', transitions());
       // Then alongside an ordinary client. It allows 2 s: this machine's two cores are shared with other test
       // runs, and what is asserted is that nobody is refused by a breaker the abuser opened, not the host's speed.
-      const [second, good] = await Promise.all([hammer(t, `abuse2-${run}`, 100, 10, 160), hammer(t, `ordinary-${run}`, 100, 5, 2000)]);
+      const [second, good] = await Promise.all([
+        hammer(t, `abuse2-${run}`, 100, 10, 160),
+        hammer(t, `ordinary-${run}`, 100, 5, 2000),
+      ]);
       const bad = [...first, ...second];
       assert.ok(count(bad, 504) >= 150, `abuser answers: ${codes(bad)}`);
       const b = await breaker(admin);
@@ -84,7 +108,11 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
       // none of the abuser's 200 cut-short calls were counted.
       assert.ok(b.calls <= 100 + 20, `calls in the window: ${JSON.stringify(b)}`);
       assert.ok(b.failureRate < 0.2, JSON.stringify(b));
-      assert.equal(bad.concat(good).filter((r) => r.body?.code === 'breaker_open').length, 0, 'nobody was refused by the breaker');
+      assert.equal(
+        bad.concat(good).filter((r) => r.body?.code === 'breaker_open').length,
+        0,
+        'nobody was refused by the breaker',
+      );
       assert.ok(count(good, 201) >= 99, `ordinary answers: ${codes(good)}`);
       // And a charge from anyone else afterwards, with the default deadline.
       assert.equal((await charge(t, `after-${run}`)).status, 201);
@@ -93,7 +121,7 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
     }
   });
 
-  it('with shedding on, a deadline below the provider\'s fastest recent answer is refused at admission, nothing claimed or sent', async () => {
+  it("with shedding on, a deadline below the provider's fastest recent answer is refused at admission, nothing claimed or sent", async () => {
     const { t, admin } = await gateway({});
     try {
       await setFaults(h.sim.providerUrl, { latencyMs: 250 });
@@ -108,7 +136,12 @@ describe('a client with tiny deadlines cannot open the provider breaker', () => 
         assert.match(r.body.detail, /deadline/);
       }
       assert.equal((await ledger(h.sim.providerUrl)).attempts - before, 0, 'no refused charge reached the provider');
-      for (const i of [0, 50, 99]) assert.equal((await call(t.url, 'GET', `/charges/floor-${run}-${i}`)).status, 404, 'no refused charge was claimed');
+      for (const i of [0, 50, 99])
+        assert.equal(
+          (await call(t.url, 'GET', `/charges/floor-${run}-${i}`)).status,
+          404,
+          'no refused charge was claimed',
+        );
       const state = (await call(admin, 'GET', '/admin/state')).body;
       assert.ok(state.admission.shed.deadline >= 100);
       assert.equal(state.breakers.provider.state, 'closed');
@@ -144,8 +177,13 @@ describe('half-open is bounded and cannot get stuck', () => {
       await sleep(1100);
       const before = (await ledger(h.sim.providerUrl)).attempts;
       const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => charge(t, `burst-${run}-${i}`, 2000)));
-      const frontRefused = burst.filter((r) => r.status === 503 && r.body.code === 'breaker_open' && /breaker is open/.test(r.body.detail)).length;
-      assert.ok(30 - frontRefused <= PROBES, `through the front thread: ${30 - frontRefused}; statuses ${burst.map((r) => `${r.status}:${r.body?.code}`).join(',')}`);
+      const frontRefused = burst.filter(
+        (r) => r.status === 503 && r.body.code === 'breaker_open' && /breaker is open/.test(r.body.detail),
+      ).length;
+      assert.ok(
+        30 - frontRefused <= PROBES,
+        `through the front thread: ${30 - frontRefused}; statuses ${burst.map((r) => `${r.status}:${r.body?.code}`).join(',')}`,
+      );
       const attempts = (await ledger(h.sim.providerUrl)).attempts - before;
       assert.ok(attempts >= 1 && attempts <= PROBES, `provider attempts while half-open: ${attempts}`);
       // The probes ran out of time with their full budget: failed, breaker open again (not half-open forever).
@@ -156,7 +194,10 @@ describe('half-open is bounded and cannot get stuck', () => {
       await clearFaults(h.sim.providerUrl);
       await sleep(1100);
       const replays = await Promise.all(Array.from({ length: PROBES }, (_, i) => charge(t, `done-${run}-${i}`)));
-      assert.deepEqual(replays.map((r) => r.status), Array(PROBES).fill(201));
+      assert.deepEqual(
+        replays.map((r) => r.status),
+        Array(PROBES).fill(201),
+      );
       assert.equal((await breaker(admin)).state, 'half_open');
       const early = await charge(t, `early-${run}`);
       assert.equal(early.status, 503, early.text);
@@ -177,19 +218,48 @@ describe('admin port of a real gateway', () => {
     const token = 'tok-for-the-test';
     const { admin } = await gateway({ ADMIN_TOKEN: token });
     const port = new URL(admin).port;
-    const rebound: Record<string, string>[] = [{ host: `evil.example:${port}` }, { host: `evil.example:${port}`, origin: `http://evil.example:${port}` }];
+    const rebound: Record<string, string>[] = [
+      { host: `evil.example:${port}` },
+      { host: `evil.example:${port}`, origin: `http://evil.example:${port}` },
+    ];
     for (const headers of rebound) {
       const state = await call(admin, 'GET', '/admin/state', { headers });
       assert.equal(state.status, 403);
       assert.equal(state.body.code, 'forbidden');
       assert.equal((await call(admin, 'GET', '/admin/dashboard', { headers })).status, 403);
-      assert.equal((await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { ...headers, 'x-bulwark-admin': '1', authorization: `Bearer ${token}` } })).status, 403);
+      assert.equal(
+        (
+          await call(admin, 'POST', '/admin/breakers/provider/open', {
+            headers: { ...headers, 'x-bulwark-admin': '1', authorization: `Bearer ${token}` },
+          })
+        ).status,
+        403,
+      );
     }
-    assert.equal((await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { authorization: `Bearer ${token}` } })).status, 403, 'no custom header');
-    assert.equal((await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { 'x-bulwark-admin': '1' } })).status, 401, 'no token');
-    assert.equal((await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { 'x-bulwark-admin': '1', authorization: 'Bearer nope' } })).status, 401, 'wrong token');
+    assert.equal(
+      (await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { authorization: `Bearer ${token}` } }))
+        .status,
+      403,
+      'no custom header',
+    );
+    assert.equal(
+      (await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { 'x-bulwark-admin': '1' } })).status,
+      401,
+      'no token',
+    );
+    assert.equal(
+      (
+        await call(admin, 'POST', '/admin/breakers/provider/open', {
+          headers: { 'x-bulwark-admin': '1', authorization: 'Bearer nope' },
+        })
+      ).status,
+      401,
+      'wrong token',
+    );
     assert.equal((await breaker(admin)).state, 'closed');
-    const ok = await call(admin, 'POST', '/admin/breakers/provider/open', { headers: { 'x-bulwark-admin': '1', authorization: `Bearer ${token}` } });
+    const ok = await call(admin, 'POST', '/admin/breakers/provider/open', {
+      headers: { 'x-bulwark-admin': '1', authorization: `Bearer ${token}` },
+    });
     assert.equal(ok.status, 200);
     assert.equal((await breaker(admin)).state, 'forced_open');
   });

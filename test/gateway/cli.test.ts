@@ -7,7 +7,11 @@ import path from 'node:path';
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+  return spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 20_000,
+  });
 }
 
 test('serve refuses to start on the pure-JS uWebSockets.js fallback, with a clear message', () => {
@@ -42,11 +46,17 @@ test('every subcommand has --help; an unknown command is refused', () => {
 test('package.json engines allows only Node majors the uWebSockets.js build ships a binary for', async () => {
   const { supportedNodeMajors } = await import('../../src/gateway/native.js');
   const { readFileSync } = await import('node:fs');
-  const pkg = JSON.parse(readFileSync(path.resolve(path.dirname(CLI), '../../../package.json'), 'utf8')) as { engines: { node: string } };
+  const pkg = JSON.parse(readFileSync(path.resolve(path.dirname(CLI), '../../../package.json'), 'utf8')) as {
+    engines: { node: string };
+  };
   const m = /^>=(\d+)\.\d+ <(\d+)$/.exec(pkg.engines.node);
   assert.ok(m, `engines.node is a closed range: ${pkg.engines.node}`);
   const supported = supportedNodeMajors();
-  for (let major = Number(m[1]); major < Number(m[2]); major++) assert.ok(supported.includes(major), `Node ${major} is allowed by engines but has no binary (${supported.join(', ')})`);
+  for (let major = Number(m[1]); major < Number(m[2]); major++)
+    assert.ok(
+      supported.includes(major),
+      `Node ${major} is allowed by engines but has no binary (${supported.join(', ')})`,
+    );
   assert.ok(supported.includes(Number(process.versions.node.split('.')[0])), 'the Node running the tests is supported');
 });
 
@@ -56,7 +66,14 @@ test('--version prints the version and build; serve --help is grouped and works 
   assert.match(v.stdout, /^bulwark \d+\.\d+\.\d+ \(commit \S+, built \S+, node v\d+/);
   const h = run(['serve', '--help'], { WORKERS: 'many', DB_POOL_MAX: 'lots' });
   assert.equal(h.status, 0, h.stderr);
-  for (const heading of ['Listeners:', 'Postgres:', 'Charge lifecycle:', 'Mechanisms: admission and shedding:', 'Process: workers and shutdown:']) assert.ok(h.stdout.includes(`\n${heading}\n`), heading);
+  for (const heading of [
+    'Listeners:',
+    'Postgres:',
+    'Charge lifecycle:',
+    'Mechanisms: admission and shedding:',
+    'Process: workers and shutdown:',
+  ])
+    assert.ok(h.stdout.includes(`\n${heading}\n`), heading);
   assert.doesNotMatch(h.stdout, /\nOther:\n/, 'every gateway setting has a heading');
   const b = run(['baseline', '--help'], { BASELINE_PORT: 'x' });
   assert.equal(b.status, 0, b.stderr);

@@ -45,7 +45,13 @@ before(async () => {
     databaseUrl: db.url,
     providerUrl: sim.providerUrl,
     fxUrl: sim.fxUrl,
-    env: { BREAKER_MIN_CALLS: '5', BREAKER_WINDOW_MS: '2000', BREAKER_OPEN_MS: '60000', RECONCILE_INTERVAL_MS: '600000', ADMIN_TOKEN: TOKEN },
+    env: {
+      BREAKER_MIN_CALLS: '5',
+      BREAKER_WINDOW_MS: '2000',
+      BREAKER_OPEN_MS: '60000',
+      RECONCILE_INTERVAL_MS: '600000',
+      ADMIN_TOKEN: TOKEN,
+    },
   });
   admin = adminUrl(gw);
   browser = await launchChromium();
@@ -125,17 +131,31 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
     // 200 charges over a couple of seconds; sample in-flight while they run.
     const inflight = new Set<number>();
     const sampling = setInterval(() => {
-      num('admission-inflight').then((n) => inflight.add(n), () => {});
+      num('admission-inflight').then(
+        (n) => inflight.add(n),
+        () => {},
+      );
     }, 100);
     const statuses = await load('dash-load', 200, 4, 30).finally(() => clearInterval(sampling));
     assert.equal(statuses.filter((s) => s === 201).length, 200, `statuses: ${statuses.join(',')}`);
 
-    await until('the page shows the charges', async () => (await num('red-charge-rate')) > 0 && (await num('red-charge-p99')) > 0 && (await num('bulkhead-provider-acquired')) >= 200, 5000, 100);
+    await until(
+      'the page shows the charges',
+      async () =>
+        (await num('red-charge-rate')) > 0 &&
+        (await num('red-charge-p99')) > 0 &&
+        (await num('bulkhead-provider-acquired')) >= 200,
+      5000,
+      100,
+    );
     assert.ok((await num('red-charge-p50')) <= (await num('red-charge-p99')));
     assert.equal(await num('red-charge-errors'), 0);
     assert.ok(inflight.size >= 1, 'in-flight was read during the load');
     // The sparkline has drawn the history the page keeps.
-    const line = await page.getByTestId('red-charge-rate').locator('xpath=ancestor::div[contains(@class,"m")][1]//*[local-name()="path" and contains(@class,"l0")]').getAttribute('d');
+    const line = await page
+      .getByTestId('red-charge-rate')
+      .locator('xpath=ancestor::div[contains(@class,"m")][1]//*[local-name()="path" and contains(@class,"l0")]')
+      .getAttribute('d');
     assert.match(line ?? '', /^M[\d.]+ [\d.]+(L[\d.]+ [\d.]+)+$/);
   });
 
@@ -143,28 +163,56 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
     await setFaults(sim!.providerUrl, { latencyMs: 4000 });
     try {
       // Wait until the load phase's successes left the 2 s breaker window.
-      await until('the breaker window is empty', async () => (await call(admin, 'GET', '/admin/state')).body.breakers.provider.calls === 0, 5000, 100);
+      await until(
+        'the breaker window is empty',
+        async () => (await call(admin, 'GET', '/admin/state')).body.breakers.provider.calls === 0,
+        5000,
+        100,
+      );
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => charge(`dash-slow-${i}`)));
       for (const a of answers) assert.ok([503, 504].includes(a.status), `got ${a.status}`);
-      await until('the page shows the provider breaker open', async () => (await text('breaker-provider-state')) === 'open', 5000, 100);
+      await until(
+        'the page shows the provider breaker open',
+        async () => (await text('breaker-provider-state')) === 'open',
+        5000,
+        100,
+      );
       assert.equal(await page.getByTestId('breaker-provider-state').getAttribute('data-state'), 'open');
       assert.ok((await num('breaker-provider-transitions')) >= 1);
       // One refused charge makes the rejection count move.
       assert.equal((await charge('dash-refused')).status, 503);
-      await until('the page counts the rejection', async () => (await num('breaker-provider-rejections')) >= 1, 5000, 100);
+      await until(
+        'the page counts the rejection',
+        async () => (await num('breaker-provider-rejections')) >= 1,
+        5000,
+        100,
+      );
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
       // Without the token the gateway refuses, and the page says so.
       const errorsBefore = pageErrors.length;
       await page.getByTestId('breaker-provider-reset').click();
-      await until('the page shows the refusal', async () => /reset failed: .*Bearer/.test(await text('breaker-provider-message')), 5000, 100);
+      await until(
+        'the page shows the refusal',
+        async () => /reset failed: .*Bearer/.test(await text('breaker-provider-message')),
+        5000,
+        100,
+      );
       assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.provider.state, 'open');
       // Chromium logs the refused fetch as a console error: that one, and only that one, is expected.
       await until('the browser logged the 401', () => pageErrors.length > errorsBefore, 5000, 50);
-      assert.deepEqual(pageErrors.splice(errorsBefore).map((e) => /401/.test(e)), [true]);
+      assert.deepEqual(
+        pageErrors.splice(errorsBefore).map((e) => /401/.test(e)),
+        [true],
+      );
       await page.getByTestId('admin-token').fill(TOKEN);
       await page.getByTestId('breaker-provider-reset').click();
-      await until('the page shows the provider breaker closed', async () => (await text('breaker-provider-state')) === 'closed', 5000, 100);
+      await until(
+        'the page shows the provider breaker closed',
+        async () => (await text('breaker-provider-state')) === 'closed',
+        5000,
+        100,
+      );
       assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.provider.state, 'closed');
       assert.match(dialogs.at(-1) ?? '', /Reset the provider breaker/);
     } finally {
@@ -173,7 +221,12 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
 
     // Force open from the page, then reset, on fx.
     await page.getByTestId('breaker-fx-open').click();
-    await until('the page shows fx forced open', async () => (await text('breaker-fx-state')) === 'forced open', 5000, 100);
+    await until(
+      'the page shows fx forced open',
+      async () => (await text('breaker-fx-state')) === 'forced open',
+      5000,
+      100,
+    );
     assert.match(dialogs.at(-1) ?? '', /Force the fx breaker OPEN/);
     await page.getByTestId('breaker-fx-reset').click();
     await until('the page shows fx closed', async () => (await text('breaker-fx-state')) === 'closed', 5000, 100);
@@ -188,14 +241,18 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
 
   it('refuses breaker changes from another origin (a page in a local browser), allows curl and the dashboard', async () => {
     const before = (await call(admin, 'GET', '/admin/state')).body.breakers.fx.state as string;
-    const evil = await call(admin, 'POST', '/admin/breakers/fx/open', { headers: { origin: 'http://evil.example', 'x-bulwark-admin': '1' } });
+    const evil = await call(admin, 'POST', '/admin/breakers/fx/open', {
+      headers: { origin: 'http://evil.example', 'x-bulwark-admin': '1' },
+    });
     assert.equal(evil.status, 403);
     assert.equal(evil.body.code, 'forbidden');
     // A simple POST (no custom header) is what a cross-origin page can send without a preflight.
     const simple = await call(admin, 'POST', '/admin/breakers/fx/open');
     assert.equal(simple.status, 403);
     assert.equal((await call(admin, 'GET', '/admin/state')).body.breakers.fx.state, before);
-    const cli = await call(admin, 'POST', '/admin/breakers/fx/reset', { headers: { 'x-bulwark-admin': '1', authorization: `Bearer ${TOKEN}` } });
+    const cli = await call(admin, 'POST', '/admin/breakers/fx/reset', {
+      headers: { 'x-bulwark-admin': '1', authorization: `Bearer ${TOKEN}` },
+    });
     assert.equal(cli.status, 200);
     assert.equal(cli.body.state, 'closed');
   });

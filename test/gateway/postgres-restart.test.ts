@@ -21,7 +21,11 @@ const SERVED_SHARE = 0.8;
 const WINDOW_MS = 500;
 
 // The crash scenario's settings; mechanisms (adaptive limit, bulkheads, breakers) stay on.
-const stack = crashStack('pg-restart', { MAX_REQUEST_TIMEOUT_MS: '2000', LEASE_MS: '2500', RECONCILE_INTERVAL_MS: '200' });
+const stack = crashStack('pg-restart', {
+  MAX_REQUEST_TIMEOUT_MS: '2000',
+  LEASE_MS: '2500',
+  RECONCILE_INTERVAL_MS: '200',
+});
 
 interface Sent {
   at: number;
@@ -36,7 +40,11 @@ function steadyLoad(url: string, tag: string, everyMs: number): { sent: Sent[]; 
   const timer = setInterval(() => {
     const s: Sent = { at: Date.now() };
     sent.push(s);
-    answers.push(postCharge(url, `${tag}-${i++}`, { amount: 100, currency: 'USD', source: 'tok_visa' }, 1000).then((a) => void (s.status = a.status)));
+    answers.push(
+      postCharge(url, `${tag}-${i++}`, { amount: 100, currency: 'USD', source: 'tok_visa' }, 1000).then(
+        (a) => void (s.status = a.status),
+      ),
+    );
   }, everyMs);
   return {
     sent,
@@ -51,7 +59,8 @@ function steadyLoad(url: string, tag: string, everyMs: number): { sent: Sent[]; 
 function servedFrom(sent: readonly Sent[], from: number, until: number): number | null {
   for (let w = from; w + WINDOW_MS <= until; w += WINDOW_MS) {
     const inWindow = sent.filter((s) => s.at >= w && s.at < w + WINDOW_MS);
-    if (inWindow.length >= 5 && inWindow.filter((s) => s.status === 201).length >= SERVED_SHARE * inWindow.length) return w - from;
+    if (inWindow.length >= 5 && inWindow.filter((s) => s.status === 201).length >= SERVED_SHARE * inWindow.length)
+      return w - from;
   }
   return null;
 }
@@ -73,7 +82,11 @@ test('twice: Postgres stopped immediately under load and started again; the gate
     try {
       await new Promise((r) => setTimeout(r, 2500));
       const warm = servedFrom(load.sent, load.sent[0]!.at, Date.now() - 1200);
-      assert.notEqual(warm, null, `round ${round}: the gateway serves before the stop (sent: ${summary(load.sent, load.sent[0]!.at)})`);
+      assert.notEqual(
+        warm,
+        null,
+        `round ${round}: the gateway serves before the stop (sent: ${summary(load.sent, load.sent[0]!.at)})`,
+      );
       await immediateStop(stack.pgDataDir);
       // Down long enough for the pool to fail many connects in a row, as in the crash scenario.
       await new Promise((r) => setTimeout(r, 2500));

@@ -27,8 +27,17 @@ type State = {
 };
 const state = async (admin: string): Promise<State> => (await call(admin, 'GET', '/admin/state')).body as State;
 
-const charge = (t: Target, key: string, timeoutMs = 1000, body: object = { amount: 1000, currency: 'USD', source: 'tok_visa' }) =>
-  call(t.url, 'POST', '/charge', { headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(timeoutMs) }, body, timeoutMs: 30_000 });
+const charge = (
+  t: Target,
+  key: string,
+  timeoutMs = 1000,
+  body: object = { amount: 1000, currency: 'USD', source: 'tok_visa' },
+) =>
+  call(t.url, 'POST', '/charge', {
+    headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(timeoutMs) },
+    body,
+    timeoutMs: 30_000,
+  });
 
 describe('gateway resilience', () => {
   it('a 4 s provider opens the breaker, holds no DB connection, and leaves GET /charges/:key fast', async () => {
@@ -39,10 +48,15 @@ describe('gateway resilience', () => {
       const wave = Array.from({ length: 20 }, (_, i) => charge(t, `slow-${i}`));
       // While 20 charges wait on the provider: no DB slot is held, and reads stay fast.
       // Once every charge is waiting on the provider, no DB slot is in use.
-      const during = await until('all 20 charges at the provider', async () => {
-        const s = await state(admin);
-        return s.bulkheads.provider!.inUse === 20 && s;
-      }, 3000, 10);
+      const during = await until(
+        'all 20 charges at the provider',
+        async () => {
+          const s = await state(admin);
+          return s.bulkheads.provider!.inUse === 20 && s;
+        },
+        3000,
+        10,
+      );
       assert.equal(during.bulkheads.db!.inUse, 0, 'no DB connection is held across a provider call');
       const read = await call(t.url, 'GET', '/charges/slow-known');
       assert.equal(read.status, 200);
@@ -67,11 +81,19 @@ describe('gateway resilience', () => {
   });
 
   it('a hung fx fills only the fx bulkhead while /charge keeps succeeding', async () => {
-    const { t, admin } = await gateway({ FX_BULKHEAD: '3', FX_TIMEOUT_MS: '3000', BULKHEAD_ACQUIRE_TIMEOUT_MS: '50', REQUEST_TIMEOUT_MS: '2000', BREAKERS: 'false' });
+    const { t, admin } = await gateway({
+      FX_BULKHEAD: '3',
+      FX_TIMEOUT_MS: '3000',
+      BULKHEAD_ACQUIRE_TIMEOUT_MS: '50',
+      REQUEST_TIMEOUT_MS: '2000',
+      BREAKERS: 'false',
+    });
     await setFaults(h.sim.fxUrl, { hang: true });
     try {
       const currencies = ['EUR', 'GBP', 'JPY', 'CHF', 'CAD', 'AUD', 'SEK', 'NOK', 'DKK'];
-      const quotes = currencies.map((c) => call(t.url, 'GET', `/quote?from=USD&to=${c}&amount=100`, { timeoutMs: 10_000 }));
+      const quotes = currencies.map((c) =>
+        call(t.url, 'GET', `/quote?from=USD&to=${c}&amount=100`, { timeoutMs: 10_000 }),
+      );
       await until('fx bulkhead full', async () => (await state(admin)).bulkheads.fx!.inUse === 3, 3000);
       const charges = await Promise.all(Array.from({ length: 10 }, (_, i) => charge(t, `fx-hung-${i}`, 2000)));
       for (const c of charges) assert.equal(c.status, 201, JSON.stringify(c.body));
@@ -81,7 +103,10 @@ describe('gateway resilience', () => {
       const answers = await Promise.all(quotes);
       for (const q of answers) assert.equal(q.status, 503);
       assert.ok(answers.filter((q) => q.body.code === 'fx_unavailable').length === answers.length);
-      assert.ok((await state(admin)).bulkheads.fx!.rejectedTimeout + (await state(admin)).bulkheads.fx!.rejectedFull >= 6, 'the quotes past the bulkhead were refused');
+      assert.ok(
+        (await state(admin)).bulkheads.fx!.rejectedTimeout + (await state(admin)).bulkheads.fx!.rejectedFull >= 6,
+        'the quotes past the bulkhead were refused',
+      );
     } finally {
       await clearFaults(h.sim.fxUrl);
     }
@@ -89,7 +114,13 @@ describe('gateway resilience', () => {
   });
 
   it('once the provider bulkhead cannot seat a charge within its acquire timeout, charges are refused on admission at once, not after the wait', async () => {
-    const { t, admin } = await gateway({ PROVIDER_BULKHEAD: '4', BULKHEAD_ACQUIRE_TIMEOUT_MS: '1000', REQUEST_TIMEOUT_MS: '1500', BREAKERS: 'false', RECONCILE_INTERVAL_MS: '600000' });
+    const { t, admin } = await gateway({
+      PROVIDER_BULKHEAD: '4',
+      BULKHEAD_ACQUIRE_TIMEOUT_MS: '1000',
+      REQUEST_TIMEOUT_MS: '1500',
+      BREAKERS: 'false',
+      RECONCILE_INTERVAL_MS: '600000',
+    });
     await setFaults(h.sim.providerUrl, { hang: true });
     try {
       const holders = Array.from({ length: 4 }, (_, i) => charge(t, `seat-${i}`, 1500));
@@ -123,13 +154,21 @@ describe('gateway resilience', () => {
   });
 
   it('a burst far above capacity gets fast 503s while admitted charges finish within their deadlines', async () => {
-    const { t, admin } = await gateway({ CONCURRENCY_LIMIT: 'static', CONCURRENCY_LIMIT_STATIC: '8', SHEDDING: 'false' });
+    const { t, admin } = await gateway({
+      CONCURRENCY_LIMIT: 'static',
+      CONCURRENCY_LIMIT_STATIC: '8',
+      SHEDDING: 'false',
+    });
     await setFaults(h.sim.providerUrl, { latencyMs: 200 });
     try {
       const burst = await Promise.all(Array.from({ length: 120 }, (_, i) => charge(t, `burst-${i}`, 3000)));
       const ok = burst.filter((r) => r.status === 201);
       const shed = burst.filter((r) => r.status === 503);
-      assert.equal(ok.length + shed.length, burst.length, `statuses: ${[...new Set(burst.map((r) => r.status))].join(',')}`);
+      assert.equal(
+        ok.length + shed.length,
+        burst.length,
+        `statuses: ${[...new Set(burst.map((r) => r.status))].join(',')}`,
+      );
       assert.ok(ok.length >= 8, `${ok.length} admitted`);
       assert.ok(shed.length >= 60, `${shed.length} shed`);
       for (const r of shed) {
@@ -139,11 +178,22 @@ describe('gateway resilience', () => {
       for (const r of ok) assert.ok(r.ms < 3000, `an admitted charge took ${r.ms} ms past its 3000 ms deadline`);
       const slowestShed = Math.max(...shed.map((r) => r.ms));
       const fastestOk = Math.min(...ok.map((r) => r.ms));
-      assert.ok(slowestShed < fastestOk, `shed answers (max ${slowestShed} ms) come before any admitted one (min ${fastestOk} ms)`);
+      assert.ok(
+        slowestShed < fastestOk,
+        `shed answers (max ${slowestShed} ms) come before any admitted one (min ${fastestOk} ms)`,
+      );
       assert.equal((await state(admin)).admission.shed.concurrency, shed.length);
       // Every admitted slot came back: invalid, refused and finished requests alike.
       for (const bad of ['{"amount":', '{"amount":0,"currency":"USD","source":"s"}']) {
-        assert.equal((await call(t.url, 'POST', '/charge', { headers: { 'idempotency-key': `bad-${bad.length}`, 'content-type': 'application/json' }, body: bad })).status, 400);
+        assert.equal(
+          (
+            await call(t.url, 'POST', '/charge', {
+              headers: { 'idempotency-key': `bad-${bad.length}`, 'content-type': 'application/json' },
+              body: bad,
+            })
+          ).status,
+          400,
+        );
       }
       await until('admission drained', async () => (await state(admin)).admission.inFlight === 0, 3000);
       // Shedding happens before the claim: nothing stored for a shed key.
@@ -157,7 +207,14 @@ describe('gateway resilience', () => {
   });
 
   it('provider attempts never exceed the attempt cap nor the retry budget', async () => {
-    const env = { PROVIDER_MAX_ATTEMPTS: '3', RETRY_BASE_MS: '1', RETRY_MAX_MS: '2', BREAKERS: 'false', RECONCILE_INTERVAL_MS: '600000', RETRY_BUDGET_MIN_PER_SECOND: '0' };
+    const env = {
+      PROVIDER_MAX_ATTEMPTS: '3',
+      RETRY_BASE_MS: '1',
+      RETRY_MAX_MS: '2',
+      BREAKERS: 'false',
+      RECONCILE_INTERVAL_MS: '600000',
+      RETRY_BUDGET_MIN_PER_SECOND: '0',
+    };
     await setFaults(h.sim.providerUrl, { errorRate: 1, errorStatus: 503 });
     try {
       // Without a budget: exactly the cap.
@@ -188,10 +245,14 @@ describe('gateway resilience', () => {
     try {
       const keys = Array.from({ length: 10 }, (_, i) => `drain-${i}`);
       const inFlight = keys.map((k) => charge(t, k, 5000));
-      await until('all charges reached the provider', async () => {
-        const seen = await Promise.all(keys.map((k) => ledgerForReference(h.sim.providerUrl, k)));
-        return seen.every((s) => s.length === 1);
-      }, 5000);
+      await until(
+        'all charges reached the provider',
+        async () => {
+          const seen = await Promise.all(keys.map((k) => ledgerForReference(h.sim.providerUrl, k)));
+          return seen.every((s) => s.length === 1);
+        },
+        5000,
+      );
       const started = performance.now();
       const exit = t.stop('SIGTERM', 15_000);
       const answers = await Promise.all(inFlight);
@@ -202,7 +263,9 @@ describe('gateway resilience', () => {
         assert.equal(a.status, 201, a.text);
         assert.equal(a.headers.connection, 'close', 'answers while draining close the connection');
       }
-      const rows = await h.db.sql<{ status: string }[]>`SELECT status FROM charges WHERE idempotency_key LIKE 'drain-%'`;
+      const rows = await h.db.sql<
+        { status: string }[]
+      >`SELECT status FROM charges WHERE idempotency_key LIKE 'drain-%'`;
       assert.equal(rows.length, 10);
       assert.ok(rows.every((r) => r.status === 'succeeded'));
       for (const k of keys) assert.equal((await ledgerForReference(h.sim.providerUrl, k)).length, 1);
@@ -221,10 +284,15 @@ describe('gateway resilience', () => {
     const { t } = await gateway({ SHUTDOWN_DELAY_MS: '1500' });
     assert.equal((await call(t.url, 'GET', '/ready')).status, 200);
     t.child.kill('SIGTERM');
-    const notReady = await until('not ready', async () => {
-      const r = await call(t.url, 'GET', '/ready');
-      return r.status === 503 && r;
-    }, 1000, 20);
+    const notReady = await until(
+      'not ready',
+      async () => {
+        const r = await call(t.url, 'GET', '/ready');
+        return r.status === 503 && r;
+      },
+      1000,
+      20,
+    );
     assert.equal(notReady.body.code, 'draining');
     assert.equal((await charge(t, 'during-delay')).status, 201, 'still serving during the delay');
     assert.equal(await t.waitForExit(10_000), 0);
@@ -237,7 +305,12 @@ describe('gateway resilience', () => {
     try {
       const keys = ['abandon-1', 'abandon-2', 'abandon-3'];
       const inFlight = keys.map((k) => charge(t, k, 2500).catch(() => undefined));
-      await until('reached the provider', async () => (await Promise.all(keys.map((k) => ledgerForReference(h.sim.providerUrl, k)))).every((c) => c.length === 1), 5000);
+      await until(
+        'reached the provider',
+        async () =>
+          (await Promise.all(keys.map((k) => ledgerForReference(h.sim.providerUrl, k)))).every((c) => c.length === 1),
+        5000,
+      );
       assert.equal(await t.stop('SIGTERM', 10_000), 0);
       targets.splice(targets.indexOf(t), 1);
       await Promise.all(inFlight);
@@ -247,8 +320,19 @@ describe('gateway resilience', () => {
       await clearFaults(h.sim.providerUrl);
     }
     // A new instance's reconciler finishes every abandoned charge, each charged once.
-    const { t: next } = await gateway({ LEASE_MS: '3000', MAX_REQUEST_TIMEOUT_MS: '2500', RECONCILE_INTERVAL_MS: '200' });
-    await until('no started rows', async () => (await h.db.sql`SELECT 1 FROM charges WHERE status = 'started' AND idempotency_key LIKE 'abandon-%'`).length === 0, 15_000, 200);
+    const { t: next } = await gateway({
+      LEASE_MS: '3000',
+      MAX_REQUEST_TIMEOUT_MS: '2500',
+      RECONCILE_INTERVAL_MS: '200',
+    });
+    await until(
+      'no started rows',
+      async () =>
+        (await h.db.sql`SELECT 1 FROM charges WHERE status = 'started' AND idempotency_key LIKE 'abandon-%'`).length ===
+        0,
+      15_000,
+      200,
+    );
     for (const k of ['abandon-1', 'abandon-2', 'abandon-3']) {
       assert.equal((await ledgerForReference(h.sim.providerUrl, k)).length, 1);
       const row = await call(next.url, 'GET', `/charges/${k}`);

@@ -67,95 +67,129 @@ for (const kind of ['gateway', 'baseline'] as TargetKind[]) {
       await db?.close();
     });
 
-    void it(`${TRICKLERS} trickling bodies: ordinary charges still succeed, the tricklers get 408 in time and store nothing`, { timeout: 120_000 }, async () => {
-      const startedAt = performance.now();
-      let ordinaryDone = false;
-      const attacking = () => {
-        const elapsed = performance.now() - startedAt;
-        return elapsed < MIN_ATTACK_MS || (!ordinaryDone && elapsed < MAX_ATTACK_MS);
-      };
-      const trickled: { status: number | undefined; code: unknown; ms: number }[] = [];
+    void it(
+      `${TRICKLERS} trickling bodies: ordinary charges still succeed, the tricklers get 408 in time and store nothing`,
+      { timeout: 120_000 },
+      async () => {
+        const startedAt = performance.now();
+        let ordinaryDone = false;
+        const attacking = () => {
+          const elapsed = performance.now() - startedAt;
+          return elapsed < MIN_ATTACK_MS || (!ordinaryDone && elapsed < MAX_ATTACK_MS);
+        };
+        const trickled: { status: number | undefined; code: unknown; ms: number }[] = [];
 
-      const trickler = async (i: number): Promise<void> => {
-        while (attacking()) {
-          const conn = await RawConnection.open(target.port);
-          const started = performance.now();
-          await conn.write(
-            `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: slow-${randomUUID()}\r\nContent-Length: 100\r\n\r\n{"amount":`,
-          );
-          // Half send nothing more; half send a space (JSON whitespace) every 250 ms: 4 bytes/s, never the 90 still owed in time.
-          const drip = i % 2 === 0 ? undefined : setInterval(() => void conn.write(' '), 250);
-          const r = await conn.readResponse(BODY_TIMEOUT_MS + GRACE_MS + 5000).finally(() => clearInterval(drip));
-          trickled.push({ status: r?.status, code: (r?.body as { code?: unknown } | undefined)?.code, ms: performance.now() - started });
-          conn.destroy();
-        }
-      };
+        const trickler = async (i: number): Promise<void> => {
+          while (attacking()) {
+            const conn = await RawConnection.open(target.port);
+            const started = performance.now();
+            await conn.write(
+              `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: slow-${randomUUID()}\r\nContent-Length: 100\r\n\r\n{"amount":`,
+            );
+            // Half send nothing more; half send a space (JSON whitespace) every 250 ms: 4 bytes/s, never the 90 still owed in time.
+            const drip = i % 2 === 0 ? undefined : setInterval(() => void conn.write(' '), 250);
+            const r = await conn.readResponse(BODY_TIMEOUT_MS + GRACE_MS + 5000).finally(() => clearInterval(drip));
+            trickled.push({
+              status: r?.status,
+              code: (r?.body as { code?: unknown } | undefined)?.code,
+              ms: performance.now() - started,
+            });
+            conn.destroy();
+          }
+        };
 
-      const ordinary: number[] = [];
-      let sent = 0;
-      const ordinaryLoop = async (): Promise<void> => {
-        while (sent < ORDINARY_CHARGES && performance.now() - startedAt < MAX_ATTACK_MS) {
-          sent++;
-          // A long deadline: the property is that slots are free, not how fast a loaded machine answers.
-          const r = await call(target.url, 'POST', '/charge', {
-            dispatcher: agent,
-            headers: { 'idempotency-key': `ordinary-${randomUUID()}`, 'x-request-timeout-ms': '10000' },
-            body: { amount: 1000, currency: 'usd', source: 'tok_visa' },
-          });
-          ordinary.push(r.status);
-        }
-      };
+        const ordinary: number[] = [];
+        let sent = 0;
+        const ordinaryLoop = async (): Promise<void> => {
+          while (sent < ORDINARY_CHARGES && performance.now() - startedAt < MAX_ATTACK_MS) {
+            sent++;
+            // A long deadline: the property is that slots are free, not how fast a loaded machine answers.
+            const r = await call(target.url, 'POST', '/charge', {
+              dispatcher: agent,
+              headers: { 'idempotency-key': `ordinary-${randomUUID()}`, 'x-request-timeout-ms': '10000' },
+              body: { amount: 1000, currency: 'usd', source: 'tok_visa' },
+            });
+            ordinary.push(r.status);
+          }
+        };
 
-      // The tricklers connect first, so the ordinary client starts with all 300 holding.
-      const tricklers = Array.from({ length: TRICKLERS }, (_, i) => trickler(i));
-      await new Promise((r) => setTimeout(r, 200));
-      await Promise.all(Array.from({ length: ORDINARY_LOOPS }, ordinaryLoop));
-      ordinaryDone = true;
-      await Promise.all(tricklers);
+        // The tricklers connect first, so the ordinary client starts with all 300 holding.
+        const tricklers = Array.from({ length: TRICKLERS }, (_, i) => trickler(i));
+        await new Promise((r) => setTimeout(r, 200));
+        await Promise.all(Array.from({ length: ORDINARY_LOOPS }, ordinaryLoop));
+        ordinaryDone = true;
+        await Promise.all(tricklers);
 
-      const counts: Record<string, number> = {};
-      for (const s of ordinary) counts[s] = (counts[s] ?? 0) + 1;
-      const ok = counts['201'] ?? 0;
-      const msSorted = trickled.map((t) => t.ms).sort((a, b) => a - b);
-      const figures = {
-        kind,
-        ordinary: ordinary.length,
-        ordinaryStatuses: counts,
-        ordinary201Share: ok / ordinary.length,
-        trickled: trickled.length,
-        trickledStatuses: trickled.reduce<Record<string, number>>((a, t) => ((a[String(t.status)] = (a[String(t.status)] ?? 0) + 1), a), {}),
-        answeredMs: { min: Math.round(msSorted[0] ?? NaN), p50: Math.round(msSorted[Math.floor(msSorted.length / 2)] ?? NaN), max: Math.round(msSorted.at(-1) ?? NaN) },
-      };
-      console.log(`slow-bodies figures: ${JSON.stringify(figures)}`);
-
-      assert.equal(ordinary.length, ORDINARY_CHARGES, `every ordinary charge was sent during the attack: ${JSON.stringify(figures)}`);
-      assert.ok(ok / ordinary.length >= 0.99, `≥ 99 % of ordinary charges succeed: ${JSON.stringify(figures)}`);
-      assert.ok(trickled.length >= TRICKLERS, `every trickler was answered at least once: ${trickled.length}`);
-      for (const t of trickled) {
-        assert.equal(t.status, 408, `a trickling body gets 408: ${JSON.stringify(t)}`);
-        assert.equal(t.code, 'request_timeout');
-        assert.ok(t.ms >= BODY_TIMEOUT_MS - 50, `not before BODY_TIMEOUT_MS: ${Math.round(t.ms)} ms`);
-        assert.ok(t.ms <= BODY_TIMEOUT_MS + GRACE_MS, `within BODY_TIMEOUT_MS + ${GRACE_MS} ms: ${Math.round(t.ms)} ms`);
-      }
-      const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'slow-%'`;
-      assert.equal(row!.n, 0, 'no trickling request stored anything');
-      const [good] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'ordinary-%' AND status = 'succeeded'`;
-      assert.equal(good!.n, ok, 'every 201 is a stored success');
-
-      if (kind === 'gateway') {
-        // Nothing held once the attack is over: no admission slot, no open request, no upload.
-        const m = await until(
-          'admission and the front thread to be empty',
-          async () => {
-            const text = (await call(target.url, 'GET', '/metrics')).text;
-            return metric(text, 'bulwark_admission_in_flight') === 0 && metric(text, 'bulwark_http_open_requests') === 0 && metric(text, 'bulwark_http_uploading_requests') === 0 ? text : undefined;
+        const counts: Record<string, number> = {};
+        for (const s of ordinary) counts[s] = (counts[s] ?? 0) + 1;
+        const ok = counts['201'] ?? 0;
+        const msSorted = trickled.map((t) => t.ms).sort((a, b) => a - b);
+        const figures = {
+          kind,
+          ordinary: ordinary.length,
+          ordinaryStatuses: counts,
+          ordinary201Share: ok / ordinary.length,
+          trickled: trickled.length,
+          trickledStatuses: trickled.reduce<Record<string, number>>(
+            (a, t) => ((a[String(t.status)] = (a[String(t.status)] ?? 0) + 1), a),
+            {},
+          ),
+          answeredMs: {
+            min: Math.round(msSorted[0] ?? NaN),
+            p50: Math.round(msSorted[Math.floor(msSorted.length / 2)] ?? NaN),
+            max: Math.round(msSorted.at(-1) ?? NaN),
           },
-          5000,
-          100,
+        };
+        console.log(`slow-bodies figures: ${JSON.stringify(figures)}`);
+
+        assert.equal(
+          ordinary.length,
+          ORDINARY_CHARGES,
+          `every ordinary charge was sent during the attack: ${JSON.stringify(figures)}`,
         );
-        assert.ok(metric(m, 'bulwark_http_body_timeouts_total') >= trickled.length, 'every 408 is counted');
-        assert.equal(metric(m, 'bulwark_http_connection_cap_refusals_total'), 0, 'the cap was not what protected the ordinary client');
-      }
-    });
+        assert.ok(ok / ordinary.length >= 0.99, `≥ 99 % of ordinary charges succeed: ${JSON.stringify(figures)}`);
+        assert.ok(trickled.length >= TRICKLERS, `every trickler was answered at least once: ${trickled.length}`);
+        for (const t of trickled) {
+          assert.equal(t.status, 408, `a trickling body gets 408: ${JSON.stringify(t)}`);
+          assert.equal(t.code, 'request_timeout');
+          assert.ok(t.ms >= BODY_TIMEOUT_MS - 50, `not before BODY_TIMEOUT_MS: ${Math.round(t.ms)} ms`);
+          assert.ok(
+            t.ms <= BODY_TIMEOUT_MS + GRACE_MS,
+            `within BODY_TIMEOUT_MS + ${GRACE_MS} ms: ${Math.round(t.ms)} ms`,
+          );
+        }
+        const [row] = await db.sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'slow-%'`;
+        assert.equal(row!.n, 0, 'no trickling request stored anything');
+        const [good] = await db.sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'ordinary-%' AND status = 'succeeded'`;
+        assert.equal(good!.n, ok, 'every 201 is a stored success');
+
+        if (kind === 'gateway') {
+          // Nothing held once the attack is over: no admission slot, no open request, no upload.
+          const m = await until(
+            'admission and the front thread to be empty',
+            async () => {
+              const text = (await call(target.url, 'GET', '/metrics')).text;
+              return metric(text, 'bulwark_admission_in_flight') === 0 &&
+                metric(text, 'bulwark_http_open_requests') === 0 &&
+                metric(text, 'bulwark_http_uploading_requests') === 0
+                ? text
+                : undefined;
+            },
+            5000,
+            100,
+          );
+          assert.ok(metric(m, 'bulwark_http_body_timeouts_total') >= trickled.length, 'every 408 is counted');
+          assert.equal(
+            metric(m, 'bulwark_http_connection_cap_refusals_total'),
+            0,
+            'the cap was not what protected the ordinary client',
+          );
+        }
+      },
+    );
   });
 }

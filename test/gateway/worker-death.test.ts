@@ -23,7 +23,12 @@ import type { ReconcileReport } from '../../src/charge/reconciler.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { systemRandom } from '../../src/lib/random.js';
 import { createTelemetryLayout } from '../../src/metrics/telemetry.js';
-import { createProtectionLayout, openProtection, type Protection, type ThreadHoldings } from '../../src/resilience/protection.js';
+import {
+  createProtectionLayout,
+  openProtection,
+  type Protection,
+  type ThreadHoldings,
+} from '../../src/resilience/protection.js';
 import { Admission } from '../../src/gateway/admission.js';
 import { Gateway } from '../../src/gateway/server.js';
 import { protectionFrom } from '../../src/gateway/serve.js';
@@ -74,7 +79,8 @@ before(async () => {
     { level: 'info' },
     new Writable({
       write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     }),
@@ -83,7 +89,11 @@ before(async () => {
   const layout = createProtectionLayout(settings, systemClock.epochMs());
   protection = openProtection(layout, settings);
   const data: WorkerData = {
-    settings: chargeServiceSettings(c, { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl }, 1 / WORKERS),
+    settings: chargeServiceSettings(
+      c,
+      { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl },
+      1 / WORKERS,
+    ),
     protection: { layout, settings },
     telemetry: createTelemetryLayout(),
     logLevel: 'silent',
@@ -99,15 +109,30 @@ before(async () => {
     atomics: 'disabled',
     workerData: data,
   });
-  reclaimOnWorkerExit(pool, protection, log, { onReclaimed: (threadId, _code, held) => exits.push({ threadId, held }) });
+  reclaimOnWorkerExit(pool, protection, log, {
+    onReclaimed: (threadId, _code, held) => exits.push({ threadId, held }),
+  });
   const admission = new Admission(
-    { shedding: false, limit: 'off', staticLimit: c.concurrencyLimitStatic, minLimit: c.concurrencyLimitMin, maxLimit: c.concurrencyLimitMax, loopDelayTargetMs: c.loopDelayTargetMs },
+    {
+      shedding: false,
+      limit: 'off',
+      staticLimit: c.concurrencyLimitStatic,
+      minLimit: c.concurrencyLimitMin,
+      maxLimit: c.concurrencyLimitMax,
+      loopDelayTargetMs: c.loopDelayTargetMs,
+    },
     { delayMs: 0, utilization: 0 },
     () => 0,
     systemRandom,
     systemClock,
   );
-  gateway = new Gateway(c, { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: WORKERS }, systemClock, log, { admission, breakers: protection.breakers });
+  gateway = new Gateway(
+    c,
+    { run: (t) => pool.run(t), threads: () => pool.threads.length, expectedThreads: WORKERS },
+    systemClock,
+    log,
+    { admission, breakers: protection.breakers },
+  );
   url = `http://127.0.0.1:${await gateway.listen()}`;
 });
 
@@ -119,9 +144,14 @@ after(async () => {
 });
 
 const charge = (key: string): Promise<HttpResult> =>
-  call(url, 'POST', '/charge', { headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(CHARGE_TIMEOUT_MS) }, body: { amount: 1500, currency: 'USD', source: 'tok_visa' }, timeoutMs: 20_000 });
+  call(url, 'POST', '/charge', {
+    headers: { 'idempotency-key': key, 'x-request-timeout-ms': String(CHARGE_TIMEOUT_MS) },
+    body: { amount: 1500, currency: 'USD', source: 'tok_visa' },
+    timeoutMs: 20_000,
+  });
 
-const bulkheadCounts = () => Object.fromEntries(Object.entries(protection.bulkheads).map(([n, b]) => [n, { inUse: b.inUse, waiting: b.waiting }]));
+const bulkheadCounts = () =>
+  Object.fromEntries(Object.entries(protection.bulkheads).map(([n, b]) => [n, { inUse: b.inUse, waiting: b.waiting }]));
 
 it('a worker killed mid-charge: 504 to its callers, its slots given back, replaced; the audit is clean after the reconciler', async (t) => {
   // Workers start (modules, DB connections) on a machine shared with other tests: warm up first.
@@ -135,10 +165,15 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
     const keys = Array.from({ length: 12 }, (_, i) => `r${round}-${i}`);
     const wave = keys.map((k) => charge(k).then((r) => (answered.set(k, r.status), r)));
     // Every charge past its claim: four at the provider, the rest queued for a slot.
-    await until('12 charges holding or waiting for a provider slot', () => {
-      const p = protection.bulkheads.provider!;
-      return p.inUse === 4 && p.waiting === 8;
-    }, 5000, 5);
+    await until(
+      '12 charges holding or waiting for a provider slot',
+      () => {
+        const p = protection.bulkheads.provider!;
+        return p.inUse === 4 && p.waiting === 8;
+      },
+      5000,
+      5,
+    );
     const lostBefore = logLines.filter((l) => l.msg === 'task lost with its worker thread').length;
     const victim = pool.threads[round % pool.threads.length]!;
     const victimId = victim.threadId;
@@ -146,7 +181,10 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
     const results = await Promise.all(wave);
     const statuses: number[] = results.map((r) => r.status);
     // Never 500: a charge lost with its worker may still complete, and says so.
-    assert.ok(statuses.every((s) => s === 201 || s === 503 || s === 504), `round ${round}: ${statuses.join(',')}`);
+    assert.ok(
+      statuses.every((s) => s === 201 || s === 503 || s === 504),
+      `round ${round}: ${statuses.join(',')}`,
+    );
     const lostNow = logLines.filter((l) => l.msg === 'task lost with its worker thread').length - lostBefore;
     assert.ok(lostNow >= 1, `round ${round}: the killed worker had charges in flight`);
     lost += lostNow;
@@ -156,14 +194,26 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
     const exit = exits.find((e) => e.threadId === victimId);
     assert.ok(exit?.held, `round ${round}: the exit of thread ${victimId} was swept`);
     const p = exit.held.provider!;
-    assert.ok(p.held + p.waiting >= 1, `round ${round}: the dead thread held or waited for provider slots: ${JSON.stringify(exit.held)}`);
-    assert.equal(logLines.filter((l) => l.msg?.toString().startsWith('worker thread died') && l.thread_id === victimId).length, 1, 'the death is logged once');
+    assert.ok(
+      p.held + p.waiting >= 1,
+      `round ${round}: the dead thread held or waited for provider slots: ${JSON.stringify(exit.held)}`,
+    );
+    assert.equal(
+      logLines.filter((l) => l.msg?.toString().startsWith('worker thread died') && l.thread_id === victimId).length,
+      1,
+      'the death is logged once',
+    );
 
     // Once the load has ended: nothing held, nobody waiting, the thread replaced.
-    await until(`round ${round}: bulkheads back to 0 and ${WORKERS} live threads, the dead one replaced`, () =>
-      pool.threads.length === WORKERS &&
-      pool.threads.every((w) => w.threadId >= 0 && w.threadId !== victimId) &&
-      Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0), 5000, 10);
+    await until(
+      `round ${round}: bulkheads back to 0 and ${WORKERS} live threads, the dead one replaced`,
+      () =>
+        pool.threads.length === WORKERS &&
+        pool.threads.every((w) => w.threadId >= 0 && w.threadId !== victimId) &&
+        Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0),
+      5000,
+      10,
+    );
     const fresh = await charge(`after-kill-${round}`);
     assert.equal(fresh.status, 201, `new charges succeed on the replaced pool: ${fresh.text}`);
   }
@@ -171,13 +221,24 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
 
   // The reconciler finishes what the dead threads left started, once their leases expire.
   await clearFaults(sim.providerUrl);
-  await until('no charge left started', async () => {
-    await pool.run({ op: 'reconcile' }) as ReconcileReport;
-    const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE status = 'started'`;
-    return row?.n === 0;
-  }, LEASE_MS + 10_000, 250);
+  await until(
+    'no charge left started',
+    async () => {
+      (await pool.run({ op: 'reconcile' })) as ReconcileReport;
+      const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM charges WHERE status = 'started'`;
+      return row?.n === 0;
+    },
+    LEASE_MS + 10_000,
+    250,
+  );
 
-  const rows = new Map((await db.sql<{ idempotency_key: string; status: string; provider_charge_id: string | null }[]>`SELECT idempotency_key, status, provider_charge_id FROM charges`).map((r) => [r.idempotency_key, r]));
+  const rows = new Map(
+    (
+      await db.sql<
+        { idempotency_key: string; status: string; provider_charge_id: string | null }[]
+      >`SELECT idempotency_key, status, provider_charge_id FROM charges`
+    ).map((r) => [r.idempotency_key, r]),
+  );
   for (const [key, status] of answered) {
     const charges = await ledgerForReference(sim.providerUrl, key);
     assert.ok(charges.length <= 1, `${key} charged ${charges.length} times`);
@@ -187,7 +248,8 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
       assert.equal(row?.provider_charge_id, charges[0]?.id);
     }
     // A provider charge always has its row, finished with that charge.
-    if (charges.length === 1) assert.equal(row?.provider_charge_id, charges[0]!.id, `${key}: provider charge without its row`);
+    if (charges.length === 1)
+      assert.equal(row?.provider_charge_id, charges[0]!.id, `${key}: provider charge without its row`);
     // A 504 may still complete: the same key now gives the final outcome, and charges nothing more.
     if (status === 504 && row) {
       const again = await charge(key);
@@ -199,6 +261,13 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
 
   const breaker = protection.breakers.provider?.stats(systemClock.epochMs());
   t.diagnostic(`provider breaker after three worker deaths: ${JSON.stringify(breaker)}`);
-  assert.equal(breaker?.state, 'closed', 'dead workers\' unfinished calls are not failures of the provider');
-  assert.deepEqual(Object.values(bulkheadCounts()).map((b) => [b.inUse, b.waiting]), [[0, 0], [0, 0], [0, 0]]);
+  assert.equal(breaker?.state, 'closed', "dead workers' unfinished calls are not failures of the provider");
+  assert.deepEqual(
+    Object.values(bulkheadCounts()).map((b) => [b.inUse, b.waiting]),
+    [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ],
+  );
 });

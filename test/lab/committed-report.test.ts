@@ -32,15 +32,31 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
   const report = JSON.parse(await readFile(path.join(DIR, 'report.json'), 'utf8')) as BenchReport;
   assert.match(report.command, /^bulwark bench\b/);
   assert.doesNotMatch(report.command, /--quick|--variants/);
-  assert.ok(report.machine.cores > 0 && report.machine.cpu_model !== '' && report.machine.memory_gib > 0 && report.machine.node.startsWith('v'));
+  assert.ok(
+    report.machine.cores > 0 &&
+      report.machine.cpu_model !== '' &&
+      report.machine.memory_gib > 0 &&
+      report.machine.node.startsWith('v'),
+  );
   assert.match(report.git_commit ?? '', /^[0-9a-f]{40}$/, 'the report names the commit it measured');
   const measured = SCENARIOS.filter((s) => !NOT_YET_IN_REPORT.includes(s.name));
-  assert.deepEqual(report.scenarios.map((s) => s.scenario), measured.map((s) => s.name));
+  assert.deepEqual(
+    report.scenarios.map((s) => s.scenario),
+    measured.map((s) => s.name),
+  );
   for (const def of measured) {
     const s = report.scenarios.find((x) => x.scenario === def.name)!;
-    assert.deepEqual(s.variants.map((v) => v.variant), [...def.plan('full').variants], `${def.name}: every variant of the full form`);
+    assert.deepEqual(
+      s.variants.map((v) => v.variant),
+      [...def.plan('full').variants],
+      `${def.name}: every variant of the full form`,
+    );
     // Every audit clean, except those the scenario reports as measured (the baselines through a crash).
-    for (const v of s.variants.filter((x) => !s.audit_reported_only?.includes(x.variant))) assert.ok(v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0 && v.audit.findings.length === 0, `${def.name}/${v.variant}: audit`);
+    for (const v of s.variants.filter((x) => !s.audit_reported_only?.includes(x.variant)))
+      assert.ok(
+        v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0 && v.audit.findings.length === 0,
+        `${def.name}/${v.variant}: audit`,
+      );
     // Every check passed, without exception.
     assert.deepEqual(problemsOf(s), [], `${def.name}`);
   }

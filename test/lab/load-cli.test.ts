@@ -21,7 +21,21 @@ test('bulwark load --help lists its options; a bad flag or value exits 2 with on
   const help = spawnSync(process.execPath, [CLI, 'load', '--help'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Usage: bulwark load/);
-  for (const flag of ['--rate', '--schedule', '--steps', '--duration', '--deadline-ms', '--connections', '--mix', '--retry', '--seed', '--json', '--outcomes', '--max-requests', '--slo-latency-ms']) {
+  for (const flag of [
+    '--rate',
+    '--schedule',
+    '--steps',
+    '--duration',
+    '--deadline-ms',
+    '--connections',
+    '--mix',
+    '--retry',
+    '--seed',
+    '--json',
+    '--outcomes',
+    '--max-requests',
+    '--slo-latency-ms',
+  ]) {
     assert.ok(help.stdout.includes(flag), flag);
   }
   const top = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', timeout: 20_000 });
@@ -38,10 +52,32 @@ test('bulwark load --help lists its options; a bad flag or value exits 2 with on
 test('a CLI run prints the table and writes the JSON result and one outcome line per key', async () => {
   const s: TestServer = await startServer((seen, _req, res) => send(res, 201, charged(seen.key)));
   const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-load-'));
-  cleanup.push(() => s.close(), () => rm(dir, { recursive: true, force: true }));
+  cleanup.push(
+    () => s.close(),
+    () => rm(dir, { recursive: true, force: true }),
+  );
   const json = path.join(dir, 'result.json');
   const outcomes = path.join(dir, 'outcomes.jsonl');
-  const child = spawn(process.execPath, [CLI, 'load', '--url', s.url, '--rate', '40', '--duration', '1', '--seed', '9', '--json', json, '--outcomes', outcomes], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'load',
+      '--url',
+      s.url,
+      '--rate',
+      '40',
+      '--duration',
+      '1',
+      '--seed',
+      '9',
+      '--json',
+      json,
+      '--outcomes',
+      outcomes,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -53,15 +89,28 @@ test('a CLI run prints the table and writes the JSON result and one outcome line
   assert.match(stdout, /slo \/charge: 40\/40 good/);
   assert.match(stderr, /\[load\] t=0s offered 40/);
 
-  const result = JSON.parse(await readFile(json, 'utf8')) as Record<string, unknown> & { slo: Record<string, unknown>; totals: { offered: number } };
-  assert.deepEqual(result.slo, { route: '/charge', total: 40, good: 40, duration_seconds: 1, latency_threshold_ms: 300 });
+  const result = JSON.parse(await readFile(json, 'utf8')) as Record<string, unknown> & {
+    slo: Record<string, unknown>;
+    totals: { offered: number };
+  };
+  assert.deepEqual(result.slo, {
+    route: '/charge',
+    total: 40,
+    good: 40,
+    duration_seconds: 1,
+    latency_threshold_ms: 300,
+  });
   assert.equal(result.totals.offered, 40);
   assert.equal(result.outcomes, undefined, 'per-key outcomes live in their own file');
   assert.equal(result.outcomes_file, outcomes);
-  for (const field of ['run_id', 'seed', 'behind_schedule', 'schedule_lag', 'classes', 'seconds', 'stopped_by']) assert.ok(field in result, field);
+  for (const field of ['run_id', 'seed', 'behind_schedule', 'schedule_lag', 'classes', 'seconds', 'stopped_by'])
+    assert.ok(field in result, field);
 
   const lines = parseOutcomes(await readFile(outcomes, 'utf8'));
   assert.equal(lines.length, 40);
-  assert.deepEqual(lines.map((o) => o.key), Array.from({ length: 40 }, (_, i) => `load-9-${i + 1}`));
+  assert.deepEqual(
+    lines.map((o) => o.key),
+    Array.from({ length: 40 }, (_, i) => `load-9-${i + 1}`),
+  );
   assert.ok(lines.every((o) => o.status === 201 && o.attempts === 1 && o.provider_charge_id === `pc_${o.key}`));
 });

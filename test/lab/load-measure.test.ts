@@ -37,7 +37,10 @@ test('a server that answers after 50 ms reads as 50 ms: p50 and p99 >= 50 ms, no
   assert.ok(lat.p99 >= 50 * PRECISION, `p99 ${lat.p99}`);
   assert.ok(lat.p50 < 150, `p50 ${lat.p50}`);
   assert.ok(lat.p99 < 500, `p99 ${lat.p99}`);
-  assert.ok(s.seen.every((x) => x.deadlineHeader === '1000'), 'each request carries its deadline');
+  assert.ok(
+    s.seen.every((x) => x.deadlineHeader === '1000'),
+    'each request carries its deadline',
+  );
   assert.equal(r.slo.total, 200);
 });
 
@@ -61,7 +64,12 @@ async function closedLoop(url: string, durationMs: number, paceMs: number): Prom
   try {
     while (performance.now() < end) {
       const t = performance.now();
-      const res = await pool.request({ path: '/charge', method: 'POST', headers: { 'idempotency-key': `closed-${++n}`, 'content-type': 'application/json' }, body: '{}' });
+      const res = await pool.request({
+        path: '/charge',
+        method: 'POST',
+        headers: { 'idempotency-key': `closed-${++n}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
       await res.body.text();
       latencies.push(performance.now() - t);
       const wait = paceMs - (performance.now() - t);
@@ -90,14 +98,23 @@ test('a 1 s stall shows in the open-loop p99; a closed-loop client at the same p
   assert.ok(lat.p99 >= 900, `open-loop p99 ${lat.p99} ms`);
   assert.ok(lat.p50 < 200, `most requests were fast: p50 ${lat.p50} ms`);
   assert.equal(r.totals.goodput, r.totals.offered, 'every answer came within the 3 s deadline');
-  assert.ok(r.seconds.some((s) => (s.latency_ms.charge?.p99 ?? 0) >= 900), 'the stall is visible in the per-second view');
+  assert.ok(
+    r.seconds.some((s) => (s.latency_ms.charge?.p99 ?? 0) >= 900),
+    'the stall is visible in the per-second view',
+  );
 
   // Closed loop: the one request in flight during the stall waited a second, and the ~100
   // requests it should have sent meanwhile were never sent, so the stall is one sample in hundreds.
   const closedP99 = nearestRank(closedLatencies, 0.99);
   assert.ok(Math.max(...closedLatencies) >= 900, 'the closed-loop client did hit the stall');
-  assert.ok(closedP99 < 200, `closed-loop p99 ${closedP99} ms hides a 1 s stall that held ~25 % of the intended requests`);
-  assert.ok(closedLatencies.length < r.totals.offered, `closed loop sent ${closedLatencies.length}, the schedule ${r.totals.offered}`);
+  assert.ok(
+    closedP99 < 200,
+    `closed-loop p99 ${closedP99} ms hides a 1 s stall that held ~25 % of the intended requests`,
+  );
+  assert.ok(
+    closedLatencies.length < r.totals.offered,
+    `closed loop sent ${closedLatencies.length}, the schedule ${r.totals.offered}`,
+  );
 });
 
 test('a generator that falls behind its schedule flags the run and charges its lag to latency', async () => {

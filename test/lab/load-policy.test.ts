@@ -22,7 +22,8 @@ test('none never retries; capped retries non-final answers up to 3 attempts with
   assert.equal(capped.decide(2, { kind: 'error', code: 'ECONNRESET' }, 5), 100, 'ceiling doubles');
   assert.equal(capped.decide(3, s503, 5), undefined, 'three attempts in all');
   assert.equal(capped.decide(1, { kind: 'status', status: 409 }, 5), 50, 'in progress: try again later');
-  for (const status of [201, 402, 400, 422, 404]) assert.equal(capped.decide(1, { kind: 'status', status }, 5), undefined, String(status));
+  for (const status of [201, 402, 400, 422, 404])
+    assert.equal(capped.decide(1, { kind: 'status', status }, 5), undefined, String(status));
 });
 
 test('capped honours Retry-After up to its cap', () => {
@@ -52,14 +53,22 @@ test('the mix: weights, seeded choice, unique keys, identical bodies per key, re
   assert.throws(() => parseMix('charge=90,write=10'), /CLASS=WEIGHT/);
   assert.throws(() => parseMix('charge=0'), /at least one/);
   const plan = (seed: number) => {
-    const p = new RequestPlanner('r1', parseMix('charge=80,read=10,quote=10'), seededRandom(seed), seededRandom(seed + 1));
+    const p = new RequestPlanner(
+      'r1',
+      parseMix('charge=80,read=10,quote=10'),
+      seededRandom(seed),
+      seededRandom(seed + 1),
+    );
     return Array.from({ length: 2000 }, () => p.next());
   };
   const a = plan(3);
   assert.deepEqual(a, plan(3), 'deterministic under a seed');
   const charges = a.filter((r) => r.cls === 'charge');
   assert.ok(Math.abs(charges.length - 1600) < 100, `${charges.length} charges`);
-  assert.deepEqual(charges.slice(0, 3).map((r) => r.key), ['r1-1', 'r1-2', 'r1-3']);
+  assert.deepEqual(
+    charges.slice(0, 3).map((r) => r.key),
+    ['r1-1', 'r1-2', 'r1-3'],
+  );
   assert.equal(new Set(charges.map((r) => r.key)).size, charges.length);
   for (const c of charges.slice(0, 50)) {
     const body = JSON.parse(c.body!) as { amount: number; currency: string; source: string };
@@ -67,7 +76,10 @@ test('the mix: weights, seeded choice, unique keys, identical bodies per key, re
     assert.match(body.currency, /^[A-Z]{3}$/);
   }
   const reads = a.filter((r) => r.cls === 'read');
-  assert.ok(reads.every((r) => r.path === '/charges/r1-none'), 'no key created yet: a read that must 404');
+  assert.ok(
+    reads.every((r) => r.path === '/charges/r1-none'),
+    'no key created yet: a read that must 404',
+  );
   const quotes = a.filter((r) => r.cls === 'quote');
   assert.equal(quotes[0]!.path, '/quote?from=USD&to=EUR&amount=1000');
   assert.notEqual(quotes[1]!.path, quotes[0]!.path, 'pairs cycle');
@@ -90,10 +102,16 @@ test('options: defaults, steps, derived run id, and one-line errors', () => {
   const steps = parseLoadArgs(['--schedule', 'steps', '--steps', '100x10s,500x10s,100x10s'], {}).options;
   assert.equal(steps.durationSeconds, 30, 'a steps run lasts its steps unless --duration says otherwise');
   assert.equal(parseLoadArgs(['--rate', '5'], { LOAD_RATE: '7' }).options.rate, 5);
-  assert.throws(() => parseLoadArgs(['--schedule', 'steps'], {}), (e: unknown) => e instanceof ConfigError && /needs --steps/.test(e.message));
+  assert.throws(
+    () => parseLoadArgs(['--schedule', 'steps'], {}),
+    (e: unknown) => e instanceof ConfigError && /needs --steps/.test(e.message),
+  );
   assert.throws(() => parseLoadArgs(['--steps', '10x1s'], {}), /--steps applies to --schedule steps or poisson/);
   assert.equal(parseLoadArgs(['--schedule', 'poisson', '--steps', '10x1s,20x2s'], {}).options.durationSeconds, 3);
-  assert.throws(() => parseLoadArgs(['--retry', 'forever'], {}), /--retry must be one of none, capped, storm; got "forever"/);
+  assert.throws(
+    () => parseLoadArgs(['--retry', 'forever'], {}),
+    /--retry must be one of none, capped, storm; got "forever"/,
+  );
   assert.throws(() => parseLoadArgs(['--mix', 'charge=x'], {}), /--mix: mix part/);
   assert.throws(() => parseLoadArgs(['--duration', '0'], {}), /--duration must be a number/);
   assert.notEqual(resolveLoadOptions({}).seed, undefined);

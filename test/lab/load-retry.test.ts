@@ -86,18 +86,33 @@ test('goodput counts only final outcomes within the deadline; a client timeout i
     // n === 4: hang until the client gives up
   });
   servers.push(s);
-  const r = await runLoad({ url: s.url, rate: 50, durationSeconds: 1, deadlineMs: 200, graceMs: 400, seed: 5, runId: 'gp' });
+  const r = await runLoad({
+    url: s.url,
+    rate: 50,
+    durationSeconds: 1,
+    deadlineMs: 200,
+    graceMs: 400,
+    seed: 5,
+    runId: 'gp',
+  });
   assert.equal(r.totals.offered, 50);
   assert.deepEqual(r.totals.statuses, { '201': 20, '402': 10, '500': 10, timeout: 10 });
   assert.equal(r.totals.goodput, 20, 'fast 201 and 402 only: not the 500, not the late 201, not the timeouts');
   assert.equal(r.totals.timeouts, 10);
   assert.equal(r.totals.connection_errors, 0);
-  assert.equal(r.seconds.reduce((sum, x) => sum + x.goodput, 0), 20, 'per-second goodput adds up to the total');
+  assert.equal(
+    r.seconds.reduce((sum, x) => sum + x.goodput, 0),
+    20,
+    'per-second goodput adds up to the total',
+  );
   assert.equal(r.slo.total, 50);
   assert.equal(r.slo.good, 20, 'non-5xx within 300 ms: the fast 201 and 402 (the late 201 took >= 300 ms)');
   // One outcome per key, in key order, with the client-visible status.
   assert.equal(r.outcomes.length, 50);
-  assert.deepEqual(r.outcomes.map((o) => o.key), Array.from({ length: 50 }, (_, i) => `gp-${i + 1}`));
+  assert.deepEqual(
+    r.outcomes.map((o) => o.key),
+    Array.from({ length: 50 }, (_, i) => `gp-${i + 1}`),
+  );
   const of = (n: number) => r.outcomes.find((o) => o.key === `gp-${n}`)!;
   assert.equal(of(5).status, 201);
   assert.equal(of(5).charge_id, 'ch_gp-5');
@@ -131,16 +146,30 @@ test('the mix: reads ask for keys already created (404 before any), quotes cycle
     } else send(res, 200, { rate: 1 });
   });
   servers.push(s);
-  const r = await runLoad({ url: s.url, rate: 100, durationSeconds: 1, seed: 8, runId: 'mx', mixSpec: 'charge=60,read=20,quote=20' });
+  const r = await runLoad({
+    url: s.url,
+    rate: 100,
+    durationSeconds: 1,
+    seed: 8,
+    runId: 'mx',
+    mixSpec: 'charge=60,read=20,quote=20',
+  });
   const reads = s.seen.filter((x) => x.path.startsWith('/charges/'));
   const quotes = s.seen.filter((x) => x.path.startsWith('/quote'));
   assert.ok(reads.length > 5 && quotes.length > 5, `${reads.length} reads, ${quotes.length} quotes`);
   assert.ok(reads.every((x) => x.path === '/charges/mx-none' || created.has(decodeURIComponent(x.path.slice(9)))));
-  assert.equal(r.classes.read!.statuses['404'] ?? 0, reads.filter((x) => x.path === '/charges/mx-none').length, 'only a read before any charge 404s');
+  assert.equal(
+    r.classes.read!.statuses['404'] ?? 0,
+    reads.filter((x) => x.path === '/charges/mx-none').length,
+    'only a read before any charge 404s',
+  );
   assert.ok(new Set(quotes.map((x) => x.path)).size > 3);
   assert.equal(r.classes.charge!.offered + r.classes.read!.offered + r.classes.quote!.offered, 100);
   assert.equal(r.outcomes.length, r.classes.charge!.offered, 'outcomes are for charges only');
-  assert.ok(reads.every((x) => x.key === undefined), 'reads carry no Idempotency-Key');
+  assert.ok(
+    reads.every((x) => x.key === undefined),
+    'reads carry no Idempotency-Key',
+  );
 });
 
 test('the run bounds itself: max-requests stops the schedule, a signal stops it early, stragglers get one deadline', async () => {
@@ -155,12 +184,27 @@ test('the run bounds itself: max-requests stops the schedule, a signal stops it 
   setTimeout(() => stop.abort(), 300);
   const stopped = await runLoad({ url: ok.url, rate: 100, durationSeconds: 30, seed: 13 }, { signal: stop.signal });
   assert.equal(stopped.stopped_by, 'signal');
-  assert.ok(stopped.elapsed_seconds < 1.5 && stopped.totals.sent >= 20 && stopped.totals.sent <= 60, `${stopped.totals.sent} in ${stopped.elapsed_seconds} s`);
+  assert.ok(
+    stopped.elapsed_seconds < 1.5 && stopped.totals.sent >= 20 && stopped.totals.sent <= 60,
+    `${stopped.totals.sent} in ${stopped.elapsed_seconds} s`,
+  );
 
   // Every answer asks for a 5 s pause: capped retries would outlive the run, so the end cuts them.
   const slow = await failFirst(1_000_000, { 'retry-after': '5' });
-  const cut = await runLoad({ url: slow.url, rate: 20, durationSeconds: 0.5, deadlineMs: 200, graceMs: 100, retry: 'capped', retryCapMs: 5000, seed: 14 });
-  assert.ok(cut.elapsed_seconds < 0.5 + 0.3 + 0.5, `ended ${cut.elapsed_seconds} s after start: schedule + one deadline + grace, plus slack`);
+  const cut = await runLoad({
+    url: slow.url,
+    rate: 20,
+    durationSeconds: 0.5,
+    deadlineMs: 200,
+    graceMs: 100,
+    retry: 'capped',
+    retryCapMs: 5000,
+    seed: 14,
+  });
+  assert.ok(
+    cut.elapsed_seconds < 0.5 + 0.3 + 0.5,
+    `ended ${cut.elapsed_seconds} s after start: schedule + one deadline + grace, plus slack`,
+  );
   assert.equal(cut.totals.abandoned, 10);
   assert.ok(cut.outcomes.every((o) => o.status === 503 && o.abandoned === true && o.attempts === 1));
 });

@@ -61,19 +61,30 @@ test('poisson: seeded (same seed, same times), about rate x duration arrivals, e
   // Poisson over steps follows each step's rate.
   const s = allArrivals(profile('poisson', 0, parseSteps('100x5s,1000x5s'), 10_000), true, seededRandom(7));
   const first = s.filter((x) => x < 5000).length;
-  assert.ok(Math.abs(first - 500) < 120 && Math.abs(s.length - first - 5000) < 400, `${first} then ${s.length - first}`);
+  assert.ok(
+    Math.abs(first - 500) < 120 && Math.abs(s.length - first - 5000) < 400,
+    `${first} then ${s.length - first}`,
+  );
 });
 
 test('pace: each arrival is dispatched at its intended time on the injected clock', async () => {
   const clock = new ManualClock(5000);
   const sleep = async (ms: number) => clock.advance(Math.max(ms, 0));
   const got: [number, number][] = [];
-  const r = await pace(new Arrivals([{ rate: 10, durationMs: 1000 }], false, seededRandom(1)), 5000, { clock, sleep }, (i, a) => {
-    got.push([i, a]);
-    return true;
-  });
+  const r = await pace(
+    new Arrivals([{ rate: 10, durationMs: 1000 }], false, seededRandom(1)),
+    5000,
+    { clock, sleep },
+    (i, a) => {
+      got.push([i, a]);
+      return true;
+    },
+  );
   assert.equal(r, 'done');
-  assert.deepEqual(got, Array.from({ length: 10 }, (_, k) => [k * 100, k * 100]));
+  assert.deepEqual(
+    got,
+    Array.from({ length: 10 }, (_, k) => [k * 100, k * 100]),
+  );
 });
 
 test('pace: a generator that falls behind sends every overdue arrival late (none dropped) and reports the lag', async () => {
@@ -96,15 +107,26 @@ test('pace: a generator that falls behind sends every overdue arrival late (none
   const lags = got.map(([i, a]) => a - i);
   assert.equal(Math.max(...lags), 250);
   // The arrivals meant for 310..550 all left at 550, in order: their latency will include that wait.
-  assert.deepEqual(got.filter(([i]) => i > 300 && i <= 550).map(([, a]) => a), Array(25).fill(550));
-  assert.ok(got.filter(([i]) => i > 560).every(([i, a]) => a === i), 'back on schedule after catching up');
+  assert.deepEqual(
+    got.filter(([i]) => i > 300 && i <= 550).map(([, a]) => a),
+    Array(25).fill(550),
+  );
+  assert.ok(
+    got.filter(([i]) => i > 560).every(([i, a]) => a === i),
+    'back on schedule after catching up',
+  );
   assert.equal(isBehind(0, 250, 10, 100), true);
 });
 
 test('pace: dispatch returning false stops the schedule', async () => {
   const clock = new ManualClock();
   let n = 0;
-  const r = await pace(new Arrivals([{ rate: 100, durationMs: 1000 }], false, seededRandom(1)), 0, { clock, sleep: async (ms) => clock.advance(Math.max(ms, 0)) }, () => ++n < 5);
+  const r = await pace(
+    new Arrivals([{ rate: 100, durationMs: 1000 }], false, seededRandom(1)),
+    0,
+    { clock, sleep: async (ms) => clock.advance(Math.max(ms, 0)) },
+    () => ++n < 5,
+  );
   assert.equal(r, 'stopped');
   assert.equal(n, 5);
 });

@@ -72,7 +72,8 @@ describe('the HTML report in headless Chromium', { skip: chromium.skip }, () => 
           height: box.height,
           // A flat line (no 503 at all) has zero height but still spans the time axis.
           paths: pathBoxes.filter((b) => b.width > 0).length,
-          bands: [...el.querySelectorAll('rect.band')].filter((r) => (r as unknown as Graphic).getBBox().width > 0).length,
+          bands: [...el.querySelectorAll('rect.band')].filter((r) => (r as unknown as Graphic).getBBox().width > 0)
+            .length,
           markers: el.querySelectorAll('g.marker').length,
         };
       }),
@@ -89,7 +90,10 @@ describe('the HTML report in headless Chromium', { skip: chromium.skip }, () => 
   it('keeps chart text apart: no two labels in a chart overlap', async () => {
     const overlaps = await page.$$eval('svg.chart', (els) =>
       els.flatMap((el) => {
-        const boxes = [...el.querySelectorAll('text')].map((t) => ({ text: t.textContent ?? '', r: t.getBoundingClientRect() }));
+        const boxes = [...el.querySelectorAll('text')].map((t) => ({
+          text: t.textContent ?? '',
+          r: t.getBoundingClientRect(),
+        }));
         const hits: string[] = [];
         for (let i = 0; i < boxes.length; i++) {
           for (let j = i + 1; j < boxes.length; j++) {

@@ -127,7 +127,14 @@ describe('renderMarkdown', () => {
     const top = md.slice(0, md.indexOf('## Summary'));
     const [head, , row] = tableAfter(top, /^# bulwark bench report/);
     assert.deepEqual(head, ['Cores', 'CPU model', 'Memory', 'Node', 'Platform', 'Date']);
-    assert.deepEqual(row, ['16', 'AMD EPYC 7B13 64-Core Processor', '62.8 GiB', 'v20.20.2', 'linux x64 (6.1.0-18-cloud-amd64)', '2025-06-02T09:14:07.512Z']);
+    assert.deepEqual(row, [
+      '16',
+      'AMD EPYC 7B13 64-Core Processor',
+      '62.8 GiB',
+      'v20.20.2',
+      'linux x64 (6.1.0-18-cloud-amd64)',
+      '2025-06-02T09:14:07.512Z',
+    ]);
     assert.ok(top.includes(`\`\`\`sh\n${report.command}\n\`\`\``), 'the command, verbatim, in a code block');
   });
 
@@ -138,7 +145,12 @@ describe('renderMarkdown', () => {
     assert.equal(rows.length, 2 + 6);
     const failed = rows.filter((r) => r[2] === '**FAIL**');
     assert.equal(failed.length, 1);
-    assert.deepEqual(failed[0], ['deploy', 'goodput during deploy >= 90% of offered (mechanisms on)', '**FAIL**', 'deploy phase 86.2% (258.6/s of 300/s) \\< 90% & restart gap 1.2 s']);
+    assert.deepEqual(failed[0], [
+      'deploy',
+      'goodput during deploy >= 90% of offered (mechanisms on)',
+      '**FAIL**',
+      'deploy phase 86.2% (258.6/s of 300/s) \\< 90% & restart gap 1.2 s',
+    ]);
   });
 
   it('per scenario: the claim, the phases with their faults', () => {
@@ -165,16 +177,36 @@ describe('renderMarkdown', () => {
     assert.equal(body[4]![0], 'fault (provider latency 4 s (p50), 10% hang)');
     assert.equal(body[12]![0], '**total**');
     const v = report.scenarios[0]!.variants[0]!;
-    assert.deepEqual(body[4]!.slice(2), [fmtPerSecond(v.phases.fault!.goodput_per_s), fmtMs(v.phases.fault!.p99_ms), fmtPercent(v.phases.fault!.rate_503), fmtCount(v.phases.fault!.timeouts)]);
+    assert.deepEqual(body[4]!.slice(2), [
+      fmtPerSecond(v.phases.fault!.goodput_per_s),
+      fmtMs(v.phases.fault!.p99_ms),
+      fmtPercent(v.phases.fault!.rate_503),
+      fmtCount(v.phases.fault!.timeouts),
+    ]);
   });
 
   it('audit and SLO per variant, a non-zero loss in bold, findings escaped', () => {
     const deploy = md.slice(md.indexOf('## deploy'));
     const rows = tableAfter(deploy, /^### Audit and SLO/);
-    assert.deepEqual(rows[0], ['Variant', 'Offered', 'Goodput', 'p999 ms', 'Client final', 'Duplicates', 'Lost', 'Pending', 'SLO good / total', 'Error ratio', 'Burn rate']);
+    assert.deepEqual(rows[0], [
+      'Variant',
+      'Offered',
+      'Goodput',
+      'p999 ms',
+      'Client final',
+      'Duplicates',
+      'Lost',
+      'Pending',
+      'SLO good / total',
+      'Error ratio',
+      'Burn rate',
+    ]);
     const baseline = rows.find((r) => r[0] === 'Fastify baseline')!;
     assert.deepEqual(baseline.slice(4, 8), ['11,420', '0', '**14**', '**14**']);
-    assert.match(deploy, /^- Fastify baseline: key \\<k-1042> & 13 others: charged at the provider, row still \\`started\\` after settle \(>30 s\)$/m);
+    assert.match(
+      deploy,
+      /^- Fastify baseline: key \\<k-1042> & 13 others: charged at the provider, row still \\`started\\` after settle \(>30 s\)$/m,
+    );
   });
 
   it('events, drains and the behind-schedule note', () => {
@@ -189,7 +221,11 @@ describe('renderMarkdown', () => {
     ]);
     assert.ok(drains.some((r) => r[0] === 'Fastify baseline' && r[3] === '**14**'));
     assert.match(deploy, /^> \*\*Note:\*\* the load generator fell behind its schedule for Fastify baseline/m);
-    assert.doesNotMatch(md.slice(0, md.indexOf('## deploy')).slice(md.indexOf('## slow-provider')), /fell behind/, 'no note where it kept up');
+    assert.doesNotMatch(
+      md.slice(0, md.indexOf('## deploy')).slice(md.indexOf('## slow-provider')),
+      /fell behind/,
+      'no note where it kept up',
+    );
   });
 
   it('every table row has as many cells as its header', () => {
@@ -198,7 +234,8 @@ describe('renderMarkdown', () => {
       for (let i = 0; i < lines.length; i++) {
         if (!lines[i]!.startsWith('|') || lines[i - 1]?.startsWith('|')) continue;
         const width = cells(lines[i]!).length;
-        for (let j = i + 1; j < lines.length && lines[j]!.startsWith('|'); j++) assert.equal(cells(lines[j]!).length, width, lines[j]);
+        for (let j = i + 1; j < lines.length && lines[j]!.startsWith('|'); j++)
+          assert.equal(cells(lines[j]!).length, width, lines[j]);
       }
     }
   });
@@ -224,8 +261,14 @@ describe('renderHtml', () => {
       assert.doesNotMatch(doc, /url\(\s*['"]?(https?:|\/\/|data:)/i);
       assert.doesNotMatch(doc, /\son\w+\s*=/i, 'no inline event handlers');
       const hrefs = [...doc.matchAll(/\shref\s*=\s*"([^"]*)"/gi)].map((m) => m[1]!);
-      assert.ok(hrefs.every((h) => h.startsWith('#')), `only in-page anchors: ${hrefs.join(', ')}`);
-      assert.match(doc, /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; img-src data:">/);
+      assert.ok(
+        hrefs.every((h) => h.startsWith('#')),
+        `only in-page anchors: ${hrefs.join(', ')}`,
+      );
+      assert.match(
+        doc,
+        /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; img-src data:">/,
+      );
     }
   });
 
@@ -241,12 +284,22 @@ describe('renderHtml', () => {
   });
 
   it('shows the machine, the command and the failing check', () => {
-    for (const v of ['16', 'AMD EPYC 7B13 64-Core Processor', '62.8 GiB', 'v20.20.2', 'linux x64 (6.1.0-18-cloud-amd64)', '2025-06-02T09:14:07.512Z']) {
+    for (const v of [
+      '16',
+      'AMD EPYC 7B13 64-Core Processor',
+      '62.8 GiB',
+      'v20.20.2',
+      'linux x64 (6.1.0-18-cloud-amd64)',
+      '2025-06-02T09:14:07.512Z',
+    ]) {
       assert.ok(html.includes(`<dd>${v}</dd>`), v);
     }
     assert.ok(html.includes(`<pre><code>${report.command}</code></pre>`));
     assert.match(html, /1 of 6 checks failed/);
-    assert.match(html, /<td>goodput during deploy &gt;= 90% of offered \(mechanisms on\)<\/td><td><span class="fail">FAIL<\/span><\/td><td>deploy phase 86\.2% \(258\.6\/s of 300\/s\) &lt; 90% &amp; restart gap 1\.2 s<\/td>/);
+    assert.match(
+      html,
+      /<td>goodput during deploy &gt;= 90% of offered \(mechanisms on\)<\/td><td><span class="fail">FAIL<\/span><\/td><td>deploy phase 86\.2% \(258\.6\/s of 300\/s\) &lt; 90% &amp; restart gap 1\.2 s<\/td>/,
+    );
   });
 
   it('escapes every text from the report', () => {
@@ -260,13 +313,23 @@ describe('renderHtml', () => {
   it('three charts per scenario (goodput, p99, 503), each with the fault window shaded and the events marked', () => {
     assert.equal((html.match(/<svg [^>]*class="chart"/g) ?? []).length, 2 * 3);
     for (const s of html.split('<section class="scenario"').slice(1)) {
-      const figures = [...s.matchAll(/<figure data-metric="([^"]+)"><svg [^>]*class="chart"[\s\S]*?<\/svg><\/figure>/g)];
-      assert.deepEqual(figures.map((f) => f[1]), ['goodput', 'p99', '503']);
+      const figures = [
+        ...s.matchAll(/<figure data-metric="([^"]+)"><svg [^>]*class="chart"[\s\S]*?<\/svg><\/figure>/g),
+      ];
+      assert.deepEqual(
+        figures.map((f) => f[1]),
+        ['goodput', 'p99', '503'],
+      );
       for (const [fig] of figures) {
         assert.equal((fig.match(/<rect class="band"/g) ?? []).length, 1, 'one fault phase, one shaded window');
         assert.equal((fig.match(/<g class="series">/g) ?? []).length, 4, 'one line per variant');
         assert.ok((fig.match(/<g class="marker">/g) ?? []).length >= 4);
-        for (const label of ['bulwark (mechanisms on)', 'bulwark (mechanisms off)', 'Fastify baseline', 'Fastify baseline --hardened']) {
+        for (const label of [
+          'bulwark (mechanisms on)',
+          'bulwark (mechanisms off)',
+          'Fastify baseline',
+          'Fastify baseline --hardened',
+        ]) {
           assert.ok(fig.includes(`>${label}</text>`), `legend has ${label}`);
         }
       }
@@ -277,7 +340,11 @@ describe('renderHtml', () => {
   });
 
   it('the variants keep one colour and dash across charts and tables', () => {
-    const dashes = [...html.matchAll(/<path d="[^"]+" fill="none" stroke="(#[0-9A-Fa-f]{6})" stroke-width="[\d.]+"(?: stroke-dasharray="([^"]+)")?/g)].map((m) => `${m[1]} ${m[2] ?? 'solid'}`);
+    const dashes = [
+      ...html.matchAll(
+        /<path d="[^"]+" fill="none" stroke="(#[0-9A-Fa-f]{6})" stroke-width="[\d.]+"(?: stroke-dasharray="([^"]+)")?/g,
+      ),
+    ].map((m) => `${m[1]} ${m[2] ?? 'solid'}`);
     assert.deepEqual([...new Set(dashes)].sort(), ['#0072B2 solid', '#009E73 9 3 2 3', '#D55E00 2 3', '#E69F00 7 4']);
   });
 

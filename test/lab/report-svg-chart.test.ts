@@ -27,7 +27,10 @@ const near = (a: number, b: number, eps = 1e-9): void => assert.ok(Math.abs(a - 
 
 describe('escapeXml', () => {
   it('escapes the five XML specials and nothing else', () => {
-    assert.equal(escapeXml(`<a href="x">Tom & 'Jerry'</a>`), '&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;');
+    assert.equal(
+      escapeXml(`<a href="x">Tom & 'Jerry'</a>`),
+      '&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;',
+    );
     assert.equal(escapeXml('p99 — 4 s ×2'), 'p99 — 4 s ×2');
     assert.equal(escapeXml('&amp;'), '&amp;amp;', 'already-escaped text is escaped again, not trusted');
   });
@@ -147,13 +150,30 @@ describe('linePath', () => {
   });
 
   it('applies the scales and rounds to a tenth of a pixel', () => {
-    const p = linePath([{ x: 0, y: 0 }, { x: 1, y: 1 / 3 }], (x) => x * 100, (y) => 200 - y * 100);
+    const p = linePath(
+      [
+        { x: 0, y: 0 },
+        { x: 1, y: 1 / 3 },
+      ],
+      (x) => x * 100,
+      (y) => 200 - y * 100,
+    );
     assert.equal(p.d, 'M0 200L100 166.7');
   });
 
   it('draws nothing for no points or only nulls', () => {
     assert.deepEqual(linePath([], id, id), { d: '', isolated: [] });
-    assert.deepEqual(linePath([{ x: 0, y: null }, { x: 1, y: null }], id, id), { d: '', isolated: [] });
+    assert.deepEqual(
+      linePath(
+        [
+          { x: 0, y: null },
+          { x: 1, y: null },
+        ],
+        id,
+        id,
+      ),
+      { d: '', isolated: [] },
+    );
   });
 });
 
@@ -189,7 +209,12 @@ describe('placeLabels', () => {
 describe('lineChart', () => {
   const series: ChartSeries[] = [
     { label: 'on <fast>', color: '#0072B2', points: [0, 1, 2, 3, 4].map((x) => ({ x, y: 100 + x })) },
-    { label: 'off & slow', color: '#E69F00', dash: '7 4', points: [0, 1, 2, 3, 4].map((x) => ({ x, y: x === 2 ? null : 50 })) },
+    {
+      label: 'off & slow',
+      color: '#E69F00',
+      dash: '7 4',
+      points: [0, 1, 2, 3, 4].map((x) => ({ x, y: x === 2 ? null : 50 })),
+    },
   ];
 
   it('draws one path per series, the band, the marker, axes and a legend, all escaped', () => {
@@ -203,7 +228,11 @@ describe('lineChart', () => {
     });
     assert.match(svg, /^<svg [^>]*class="chart"[^>]*id="c_1_"/);
     assert.ok(svg.endsWith('</svg>'));
-    assert.equal((svg.match(/<path /g) ?? []).length, 2, 'one <path> per series (a gap is a second subpath, not a second path)');
+    assert.equal(
+      (svg.match(/<path /g) ?? []).length,
+      2,
+      'one <path> per series (a gap is a second subpath, not a second path)',
+    );
     assert.equal((svg.match(/<rect class="band"/g) ?? []).length, 1);
     assert.equal((svg.match(/<g class="marker">/g) ?? []).length, 1);
     assert.match(svg, /Goodput &lt;per&gt; second &amp; more/);
@@ -214,7 +243,11 @@ describe('lineChart', () => {
     assert.match(svg, /stroke-dasharray="7 4"/);
     assert.match(svg, />time \(s\)</);
     assert.match(svg, />fault window</, 'the band has a legend entry');
-    assert.doesNotMatch(svg, /<(?!\/?(svg|title|text|rect|line|path|circle|g|clipPath)[ >/])/, 'only the elements the chart draws');
+    assert.doesNotMatch(
+      svg,
+      /<(?!\/?(svg|title|text|rect|line|path|circle|g|clipPath)[ >/])/,
+      'only the elements the chart draws',
+    );
     assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
   });
 
@@ -225,7 +258,14 @@ describe('lineChart', () => {
   });
 
   it('switches to a log axis on auto when the values span decades, and says so', () => {
-    const wide: ChartSeries = { label: 'p99', color: '#000', points: [{ x: 0, y: 5 }, { x: 1, y: 4000 }] };
+    const wide: ChartSeries = {
+      label: 'p99',
+      color: '#000',
+      points: [
+        { x: 0, y: 5 },
+        { x: 1, y: 4000 },
+      ],
+    };
     const svg = lineChart({ id: 'p', title: 'p99', yLabel: 'p99 (ms)', yScale: 'auto', series: [wide] });
     assert.match(svg, /p99 \(ms\), log scale/);
     assert.match(svg, />1k</);
@@ -235,21 +275,41 @@ describe('lineChart', () => {
   });
 
   it('labels very large values compactly', () => {
-    const big: ChartSeries = { label: 'rps', color: '#000', points: [{ x: 0, y: 2_500_000 }, { x: 1, y: 40_000 }] };
+    const big: ChartSeries = {
+      label: 'rps',
+      color: '#000',
+      points: [
+        { x: 0, y: 2_500_000 },
+        { x: 1, y: 40_000 },
+      ],
+    };
     const svg = lineChart({ id: 'b', title: 'big', yLabel: 'goodput/s', series: [big] });
     assert.match(svg, />3M</);
     assert.match(svg, />1M</);
   });
 
   it('shows "no data" with no invented y scale when nothing was measured', () => {
-    const svg = lineChart({ id: 'e', title: 'empty', yLabel: 'y', series: [{ label: 'a', color: '#000', points: [] }] });
+    const svg = lineChart({
+      id: 'e',
+      title: 'empty',
+      yLabel: 'y',
+      series: [{ label: 'a', color: '#000', points: [] }],
+    });
     assert.match(svg, />no data</);
     assert.doesNotMatch(svg, /<path /);
     assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
   });
 
   it('draws a lone point between gaps as a dot', () => {
-    const lone: ChartSeries = { label: 'a', color: '#000', points: [{ x: 0, y: null }, { x: 1, y: 3 }, { x: 2, y: null }] };
+    const lone: ChartSeries = {
+      label: 'a',
+      color: '#000',
+      points: [
+        { x: 0, y: null },
+        { x: 1, y: 3 },
+        { x: 2, y: null },
+      ],
+    };
     const svg = lineChart({ id: 'l', title: 'lone', yLabel: 'y', series: [lone] });
     assert.equal((svg.match(/<circle /g) ?? []).length, 1);
   });

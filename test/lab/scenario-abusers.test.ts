@@ -51,7 +51,10 @@ test('hostile requests carry what their case names, with a Content-Length that m
         break;
       case 'non-ascii-key':
         assert.equal(idKeys.length, 1);
-        assert.ok([...Buffer.from(idKeys[0]!, 'latin1')].some((b) => b > 0x7e), 'a byte outside visible ASCII');
+        assert.ok(
+          [...Buffer.from(idKeys[0]!, 'latin1')].some((b) => b > 0x7e),
+          'a byte outside visible ASCII',
+        );
         assert.deepEqual(keys, []);
         break;
       case 'non-utf8-body':
@@ -76,14 +79,27 @@ test('hostile requests: one connection each at the given rate, answers counted p
       if (at < 0) return;
       seen++;
       // Refuse a huge header section the way a strict server does; answer the rest.
-      const status = at > 16 * 1024 ? 431 : buf.subarray(0, at).toString('latin1').split('Idempotency-Key:').length > 2 ? 400 : 201;
+      const status =
+        at > 16 * 1024 ? 431 : buf.subarray(0, at).toString('latin1').split('Idempotency-Key:').length > 2 ? 400 : 201;
       s.end(`HTTP/1.1 ${status} X\r\nContent-Length: 0\r\n\r\n`);
     });
   });
   try {
-    const r = await hostileRequests({ url: srv.url, rate: 40, seconds: 0.5, keyPrefix: 'h', deadlineMs: 1000, answerTimeoutMs: 2000 });
+    const r = await hostileRequests({
+      url: srv.url,
+      rate: 40,
+      seconds: 0.5,
+      keyPrefix: 'h',
+      deadlineMs: 1000,
+      answerTimeoutMs: 2000,
+    });
     assert.equal(seen, 20);
-    assert.deepEqual(r.statuses, { 'repeated-key 400': 5, 'non-ascii-key 201': 5, 'non-utf8-body 201': 5, 'huge-header 431': 5 });
+    assert.deepEqual(r.statuses, {
+      'repeated-key 400': 5,
+      'non-ascii-key 201': 5,
+      'non-utf8-body 201': 5,
+      'huge-header 431': 5,
+    });
     assert.equal(r.keys.length, 5 * 2 + 5 + 5);
   } finally {
     await close(srv);
@@ -98,7 +114,14 @@ test('trickling bodies never complete: a server waiting for the body holds every
   });
   try {
     const started = Date.now();
-    const r = await trickleBodies({ url: srv.url, connections: 20, seconds: 1.2, byteEveryMs: 200, keyPrefix: 't', deadlineMs: 1000 });
+    const r = await trickleBodies({
+      url: srv.url,
+      connections: 20,
+      seconds: 1.2,
+      byteEveryMs: 200,
+      keyPrefix: 't',
+      deadlineMs: 1000,
+    });
     const took = Date.now() - started;
     assert.deepEqual(r.statuses, { open: 20 });
     assert.ok(took >= 1100 && took < 5000, `bounded by its time (${took} ms)`);
@@ -117,8 +140,19 @@ test('trickling bodies count a server that answers them (a 408, say) and one tha
     else setTimeout(() => s.destroy(), 300);
   });
   try {
-    const r = await trickleBodies({ url: srv.url, connections: 10, seconds: 3, byteEveryMs: 500, keyPrefix: 't', deadlineMs: 1000 });
-    assert.equal((r.statuses['408'] ?? 0) + (r.statuses.closed ?? 0) + (r.statuses.error ?? 0), 10, JSON.stringify(r.statuses));
+    const r = await trickleBodies({
+      url: srv.url,
+      connections: 10,
+      seconds: 3,
+      byteEveryMs: 500,
+      keyPrefix: 't',
+      deadlineMs: 1000,
+    });
+    assert.equal(
+      (r.statuses['408'] ?? 0) + (r.statuses.closed ?? 0) + (r.statuses.error ?? 0),
+      10,
+      JSON.stringify(r.statuses),
+    );
     assert.equal(r.statuses['408'], 5);
     assert.equal(r.answeredMs.length, 5);
   } finally {
@@ -127,6 +161,19 @@ test('trickling bodies count a server that answers them (a 408, say) and one tha
 });
 
 test('abusive clients refuse any target but loopback', async () => {
-  await assert.rejects(trickleBodies({ url: 'http://10.1.2.3:80', connections: 1, seconds: 1, byteEveryMs: 100, keyPrefix: 't', deadlineMs: 1000 }), /only target loopback/);
-  await assert.rejects(hostileRequests({ url: 'http://example.com:80', rate: 1, seconds: 1, keyPrefix: 'h', deadlineMs: 1000 }), /only target loopback/);
+  await assert.rejects(
+    trickleBodies({
+      url: 'http://10.1.2.3:80',
+      connections: 1,
+      seconds: 1,
+      byteEveryMs: 100,
+      keyPrefix: 't',
+      deadlineMs: 1000,
+    }),
+    /only target loopback/,
+  );
+  await assert.rejects(
+    hostileRequests({ url: 'http://example.com:80', rate: 1, seconds: 1, keyPrefix: 'h', deadlineMs: 1000 }),
+    /only target loopback/,
+  );
 });

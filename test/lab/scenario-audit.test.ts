@@ -5,7 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_FINDINGS, auditClean, auditRun, type AuditInput, type AuditRow, type ProviderCharge } from '../../src/lab/scenario/audit.js';
+import {
+  MAX_FINDINGS,
+  auditClean,
+  auditRun,
+  type AuditInput,
+  type AuditRow,
+  type ProviderCharge,
+} from '../../src/lab/scenario/audit.js';
 
 type Outcome = AuditInput['outcomes'][number];
 
@@ -58,7 +65,7 @@ test('a key charged twice by the provider is a duplicate', () => {
     { id: 'pch_9', status: 'succeeded' },
   ]);
   const a = auditRun({ ...r, ledger: { created: 5, duplicates: [{ reference: 'k-ok', charges: 2 }] } });
-  assert.equal(a.duplicates, 1, 'the ledger\'s own duplicate list does not count the same key again');
+  assert.equal(a.duplicates, 1, "the ledger's own duplicate list does not count the same key again");
   assert.equal(a.lost, 0);
   assert.match(a.findings[0]!, /k-ok: charged 2 times by the provider \(pch_1, pch_9\)/);
   assert.equal(auditClean(a), false);
@@ -120,11 +127,31 @@ test('a pending row whose charge the provider made is both pending and lost', ()
 
 test('Postgres and the provider disagreeing on a final outcome is a finding', () => {
   const cases: [string, (r: ReturnType<typeof cleanRun>) => void, RegExp][] = [
-    ['succeeded row, no provider charge', (r) => r.charges.delete('k-503-reconciled'), /Postgres holds succeeded with pch_3 but the provider has no charge/],
-    ['succeeded row, another charge id', (r) => r.charges.set('k-ok', [{ id: 'pch_other', status: 'succeeded' }]), /k-ok: the provider charged it \(pch_other\)|Postgres holds succeeded with pch_1/],
-    ['declined row, nothing declined', (r) => r.charges.delete('k-declined'), /Postgres holds declined but the provider has no charge/],
-    ['failed row, a declined charge', (r) => r.charges.set('k-504-failed', [{ id: 'pch_6', status: 'declined' }]), /Postgres holds failed but the provider has declined pch_6/],
-    ['client told another charge id', (r) => (r.outcomes[0] = { key: 'k-ok', status: 201, provider_charge_id: 'pch_x' }), /told provider charge pch_x but Postgres holds pch_1/],
+    [
+      'succeeded row, no provider charge',
+      (r) => r.charges.delete('k-503-reconciled'),
+      /Postgres holds succeeded with pch_3 but the provider has no charge/,
+    ],
+    [
+      'succeeded row, another charge id',
+      (r) => r.charges.set('k-ok', [{ id: 'pch_other', status: 'succeeded' }]),
+      /k-ok: the provider charged it \(pch_other\)|Postgres holds succeeded with pch_1/,
+    ],
+    [
+      'declined row, nothing declined',
+      (r) => r.charges.delete('k-declined'),
+      /Postgres holds declined but the provider has no charge/,
+    ],
+    [
+      'failed row, a declined charge',
+      (r) => r.charges.set('k-504-failed', [{ id: 'pch_6', status: 'declined' }]),
+      /Postgres holds failed but the provider has declined pch_6/,
+    ],
+    [
+      'client told another charge id',
+      (r) => (r.outcomes[0] = { key: 'k-ok', status: 201, provider_charge_id: 'pch_x' }),
+      /told provider charge pch_x but Postgres holds pch_1/,
+    ],
   ];
   for (const [name, mutate, pattern] of cases) {
     const r = cleanRun();
@@ -164,7 +191,10 @@ test('findings are capped, with one line counting the rest; the counts stay exac
 });
 
 test('a 402 the client saw whose row is gone (or still started) is lost: a retry would charge again', () => {
-  for (const rows of [(r: AuditRow[]) => r.filter((x) => x.key !== 'k-declined'), (r: AuditRow[]) => r.map((x) => (x.key === 'k-declined' ? { ...x, status: 'started' as const } : x))]) {
+  for (const rows of [
+    (r: AuditRow[]) => r.filter((x) => x.key !== 'k-declined'),
+    (r: AuditRow[]) => r.map((x) => (x.key === 'k-declined' ? { ...x, status: 'started' as const } : x)),
+  ]) {
     const r = cleanRun();
     const a = auditRun({ ...r, rows: rows(r.rows), ledger: { created: 4, duplicates: [] } });
     assert.equal(a.lost, 1);

@@ -8,7 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SecondStats } from '../../src/lab/load/types.js';
 import { breakerEvents, scrapedBreakerEvents } from '../../src/lab/scenario/events.js';
-import { parsePrometheus, quantileBetween, ratesBetween, snapshotOf, type ScrapePoint } from '../../src/lab/scenario/scrape.js';
+import {
+  parsePrometheus,
+  quantileBetween,
+  ratesBetween,
+  snapshotOf,
+  type ScrapePoint,
+} from '../../src/lab/scenario/scrape.js';
 import { buildTimeline, percentile, phaseTotals } from '../../src/lab/scenario/timeline.js';
 import { recoveryCheck, recoverySeconds } from '../../src/lab/scenario/checks.js';
 import type { VariantRun } from '../../src/lab/scenario/definition.js';
@@ -32,7 +38,11 @@ bulwark_build_info{version="0.1.0",git_commit="a\\"b"} 1
 
 test('a /metrics text reduces to breaker states, gauges and summed counters', () => {
   const samples = parsePrometheus(METRICS);
-  assert.equal(samples.find((s) => s.name === 'bulwark_build_info')?.labels.git_commit, 'a"b', 'escaped quotes in labels');
+  assert.equal(
+    samples.find((s) => s.name === 'bulwark_build_info')?.labels.git_commit,
+    'a"b',
+    'escaped quotes in labels',
+  );
   const snap = snapshotOf(samples);
   assert.deepEqual(snap.breaker, { provider: 'open', fx: 'closed' });
   assert.equal(snap.admissionLimit, 48);
@@ -54,7 +64,10 @@ test('counter rates come from consecutive scrapes; a counter that went down rest
 
 test('breaker transitions from both log shapes become events, one per transition', () => {
   const start = Date.parse('2025-01-01T00:00:00.000Z');
-  const line = (ms: number, rec: Record<string, unknown>) => ({ at: start + ms, rec: { time: new Date(start + ms).toISOString(), ...rec } });
+  const line = (ms: number, rec: Record<string, unknown>) => ({
+    at: start + ms,
+    rec: { time: new Date(start + ms).toISOString(), ...rec },
+  });
   const events = breakerEvents(
     [
       line(1500, { msg: 'breaker transition', breaker: 'provider', from: 'closed', to: 'open' }),
@@ -77,22 +90,51 @@ test('breaker transitions from both log shapes become events, one per transition
 test('scraped breaker changes no log line explains become "(scraped)" events; a restart is not a transition', () => {
   const point = (t: number, state: string, uptimeS: number): ScrapePoint => {
     const startS = Date.now() / 1000 - uptimeS;
-    const snapshot = snapshotOf(parsePrometheus(`bulwark_breaker_state{downstream="provider",state="${state}"} 1\nprocess_start_time_seconds ${startS}\n`));
+    const snapshot = snapshotOf(
+      parsePrometheus(
+        `bulwark_breaker_state{downstream="provider",state="${state}"} 1\nprocess_start_time_seconds ${startS}\n`,
+      ),
+    );
     return { t, snapshot, ...ratesBetween(undefined, t, snapshot) };
   };
-  const points = [point(0.9, 'closed', 10), point(1.9, 'open', 11), point(2.9, 'open', 12), point(3.9, 'half_open', 13), point(4.9, 'closed', 0.5)];
+  const points = [
+    point(0.9, 'closed', 10),
+    point(1.9, 'open', 11),
+    point(2.9, 'open', 12),
+    point(3.9, 'half_open', 13),
+    point(4.9, 'closed', 0.5),
+  ];
   // The open at 1.9 was logged at 1.2; the half-open was not logged; the closed at 4.9 is a new process.
   const events = scrapedBreakerEvents(points, [{ t: 1.2, what: 'provider breaker opened' }]);
   assert.deepEqual(events, [{ t: 3.9, what: 'provider breaker half-open (scraped)' }]);
 });
 
 function second(n: number, over: Partial<SecondStats>): SecondStats {
-  return { second: n, offered: 0, sent: 0, retries: 0, completed: 0, goodput: 0, statuses: {}, attempt_statuses: {}, timeouts: 0, connection_errors: 0, latency_ms: {}, ...over };
+  return {
+    second: n,
+    offered: 0,
+    sent: 0,
+    retries: 0,
+    completed: 0,
+    goodput: 0,
+    statuses: {},
+    attempt_statuses: {},
+    timeouts: 0,
+    connection_errors: 0,
+    latency_ms: {},
+    ...over,
+  };
 }
 
-test('the timeline joins the load generator\'s seconds with the scrape that fell inside each second', () => {
+test("the timeline joins the load generator's seconds with the scrape that fell inside each second", () => {
   const seconds = [
-    second(0, { offered: 10, goodput: 10, completed: 10, statuses: { '201': 10 }, latency_ms: { charge: { count: 10, p50: 5, p99: 9, p999: 9, max: 9 } } }),
+    second(0, {
+      offered: 10,
+      goodput: 10,
+      completed: 10,
+      statuses: { '201': 10 },
+      latency_ms: { charge: { count: 10, p50: 5, p99: 9, p999: 9, max: 9 } },
+    }),
     second(1, { offered: 10, goodput: 4, completed: 10, statuses: { '201': 4, '503': 6 }, timeouts: 0 }),
   ];
   const snap = snapshotOf(parsePrometheus(METRICS));
@@ -140,7 +182,14 @@ test('recovery: time until goodput holds the target two seconds running, and the
     { name: 'recovery', start_s: 5, end_s: 10 },
   ];
   const goodput = [0, 100, 100, 0, 0, 10, 90, 50, 95, 100];
-  const timeline: TimelinePoint[] = goodput.map((g, t) => ({ t, offered: 100, goodput: g, p99_ms: null, rate_503: 0, timeouts: 0 }));
+  const timeline: TimelinePoint[] = goodput.map((g, t) => ({
+    t,
+    offered: 100,
+    goodput: g,
+    p99_ms: null,
+    rate_503: 0,
+    timeouts: 0,
+  }));
   const run = { result: { variant: 'gateway', timeline } } as unknown as VariantRun;
   assert.equal(recoverySeconds(run, phases, 0.8), 3, '90 then 50 is not held; 95 then 100 is, from t = 8');
   const check = recoveryCheck(run, phases, 0.8, 2);
@@ -151,20 +200,54 @@ test('recovery: time until goodput holds the target two seconds running, and the
 
 test('server-side quantiles from two scrapes of a cumulative histogram, interpolated like histogram_quantile', () => {
   const buckets = (pairs: [number, number][]) => new Map(pairs);
-  const before = buckets([[0.001, 10], [0.01, 10], [0.1, 10], [Infinity, 10]]);
+  const before = buckets([
+    [0.001, 10],
+    [0.01, 10],
+    [0.1, 10],
+    [Infinity, 10],
+  ]);
   // Between the scrapes: 90 answers under 1 ms, 10 between 10 and 100 ms.
-  const after = buckets([[0.001, 100], [0.01, 100], [0.1, 110], [Infinity, 110]]);
+  const after = buckets([
+    [0.001, 100],
+    [0.01, 100],
+    [0.1, 110],
+    [Infinity, 110],
+  ]);
   const p50 = quantileBetween(before, after, 0.5);
   assert.equal(p50.count, 100);
   assert.ok(Math.abs(p50.value! - 0.001 * (50 / 90)) < 1e-9, `p50 ${p50.value}`);
   const p99 = quantileBetween(before, after, 0.99);
   assert.ok(Math.abs(p99.value! - (0.01 + 0.09 * 0.9)) < 1e-9, `p99 ${p99.value}`);
-  assert.deepEqual(quantileBetween(after, after, 0.5), { value: null, count: 0 }, 'nothing recorded between the scrapes');
+  assert.deepEqual(
+    quantileBetween(after, after, 0.5),
+    { value: null, count: 0 },
+    'nothing recorded between the scrapes',
+  );
   // A restart between the scrapes (counts went down): no answer rather than a wrong one.
   assert.equal(quantileBetween(after, before, 0.5).value, null);
   // Everything past the last finite bound: the highest finite bound, as Prometheus answers.
-  assert.equal(quantileBetween(undefined, buckets([[0.1, 0], [Infinity, 5]]), 0.5).value, 0.1);
+  assert.equal(
+    quantileBetween(
+      undefined,
+      buckets([
+        [0.1, 0],
+        [Infinity, 5],
+      ]),
+      0.5,
+    ).value,
+    0.1,
+  );
   // The scrape reduction keeps /charge's buckets by status class.
-  const snap = snapshotOf(parsePrometheus('bulwark_http_request_duration_seconds_bucket{route="/charge",status_class="5xx",le="0.001"} 7\nbulwark_http_request_duration_seconds_bucket{route="/charge",status_class="5xx",le="+Inf"} 9\nbulwark_http_request_duration_seconds_bucket{route="/quote",status_class="5xx",le="+Inf"} 4\n'));
-  assert.deepEqual([...snap.chargeBuckets['5xx']!.entries()], [[0.001, 7], [Infinity, 9]]);
+  const snap = snapshotOf(
+    parsePrometheus(
+      'bulwark_http_request_duration_seconds_bucket{route="/charge",status_class="5xx",le="0.001"} 7\nbulwark_http_request_duration_seconds_bucket{route="/charge",status_class="5xx",le="+Inf"} 9\nbulwark_http_request_duration_seconds_bucket{route="/quote",status_class="5xx",le="+Inf"} 4\n',
+    ),
+  );
+  assert.deepEqual(
+    [...snap.chargeBuckets['5xx']!.entries()],
+    [
+      [0.001, 7],
+      [Infinity, 9],
+    ],
+  );
 });

@@ -25,13 +25,23 @@ test('an unclean audit fails the scenario unless the scenario reports that varia
   // Reporting another variant as measured does not excuse this one.
   assert.equal(problemsOf({ ...s, audit_reported_only: ['baseline-hardened'] }).length, 1);
   // Nor does it excuse a gateway whose audit is unclean.
-  const gw = { ...s, audit_reported_only: ['baseline' as const], variants: s.variants.map((v) => (v.variant === 'gateway' ? { ...v, audit: { ...v.audit, duplicates: 2 } } : v)) };
-  assert.deepEqual(problemsOf(gw).map((p) => p.split(':')[0]), ['deploy/gateway']);
+  const gw = {
+    ...s,
+    audit_reported_only: ['baseline' as const],
+    variants: s.variants.map((v) => (v.variant === 'gateway' ? { ...v, audit: { ...v.audit, duplicates: 2 } } : v)),
+  };
+  assert.deepEqual(
+    problemsOf(gw).map((p) => p.split(':')[0]),
+    ['deploy/gateway'],
+  );
 });
 
 test('the report says which audits are reported as measured, and still shows their counts', () => {
   const base = fixtureReport();
-  const report = { ...base, scenarios: [base.scenarios[0]!, { ...deployWithLostBaseline(), audit_reported_only: ['baseline' as const] }] };
+  const report = {
+    ...base,
+    scenarios: [base.scenarios[0]!, { ...deployWithLostBaseline(), audit_reported_only: ['baseline' as const] }],
+  };
   const md = renderMarkdown(report);
   assert.match(md, /_Audit reported as measured, not judged: Fastify baseline\._/);
   assert.match(md, /\| Fastify baseline \|[^\n]*\*\*14\*\*/);

@@ -19,11 +19,16 @@ test('families, escaped labels, and histograms with sorted le up to +Inf', () =>
     .histogram('x_seconds', h.snapshot(), { route: '/charge' })
     .text();
   assert.match(text, /^# HELP x_total A counter\.\n# TYPE x_total counter\nx_total\{route="a\\"b\\\\c\\nd"\} 3\n/);
-  const les = [...text.matchAll(/x_seconds_bucket\{route="\/charge",le="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])] as const);
+  const les = [...text.matchAll(/x_seconds_bucket\{route="\/charge",le="([^"]+)"\} (\d+)/g)].map(
+    (m) => [m[1], Number(m[2])] as const,
+  );
   assert.equal(les.at(-1)![0], '+Inf');
   assert.equal(les.at(-1)![1], 2);
   const finite = les.slice(0, -1).map(([le]) => Number(le));
-  assert.deepEqual(finite, [...finite].sort((a, b) => a - b));
+  assert.deepEqual(
+    finite,
+    [...finite].sort((a, b) => a - b),
+  );
   assert.equal(les.find(([le]) => le === '0.3')![1], 1);
   assert.match(text, /x_seconds_count\{route="\/charge"\} 2\n/);
   assert.ok(text.endsWith('\n'));
@@ -33,7 +38,18 @@ test('the backlog gauges: absent until the first backlog query answered, then it
   const bulkhead = { limit: 4, maxWaiting: 4 };
   const settings = {
     breakers: true,
-    breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8, probeTimeoutMs: 2000 },
+    breaker: {
+      windowMs: 10_000,
+      buckets: 10,
+      minCalls: 20,
+      failureRateThreshold: 0.5,
+      slowCallMs: 500,
+      slowCallRateThreshold: 0.8,
+      openMs: 5000,
+      halfOpenProbes: 5,
+      halfOpenSuccessRatio: 0.8,
+      probeTimeoutMs: 2000,
+    },
     bulkheads: true,
     providerBulkhead: bulkhead,
     fxBulkhead: bulkhead,
@@ -55,7 +71,14 @@ test('the backlog gauges: absent until the first backlog query answered, then it
       telemetry,
       protection,
       window,
-      admission: () => ({ limit: null, inFlight: 0, shed: { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 }, expectedQueueWaitMs: 0, loopDelayMs: 0, loopUtilization: 0 }),
+      admission: () => ({
+        limit: null,
+        inFlight: 0,
+        shed: { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 },
+        expectedQueueWaitMs: 0,
+        loopDelayMs: 0,
+        loopUtilization: 0,
+      }),
       pool: () => ({ threads: 1, queueSize: 0 }),
       drain: () => ({ draining: false, elapsedMs: 0, abandoned: 0 }),
       backlog: () => backlog,
@@ -64,13 +87,20 @@ test('the backlog gauges: absent until the first backlog query answered, then it
   try {
     const promtool = (text: string) => spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     const before = render();
-    assert.doesNotMatch(before, /bulwark_oldest_started_charge_age_seconds|bulwark_charges_needing_attention/, 'no made-up 0 before the database answered');
+    assert.doesNotMatch(
+      before,
+      /bulwark_oldest_started_charge_age_seconds|bulwark_charges_needing_attention/,
+      'no made-up 0 before the database answered',
+    );
     assert.match(before, /^bulwark_charge_errors_total\{stage="record"\} 3$/m);
     assert.match(before, /^bulwark_reconciler_charges_total\{outcome="needs_attention"\} 2$/m);
     assert.equal(promtool(before).status, 0, promtool(before).stdout + promtool(before).stderr);
     backlog = { oldestStartedAgeSeconds: 1234.5, needsAttention: 7, oldestNeedingAttention: [] };
     const after = render();
-    assert.match(after, /^# TYPE bulwark_oldest_started_charge_age_seconds gauge\nbulwark_oldest_started_charge_age_seconds 1234\.5$/m);
+    assert.match(
+      after,
+      /^# TYPE bulwark_oldest_started_charge_age_seconds gauge\nbulwark_oldest_started_charge_age_seconds 1234\.5$/m,
+    );
     assert.match(after, /^# TYPE bulwark_charges_needing_attention gauge\nbulwark_charges_needing_attention 7$/m);
     const check = promtool(after);
     assert.ok(!check.error, `promtool is needed (Debian package prometheus): ${String(check.error)}`);

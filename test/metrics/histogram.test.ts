@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { bucketIndex, bucketLowerUs, bucketUpperUs, cumulativeAt, HISTOGRAM_BUCKETS, SharedHistogram, summarize } from '../../src/metrics/histogram.js';
+import {
+  bucketIndex,
+  bucketLowerUs,
+  bucketUpperUs,
+  cumulativeAt,
+  HISTOGRAM_BUCKETS,
+  SharedHistogram,
+  summarize,
+} from '../../src/metrics/histogram.js';
 import { allocateShared, openRegion } from '../../src/resilience/shared-memory.js';
 
 test('every value lands in the bucket whose bounds contain it; relative bucket width stays under 1 %', () => {
@@ -44,14 +52,21 @@ test('four threads recording at once lose no count (one Atomics.add per record, 
   const layout = allocateShared({ h: { ints: HISTOGRAM_BUCKETS, floats: 0 } });
   const n = 50_000;
   await Promise.all(
-    Array.from({ length: 4 }, () => new Promise<void>((resolve, reject) => {
-      const w = new Worker(new URL('./fixtures/record-worker.js', import.meta.url), { workerData: { layout, n } });
-      w.once('message', () => resolve());
-      w.once('error', reject);
-    })),
+    Array.from(
+      { length: 4 },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const w = new Worker(new URL('./fixtures/record-worker.js', import.meta.url), { workerData: { layout, n } });
+          w.once('message', () => resolve());
+          w.once('error', reject);
+        }),
+    ),
   );
   const counts = new SharedHistogram(openRegion(layout, 'h').i32).snapshot();
-  assert.equal(counts.reduce((a, b) => a + b, 0), 4 * n);
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    4 * n,
+  );
   // Every thread recorded 1..1000 ms fifty times each: each value's bucket holds exactly its share.
   const expected = new Int32Array(HISTOGRAM_BUCKETS);
   for (let i = 0; i < n; i++) expected[bucketIndex(((i % 1000) + 1) * 1000)]! += 4;

@@ -34,8 +34,15 @@ after(async () => {
 
 test('GET /metrics counts what happened', async () => {
   const body = { amount: 500, currency: 'USD', source: 'tok_visa' };
-  for (let i = 0; i < 12; i++) assert.equal((await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': `scrape-${i}` }, body })).status, 201);
-  assert.equal((await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': 'scrape-0' }, body })).status, 201);
+  for (let i = 0; i < 12; i++)
+    assert.equal(
+      (await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': `scrape-${i}` }, body })).status,
+      201,
+    );
+  assert.equal(
+    (await call(gw.url, 'POST', '/charge', { headers: { 'idempotency-key': 'scrape-0' }, body })).status,
+    201,
+  );
   assert.equal((await call(gw.url, 'POST', '/charge', { headers: {}, body })).status, 400);
   assert.equal((await call(gw.url, 'GET', '/charges/scrape-1')).status, 200);
   assert.equal((await call(gw.url, 'GET', '/quote?from=USD&to=EUR&amount=100')).status, 200);
@@ -47,21 +54,36 @@ test('GET /metrics counts what happened', async () => {
   assert.equal(value(/^bulwark_http_requests_total\{route="\/charge",code="201"\} (\d+)$/m), 13);
   assert.equal(value(/^bulwark_http_requests_total\{route="\/charge",code="400"\} (\d+)$/m), 1);
   assert.equal(value(/^bulwark_http_requests_total\{route="other",code="404"\} (\d+)$/m), 1);
-  assert.equal(value(/^bulwark_http_request_duration_seconds_count\{route="\/charge",status_class="2xx"\} (\d+)$/m), 13);
-  assert.ok(value(/^bulwark_stage_duration_seconds_count\{stage="claim"\} (\d+)$/m) >= 12, 'workers record stage timings');
+  assert.equal(
+    value(/^bulwark_http_request_duration_seconds_count\{route="\/charge",status_class="2xx"\} (\d+)$/m),
+    13,
+  );
+  assert.ok(
+    value(/^bulwark_stage_duration_seconds_count\{stage="claim"\} (\d+)$/m) >= 12,
+    'workers record stage timings',
+  );
   assert.ok(value(/^bulwark_stage_duration_seconds_count\{stage="provider_attempt"\} (\d+)$/m) >= 12);
   assert.equal(value(/^bulwark_breaker_state\{downstream="provider",state="closed"\} (\d+)$/m), 1);
   assert.ok(value(/^bulwark_db_pool_limit (\d+)$/m) > 0);
   // Counter series exist from the first scrape on, at 0 until they happen.
   assert.equal(value(/^bulwark_http_requests_total\{route="\/quote",code="504"\} (\d+)$/m), 0);
   // The process and Node.js families every dashboard expects (prom-client's default collectors).
-  for (const family of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+  for (const family of [
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'process_start_time_seconds',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_p99_seconds',
+  ]) {
     assert.match(scrape.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
     assert.ok(value(new RegExp(`^${family} (\\S+)$`, 'm')) >= 0, `${family} has a value`);
   }
   assert.ok(value(/^process_start_time_seconds (\S+)$/m) <= Date.now() / 1000, 'start time is in the past');
   assert.match(scrape.text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
-  assert.match(scrape.text, /^bulwark_build_info\{version="[^"]+",git_commit="[^"]+",node="v20[^"]*",uws="native [^"]+"\} 1$/m);
+  assert.match(
+    scrape.text,
+    /^bulwark_build_info\{version="[^"]+",git_commit="[^"]+",node="v20[^"]*",uws="native [^"]+"\} 1$/m,
+  );
 });
 
 test('GET /metrics passes promtool check metrics', { skip: promtool.skip }, async () => {
@@ -73,7 +95,12 @@ test('GET /metrics passes promtool check metrics', { skip: promtool.skip }, asyn
 });
 
 test('METRICS_PORT: /metrics moves to a listener of its own and leaves the public port', async () => {
-  const own = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env: { METRICS_PORT: '0', METRICS_HOST: '127.0.0.1' } });
+  const own = await startTarget('gateway', {
+    databaseUrl: db.url,
+    providerUrl: sim.providerUrl,
+    fxUrl: sim.fxUrl,
+    env: { METRICS_PORT: '0', METRICS_HOST: '127.0.0.1' },
+  });
   try {
     const line = own.logLines().find((l) => l.msg === 'listening');
     const metricsPort = line?.metricsPort;
@@ -84,7 +111,11 @@ test('METRICS_PORT: /metrics moves to a listener of its own and leaves the publi
     assert.match(scrape.text, /^bulwark_build_info\{/m);
     assert.match(scrape.text, /^process_resident_memory_bytes /m);
     assert.equal((await call(own.url, 'GET', '/metrics')).status, 404, 'the public port no longer serves /metrics');
-    assert.equal((await call(`http://127.0.0.1:${String(metricsPort)}`, 'GET', '/charges/x')).status, 404, 'the metrics port serves nothing else');
+    assert.equal(
+      (await call(`http://127.0.0.1:${String(metricsPort)}`, 'GET', '/charges/x')).status,
+      404,
+      'the metrics port serves nothing else',
+    );
   } finally {
     await own.kill();
   }
@@ -118,9 +149,19 @@ test('the backlog gauges follow the rows nobody has finished, and /admin/state n
   }
 
   const state = await call(adminUrl(gw), 'GET', '/admin/state');
-  const charges = (state.body as { charges: { needs_attention: { count: number; oldest: { key_hash: string; reconcile_attempts: number }[] }; oldest_started_age_seconds: number } }).charges;
+  const charges = (
+    state.body as {
+      charges: {
+        needs_attention: { count: number; oldest: { key_hash: string; reconcile_attempts: number }[] };
+        oldest_started_age_seconds: number;
+      };
+    }
+  ).charges;
   assert.equal(charges.needs_attention.count, 1);
-  assert.deepEqual(charges.needs_attention.oldest.map((o) => [o.key_hash, o.reconcile_attempts]), [[keyHash(attentionKey), 20]]);
+  assert.deepEqual(
+    charges.needs_attention.oldest.map((o) => [o.key_hash, o.reconcile_attempts]),
+    [[keyHash(attentionKey), 20]],
+  );
   assert.ok(charges.oldest_started_age_seconds >= 600);
   assert.ok(!state.text.includes(attentionKey) && !state.text.includes('gauge-stuck'), 'raw keys stay in the database');
 
@@ -161,7 +202,8 @@ test('a claim that fails in a worker is logged once by the gateway, without card
   assert.equal(lines[0]!.level, 'error', 'levels are names');
   assert.equal(lines[0]!.key_hash, keyHash(key));
   assert.equal((lines[0]!.error as { code: string }).code, '23514');
-  for (const leak of [key, 'tok_live_do_not_log', 'Jane Roe']) assert.ok(!gw.logs().includes(leak), `the gateway log holds ${leak}`);
+  for (const leak of [key, 'tok_live_do_not_log', 'Jane Roe'])
+    assert.ok(!gw.logs().includes(leak), `the gateway log holds ${leak}`);
   const scrape = (await call(gw.url, 'GET', '/metrics')).text;
   assert.match(scrape, /^bulwark_charge_errors_total\{stage="claim"\} 1$/m);
   // The key was never claimed: a retry now succeeds, charged once.

@@ -8,7 +8,11 @@ const profile: CpuProfile = {
     { id: 1, callFrame: { functionName: '(root)', url: '' }, children: [2, 4, 6, 7] },
     { id: 2, callFrame: { functionName: 'onCharge', url: 'file:///app/dist/src/gateway/server.js' }, children: [3] },
     { id: 3, callFrame: { functionName: 'writeBuffer', url: '' } },
-    { id: 4, callFrame: { functionName: 'execute', url: 'file:///app/node_modules/postgres/src/connection.js' }, children: [5] },
+    {
+      id: 4,
+      callFrame: { functionName: 'execute', url: 'file:///app/node_modules/postgres/src/connection.js' },
+      children: [5],
+    },
     { id: 5, callFrame: { functionName: 'writev', url: '' } },
     { id: 6, callFrame: { functionName: '(idle)', url: '' } },
     { id: 7, callFrame: { functionName: '(garbage collector)', url: '' } },

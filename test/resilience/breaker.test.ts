@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Permit, type Transition } from '../../src/resilience/breaker.js';
+import {
+  Breaker,
+  breakerRegionSpec,
+  initBreakerRegion,
+  type BreakerConfig,
+  type Permit,
+  type Transition,
+} from '../../src/resilience/breaker.js';
 import { allocateShared, localRegion, openRegion } from '../../src/resilience/shared-memory.js';
 import { TEST_BREAKER } from './fixtures/breaker-config.js';
 
@@ -63,7 +70,10 @@ test('half-open admits only the probes, closes on the success ratio', () => {
   calls(b, 0, 10, false);
   const t = 5000;
   const probes = [b.acquire(t), b.acquire(t), b.acquire(t), b.acquire(t)];
-  assert.deepEqual(probes.map((p) => p !== null && p !== 'call'), [true, true, true, true]);
+  assert.deepEqual(
+    probes.map((p) => p !== null && p !== 'call'),
+    [true, true, true, true],
+  );
   assert.equal(b.state(), 'half_open');
   assert.equal(b.acquire(t), null, 'a fifth call is rejected while probing');
   b.record(probes[0]!, t, true, 10);
@@ -72,7 +82,10 @@ test('half-open admits only the probes, closes on the success ratio', () => {
   assert.equal(b.state(), 'half_open');
   b.record(probes[3]!, t, true, 10); // 3 of 4 = 75 %
   assert.equal(b.state(), 'closed');
-  assert.deepEqual(transitions.map((x) => x.to), ['open', 'half_open', 'closed']);
+  assert.deepEqual(
+    transitions.map((x) => x.to),
+    ['open', 'half_open', 'closed'],
+  );
   assert.equal(b.stats(t).calls, 0, 'the window starts empty after closing');
 });
 
@@ -165,7 +178,10 @@ test('half-open: a probe that never reports (hung call, dead worker) counts as f
   assert.equal(b.tryAdmit(7000), false);
   assert.equal(b.state(), 'open');
   assert.equal(b.stats(7000).probesExpired, 2);
-  assert.deepEqual(transitions.map((x) => x.to), ['open', 'half_open', 'open']);
+  assert.deepEqual(
+    transitions.map((x) => x.to),
+    ['open', 'half_open', 'open'],
+  );
   // openMs after the expiry a new round starts with fresh permits.
   assert.equal(b.tryAdmit(7000 + 4999), false);
   assert.equal(b.tryAdmit(7000 + 5000), true);
@@ -224,7 +240,9 @@ test('shared across threads: four threads racing for half-open permits get exact
     [0, 1, 2, 3].map(
       () =>
         new Promise<{ admitted: number; probes: number }>((resolve, reject) => {
-          const w = new Worker(new URL('./fixtures/breaker-worker.js', import.meta.url), { workerData: { layout, config: c, tries: 5000, nowMs: 5000 } });
+          const w = new Worker(new URL('./fixtures/breaker-worker.js', import.meta.url), {
+            workerData: { layout, config: c, tries: 5000, nowMs: 5000 },
+          });
           w.once('message', resolve);
           w.once('error', reject);
         }),

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
 import { allocateShared, openRegion, type SharedLayout } from '../../src/resilience/shared-memory.js';
-import { createProtectionLayout, openProtection, reclaimThread, type ProtectionSettings } from '../../src/resilience/protection.js';
+import {
+  createProtectionLayout,
+  openProtection,
+  reclaimThread,
+  type ProtectionSettings,
+} from '../../src/resilience/protection.js';
 import { claimThreadSlot, slotOf, THREAD_SLOTS } from '../../src/resilience/thread-slots.js';
 
 function make(limit: number, maxWaiting: number) {
@@ -20,7 +25,15 @@ test('admits up to the limit; the next caller is refused at once when it may not
   const r = await b.acquire(50);
   assert.equal(r.ok, false);
   assert.equal(!r.ok && r.reason, 'full');
-  assert.deepEqual(b.stats(), { inUse: 2, limit: 2, waiting: 0, acquired: 2, rejectedFull: 1, rejectedTimeout: 0, reclaimed: 0 });
+  assert.deepEqual(b.stats(), {
+    inUse: 2,
+    limit: 2,
+    waiting: 0,
+    acquired: 2,
+    rejectedFull: 1,
+    rejectedTimeout: 0,
+    reclaimed: 0,
+  });
 });
 
 test('a waiter gets the slot a release frees, without polling', async () => {
@@ -48,11 +61,17 @@ test('the acquire timeout bounds the wait', async () => {
 test('global and exact across threads: 4 threads contend, in-use never exceeds the limit, nothing is lost', async () => {
   const { layout, b } = make(3, 16);
   const results = await Promise.all(
-    Array.from({ length: 4 }, () => new Promise<{ max: number; got: number }>((resolve, reject) => {
-      const w = new Worker(new URL('./fixtures/bulkhead-worker.js', import.meta.url), { workerData: { layout, rounds: 2000 } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    })),
+    Array.from(
+      { length: 4 },
+      () =>
+        new Promise<{ max: number; got: number }>((resolve, reject) => {
+          const w = new Worker(new URL('./fixtures/bulkhead-worker.js', import.meta.url), {
+            workerData: { layout, rounds: 2000 },
+          });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    ),
   );
   for (const r of results) {
     assert.equal(r.got, 2000, 'every acquire eventually succeeds within its timeout');
@@ -101,7 +120,18 @@ test('thread slots: claimed once per thread, found again, refused past the table
 
 const settings: ProtectionSettings = {
   breakers: false,
-  breaker: { windowMs: 10_000, buckets: 10, minCalls: 20, failureRateThreshold: 0.5, slowCallMs: 500, slowCallRateThreshold: 0.8, openMs: 5000, halfOpenProbes: 5, halfOpenSuccessRatio: 0.8, probeTimeoutMs: 2000 },
+  breaker: {
+    windowMs: 10_000,
+    buckets: 10,
+    minCalls: 20,
+    failureRateThreshold: 0.5,
+    slowCallMs: 500,
+    slowCallRateThreshold: 0.8,
+    openMs: 5000,
+    halfOpenProbes: 5,
+    halfOpenSuccessRatio: 0.8,
+    probeTimeoutMs: 2000,
+  },
   bulkheads: true,
   providerBulkhead: { limit: 4, maxWaiting: 16 },
   fxBulkhead: { limit: 2, maxWaiting: 16 },
@@ -115,7 +145,9 @@ const settings: ProtectionSettings = {
 type Plan = Record<'provider' | 'fx' | 'db', { hold: number; wait: number }>;
 
 function holder(layout: SharedLayout, plan: Plan) {
-  const w = new Worker(new URL('./fixtures/holder-worker.js', import.meta.url), { workerData: { layout, settings, plan } });
+  const w = new Worker(new URL('./fixtures/holder-worker.js', import.meta.url), {
+    workerData: { layout, settings, plan },
+  });
   const got: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
     w.on('message', (m: { ready?: boolean; got?: string }) => {
@@ -145,14 +177,22 @@ test('a thread terminated while holding and waiting on every bulkhead gives all 
       assert.deepEqual(counts(), [4, 3, 2, 1, 3, 2]);
       void a.w.terminate();
       await a.exited;
-      assert.deepEqual(reclaimThread(front, a.threadId), { provider: { held: 4, waiting: 2 }, fx: { held: 2, waiting: 1 }, db: { held: 3, waiting: 1 } });
-      assert.equal(slotOf(front.threads, a.threadId), 0, 'the dead thread\'s slot is free again');
+      assert.deepEqual(reclaimThread(front, a.threadId), {
+        provider: { held: 4, waiting: 2 },
+        fx: { held: 2, waiting: 1 },
+        db: { held: 3, waiting: 1 },
+      });
+      assert.equal(slotOf(front.threads, a.threadId), 0, "the dead thread's slot is free again");
       // B's waiters were parked on full bulkheads: the slots given back wake them.
       await until(() => b.got.includes('provider') && b.got.includes('db'));
       assert.deepEqual(counts(), [1, 0, 0, 0, 1, 0]);
       void b.w.terminate();
       await b.exited;
-      assert.deepEqual(reclaimThread(front, b.threadId), { provider: { held: 1, waiting: 0 }, fx: { held: 0, waiting: 0 }, db: { held: 1, waiting: 0 } });
+      assert.deepEqual(reclaimThread(front, b.threadId), {
+        provider: { held: 1, waiting: 0 },
+        fx: { held: 0, waiting: 0 },
+        db: { held: 1, waiting: 0 },
+      });
       assert.deepEqual(counts(), [0, 0, 0, 0, 0, 0]);
       assert.equal(provider!.stats().reclaimed, 5);
     } finally {

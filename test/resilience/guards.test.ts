@@ -97,14 +97,20 @@ test('a caller that allowed at least the slow-call threshold asked nothing unrea
 test('a full-budget call that waited for our bulkhead and then ran out is a failure (a hung provider behind a busy bulkhead still opens the breaker)', async () => {
   const clock = new ManualClock();
   // A bulkhead whose slot comes after 60 ms of a full 800 ms budget.
-  const slow = { acquire: () => (clock.advance(60), Promise.resolve({ ok: true, waitedMs: 60 })), release: () => undefined } as unknown as Bulkhead;
+  const slow = {
+    acquire: () => (clock.advance(60), Promise.resolve({ ok: true, waitedMs: 60 })),
+    release: () => undefined,
+  } as unknown as Bulkhead;
   const { g, breaker } = setup({ clock, bulkhead: slow });
   for (let i = 0; i < 10; i++) await run(g, clock, FULL, 100_000, 'timeout');
   assert.equal(breaker.stats(clock.epochMs()).failureRate, 1);
   assert.equal(breaker.state(), 'open');
   // The same wait with a caller's short deadline is still neutral.
   const { g: g2, breaker: b2, clock: c2 } = setup();
-  const slow2 = { acquire: () => (c2.advance(60), Promise.resolve({ ok: true, waitedMs: 60 })), release: () => undefined } as unknown as Bulkhead;
+  const slow2 = {
+    acquire: () => (c2.advance(60), Promise.resolve({ ok: true, waitedMs: 60 })),
+    release: () => undefined,
+  } as unknown as Bulkhead;
   for (let i = 0; i < 20; i++) await run({ ...g2, bulkhead: slow2 }, c2, 300, 100_000, 'timeout');
   assert.equal(b2.stats(c2.epochMs()).calls, 0);
 });
@@ -120,9 +126,25 @@ test('a bulkhead refusal and an abort are neutral; a call that throws anything e
   bulkhead.release();
   assert.equal(breaker.stats(clock.epochMs()).calls, 0);
   const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
-  for (let i = 0; i < 20; i++) await assert.rejects(guarded(g, FULL, () => Promise.reject(abort), () => 'success'));
+  for (let i = 0; i < 20; i++)
+    await assert.rejects(
+      guarded(
+        g,
+        FULL,
+        () => Promise.reject(abort),
+        () => 'success',
+      ),
+    );
   assert.equal(breaker.stats(clock.epochMs()).calls, 0);
-  for (let i = 0; i < 10; i++) await assert.rejects(guarded(g, FULL, () => Promise.reject(new Error('boom')), () => 'success'));
+  for (let i = 0; i < 10; i++)
+    await assert.rejects(
+      guarded(
+        g,
+        FULL,
+        () => Promise.reject(new Error('boom')),
+        () => 'success',
+      ),
+    );
   assert.equal(breaker.state(), 'open');
 });
 

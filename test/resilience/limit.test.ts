@@ -2,7 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FixedLimit, GradientLimit, type GradientConfig } from '../../src/resilience/limit.js';
 
-const c: GradientConfig = { initial: 50, min: 10, max: 500, smoothing: 0.2, tolerance: 1.5, longWindow: 100, shortWindow: 5 };
+const c: GradientConfig = {
+  initial: 50,
+  min: 10,
+  max: 500,
+  smoothing: 0.2,
+  tolerance: 1.5,
+  longWindow: 100,
+  shortWindow: 5,
+};
 
 test('grows while latency holds steady and the limit is in use', () => {
   const l = new GradientLimit(c);
@@ -32,7 +40,8 @@ test('shrinks when latency rises, in steps, down to the minimum, never to zero',
   // change, not to a level); a latency that keeps climbing keeps shrinking it.
   for (let rtt = 100; rtt < 10_000; rtt *= 1.2) l.onSample(rtt, l.current, false);
   assert.ok(l.current <= 15, `limit ${l.current}`);
-  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]! * 0.85, 'no cliff: each step keeps at least 85 %');
+  for (let i = 1; i < seen.length; i++)
+    assert.ok(seen[i]! >= seen[i - 1]! * 0.85, 'no cliff: each step keeps at least 85 %');
 });
 
 test('drops count as overload; recovery brings the limit back up', () => {

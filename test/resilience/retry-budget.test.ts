@@ -20,7 +20,10 @@ test('retries are capped at the ratio of first attempts once the bank is spent',
     if (b.tryWithdraw(0)) allowed++;
   }
   assert.ok(allowed >= 199 && allowed <= 200, `allowed ${allowed} retries for 1000 requests`);
-  assert.deepEqual({ ...b.stats(), tokens: Math.round(b.stats().tokens * 10) / 10 }, { tokens: 0, deposits: 1000, retries: allowed + 1, refused: 1000 - allowed + 1 });
+  assert.deepEqual(
+    { ...b.stats(), tokens: Math.round(b.stats().tokens * 10) / 10 },
+    { tokens: 0, deposits: 1000, retries: allowed + 1, refused: 1000 - allowed + 1 },
+  );
 });
 
 test('the floor trickles in with time; the bank is capped', () => {

@@ -62,7 +62,7 @@ test('a charge the provider bulkhead could not seat within half its acquire time
   assert.equal(shed('charge', calm, r), null);
 });
 
-test('deadline floor: a charge with less time left than the provider\'s fastest recent answer is refused, every time', () => {
+test("deadline floor: a charge with less time left than the provider's fastest recent answer is refused, every time", () => {
   const r = () => 0; // would admit every deadline probe: the floor takes no chance
   const floor = { ...calm, downstreamFloorMs: 50 };
   assert.equal(shed('charge', { ...floor, remainingMs: 49 }, r), 'deadline');

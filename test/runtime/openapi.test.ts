@@ -12,7 +12,12 @@ import { LIMITS, parseChargeBody } from '../../src/charge/validate.js';
 import { catalogue, problem } from '../../src/errors/catalogue.js';
 import { Conformance } from '../support/openapi-conformance.js';
 
-const doc = openApiDocument({ maxBodyBytes: 16384, minRequestTimeoutMs: 50, maxRequestTimeoutMs: 30000, requestTimeoutMs: 1000 });
+const doc = openApiDocument({
+  maxBodyBytes: 16384,
+  minRequestTimeoutMs: 50,
+  maxRequestTimeoutMs: 30000,
+  requestTimeoutMs: 1000,
+});
 
 test('the document passes the OpenAPI 3.1 schema', async () => {
   const v = new Validator();
@@ -22,8 +27,10 @@ test('the document passes the OpenAPI 3.1 schema', async () => {
   assert.equal(r.valid, true);
 });
 
-test('the body schema carries the validator\'s limits', () => {
-  const s = (doc as { components: { schemas: { ChargeRequest: { properties: Record<string, Record<string, unknown>> } } } }).components.schemas.ChargeRequest.properties;
+test("the body schema carries the validator's limits", () => {
+  const s = (
+    doc as { components: { schemas: { ChargeRequest: { properties: Record<string, Record<string, unknown>> } } } }
+  ).components.schemas.ChargeRequest.properties;
   assert.equal(s.amount!.minimum, LIMITS.amountMin);
   assert.equal(s.amount!.maximum, LIMITS.amountMax);
   assert.equal(s.source!.maxLength, LIMITS.sourceMaxChars);
@@ -32,8 +39,18 @@ test('the body schema carries the validator\'s limits', () => {
 });
 
 test('every catalogue code that POST /charge can answer is documented under its status', () => {
-  const responses = (doc as { paths: Record<string, { post?: { responses: Record<string, { description: string }> } }> }).paths['/charge']!.post!.responses;
-  const notFromCharge = new Set(['not_found', 'method_not_allowed', 'invalid_query', 'fx_unavailable', 'forbidden', 'unauthorized', 'internal_error']);
+  const responses = (
+    doc as { paths: Record<string, { post?: { responses: Record<string, { description: string }> } }> }
+  ).paths['/charge']!.post!.responses;
+  const notFromCharge = new Set([
+    'not_found',
+    'method_not_allowed',
+    'invalid_query',
+    'fx_unavailable',
+    'forbidden',
+    'unauthorized',
+    'internal_error',
+  ]);
   for (const [code, entry] of Object.entries(catalogue)) {
     if (notFromCharge.has(code)) continue;
     const r = responses[String(entry.status)];
@@ -44,14 +61,58 @@ test('every catalogue code that POST /charge can answer is documented under its 
 
 test('conformance: real answers pass, broken ones are caught', () => {
   const c = new Conformance(doc);
-  const ok = { id: 'ch_1', status: 'succeeded', amount: 100, currency: 'USD', provider_charge_id: 'pch_1', created_at: new Date().toISOString() };
-  assert.deepEqual(c.check({ method: 'POST', path: '/charge', status: 201, contentType: 'application/json', body: JSON.stringify(ok) }), []);
+  const ok = {
+    id: 'ch_1',
+    status: 'succeeded',
+    amount: 100,
+    currency: 'USD',
+    provider_charge_id: 'pch_1',
+    created_at: new Date().toISOString(),
+  };
+  assert.deepEqual(
+    c.check({
+      method: 'POST',
+      path: '/charge',
+      status: 201,
+      contentType: 'application/json',
+      body: JSON.stringify(ok),
+    }),
+    [],
+  );
   const p = problem('validation_failed', { field: 'amount', detail: 'x' });
-  assert.deepEqual(c.check({ method: 'POST', path: '/charge', status: 400, contentType: p.contentType, body: p.body }), []);
-  assert.notDeepEqual(c.check({ method: 'POST', path: '/charge', status: 201, contentType: 'application/json', body: JSON.stringify({ ...ok, amount: 'lots' }) }), []);
-  assert.notDeepEqual(c.check({ method: 'POST', path: '/charge', status: 400, contentType: p.contentType, body: problem('breaker_open').body }), [], 'a 503 code under 400');
-  assert.notDeepEqual(c.check({ method: 'POST', path: '/charge', status: 418, contentType: 'application/json', body: '{}' }), []);
-  assert.notDeepEqual(c.check({ method: 'GET', path: '/charges/k', status: 200, contentType: 'text/html', body: '<html>' }), []);
+  assert.deepEqual(
+    c.check({ method: 'POST', path: '/charge', status: 400, contentType: p.contentType, body: p.body }),
+    [],
+  );
+  assert.notDeepEqual(
+    c.check({
+      method: 'POST',
+      path: '/charge',
+      status: 201,
+      contentType: 'application/json',
+      body: JSON.stringify({ ...ok, amount: 'lots' }),
+    }),
+    [],
+  );
+  assert.notDeepEqual(
+    c.check({
+      method: 'POST',
+      path: '/charge',
+      status: 400,
+      contentType: p.contentType,
+      body: problem('breaker_open').body,
+    }),
+    [],
+    'a 503 code under 400',
+  );
+  assert.notDeepEqual(
+    c.check({ method: 'POST', path: '/charge', status: 418, contentType: 'application/json', body: '{}' }),
+    [],
+  );
+  assert.notDeepEqual(
+    c.check({ method: 'GET', path: '/charges/k', status: 200, contentType: 'text/html', body: '<html>' }),
+    [],
+  );
   assert.equal(c.template('/charges/abc?x=1'), '/charges/{idempotencyKey}');
 });
 
@@ -69,7 +130,12 @@ test('the request schema and the validator agree on what a charge body is', () =
     { amount: 1, currency: 'usd', source: 't', ammount: 1 },
     { amount: 1, currency: 'usd', source: 't', metadata: { n: 1 } },
     JSON.parse('{"amount":1,"currency":"usd","source":"t","metadata":{"__proto__":"x"}}') as unknown,
-    { amount: 1, currency: 'usd', source: 't', metadata: Object.fromEntries(Array.from({ length: LIMITS.metadataMaxKeys + 1 }, (_, i) => [`k${i}`, 'v'])) },
+    {
+      amount: 1,
+      currency: 'usd',
+      source: 't',
+      metadata: Object.fromEntries(Array.from({ length: LIMITS.metadataMaxKeys + 1 }, (_, i) => [`k${i}`, 'v'])),
+    },
   ];
   for (const body of accepted) {
     assert.ok(parseChargeBody(JSON.stringify(body)).ok, JSON.stringify(body));

@@ -6,7 +6,8 @@ import type { Logger } from '../../src/runtime/logger.js';
 
 test('a sane client id is kept; anything else gets a UUID', () => {
   for (const ok of ['abc', 'req-1.2:3@x/y+z=', 'a'.repeat(128)]) assert.equal(requestIdFrom(ok), ok);
-  for (const bad of [undefined, '', 'a b', 'a"b', 'é', 'a'.repeat(129), 'a\nb']) assert.match(requestIdFrom(bad), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  for (const bad of [undefined, '', 'a b', 'a"b', 'é', 'a'.repeat(129), 'a\nb'])
+    assert.match(requestIdFrom(bad), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 });
 
 test('problem bodies carry the id as instance; stored outcomes and other bodies are left as they are', () => {
@@ -29,8 +30,17 @@ test('failed answers are logged with their id, shedding left out, at most N a se
   failed('c', '/charge', 201, '{}');
   failed('d', '/charge', 504, problem('deadline_exceeded').body);
   failed('e', '/charge', 503, problem('db_unavailable').body);
-  assert.deepEqual(lines.map((l) => [l.request_id, l.code]), [['a', 'db_unavailable'], ['d', 'deadline_exceeded']]);
+  assert.deepEqual(
+    lines.map((l) => [l.request_id, l.code]),
+    [
+      ['a', 'db_unavailable'],
+      ['d', 'deadline_exceeded'],
+    ],
+  );
   t = 1000;
   failed('f', '/charge', 500, problem('internal_error').body);
-  assert.deepEqual(lines.slice(2).map((l) => l.not_logged ?? l.request_id), [1, 'f']);
+  assert.deepEqual(
+    lines.slice(2).map((l) => l.not_logged ?? l.request_id),
+    [1, 'f'],
+  );
 });

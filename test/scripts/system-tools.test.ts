@@ -16,7 +16,10 @@ test('a missing tool skips with the Debian package to install', () => {
 });
 
 test(`a missing tool fails under ${REQUIRE_ENV}=1`, () => {
-  assert.throws(() => systemTool(missing, 'some-debian-pkg', { PATH: '/nonexistent', [REQUIRE_ENV]: '1' }), /apt-get install some-debian-pkg/);
+  assert.throws(
+    () => systemTool(missing, 'some-debian-pkg', { PATH: '/nonexistent', [REQUIRE_ENV]: '1' }),
+    /apt-get install some-debian-pkg/,
+  );
 });
 
 test('a present tool is found on PATH, and an override names its path', () => {

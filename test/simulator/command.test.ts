@@ -12,7 +12,11 @@ import { request } from './helpers.js';
 
 const COMMAND_MODULE = new URL('../../src/simulator/command.js', import.meta.url).href;
 
-function runCommand(args: string[]): { child: ReturnType<typeof spawn>; firstLine: Promise<string>; exit: Promise<number | null> } {
+function runCommand(args: string[]): {
+  child: ReturnType<typeof spawn>;
+  firstLine: Promise<string>;
+  exit: Promise<number | null>;
+} {
   const script = `import { simulateCommand } from ${JSON.stringify(COMMAND_MODULE)};
 await simulateCommand(${JSON.stringify(args)}, process.env);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,7 +40,16 @@ void describe('simulateCommand', () => {
   void it('prints one listening line with ephemeral ports, applies a fault file, and exits 0 on SIGTERM', async () => {
     const faultFile = join(dir, 'faults.json');
     await writeFile(faultFile, JSON.stringify({ provider: { declineRate: 1 }, fx: { latencyMs: 1 } }));
-    const { child, firstLine, exit } = runCommand(['--provider-port', '0', '--fx-port', '0', '--seed', '9', '--faults', faultFile]);
+    const { child, firstLine, exit } = runCommand([
+      '--provider-port',
+      '0',
+      '--fx-port',
+      '0',
+      '--seed',
+      '9',
+      '--faults',
+      faultFile,
+    ]);
     try {
       const line = JSON.parse(await firstLine);
       assert.equal(line.level, 'info');
@@ -66,15 +79,24 @@ void describe('simulateCommand', () => {
       assert.match(err.message, /--provider-port/);
       return true;
     });
-    await assert.rejects(simulateCommand([], { SIM_SEED: 'abc' }), (err: Error) => err instanceof ConfigError && /SIM_SEED/.test(err.message));
+    await assert.rejects(
+      simulateCommand([], { SIM_SEED: 'abc' }),
+      (err: Error) => err instanceof ConfigError && /SIM_SEED/.test(err.message),
+    );
   });
 
   void it('throws ConfigError naming the field of a bad fault file', async () => {
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify({ provider: { errorRate: 3 } }));
-    await assert.rejects(simulateCommand(['--faults', file], {}), (err: Error) => err instanceof ConfigError && /provider: errorRate must be/.test(err.message));
+    await assert.rejects(
+      simulateCommand(['--faults', file], {}),
+      (err: Error) => err instanceof ConfigError && /provider: errorRate must be/.test(err.message),
+    );
     await writeFile(file, JSON.stringify({ gateway: {} }));
-    await assert.rejects(simulateCommand(['--faults', file], {}), (err: Error) => err instanceof ConfigError && /gateway/.test(err.message));
+    await assert.rejects(
+      simulateCommand(['--faults', file], {}),
+      (err: Error) => err instanceof ConfigError && /gateway/.test(err.message),
+    );
     await assert.rejects(simulateCommand(['--faults', join(dir, 'missing.json')], {}), ConfigError);
   });
 

@@ -101,7 +101,13 @@ void describe('parseFaults', () => {
   });
 
   void it('takes a raw error body and content type, and refuses what would break the answer', () => {
-    const r = parseFaults({ errorRate: 1, errorStatus: 404, errorBody: '<html>404</html>', errorContentType: 'text/html', ambiguousMode: 'error' });
+    const r = parseFaults({
+      errorRate: 1,
+      errorStatus: 404,
+      errorBody: '<html>404</html>',
+      errorContentType: 'text/html',
+      ambiguousMode: 'error',
+    });
     assert.ok(r.ok);
     assert.equal(r.faults.errorBody, '<html>404</html>');
     assert.equal(r.faults.errorContentType, 'text/html');

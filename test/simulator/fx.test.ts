@@ -4,7 +4,8 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { putFaults, request, reset } from './helpers.js';
 
-const near = (actual: number, expected: number, tolerance = 0.01): boolean => Math.abs(actual / expected - 1) <= tolerance;
+const near = (actual: number, expected: number, tolerance = 0.01): boolean =>
+  Math.abs(actual / expected - 1) <= tolerance;
 
 void describe('fx-rates', () => {
   let sim: Simulator;

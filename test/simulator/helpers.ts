@@ -23,7 +23,12 @@ export interface ChargeBody {
 
 export const VISA: ChargeBody = { amount: 1000, currency: 'usd', source: 'tok_visa' };
 
-export function postCharge(baseUrl: string, key: string | undefined, body: ChargeBody | string = VISA, init: RequestInit = {}): Promise<JsonResponse> {
+export function postCharge(
+  baseUrl: string,
+  key: string | undefined,
+  body: ChargeBody | string = VISA,
+  init: RequestInit = {},
+): Promise<JsonResponse> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (key !== undefined) headers['idempotency-key'] = key;
   return request(`${baseUrl}/v1/charges`, {

@@ -21,7 +21,7 @@ void describe('provider faults', () => {
     assert.equal(r.body.decline_code, 'card_declined');
     await request(`${url}/_faults`, { method: 'DELETE' });
     const replay = await postCharge(url, 'd-1');
-    assert.equal(replay.status, 402, 'the decline is the key\'s final outcome');
+    assert.equal(replay.status, 402, "the decline is the key's final outcome");
     assert.equal(replay.headers.get('idempotent-replayed'), 'true');
   });
 
@@ -38,9 +38,18 @@ void describe('provider faults', () => {
     assert.equal((await request(`${url}/v1/charges/e-1`)).status, 502, 'faults apply to reads too');
   });
 
-  void it('errorBody and errorContentType answer a raw page (a proxy\'s 404) and create nothing', async () => {
-    await putFaults(url, { errorRate: 1, errorStatus: 404, errorBody: '<html>404 Not Found</html>', errorContentType: 'text/html' });
-    const res = await fetch(`${url}/v1/charges`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'e-html' }, body: JSON.stringify(VISA) });
+  void it("errorBody and errorContentType answer a raw page (a proxy's 404) and create nothing", async () => {
+    await putFaults(url, {
+      errorRate: 1,
+      errorStatus: 404,
+      errorBody: '<html>404 Not Found</html>',
+      errorContentType: 'text/html',
+    });
+    const res = await fetch(`${url}/v1/charges`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'e-html' },
+      body: JSON.stringify(VISA),
+    });
     assert.equal(res.status, 404);
     assert.equal(res.headers.get('content-type'), 'text/html');
     assert.equal(await res.text(), '<html>404 Not Found</html>');
@@ -48,8 +57,18 @@ void describe('provider faults', () => {
   });
 
   void it('ambiguousMode error creates the charge, then answers the error page; a retry replays the charge', async () => {
-    await putFaults(url, { ambiguousRate: 1, ambiguousMode: 'error', errorStatus: 404, errorBody: '<html>gone</html>', errorContentType: 'text/html' });
-    const res = await fetch(`${url}/v1/charges`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'a-html' }, body: JSON.stringify(VISA) });
+    await putFaults(url, {
+      ambiguousRate: 1,
+      ambiguousMode: 'error',
+      errorStatus: 404,
+      errorBody: '<html>gone</html>',
+      errorContentType: 'text/html',
+    });
+    const res = await fetch(`${url}/v1/charges`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'a-html' },
+      body: JSON.stringify(VISA),
+    });
     assert.equal(res.status, 404);
     assert.equal(await res.text(), '<html>gone</html>');
     const entry = await request(`${url}/_ledger/a-html`);

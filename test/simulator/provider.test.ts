@@ -48,7 +48,11 @@ void describe('provider: idempotent charges and the ledger', () => {
 
   void it('answers 409 when a key is reused with another amount, currency or source', async () => {
     assert.equal((await postCharge(url, 'key-2')).status, 201);
-    for (const body of [{ ...VISA, amount: 999 }, { ...VISA, currency: 'eur' }, { ...VISA, source: 'tok_mastercard' }]) {
+    for (const body of [
+      { ...VISA, amount: 999 },
+      { ...VISA, currency: 'eur' },
+      { ...VISA, source: 'tok_mastercard' },
+    ]) {
       const r = await postCharge(url, 'key-2', body);
       assert.equal(r.status, 409);
       assert.equal(r.body.error.type, 'idempotency_mismatch');
@@ -76,12 +80,23 @@ void describe('provider: idempotent charges and the ledger', () => {
     assert.equal(noKey.status, 400);
     assert.equal(noKey.body.error.type, 'invalid_request');
     assert.equal((await postCharge(url, 'k', '{not json')).status, 400);
-    for (const body of [{ currency: 'usd', source: 'tok_visa' }, { ...VISA, amount: 1.5 }, { ...VISA, currency: 'dollars' }, { ...VISA, source: '' }]) {
+    for (const body of [
+      { currency: 'usd', source: 'tok_visa' },
+      { ...VISA, amount: 1.5 },
+      { ...VISA, currency: 'dollars' },
+      { ...VISA, source: '' },
+    ]) {
       const r = await postCharge(url, 'k', body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.body.error.type, 'invalid_request');
     }
-    assert.deepEqual((await request(`${url}/_ledger`)).body, { attempts: 0, created: 0, declined: 0, keys: 0, duplicates: [] });
+    assert.deepEqual((await request(`${url}/_ledger`)).body, {
+      attempts: 0,
+      created: 0,
+      declined: 0,
+      keys: 0,
+      duplicates: [],
+    });
   });
 
   void it('reads a key outcome with GET /v1/charges/:key without creating anything', async () => {

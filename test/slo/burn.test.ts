@@ -7,9 +7,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LoadResult } from '../../src/lab/load/types.js';
-import { computeBurn, errorBudget, gateVerdict, formatShare, parseLoadTestResult, ResultError, sliCountsOf, type SloResultBlock } from '../../src/slo/index.js';
+import {
+  computeBurn,
+  errorBudget,
+  gateVerdict,
+  formatShare,
+  parseLoadTestResult,
+  ResultError,
+  sliCountsOf,
+  type SloResultBlock,
+} from '../../src/slo/index.js';
 
-const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} ≠ ${expected}`);
+const close = (actual: number, expected: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) < 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} ≠ ${expected}`);
 const SLO = { objective: 0.999, windowDays: 28 };
 
 describe('computeBurn', () => {
@@ -31,13 +41,28 @@ describe('computeBurn', () => {
   it('reproduces the workbook: 14.4x for 1h, 6x for 6h, 1x for 3d spend 2 %, 5 %, 10 % of a 30-day budget', () => {
     const slo30 = { objective: 0.999, windowDays: 30 };
     // 14.4x = 1.44 % bad; 6x = 0.6 %; 1x = 0.1 %.
-    close(computeBurn({ total: 10_000, good: 9_856, durationSeconds: 3600 }, slo30).budgetConsumed, 0.02, '14.4x for 1h');
-    close(computeBurn({ total: 10_000, good: 9_940, durationSeconds: 6 * 3600 }, slo30).budgetConsumed, 0.05, '6x for 6h');
-    close(computeBurn({ total: 10_000, good: 9_990, durationSeconds: 3 * 86_400 }, slo30).budgetConsumed, 0.1, '1x for 3d');
+    close(
+      computeBurn({ total: 10_000, good: 9_856, durationSeconds: 3600 }, slo30).budgetConsumed,
+      0.02,
+      '14.4x for 1h',
+    );
+    close(
+      computeBurn({ total: 10_000, good: 9_940, durationSeconds: 6 * 3600 }, slo30).budgetConsumed,
+      0.05,
+      '6x for 6h',
+    );
+    close(
+      computeBurn({ total: 10_000, good: 9_990, durationSeconds: 3 * 86_400 }, slo30).budgetConsumed,
+      0.1,
+      '1x for 3d',
+    );
   });
 
   it('a burn of 1 spends exactly one budget over the window and lasts exactly the window', () => {
-    const b = computeBurn({ total: 1000, good: 990, durationSeconds: 28 * 86_400 }, { objective: 0.99, windowDays: 28 });
+    const b = computeBurn(
+      { total: 1000, good: 990, durationSeconds: 28 * 86_400 },
+      { objective: 0.99, windowDays: 28 },
+    );
     assert.equal(b.errorBudget, 0.01);
     close(b.burnRate, 1, 'burnRate');
     close(b.budgetConsumed, 1, 'budgetConsumed');
@@ -56,7 +81,10 @@ describe('computeBurn', () => {
 
   it('no requests spend nothing', () => {
     const b = computeBurn({ total: 0, good: 0, durationSeconds: 60 }, SLO);
-    assert.deepEqual([b.errorRatio, b.burnRate, b.budgetConsumed, b.remainingAfterRun, b.projectedRemaining, b.exhaustionSeconds], [0, 0, 0, 1, 1, Infinity]);
+    assert.deepEqual(
+      [b.errorRatio, b.burnRate, b.budgetConsumed, b.remainingAfterRun, b.projectedRemaining, b.exhaustionSeconds],
+      [0, 0, 0, 1, 1, Infinity],
+    );
   });
 
   it('the budget is 1 − objective without binary noise', () => {
@@ -66,11 +94,23 @@ describe('computeBurn', () => {
   });
 
   it('refuses inputs that would give a meaningless burn, naming them', () => {
-    assert.throws(() => computeBurn({ total: 10, good: 11, durationSeconds: 1 }, SLO), /good must be a finite number from 0 to total \(10\); got 11/);
+    assert.throws(
+      () => computeBurn({ total: 10, good: 11, durationSeconds: 1 }, SLO),
+      /good must be a finite number from 0 to total \(10\); got 11/,
+    );
     assert.throws(() => computeBurn({ total: -1, good: 0, durationSeconds: 1 }, SLO), /total must be/);
-    assert.throws(() => computeBurn({ total: 1, good: 1, durationSeconds: 0 }, SLO), /durationSeconds must be a finite number > 0; got 0/);
-    assert.throws(() => computeBurn({ total: 1, good: 1, durationSeconds: 1 }, { objective: 1, windowDays: 28 }), /objective must be a number greater than 0 and less than 1; got 1/);
-    assert.throws(() => computeBurn({ total: 1, good: 1, durationSeconds: 1 }, { objective: 0.999, windowDays: 0 }), /windowDays must be/);
+    assert.throws(
+      () => computeBurn({ total: 1, good: 1, durationSeconds: 0 }, SLO),
+      /durationSeconds must be a finite number > 0; got 0/,
+    );
+    assert.throws(
+      () => computeBurn({ total: 1, good: 1, durationSeconds: 1 }, { objective: 1, windowDays: 28 }),
+      /objective must be a number greater than 0 and less than 1; got 1/,
+    );
+    assert.throws(
+      () => computeBurn({ total: 1, good: 1, durationSeconds: 1 }, { objective: 0.999, windowDays: 0 }),
+      /windowDays must be/,
+    );
   });
 });
 
@@ -79,14 +119,25 @@ describe('load-test result contract', () => {
 
   it('accepts the slo block and ignores the rest of the report', () => {
     assert.deepEqual(parseLoadTestResult({ scenario: 'provider-slow', latencies: [1, 2], slo: block }), { slo: block });
-    assert.deepEqual(parseLoadTestResult({ slo: { ...block, latency_threshold_ms: 300 } }).slo?.latency_threshold_ms, 300);
+    assert.deepEqual(
+      parseLoadTestResult({ slo: { ...block, latency_threshold_ms: 300 } }).slo?.latency_threshold_ms,
+      300,
+    );
   });
 
   it('the load generator writes the contract: its slo block type-checks as one and validates', () => {
     // Compile-time: if `bulwark load` changes its slo block incompatibly, this file stops compiling.
-    const written: LoadResult['slo'] = { route: '/charge', total: 150, good: 149, duration_seconds: 3, latency_threshold_ms: 300 };
+    const written: LoadResult['slo'] = {
+      route: '/charge',
+      total: 150,
+      good: 149,
+      duration_seconds: 3,
+      latency_threshold_ms: 300,
+    };
     const contract: SloResultBlock = written;
-    assert.deepEqual(parseLoadTestResult(JSON.parse(JSON.stringify({ run_id: 'r', totals: {}, slo: written }))), { slo: contract });
+    assert.deepEqual(parseLoadTestResult(JSON.parse(JSON.stringify({ run_id: 'r', totals: {}, slo: written }))), {
+      slo: contract,
+    });
   });
 
   it('a report without an slo block has none', () => {
@@ -108,18 +159,41 @@ describe('load-test result contract', () => {
   it('refuses anything else, naming the field', () => {
     refuses([block], '', /a result must be a JSON object; got an array/);
     refuses({ slo: 'all good' }, 'slo', /slo must be an object/);
-    refuses({ slo: { ...block, durationSeconds: 60 } }, 'slo.durationSeconds', /slo\.durationSeconds is not a field of the slo block \(allowed: route, total, good, duration_seconds, latency_threshold_ms\)/);
-    refuses({ slo: { ...block, route: undefined } }, 'slo.route', /slo\.route must be a route path such as "\/charge"; got nothing/);
+    refuses(
+      { slo: { ...block, durationSeconds: 60 } },
+      'slo.durationSeconds',
+      /slo\.durationSeconds is not a field of the slo block \(allowed: route, total, good, duration_seconds, latency_threshold_ms\)/,
+    );
+    refuses(
+      { slo: { ...block, route: undefined } },
+      'slo.route',
+      /slo\.route must be a route path such as "\/charge"; got nothing/,
+    );
     refuses({ slo: { ...block, total: 10.5 } }, 'slo.total', /slo\.total must be an integer >= 0; got 10\.5/);
     refuses({ slo: { ...block, total: '1000' } }, 'slo.total', /got "1000"/);
-    refuses({ slo: { ...block, good: 1001 } }, 'slo.good', /slo\.good must be an integer from 0 to slo\.total \(1000\); got 1001/);
-    refuses({ slo: { ...block, duration_seconds: 0 } }, 'slo.duration_seconds', /slo\.duration_seconds must be a number > 0; got 0/);
-    refuses({ slo: { ...block, latency_threshold_ms: -5 } }, 'slo.latency_threshold_ms', /must be a number > 0; got -5/);
+    refuses(
+      { slo: { ...block, good: 1001 } },
+      'slo.good',
+      /slo\.good must be an integer from 0 to slo\.total \(1000\); got 1001/,
+    );
+    refuses(
+      { slo: { ...block, duration_seconds: 0 } },
+      'slo.duration_seconds',
+      /slo\.duration_seconds must be a number > 0; got 0/,
+    );
+    refuses(
+      { slo: { ...block, latency_threshold_ms: -5 } },
+      'slo.latency_threshold_ms',
+      /must be a number > 0; got -5/,
+    );
   });
 
   it('counts judged at another latency threshold are refused, not silently compared', () => {
     assert.deepEqual(sliCountsOf(block, 300), { total: 1000, good: 999, durationSeconds: 60 });
-    assert.throws(() => sliCountsOf({ ...block, latency_threshold_ms: 250 }, 300), /slo\.latency_threshold_ms is 250 ms but the SLO is judged at 300 ms/);
+    assert.throws(
+      () => sliCountsOf({ ...block, latency_threshold_ms: 250 }, 300),
+      /slo\.latency_threshold_ms is 250 ms but the SLO is judged at 300 ms/,
+    );
     assert.throws(() => sliCountsOf(block, 250), /is 300 ms but the SLO is judged at 250 ms/);
   });
 });

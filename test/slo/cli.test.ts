@@ -21,13 +21,33 @@ const show = (r: Run) => `exit ${r.code}\n--- stdout ---\n${r.stdout}\n--- stder
 before(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'bulwark-slo-cli-'));
   // 10 bad in 100 000: burn 0.1, a window like this run keeps 90 % of its budget.
-  await writeFile(file('good.json'), JSON.stringify({ scenario: 'steady', slo: { route: '/charge', total: 100_000, good: 99_990, duration_seconds: 600 } }));
+  await writeFile(
+    file('good.json'),
+    JSON.stringify({
+      scenario: 'steady',
+      slo: { route: '/charge', total: 100_000, good: 99_990, duration_seconds: 600 },
+    }),
+  );
   // 100 bad in 100 000: burn 1, a window like this run spends all of it.
-  await writeFile(file('bad.json'), JSON.stringify({ scenario: 'provider-slow', slo: { route: '/charge', total: 100_000, good: 99_900, duration_seconds: 600, latency_threshold_ms: 300 } }));
-  await writeFile(file('malformed.json'), JSON.stringify({ slo: { route: '/charge', total: 100, good: 101, duration_seconds: 60 } }));
+  await writeFile(
+    file('bad.json'),
+    JSON.stringify({
+      scenario: 'provider-slow',
+      slo: { route: '/charge', total: 100_000, good: 99_900, duration_seconds: 600, latency_threshold_ms: 300 },
+    }),
+  );
+  await writeFile(
+    file('malformed.json'),
+    JSON.stringify({ slo: { route: '/charge', total: 100, good: 101, duration_seconds: 60 } }),
+  );
   await writeFile(file('no-slo.json'), JSON.stringify({ scenario: 'steady' }));
   await writeFile(file('not-json.json'), '{"slo": ');
-  await writeFile(file('threshold-250.json'), JSON.stringify({ slo: { route: '/charge', total: 100, good: 100, duration_seconds: 60, latency_threshold_ms: 250 } }));
+  await writeFile(
+    file('threshold-250.json'),
+    JSON.stringify({
+      slo: { route: '/charge', total: 100, good: 100, duration_seconds: 60, latency_threshold_ms: 250 },
+    }),
+  );
 });
 after(async () => {
   await rm(tmp, { recursive: true, force: true });
@@ -46,14 +66,21 @@ describe('bulwark slo gate --result', () => {
   it('exits 1 for a result whose burn leaves less than the threshold', async () => {
     const r = await runCli(['slo', 'gate', '--result', file('bad.json'), '--min-remaining', '0.25']);
     assert.equal(r.code, 1, show(r));
-    assert.match(r.stdout, /^slo gate: fail: error budget remaining 0 \(0 %\) is below the threshold 0\.25; source: result file .*bad\.json \(\/charge, 100000 requests over 600 s, burn rate 1x/);
+    assert.match(
+      r.stdout,
+      /^slo gate: fail: error budget remaining 0 \(0 %\) is below the threshold 0\.25; source: result file .*bad\.json \(\/charge, 100000 requests over 600 s, burn rate 1x/,
+    );
     assert.equal(r.stdout.trim().split('\n').length, 1);
   });
 
   it('reads the threshold from SLO_MIN_REMAINING, and a stricter objective turns a pass into a fail', async () => {
     assert.equal((await runCli(['slo', 'gate', '--result', file('good.json')], { SLO_MIN_REMAINING: '0.95' })).code, 1);
     // At 99.99 % the good run's 0.01 % errors are a burn of 1.
-    assert.equal((await runCli(['slo', 'gate', '--result', file('good.json'), '--objective', '0.9999', '--min-remaining', '0.25'])).code, 1);
+    assert.equal(
+      (await runCli(['slo', 'gate', '--result', file('good.json'), '--objective', '0.9999', '--min-remaining', '0.25']))
+        .code,
+      1,
+    );
   });
 
   it('--basis run judges the spend of this run alone: ten minutes at burn 1 leave almost all of 28 days', async () => {
@@ -69,11 +96,23 @@ describe('bulwark slo gate --result', () => {
       [['slo', 'gate', '--result', file('good.json'), '--prometheus', 'http://127.0.0.1:1'], /give exactly one of/],
       [['slo', 'gate', '--result', file('missing.json')], /--result cannot read .*missing\.json.*ENOENT/],
       [['slo', 'gate', '--result', file('not-json.json')], /is not valid JSON/],
-      [['slo', 'gate', '--result', file('malformed.json')], /slo\.good must be an integer from 0 to slo\.total \(100\); got 101/],
+      [
+        ['slo', 'gate', '--result', file('malformed.json')],
+        /slo\.good must be an integer from 0 to slo\.total \(100\); got 101/,
+      ],
       [['slo', 'gate', '--result', file('no-slo.json')], /has no "slo" block/],
-      [['slo', 'gate', '--result', file('threshold-250.json')], /slo\.latency_threshold_ms is 250 ms but the SLO is judged at 300 ms/],
-      [['slo', 'gate', '--result', file('good.json'), '--min-remaining', '2'], /--min-remaining must be a number from 0 to 1; got "2"/],
-      [['slo', 'gate', '--result', file('good.json'), '--objective', '1'], /--objective must be a number greater than 0 and less than 1; got "1"/],
+      [
+        ['slo', 'gate', '--result', file('threshold-250.json')],
+        /slo\.latency_threshold_ms is 250 ms but the SLO is judged at 300 ms/,
+      ],
+      [
+        ['slo', 'gate', '--result', file('good.json'), '--min-remaining', '2'],
+        /--min-remaining must be a number from 0 to 1; got "2"/,
+      ],
+      [
+        ['slo', 'gate', '--result', file('good.json'), '--objective', '1'],
+        /--objective must be a number greater than 0 and less than 1; got "1"/,
+      ],
       [['slo', 'gate', file('good.json')], /unexpected argument/],
       [['slo', 'gate', '--prometheus', 'http://127.0.0.1:1'], /cannot reach Prometheus at http:\/\/127\.0\.0\.1:1/],
       [['slo', 'gate', '--prometheus', 'postgres://127.0.0.1:5432/x'], /--prometheus must be an http\(s\) URL/],
@@ -99,7 +138,9 @@ describe('bulwark slo gate --prometheus (stand-in API)', () => {
     server = createServer((req, res) => {
       const u = new URL(req.url ?? '/', 'http://x');
       if (u.pathname === '/prom/api/v1/query') queries.push(u.searchParams.get('query') ?? '');
-      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+      res
+        .writeHead(answer.status, { 'content-type': 'application/json' })
+        .end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prom`;
@@ -110,7 +151,13 @@ describe('bulwark slo gate --prometheus (stand-in API)', () => {
   });
   const vector = (...values: string[]) => ({
     status: 200,
-    body: { status: 'success', data: { resultType: 'vector', result: values.map((v) => ({ metric: { job: 'bulwark' }, value: [1700000000, v] })) } },
+    body: {
+      status: 'success',
+      data: {
+        resultType: 'vector',
+        result: values.map((v) => ({ metric: { job: 'bulwark' }, value: [1700000000, v] })),
+      },
+    },
   });
 
   it('asks for the recorded remaining budget of --job, under the server path prefix', async () => {
@@ -142,9 +189,15 @@ describe('bulwark slo gate --prometheus (stand-in API)', () => {
 
   it('exits 2 when Prometheus cannot answer the question: no series, a PromQL error, not Prometheus', async () => {
     const cases: [typeof answer, RegExp][] = [
-      [vector(), /has no job:bulwark_charge_slo_error_budget:remaining_ratio\{job="bulwark"\}: load deploy\/prometheus\/bulwark-rules\.yml/],
+      [
+        vector(),
+        /has no job:bulwark_charge_slo_error_budget:remaining_ratio\{job="bulwark"\}: load deploy\/prometheus\/bulwark-rules\.yml/,
+      ],
       [vector('0.5', '0.7'), /has 2 series/],
-      [{ status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } }, /refused the query .* \(HTTP 400; bad_data: parse error\)/],
+      [
+        { status: 400, body: { status: 'error', errorType: 'bad_data', error: 'parse error' } },
+        /refused the query .* \(HTTP 400; bad_data: parse error\)/,
+      ],
       [{ status: 200, body: '<html>gateway</html>' }, /something other than JSON; is .* a Prometheus server\?/],
     ];
     for (const [a, message] of cases) {
@@ -190,7 +243,10 @@ describe('bulwark slo burn, rules, --help', () => {
     assert.equal(r.stdout, await readFile(RULES_FILE, 'utf8'));
     const bad = await runCli(['slo', 'rules', '--latency-threshold-ms', '200']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--latency-threshold-ms must be a histogram bucket bound \(one of 1, 2\.5, .*300.*\); got 200/);
+    assert.match(
+      bad.stderr,
+      /--latency-threshold-ms must be a histogram bucket bound \(one of 1, 2\.5, .*300.*\); got 200/,
+    );
   });
 
   it('every subcommand has --help; `bulwark --help` lists slo', async () => {
@@ -203,7 +259,10 @@ describe('bulwark slo burn, rules, --help', () => {
       assert.match(r.stdout, new RegExp(`^Usage: bulwark slo ${sub}`), sub);
       assert.match(r.stdout, /--objective <value> {2}\[env SLO_OBJECTIVE\]/, sub);
     }
-    assert.match((await runCli(['slo', 'gate', '--help'])).stdout, /--min-remaining <value> {2}\[env SLO_MIN_REMAINING\]/);
+    assert.match(
+      (await runCli(['slo', 'gate', '--help'])).stdout,
+      /--min-remaining <value> {2}\[env SLO_MIN_REMAINING\]/,
+    );
     assert.match((await runCli(['--help'])).stdout, /^ {2}slo {8}The \/charge SLO/m);
   });
 });

@@ -22,7 +22,16 @@ import { startTestDb, type TestDb } from '../support/postgres.js';
 import { clearFaults, setFaults } from '../support/simulator.js';
 import { startTarget, type Target } from '../support/target.js';
 import { prometheusTool } from '../support/system-tools.js';
-import { bulwarkNames, DASHBOARD_FILE, dashboardQueries, exposedNames, prometheusBinary, recordedNames, RULES_FILE, runCli } from './tools.js';
+import {
+  bulwarkNames,
+  DASHBOARD_FILE,
+  dashboardQueries,
+  exposedNames,
+  prometheusBinary,
+  recordedNames,
+  RULES_FILE,
+  runCli,
+} from './tools.js';
 
 let db: TestDb | undefined;
 let sim: Simulator | undefined;
@@ -89,9 +98,18 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  prom = spawn(promBin, [`--config.file=${config}`, `--storage.tsdb.path=${path.join(tmp, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  prom = spawn(
+    promBin,
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${path.join(tmp, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const append = (d: Buffer) => {
     if (promLog.length < 200_000) promLog += d.toString();
   };
@@ -101,7 +119,8 @@ before(async () => {
   await until(
     'prometheus ready',
     async () => {
-      if (p.exitCode !== null || p.signalCode !== null) throw new Error(`prometheus exited (${p.exitCode ?? p.signalCode})`);
+      if (p.exitCode !== null || p.signalCode !== null)
+        throw new Error(`prometheus exited (${p.exitCode ?? p.signalCode})`);
       const r = await fetch(`${promUrl}/-/ready`, { signal: AbortSignal.timeout(1000) });
       return r.status === 200;
     },
@@ -148,7 +167,8 @@ describe('SLO observability against a live gateway and Prometheus', { skip: prom
     const recorded = recordedNames(rulesText);
     const used: [string, string][] = [...bulwarkNames(rulesText)].map((n) => [n, 'bulwark-rules.yml']);
     const dashboard = JSON.parse(await readFile(DASHBOARD_FILE, 'utf8')) as unknown;
-    for (const { panel, expr } of dashboardQueries(dashboard)) for (const n of bulwarkNames(expr)) used.push([n, `dashboard panel "${panel}"`]);
+    for (const { panel, expr } of dashboardQueries(dashboard))
+      for (const n of bulwarkNames(expr)) used.push([n, `dashboard panel "${panel}"`]);
     assert.ok(used.length > 40, `found ${used.length} names`);
     const missing = used.filter(([n]) => !exposed.has(n) && !recorded.has(n)).map(([n, where]) => `${n} (${where})`);
     assert.deepEqual([...new Set(missing)], [], 'names used but neither scraped nor recorded');
@@ -171,7 +191,10 @@ describe('SLO observability against a live gateway and Prometheus', { skip: prom
         20_000,
         0,
       );
-      assert.ok(statuses.every((s) => s === 503 || s === 504), `statuses under the slow provider: ${statuses.join(',')}`);
+      assert.ok(
+        statuses.every((s) => s === 503 || s === 504),
+        `statuses under the slow provider: ${statuses.join(',')}`,
+      );
 
       const open = await until(
         'prometheus to see the open breaker',
@@ -188,7 +211,9 @@ describe('SLO observability against a live gateway and Prometheus', { skip: prom
       const p99 = await until(
         'a /charge p99',
         async () => {
-          const r = await query('histogram_quantile(0.99, sum by (le) (rate(bulwark_http_request_duration_seconds_bucket{route="/charge"}[30s])))');
+          const r = await query(
+            'histogram_quantile(0.99, sum by (le) (rate(bulwark_http_request_duration_seconds_bucket{route="/charge"}[30s])))',
+          );
           return r.length === 1 && Number.isFinite(r[0]!.value) && r[0]!.value > 0 && r[0]!.value;
         },
         15_000,
@@ -198,26 +223,54 @@ describe('SLO observability against a live gateway and Prometheus', { skip: prom
       assert.ok(p99 > 0.3 && p99 <= 2.5, `p99 ${p99} s`);
 
       // The recording rules see the burn: every window is far past 14.4x, so the fast page is pending (it needs 2m to fire).
-      const burn = await until('a recorded 5m burn rate past 14.4', async () => {
-        const v = (await query('job:bulwark_charge_slo_burn:rate5m{job="bulwark"}'))[0]?.value;
-        return v !== undefined && v > 14.4 && v;
-      }, 15_000, 250);
+      const burn = await until(
+        'a recorded 5m burn rate past 14.4',
+        async () => {
+          const v = (await query('job:bulwark_charge_slo_burn:rate5m{job="bulwark"}'))[0]?.value;
+          return v !== undefined && v > 14.4 && v;
+        },
+        15_000,
+        250,
+      );
       assert.ok(burn > 14.4, `5m burn ${burn}`);
-      const pending = await until('the fast-burn page pending', async () => {
-        const r = await query('ALERTS{alertname="BulwarkChargeErrorBudgetFastBurn"}');
-        return r.length === 1 && r[0]!;
-      }, 15_000, 250);
-      assert.deepEqual([pending.labels.alertstate, pending.labels.severity, pending.labels.job], ['pending', 'page', 'bulwark']);
+      const pending = await until(
+        'the fast-burn page pending',
+        async () => {
+          const r = await query('ALERTS{alertname="BulwarkChargeErrorBudgetFastBurn"}');
+          return r.length === 1 && r[0]!;
+        },
+        15_000,
+        250,
+      );
+      assert.deepEqual(
+        [pending.labels.alertstate, pending.labels.severity, pending.labels.job],
+        ['pending', 'page', 'bulwark'],
+      );
 
-      const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] } };
-      const unhealthy = rules.data.groups.flatMap((g) => g.rules.filter((r) => r.health !== 'ok').map((r) => `${g.name}/${r.name}: ${r.health} ${r.lastError ?? ''}`));
+      const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+        data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] };
+      };
+      const unhealthy = rules.data.groups.flatMap((g) =>
+        g.rules.filter((r) => r.health !== 'ok').map((r) => `${g.name}/${r.name}: ${r.health} ${r.lastError ?? ''}`),
+      );
       assert.deepEqual(unhealthy, [], 'every rule evaluates without error');
 
       // The gate reads the same recorded budget: far overspent, so it fails the ship (1), and says why.
-      await until('the remaining budget recorded', async () => ((await query('job:bulwark_charge_slo_error_budget:remaining_ratio{job="bulwark"}'))[0]?.value ?? 1) < 0.25, 15_000, 250);
+      await until(
+        'the remaining budget recorded',
+        async () =>
+          ((await query('job:bulwark_charge_slo_error_budget:remaining_ratio{job="bulwark"}'))[0]?.value ?? 1) < 0.25,
+        15_000,
+        250,
+      );
       const gate = await runCli(['slo', 'gate', '--prometheus', promUrl, '--min-remaining', '0.25']);
       assert.equal(gate.code, 1, `exit ${gate.code}\n${gate.stdout}${gate.stderr}`);
-      assert.match(gate.stdout, new RegExp(`^slo gate: fail: error budget remaining -\\d+(\\.\\d+)? .* is below the threshold 0\\.25; source: prometheus ${promUrl}, job:bulwark_charge_slo_error_budget:remaining_ratio\\{job="bulwark"\\}\\n$`));
+      assert.match(
+        gate.stdout,
+        new RegExp(
+          `^slo gate: fail: error budget remaining -\\d+(\\.\\d+)? .* is below the threshold 0\\.25; source: prometheus ${promUrl}, job:bulwark_charge_slo_error_budget:remaining_ratio\\{job="bulwark"\\}\\n$`,
+        ),
+      );
     } catch (e) {
       withLogs(e);
     } finally {

@@ -26,19 +26,26 @@ export interface Run {
 /** `node dist/src/cli/main.js …args` without blocking the event loop. */
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: timeoutMs, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Absolute path of a Prometheus binary (env override, then PATH, then /usr/bin); throws a how-to-install message when absent. */
 export function prometheusBinary(name: 'promtool' | 'prometheus'): string {
   const envName = name.toUpperCase();
-  const candidates = [process.env[envName], ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, name)), `/usr/bin/${name}`].filter(
-    (p): p is string => typeof p === 'string' && p !== '',
-  );
+  const candidates = [
+    process.env[envName],
+    ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, name)),
+    `/usr/bin/${name}`,
+  ].filter((p): p is string => typeof p === 'string' && p !== '');
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new Error(
@@ -86,7 +93,10 @@ export interface DashboardQuery {
 
 /** Every PromQL expression of a Grafana dashboard: panel targets (rows' nested panels too) and query variables. */
 export function dashboardQueries(dashboard: unknown): DashboardQuery[] {
-  const d = dashboard as { panels?: Panel[]; templating?: { list?: { name: string; query?: { query?: string } | string }[] } };
+  const d = dashboard as {
+    panels?: Panel[];
+    templating?: { list?: { name: string; query?: { query?: string } | string }[] };
+  };
   interface Panel {
     title?: string;
     panels?: Panel[];

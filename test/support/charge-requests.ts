@@ -24,9 +24,17 @@ const VALID = { amount: 1000, currency: 'usd', source: 'tok_visa' };
 
 /** A header value of visible ASCII, or with a byte from the edges (space, tab, DEL, controls, non-ASCII). */
 const oddByte = fc.constantFrom(0x20, 0x09, 0x7f, 0x01, 0x80, 0xe9, 0xff, 0x22, 0x21, 0x7e);
-const visible = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 40 });
+const visible = fc.string({
+  unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)),
+  minLength: 1,
+  maxLength: 40,
+});
 const withOddByte = fc.tuple(visible, oddByte, visible).map(([a, b, c]) => `${a}${String.fromCharCode(b)}${c}`);
-const headerText = fc.oneof({ weight: 4, arbitrary: visible }, { weight: 2, arbitrary: withOddByte }, { weight: 1, arbitrary: fc.constant('') });
+const headerText = fc.oneof(
+  { weight: 4, arbitrary: visible },
+  { weight: 2, arbitrary: withOddByte },
+  { weight: 1, arbitrary: fc.constant('') },
+);
 
 /** Keys: mostly good, sometimes empty, 255/256 long, with odd bytes. */
 const keyValue = (tag: string) =>
@@ -45,20 +53,39 @@ const timeoutValue = fc.oneof(
 );
 
 const contentTypeValue = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('application/json', 'Application/JSON; charset=utf-8', 'application/json;charset=latin1') },
-  { weight: 2, arbitrary: fc.constantFrom('text/plain', 'application/jsonx', 'application/x-www-form-urlencoded', 'json') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      'application/json',
+      'Application/JSON; charset=utf-8',
+      'application/json;charset=latin1',
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('text/plain', 'application/jsonx', 'application/x-www-form-urlencoded', 'json'),
+  },
   { weight: 1, arbitrary: headerText },
 );
 
 /** Names in random case: a server must treat `IDEMPOTENCY-KEY` and `idempotency-key` as one header. */
-const caseOf = (name: string) => fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }).map((up) => [...name].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''));
+const caseOf = (name: string) =>
+  fc
+    .array(fc.boolean(), { minLength: name.length, maxLength: name.length })
+    .map((up) => [...name].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''));
 
-const other = fc.tuple(fc.constantFrom('X-Trace', 'Accept', 'User-Agent', 'X-Forwarded-For'), visible).map(([n, v]) => [n, v] as [string, string]);
+const other = fc
+  .tuple(fc.constantFrom('X-Trace', 'Accept', 'User-Agent', 'X-Forwarded-For'), visible)
+  .map(([n, v]) => [n, v] as [string, string]);
 
 /** 0, 1 or 2 copies of each contract header, others in between, shuffled. */
 function headersArb(tag: string): fc.Arbitrary<[string, string][]> {
   const copies = <T>(arb: fc.Arbitrary<T>, weights: [number, number, number]) =>
-    fc.oneof({ weight: weights[0], arbitrary: fc.constant([] as T[]) }, { weight: weights[1], arbitrary: fc.tuple(arb).map((a) => [...a]) }, { weight: weights[2], arbitrary: fc.tuple(arb, arb).map((a) => [...a]) });
+    fc.oneof(
+      { weight: weights[0], arbitrary: fc.constant([] as T[]) },
+      { weight: weights[1], arbitrary: fc.tuple(arb).map((a) => [...a]) },
+      { weight: weights[2], arbitrary: fc.tuple(arb, arb).map((a) => [...a]) },
+    );
   return fc
     .tuple(
       copies(fc.tuple(caseOf('idempotency-key'), keyValue(tag)), [1, 12, 2]),
@@ -66,7 +93,11 @@ function headersArb(tag: string): fc.Arbitrary<[string, string][]> {
       copies(fc.tuple(caseOf('x-request-timeout-ms'), timeoutValue), [6, 6, 2]),
       fc.array(other, { maxLength: 3 }),
     )
-    .chain(([k, t, d, o]) => fc.shuffledSubarray([...k, ...t, ...d, ...o] as [string, string][], { minLength: k.length + t.length + d.length + o.length }));
+    .chain(([k, t, d, o]) =>
+      fc.shuffledSubarray([...k, ...t, ...d, ...o] as [string, string][], {
+        minLength: k.length + t.length + d.length + o.length,
+      }),
+    );
 }
 
 const validCharge = fc.record(
@@ -87,10 +118,14 @@ const bodyArb: fc.Arbitrary<Buffer> = fc.oneof(
   // Prototype keys, written as JSON text (an object literal with __proto__ would set the prototype instead).
   {
     weight: 3,
-    arbitrary: fc.tuple(fc.constantFrom(...PROTO), fc.boolean(), fc.constantFrom('"x"', '{}', '1', 'null')).map(([k, inMeta, v]) => {
-      const base = JSON.stringify(VALID).slice(0, -1);
-      return Buffer.from(inMeta ? `${base},"metadata":{"a":"b","${k}":${v === '"x"' ? v : '"y"'}}}` : `${base},"${k}":${v}}`);
-    }),
+    arbitrary: fc
+      .tuple(fc.constantFrom(...PROTO), fc.boolean(), fc.constantFrom('"x"', '{}', '1', 'null'))
+      .map(([k, inMeta, v]) => {
+        const base = JSON.stringify(VALID).slice(0, -1);
+        return Buffer.from(
+          inMeta ? `${base},"metadata":{"a":"b","${k}":${v === '"x"' ? v : '"y"'}}}` : `${base},"${k}":${v}}`,
+        );
+      }),
   },
   // Near misses and other JSON.
   { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
@@ -98,12 +133,23 @@ const bodyArb: fc.Arbitrary<Buffer> = fc.oneof(
   // Not UTF-8: a lone continuation byte, an overlong form, a surrogate, a truncated sequence, in an otherwise valid charge.
   {
     weight: 3,
-    arbitrary: fc.constantFrom([0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xff]).map((bad) =>
-      Buffer.concat([Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'), Buffer.from(bad), Buffer.from('"}')]),
-    ),
+    arbitrary: fc
+      .constantFrom([0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xff])
+      .map((bad) =>
+        Buffer.concat([
+          Buffer.from('{"amount":1000,"currency":"usd","source":"tok_'),
+          Buffer.from(bad),
+          Buffer.from('"}'),
+        ]),
+      ),
   },
   // Valid UTF-8 beyond ASCII, and text that is valid JSON and UTF-8 but not storable (U+0000, lone surrogates).
-  { weight: 2, arbitrary: fc.constantFrom('é', '€', '😀', '\u0000', '\ud800', '\udfff').map((c) => Buffer.from(JSON.stringify({ ...VALID, description: `caf${c}` }))) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom('é', '€', '😀', '\u0000', '\ud800', '\udfff')
+      .map((c) => Buffer.from(JSON.stringify({ ...VALID, description: `caf${c}` }))),
+  },
   // Sizes around the 16 KiB limit (a valid charge padded with spaces, which JSON allows).
   {
     weight: 1,

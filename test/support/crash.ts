@@ -55,7 +55,11 @@ export async function postCharge(baseUrl: string, key: string, body: ChargeBody,
   try {
     const res = await fetch(`${baseUrl}/charge`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-request-timeout-ms': String(timeoutMs) },
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': key,
+        'x-request-timeout-ms': String(timeoutMs),
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs + 3000),
     });
@@ -68,13 +72,19 @@ export async function postCharge(baseUrl: string, key: string, body: ChargeBody,
 export const isFinal = (a: Answer) => a.status === 201 || a.status === 402;
 
 /** Retry a key as a careful client does (backing off on 409/503/504 and errors) until a final answer. */
-export async function retryUntilFinal(baseUrl: string, key: string, body: ChargeBody, withinMs: number): Promise<Answer> {
+export async function retryUntilFinal(
+  baseUrl: string,
+  key: string,
+  body: ChargeBody,
+  withinMs: number,
+): Promise<Answer> {
   const until = Date.now() + withinMs;
   let last: Answer = { status: 0, body: '' };
   while (Date.now() < until) {
     last = await postCharge(baseUrl, key, body);
     if (isFinal(last)) return last;
-    if (last.status >= 400 && last.status < 500 && last.status !== 409) throw new Error(`${key}: final client error ${last.status} ${last.body}`);
+    if (last.status >= 400 && last.status < 500 && last.status !== 409)
+      throw new Error(`${key}: final client error ${last.status} ${last.body}`);
     await new Promise((r) => setTimeout(r, last.status === 409 ? 250 : 100));
   }
   throw new Error(`${key}: no final answer within ${withinMs} ms (last ${last.status} ${last.body})`);
@@ -97,19 +107,31 @@ export interface Row {
  * - a provider charge with no final row pointing at it (money taken, no record);
  * - a row still `started` (pending) or final without its provider charge.
  */
-export function audit(sent: ReadonlyMap<string, Answer | null>, rows: ReadonlyMap<string, Row>, provider: ProviderSim): string[] {
+export function audit(
+  sent: ReadonlyMap<string, Answer | null>,
+  rows: ReadonlyMap<string, Row>,
+  provider: ProviderSim,
+): string[] {
   const findings: string[] = [];
   for (const [key, ack] of sent) {
     const charges = provider.ledgerByReference(key).charges;
     const row = rows.get(key);
-    if (charges.length > 1) findings.push(`${key}: charged ${charges.length} times (${charges.map((c) => c.id).join(', ')})`);
+    if (charges.length > 1)
+      findings.push(`${key}: charged ${charges.length} times (${charges.map((c) => c.id).join(', ')})`);
     if (ack && isFinal(ack)) {
       if (!row) findings.push(`${key}: acknowledged ${ack.status} but the row is gone`);
-      else if (row.response_status !== ack.status || row.response_body !== ack.body) findings.push(`${key}: acknowledged ${ack.status} ${ack.body} but stored ${row.response_status} ${row.response_body}`);
+      else if (row.response_status !== ack.status || row.response_body !== ack.body)
+        findings.push(
+          `${key}: acknowledged ${ack.status} ${ack.body} but stored ${row.response_status} ${row.response_body}`,
+        );
     }
     if (row?.status === 'started') findings.push(`${key}: still started`);
-    if (charges.length >= 1 && (!row || row.provider_charge_id !== charges[0]!.id)) findings.push(`${key}: provider charge ${charges[0]!.id} but row ${row ? `${row.status}/${row.provider_charge_id}` : 'missing'}`);
-    if (row && (row.status === 'succeeded' || row.status === 'declined') && charges.length === 0) findings.push(`${key}: ${row.status} with no provider charge`);
+    if (charges.length >= 1 && (!row || row.provider_charge_id !== charges[0]!.id))
+      findings.push(
+        `${key}: provider charge ${charges[0]!.id} but row ${row ? `${row.status}/${row.provider_charge_id}` : 'missing'}`,
+      );
+    if (row && (row.status === 'succeeded' || row.status === 'declined') && charges.length === 0)
+      findings.push(`${key}: ${row.status} with no provider charge`);
   }
   return findings;
 }
@@ -144,7 +166,10 @@ export function spawnServeGroup(env: Record<string, string>, args: readonly stri
         // not JSON
       }
     });
-    createInterface({ input: child.stderr! }).on('line', (line) => (out = (out + `[stderr] ${line}\n`).slice(-100_000)));
+    createInterface({ input: child.stderr! }).on(
+      'line',
+      (line) => (out = (out + `[stderr] ${line}\n`).slice(-100_000)),
+    );
     void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${out.slice(-3000)}`)));
   });
   listening.catch(() => {});
@@ -192,7 +217,12 @@ export function crashStack(name: string, env: Record<string, string>): CrashStac
     pgPort = await freePort();
     db = await startEmbeddedPostgres(dir, pgPort, () => {});
     sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-    gateway = await startTarget('gateway', { databaseUrl: db.url, providerUrl: sim.providerUrl, fxUrl: sim.fxUrl, env });
+    gateway = await startTarget('gateway', {
+      databaseUrl: db.url,
+      providerUrl: sim.providerUrl,
+      fxUrl: sim.fxUrl,
+      env,
+    });
   });
   after(async () => {
     await gateway?.stop('SIGTERM', 10_000);

@@ -25,7 +25,12 @@ export interface FakePool {
 }
 
 export function fakePool(o: { honourCancel?: boolean } = {}): FakePool {
-  const pool: FakePool = { sql: undefined as unknown as Sql, statements: [], ended: [], honourCancel: o.honourCancel ?? false };
+  const pool: FakePool = {
+    sql: undefined as unknown as Sql,
+    statements: [],
+    ended: [],
+    honourCancel: o.honourCancel ?? false,
+  };
   const statement = (text: string): Promise<unknown> & { cancel(): void } => {
     let resolve!: (v: unknown) => void;
     let reject!: (e: unknown) => void;
@@ -52,7 +57,8 @@ export function fakePool(o: { honourCancel?: boolean } = {}): FakePool {
     return Object.assign(p, {
       cancel: () => {
         s.cancelled++;
-        if (pool.honourCancel) s.fail(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }));
+        if (pool.honourCancel)
+          s.fail(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }));
       },
     });
   };
@@ -62,7 +68,8 @@ export function fakePool(o: { honourCancel?: boolean } = {}): FakePool {
   sql.end = async (opts?: { timeout?: number | null }) => {
     pool.ended.push(opts?.timeout);
     // As postgres.js's destroy: what is in flight fails at once.
-    for (const s of pool.statements) s.fail(Object.assign(new Error('write CONNECTION_DESTROYED'), { code: 'CONNECTION_DESTROYED' }));
+    for (const s of pool.statements)
+      s.fail(Object.assign(new Error('write CONNECTION_DESTROYED'), { code: 'CONNECTION_DESTROYED' }));
   };
   pool.sql = sql as unknown as Sql;
   return pool;

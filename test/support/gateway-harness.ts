@@ -45,7 +45,12 @@ export function gatewayHarness(defaults: Record<string, string> = {}): GatewayHa
     targets,
     async gateway(env = {}) {
       const s = started(sim, 'the simulator');
-      const t = await startTarget('gateway', { databaseUrl: started(db, 'the test Postgres').url, providerUrl: s.providerUrl, fxUrl: s.fxUrl, env: { LOG_LEVEL: 'info', ...defaults, ...env } });
+      const t = await startTarget('gateway', {
+        databaseUrl: started(db, 'the test Postgres').url,
+        providerUrl: s.providerUrl,
+        fxUrl: s.fxUrl,
+        env: { LOG_LEVEL: 'info', ...defaults, ...env },
+      });
       targets.push(t);
       return { t, admin: adminUrl(t) };
     },

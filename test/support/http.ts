@@ -60,7 +60,8 @@ export async function call(baseUrl: string, method: string, path: string, o: Cal
     body = o.body;
   } else if (o.body !== undefined) {
     body = JSON.stringify(o.body);
-    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
   }
   const timeoutMs = o.timeoutMs ?? 20_000;
   const started = performance.now();
@@ -88,7 +89,12 @@ export async function call(baseUrl: string, method: string, path: string, o: Cal
  * wrong answer, not a "not yet"); other errors (a refused connection while a
  * process restarts) are retried.
  */
-export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5000, intervalMs = 50): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 5000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -101,7 +107,9 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
       last = e;
     }
     if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -252,7 +260,11 @@ function parseResponse(buf: Buffer, closed: boolean): RawResponse | undefined {
 }
 
 /** Send raw bytes on a fresh connection and read the first response. */
-export async function rawExchange(port: number, data: string | Buffer, timeoutMs = 5000): Promise<{ response: RawResponse | undefined; conn: RawConnection }> {
+export async function rawExchange(
+  port: number,
+  data: string | Buffer,
+  timeoutMs = 5000,
+): Promise<{ response: RawResponse | undefined; conn: RawConnection }> {
   const conn = await RawConnection.open(port);
   await conn.write(data);
   const response = await conn.readResponse(timeoutMs);

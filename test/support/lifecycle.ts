@@ -25,7 +25,11 @@ export class ScriptedProvider implements Provider {
   }
 }
 
-export function lifecycleDeps(store: ChargeStore, provider: Provider, o: { leaseMs?: number; commits?: GroupCommit; db?: DbGate } = {}): LifecycleDeps {
+export function lifecycleDeps(
+  store: ChargeStore,
+  provider: Provider,
+  o: { leaseMs?: number; commits?: GroupCommit; db?: DbGate } = {},
+): LifecycleDeps {
   return {
     clock: systemClock,
     random: () => 0,
@@ -34,6 +38,9 @@ export function lifecycleDeps(store: ChargeStore, provider: Provider, o: { lease
     provider,
     ...(o.commits ? { commits: o.commits } : {}),
     ...(o.db ? { db: o.db } : {}),
-    settings: { leaseMs: o.leaseMs ?? 60_000, providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 800, minAttemptMs: 1 } },
+    settings: {
+      leaseMs: o.leaseMs ?? 60_000,
+      providerRetry: { maxAttempts: 3, baseMs: 1, capMs: 1, attemptTimeoutMs: 800, minAttemptMs: 1 },
+    },
   };
 }

@@ -12,5 +12,13 @@ export function capturedLogger(): { log: pino.Logger; lines: () => Record<string
   });
   const log = pino({ level: 'info' }, stream);
   const raw = () => chunks.join('');
-  return { log, raw, lines: () => raw().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    log,
+    raw,
+    lines: () =>
+      raw()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }

@@ -49,7 +49,9 @@ export class Conformance {
   checkRequestBody(method: string, path: string, body: unknown): string[] {
     const t = this.template(path);
     const op = t ? (((this.#doc.paths as Json)[t] as Json)[method.toLowerCase()] as Json | undefined) : undefined;
-    const schema = ((op?.requestBody as Json | undefined)?.content as Record<string, { schema: Json }> | undefined)?.['application/json']?.schema;
+    const schema = ((op?.requestBody as Json | undefined)?.content as Record<string, { schema: Json }> | undefined)?.[
+      'application/json'
+    ]?.schema;
     if (!schema) return [`${method} ${path}: no JSON request body documented`];
     const key = `${t} ${method} request`;
     let validate = this.#cache.get(key);
@@ -57,7 +59,9 @@ export class Conformance {
       validate = this.#ajv.compile(rebase(schema));
       this.#cache.set(key, validate);
     }
-    return validate(body) ? [] : (validate.errors ?? []).map((e: ErrorObject) => `${e.instancePath || '(body)'} ${e.message ?? ''}`);
+    return validate(body)
+      ? []
+      : (validate.errors ?? []).map((e: ErrorObject) => `${e.instancePath || '(body)'} ${e.message ?? ''}`);
   }
 
   /** Problems with one exchange (empty when it conforms). */
@@ -68,12 +72,16 @@ export class Conformance {
     const op = ((this.#doc.paths as Json)[t] as Json)[x.method.toLowerCase()] as Json | undefined;
     if (!op) return [`${where}: no ${x.method} operation on ${t}`];
     const response = (op.responses as Json)[String(x.status)] as Json | undefined;
-    if (!response) return [`${where}: status not documented (documented: ${Object.keys(op.responses as Json).join(', ')})`];
+    if (!response)
+      return [`${where}: status not documented (documented: ${Object.keys(op.responses as Json).join(', ')})`];
     const content = response.content as Record<string, { schema: Json }> | undefined;
     if (!content) return [];
     const mediaType = (x.contentType ?? '').split(';')[0]!.trim();
     const media = content[mediaType];
-    if (!media) return [`${where}: content type ${mediaType || '(none)'} not documented (documented: ${Object.keys(content).join(', ')})`];
+    if (!media)
+      return [
+        `${where}: content type ${mediaType || '(none)'} not documented (documented: ${Object.keys(content).join(', ')})`,
+      ];
     let body: unknown;
     try {
       body = JSON.parse(x.body);
@@ -87,7 +95,9 @@ export class Conformance {
       this.#cache.set(key, validate);
     }
     if (validate(body)) return [];
-    return (validate.errors ?? []).map((e: ErrorObject) => `${where}: ${e.instancePath || '(body)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+    return (validate.errors ?? []).map(
+      (e: ErrorObject) => `${where}: ${e.instancePath || '(body)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`,
+    );
   }
 }
 

@@ -55,7 +55,11 @@ export async function startTestDb(): Promise<TestDb> {
  * blocked on that lock, then commits: the race a second writer must lose
  * gracefully.
  */
-export async function holdRecordedRow(sql: postgres.Sql, key: string, body: string): Promise<{ commitWhenBlocked(pattern: string): Promise<void> }> {
+export async function holdRecordedRow(
+  sql: postgres.Sql,
+  key: string,
+  body: string,
+): Promise<{ commitWhenBlocked(pattern: string): Promise<void> }> {
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   let locked!: () => void;
@@ -69,7 +73,8 @@ export async function holdRecordedRow(sql: postgres.Sql, key: string, body: stri
   return {
     async commitWhenBlocked(pattern) {
       for (let i = 0; i < 100; i++) {
-        const waiting = await sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ${pattern}`;
+        const waiting =
+          await sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ${pattern}`;
         if (waiting.length > 0) break;
         await new Promise((r) => setTimeout(r, 10));
       }

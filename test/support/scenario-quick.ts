@@ -33,18 +33,30 @@ export function quickScenarioTests(names: readonly string[]): void {
     if (!def) throw new Error(`no scenario named ${name}`);
     // Two replicas behind HAProxy need the haproxy binary.
     const skip = def.plan('quick').topology === 'pair' ? haproxyTool().skip : false;
-    test(`${def.name}, quick form: every check passes and every audit is clean`, { timeout: 180_000, skip }, async () => {
-      const plan = def.plan('quick');
-      const out = await runScenario(def, { mode: 'quick', env, log });
-      const r = out.result;
-      assert.deepEqual(r.variants.map((v) => v.variant), [...plan.variants], `every variant ran\n${logs.slice(-30).join('\n')}`);
-      for (const v of r.variants) {
-        assert.ok(v.timeline.length >= r.phases.at(-1)!.end_s, `${v.variant}: a timeline point per second`);
-        assert.ok(v.totals.offered > 0 && v.audit.client_final > 0, `${v.variant}: the load ran`);
-      }
-      assert.deepEqual(problemsOf(r), [], `--- log ---\n${logs.slice(-30).join('\n')}`);
-      const gw = r.variants.find((v) => v.variant === 'gateway');
-      if (gw && plan.topology !== 'pair') assert.ok(gw.timeline.some((p) => p.in_flight !== undefined), 'scraped metrics in the gateway timeline');
-    });
+    test(
+      `${def.name}, quick form: every check passes and every audit is clean`,
+      { timeout: 180_000, skip },
+      async () => {
+        const plan = def.plan('quick');
+        const out = await runScenario(def, { mode: 'quick', env, log });
+        const r = out.result;
+        assert.deepEqual(
+          r.variants.map((v) => v.variant),
+          [...plan.variants],
+          `every variant ran\n${logs.slice(-30).join('\n')}`,
+        );
+        for (const v of r.variants) {
+          assert.ok(v.timeline.length >= r.phases.at(-1)!.end_s, `${v.variant}: a timeline point per second`);
+          assert.ok(v.totals.offered > 0 && v.audit.client_final > 0, `${v.variant}: the load ran`);
+        }
+        assert.deepEqual(problemsOf(r), [], `--- log ---\n${logs.slice(-30).join('\n')}`);
+        const gw = r.variants.find((v) => v.variant === 'gateway');
+        if (gw && plan.topology !== 'pair')
+          assert.ok(
+            gw.timeline.some((p) => p.in_flight !== undefined),
+            'scraped metrics in the gateway timeline',
+          );
+      },
+    );
   }
 }

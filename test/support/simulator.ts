@@ -31,6 +31,8 @@ export async function ledger(providerUrl: string): Promise<LedgerSummary> {
 
 /** Every charge the provider created for a client reference (the gateway's Idempotency-Key). */
 export async function ledgerForReference(providerUrl: string, reference: string): Promise<Charge[]> {
-  const r = (await send(`${providerUrl}/_ledger?reference=${encodeURIComponent(reference)}`, 'GET')) as { charges: Charge[] };
+  const r = (await send(`${providerUrl}/_ledger?reference=${encodeURIComponent(reference)}`, 'GET')) as {
+    charges: Charge[];
+  };
   return r.charges;
 }

@@ -26,7 +26,14 @@ const said = new Set<string>();
  */
 export function systemTool(name: string, debianPackage: string, env: NodeJS.ProcessEnv = process.env): SystemTool {
   const override = env[name.toUpperCase()];
-  const candidates = [override, ...(env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, name)), `/usr/bin/${name}`];
+  const candidates = [
+    override,
+    ...(env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((d) => path.join(d, name)),
+    `/usr/bin/${name}`,
+  ];
   const found = candidates.find((p): p is string => typeof p === 'string' && p !== '' && existsSync(p));
   if (found) return { path: found, skip: false };
   const how = `${name} is not installed: apt-get install ${debianPackage} (or set ${name.toUpperCase()}=/path/to/${name})`;

@@ -86,7 +86,12 @@ export class TcpProxy {
 
   #accept(client: Socket, target: { host: string; port: number }): void {
     this.accepted++;
-    const pair: Pair = { client, upstream: null, dead: this.#paused === 'both', repliesLost: this.#paused === 'replies' };
+    const pair: Pair = {
+      client,
+      upstream: null,
+      dead: this.#paused === 'both',
+      repliesLost: this.#paused === 'replies',
+    };
     this.#pairs.add(pair);
     client.on('error', () => {});
     const forget = () => {

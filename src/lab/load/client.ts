@@ -72,19 +72,27 @@ export class LoadClient {
     if (req.key !== undefined) headers['idempotency-key'] = req.key;
     if (req.body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await this.#pool.request({ path: this.#prefix + req.path, method: req.method, headers, body: req.body, signal: ac.signal });
+      const res = await this.#pool.request({
+        path: this.#prefix + req.path,
+        method: req.method,
+        headers,
+        body: req.body,
+        signal: ac.signal,
+      });
       const text = await res.body.text();
       const status = res.statusCode;
       const replayed = String(res.headers['idempotent-replayed'] ?? '').toLowerCase() === 'true';
       const retryAfterMs = parseRetryAfter(first(res.headers['retry-after']), Date.now());
-      const outcome: AttemptOutcome = retryAfterMs === undefined ? { kind: 'status', status } : { kind: 'status', status, retryAfterMs };
+      const outcome: AttemptOutcome =
+        retryAfterMs === undefined ? { kind: 'status', status } : { kind: 'status', status, retryAfterMs };
       const result: AttemptResult = { outcome, replayed };
       if (req.cls === 'charge' && status >= 200 && status < 300) readChargeIds(text, result);
       return result;
     } catch (e) {
       const code = errorCode(e);
       // Aborted by our timer, by the end of the run (abortAll), or undici's backstop: the client gave up waiting.
-      if (gaveUp || ac.signal.aborted || TIMEOUT_CODES.has(code)) return { outcome: { kind: 'timeout' }, replayed: false };
+      if (gaveUp || ac.signal.aborted || TIMEOUT_CODES.has(code))
+        return { outcome: { kind: 'timeout' }, replayed: false };
       return { outcome: { kind: 'error', code }, replayed: false };
     } finally {
       clearTimeout(timer);

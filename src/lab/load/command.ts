@@ -44,7 +44,8 @@ export async function loadCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     process.off('SIGTERM', onSignal);
   }
   process.stdout.write(`${renderReport(result)}\n`);
-  if (args.outcomesFile !== '') await writeOrExplain('--outcomes', args.outcomesFile, () => writeOutcomes(args.outcomesFile, result.outcomes));
+  if (args.outcomesFile !== '')
+    await writeOrExplain('--outcomes', args.outcomesFile, () => writeOutcomes(args.outcomesFile, result.outcomes));
   if (args.jsonFile !== '') {
     // Per-key outcomes can run to millions of lines: they go to --outcomes, not into the summary.
     const { outcomes: _outcomes, ...summary } = result;
@@ -58,6 +59,8 @@ async function writeOrExplain(flag: string, file: string, write: () => Promise<v
   try {
     await write();
   } catch (e) {
-    throw new ConfigError(`${flag} cannot write ${JSON.stringify(file)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new ConfigError(
+      `${flag} cannot write ${JSON.stringify(file)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    );
   }
 }

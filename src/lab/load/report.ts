@@ -22,7 +22,9 @@ function statusClasses(statuses: Record<string, number>): { s2: number; s4: numb
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join('  '))
+    .join('\n');
 }
 
 function fmt(ms: number | undefined): string {
@@ -35,9 +37,29 @@ function sortedCounts(map: Record<string, number>): string {
   return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k} ${v}`).join(', ');
 }
 
-function countsRow(head: string, c: Counts, p50: number | undefined, p99: number | undefined, p999: number | undefined): (string | number)[] {
+function countsRow(
+  head: string,
+  c: Counts,
+  p50: number | undefined,
+  p99: number | undefined,
+  p999: number | undefined,
+): (string | number)[] {
   const { s2, s4, s5 } = statusClasses(c.statuses);
-  return [head, c.offered, c.sent, c.retries, c.goodput, s2, s4, s5, c.timeouts, c.connection_errors, fmt(p50), fmt(p99), fmt(p999)];
+  return [
+    head,
+    c.offered,
+    c.sent,
+    c.retries,
+    c.goodput,
+    s2,
+    s4,
+    s5,
+    c.timeouts,
+    c.connection_errors,
+    fmt(p50),
+    fmt(p99),
+    fmt(p999),
+  ];
 }
 
 export function renderReport(r: LoadResult): string {
@@ -56,7 +78,21 @@ export function renderReport(r: LoadResult): string {
 
   // Per-second latency of the main class: charge when present, else the first class that ran.
   const main: RequestClass = REQUEST_CLASSES.find((c) => r.classes[c] !== undefined) ?? 'charge';
-  const head = ['sec', 'offered', 'sent', 'retries', 'goodput', '2xx', '4xx', '5xx', 'timeout', 'conn-err', `p50 ms`, `p99 ms`, `p999 ms`];
+  const head = [
+    'sec',
+    'offered',
+    'sent',
+    'retries',
+    'goodput',
+    '2xx',
+    '4xx',
+    '5xx',
+    'timeout',
+    'conn-err',
+    `p50 ms`,
+    `p99 ms`,
+    `p999 ms`,
+  ];
   const rows: (string | number)[][] = [head];
   for (const s of r.seconds) {
     const l = s.latency_ms[main];
@@ -68,19 +104,35 @@ export function renderReport(r: LoadResult): string {
   lines.push(table(rows));
   lines.push('');
 
-  const crows: (string | number)[][] = [['class', 'offered', 'completed', 'goodput', 'retries', 'p50 ms', 'p99 ms', 'p999 ms', 'max ms']];
+  const crows: (string | number)[][] = [
+    ['class', 'offered', 'completed', 'goodput', 'retries', 'p50 ms', 'p99 ms', 'p999 ms', 'max ms'],
+  ];
   for (const c of REQUEST_CLASSES) {
     const s = r.classes[c];
     if (!s) continue;
-    crows.push([c, s.offered, s.completed, s.goodput, s.retries, fmt(s.latency_ms.p50), fmt(s.latency_ms.p99), fmt(s.latency_ms.p999), fmt(s.latency_ms.max)]);
+    crows.push([
+      c,
+      s.offered,
+      s.completed,
+      s.goodput,
+      s.retries,
+      fmt(s.latency_ms.p50),
+      fmt(s.latency_ms.p99),
+      fmt(s.latency_ms.p999),
+      fmt(s.latency_ms.max),
+    ]);
   }
   lines.push(table(crows));
   lines.push('');
-  lines.push(`goodput ${r.totals.goodput} (${r.totals.goodput_per_second}/s); sent ${r.totals.sent} + ${r.totals.retries} retries; abandoned at the end ${r.totals.abandoned}`);
+  lines.push(
+    `goodput ${r.totals.goodput} (${r.totals.goodput_per_second}/s); sent ${r.totals.sent} + ${r.totals.retries} retries; abandoned at the end ${r.totals.abandoned}`,
+  );
   lines.push(`final outcomes: ${sortedCounts(r.totals.statuses)}`);
   lines.push(`every attempt:  ${sortedCounts(r.totals.attempt_statuses)}`);
   const pct = r.slo.total === 0 ? '-' : `${((100 * r.slo.good) / r.slo.total).toFixed(2)} %`;
-  lines.push(`slo ${r.slo.route}: ${r.slo.good}/${r.slo.total} good (${pct}) = non-5xx within ${r.slo.latency_threshold_ms} ms`);
+  lines.push(
+    `slo ${r.slo.route}: ${r.slo.good}/${r.slo.total} good (${pct}) = non-5xx within ${r.slo.latency_threshold_ms} ms`,
+  );
   return lines.join('\n');
 }
 

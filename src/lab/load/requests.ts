@@ -29,7 +29,9 @@ export function parseMix(spec: string): Record<RequestClass, number> {
   for (const part of spec.split(',')) {
     const m = /^\s*([a-z]+)\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
     if (!m || !(REQUEST_CLASSES as readonly string[]).includes(m[1]!)) {
-      throw new RangeError(`mix part ${JSON.stringify(part)} is not CLASS=WEIGHT with CLASS one of ${REQUEST_CLASSES.join(', ')}`);
+      throw new RangeError(
+        `mix part ${JSON.stringify(part)} is not CLASS=WEIGHT with CLASS one of ${REQUEST_CLASSES.join(', ')}`,
+      );
     }
     mix[m[1] as RequestClass] = Number(m[2]);
   }
@@ -120,12 +122,21 @@ export class RequestPlanner {
     const key = `${this.#runId}-${n}`;
     const amount = 100 + Math.floor(this.#random() * 99_900);
     const currency = CURRENCIES[n % CURRENCIES.length]!;
-    const body = JSON.stringify({ amount, currency, source: 'tok_visa', description: `bulwark load ${this.#runId}`, metadata: { run: this.#runId, n: String(n) } });
+    const body = JSON.stringify({
+      amount,
+      currency,
+      source: 'tok_visa',
+      description: `bulwark load ${this.#runId}`,
+      metadata: { run: this.#runId, n: String(n) },
+    });
     return { cls: 'charge', method: 'POST', path: '/charge', key, n, body };
   }
 
   #read(): PlannedRequest {
-    const key = this.#created.length === 0 ? `${this.#runId}-none` : this.#created[Math.floor(this.#readRandom() * this.#created.length)]!;
+    const key =
+      this.#created.length === 0
+        ? `${this.#runId}-none`
+        : this.#created[Math.floor(this.#readRandom() * this.#created.length)]!;
     return { cls: 'read', method: 'GET', path: `/charges/${encodeURIComponent(key)}` };
   }
 

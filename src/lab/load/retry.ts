@@ -21,9 +21,7 @@ import type { Random } from '../../lib/random.js';
 import type { RetryPolicyName } from './types.js';
 
 export type AttemptOutcome =
-  | { kind: 'status'; status: number; retryAfterMs?: number }
-  | { kind: 'timeout' }
-  | { kind: 'error'; code: string };
+  { kind: 'status'; status: number; retryAfterMs?: number } | { kind: 'timeout' } | { kind: 'error'; code: string };
 
 export interface RetryPolicy {
   readonly name: RetryPolicyName;
@@ -65,7 +63,10 @@ export function retryPolicy(name: RetryPolicyName, s: RetrySettings): RetryPolic
           if (attempt >= maxAttempts || !isRetryable(outcome)) return undefined;
           const jitter = fullJitterDelayMs(attempt, s.baseMs, s.capMs, s.random);
           // Retry-After is the server asking for room; honour it, but a client has its own patience.
-          const asked = outcome.kind === 'status' && outcome.retryAfterMs !== undefined ? Math.min(outcome.retryAfterMs, s.capMs) : 0;
+          const asked =
+            outcome.kind === 'status' && outcome.retryAfterMs !== undefined
+              ? Math.min(outcome.retryAfterMs, s.capMs)
+              : 0;
           return Math.max(jitter, asked);
         },
       };

@@ -56,8 +56,18 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   // Separate streams: the mix, the gaps and the jitter must not shift each other when one of them changes.
   const planner = plannerFor(o);
   const gaps = seededRandom(o.seed);
-  const policy = retryPolicy(o.retry, { maxAttempts: o.maxAttempts, baseMs: o.retryBaseMs, capMs: o.retryCapMs, random: seededRandom(o.seed ^ 0x27d4eb2f) });
-  const client = new LoadClient({ url: o.url, connections: o.connections, deadlineMs: o.deadlineMs, graceMs: o.graceMs });
+  const policy = retryPolicy(o.retry, {
+    maxAttempts: o.maxAttempts,
+    baseMs: o.retryBaseMs,
+    capMs: o.retryCapMs,
+    random: seededRandom(o.seed ^ 0x27d4eb2f),
+  });
+  const client = new LoadClient({
+    url: o.url,
+    connections: o.connections,
+    deadlineMs: o.deadlineMs,
+    graceMs: o.graceMs,
+  });
   const stats = new LoadStats();
   const outcomes = new OutcomeLog();
   const lag = new LatencyRecorder();
@@ -221,10 +231,20 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
       threshold_p99_ms: o.behindP99Ms,
       threshold_max_ms: o.behindMaxMs,
     },
-    totals: { ...totals, goodput_per_second: durationSeconds > 0 ? round(totals.goodput / durationSeconds) : 0, abandoned },
+    totals: {
+      ...totals,
+      goodput_per_second: durationSeconds > 0 ? round(totals.goodput / durationSeconds) : 0,
+      abandoned,
+    },
     classes: stats.classes(),
     seconds: [...stats.seconds],
-    slo: { route: '/charge', total: sloTotal, good: sloGood, duration_seconds: durationSeconds, latency_threshold_ms: o.sloLatencyMs },
+    slo: {
+      route: '/charge',
+      total: sloTotal,
+      good: sloGood,
+      duration_seconds: durationSeconds,
+      latency_threshold_ms: o.sloLatencyMs,
+    },
     outcomes: outcomes.list(),
   };
 }

@@ -40,7 +40,17 @@ export function round(ms: number): number {
 }
 
 export function emptyCounts(): Counts {
-  return { offered: 0, sent: 0, retries: 0, completed: 0, goodput: 0, statuses: {}, attempt_statuses: {}, timeouts: 0, connection_errors: 0 };
+  return {
+    offered: 0,
+    sent: 0,
+    retries: 0,
+    completed: 0,
+    goodput: 0,
+    statuses: {},
+    attempt_statuses: {},
+    timeouts: 0,
+    connection_errors: 0,
+  };
 }
 
 function bump(map: Record<string, number>, label: string): void {

@@ -133,7 +133,9 @@ export function mergeEvents(variants: readonly { events: readonly RunEvent[] }[]
   all.sort((a, b) => a.t - b.t || a.vi - b.vi);
   const merged: MergedEvent[] = [];
   for (const e of all) {
-    const same = merged.find((m) => m.label === e.label && Math.abs(m.t - e.t) <= withinS && !m.variants.includes(e.vi));
+    const same = merged.find(
+      (m) => m.label === e.label && Math.abs(m.t - e.t) <= withinS && !m.variants.includes(e.vi),
+    );
     if (same) {
       same.details.push(e.what);
       same.variants.push(e.vi);
@@ -151,14 +153,16 @@ export function mergeEvents(variants: readonly { events: readonly RunEvent[] }[]
  * and turns newlines into spaces so a table row stays one line.
  */
 export function mdText(text: string): string {
-  return String(text)
-    .replace(/\r?\n/g, ' ')
-    .replace(/[\\`*[\]<|]/g, (c) => `\\${c}`)
-    // `&` only matters where it would start an entity (`&lt;`, `&#60;`).
-    .replace(/&(?=#?[A-Za-z0-9]+;)/g, '\\&')
-    .replace(/^(\s*)([#+>-])(?=\s|$)/, '$1\\$2')
-    .replace(/^(\s*\d+)([.)])(?=\s|$)/, '$1\\$2')
-    .replace(/(^|[^A-Za-z0-9])_|_(?=[^A-Za-z0-9]|$)/g, (m) => m.replace('_', '\\_'));
+  return (
+    String(text)
+      .replace(/\r?\n/g, ' ')
+      .replace(/[\\`*[\]<|]/g, (c) => `\\${c}`)
+      // `&` only matters where it would start an entity (`&lt;`, `&#60;`).
+      .replace(/&(?=#?[A-Za-z0-9]+;)/g, '\\&')
+      .replace(/^(\s*)([#+>-])(?=\s|$)/, '$1\\$2')
+      .replace(/^(\s*\d+)([.)])(?=\s|$)/, '$1\\$2')
+      .replace(/(^|[^A-Za-z0-9])_|_(?=[^A-Za-z0-9]|$)/g, (m) => m.replace('_', '\\_'))
+  );
 }
 
 /** A fenced code block whose fence is longer than any backtick run inside. */
@@ -174,12 +178,16 @@ export function mdCodeBlock(text: string, lang = ''): string {
  */
 export function phaseNames(scenario: ScenarioResult): string[] {
   const names = scenario.phases.map((p) => p.name);
-  for (const v of scenario.variants) for (const name of Object.keys(v.phases)) if (!names.includes(name)) names.push(name);
+  for (const v of scenario.variants)
+    for (const name of Object.keys(v.phases)) if (!names.includes(name)) names.push(name);
   return names;
 }
 
 /** An id-safe slug for anchors: 'slow-provider' → 'scenario-slow-provider'; index keeps duplicates apart. */
 export function scenarioAnchor(scenario: ScenarioResult, index: number): string {
-  const slug = scenario.scenario.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const slug = scenario.scenario
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   return `scenario-${index + 1}-${slug || 'unnamed'}`;
 }

@@ -35,7 +35,16 @@ export function renderMarkdown(report: BenchReport): string {
   out.push(
     table(
       ['Cores', 'CPU model', 'Memory', 'Node', 'Platform', 'Date'],
-      [[fmtCount(m.cores), mdText(m.cpu_model), fmtGiB(m.memory_gib), mdText(m.node), mdText(m.platform), mdText(m.date)]],
+      [
+        [
+          fmtCount(m.cores),
+          mdText(m.cpu_model),
+          fmtGiB(m.memory_gib),
+          mdText(m.node),
+          mdText(m.platform),
+          mdText(m.date),
+        ],
+      ],
       ['r', 'l', 'r', 'l', 'l', 'l'],
     ),
     '',
@@ -50,18 +59,31 @@ export function renderMarkdown(report: BenchReport): string {
     out.push('_No checks were recorded._', '');
   } else {
     const failed = checks.filter(({ c }) => !c.passed).length;
-    out.push(failed === 0 ? `All ${checks.length} checks passed.` : `**${failed} of ${checks.length} checks failed.**`, '');
+    out.push(
+      failed === 0 ? `All ${checks.length} checks passed.` : `**${failed} of ${checks.length} checks failed.**`,
+      '',
+    );
     out.push(
       table(
         ['Scenario', 'Check', 'Result', 'Measured'],
-        checks.map(({ s, c }) => [mdText(s.scenario), mdText(c.name), c.passed ? 'pass' : '**FAIL**', mdText(c.detail)]),
+        checks.map(({ s, c }) => [
+          mdText(s.scenario),
+          mdText(c.name),
+          c.passed ? 'pass' : '**FAIL**',
+          mdText(c.detail),
+        ]),
       ),
       '',
     );
   }
-  const behind = report.scenarios.flatMap((s) => s.variants.filter((v) => v.behind_schedule).map((v) => `${s.scenario} / ${variantLabel(v)}`));
+  const behind = report.scenarios.flatMap((s) =>
+    s.variants.filter((v) => v.behind_schedule).map((v) => `${s.scenario} / ${variantLabel(v)}`),
+  );
   if (behind.length > 0) {
-    out.push(`> **Note:** the load generator fell behind its schedule in ${behind.map(mdText).join(', ')}; those rows are less trustworthy.`, '');
+    out.push(
+      `> **Note:** the load generator fell behind its schedule in ${behind.map(mdText).join(', ')}; those rows are less trustworthy.`,
+      '',
+    );
   }
 
   for (const s of report.scenarios) out.push(renderScenario(s));
@@ -79,7 +101,12 @@ function renderScenario(s: ScenarioResult): string {
     out.push(
       table(
         ['Phase', 'From', 'To', 'Fault'],
-        s.phases.map((p) => [mdText(p.name), fmtSeconds(p.start_s), fmtSeconds(p.end_s), p.fault ? mdText(p.fault) : '—']),
+        s.phases.map((p) => [
+          mdText(p.name),
+          fmtSeconds(p.start_s),
+          fmtSeconds(p.end_s),
+          p.fault ? mdText(p.fault) : '—',
+        ]),
         ['l', 'r', 'r', 'l'],
       ),
       '',
@@ -94,7 +121,19 @@ function renderScenario(s: ScenarioResult): string {
     out.push('### Audit and SLO', '');
     out.push(
       table(
-        ['Variant', 'Offered', 'Goodput', 'p999 ms', 'Client final', 'Duplicates', 'Lost', 'Pending', 'SLO good / total', 'Error ratio', 'Burn rate'],
+        [
+          'Variant',
+          'Offered',
+          'Goodput',
+          'p999 ms',
+          'Client final',
+          'Duplicates',
+          'Lost',
+          'Pending',
+          'SLO good / total',
+          'Error ratio',
+          'Burn rate',
+        ],
         s.variants.map((v) => [
           mdText(variantLabel(v)),
           fmtCount(v.totals.offered),
@@ -113,14 +152,27 @@ function renderScenario(s: ScenarioResult): string {
       '',
     );
     const reported = s.variants.filter((v) => s.audit_reported_only?.includes(v.variant));
-    if (reported.length > 0) out.push(`_Audit reported as measured, not judged: ${reported.map((v) => mdText(variantLabel(v))).join(', ')}._`, '');
-    const findings = s.variants.flatMap((v) => v.audit.findings.map((f) => `- ${mdText(variantLabel(v))}: ${mdText(f)}`));
+    if (reported.length > 0)
+      out.push(
+        `_Audit reported as measured, not judged: ${reported.map((v) => mdText(variantLabel(v))).join(', ')}._`,
+        '',
+      );
+    const findings = s.variants.flatMap((v) =>
+      v.audit.findings.map((f) => `- ${mdText(variantLabel(v))}: ${mdText(f)}`),
+    );
     if (findings.length > 0) out.push('Audit findings:', '', ...findings, '');
 
     const events = s.variants.flatMap((v) => v.events.map((e) => ({ v, e }))).sort((a, b) => a.e.t - b.e.t);
     if (events.length > 0) {
       out.push('### Events', '');
-      out.push(table(['t', 'Variant', 'Event'], events.map(({ v, e }) => [fmtSeconds(e.t), mdText(variantLabel(v)), mdText(e.what)]), ['r', 'l', 'l']), '');
+      out.push(
+        table(
+          ['t', 'Variant', 'Event'],
+          events.map(({ v, e }) => [fmtSeconds(e.t), mdText(variantLabel(v)), mdText(e.what)]),
+          ['r', 'l', 'l'],
+        ),
+        '',
+      );
     }
 
     const drains = s.variants.flatMap((v) => (v.drains ?? []).map((d, i) => ({ v, d, i })));
@@ -129,7 +181,12 @@ function renderScenario(s: ScenarioResult): string {
       out.push(
         table(
           ['Variant', 'Drain', 'Duration', 'Abandoned'],
-          drains.map(({ v, d, i }) => [mdText(variantLabel(v)), `#${i + 1}`, fmtSeconds(d.duration_s), flagCount(d.abandoned)]),
+          drains.map(({ v, d, i }) => [
+            mdText(variantLabel(v)),
+            `#${i + 1}`,
+            fmtSeconds(d.duration_s),
+            flagCount(d.abandoned),
+          ]),
           ['l', 'r', 'r', 'r'],
         ),
         '',
@@ -137,7 +194,10 @@ function renderScenario(s: ScenarioResult): string {
     }
 
     for (const v of s.variants.filter((x) => x.behind_schedule)) {
-      out.push(`> **Note:** the load generator fell behind its schedule for ${mdText(variantLabel(v))}; its latency and goodput are less trustworthy.`, '');
+      out.push(
+        `> **Note:** the load generator fell behind its schedule for ${mdText(variantLabel(v))}; its latency and goodput are less trustworthy.`,
+        '',
+      );
     }
   }
 
@@ -153,7 +213,12 @@ function renderScenario(s: ScenarioResult): string {
 function resultsTable(s: ScenarioResult): string {
   const faults = new Map(s.phases.map((p) => [p.name, p.fault]));
   const rows: Cell[][] = [];
-  const groups: { name: string; pick: (v: VariantResult) => { goodput_per_s: number; p99_ms: number | null; rate_503: number; timeouts: number } | undefined }[] = [
+  const groups: {
+    name: string;
+    pick: (
+      v: VariantResult,
+    ) => { goodput_per_s: number; p99_ms: number | null; rate_503: number; timeouts: number } | undefined;
+  }[] = [
     ...phaseNames(s).map((name) => ({ name, pick: (v: VariantResult) => v.phases[name] })),
     { name: 'total', pick: (v: VariantResult) => v.totals },
   ];
@@ -161,7 +226,8 @@ function resultsTable(s: ScenarioResult): string {
     s.variants.forEach((v, i) => {
       const t = g.pick(v);
       const fault = faults.get(g.name);
-      const phaseCell = i === 0 ? (g.name === 'total' ? '**total**' : `${mdText(g.name)}${fault ? ` (${mdText(fault)})` : ''}`) : '';
+      const phaseCell =
+        i === 0 ? (g.name === 'total' ? '**total**' : `${mdText(g.name)}${fault ? ` (${mdText(fault)})` : ''}`) : '';
       rows.push([
         phaseCell,
         mdText(variantLabel(v)),
@@ -172,7 +238,14 @@ function resultsTable(s: ScenarioResult): string {
       ]);
     });
   }
-  return table(['Phase', 'Variant', 'Goodput/s', 'p99 ms', '503 rate', 'Timeouts'], rows, ['l', 'l', 'r', 'r', 'r', 'r']);
+  return table(['Phase', 'Variant', 'Goodput/s', 'p99 ms', '503 rate', 'Timeouts'], rows, [
+    'l',
+    'l',
+    'r',
+    'r',
+    'r',
+    'r',
+  ]);
 }
 
 /** Counts that should be zero are bold when they are not. */

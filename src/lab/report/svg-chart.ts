@@ -358,8 +358,13 @@ function layout(spec: LineChartSpec, bands: readonly ChartBand[], markers: reado
 
   // Legend: one entry per series, and the band swatch; wrapped to the plot width.
   const bandLegend = spec.bandLegend ?? 'fault window';
-  const items: LegendItem[] = spec.series.map((s) => ({ label: s.label, series: s, width: 28 + textWidth(s.label, FONT, LEGEND_EM) }));
-  if (bands.length > 0 && bandLegend !== '') items.push({ label: bandLegend, width: 20 + textWidth(bandLegend, FONT, LEGEND_EM) });
+  const items: LegendItem[] = spec.series.map((s) => ({
+    label: s.label,
+    series: s,
+    width: 28 + textWidth(s.label, FONT, LEGEND_EM),
+  }));
+  if (bands.length > 0 && bandLegend !== '')
+    items.push({ label: bandLegend, width: 20 + textWidth(bandLegend, FONT, LEGEND_EM) });
   const legendRows: LegendItem[][] = [];
   let rowW = Infinity;
   for (const item of items) {
@@ -426,7 +431,9 @@ function drawBands(L: Layout, bands: readonly ChartBand[]): string[] {
     const bx1 = L.sx(clamp(b.to, L.x0, L.x1));
     if (bx1 - bx0 <= 0) continue;
     const title = b.title ? `<title>${escapeXml(b.title)}</title>` : '';
-    out.push(`<rect class="band" x="${r1(bx0)}" y="${r1(L.top)}" width="${r1(bx1 - bx0)}" height="${r1(L.bottom - L.top)}" ${bandStyle(L.bandColor)}>${title}</rect>`);
+    out.push(
+      `<rect class="band" x="${r1(bx0)}" y="${r1(L.top)}" width="${r1(bx1 - bx0)}" height="${r1(L.bottom - L.top)}" ${bandStyle(L.bandColor)}>${title}</rect>`,
+    );
     if (b.label && textWidth(b.label, SMALL) + 6 < bx1 - bx0) {
       // A white halo keeps the label legible where a line crosses it.
       out.push(
@@ -443,18 +450,26 @@ function drawAxes(L: Layout, xLabel: string, yLabel: string): string[] {
   for (const t of L.yTicks) {
     const y = r1(L.sy(t));
     out.push(`<line x1="${LEFT}" x2="${right}" y1="${y}" y2="${y}" stroke="#e3e3e3" stroke-width="1"/>`);
-    out.push(`<text x="${LEFT - 6}" y="${r1(L.sy(t) + 3.5)}" text-anchor="end" fill="#444">${escapeXml(formatTick(t))}</text>`);
+    out.push(
+      `<text x="${LEFT - 6}" y="${r1(L.sy(t) + 3.5)}" text-anchor="end" fill="#444">${escapeXml(formatTick(t))}</text>`,
+    );
   }
   out.push(`<line x1="${LEFT}" x2="${LEFT}" y1="${r1(L.top)}" y2="${r1(L.bottom)}" stroke="#888"/>`);
   out.push(`<line x1="${LEFT}" x2="${right}" y1="${r1(L.bottom)}" y2="${r1(L.bottom)}" stroke="#888"/>`);
   const mid = r1((L.top + L.bottom) / 2);
-  out.push(`<text x="14" y="${mid}" transform="rotate(-90 14 ${mid})" text-anchor="middle" fill="#333">${escapeXml(yLabel)}</text>`);
+  out.push(
+    `<text x="14" y="${mid}" transform="rotate(-90 14 ${mid})" text-anchor="middle" fill="#333">${escapeXml(yLabel)}</text>`,
+  );
   for (const t of L.xTicks) {
     const x = r1(L.sx(t));
     out.push(`<line x1="${x}" x2="${x}" y1="${r1(L.bottom)}" y2="${r1(L.bottom + 4)}" stroke="#888"/>`);
-    out.push(`<text x="${x}" y="${r1(L.bottom + 16)}" text-anchor="middle" fill="#444">${escapeXml(formatTick(t))}</text>`);
+    out.push(
+      `<text x="${x}" y="${r1(L.bottom + 16)}" text-anchor="middle" fill="#444">${escapeXml(formatTick(t))}</text>`,
+    );
   }
-  out.push(`<text x="${r1(LEFT + L.plotW / 2)}" y="${r1(L.bottom + 30)}" text-anchor="middle" fill="#333">${escapeXml(xLabel)}</text>`);
+  out.push(
+    `<text x="${r1(LEFT + L.plotW / 2)}" y="${r1(L.bottom + 30)}" text-anchor="middle" fill="#333">${escapeXml(xLabel)}</text>`,
+  );
   return out;
 }
 
@@ -479,10 +494,14 @@ function drawMarkers(L: Layout, markers: readonly ChartMarker[]): string[] {
 function drawSeries(L: Layout, series: readonly ChartSeries[]): string[] {
   const out: string[] = [];
   if (!L.hasData) {
-    out.push(`<text x="${r1(LEFT + L.plotW / 2)}" y="${r1((L.top + L.bottom) / 2)}" text-anchor="middle" fill="#777" font-style="italic">no data</text>`);
+    out.push(
+      `<text x="${r1(LEFT + L.plotW / 2)}" y="${r1((L.top + L.bottom) / 2)}" text-anchor="middle" fill="#777" font-style="italic">no data</text>`,
+    );
   }
   // Points outside a caller's x range must not spill over the axes.
-  out.push(`<clipPath id="${L.id}-plot"><rect x="${LEFT - 3}" y="${r1(L.top - 3)}" width="${L.plotW + 6}" height="${r1(L.bottom - L.top + 6)}"/></clipPath>`);
+  out.push(
+    `<clipPath id="${L.id}-plot"><rect x="${LEFT - 3}" y="${r1(L.top - 3)}" width="${L.plotW + 6}" height="${r1(L.bottom - L.top + 6)}"/></clipPath>`,
+  );
   out.push(`<g clip-path="url(#${L.id}-plot)">`);
   for (const s of series) {
     const { d, isolated } = linePath(s.points, L.sx, L.sy);
@@ -490,7 +509,10 @@ function drawSeries(L: Layout, series: readonly ChartSeries[]): string[] {
     const color = escapeXml(s.color);
     const dash = s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : '';
     out.push(`<g class="series"><title>${escapeXml(s.label)}</title>`);
-    if (d !== '') out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="${w}"${dash} stroke-linejoin="round" stroke-linecap="round"/>`);
+    if (d !== '')
+      out.push(
+        `<path d="${d}" fill="none" stroke="${color}" stroke-width="${w}"${dash} stroke-linejoin="round" stroke-linecap="round"/>`,
+      );
     for (const [x, y] of isolated) out.push(`<circle cx="${r1(x)}" cy="${r1(y)}" r="${w + 0.75}" fill="${color}"/>`);
     out.push('</g>');
   }
@@ -507,7 +529,9 @@ function drawLegend(L: Layout): string[] {
       const s = item.series;
       if (s) {
         const dash = s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : '';
-        out.push(`<line x1="${r1(x)}" x2="${r1(x + 24)}" y1="${r1(y - 4)}" y2="${r1(y - 4)}" stroke="${escapeXml(s.color)}" stroke-width="${(s.width ?? DEFAULT_STROKE) + 0.5}"${dash}/>`);
+        out.push(
+          `<line x1="${r1(x)}" x2="${r1(x + 24)}" y1="${r1(y - 4)}" y2="${r1(y - 4)}" stroke="${escapeXml(s.color)}" stroke-width="${(s.width ?? DEFAULT_STROKE) + 0.5}"${dash}/>`,
+        );
         out.push(`<text x="${r1(x + 28)}" y="${r1(y)}" fill="#222">${escapeXml(item.label)}</text>`);
       } else {
         out.push(`<rect x="${r1(x)}" y="${r1(y - 10)}" width="16" height="12" ${bandStyle(L.bandColor)}/>`);
@@ -534,7 +558,11 @@ function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }
 
-function autoXDomain(series: readonly ChartSeries[], bands: readonly ChartBand[], markers: readonly ChartMarker[]): [number, number] {
+function autoXDomain(
+  series: readonly ChartSeries[],
+  bands: readonly ChartBand[],
+  markers: readonly ChartMarker[],
+): [number, number] {
   const xs: number[] = [];
   for (const s of series) for (const p of s.points) if (Number.isFinite(p.x)) xs.push(p.x);
   for (const b of bands) xs.push(b.from, b.to);

@@ -37,8 +37,16 @@ function sentKey(key: string): ChargeOutcome {
   return { key, status: 'error', attempts: 1, history: ['error'], latency_ms: 0, intended_ms: 0, replayed: false };
 }
 
-function report(h: ActionHandles, name: string, startedAt: number, r: AbuseResult, extra: Record<string, number>): ActionReport {
-  const what = `${name} ended: ${Object.entries(r.statuses).map(([k, n]) => `${k}×${n}`).join(', ')}`;
+function report(
+  h: ActionHandles,
+  name: string,
+  startedAt: number,
+  r: AbuseResult,
+  extra: Record<string, number>,
+): ActionReport {
+  const what = `${name} ended: ${Object.entries(r.statuses)
+    .map(([k, n]) => `${k}×${n}`)
+    .join(', ')}`;
   h.log(`${h.variant}: ${what}`);
   return {
     events: [
@@ -79,7 +87,9 @@ export function tinyDeadlines(at: number, until: number, rate: number, deadlineM
         runId: `${h.runId}-${ABUSE_KEY_MARK}-deadline`,
       });
       const statuses = r.totals.statuses;
-      const what = `tiny-deadline client (${deadlineMs} ms, ${rate}/s) ended: ${Object.entries(statuses).map(([k, n]) => `${k}×${n}`).join(', ')}`;
+      const what = `tiny-deadline client (${deadlineMs} ms, ${rate}/s) ended: ${Object.entries(statuses)
+        .map(([k, n]) => `${k}×${n}`)
+        .join(', ')}`;
       h.log(`${h.variant}: ${what}`);
       return {
         events: [
@@ -101,7 +111,14 @@ export function trickle(at: number, until: number, connections: number, byteEver
     at,
     async run(h) {
       const startedAt = h.since();
-      const r = await trickleBodies({ url: h.url, connections, seconds: secondsUntil(h, until), byteEveryMs, keyPrefix: `${h.runId}-${ABUSE_KEY_MARK}-trickle`, deadlineMs: 1000 });
+      const r = await trickleBodies({
+        url: h.url,
+        connections,
+        seconds: secondsUntil(h, until),
+        byteEveryMs,
+        keyPrefix: `${h.runId}-${ABUSE_KEY_MARK}-trickle`,
+        deadlineMs: 1000,
+      });
       return report(h, `${connections} trickling bodies`, startedAt, r, { sent: connections });
     },
   };
@@ -115,7 +132,13 @@ export function hostile(at: number, until: number, rate: number): PlanAction {
     async run(h) {
       const startedAt = h.since();
       const seconds = secondsUntil(h, until);
-      const r = await hostileRequests({ url: h.url, rate, seconds, keyPrefix: `${h.runId}-${ABUSE_KEY_MARK}-hostile`, deadlineMs: 1000 });
+      const r = await hostileRequests({
+        url: h.url,
+        rate,
+        seconds,
+        keyPrefix: `${h.runId}-${ABUSE_KEY_MARK}-hostile`,
+        deadlineMs: 1000,
+      });
       return report(h, `hostile headers (${rate}/s)`, startedAt, r, { sent: Math.round(rate * seconds) });
     },
   };

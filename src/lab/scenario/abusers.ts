@@ -20,7 +20,8 @@ import { connect, type Socket } from 'node:net';
 function loopbackTarget(url: string): { host: string; port: number } {
   const u = new URL(url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (!['127.0.0.1', 'localhost', '::1'].includes(host)) throw new Error(`abusive clients only target loopback, not ${u.hostname}`);
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host))
+    throw new Error(`abusive clients only target loopback, not ${u.hostname}`);
   return { host, port: Number(u.port) };
 }
 
@@ -38,7 +39,13 @@ function count(into: Record<string, number>, k: string): void {
 
 /** A charge body like the load generator's, `n` making each one distinct. */
 export function chargeBody(n: number, description = 'bulwark abuse'): string {
-  return JSON.stringify({ amount: 100 + (n % 9000), currency: 'USD', source: 'tok_visa', description, metadata: { n: String(n) } });
+  return JSON.stringify({
+    amount: 100 + (n % 9000),
+    currency: 'USD',
+    source: 'tok_visa',
+    description,
+    metadata: { n: String(n) },
+  });
 }
 
 export interface TrickleOptions {
@@ -124,25 +131,53 @@ export type HostileCase = 'repeated-key' | 'non-ascii-key' | 'non-utf8-body' | '
 export const HOSTILE_CASES: readonly HostileCase[] = ['repeated-key', 'non-ascii-key', 'non-utf8-body', 'huge-header'];
 
 /** One hostile request's bytes; `keys` are the ASCII keys it carries. */
-export function hostileRequest(c: HostileCase, i: number, keyPrefix: string, hostPort: string, deadlineMs: number): { bytes: Buffer; keys: string[] } {
+export function hostileRequest(
+  c: HostileCase,
+  i: number,
+  keyPrefix: string,
+  hostPort: string,
+  deadlineMs: number,
+): { bytes: Buffer; keys: string[] } {
   const key = `${keyPrefix}-${c}-${i}`;
   const common = `Host: ${hostPort}\r\nContent-Type: application/json\r\nX-Request-Timeout-Ms: ${deadlineMs}\r\nConnection: close\r\n`;
-  const build = (headers: Buffer, body: Buffer) => Buffer.concat([Buffer.from(`POST /charge HTTP/1.1\r\n${common}`), headers, Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]);
+  const build = (headers: Buffer, body: Buffer) =>
+    Buffer.concat([
+      Buffer.from(`POST /charge HTTP/1.1\r\n${common}`),
+      headers,
+      Buffer.from(`Content-Length: ${body.length}\r\n\r\n`),
+      body,
+    ]);
   const json = Buffer.from(chargeBody(i));
   switch (c) {
     case 'repeated-key':
-      return { bytes: build(Buffer.from(`Idempotency-Key: ${key}-a\r\nIdempotency-Key: ${key}-b\r\n`), json), keys: [`${key}-a`, `${key}-b`] };
+      return {
+        bytes: build(Buffer.from(`Idempotency-Key: ${key}-a\r\nIdempotency-Key: ${key}-b\r\n`), json),
+        keys: [`${key}-a`, `${key}-b`],
+      };
     case 'non-ascii-key':
       // é in Latin-1, then a lone UTF-8 continuation byte.
-      return { bytes: build(Buffer.concat([Buffer.from(`Idempotency-Key: ${key}-`), Buffer.from([0xe9, 0x80]), Buffer.from('\r\n')]), json), keys: [] };
+      return {
+        bytes: build(
+          Buffer.concat([Buffer.from(`Idempotency-Key: ${key}-`), Buffer.from([0xe9, 0x80]), Buffer.from('\r\n')]),
+          json,
+        ),
+        keys: [],
+      };
     case 'non-utf8-body': {
       const text = chargeBody(i, 'bad-bytes-here');
       const at = text.indexOf('bad-bytes-here');
-      const body = Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from(text.slice(at + 'bad-bytes-here'.length))]);
+      const body = Buffer.concat([
+        Buffer.from(text.slice(0, at)),
+        Buffer.from([0xff, 0xfe, 0xc3, 0x28]),
+        Buffer.from(text.slice(at + 'bad-bytes-here'.length)),
+      ]);
       return { bytes: build(Buffer.from(`Idempotency-Key: ${key}\r\n`), body), keys: [key] };
     }
     case 'huge-header':
-      return { bytes: build(Buffer.from(`Idempotency-Key: ${key}\r\nX-Filler: ${'a'.repeat(64 * 1024)}\r\n`), json), keys: [key] };
+      return {
+        bytes: build(Buffer.from(`Idempotency-Key: ${key}\r\nX-Filler: ${'a'.repeat(64 * 1024)}\r\n`), json),
+        keys: [key],
+      };
   }
 }
 
@@ -198,7 +233,9 @@ export async function hostileRequests(o: HostileOptions): Promise<AbuseResult> {
           }
         });
         // A server that refuses a huge header may reset the connection while we still write.
-        s.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'closed' : 'error'));
+        s.on('error', (e: NodeJS.ErrnoException) =>
+          finish(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'closed' : 'error'),
+        );
         s.on('close', () => finish('closed'));
       }),
     );

@@ -29,7 +29,13 @@ export interface SettleResult {
  * gave up on (a stalled event loop catching up) keeps claiming and charging
  * after the table looked quiet for a moment.
  */
-export async function settle(sql: Sql, timeoutMs: number, quietMs = 500, pollMs = 100, sim?: SimulatorControl): Promise<SettleResult> {
+export async function settle(
+  sql: Sql,
+  timeoutMs: number,
+  quietMs = 500,
+  pollMs = 100,
+  sim?: SimulatorControl,
+): Promise<SettleResult> {
   const start = Date.now();
   let last = '';
   let quietSince = Date.now();
@@ -47,7 +53,8 @@ export async function settle(sql: Sql, timeoutMs: number, quietMs = 500, pollMs 
       last = signature;
       quietSince = Date.now();
     }
-    if (pending === 0 && Date.now() - quietSince >= quietMs) return { pending, waitedMs: Date.now() - start, settled: true };
+    if (pending === 0 && Date.now() - quietSince >= quietMs)
+      return { pending, waitedMs: Date.now() - start, settled: true };
     if (Date.now() - start >= timeoutMs) return { pending, waitedMs: Date.now() - start, settled: false };
     await new Promise((r) => setTimeout(r, pollMs));
   }
@@ -59,13 +66,33 @@ export async function readRows(sql: Sql): Promise<AuditRow[]> {
   return rows.map((r) => ({ key: r.idempotency_key, status: r.status, provider_charge_id: r.provider_charge_id }));
 }
 
-export async function collectAudit(sql: Sql, sim: SimulatorControl, outcomes: readonly ChargeOutcome[]): Promise<Audit> {
+export async function collectAudit(
+  sql: Sql,
+  sim: SimulatorControl,
+  outcomes: readonly ChargeOutcome[],
+): Promise<Audit> {
   // The provider first, Postgres after: a charge is made only after its row
   // is claimed, so every charge read here has its row in the read below,
   // even if a straggler is still at work (it then shows as pending, not lost).
-  const [ledger, charges] = await Promise.all([sim.ledger(), sim.chargesForAll(outcomes.map((o) => o.key), 32)]);
+  const [ledger, charges] = await Promise.all([
+    sim.ledger(),
+    sim.chargesForAll(
+      outcomes.map((o) => o.key),
+      32,
+    ),
+  ]);
   const rows = await readRows(sql);
   const byRef = new Map<string, ProviderCharge[]>();
-  for (const [ref, list] of charges) if (list.length > 0) byRef.set(ref, list.map((c) => ({ id: c.id, status: c.status })));
-  return auditRun({ outcomes, rows, charges: byRef, ledger: { created: ledger.created, duplicates: ledger.duplicates } });
+  for (const [ref, list] of charges)
+    if (list.length > 0)
+      byRef.set(
+        ref,
+        list.map((c) => ({ id: c.id, status: c.status })),
+      );
+  return auditRun({
+    outcomes,
+    rows,
+    charges: byRef,
+    ledger: { created: ledger.created, duplicates: ledger.duplicates },
+  });
 }

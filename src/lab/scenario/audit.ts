@@ -82,7 +82,9 @@ export function auditRun(input: AuditInput): Audit {
     const clientSawSuccess = o.status === 201 || o.status === 200;
     if (succeeded.length > 0 && row?.status !== 'succeeded') {
       lost.add(o.key);
-      note(`${o.key}: the provider charged it (${succeeded[0]!.id}) but Postgres holds ${held} (client saw ${o.status})`);
+      note(
+        `${o.key}: the provider charged it (${succeeded[0]!.id}) but Postgres holds ${held} (client saw ${o.status})`,
+      );
       continue;
     }
     if (clientSawSuccess && row?.status !== 'succeeded') {
@@ -107,7 +109,8 @@ export function auditRun(input: AuditInput): Audit {
   }
   // A row the reconciler gave up on is as unfinished as a started one: it must not pass the audit.
   const pendingRows = input.rows.filter((r) => r.status === 'started' || r.status === 'needs_attention');
-  for (const r of pendingRows.slice(0, 5)) note(`${r.key}: still ${r.status === 'started' ? 'started' : 'needing attention'} after the settle period`);
+  for (const r of pendingRows.slice(0, 5))
+    note(`${r.key}: still ${r.status === 'started' ? 'started' : 'needing attention'} after the settle period`);
 
   if (input.ledger) {
     const foreignDuplicates = input.ledger.duplicates.filter((d) => !clientKeys.has(d.reference));
@@ -116,15 +119,27 @@ export function auditRun(input: AuditInput): Audit {
       note(`${d.reference}: charged ${d.charges} times by the provider, for a reference the client never sent`);
     }
     if (input.ledger.created > sentToProvider) {
-      note(`the provider created ${input.ledger.created - sentToProvider} charge(s) for references the client never sent`);
+      note(
+        `the provider created ${input.ledger.created - sentToProvider} charge(s) for references the client never sent`,
+      );
     }
   }
   if (dropped > 0) findings.push(`... and ${dropped} more finding(s)`);
-  return { client_final: clientFinal, duplicates: duplicated.size, lost: lost.size, pending: pendingRows.length, findings };
+  return {
+    client_final: clientFinal,
+    duplicates: duplicated.size,
+    lost: lost.size,
+    pending: pendingRows.length,
+    findings,
+  };
 }
 
 /** A final row whose outcome the provider's record contradicts; undefined when they agree. */
-function mismatchOf(row: AuditRow, charges: readonly ProviderCharge[], o: Pick<ChargeOutcome, 'status' | 'provider_charge_id'>): string | undefined {
+function mismatchOf(
+  row: AuditRow,
+  charges: readonly ProviderCharge[],
+  o: Pick<ChargeOutcome, 'status' | 'provider_charge_id'>,
+): string | undefined {
   switch (row.status) {
     case 'succeeded':
       if (!charges.some((c) => c.status === 'succeeded' && c.id === row.provider_charge_id)) {
@@ -136,7 +151,8 @@ function mismatchOf(row: AuditRow, charges: readonly ProviderCharge[], o: Pick<C
       }
       return undefined;
     case 'declined':
-      if (!charges.some((c) => c.status === 'declined')) return `Postgres holds declined but the provider has ${describe(charges)}`;
+      if (!charges.some((c) => c.status === 'declined'))
+        return `Postgres holds declined but the provider has ${describe(charges)}`;
       return undefined;
     case 'failed':
       if (charges.length > 0) return `Postgres holds failed but the provider has ${describe(charges)}`;

@@ -27,7 +27,9 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
     const { command: _command, ...scenarioOptions } = o;
     const out = await runScenario(def, scenarioOptions);
     const failed = out.result.checks.filter((c) => !c.passed).length;
-    o.log?.(`${def.name}: done in ${out.elapsed_s} s, ${out.result.checks.length - failed}/${out.result.checks.length} checks passed`);
+    o.log?.(
+      `${def.name}: done in ${out.elapsed_s} s, ${out.result.checks.length - failed}/${out.result.checks.length} checks passed`,
+    );
     outcomes.push(out);
   }
   return {

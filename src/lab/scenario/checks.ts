@@ -74,7 +74,10 @@ export function breakerOpenedCheck(run: VariantRun, within: Phase): Check {
   return {
     name: `${label(run)}: the provider breaker opens during the ${within.name}`,
     passed,
-    detail: at === undefined ? `no "provider breaker opened" event after ${within.start_s} s` : `opened at ${fmt(at)} s, ${fmt(at - within.start_s)} s after the ${within.name} began (${within.start_s}-${within.end_s} s)`,
+    detail:
+      at === undefined
+        ? `no "provider breaker opened" event after ${within.start_s} s`
+        : `opened at ${fmt(at)} s, ${fmt(at - within.start_s)} s after the ${within.name} began (${within.start_s}-${within.end_s} s)`,
   };
 }
 
@@ -83,7 +86,13 @@ export function breakerOpenedCheck(run: VariantRun, within: Phase): Check {
  * recovery phase is at least `fraction` of the warm-up's (same offered rate),
  * with no operator action.
  */
-export function recoveryCheck(run: VariantRun, phases: readonly Phase[], fraction: number, tailS: number, warmSkipS = 1): Check {
+export function recoveryCheck(
+  run: VariantRun,
+  phases: readonly Phase[],
+  fraction: number,
+  tailS: number,
+  warmSkipS = 1,
+): Check {
   const warm = phase(phases, 'warm-up');
   const rec = phase(phases, 'recovery');
   const warmGood = meanGoodput(slice(run.result.timeline, warm.start_s + warmSkipS, warm.end_s));
@@ -104,7 +113,10 @@ export function goodputNeverZeroCheck(run: VariantRun, within: Phase): Check {
   return {
     name: `${label(run)}: goodput never falls to zero during the ${within.name}`,
     passed: points.length > 0 && zero.length === 0,
-    detail: zero.length === 0 ? `lowest second ${fmt(min, 0)}/s over ${points.length} s (mean ${fmt(meanGoodput(points))}/s)` : `zero goodput at t = ${zero.join(', ')} s`,
+    detail:
+      zero.length === 0
+        ? `lowest second ${fmt(min, 0)}/s over ${points.length} s (mean ${fmt(meanGoodput(points))}/s)`
+        : `zero goodput at t = ${zero.join(', ')} s`,
   };
 }
 
@@ -120,7 +132,8 @@ export function drainsCheck(run: VariantRun, expected: number): Check {
   const bad = drains.filter((d) => !(Number.isFinite(d.duration_s) && d.duration_s <= graceS));
   // The orchestrator's grace counts from SIGTERM to exit, after-drain cleanup included.
   const late = run.restarts.filter((r) => r.signal_to_exit_s > graceS);
-  const list = (f: (r: VariantRun['restarts'][number]) => number | null) => run.restarts.map((r) => fmt(f(r), 2)).join(', ') || '-';
+  const list = (f: (r: VariantRun['restarts'][number]) => number | null) =>
+    run.restarts.map((r) => fmt(f(r), 2)).join(', ') || '-';
   return {
     name: `${label(run)}: every drain ends, and the process exits, inside the ${graceS} s grace period`,
     passed: drains.length === expected && bad.length === 0 && late.length === 0,
@@ -153,7 +166,9 @@ export function shedFastCheck(run: VariantRun, within: Phase, fraction: number):
   const s5 = serviceChargeQuantile(run, within, '5xx', 0.5);
   const s5p99 = serviceChargeQuantile(run, within, '5xx', 0.99);
   const s2 = serviceChargeQuantile(run, within, '2xx', 0.5);
-  const dbTimeouts = Math.round(sumOver(slice(run.result.timeline, within.start_s, within.end_s), (p) => p.db_acquire_timeouts_per_s));
+  const dbTimeouts = Math.round(
+    sumOver(slice(run.result.timeline, within.start_s, within.end_s), (p) => p.db_acquire_timeouts_per_s),
+  );
   const ms = (s: number | null) => (s === null ? null : s * 1000);
   const server = s5.value !== null && s2.value !== null && s5.value <= fraction * s2.value;
   return {
@@ -170,9 +185,18 @@ export function shedFastCheck(run: VariantRun, within: Phase, fraction: number):
  * phase, as the service timed them: the difference of its own histogram
  * between the last scrapes at the phase's start and end.
  */
-export function serviceChargeQuantile(run: VariantRun, within: Phase, cls: '2xx' | '5xx', q: number): { value: number | null; count: number } {
+export function serviceChargeQuantile(
+  run: VariantRun,
+  within: Phase,
+  cls: '2xx' | '5xx',
+  q: number,
+): { value: number | null; count: number } {
   const at = (t: number) => [...run.scrapes].reverse().find((p) => p.t <= t + 0.05);
-  return quantileBetween(at(within.start_s)?.snapshot.chargeBuckets[cls], at(within.end_s)?.snapshot.chargeBuckets[cls], q);
+  return quantileBetween(
+    at(within.start_s)?.snapshot.chargeBuckets[cls],
+    at(within.end_s)?.snapshot.chargeBuckets[cls],
+    q,
+  );
 }
 
 /** The run of a variant, when it ran. */
@@ -181,7 +205,10 @@ export function runOf(runs: readonly VariantRun[], variant: string): VariantRun 
 }
 
 /** Sum of a per-second timeline field over a phase. */
-export function sumOver(points: readonly TimelinePoint[], pick: (p: TimelinePoint) => number | undefined | null): number {
+export function sumOver(
+  points: readonly TimelinePoint[],
+  pick: (p: TimelinePoint) => number | undefined | null,
+): number {
   return points.reduce((a, p) => a + (pick(p) ?? 0), 0);
 }
 
@@ -190,7 +217,12 @@ export function sumOver(points: readonly TimelinePoint[], pick: (p: TimelinePoin
  * `fraction` of the warm-up mean for two seconds in a row; null when it never
  * does before the run ends.
  */
-export function recoverySeconds(run: VariantRun, phases: readonly Phase[], fraction = 0.8, warmSkipS = 1): number | null {
+export function recoverySeconds(
+  run: VariantRun,
+  phases: readonly Phase[],
+  fraction = 0.8,
+  warmSkipS = 1,
+): number | null {
   const warm = phase(phases, 'warm-up');
   const rec = phase(phases, 'recovery');
   const target = fraction * meanGoodput(slice(run.result.timeline, warm.start_s + warmSkipS, warm.end_s));

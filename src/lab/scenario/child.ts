@@ -100,15 +100,23 @@ export async function startChild(o: ChildOptions): Promise<Child> {
   const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
     onListening = resolve;
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    exited.then((code) => reject(new Error(`exited with code ${code} before listening`)), () => {});
-    spawnError.then((e) => reject(new Error(`could not spawn: ${e.message}`)), () => {});
+    exited.then(
+      (code) => reject(new Error(`exited with code ${code} before listening`)),
+      () => {},
+    );
+    spawnError.then(
+      (e) => reject(new Error(`could not spawn: ${e.message}`)),
+      () => {},
+    );
   })
     .catch(async (e: unknown) => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exited;
       }
-      throw new Error(`${o.name} did not start (${(e as Error).message}): ${process.execPath} ${CLI_PATH} ${o.args.join(' ')}\n--- output ---\n${output.slice(-4000)}`);
+      throw new Error(
+        `${o.name} did not start (${(e as Error).message}): ${process.execPath} ${CLI_PATH} ${o.args.join(' ')}\n--- output ---\n${output.slice(-4000)}`,
+      );
     })
     .finally(() => clearTimeout(timer));
 

@@ -37,7 +37,14 @@ export const BURST_MARK = 'burst';
 /** The burst's i-th request, rebuilt identically for the re-send. */
 function burstRequest(runId: string, i: number): PlannedRequest {
   const key = `${runId}-${BURST_MARK}-${i}`;
-  return { cls: 'charge', method: 'POST', path: '/charge', key, n: i, body: chargeBody(i, `bulwark crash burst ${runId}`) };
+  return {
+    cls: 'charge',
+    method: 'POST',
+    path: '/charge',
+    key,
+    n: i,
+    body: chargeBody(i, `bulwark crash burst ${runId}`),
+  };
 }
 
 /**
@@ -53,17 +60,22 @@ export function crashes(t: CrashTiming): PlanAction {
     at: t.pgAt,
     async run(h: ActionHandles): Promise<ActionReport> {
       const pg = h.env.postgres;
-      if (!pg) throw new Error('the crash scenario needs the lab\'s embedded Postgres (no external DATABASE_URL)');
-      if (!(h.service instanceof ServiceUnderTest)) throw new Error('the crash scenario needs the single-process topology');
+      if (!pg) throw new Error("the crash scenario needs the lab's embedded Postgres (no external DATABASE_URL)");
+      if (!(h.service instanceof ServiceUnderTest))
+        throw new Error('the crash scenario needs the single-process topology');
       const burstAt = h.since();
       const burst = await sendBurst(h, t.burst);
       const stoppedAt = h.since();
       await pg.crash();
-      h.log(`${h.variant}: burst of ${t.burst} (${burst.acked} acknowledged: ${burst.statuses}), then postgres stopped (immediate) at ${round(h.since())} s`);
+      h.log(
+        `${h.variant}: burst of ${t.burst} (${burst.acked} acknowledged: ${burst.statuses}), then postgres stopped (immediate) at ${round(h.since())} s`,
+      );
       await sleep(Math.max(0, t.downS * 1000 - (h.since() - stoppedAt) * 1000));
       const { recovered } = await pg.restart();
       const upAt = h.since();
-      h.log(`${h.variant}: postgres accepting again at ${round(upAt)} s${recovered ? ' after crash recovery' : ' (its log shows no crash recovery)'}`);
+      h.log(
+        `${h.variant}: postgres accepting again at ${round(upAt)} s${recovered ? ' after crash recovery' : ' (its log shows no crash recovery)'}`,
+      );
       await sleep(Math.max(0, Math.max(t.killAt, upAt + t.killAfterUpS) - h.since()) * 1000);
       const killS = h.since();
       const { killedAt, readyAt } = await h.service.kill();
@@ -73,18 +85,31 @@ export function crashes(t: CrashTiming): PlanAction {
         events: [
           { t: round(burstAt), what: `burst of ${t.burst} charges (${burst.acked} acknowledged: ${burst.statuses})` },
           { t: round(stoppedAt), what: 'Postgres stopped (pg_ctl stop -m immediate)' },
-          { t: round(upAt), what: `Postgres restarted (${recovered ? 'crash recovery done' : 'no crash recovery in its log'}, accepting)` },
+          {
+            t: round(upAt),
+            what: `Postgres restarted (${recovered ? 'crash recovery done' : 'no crash recovery in its log'}, accepting)`,
+          },
           { t: round(killS), what: 'SIGKILL (process tree), restarted at once' },
           { t: ready, what: 'restarted after SIGKILL (listening)' },
         ],
         outcomes: burst.outcomes,
-        facts: { stopped_s: round(stoppedAt), up_s: round(upAt), crash_recovery: recovered ? 1 : 0, killed_s: round(killS), ready_s: ready, burst_acked: burst.acked },
+        facts: {
+          stopped_s: round(stoppedAt),
+          up_s: round(upAt),
+          crash_recovery: recovered ? 1 : 0,
+          killed_s: round(killS),
+          ready_s: ready,
+          burst_acked: burst.acked,
+        },
       };
     },
   };
 }
 
-async function sendBurst(h: ActionHandles, n: number): Promise<{ outcomes: ChargeOutcome[]; acked: number; statuses: string }> {
+async function sendBurst(
+  h: ActionHandles,
+  n: number,
+): Promise<{ outcomes: ChargeOutcome[]; acked: number; statuses: string }> {
   const client = new LoadClient({ url: h.url, connections: Math.min(n, 128), deadlineMs: 2000, graceMs: 200 });
   const t0 = h.since();
   try {
@@ -108,7 +133,13 @@ async function sendBurst(h: ActionHandles, n: number): Promise<{ outcomes: Charg
     );
     const statuses: Record<string, number> = {};
     for (const o of outcomes) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
-    return { outcomes, acked: outcomes.filter((o) => FINAL.has(o.status)).length, statuses: Object.entries(statuses).map(([k, v]) => `${k}×${v}`).join(' ') };
+    return {
+      outcomes,
+      acked: outcomes.filter((o) => FINAL.has(o.status)).length,
+      statuses: Object.entries(statuses)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' '),
+    };
   } finally {
     await client.close();
   }
@@ -127,11 +158,20 @@ const RESEND_BACKOFF_MS = 300;
  * `status_<code>` counts of the re-sends' final answers, and `acked_last_s`
  * (keys acknowledged in the last second before the first crash).
  */
-export function resendAcknowledged(crashFacts: readonly { action: string; fact: string }[], beforeS: number): AfterLoadAction {
+export function resendAcknowledged(
+  crashFacts: readonly { action: string; fact: string }[],
+  beforeS: number,
+): AfterLoadAction {
   return {
     name: 'resend',
-    async run(h: ActionHandles, outcomes: readonly ChargeOutcome[], actions: Readonly<Record<string, ActionReport>>): Promise<ActionReport> {
-      const times = crashFacts.map((c) => actions[c.action]?.facts[c.fact]).filter((x): x is number => typeof x === 'number');
+    async run(
+      h: ActionHandles,
+      outcomes: readonly ChargeOutcome[],
+      actions: Readonly<Record<string, ActionReport>>,
+    ): Promise<ActionReport> {
+      const times = crashFacts
+        .map((c) => actions[c.action]?.facts[c.fact])
+        .filter((x): x is number => typeof x === 'number');
       // The burst's keys are acknowledged just before the stop by construction: all of them are re-sent.
       const burst = Object.values(actions).flatMap((a) => a.outcomes ?? []);
       return resend(h, [...outcomes, ...burst], times, beforeS);
@@ -140,15 +180,23 @@ export function resendAcknowledged(crashFacts: readonly { action: string; fact: 
 }
 
 /** `times`: the crashes, in run seconds. */
-async function resend(h: ActionHandles, outcomes: readonly ChargeOutcome[], times: readonly number[], beforeS: number): Promise<ActionReport> {
+async function resend(
+  h: ActionHandles,
+  outcomes: readonly ChargeOutcome[],
+  times: readonly number[],
+  beforeS: number,
+): Promise<ActionReport> {
   const ackS = (o: ChargeOutcome) => (o.intended_ms + o.latency_ms) / 1000;
-  const picked = outcomes.filter((o) => FINAL.has(o.status) && times.some((t) => ackS(o) >= t - beforeS && ackS(o) <= t + 1));
+  const picked = outcomes.filter(
+    (o) => FINAL.has(o.status) && times.some((t) => ackS(o) >= t - beforeS && ackS(o) <= t + 1),
+  );
   const wanted = new Map(picked.map((o) => [o.key, o]));
   // Re-plan the load's requests to get each key's exact body.
   const planner = plannerFor({ runId: h.runId, mix: parseMix('charge=1'), seed: h.seed });
   const burstPrefix = `${h.runId}-${BURST_MARK}-`;
   const requests: PlannedRequest[] = [];
-  for (const o of picked) if (o.key.startsWith(burstPrefix)) requests.push(burstRequest(h.runId, Number(o.key.slice(burstPrefix.length))));
+  for (const o of picked)
+    if (o.key.startsWith(burstPrefix)) requests.push(burstRequest(h.runId, Number(o.key.slice(burstPrefix.length))));
   const loadKeys = picked.filter((o) => !o.key.startsWith(burstPrefix));
   const maxN = Math.max(0, ...loadKeys.map((o) => Number(o.key.slice(h.runId.length + 1))));
   for (let i = 0; i < maxN; i++) {
@@ -158,8 +206,17 @@ async function resend(h: ActionHandles, outcomes: readonly ChargeOutcome[], time
   const client = new LoadClient({ url: h.url, connections: 32, deadlineMs: 1000, graceMs: 200 });
   // How many answers were at risk at the first crash: acknowledged in the last second before it.
   const first = times[0];
-  const ackedLast = first === undefined ? 0 : outcomes.filter((o) => FINAL.has(o.status) && ackS(o) >= first - 1 && ackS(o) <= first).length;
-  const facts: Record<string, number> = { resent: requests.length, same: 0, changed: 0, unanswered: 0, acked_last_s: ackedLast };
+  const ackedLast =
+    first === undefined
+      ? 0
+      : outcomes.filter((o) => FINAL.has(o.status) && ackS(o) >= first - 1 && ackS(o) <= first).length;
+  const facts: Record<string, number> = {
+    resent: requests.length,
+    same: 0,
+    changed: 0,
+    unanswered: 0,
+    acked_last_s: ackedLast,
+  };
   const changedKeys: string[] = [];
   const started = h.since();
   try {
@@ -174,7 +231,11 @@ async function resend(h: ActionHandles, outcomes: readonly ChargeOutcome[], time
           const res = await client.attempt(req);
           status = res.outcome.kind === 'status' ? res.outcome.status : res.outcome.kind;
           providerChargeId = res.providerChargeId;
-          if (FINAL.has(status) || (typeof status === 'number' && status >= 400 && status < 500 && status !== 409 && status !== 429)) break;
+          if (
+            FINAL.has(status) ||
+            (typeof status === 'number' && status >= 400 && status < 500 && status !== 409 && status !== 429)
+          )
+            break;
           await sleep(RESEND_BACKOFF_MS * (a + 1));
         }
         facts[`status_${status}`] = (facts[`status_${status}`] ?? 0) + 1;
@@ -182,7 +243,10 @@ async function resend(h: ActionHandles, outcomes: readonly ChargeOutcome[], time
         else if (sameAnswer(before, status, providerChargeId)) facts.same!++;
         else {
           facts.changed!++;
-          if (changedKeys.length < 3) changedKeys.push(`${req.key} ${before.status}${before.provider_charge_id ? ` ${before.provider_charge_id}` : ''} -> ${status}${providerChargeId ? ` ${providerChargeId}` : ''}`);
+          if (changedKeys.length < 3)
+            changedKeys.push(
+              `${req.key} ${before.status}${before.provider_charge_id ? ` ${before.provider_charge_id}` : ''} -> ${status}${providerChargeId ? ` ${providerChargeId}` : ''}`,
+            );
         }
       }
     };
@@ -198,8 +262,13 @@ async function resend(h: ActionHandles, outcomes: readonly ChargeOutcome[], time
 }
 
 /** The same final status, and for a success the same provider charge (a replay, not a new charge). */
-function sameAnswer(before: ChargeOutcome, status: number | 'timeout' | 'error', providerChargeId: string | undefined): boolean {
+function sameAnswer(
+  before: ChargeOutcome,
+  status: number | 'timeout' | 'error',
+  providerChargeId: string | undefined,
+): boolean {
   const ok = (s: unknown) => s === 200 || s === 201;
-  if (ok(before.status)) return ok(status) && (before.provider_charge_id === undefined || before.provider_charge_id === providerChargeId);
+  if (ok(before.status))
+    return ok(status) && (before.provider_charge_id === undefined || before.provider_charge_id === providerChargeId);
   return before.status === status;
 }

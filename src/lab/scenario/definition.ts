@@ -83,7 +83,11 @@ export interface PlanAction {
 /** Done once the charge load has ended, before the settle period (a client re-sending keys, say); it sees what the actions reported. */
 export interface AfterLoadAction {
   name: string;
-  run(h: ActionHandles, outcomes: readonly ChargeOutcome[], actions: Readonly<Record<string, ActionReport>>): Promise<ActionReport>;
+  run(
+    h: ActionHandles,
+    outcomes: readonly ChargeOutcome[],
+    actions: Readonly<Record<string, ActionReport>>,
+  ): Promise<ActionReport>;
 }
 
 export interface ScenarioPlan {

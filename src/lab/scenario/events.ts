@@ -51,7 +51,8 @@ export function scrapedBreakerEvents(points: readonly ScrapePoint[], logged: rea
       uptime = up;
       if (state !== undefined && prev !== undefined && state !== prev) {
         const what = `${name} breaker ${WORDS[state] ?? state}`;
-        if (!logged.some((e) => e.what === what && Math.abs(e.t - p.t) <= 1.5)) out.push({ t: round(p.t), what: `${what} (scraped)` });
+        if (!logged.some((e) => e.what === what && Math.abs(e.t - p.t) <= 1.5))
+          out.push({ t: round(p.t), what: `${what} (scraped)` });
       }
       if (state !== undefined) prev = state;
     }

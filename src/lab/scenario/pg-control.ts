@@ -34,10 +34,15 @@ async function pgCtl(args: readonly string[], timeoutMs: number): Promise<string
   const ids = await postgresIds();
   const bin = await pgCtlPath();
   return new Promise((resolve, reject) => {
-    execFile(bin, [...args], { timeout: timeoutMs, ...(ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`pg_ctl ${args.join(' ')} failed: ${err.message.trim()} ${stderr.trim()}`));
-      else resolve(`${stdout}${stderr}`.trim());
-    });
+    execFile(
+      bin,
+      [...args],
+      { timeout: timeoutMs, ...(ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`pg_ctl ${args.join(' ')} failed: ${err.message.trim()} ${stderr.trim()}`));
+        else resolve(`${stdout}${stderr}`.trim());
+      },
+    );
   });
 }
 
@@ -64,7 +69,10 @@ export class PostgresControl {
    */
   async start(): Promise<{ recovered: boolean }> {
     const log = path.join(this.#dataDir, 'lab-restart.log');
-    const from = await stat(log).then((s) => s.size, () => 0);
+    const from = await stat(log).then(
+      (s) => s.size,
+      () => 0,
+    );
     await pgCtl(['restart', '-D', this.#dataDir, '-w', '-t', '60', '-l', log], 70_000);
     const text = (await readFile(log).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8');
     return { recovered: /not properly shut down|automatic recovery in progress|redo starts/.test(text) };

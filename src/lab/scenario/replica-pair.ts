@@ -65,7 +65,8 @@ export class ReplicaPair {
   static async start(o: PairOptions): Promise<ReplicaPair> {
     const replicas: ServiceUnderTest[] = [];
     try {
-      for (let i = 0; i < SERVERS.length; i++) replicas.push(await ServiceUnderTest.start({ variant: o.variant, env: o.env, log: o.log }));
+      for (let i = 0; i < SERVERS.length; i++)
+        replicas.push(await ServiceUnderTest.start({ variant: o.variant, env: o.env, log: o.log }));
     } catch (e) {
       await Promise.allSettled(replicas.map((r) => r.stop()));
       throw e;
@@ -81,7 +82,13 @@ export class ReplicaPair {
         BULWARK_GATEWAY_B: `127.0.0.1:${replicas[1]!.port}`,
       },
     });
-    const pair = new ReplicaPair(o, replicas, lb, `http://127.0.0.1:${lbPort}`, `http://127.0.0.1:${statsPort}/stats;csv`);
+    const pair = new ReplicaPair(
+      o,
+      replicas,
+      lb,
+      `http://127.0.0.1:${lbPort}`,
+      `http://127.0.0.1:${statsPort}/stats;csv`,
+    );
     const spawnFailed = new Promise<Error>((resolve) => lb.once('error', resolve));
     try {
       const r = await Promise.race([Promise.all(SERVERS.map((s) => pair.#waitUp(s))), spawnFailed]);
@@ -140,6 +147,8 @@ export class ReplicaPair {
       if (last === 'UP') return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`haproxy did not see ${server} UP within ${this.#upTimeoutMs} ms (last status ${last ?? 'unknown'})`);
+    throw new Error(
+      `haproxy did not see ${server} UP within ${this.#upTimeoutMs} ms (last status ${last ?? 'unknown'})`,
+    );
   }
 }

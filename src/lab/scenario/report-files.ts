@@ -17,7 +17,11 @@ export interface WrittenReport {
 export async function writeReport(dir: string, report: BenchReport): Promise<WrittenReport> {
   await mkdir(dir, { recursive: true });
   const { renderMarkdown, renderHtml } = await import('../report/render.js');
-  const files = { json: path.join(dir, 'report.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html') };
+  const files = {
+    json: path.join(dir, 'report.json'),
+    markdown: path.join(dir, 'report.md'),
+    html: path.join(dir, 'report.html'),
+  };
   await writeFile(files.json, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(files.markdown, renderMarkdown(report));
   await writeFile(files.html, renderHtml(report));

@@ -71,7 +71,10 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     ...(variant === 'gateway' || variant === 'gateway-off' ? plan.gatewayEnv : {}),
   };
   const graceMs = Number(serviceEnv.SHUTDOWN_GRACE_MS);
-  const svc = plan.topology === 'pair' ? await ReplicaPair.start({ variant, env: serviceEnv, log: o.log }) : await ServiceUnderTest.start({ variant, env: serviceEnv, log: o.log });
+  const svc =
+    plan.topology === 'pair'
+      ? await ReplicaPair.start({ variant, env: serviceEnv, log: o.log })
+      : await ServiceUnderTest.start({ variant, env: serviceEnv, log: o.log });
   const timers: NodeJS.Timeout[] = [];
   let memory: MemorySampler | undefined;
   try {
@@ -80,7 +83,10 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     const applyPhase = async (i: number) => {
       const f = plan.phases[i]?.fault;
       const s = plan.steady;
-      await Promise.all([env.sim.setFaults('provider', { ...s?.provider, ...f?.provider }), env.sim.setFaults('fx', { ...s?.fx, ...f?.fx })]);
+      await Promise.all([
+        env.sim.setFaults('provider', { ...s?.provider, ...f?.provider }),
+        env.sim.setFaults('fx', { ...s?.fx, ...f?.fx }),
+      ]);
     };
     await applyPhase(0);
     const t0 = performance.now();
@@ -101,11 +107,24 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     const drains: Drain[] = [];
     // Settled into a value at once: a failed restart must not become an
     // unhandled rejection while the load is still running.
-    const deploying = deployLoop(plan.deploys ?? [], since, async () => void drains.push(await svc.restart(graceMs))).then(
+    const deploying = deployLoop(
+      plan.deploys ?? [],
+      since,
+      async () => void drains.push(await svc.restart(graceMs)),
+    ).then(
       () => undefined,
       (e: unknown) => e,
     );
-    const handles: ActionHandles = { env, service: svc, url: svc.url, variant, seed: o.seed, runId: `${o.scenario}-${variant}`, since, log: o.log };
+    const handles: ActionHandles = {
+      env,
+      service: svc,
+      url: svc.url,
+      variant,
+      seed: o.seed,
+      runId: `${o.scenario}-${variant}`,
+      since,
+      log: o.log,
+    };
     const actions: Record<string, ActionReport> = {};
     const acting = Promise.all(
       (plan.actions ?? []).map(async (a) => {
@@ -129,8 +148,13 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     await scraper?.stop();
     await memory.stop();
     const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000, undefined, undefined, env.sim);
-    o.log(`${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`);
-    const audit = await collectAudit(env.sql, env.sim, [...main.outcomes, ...Object.values(actions).flatMap((a) => a.outcomes ?? [])]);
+    o.log(
+      `${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`,
+    );
+    const audit = await collectAudit(env.sql, env.sim, [
+      ...main.outcomes,
+      ...Object.values(actions).flatMap((a) => a.outcomes ?? []),
+    ]);
     return variantRun({
       variant,
       plan,

@@ -71,10 +71,28 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
     for (const variant of variants) {
       log(`${def.name}: ${variant} (${phases.at(-1)!.end_s} s of load)`);
       try {
-        runs.push(await runVariant({ env, scenario: def.name, plan, phases, variant, seed, log, prewarmSeconds: PREWARM_SECONDS[o.mode], settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode], ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}), ...(o.onSecond ? { onSecond: o.onSecond } : {}) }));
+        runs.push(
+          await runVariant({
+            env,
+            scenario: def.name,
+            plan,
+            phases,
+            variant,
+            seed,
+            log,
+            prewarmSeconds: PREWARM_SECONDS[o.mode],
+            settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode],
+            ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}),
+            ...(o.onSecond ? { onSecond: o.onSecond } : {}),
+          }),
+        );
       } catch (e) {
         log(`${def.name}: ${variant} failed: ${(e as Error).stack ?? String(e)}`);
-        failures.push({ name: `${variant}: the variant ran to the end`, passed: false, detail: (e as Error).message.split('\n')[0] ?? String(e) });
+        failures.push({
+          name: `${variant}: the variant ran to the end`,
+          passed: false,
+          detail: (e as Error).message.split('\n')[0] ?? String(e),
+        });
       }
     }
   } finally {

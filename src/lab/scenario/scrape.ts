@@ -25,7 +25,8 @@ export function parsePrometheus(text: string): PromSample[] {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, '$1');
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, '$1');
     const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
     out.push({ name: m[1]!, labels, value });
   }
@@ -126,7 +127,11 @@ export interface ScrapePoint {
 }
 
 /** Consecutive snapshots → rates; a counter that went down restarted from zero. */
-export function ratesBetween(prev: { t: number; snapshot: MetricsSnapshot } | undefined, t: number, cur: MetricsSnapshot): Pick<ScrapePoint, 'rates' | 'deltas'> {
+export function ratesBetween(
+  prev: { t: number; snapshot: MetricsSnapshot } | undefined,
+  t: number,
+  cur: MetricsSnapshot,
+): Pick<ScrapePoint, 'rates' | 'deltas'> {
   const rates = {} as Record<CounterName, number>;
   const deltas = {} as Record<CounterName, number>;
   for (const c of COUNTERS) {
@@ -206,7 +211,11 @@ export class Scraper {
  * scrapes, interpolated inside the bucket as Prometheus' histogram_quantile
  * does; null when nothing was recorded (or a restart reset the counts).
  */
-export function quantileBetween(before: Map<number, number> | undefined, after: Map<number, number> | undefined, q: number): { value: number | null; count: number } {
+export function quantileBetween(
+  before: Map<number, number> | undefined,
+  after: Map<number, number> | undefined,
+  q: number,
+): { value: number | null; count: number } {
   if (!after) return { value: null, count: 0 };
   const les = [...after.keys()].sort((a, b) => a - b);
   const deltas = les.map((le) => (after.get(le) ?? 0) - (before?.get(le) ?? 0));

@@ -143,7 +143,11 @@ export class ServiceUnderTest {
     const portEnv: Record<string, string> = this.isGateway
       ? { PORT: String(this.port), ADMIN_PORT: '0', MECHANISMS: this.variant === 'gateway' ? 'true' : 'false' }
       : { BASELINE_PORT: String(this.port) };
-    const child = await startChild({ name: this.variant, args: argsOf(this.variant), env: { ...this.#env, ...portEnv } });
+    const child = await startChild({
+      name: this.variant,
+      args: argsOf(this.variant),
+      env: { ...this.#env, ...portEnv },
+    });
     this.#children.push(child);
     this.#log(`${this.variant} pid ${child.pid} listening on ${this.url}`);
     return child;

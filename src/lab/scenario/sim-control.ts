@@ -21,7 +21,14 @@ export class SimulatorControl {
   constructor(providerUrl: string, fxUrl: string) {
     this.providerUrl = providerUrl;
     this.fxUrl = fxUrl;
-    const pool = (url: string) => new Pool(url, { connections: 8, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000, keepAliveTimeout: 10_000 });
+    const pool = (url: string) =>
+      new Pool(url, {
+        connections: 8,
+        pipelining: 1,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+        keepAliveTimeout: 10_000,
+      });
     this.#pools = { provider: pool(providerUrl), fx: pool(fxUrl) };
   }
 
@@ -45,7 +52,9 @@ export class SimulatorControl {
 
   /** Every charge the provider created for one client reference. */
   async chargesFor(reference: string): Promise<Charge[]> {
-    const r = (await this.#send('provider', 'GET', `/_ledger?reference=${encodeURIComponent(reference)}`)) as { charges: Charge[] };
+    const r = (await this.#send('provider', 'GET', `/_ledger?reference=${encodeURIComponent(reference)}`)) as {
+      charges: Charge[];
+    };
     return r.charges;
   }
 
@@ -75,7 +84,8 @@ export class SimulatorControl {
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`simulator ${service}: ${method} ${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
+    if (res.statusCode !== 200)
+      throw new Error(`simulator ${service}: ${method} ${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
     return JSON.parse(text) as unknown;
   }
 }

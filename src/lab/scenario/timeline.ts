@@ -33,7 +33,12 @@ function scrapeIn(scrapes: readonly ScrapePoint[], t: number): ScrapePoint | und
   return found;
 }
 
-export function buildTimeline(main: readonly SecondStats[], scrapes: readonly ScrapePoint[], reads?: readonly SecondStats[], memory: readonly MemoryPoint[] = []): TimelinePoint[] {
+export function buildTimeline(
+  main: readonly SecondStats[],
+  scrapes: readonly ScrapePoint[],
+  reads?: readonly SecondStats[],
+  memory: readonly MemoryPoint[] = [],
+): TimelinePoint[] {
   const readBy = new Map((reads ?? []).map((s) => [s.second, s]));
   // The last sample inside each second.
   const rssBy = new Map(memory.map((m) => [Math.floor(m.t), m.rssBytes]));
@@ -55,7 +60,8 @@ export function buildTimeline(main: readonly SecondStats[], scrapes: readonly Sc
       if (snap.breaker.provider !== undefined) point.breaker_provider = snap.breaker.provider;
       if (snap.breaker.fx !== undefined) point.breaker_fx = snap.breaker.fx;
       point.shed_per_s = sc.rates.shed;
-      point.bulkhead_rejections_per_s = Math.round((sc.rates.bulkhead_rejections_provider + sc.rates.bulkhead_rejections_fx) * 10) / 10;
+      point.bulkhead_rejections_per_s =
+        Math.round((sc.rates.bulkhead_rejections_provider + sc.rates.bulkhead_rejections_fx) * 10) / 10;
       point.db_acquire_timeouts_per_s = sc.rates.db_acquire_timeouts;
       if (snap.admissionLimit !== undefined) point.admission_limit = snap.admissionLimit;
       if (snap.inFlight !== undefined) point.in_flight = snap.inFlight;
@@ -69,7 +75,12 @@ export function slice(points: readonly TimelinePoint[], from: number, to: number
   return points.filter((p) => p.t >= from && p.t < to);
 }
 
-export function totalsOver(points: readonly TimelinePoint[], seconds: number, completed: number, latencies: readonly number[]): PhaseTotals {
+export function totalsOver(
+  points: readonly TimelinePoint[],
+  seconds: number,
+  completed: number,
+  latencies: readonly number[],
+): PhaseTotals {
   const goodput = points.reduce((a, p) => a + p.goodput, 0);
   const r503 = points.reduce((a, p) => a + p.rate_503, 0);
   return {
@@ -113,7 +124,10 @@ export function latencyByStatus(
       g.push(o.latency_ms);
     }
     out[ph.name] = Object.fromEntries(
-      [...groups].map(([k, v]) => [k, { count: v.length, p50_ms: roundOrNull(percentile(v, 0.5)), p99_ms: roundOrNull(percentile(v, 0.99)) }]),
+      [...groups].map(([k, v]) => [
+        k,
+        { count: v.length, p50_ms: roundOrNull(percentile(v, 0.5)), p99_ms: roundOrNull(percentile(v, 0.99)) },
+      ]),
     );
   }
   return out;

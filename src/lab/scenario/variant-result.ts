@@ -6,7 +6,14 @@
  */
 import { DEFAULT_SLO, computeBurn } from '../../slo/index.js';
 import type { LoadResult } from '../load/types.js';
-import { VARIANT_LABELS, type Audit, type Phase, type RunEvent, type VariantName, type VariantResult } from '../report/types.js';
+import {
+  VARIANT_LABELS,
+  type Audit,
+  type Phase,
+  type RunEvent,
+  type VariantName,
+  type VariantResult,
+} from '../report/types.js';
 import type { LogLine } from './child.js';
 import type { ScenarioPlan, VariantRun } from './definition.js';
 import { breakerEvents, scrapedBreakerEvents } from './events.js';
@@ -38,11 +45,21 @@ export interface Measurements {
 
 export function variantRun(m: Measurements): VariantRun {
   const { main, side } = m;
-  const timeline = buildTimeline(main.seconds, m.scrapes, m.plan.side?.cls === 'read' ? side?.seconds : undefined, m.memory);
-  const burn = computeBurn({ total: main.slo.total, good: main.slo.good, durationSeconds: Math.max(0.001, main.slo.duration_seconds) }, DEFAULT_SLO);
+  const timeline = buildTimeline(
+    main.seconds,
+    m.scrapes,
+    m.plan.side?.cls === 'read' ? side?.seconds : undefined,
+    m.memory,
+  );
+  const burn = computeBurn(
+    { total: main.slo.total, good: main.slo.good, durationSeconds: Math.max(0.001, main.slo.duration_seconds) },
+    DEFAULT_SLO,
+  );
   const logged = m.logs.flatMap((lines) => breakerEvents(lines, m.epoch0));
   const actionEvents = Object.values(m.actions).flatMap((a) => a.events);
-  const events = [...logged, ...scrapedBreakerEvents(m.scrapes, logged), ...m.deployEvents, ...actionEvents].sort((a, b) => a.t - b.t);
+  const events = [...logged, ...scrapedBreakerEvents(m.scrapes, logged), ...m.deployEvents, ...actionEvents].sort(
+    (a, b) => a.t - b.t,
+  );
   const result: VariantResult = {
     variant: m.variant,
     label: VARIANT_LABELS[m.variant],
@@ -50,9 +67,16 @@ export function variantRun(m: Measurements): VariantRun {
     phases: phaseTotals(m.phases, timeline, main.seconds, main.outcomes),
     totals: runTotals(main, timeline),
     audit: m.audit,
-    slo: { total: burn.total, good: burn.good, error_ratio: round(burn.errorRatio, 6), burn_rate: round(burn.burnRate, 3) },
+    slo: {
+      total: burn.total,
+      good: burn.good,
+      error_ratio: round(burn.errorRatio, 6),
+      burn_rate: round(burn.burnRate, 3),
+    },
     events,
-    ...(m.drains.length > 0 ? { drains: m.drains.map((d) => ({ duration_s: d.duration_s, abandoned: d.abandoned })) } : {}),
+    ...(m.drains.length > 0
+      ? { drains: m.drains.map((d) => ({ duration_s: d.duration_s, abandoned: d.abandoned })) }
+      : {}),
     behind_schedule: main.behind_schedule || (side?.behind_schedule ?? false),
   };
   return {
@@ -78,7 +102,10 @@ export function deployEventsOf(d: Drain, epoch0: number): RunEvent[] {
   const at = (ms: number) => round((ms - epoch0) / 1000);
   const events: RunEvent[] = [
     { t: at(d.signalledAt), what: 'SIGTERM (deploy)' },
-    { t: at(d.finishedAt ?? d.exitedAt), what: `drain finished in ${Number.isFinite(d.duration_s) ? d.duration_s.toFixed(2) : '?'} s` },
+    {
+      t: at(d.finishedAt ?? d.exitedAt),
+      what: `drain finished in ${Number.isFinite(d.duration_s) ? d.duration_s.toFixed(2) : '?'} s`,
+    },
   ];
   if (d.readyAt !== null) events.push({ t: at(d.readyAt), what: 'restarted' });
   return events;

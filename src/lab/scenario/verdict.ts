@@ -16,7 +16,10 @@ export function problemsOf(r: ScenarioResult): string[] {
     // A variant whose audit the scenario reports as measured (its checks say whether the audit ran).
     if (r.audit_reported_only?.includes(v.variant)) continue;
     const a = v.audit;
-    if (!auditClean(a)) out.push(`${r.scenario}/${v.variant}: audit lost ${a.lost}, duplicates ${a.duplicates}, pending ${a.pending}; ${a.findings.slice(0, 3).join('; ')}`);
+    if (!auditClean(a))
+      out.push(
+        `${r.scenario}/${v.variant}: audit lost ${a.lost}, duplicates ${a.duplicates}, pending ${a.pending}; ${a.findings.slice(0, 3).join('; ')}`,
+      );
   }
   return out;
 }

@@ -43,7 +43,11 @@ interface Timing {
 }
 
 function timing(mode: Mode): Timing {
-  return pick(mode, { warm: 3, phase: 5, rec: 3, rate: 150, abuseRate: 150, trickling: 200, hostileRate: 40 }, { warm: 5, phase: 8, rec: 4, rate: 200, abuseRate: 200, trickling: 300, hostileRate: 40 });
+  return pick(
+    mode,
+    { warm: 3, phase: 5, rec: 3, rate: 150, abuseRate: 150, trickling: 200, hostileRate: 40 },
+    { warm: 5, phase: 8, rec: 4, rate: 200, abuseRate: 200, trickling: 300, hostileRate: 40 },
+  );
 }
 
 /** Phase name → the action that misbehaves during it. */
@@ -79,16 +83,35 @@ function breakerOpened(run: VariantRun): number | undefined {
 export const abuse: ScenarioDefinition = {
   name: 'abuse',
   title: 'One client misbehaves: tiny deadlines, trickling bodies, hostile headers',
-  claim: 'While one client sends deadlines shorter than the provider can answer in, trickles bodies a byte at a time or sends hostile headers, an ordinary client keeps its goodput and the shared provider breaker stays closed.',
+  claim:
+    'While one client sends deadlines shorter than the provider can answer in, trickles bodies a byte at a time or sends hostile headers, an ordinary client keeps its goodput and the shared provider breaker stays closed.',
   plan(mode) {
     const t = timing(mode);
     const starts = [t.warm, t.warm + t.phase, t.warm + 2 * t.phase];
     return {
       phases: [
         { name: 'warm-up', seconds: t.warm },
-        { name: 'tiny-deadlines', seconds: t.phase, fault: { text: `a client sends ${t.abuseRate} charges/s with X-Request-Timeout-Ms ${TINY_DEADLINE_MS} (provider ${PROVIDER_MS} ms)` } },
-        { name: 'trickling-bodies', seconds: t.phase, fault: { text: `${t.trickling} connections send a charge's headers and 10 body bytes, then a byte every 2 s` } },
-        { name: 'hostile-headers', seconds: t.phase, fault: { text: `${t.hostileRate}/s of repeated Idempotency-Key, non-ASCII keys, non-UTF-8 bodies, 64 KiB headers` } },
+        {
+          name: 'tiny-deadlines',
+          seconds: t.phase,
+          fault: {
+            text: `a client sends ${t.abuseRate} charges/s with X-Request-Timeout-Ms ${TINY_DEADLINE_MS} (provider ${PROVIDER_MS} ms)`,
+          },
+        },
+        {
+          name: 'trickling-bodies',
+          seconds: t.phase,
+          fault: {
+            text: `${t.trickling} connections send a charge's headers and 10 body bytes, then a byte every 2 s`,
+          },
+        },
+        {
+          name: 'hostile-headers',
+          seconds: t.phase,
+          fault: {
+            text: `${t.hostileRate}/s of repeated Idempotency-Key, non-ASCII keys, non-UTF-8 bodies, 64 KiB headers`,
+          },
+        },
         { name: 'recovery', seconds: t.rec },
       ],
       load: { rate: t.rate, deadlineMs: 1000 },
@@ -125,7 +148,10 @@ export const abuse: ScenarioDefinition = {
     checks.push({
       name: 'gateway: the provider breaker never opens while clients misbehave',
       passed: opened === undefined && gw.scrapes.length > 0,
-      detail: opened === undefined ? `closed throughout (${gw.scrapes.length} scrapes)` : `opened at ${fmt(opened)} s (${phases.find((p) => opened >= p.start_s && opened < p.end_s)?.name ?? 'after the load'})`,
+      detail:
+        opened === undefined
+          ? `closed throughout (${gw.scrapes.length} scrapes)`
+          : `opened at ${fmt(opened)} s (${phases.find((p) => opened >= p.start_s && opened < p.end_s)?.name ?? 'after the load'})`,
     });
     return checks;
   },

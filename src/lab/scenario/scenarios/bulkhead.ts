@@ -20,7 +20,8 @@ function quoteSummary(run: VariantRun): string {
 export const bulkhead: ScenarioDefinition = {
   name: 'bulkhead',
   title: 'fx-rates hangs; charges must not notice',
-  claim: 'When the fx-rates service hangs, its bulkhead caps what it can hold and quotes fall back to the last known rate, while /charge keeps its goodput and latency.',
+  claim:
+    'When the fx-rates service hangs, its bulkhead caps what it can hold and quotes fall back to the last known rate, while /charge keeps its goodput and latency.',
   plan(mode) {
     return {
       phases: [
@@ -47,7 +48,8 @@ export const bulkhead: ScenarioDefinition = {
     const faultP99 = gw.result.phases.fault?.p99_ms ?? null;
     const pts = slice(tl, fault.start_s, fault.end_s);
     const fxRejected = Math.round(pts.reduce((a, p) => a + (p.bulkhead_rejections_per_s ?? 0), 0));
-    const fxStates = [...new Set(pts.map((p) => p.breaker_fx).filter((x) => x !== undefined))].join(' / ') || 'not scraped';
+    const fxStates =
+      [...new Set(pts.map((p) => p.breaker_fx).filter((x) => x !== undefined))].join(' / ') || 'not scraped';
     return [
       {
         name: 'gateway: /charge goodput during the fx hang is >= 90 % of the warm-up',

@@ -22,13 +22,16 @@ function rates(mode: Mode): number[] {
 
 /** The step with the highest mean goodput. */
 function ceilingOf(run: VariantRun, phases: readonly Phase[]): { p: Phase; good: number } {
-  return phases.map((p) => ({ p, good: meanGoodput(slice(run.result.timeline, p.start_s, p.end_s)) })).reduce((a, b) => (b.good > a.good ? b : a));
+  return phases
+    .map((p) => ({ p, good: meanGoodput(slice(run.result.timeline, p.start_s, p.end_s)) }))
+    .reduce((a, b) => (b.good > a.good ? b : a));
 }
 
 export const capacity: ScenarioDefinition = {
   name: 'capacity',
   title: 'Healthy ceiling: goodput against offered load',
-  claim: 'With every downstream healthy, goodput tracks the offered rate up to the ceiling, and past it the gateway keeps serving its ceiling instead of collapsing.',
+  claim:
+    'With every downstream healthy, goodput tracks the offered rate up to the ceiling, and past it the gateway keeps serving its ceiling instead of collapsing.',
   plan(mode): ScenarioPlan {
     const seconds = STEP_SECONDS[mode];
     const rs = rates(mode);

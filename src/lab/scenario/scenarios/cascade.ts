@@ -20,13 +20,21 @@ function timing(mode: Mode): { warm: number; fault: number; rec: number; deployA
 export const cascade: ScenarioDefinition = {
   name: 'cascade',
   title: 'Slow provider + retry storm + a deploy mid-fault',
-  claim: 'When the provider slows, clients storm and a deploy drains in the middle of it all, goodput returns by itself after the provider heals and the deploy loses nothing.',
+  claim:
+    'When the provider slows, clients storm and a deploy drains in the middle of it all, goodput returns by itself after the provider heals and the deploy loses nothing.',
   plan(mode) {
     const t = timing(mode);
     return {
       phases: [
         { name: 'warm-up', seconds: t.warm },
-        { name: 'fault', seconds: t.fault, fault: { provider: { latencyMs: { dist: 'fixed', ms: LATENCY_MS } }, text: `provider latency ${LATENCY_MS / 1000} s; clients storm; SIGTERM + restart at ${t.deployAt} s` } },
+        {
+          name: 'fault',
+          seconds: t.fault,
+          fault: {
+            provider: { latencyMs: { dist: 'fixed', ms: LATENCY_MS } },
+            text: `provider latency ${LATENCY_MS / 1000} s; clients storm; SIGTERM + restart at ${t.deployAt} s`,
+          },
+        },
         { name: 'recovery', seconds: t.rec },
       ],
       load: { rate: pick(mode, 150, 200), retry: 'storm', deadlineMs: 1000 },

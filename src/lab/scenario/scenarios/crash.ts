@@ -61,7 +61,8 @@ const RESEND_BEFORE_S = 3;
 /** The first second at or after `from` that starts two seconds in a row at `target` goodput or more; null when none before the run ends. */
 function backAt(run: VariantRun, from: number, target: number): number | null {
   const pts = run.result.timeline.filter((p) => p.t >= Math.floor(from));
-  for (let i = 0; i + 1 < pts.length; i++) if (pts[i]!.goodput >= target && pts[i + 1]!.goodput >= target) return pts[i]!.t;
+  for (let i = 0; i + 1 < pts.length; i++)
+    if (pts[i]!.goodput >= target && pts[i + 1]!.goodput >= target) return pts[i]!.t;
   return null;
 }
 
@@ -88,7 +89,8 @@ function auditSummary(run: VariantRun): string {
 export const crash: ScenarioDefinition = {
   name: 'crash',
   title: 'Postgres immediate stop and a SIGKILL of the service, under load',
-  claim: 'When Postgres is stopped without a checkpoint and the service is killed with SIGKILL mid-load, no charge is made twice and no acknowledged charge is lost, even when clients re-send what they were told, and service returns within seconds of each restart.',
+  claim:
+    'When Postgres is stopped without a checkpoint and the service is killed with SIGKILL mid-load, no charge is made twice and no acknowledged charge is lost, even when clients re-send what they were told, and service returns within seconds of each restart.',
   auditReportedOnly: ['baseline', 'baseline-hardened'],
   plan(mode) {
     const t = timing(mode);
@@ -97,8 +99,20 @@ export const crash: ScenarioDefinition = {
     return {
       phases: [
         { name: 'warm-up', seconds: t.warm },
-        { name: 'postgres-crash', seconds: t.pgPhase, fault: { text: `a burst of ${t.burst} charges, then pg_ctl stop -m immediate at ${pgAt} s, started again ${t.downS} s later (provider 50-150 ms throughout)` } },
-        { name: 'service-kill', seconds: t.killPhase, fault: { text: `SIGKILL of the service's process tree at ${killAt} s (at least 2 s after Postgres is back), restarted at once` } },
+        {
+          name: 'postgres-crash',
+          seconds: t.pgPhase,
+          fault: {
+            text: `a burst of ${t.burst} charges, then pg_ctl stop -m immediate at ${pgAt} s, started again ${t.downS} s later (provider 50-150 ms throughout)`,
+          },
+        },
+        {
+          name: 'service-kill',
+          seconds: t.killPhase,
+          fault: {
+            text: `SIGKILL of the service's process tree at ${killAt} s (at least 2 s after Postgres is back), restarted at once`,
+          },
+        },
         { name: 'recovery', seconds: t.rec },
       ],
       load: { rate: pick(mode, 150, 200), retry: 'capped', deadlineMs: 1000 },
@@ -123,7 +137,10 @@ export const crash: ScenarioDefinition = {
     const t = timing(mode);
     const checks: Check[] = [];
     const elsewhere = runs.filter((r) => !GATEWAY_VARIANTS.has(r.result.variant));
-    const measured = elsewhere.length > 0 ? `; measured elsewhere: ${elsewhere.map(resendSummary).join('; ')}; ${elsewhere.map(auditSummary).join('; ')}` : '';
+    const measured =
+      elsewhere.length > 0
+        ? `; measured elsewhere: ${elsewhere.map(resendSummary).join('; ')}; ${elsewhere.map(auditSummary).join('; ')}`
+        : '';
     for (const run of runs.filter((r) => GATEWAY_VARIANTS.has(r.result.variant))) {
       // One action runs both crashes in turn; its facts carry both timings.
       const pg = run.actions.crashes?.facts;
@@ -155,7 +172,10 @@ export const crash: ScenarioDefinition = {
         checks.push({
           name: `${label(run)}: goodput is back to >= ${BACK_FRACTION * 100} % of the warm-up within ${t.backWithinS} s after ${what}`,
           passed: from !== undefined && warm > 0 && at !== null && at <= from + t.backWithinS,
-          detail: from === undefined ? 'the action did not report its time' : `${what} at ${fmt(from, 2)} s; back from t = ${at ?? 'never'} s (warm-up ${fmt(warm)}/s); ${run.connectionErrors} connection errors seen by the load generator`,
+          detail:
+            from === undefined
+              ? 'the action did not report its time'
+              : `${what} at ${fmt(from, 2)} s; back from t = ${at ?? 'never'} s (warm-up ${fmt(warm)}/s); ${run.connectionErrors} connection errors seen by the load generator`,
         });
       }
     }

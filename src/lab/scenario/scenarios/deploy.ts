@@ -21,7 +21,8 @@ function deploysAt(mode: Mode): number[] {
 export const deploy: ScenarioDefinition = {
   name: 'deploy',
   title: 'Deploys under load: SIGTERM, drain, restart, repeat',
-  claim: 'A deploy under load drains within its grace period and loses and duplicates nothing, however many times it happens.',
+  claim:
+    'A deploy under load drains within its grace period and loses and duplicates nothing, however many times it happens.',
   plan(mode) {
     const at = deploysAt(mode);
     const warm = pick(mode, 2, 5);
@@ -29,7 +30,11 @@ export const deploy: ScenarioDefinition = {
     return {
       phases: [
         { name: 'warm-up', seconds: warm },
-        { name: 'deploys', seconds: deploys, fault: { text: `SIGTERM and restart at ${at.join(', ')} s (provider 100-300 ms throughout)` } },
+        {
+          name: 'deploys',
+          seconds: deploys,
+          fault: { text: `SIGTERM and restart at ${at.join(', ')} s (provider 100-300 ms throughout)` },
+        },
         { name: 'recovery', seconds: pick(mode, 4, 6) },
       ],
       load: { rate: pick(mode, 200, 300), retry: 'capped', deadlineMs: 1000 },

@@ -15,7 +15,18 @@ import { retryStorm } from './retry-storm.js';
 import { rollingRestart } from './rolling-restart.js';
 import { slowProvider } from './slow-provider.js';
 
-export const SCENARIOS: readonly ScenarioDefinition[] = [capacity, slowProvider, overload, retryStorm, deploy, bulkhead, cascade, crash, abuse, rollingRestart];
+export const SCENARIOS: readonly ScenarioDefinition[] = [
+  capacity,
+  slowProvider,
+  overload,
+  retryStorm,
+  deploy,
+  bulkhead,
+  cascade,
+  crash,
+  abuse,
+  rollingRestart,
+];
 
 export function scenarioNamed(name: string): ScenarioDefinition | undefined {
   return SCENARIOS.find((s) => s.name === name);

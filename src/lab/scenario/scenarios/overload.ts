@@ -21,7 +21,18 @@
  * asserted too, or the scenario would prove nothing.
  */
 import type { Check, Phase, TimelinePoint } from '../../report/types.js';
-import { fmt, goodputNeverZeroCheck, label, mean, meanGoodput, phase, recoveryCheck, runOf, serviceChargeQuantile, shedFastCheck } from '../checks.js';
+import {
+  fmt,
+  goodputNeverZeroCheck,
+  label,
+  mean,
+  meanGoodput,
+  phase,
+  recoveryCheck,
+  runOf,
+  serviceChargeQuantile,
+  shedFastCheck,
+} from '../checks.js';
 import type { ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../timeline.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
@@ -56,7 +67,10 @@ function peakRss(points: readonly TimelinePoint[]): number | null {
 }
 
 /** Peak RSS of the surge's second half against its first half. */
-function memoryGrowth(run: VariantRun, fault: Phase): { first: number | null; second: number | null; growth: number | null } {
+function memoryGrowth(
+  run: VariantRun,
+  fault: Phase,
+): { first: number | null; second: number | null; growth: number | null } {
   const mid = (fault.start_s + fault.end_s) / 2;
   const first = peakRss(slice(run.result.timeline, fault.start_s, mid));
   const second = peakRss(slice(run.result.timeline, mid, fault.end_s));
@@ -80,8 +94,18 @@ export const overload: ScenarioDefinition = {
     return {
       phases: [
         { name: 'warm-up', seconds: warm },
-        { name: 'ceiling', seconds: ceil, fault: { text: `offered ${ceiling}/s, ${CEILING_FACTOR}× the provider's ${PROVIDER_RATE}/s: the measured capacity` } },
-        { name: 'fault', seconds: over, fault: { text: `offered ${surge}/s, ${SURGE_FACTOR}× the provider's ${PROVIDER_RATE}/s` } },
+        {
+          name: 'ceiling',
+          seconds: ceil,
+          fault: {
+            text: `offered ${ceiling}/s, ${CEILING_FACTOR}× the provider's ${PROVIDER_RATE}/s: the measured capacity`,
+          },
+        },
+        {
+          name: 'fault',
+          seconds: over,
+          fault: { text: `offered ${surge}/s, ${SURGE_FACTOR}× the provider's ${PROVIDER_RATE}/s` },
+        },
         { name: 'recovery', seconds: rec },
       ],
       steady: { provider: { concurrency: PROVIDER_CONCURRENCY, latencyMs: { dist: 'fixed', ms: PROVIDER_MS } } },

@@ -25,13 +25,21 @@ const SLOW_MS = 1500;
 export const retryStorm: ScenarioDefinition = {
   name: 'retry-storm',
   title: 'The provider stalls briefly while clients retry in a storm',
-  claim: 'With capped retries, a retry budget and the breaker, a client retry storm cannot keep the service down: goodput returns by itself after the provider recovers, where without them the storm outlives its trigger.',
+  claim:
+    'With capped retries, a retry budget and the breaker, a client retry storm cannot keep the service down: goodput returns by itself after the provider recovers, where without them the storm outlives its trigger.',
   plan(mode) {
     return {
       phases: [
         { name: 'warm-up', seconds: pick(mode, 3, 6) },
         // The full form keeps the gateway's default 10 s breaker window, so its stall outlasts the window.
-        { name: 'fault', seconds: pick(mode, 6, 10), fault: { provider: { latencyMs: { dist: 'fixed', ms: SLOW_MS } }, text: `provider calls take ${SLOW_MS / 1000} s (past every deadline); clients storm (up to 10 immediate attempts, timeouts included)` } },
+        {
+          name: 'fault',
+          seconds: pick(mode, 6, 10),
+          fault: {
+            provider: { latencyMs: { dist: 'fixed', ms: SLOW_MS } },
+            text: `provider calls take ${SLOW_MS / 1000} s (past every deadline); clients storm (up to 10 immediate attempts, timeouts included)`,
+          },
+        },
         { name: 'recovery', seconds: pick(mode, 8, 14) },
       ],
       steady: { provider: { concurrency: PROVIDER_CONCURRENCY, latencyMs: { dist: 'fixed', ms: PROVIDER_MS } } },
@@ -46,7 +54,11 @@ export const retryStorm: ScenarioDefinition = {
     if (!gw) return [];
     const recovered = recoveryCheck(gw, phases, 0.8, 3);
     // The other variants are shown, not judged: how long each took, and how hard the clients stormed it.
-    const storm = runs.map((r) => `${label(r)} x${fmt((r.load.totals.sent + r.load.totals.retries) / Math.max(1, r.load.totals.sent), 2)}`).join(', ');
+    const storm = runs
+      .map(
+        (r) => `${label(r)} x${fmt((r.load.totals.sent + r.load.totals.retries) / Math.max(1, r.load.totals.sent), 2)}`,
+      )
+      .join(', ');
     recovered.detail += `; time to 80 % after the provider healed: ${recoveryTimes(runs, phases)}; attempts per request: ${storm}`;
     const checks = [breakerOpenedCheck(gw, fault), recovered];
     // The scenario must really be a metastable failure, or the gateway's

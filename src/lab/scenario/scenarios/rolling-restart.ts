@@ -29,14 +29,21 @@ function dip(run: VariantRun, warmS: [number, number], rollS: [number, number]):
 export const rollingRestart: ScenarioDefinition = {
   name: 'rolling-restart',
   title: 'Rolling restart of two replicas behind HAProxy',
-  claim: 'Two replicas behind HAProxy on one Postgres are restarted one at a time under load: no charge is lost or duplicated, every drain ends inside its grace period, and goodput barely dips.',
+  claim:
+    'Two replicas behind HAProxy on one Postgres are restarted one at a time under load: no charge is lost or duplicated, every drain ends inside its grace period, and goodput barely dips.',
   plan(mode) {
     const at = restartsAt(mode);
     return {
       topology: 'pair',
       phases: [
         { name: 'warm-up', seconds: pick(mode, 3, 5) },
-        { name: 'rolling', seconds: pick(mode, 10, 15), fault: { text: `replica A restarted at ${at[0]} s, replica B at ${at[1]} s (provider 100-300 ms throughout)` } },
+        {
+          name: 'rolling',
+          seconds: pick(mode, 10, 15),
+          fault: {
+            text: `replica A restarted at ${at[0]} s, replica B at ${at[1]} s (provider 100-300 ms throughout)`,
+          },
+        },
         { name: 'recovery', seconds: pick(mode, 3, 5) },
       ],
       load: { rate: pick(mode, 150, 200), retry: 'capped', deadlineMs: 1000 },

@@ -25,12 +25,20 @@ function readP99s(run: VariantRun, p: Phase): number[] {
 export const slowProvider: ScenarioDefinition = {
   name: 'slow-provider',
   title: 'The provider slows to 4 s',
-  claim: 'When the provider slows past every deadline, the breaker opens, unrelated reads stay fast, and goodput returns by itself once the provider heals.',
+  claim:
+    'When the provider slows past every deadline, the breaker opens, unrelated reads stay fast, and goodput returns by itself once the provider heals.',
   plan(mode) {
     return {
       phases: [
         { name: 'warm-up', seconds: pick(mode, 3, 6) },
-        { name: 'fault', seconds: pick(mode, 5, 12), fault: { provider: { latencyMs: { dist: 'fixed', ms: LATENCY_MS } }, text: `provider latency ${LATENCY_MS / 1000} s` } },
+        {
+          name: 'fault',
+          seconds: pick(mode, 5, 12),
+          fault: {
+            provider: { latencyMs: { dist: 'fixed', ms: LATENCY_MS } },
+            text: `provider latency ${LATENCY_MS / 1000} s`,
+          },
+        },
         { name: 'recovery', seconds: pick(mode, 5, 10) },
       ],
       load: { rate: pick(mode, 150, 200), deadlineMs: 1000 },
