@@ -17,7 +17,7 @@ import type { Child } from './child.js';
 import { freePort } from './environment.js';
 import { ServiceUnderTest, type Drain } from './service.js';
 
-// Compiled layout: dist/src/lab/scenario/ → the repository root's deploy/.
+// Compiled layout: dist/src/lab/scenario/run/ → the repository root's deploy/.
 const HAPROXY_CFG = fileURLToPath(new URL('../../../../../deploy/haproxy/haproxy.cfg', import.meta.url));
 
 const SERVERS = ['gw-a', 'gw-b'] as const;
