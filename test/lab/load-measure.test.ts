@@ -134,4 +134,11 @@ test('a generator that falls behind its schedule flags the run and charges its l
   assert.equal(r.totals.offered, 300, 'no arrival dropped: the overdue ones were sent late');
   // The server answers at once, yet the requests meant for the blocked window waited: that wait is latency.
   assert.ok(r.classes.charge!.latency_ms.max >= 250, `max latency ${r.classes.charge!.latency_ms.max}`);
+  // Per second, the generator measured itself: the lag lands in the second the stalled arrivals were meant
+  // for, and the 300 ms busy loop is CPU this process used in that second (one core = 1000 ms/s).
+  const [s0, s1] = r.seconds;
+  assert.ok(s0?.generator && s1?.generator, JSON.stringify(r.seconds.map((x) => x.generator)));
+  assert.ok(s0.generator.lag_max_ms >= 250, `second 0 lag ${s0.generator.lag_max_ms}`);
+  assert.ok((s0.generator.cpu_ms ?? 0) >= 250, `second 0 CPU ${s0.generator.cpu_ms} ms/s`);
+  assert.ok(r.generator_cpu_s >= 0.3, `run CPU ${r.generator_cpu_s} s`);
 });

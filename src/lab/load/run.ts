@@ -73,6 +73,12 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   const lag = new LatencyRecorder();
   let lagMaxAt = 0;
   let lagMax = -1;
+  // Per second (of intended time): the worst send lag; per second (of wall time): this process's CPU.
+  const lagBy = new Map<number, number>();
+  const cpuBy = new Map<number, number>();
+  const cpu0 = process.cpuUsage();
+  let cpuLast = cpu0;
+  let cpuLastAt = 0;
   let sends = 0;
   let abandoned = 0;
   let closing = false;
@@ -86,8 +92,15 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   const t0 = clock.now();
   const since = () => clock.now() - t0;
 
+  const annotate = (s: SecondStats) => {
+    const lagMs = lagBy.get(s.second);
+    const cpuMs = cpuBy.get(s.second);
+    if (lagMs !== undefined || cpuMs !== undefined)
+      s.generator = { lag_max_ms: round(lagMs ?? 0), ...(cpuMs !== undefined ? { cpu_ms: round(cpuMs) } : {}) };
+  };
   const emit = (seconds: SecondStats[]) => {
     for (const s of seconds) {
+      annotate(s);
       try {
         hooks.onSecond?.(s);
       } catch (e) {
@@ -97,6 +110,14 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   };
   let ticker: NodeJS.Timeout | undefined;
   const tick = () => {
+    // The tick fires just past a boundary, so the CPU since the last one is the second that just ended
+    // (a late tick spreads it: per wall second, so a saturated generator still reads about one core).
+    const cpu = process.cpuUsage();
+    const at = since();
+    const usedMs = (cpu.user - cpuLast.user + cpu.system - cpuLast.system) / 1000;
+    cpuBy.set(Math.floor(at / 1000) - 1, (usedMs * 1000) / Math.max(1, at - cpuLastAt));
+    cpuLast = cpu;
+    cpuLastAt = at;
     emit(stats.closeBefore(Math.floor(since() / 1000)));
     // Re-aim at the next boundary (+1 ms) so timer drift never closes a second early or skips one.
     ticker = setTimeout(tick, 1001 - (since() % 1000));
@@ -169,6 +190,8 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
     stats.offered(req.cls, intendedMs);
     const l = Math.max(0, actualMs - intendedMs);
     lag.record(l);
+    const sec = Math.floor(intendedMs / 1000);
+    if (l > (lagBy.get(sec) ?? -1)) lagBy.set(sec, l);
     if (l > lagMax) {
       lagMax = l;
       lagMaxAt = intendedMs;
@@ -209,6 +232,9 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   if (failure !== undefined) throw failure;
 
   const durationSeconds = round(scheduleMs / 1000);
+  const cpuEnd = process.cpuUsage(cpu0);
+  // Again for every second: a generator behind schedule sends (and lags) after its second was emitted.
+  stats.seconds.forEach(annotate);
   const totals = stats.totals();
   const lagSummary = lag.summary();
   return {
@@ -223,6 +249,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
     elapsed_seconds: round(elapsedMs / 1000),
     stopped_by: stoppedBy,
     behind_schedule: isBehind(lagSummary.p99, lagSummary.max, o.behindP99Ms, o.behindMaxMs),
+    generator_cpu_s: round((cpuEnd.user + cpuEnd.system) / 1e6),
     schedule_lag: {
       p50_ms: lagSummary.p50,
       p99_ms: lagSummary.p99,

@@ -97,6 +97,14 @@ export interface SecondStats extends Counts {
   /** Seconds since the start of the schedule (0-based). */
   second: number;
   latency_ms: Partial<Record<RequestClass, LatencySummary>>;
+  /**
+   * The generator measuring itself, so a run can tell "the target was slow"
+   * from "the generator could not keep up": the worst send lag of the
+   * arrivals intended in this second, and the CPU this process used in it
+   * (all its threads; ms of CPU per second of wall time, so 1000 = one core
+   * busy). Absent when nothing was measured for the second.
+   */
+  generator?: { lag_max_ms: number; cpu_ms?: number };
 }
 
 export interface ScheduleLag {
@@ -159,6 +167,8 @@ export interface LoadResult {
   stopped_by: 'duration' | 'max_requests' | 'signal';
   behind_schedule: boolean;
   schedule_lag: ScheduleLag;
+  /** CPU seconds this process used from the start to the end of the run (all threads). */
+  generator_cpu_s: number;
   totals: Counts & { goodput_per_second: number; abandoned: number };
   classes: Partial<Record<RequestClass, ClassStats>>;
   seconds: SecondStats[];
