@@ -67,6 +67,48 @@ test('poisson: seeded (same seed, same times), about rate x duration arrivals, e
   );
 });
 
+/** Mean and coefficient of variation (stddev / mean) of the gaps between arrivals. */
+function gapStats(t: readonly number[]): { mean: number; cv: number } {
+  const gaps = t.slice(1).map((x, i) => x - t[i]!);
+  const mean = gaps.reduce((a, g) => a + g, 0) / gaps.length;
+  const sd = Math.sqrt(gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / (gaps.length - 1));
+  return { mean, cv: sd / mean };
+}
+
+test('poisson: the mean rate is the asked rate and gaps vary as an exponential (CV ~ 1); even spacing has CV 0', () => {
+  for (const [rate, seed] of [
+    [50, 1],
+    [800, 2],
+    [5000, 3],
+  ] as const) {
+    const durationMs = 20_000;
+    const t = allArrivals(profile('poisson', rate, [], durationMs), true, seededRandom(seed));
+    const n = (rate * durationMs) / 1000;
+    // A Poisson count has standard deviation sqrt(n): a 5 sigma band.
+    assert.ok(Math.abs(t.length - n) < 5 * Math.sqrt(n), `rate ${rate}: ${t.length} arrivals, expected ~${n}`);
+    const { mean, cv } = gapStats(t);
+    // The CV of n exponential gaps has a standard error of about 1/sqrt(n); 0.1 is > 6 of them at n = 1 000.
+    assert.ok(Math.abs(cv - 1) < 0.1, `rate ${rate}: CV ${cv}`);
+    assert.ok(Math.abs(mean - 1000 / rate) < (5 * 1000) / rate / Math.sqrt(n), `rate ${rate}: mean gap ${mean} ms`);
+    const even = gapStats(allArrivals(profile('constant', rate, [], durationMs), false, seededRandom(seed)));
+    assert.ok(even.cv < 1e-6 && Math.abs(even.mean - 1000 / rate) < 1e-9, `even spacing at ${rate}: CV ${even.cv}`);
+  }
+  // Per step too: each step's arrivals match its own rate with CV ~ 1, and the same seed replays them exactly.
+  const steps = parseSteps('300x10s,3000x10s,300x10s');
+  const a = allArrivals(profile('poisson', 0, steps, 30_000), true, seededRandom(11));
+  assert.deepEqual(a, allArrivals(profile('poisson', 0, steps, 30_000), true, seededRandom(11)));
+  for (const [from, to, rate] of [
+    [0, 10_000, 300],
+    [10_000, 20_000, 3000],
+    [20_000, 30_000, 300],
+  ] as const) {
+    const inStep = a.filter((x) => x >= from && x < to);
+    const n = (rate * (to - from)) / 1000;
+    assert.ok(Math.abs(inStep.length - n) < 5 * Math.sqrt(n), `${from}-${to}: ${inStep.length}, expected ~${n}`);
+    assert.ok(Math.abs(gapStats(inStep).cv - 1) < 0.15, `${from}-${to}: CV ${gapStats(inStep).cv}`);
+  }
+});
+
 test('pace: each arrival is dispatched at its intended time on the injected clock', async () => {
   const clock = new ManualClock(5000);
   const sleep = async (ms: number) => clock.advance(Math.max(ms, 0));
@@ -84,6 +126,37 @@ test('pace: each arrival is dispatched at its intended time on the injected cloc
   assert.deepEqual(
     got,
     Array.from({ length: 10 }, (_, k) => [k * 100, k * 100]),
+  );
+});
+
+test('pace: poisson arrivals leave at their own intended times; a stall is charged to them, none dropped', async () => {
+  const steps = [{ rate: 400, durationMs: 2000 }];
+  const expected = allArrivals(steps, true, seededRandom(5));
+  const clock = new ManualClock();
+  let stalled = false;
+  const sleep = async (ms: number) => {
+    clock.advance(Math.max(ms, 0));
+    if (!stalled && clock.now() >= 1000) {
+      stalled = true;
+      clock.advance(200);
+    }
+  };
+  const got: [number, number][] = [];
+  await pace(new Arrivals(steps, true, seededRandom(5)), 0, { clock, sleep }, (i, a) => {
+    got.push([i, a]);
+    return true;
+  });
+  assert.deepEqual(
+    got.map(([i]) => i),
+    expected,
+    'the intended times are the schedule, whatever the pacer did',
+  );
+  assert.ok(got.every(([i, a]) => a >= i));
+  const late = got.filter(([i, a]) => a > i);
+  assert.ok(late.length > 0 && late.every(([i]) => i > 1000 && i <= 1200), 'only the stalled window is late');
+  assert.ok(
+    late.some(([i, a]) => a - i > 150),
+    'latency measured from the intended time would include the stall',
   );
 });
 

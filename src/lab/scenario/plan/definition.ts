@@ -28,6 +28,8 @@ export interface ChargeLoad {
   /** Constant arrivals per second, or a profile over the whole run. */
   rate?: number;
   steps?: readonly Step[];
+  /** `even` (default): evenly spaced; `poisson`: exponential gaps at the same mean rate (seeded), bursts and lulls as real clients make. */
+  arrivals?: 'even' | 'poisson';
   retry?: RetryPolicyName;
   maxAttempts?: number;
   deadlineMs?: number;
@@ -156,6 +158,12 @@ export interface ScenarioContext {
   runs: readonly VariantRun[];
 }
 
+export interface Headline {
+  goodput_per_s: number;
+  /** Seconds from the end of the fault until goodput is back (null: not within the run, or no such moment). */
+  recovery_s: number | null;
+}
+
 export interface ScenarioDefinition {
   name: string;
   title: string;
@@ -170,6 +178,13 @@ export interface ScenarioDefinition {
   auditReportedOnly?: readonly VariantName[];
   /** Invariants of this scenario, judged from its own run (ratios, never absolute speeds). */
   checks(ctx: ScenarioContext): Check[];
+  /**
+   * The scenario's headline figures for one variant's run, for the spread
+   * over seeds (`--seeds N`): the goodput the scenario is about (a ceiling,
+   * goodput through a surge) and its recovery time when it has one. Only
+   * the headline scenarios define it.
+   */
+  headline?(run: VariantRun, phases: readonly Phase[]): Headline;
 }
 
 export type { ScenarioResult, LoadInput };

@@ -210,7 +210,9 @@ function chargeLoad(o: VariantOptions, url: string, totalS: number): LoadInput {
   const l = o.plan.load;
   return {
     url,
-    ...(l.steps ? { schedule: 'steps', steps: l.steps } : { schedule: 'constant', rate: l.rate ?? 100 }),
+    ...(l.steps
+      ? { schedule: l.arrivals === 'poisson' ? 'poisson' : 'steps', steps: l.steps }
+      : { schedule: l.arrivals === 'poisson' ? 'poisson' : 'constant', rate: l.rate ?? 100 }),
     durationSeconds: totalS,
     mixSpec: 'charge=1',
     retry: l.retry ?? 'none',
