@@ -29,7 +29,7 @@ const commands: Record<string, Command> = {
   },
   scenario: {
     summary:
-      'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade, crash, abuse, rolling-restart) against every variant and write its report.',
+      'Run one fault-injection scenario (capacity, slow-provider, overload, cpu-overload, retry-storm, deploy, bulkhead, cascade, crash, abuse, rolling-restart) against every variant and write its report.',
     run: async (argv, env) => (await import('../lab/scenario/run/command.js')).scenarioCommand(argv, env),
   },
   bench: {

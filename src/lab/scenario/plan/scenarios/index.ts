@@ -1,6 +1,7 @@
 /**
  * Every scenario, in the order `bulwark bench` runs them: the healthy
- * ceiling first (it frames every other number), then single faults, then the
+ * ceiling first (it frames every other number), then single faults (the
+ * provider-bound overload, then the CPU-bound one next to it), then the
  * composed failure, crashes, misbehaving clients, and last the scale-out shape (two replicas behind HAProxy).
  */
 import type { ScenarioDefinition } from '../definition.js';
@@ -8,6 +9,7 @@ import { abuse } from './abuse.js';
 import { bulkhead } from './bulkhead.js';
 import { capacity } from './capacity.js';
 import { cascade } from './cascade.js';
+import { cpuOverload } from './cpu-overload.js';
 import { crash } from './crash.js';
 import { deploy } from './deploy.js';
 import { overload } from './overload.js';
@@ -19,6 +21,7 @@ export const SCENARIOS: readonly ScenarioDefinition[] = [
   capacity,
   slowProvider,
   overload,
+  cpuOverload,
   retryStorm,
   deploy,
   bulkhead,

@@ -12,7 +12,17 @@
  * scenario would prove nothing.
  */
 import type { Check } from '../../../report/types.js';
-import { breakerOpenedCheck, fmt, label, meanGoodput, phase, recoveryCheck, recoveryTimes, runOf } from '../checks.js';
+import {
+  breakerOpenedCheck,
+  fmt,
+  label,
+  meanGoodput,
+  phase,
+  recoveryCheck,
+  recoverySeconds,
+  recoveryTimes,
+  runOf,
+} from '../checks.js';
 import { slice } from '../../measure/timeline.js';
 import type { ScenarioDefinition } from '../definition.js';
 import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
@@ -46,6 +56,13 @@ export const retryStorm: ScenarioDefinition = {
       load: { rate: pick(mode, 200, 200), retry: 'storm', deadlineMs: 1000 },
       gatewayEnv: breakerEnvFor(mode),
       variants: variantsFor(mode),
+    };
+  },
+  headline(run, phases) {
+    const rec = phase(phases, 'recovery');
+    return {
+      goodput_per_s: meanGoodput(slice(run.result.timeline, rec.start_s, rec.end_s)),
+      recovery_s: recoverySeconds(run, phases),
     };
   },
   checks({ phases, runs }): Check[] {
