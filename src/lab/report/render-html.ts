@@ -10,6 +10,7 @@
 import type { BenchReport, Check, PhaseTotals, ScenarioResult, VariantResult } from './types.js';
 import { escapeXml as esc } from './svg-chart.js';
 import { scenarioCharts } from './render-charts.js';
+import { spreadHtml } from './render-spread.js';
 import {
   fmtBurn,
   fmtGiB,
@@ -203,7 +204,7 @@ function scenarioSection(s: ScenarioResult, index: number): string {
     } else {
       out.push('<p class="muted">No per-second timeline was recorded, so there are no charts.</p>');
     }
-    out.push('<h3>Before / after</h3>', `<div class="scroll">${resultsTable(s)}</div>`);
+    out.push('<h3>Before / after</h3>', `<div class="scroll">${resultsTable(s)}</div>${spreadHtml(s)}`);
     out.push('<h3>Audit and SLO</h3>', `<div class="scroll">${auditTable(s)}</div>`);
     const reported = s.variants.filter((v) => s.audit_reported_only?.includes(v.variant));
     if (reported.length > 0)

@@ -19,6 +19,7 @@ import {
   phaseNames,
   variantLabel,
 } from './render-format.js';
+import { spreadMarkdown } from './render-spread.js';
 
 type Cell = string;
 
@@ -117,7 +118,7 @@ function renderScenario(s: ScenarioResult): string {
     out.push('_No variant ran._', '');
   } else {
     out.push('### Before / after', '');
-    out.push(resultsTable(s), '');
+    out.push(resultsTable(s), '', ...spreadMarkdown(s));
     out.push('### Audit and SLO', '');
     out.push(
       table(

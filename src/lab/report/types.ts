@@ -124,6 +124,37 @@ export interface ScenarioResult {
   checks: Check[];
   /** Variants whose audit is reported as measured, not judged (the baselines of `crash`). */
   audit_reported_only?: VariantName[];
+  /** Headline figures over several seeds (`--seeds N`); the rest of this result is the first seed's run. */
+  spread?: ScenarioSpread;
+}
+
+/** Lowest, median and highest of one figure over the seeds. */
+export interface MinMedianMax {
+  min: number;
+  median: number;
+  max: number;
+}
+
+export interface SpreadRow {
+  variant: VariantName;
+  /** Seeds this variant ran under (fewer than the scenario's when it failed to run under some). */
+  runs: number;
+  /** The scenario's headline goodput (its ceiling, or goodput through its surge), per second. */
+  goodput_per_s: MinMedianMax;
+  /** Charges answered non-5xx within the SLO threshold, percent of all. */
+  slo_good_pct: MinMedianMax;
+  /** Seconds to recover, over the seeds that recovered; null when none did or the scenario has no recovery. */
+  recovery_s: MinMedianMax | null;
+  /** Seeds whose run did not recover within its recovery phase (scenarios with a recovery only). */
+  not_recovered?: number;
+}
+
+export interface ScenarioSpread {
+  /** Every seed run, the first being the one the rest of the result shows. */
+  seeds: number[];
+  /** Checks passed per seed, in seed order: a seed's failures are not hidden by showing another seed's run. */
+  checks_passed: { seed: number; passed: number; total: number }[];
+  rows: SpreadRow[];
 }
 
 export interface BenchReport {

@@ -2,17 +2,23 @@
  * A set of scenarios → one BenchReport: machine on top, the command line,
  * start and end times, and each scenario's result. Scenarios run one after
  * another, each in its own environment (fresh Postgres and simulator), so a
- * scenario that leaves a mess behind cannot colour the next one.
+ * scenario that leaves a mess behind cannot colour the next one. With
+ * `seeds` > 1 each headline scenario runs that many times (a fresh
+ * environment each); the report shows the first seed's run in full and the
+ * spread of the headline figures over all of them.
  */
 import type { BenchReport } from '../../report/types.js';
 import type { ScenarioDefinition } from '../plan/definition.js';
 import { versionInfo } from '../../../runtime/version.js';
 import { machineInfo } from '../measure/machine.js';
+import { spreadOf } from '../measure/spread.js';
 import { runScenario, type RunScenarioOptions, type ScenarioOutcome } from './runner.js';
 
 /** A scenario's options (each scenario starts its own environment), plus the command line written into the report. */
 export interface BenchOptions extends Omit<RunScenarioOptions, 'env'> {
   command: string;
+  /** Runs of each headline scenario (one with a `headline`), seeds seed, seed+1, ...; default 1. */
+  seeds?: number;
 }
 
 export interface BenchOutcome {
@@ -24,13 +30,30 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
   const started = new Date();
   const outcomes: ScenarioOutcome[] = [];
   for (const def of defs) {
-    const { command: _command, ...scenarioOptions } = o;
-    const out = await runScenario(def, scenarioOptions);
-    const failed = out.result.checks.filter((c) => !c.passed).length;
-    o.log?.(
-      `${def.name}: done in ${out.elapsed_s} s, ${out.result.checks.length - failed}/${out.result.checks.length} checks passed`,
-    );
-    outcomes.push(out);
+    const { command: _command, seeds: _seeds, ...scenarioOptions } = o;
+    // Only the headline scenarios are repeated: their figures are the ones a reader compares.
+    const n = def.headline ? (o.seeds ?? 1) : 1;
+    const seeded: ScenarioOutcome[] = [];
+    for (let i = 0; i < n; i++) {
+      const seed = (o.seed ?? 1) + i;
+      const out = await runScenario(def, { ...scenarioOptions, seed });
+      const failed = out.result.checks.filter((c) => !c.passed).length;
+      o.log?.(
+        `${def.name}${n > 1 ? ` (seed ${seed})` : ''}: done in ${out.elapsed_s} s, ${out.result.checks.length - failed}/${out.result.checks.length} checks passed`,
+      );
+      seeded.push(out);
+    }
+    const first = seeded[0]!;
+    if (n > 1 && def.headline) {
+      const phases = first.result.phases;
+      first.result.spread = spreadOf(
+        seeded.map((x, i) => ({ seed: (o.seed ?? 1) + i, runs: x.runs, checks: x.result.checks })),
+        phases,
+        def.headline,
+        phases.some((p) => p.name === 'recovery'),
+      );
+    }
+    outcomes.push(first);
   }
   return {
     report: {

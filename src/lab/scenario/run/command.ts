@@ -42,6 +42,14 @@ const SPECS = {
     max: 4_294_967_295,
     doc: "Seed of keys, amounts, jitter and the simulator's dice.",
   }),
+  seeds: int({
+    flag: 'seeds',
+    env: 'LAB_SEEDS',
+    default: 1,
+    min: 1,
+    max: 20,
+    doc: 'Run each headline scenario (capacity, overload, cpu-overload, retry-storm) this many times, with seeds --seed, --seed+1, ...; the report adds the min-median-max of goodput, SLO good % and recovery time per variant.',
+  }),
   scrapeMs: int({
     flag: 'scrape-ms',
     env: 'LAB_SCRAPE_MS',
@@ -116,7 +124,7 @@ function parseVariants(spec: string): VariantName[] | undefined {
 
 async function run(
   defs: readonly ScenarioDefinition[],
-  v: { quick: boolean; out: string; variants: string; seed: number; scrapeMs: number; progress: string },
+  v: { quick: boolean; out: string; variants: string; seed: number; seeds: number; scrapeMs: number; progress: string },
   args: string[],
   suffix: string,
 ): Promise<void> {
@@ -130,6 +138,7 @@ async function run(
     mode: v.quick ? 'quick' : 'full',
     command: ['bulwark', ...args].map(shellQuote).join(' '),
     seed: v.seed,
+    seeds: v.seeds,
     scrapeIntervalMs: v.scrapeMs,
     ...(variants ? { variants } : {}),
     log,
