@@ -68,7 +68,7 @@ export class MemorySampler {
 
 let clockTicks: number | undefined;
 /** Clock ticks per second of /proc's CPU times (USER_HZ). */
-function ticksPerSecond(): number {
+export function ticksPerSecond(): number {
   if (clockTicks === undefined) {
     const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
     const n = Number(r.stdout?.trim());

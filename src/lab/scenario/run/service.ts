@@ -155,7 +155,7 @@ export class ServiceUnderTest {
 }
 
 /** Every process below `pid` (children, grandchildren...), from /proc; empty where /proc is missing. */
-export async function descendantsOf(pid: number): Promise<number[]> {
+async function descendantsOf(pid: number): Promise<number[]> {
   let entries: string[];
   try {
     entries = await readdir('/proc');
