@@ -21,7 +21,7 @@ import { listenWhileStarting, type StartingListener } from '../runtime/starting.
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { every, installShutdown } from '../runtime/process.js';
 import { buildBaselineApp } from './app.js';
-import { createProviderBreaker, registerUnderPressure } from './hardened.js';
+import { breakerOptionsFor, createProviderBreaker, registerUnderPressure } from './hardened.js';
 import { ServiceState } from './state.js';
 
 export const baselineHelp = (): string =>
@@ -69,8 +69,9 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
     await migrator.end({ timeout: 2 });
   }
 
-  const breaker = c.hardened ? createProviderBreaker(log) : undefined;
-  const service = createChargeService(chargeServiceSettings(c, deps), {
+  const settings = chargeServiceSettings(c, deps);
+  const breaker = c.hardened ? createProviderBreaker(log, breakerOptionsFor(settings.providerConnections)) : undefined;
+  const service = createChargeService(settings, {
     log,
     ...(breaker ? { decorateProvider: breaker.decorateProvider } : {}),
   });
@@ -80,7 +81,7 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
     service,
     state,
     log,
-    ...(c.hardened ? { plugins: (a) => registerUnderPressure(a, state) } : {}),
+    ...(c.hardened ? { plugins: (a) => registerUnderPressure(a, state, () => service.ping()) } : {}),
   });
   await starting.close();
   await app.listen({ host: c.host, port: starting.port });
