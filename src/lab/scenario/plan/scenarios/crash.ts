@@ -91,7 +91,7 @@ export const crash: ScenarioDefinition = {
   title: 'Postgres immediate stop and a SIGKILL of the service, under load',
   claim:
     'When Postgres is stopped without a checkpoint and the service is killed with SIGKILL mid-load, no charge is made twice and no acknowledged charge is lost, even when clients re-send what they were told, and service returns within seconds of each restart.',
-  auditReportedOnly: ['baseline', 'baseline-hardened'],
+  auditReportedOnly: ['baseline', 'baseline-hardened', 'baseline-cluster', 'baseline-haproxy'],
   plan(mode) {
     const t = timing(mode);
     const pgAt = t.warm + t.into;
