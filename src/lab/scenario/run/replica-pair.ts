@@ -23,7 +23,7 @@ import { baselineSpecs } from '../../../config/service.js';
 import type { VariantName } from '../../report/types.js';
 import type { Child } from './child.js';
 import { freePort } from './environment.js';
-import { ServiceUnderTest, type Drain } from './service.js';
+import { descendantsOf, ServiceUnderTest, type Drain } from './service.js';
 
 // Compiled layout: dist/src/lab/scenario/run/ → the repository root's deploy/.
 const HAPROXY_CFG = fileURLToPath(new URL('../../../../../deploy/haproxy/haproxy.cfg', import.meta.url));
@@ -57,7 +57,7 @@ export function replicaShare(env: Readonly<Record<string, string>>, n: number): 
     FX_CONNECTIONS: String(Math.max(1, Math.ceil(total('FX_CONNECTIONS', baselineSpecs.fxConnections) / n))),
   };
 }
-const SERVER_LINE = /^\s*server gw-[ab] .*$/gm;
+const SERVER_LINE = /^\s*server gw-[ab] .*\n/gm;
 
 /**
  * The configuration for `n` servers: the shipped file itself for two; for
@@ -80,7 +80,7 @@ export async function haproxyConfigFor(
   const servers = Array.from({ length: n }, (_, i) => `gw-${i + 1}`);
   const text = await readFile(HAPROXY_CFG, 'utf8');
   let replaced = false;
-  const lines = servers.map((sv, i) => `    server ${sv} "\${BULWARK_GATEWAY_${i + 1}}"`).join('\n');
+  const lines = servers.map((sv, i) => `    server ${sv} "\${BULWARK_GATEWAY_${i + 1}}"\n`).join('');
   const out = text.replace(SERVER_LINE, () => {
     if (replaced) return '';
     replaced = true;
@@ -201,10 +201,11 @@ export class ReplicaPair {
     return this.#replicas.flatMap((r) => r.processes);
   }
 
-  /** The pids of every live process of the variant: the replicas (and anything under them) and HAProxy itself. */
+  /** The pids of every live process of the variant: the replicas (and anything under them) and HAProxy's (-W: a master and its worker). */
   async livePids(): Promise<number[]> {
     const replicas = (await Promise.all(this.#replicas.map((r) => r.livePids()))).flat();
-    return this.#lbExited || this.#lb.pid === undefined ? replicas : [...replicas, this.#lb.pid];
+    const lb = this.#lb.pid;
+    return this.#lbExited || lb === undefined ? replicas : [...replicas, lb, ...(await descendantsOf(lb))];
   }
 
   /** Restart the next replica in turn; resolves once HAProxy has it UP again. */
@@ -237,6 +238,11 @@ export class ReplicaPair {
       clearTimeout(timer);
     }
     await rm(this.#tmp, { recursive: true, force: true });
+  }
+
+  /** HAProxy's stats as CSV (one row per proxy and server). */
+  get statsCsvUrl(): string {
+    return this.#statsUrl;
   }
 
   /** HAProxy's own view of one server, from its stats CSV ("UP", "DOWN", "UP 1/2"...). */

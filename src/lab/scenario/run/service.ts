@@ -167,7 +167,7 @@ export class ServiceUnderTest {
 }
 
 /** Every process below `pid` (children, grandchildren...), from /proc; empty where /proc is missing. */
-async function descendantsOf(pid: number): Promise<number[]> {
+export async function descendantsOf(pid: number): Promise<number[]> {
   let entries: string[];
   try {
     entries = await readdir('/proc');
