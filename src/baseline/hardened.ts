@@ -16,7 +16,7 @@
  * `overloaded` problem, a failed health check `db_unavailable`, an open
  * breaker `breaker_open` and a full one `bulkhead_full`.
  *
- * The values, and why (docs/mechanisms.md, "The hardened baseline"):
+ * The values, and why (also in docs/design.md §8):
  * - maxEventLoopUtilization 0.90 over 500 ms samples: a Node process doing
  *   I/O-bound work answers promptly up to ~90 % utilisation; past it the
  *   loop's backlog grows faster than it drains and latency climbs towards
