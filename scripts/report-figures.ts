@@ -19,7 +19,7 @@
  *   check measured, as it wrote them).
  * Any query may end in ` | FORMAT` (after a check's REGEX, say). FORMAT: `int` (rounded, thousands grouped by a space, as the docs write
  * them), `0`, `1`, `2` (decimals), `s` (milliseconds as seconds, one
- * decimal); none: the value as stored.
+ * decimal), `num` (0, one decimal under 10, else `int`); none: the value as stored.
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -56,6 +56,10 @@ function format(value: unknown, fmt: string | undefined): string {
       return value.toFixed(Number(fmt));
     case 's':
       return (value / 1000).toFixed(1);
+    case 'num':
+      // A magnitude as the docs write one: 0, one decimal under 10, a grouped integer from 10 up.
+      if (value === 0) return '0';
+      return Math.abs(value) < 10 ? value.toFixed(1) : format(value, 'int');
     default:
       throw new Error(`unknown format ${fmt}`);
   }
