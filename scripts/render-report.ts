@@ -1,6 +1,6 @@
 /**
  * Re-renders a report folder from its report.json with the current renderer:
- * report.md, report.html and charts/*.svg. `npm run report:render -- DIR`
+ * report.md, report.html and charts/*.svg. `npm run report:render DIR`
  * (default docs/lab). Nothing is measured: the JSON is the run; a new layout
  * reaches a committed report without re-running the bench, and the
  * committed-report test fails when the files differ from what this writes.
