@@ -46,19 +46,9 @@ import type { ProviderKeyFn } from './provider-key.js';
 import type { ChargeInput } from './validate.js';
 import type { Sql } from 'postgres';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 export interface BatcherOptions<Req, Res> {
+  /** Reads the time and arms the deadline and early-leave timers: a ManualClock drives the whole policy in tests. */
   clock: Clock;
-  timers: Timers;
   /** Requests per batch at most. */
   maxBatch: number;
   /** Batches in flight before requests start to accumulate. */
@@ -84,7 +74,8 @@ interface Entry<Req, Res> {
   slotWaitMs: number;
   /** Answered (or given up): a queued entry that is settled is never sent. */
   settled: boolean;
-  timer: unknown;
+  /** Cancels the deadline timer; unset without a deadline. */
+  cancelTimer: (() => void) | undefined;
   resolve(r: Res): void;
   reject(e: unknown): void;
 }
@@ -93,7 +84,8 @@ interface Entry<Req, Res> {
 export class Batcher<Req, Res> {
   #queue: Entry<Req, Res>[] = [];
   #inFlight = 0;
-  #timer: unknown = undefined;
+  /** Cancels the early-leave timer; unset while none is armed. */
+  #cancelTimer: (() => void) | undefined = undefined;
   #closing = false;
   #idle: (() => void)[] = [];
 
@@ -119,21 +111,21 @@ export class Batcher<Req, Res> {
         deadlineEpochMs,
         slotWaitMs: opts.slotWaitMs ?? Infinity,
         settled: false,
-        timer: undefined,
+        cancelTimer: undefined,
         resolve: (r) => {
           if (e.settled) return;
           e.settled = true;
-          if (e.timer !== undefined) this.o.timers.clearTimeout(e.timer);
+          e.cancelTimer?.();
           resolve(r);
         },
         reject: (err) => {
           if (e.settled) return;
           e.settled = true;
-          if (e.timer !== undefined) this.o.timers.clearTimeout(e.timer);
+          e.cancelTimer?.();
           reject(err);
         },
       };
-      if (Number.isFinite(left)) e.timer = this.o.timers.setTimeout(() => e.reject(new DeadlineError()), left);
+      if (Number.isFinite(left)) e.cancelTimer = this.o.clock.setTimeout(() => e.reject(new DeadlineError()), left);
       this.#queue.push(e);
       this.#pump();
     });
@@ -165,13 +157,13 @@ export class Batcher<Req, Res> {
   /** The early-leave timer runs only while requests wait behind a batch in flight. */
   #arm(): void {
     if (this.#queue.length === 0) {
-      if (this.#timer !== undefined) this.o.timers.clearTimeout(this.#timer);
-      this.#timer = undefined;
+      this.#cancelTimer?.();
+      this.#cancelTimer = undefined;
       return;
     }
-    if (this.#timer !== undefined) return;
-    this.#timer = this.o.timers.setTimeout(() => {
-      this.#timer = undefined;
+    if (this.#cancelTimer !== undefined) return;
+    this.#cancelTimer = this.o.clock.setTimeout(() => {
+      this.#cancelTimer = undefined;
       if (this.#queue.length > 0) this.#flush();
       this.#arm();
     }, this.o.maxWaitMs);
@@ -225,7 +217,6 @@ export interface GroupCommitOptions {
   clock: Clock;
   /** The provider key of a new claim (ChargeStore's). */
   providerKey: ProviderKeyFn;
-  timers?: Timers;
   /** The global DB bound and client-side statement bound, taken once per batch. Default: the bound alone. */
   gate?: DbGate;
   /** Requests per statement at most. Default 64. */
@@ -249,7 +240,6 @@ export class GroupCommit implements ChargeCommits {
     const gate = o.gate ?? ungated(sql, o.clock);
     const common = {
       clock: o.clock,
-      timers: o.timers ?? systemTimers,
       maxBatch: o.maxBatch ?? 64,
       maxInFlight: o.maxInFlight ?? 1,
       maxWaitMs: o.maxWaitMs ?? 10,

@@ -17,6 +17,7 @@
  * Atomics builtins, so a terminated thread does not stop between the two.
  * (A sweep runs only after the thread's 'exit': see gateway/worker-exits.ts.)
  */
+import { systemClock, type Clock } from '../lib/clock.js';
 import type { Region, RegionSpec } from './shared-memory.js';
 import { SHARED_SLOT, THREAD_SLOTS } from './thread-slots.js';
 
@@ -76,7 +77,7 @@ export class Bulkhead {
   constructor(
     readonly name: string,
     private readonly r: Region,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock = systemClock,
     slot = SHARED_SLOT,
   ) {
     this.#heldBy = HELD_BY + slot;
@@ -110,19 +111,22 @@ export class Bulkhead {
       Atomics.sub(a, WAITING, 1);
       return this.#reject('full', 0);
     }
-    const start = this.now();
+    const start = this.clock.now();
     try {
       for (;;) {
         const observed = Atomics.load(a, IN_USE);
-        if (observed < Atomics.load(a, LIMIT) && this.tryAcquire()) return { ok: true, waitedMs: this.now() - start };
-        const left = timeoutMs - (this.now() - start);
-        if (left <= 0) return this.#reject('timeout', this.now() - start);
+        if (observed < Atomics.load(a, LIMIT) && this.tryAcquire())
+          return { ok: true, waitedMs: this.clock.now() - start };
+        const left = timeoutMs - (this.clock.now() - start);
+        if (left <= 0) return this.#reject('timeout', this.clock.now() - start);
         // Whole milliseconds: on Node 20 a fractional waitAsync timeout never fires.
         const waitMs = Math.ceil(left);
         const w = Atomics.waitAsync(a, IN_USE, observed, waitMs);
         if (w.async) {
           // waitAsync does not keep the event loop alive, and its timeout may
-          // fire a little after a timer of the same length: outlast it.
+          // fire a little after a timer of the same length: outlast it. A real
+          // timer, not the clock's: it holds the process open for a wait the
+          // runtime times (waitAsync), and a fake clock cannot shorten that.
           const keepAlive = setTimeout(() => {}, waitMs + 50);
           await w.value;
           clearTimeout(keepAlive);

@@ -5,6 +5,7 @@
  * so there is one breaker, one bulkhead and one retry budget per downstream
  * for the whole process.
  */
+import { systemClock, type Clock } from '../lib/clock.js';
 import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from './answer-time.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
@@ -118,6 +119,7 @@ export function openProtection(
   s: ProtectionSettings,
   onTransition?: (name: Downstream, t: Transition) => void,
   threadId?: number,
+  clock: Clock = systemClock,
 ): Protection {
   const threads = openRegion(layout, 'threads');
   const slot = threadId === undefined ? SHARED_SLOT : claimThreadSlot(threads, threadId);
@@ -134,17 +136,16 @@ export function openProtection(
       fx: new AnswerTime(openRegion(layout, 'answers:fx')),
     },
   };
-  const now = () => performance.now();
   if (s.breakers) {
     for (const d of DOWNSTREAMS)
       p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
   }
   if (s.bulkheads) {
-    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'), now, slot);
-    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'), now, slot);
+    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'), clock, slot);
+    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'), clock, slot);
   }
   // The DB bound is the pool itself: always on, like any bounded pool.
-  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'), now, slot);
+  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'), clock, slot);
   if (s.retryBudget) p.budget = new RetryBudget(openRegion(layout, 'budget'), s.budget);
   return p;
 }
