@@ -21,7 +21,8 @@
  */
 import type { Clock } from '../lib/clock.js';
 import { keyHash } from './key-hash.js';
-import { DbBusyError, isDeadline } from './lifecycle.js';
+import { DbBusyError } from '../db/database.js';
+import { isDeadline } from '../lib/deadline.js';
 
 export const ERROR_STAGES = ['claim', 'record', 'release', 'read', 'ping', 'reconcile', 'reap', 'backlog'] as const;
 export type ErrorStage = (typeof ERROR_STAGES)[number];

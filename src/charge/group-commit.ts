@@ -43,7 +43,7 @@ import { BatchStore, type ClaimRequest, type RecordRequest } from './batch-store
 import { DeadlineError, ungated, type ChargeCommits, type DbGate } from './lifecycle.js';
 import type { ClaimResult, FinalStatus, StoredOutcome } from './store.js';
 import type { ProviderKeyFn } from './provider-key.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 import type { Sql } from 'postgres';
 
 export interface BatcherOptions<Req, Res> {

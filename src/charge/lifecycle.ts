@@ -22,7 +22,7 @@ import { withRetries, type RetryEnv, type RetryPolicy } from '../resilience/retr
 import type { ReportError } from './error-report.js';
 import { fingerprint } from './fingerprint.js';
 import { ChargeStore, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 
 export interface LifecycleSettings {
   leaseMs: number;

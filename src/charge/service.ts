@@ -8,8 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '../db/connect.js';
 import { Database, DbBusyError } from '../db/database.js';
 import { isDeadline } from '../lib/deadline.js';
-import { createPool } from '../downstream/provider-client.js';
+import { createPool } from '../downstream/pool.js';
 import { ProviderClient, type Provider } from '../downstream/provider-client.js';
+import { GuardedProvider, guardedRate } from '../downstream/guarded.js';
 import { FxClient, type RateOutcome } from '../downstream/fx-client.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -17,16 +18,16 @@ import { systemRandom, type Random } from '../lib/random.js';
 import { runCharge, type DbGate, type LifecycleDeps } from './lifecycle.js';
 import { GroupCommit } from './group-commit.js';
 import type { Protection } from '../resilience/protection.js';
-import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilience/guards.js';
+import { isRefusal, type Guard } from '../resilience/guards.js';
 import type { Logger } from '../runtime/logger.js';
-import type { Stage } from '../metrics/telemetry.js';
+import type { ChargeStage } from './stages.js';
 import type { CommonConfig } from '../config/service.js';
 import { emptyReport, reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { errorReporter } from './error-report.js';
 import { keyHash } from './key-hash.js';
 import { ChargeStore } from './store.js';
 import { DEV_PROVIDER_KEY_SECRET, providerKeys } from './provider-key.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 
 /** Plain, cloneable settings (they cross into worker threads). */
 export interface ChargeServiceSettings {
@@ -143,7 +144,7 @@ export interface ChargeServiceOptions {
   /** The gateway's shared breakers, bulkheads, retry budget and counters. */
   protection?: Protection;
   /** Stage timings (ms), recorded into the shared histograms. */
-  observe?: (stage: Stage, ms: number) => void;
+  observe?: (stage: ChargeStage, ms: number) => void;
   log?: Logger;
 }
 

@@ -9,12 +9,12 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from './answer-time.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
-import { SharedCounters } from './counters.js';
+import { SharedCounters } from '../shared-memory/counters.js';
 import { initRetryBudgetRegion, RetryBudget, RETRY_BUDGET_REGION, type RetryBudgetConfig } from './retry-budget.js';
-import { allocateShared, openRegion, type SharedLayout } from './shared-memory.js';
+import { allocateShared, openRegion, type SharedLayout } from '../shared-memory/regions.js';
 import { QueueWait, QUEUE_WAIT_REGION } from './queue-wait.js';
 import { claimThreadSlot, freeThreadSlot, SHARED_SLOT, slotOf, THREAD_SLOTS_REGION } from './thread-slots.js';
-import type { Region } from './shared-memory.js';
+import type { Region } from '../shared-memory/regions.js';
 
 export type Downstream = 'provider' | 'fx';
 export const DOWNSTREAMS: readonly Downstream[] = ['provider', 'fx'];

@@ -3,7 +3,7 @@
  * reads them all without a message per event. Int32 slots wrap after 2^31
  * events, far beyond any lab run; Prometheus treats a wrap as a reset.
  */
-import type { Region, RegionSpec } from './shared-memory.js';
+import type { Region, RegionSpec } from './regions.js';
 
 export class SharedCounters<N extends string> {
   readonly #index: Map<N, number>;

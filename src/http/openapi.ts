@@ -1,14 +1,14 @@
 /**
  * The public API as an OpenAPI 3.1 document, built from the same definitions
- * the servers enforce: the field limits of the charge validator (LIMITS), the
+ * the servers enforce: the field limits of the charge input (LIMITS), the
  * error catalogue (every code with its status), the route table and the
  * request-header rules. A limit changed in the validator changes the document;
  * nothing here restates a number. Served at GET /openapi.json by both servers;
  * test/contract holds every answer of the contract suite to it.
  */
 import { catalogue, type ErrorCode } from '../errors/catalogue.js';
-import { LIMITS } from '../charge/validate.js';
-import { versionInfo } from './version.js';
+import { LIMITS } from '../charge/input.js';
+import { versionInfo } from '../runtime/version.js';
 
 type Json = Record<string, unknown>;
 
