@@ -20,7 +20,7 @@ import type { Logger } from '../runtime/logger.js';
 import { prepareReply } from './app.js';
 import type { ServiceState } from './state.js';
 
-export const UNDER_PRESSURE_OPTIONS = Object.freeze({
+const UNDER_PRESSURE_OPTIONS = Object.freeze({
   /** ms of mean event-loop delay over a sample. */
   maxEventLoopDelay: 200,
   /** Fraction of the sample the loop was busy. */
@@ -75,7 +75,7 @@ class UnknownOutcome extends Error {
 
 type Call = () => Promise<AttemptOutcome>;
 
-export interface ProviderBreaker {
+interface ProviderBreaker {
   /** For `createChargeService(settings, { decorateProvider })`. */
   decorateProvider(p: Provider): Provider;
   readonly breaker: CircuitBreaker<[Call], AttemptOutcome>;

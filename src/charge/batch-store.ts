@@ -52,7 +52,7 @@ export interface RecordRequest {
   responseBody: string;
 }
 
-export class RecordMissingError extends Error {
+class RecordMissingError extends Error {
   override readonly name = 'RecordMissingError';
 }
 

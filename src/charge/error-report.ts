@@ -32,11 +32,11 @@ export type ErrorStage = (typeof ERROR_STAGES)[number];
 export type ReportError = (stage: ErrorStage, e: unknown, key?: string, requestId?: string) => void;
 
 /** Refusals the charge path expects under load: counted where they happen, never logged per request. */
-export function isExpectedRefusal(e: unknown): boolean {
+function isExpectedRefusal(e: unknown): boolean {
   return isDeadline(e) || e instanceof DbBusyError;
 }
 
-export interface SafeError {
+interface SafeError {
   type: string;
   message: string;
   /** SQLSTATE of a Postgres error, or a Node error code (ECONNREFUSED). */

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { ChargeInput } from './input.js';
 
-export function canonicalCharge(input: ChargeInput): string {
+function canonicalCharge(input: ChargeInput): string {
   const metadata = input.metadata
     ? Object.fromEntries(
         Object.keys(input.metadata)

@@ -57,7 +57,7 @@ export type AttemptOutcome =
   /** A guard refused to call (breaker open, bulkhead full): nothing was sent. */
   | { kind: 'refused'; code: 'breaker_open' | 'bulkhead_full' };
 
-export type UnknownReason =
+type UnknownReason =
   'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'status_4xx' | 'bad_response';
 
 /** What a provider answer means, and (when it is not understood) why, for the log. */
@@ -66,7 +66,7 @@ export type Classified = AttemptOutcome & { kind: 'succeeded' | 'declined' | 're
 /** Longest piece of a provider's body or message that reaches a log line. */
 export const LOGGED_BODY_CHARS = 200;
 
-export function truncate(text: string, max = LOGGED_BODY_CHARS): string {
+function truncate(text: string, max = LOGGED_BODY_CHARS): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} chars)`;
 }
 

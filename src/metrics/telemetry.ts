@@ -25,7 +25,7 @@ export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 export const STATUSES = [200, 201, 400, 402, 404, 405, 409, 413, 415, 422, 500, 503, 504] as const;
 export const STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;
-export type StatusClass = (typeof STATUS_CLASSES)[number];
+type StatusClass = (typeof STATUS_CLASSES)[number];
 
 /** The worker queue wait (the gateway's own), then the charge service's stages. */
 export const STAGES = ['queue_wait', ...CHARGE_STAGES] as const;
@@ -41,7 +41,7 @@ const requestCounterNames = (): string[] => {
 };
 const REQUEST_COUNTERS = requestCounterNames();
 
-export function statusClass(status: number): StatusClass {
+function statusClass(status: number): StatusClass {
   return status < 400 ? '2xx' : status < 500 ? '4xx' : '5xx';
 }
 

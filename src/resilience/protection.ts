@@ -35,7 +35,7 @@ export interface ProtectionSettings {
   budget: RetryBudgetConfig;
 }
 
-export const EVENT_COUNTERS = [
+const EVENT_COUNTERS = [
   'retry_provider_status_5xx',
   'retry_provider_timeout',
   'retry_provider_connection',
