@@ -89,7 +89,7 @@ export class Batcher<Req, Res> {
   #closing = false;
   #idle: (() => void)[] = [];
 
-  constructor(private readonly o: BatcherOptions<Req, Res>) {}
+  constructor(private readonly options: BatcherOptions<Req, Res>) {}
 
   /**
    * Queue a request. With a deadline, the promise rejects with DeadlineError
@@ -100,13 +100,13 @@ export class Batcher<Req, Res> {
   submit(req: Req, opts: { deadlineEpochMs?: number; slotWaitMs?: number } = {}): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       const deadlineEpochMs = opts.deadlineEpochMs ?? Infinity;
-      const left = deadlineEpochMs - this.o.clock.epochMs();
+      const left = deadlineEpochMs - this.options.clock.epochMs();
       if (left <= 0) {
         reject(new DeadlineError());
         return;
       }
       const e: Entry<Req, Res> = {
-        key: this.o.keyOf(req),
+        key: this.options.keyOf(req),
         req,
         deadlineEpochMs,
         slotWaitMs: opts.slotWaitMs ?? Infinity,
@@ -125,7 +125,8 @@ export class Batcher<Req, Res> {
           reject(err);
         },
       };
-      if (Number.isFinite(left)) e.cancelTimer = this.o.clock.setTimeout(() => e.reject(new DeadlineError()), left);
+      if (Number.isFinite(left))
+        e.cancelTimer = this.options.clock.setTimeout(() => e.reject(new DeadlineError()), left);
       this.#queue.push(e);
       this.#pump();
     });
@@ -147,7 +148,7 @@ export class Batcher<Req, Res> {
   #pump(): void {
     while (
       this.#queue.length > 0 &&
-      (this.#inFlight < this.o.maxInFlight || this.#closing || this.#queue.length >= this.o.maxBatch)
+      (this.#inFlight < this.options.maxInFlight || this.#closing || this.#queue.length >= this.options.maxBatch)
     )
       this.#flush();
     this.#arm();
@@ -162,21 +163,21 @@ export class Batcher<Req, Res> {
       return;
     }
     if (this.#cancelTimer !== undefined) return;
-    this.#cancelTimer = this.o.clock.setTimeout(() => {
+    this.#cancelTimer = this.options.clock.setTimeout(() => {
       this.#cancelTimer = undefined;
       if (this.#queue.length > 0) this.#flush();
       this.#arm();
-    }, this.o.maxWaitMs);
+    }, this.options.maxWaitMs);
   }
 
   #flush(): void {
-    const now = this.o.clock.epochMs();
+    const now = this.options.clock.epochMs();
     const batch: Entry<Req, Res>[] = [];
     const keys = new Set<string>();
     const rest: Entry<Req, Res>[] = [];
     for (const e of this.#queue) {
       if (e.settled) continue;
-      if (batch.length >= this.o.maxBatch || keys.has(e.key)) rest.push(e);
+      if (batch.length >= this.options.maxBatch || keys.has(e.key)) rest.push(e);
       else if (e.deadlineEpochMs <= now) e.reject(new DeadlineError());
       else {
         keys.add(e.key);
@@ -194,7 +195,7 @@ export class Batcher<Req, Res> {
 
   async #execute(batch: Entry<Req, Res>[], boundEpochMs: number): Promise<void> {
     try {
-      const results = await this.o.run(
+      const results = await this.options.run(
         batch.map((e) => e.req),
         boundEpochMs,
       );

@@ -76,7 +76,7 @@ export class Bulkhead {
   /** `slot`: this thread's slot (thread-slots.ts); SHARED_SLOT when untracked. */
   constructor(
     readonly name: string,
-    private readonly r: Region,
+    private readonly region: Region,
     private readonly clock: Clock = systemClock,
     slot = SHARED_SLOT,
   ) {
@@ -86,7 +86,7 @@ export class Bulkhead {
 
   /** Non-blocking attempt. */
   tryAcquire(): boolean {
-    const a = this.r.i32;
+    const a = this.region.i32;
     const limit = Atomics.load(a, LIMIT);
     for (;;) {
       const cur = Atomics.load(a, IN_USE);
@@ -102,7 +102,7 @@ export class Bulkhead {
   /** Acquire, waiting at most timeoutMs (0 = do not wait). */
   async acquire(timeoutMs: number): Promise<AcquireResult> {
     if (this.tryAcquire()) return { ok: true, waitedMs: 0 };
-    const a = this.r.i32;
+    const a = this.region.i32;
     if (timeoutMs <= 0) return this.#reject('full', 0);
     const full = Atomics.add(a, WAITING, 1) >= Atomics.load(a, MAX_WAITING);
     Atomics.add(a, this.#waitingBy, 1);
@@ -139,9 +139,9 @@ export class Bulkhead {
   }
 
   release(): void {
-    Atomics.sub(this.r.i32, this.#heldBy, 1);
-    Atomics.sub(this.r.i32, IN_USE, 1);
-    Atomics.notify(this.r.i32, IN_USE, 1);
+    Atomics.sub(this.region.i32, this.#heldBy, 1);
+    Atomics.sub(this.region.i32, IN_USE, 1);
+    Atomics.notify(this.region.i32, IN_USE, 1);
   }
 
   /**
@@ -151,7 +151,7 @@ export class Bulkhead {
    */
   reclaim(slot: number): Reclaimed {
     if (slot === SHARED_SLOT) return { held: 0, waiting: 0 };
-    const a = this.r.i32;
+    const a = this.region.i32;
     const held = Atomics.exchange(a, HELD_BY + slot, 0);
     const waiting = Atomics.exchange(a, WAITING_BY + slot, 0);
     if (waiting !== 0) Atomics.sub(a, WAITING, waiting);
@@ -165,23 +165,23 @@ export class Bulkhead {
 
   // Single counters for the front thread's per-request reads (no object built per call).
   get inUse(): number {
-    return Atomics.load(this.r.i32, IN_USE);
+    return Atomics.load(this.region.i32, IN_USE);
   }
 
   get limit(): number {
-    return Atomics.load(this.r.i32, LIMIT);
+    return Atomics.load(this.region.i32, LIMIT);
   }
 
   get waiting(): number {
-    return Atomics.load(this.r.i32, WAITING);
+    return Atomics.load(this.region.i32, WAITING);
   }
 
   get acquired(): number {
-    return Atomics.load(this.r.i32, ACQUIRED);
+    return Atomics.load(this.region.i32, ACQUIRED);
   }
 
   stats(): BulkheadStats {
-    const a = this.r.i32;
+    const a = this.region.i32;
     return {
       inUse: Atomics.load(a, IN_USE),
       limit: Atomics.load(a, LIMIT),
@@ -194,7 +194,7 @@ export class Bulkhead {
   }
 
   #reject(reason: 'full' | 'timeout', waitedMs: number): AcquireResult {
-    Atomics.add(this.r.i32, reason === 'full' ? REJECTED_FULL : REJECTED_TIMEOUT, 1);
+    Atomics.add(this.region.i32, reason === 'full' ? REJECTED_FULL : REJECTED_TIMEOUT, 1);
     return { ok: false, reason, waitedMs };
   }
 }
