@@ -72,31 +72,31 @@ export interface ErrorReporterOptions {
   windowMs?: number;
 }
 
-export function errorReporter(o: ErrorReporterOptions): ReportError {
-  const burst = o.burst ?? 5;
-  const windowMs = o.windowMs ?? 10_000;
+export function errorReporter(options: ErrorReporterOptions): ReportError {
+  const burst = options.burst ?? 5;
+  const windowMs = options.windowMs ?? 10_000;
   const windows = new Map<ErrorStage, { start: number; logged: number; suppressed: number }>();
   return (stage, e, key, requestId) => {
     if (isExpectedRefusal(e)) return;
-    o.count?.(stage);
-    const log = o.log;
+    options.count?.(stage);
+    const log = options.log;
     if (!log) return;
-    const now = o.clock.now();
-    let w = windows.get(stage);
-    if (!w || now - w.start >= windowMs) {
-      if (w && w.suppressed > 0)
+    const now = options.clock.now();
+    let window = windows.get(stage);
+    if (!window || now - window.start >= windowMs) {
+      if (window && window.suppressed > 0)
         log.error(
-          { stage, not_logged: w.suppressed, window_seconds: windowMs / 1000 },
+          { stage, not_logged: window.suppressed, window_seconds: windowMs / 1000 },
           `${stage} errors not logged (rate limit; bulwark_charge_errors_total counts them all)`,
         );
-      w = { start: now, logged: 0, suppressed: 0 };
-      windows.set(stage, w);
+      window = { start: now, logged: 0, suppressed: 0 };
+      windows.set(stage, window);
     }
-    if (w.logged >= burst) {
-      w.suppressed++;
+    if (window.logged >= burst) {
+      window.suppressed++;
       return;
     }
-    w.logged++;
+    window.logged++;
     log.error(
       {
         stage,

@@ -47,7 +47,7 @@ export interface OpenApiOptions {
   requestTimeoutMs: number;
 }
 
-export function openApiDocument(o: OpenApiOptions): Json {
+export function openApiDocument(options: OpenApiOptions): Json {
   const idempotencyKey = {
     type: 'string',
     minLength: 1,
@@ -81,13 +81,13 @@ export function openApiDocument(o: OpenApiOptions): Json {
               name: 'X-Request-Timeout-Ms',
               in: 'header',
               required: false,
-              description: `The request's deadline in ms (default ${o.requestTimeoutMs}); below ${o.minRequestTimeoutMs} is refused as too short to serve.`,
-              schema: { type: 'integer', minimum: o.minRequestTimeoutMs, maximum: o.maxRequestTimeoutMs },
+              description: `The request's deadline in ms (default ${options.requestTimeoutMs}); below ${options.minRequestTimeoutMs} is refused as too short to serve.`,
+              schema: { type: 'integer', minimum: options.minRequestTimeoutMs, maximum: options.maxRequestTimeoutMs },
             },
           ],
           requestBody: {
             required: true,
-            description: `At most ${o.maxBodyBytes} bytes of UTF-8 JSON.`,
+            description: `At most ${options.maxBodyBytes} bytes of UTF-8 JSON.`,
             content: { 'application/json': { schema: { $ref: '#/components/schemas/ChargeRequest' } } },
           },
           responses: {
