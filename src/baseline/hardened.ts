@@ -129,7 +129,7 @@ class UnknownOutcome extends Error {
 
 type Call = () => Promise<AttemptOutcome>;
 
-export interface ProviderBreaker {
+interface ProviderBreaker {
   /** For `createChargeService(settings, { decorateProvider })`. */
   decorateProvider(p: Provider): Provider;
   readonly breaker: CircuitBreaker<[Call], AttemptOutcome>;
