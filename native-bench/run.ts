@@ -90,7 +90,7 @@ async function main(): Promise<void> {
       REQUEST_TIMEOUT_MS: '30000',
       RECONCILE_INTERVAL_MS: '600000',
     });
-    const fastify = await start([CLI, 'baseline'], { ...common, BASELINE_PORT: '0' });
+    const fastify = await start([CLI, 'baseline', '--processes', '1'], { ...common, BASELINE_PORT: '0' });
     procs.push(bare, gateway, shedGw, fastify);
     await fetch(`${providerUrl}/_faults`, { method: 'PUT', body: JSON.stringify({ hang: true }) });
     const shedUrl = `http://127.0.0.1:${String(shedGw.line.port)}`;

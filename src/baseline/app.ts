@@ -37,7 +37,7 @@ import { parseQuoteQuery, quoteReply, RateCache, type QuoteQuery } from '../fx/q
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
-import { openApiDocument } from '../runtime/openapi.js';
+import { openApiDocument } from '../http/openapi.js';
 import { bodyFor, failedAnswerLog, REQUEST_ID_HEADER, requestIdFrom } from '../runtime/request-id.js';
 import type { ServiceState } from './state.js';
 

@@ -4,6 +4,7 @@
  * for the process: the whole DB pool and connection budgets) → Fastify →
  * timers → signals.
  */
+import cluster from 'node:cluster';
 import { ConfigError, parseOptions, renderHelp } from '../config/options.js';
 import {
   baselineSpecs,
@@ -21,13 +22,15 @@ import { listenWhileStarting, type StartingListener } from '../runtime/starting.
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { every, installShutdown } from '../runtime/process.js';
 import { buildBaselineApp } from './app.js';
-import { createProviderBreaker, registerUnderPressure } from './hardened.js';
+import { processCount, startClusterPrimary } from './cluster.js';
+import { serveClusterWorker } from './cluster-worker.js';
+import { breakerOptionsFor, createProviderBreaker, registerUnderPressure } from './hardened.js';
 import { ServiceState } from './state.js';
 
 export const baselineHelp = (): string =>
   renderHelp(
     'bulwark baseline [options]',
-    "Run the conventional Fastify baseline doing the gateway's job: one process, one Postgres pool, plain retries. --hardened adds @fastify/under-pressure and an opossum breaker around the provider.",
+    "Run the conventional Fastify baseline doing the gateway's job: one Postgres pool per process, plain retries; --processes N runs N Fastify processes behind node:cluster (default one per core). --hardened adds @fastify/under-pressure (with a DB health check) and an opossum breaker with a capacity around the provider.",
     baselineSpecs,
     SERVICE_HELP_GROUPS,
   );
@@ -42,6 +45,8 @@ export async function baselineCommand(argv: string[], env: NodeJS.ProcessEnv): P
   if (invalid) throw new ConfigError(invalid);
 
   const log = createLogger(c.logLevel, 'bulwark-baseline');
+  // A cluster worker serves only; the primary below owns the rest.
+  if (cluster.isWorker) return serveClusterWorker(c, log, processCount(c));
   // /health 200 and /ready 503 while the database is waited for.
   const starting = await listenWhileStarting(c.host, c.port);
   const deps = await startDependencies(c, log);
@@ -68,9 +73,11 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
   } finally {
     await migrator.end({ timeout: 2 });
   }
+  if (processCount(c) > 1) return startClusterPrimary(c, deps, log, starting);
 
-  const breaker = c.hardened ? createProviderBreaker(log) : undefined;
-  const service = createChargeService(chargeServiceSettings(c, deps), {
+  const settings = chargeServiceSettings(c, deps);
+  const breaker = c.hardened ? createProviderBreaker(log, breakerOptionsFor(settings.providerConnections)) : undefined;
+  const service = createChargeService(settings, {
     log,
     ...(breaker ? { decorateProvider: breaker.decorateProvider } : {}),
   });
@@ -80,7 +87,7 @@ async function start(c: BaselineConfig, deps: Dependencies, log: Logger, startin
     service,
     state,
     log,
-    ...(c.hardened ? { plugins: (a) => registerUnderPressure(a, state) } : {}),
+    ...(c.hardened ? { plugins: (a) => registerUnderPressure(a, state, () => service.ping()) } : {}),
   });
   await starting.close();
   await app.listen({ host: c.host, port: starting.port });

@@ -34,7 +34,7 @@ import {
   type FinalStatus,
   type StoredOutcome,
 } from './store.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 import type { ProviderKeyFn } from './provider-key.js';
 
 export interface ClaimRequest {
@@ -52,7 +52,7 @@ export interface RecordRequest {
   responseBody: string;
 }
 
-export class RecordMissingError extends Error {
+class RecordMissingError extends Error {
   override readonly name = 'RecordMissingError';
 }
 

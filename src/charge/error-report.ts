@@ -21,7 +21,8 @@
  */
 import type { Clock } from '../lib/clock.js';
 import { keyHash } from './key-hash.js';
-import { DbBusyError, isDeadline } from './lifecycle.js';
+import { DbBusyError } from '../db/database.js';
+import { isDeadline } from '../lib/deadline.js';
 
 export const ERROR_STAGES = ['claim', 'record', 'release', 'read', 'ping', 'reconcile', 'reap', 'backlog'] as const;
 export type ErrorStage = (typeof ERROR_STAGES)[number];
@@ -31,11 +32,11 @@ export type ErrorStage = (typeof ERROR_STAGES)[number];
 export type ReportError = (stage: ErrorStage, e: unknown, key?: string, requestId?: string) => void;
 
 /** Refusals the charge path expects under load: counted where they happen, never logged per request. */
-export function isExpectedRefusal(e: unknown): boolean {
+function isExpectedRefusal(e: unknown): boolean {
   return isDeadline(e) || e instanceof DbBusyError;
 }
 
-export interface SafeError {
+interface SafeError {
   type: string;
   message: string;
   /** SQLSTATE of a Postgres error, or a Node error code (ECONNREFUSED). */
@@ -71,31 +72,31 @@ export interface ErrorReporterOptions {
   windowMs?: number;
 }
 
-export function errorReporter(o: ErrorReporterOptions): ReportError {
-  const burst = o.burst ?? 5;
-  const windowMs = o.windowMs ?? 10_000;
+export function errorReporter(options: ErrorReporterOptions): ReportError {
+  const burst = options.burst ?? 5;
+  const windowMs = options.windowMs ?? 10_000;
   const windows = new Map<ErrorStage, { start: number; logged: number; suppressed: number }>();
   return (stage, e, key, requestId) => {
     if (isExpectedRefusal(e)) return;
-    o.count?.(stage);
-    const log = o.log;
+    options.count?.(stage);
+    const log = options.log;
     if (!log) return;
-    const now = o.clock.now();
-    let w = windows.get(stage);
-    if (!w || now - w.start >= windowMs) {
-      if (w && w.suppressed > 0)
+    const now = options.clock.now();
+    let window = windows.get(stage);
+    if (!window || now - window.start >= windowMs) {
+      if (window && window.suppressed > 0)
         log.error(
-          { stage, not_logged: w.suppressed, window_seconds: windowMs / 1000 },
+          { stage, not_logged: window.suppressed, window_seconds: windowMs / 1000 },
           `${stage} errors not logged (rate limit; bulwark_charge_errors_total counts them all)`,
         );
-      w = { start: now, logged: 0, suppressed: 0 };
-      windows.set(stage, w);
+      window = { start: now, logged: 0, suppressed: 0 };
+      windows.set(stage, window);
     }
-    if (w.logged >= burst) {
-      w.suppressed++;
+    if (window.logged >= burst) {
+      window.suppressed++;
       return;
     }
-    w.logged++;
+    window.logged++;
     log.error(
       {
         stage,

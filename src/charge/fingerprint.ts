@@ -6,9 +6,9 @@
  * in the client's JSON do not change it.
  */
 import { createHash } from 'node:crypto';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 
-export function canonicalCharge(input: ChargeInput): string {
+function canonicalCharge(input: ChargeInput): string {
   const metadata = input.metadata
     ? Object.fromEntries(
         Object.keys(input.metadata)

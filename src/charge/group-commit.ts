@@ -43,22 +43,12 @@ import { BatchStore, type ClaimRequest, type RecordRequest } from './batch-store
 import { DeadlineError, ungated, type ChargeCommits, type DbGate } from './lifecycle.js';
 import type { ClaimResult, FinalStatus, StoredOutcome } from './store.js';
 import type { ProviderKeyFn } from './provider-key.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 import type { Sql } from 'postgres';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 export interface BatcherOptions<Req, Res> {
+  /** Reads the time and arms the deadline and early-leave timers: a ManualClock drives the whole policy in tests. */
   clock: Clock;
-  timers: Timers;
   /** Requests per batch at most. */
   maxBatch: number;
   /** Batches in flight before requests start to accumulate. */
@@ -84,7 +74,8 @@ interface Entry<Req, Res> {
   slotWaitMs: number;
   /** Answered (or given up): a queued entry that is settled is never sent. */
   settled: boolean;
-  timer: unknown;
+  /** Cancels the deadline timer; unset without a deadline. */
+  cancelTimer: (() => void) | undefined;
   resolve(r: Res): void;
   reject(e: unknown): void;
 }
@@ -93,11 +84,12 @@ interface Entry<Req, Res> {
 export class Batcher<Req, Res> {
   #queue: Entry<Req, Res>[] = [];
   #inFlight = 0;
-  #timer: unknown = undefined;
+  /** Cancels the early-leave timer; unset while none is armed. */
+  #cancelTimer: (() => void) | undefined = undefined;
   #closing = false;
   #idle: (() => void)[] = [];
 
-  constructor(private readonly o: BatcherOptions<Req, Res>) {}
+  constructor(private readonly options: BatcherOptions<Req, Res>) {}
 
   /**
    * Queue a request. With a deadline, the promise rejects with DeadlineError
@@ -108,32 +100,33 @@ export class Batcher<Req, Res> {
   submit(req: Req, opts: { deadlineEpochMs?: number; slotWaitMs?: number } = {}): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       const deadlineEpochMs = opts.deadlineEpochMs ?? Infinity;
-      const left = deadlineEpochMs - this.o.clock.epochMs();
+      const left = deadlineEpochMs - this.options.clock.epochMs();
       if (left <= 0) {
         reject(new DeadlineError());
         return;
       }
       const e: Entry<Req, Res> = {
-        key: this.o.keyOf(req),
+        key: this.options.keyOf(req),
         req,
         deadlineEpochMs,
         slotWaitMs: opts.slotWaitMs ?? Infinity,
         settled: false,
-        timer: undefined,
+        cancelTimer: undefined,
         resolve: (r) => {
           if (e.settled) return;
           e.settled = true;
-          if (e.timer !== undefined) this.o.timers.clearTimeout(e.timer);
+          e.cancelTimer?.();
           resolve(r);
         },
         reject: (err) => {
           if (e.settled) return;
           e.settled = true;
-          if (e.timer !== undefined) this.o.timers.clearTimeout(e.timer);
+          e.cancelTimer?.();
           reject(err);
         },
       };
-      if (Number.isFinite(left)) e.timer = this.o.timers.setTimeout(() => e.reject(new DeadlineError()), left);
+      if (Number.isFinite(left))
+        e.cancelTimer = this.options.clock.setTimeout(() => e.reject(new DeadlineError()), left);
       this.#queue.push(e);
       this.#pump();
     });
@@ -155,7 +148,7 @@ export class Batcher<Req, Res> {
   #pump(): void {
     while (
       this.#queue.length > 0 &&
-      (this.#inFlight < this.o.maxInFlight || this.#closing || this.#queue.length >= this.o.maxBatch)
+      (this.#inFlight < this.options.maxInFlight || this.#closing || this.#queue.length >= this.options.maxBatch)
     )
       this.#flush();
     this.#arm();
@@ -165,26 +158,26 @@ export class Batcher<Req, Res> {
   /** The early-leave timer runs only while requests wait behind a batch in flight. */
   #arm(): void {
     if (this.#queue.length === 0) {
-      if (this.#timer !== undefined) this.o.timers.clearTimeout(this.#timer);
-      this.#timer = undefined;
+      this.#cancelTimer?.();
+      this.#cancelTimer = undefined;
       return;
     }
-    if (this.#timer !== undefined) return;
-    this.#timer = this.o.timers.setTimeout(() => {
-      this.#timer = undefined;
+    if (this.#cancelTimer !== undefined) return;
+    this.#cancelTimer = this.options.clock.setTimeout(() => {
+      this.#cancelTimer = undefined;
       if (this.#queue.length > 0) this.#flush();
       this.#arm();
-    }, this.o.maxWaitMs);
+    }, this.options.maxWaitMs);
   }
 
   #flush(): void {
-    const now = this.o.clock.epochMs();
+    const now = this.options.clock.epochMs();
     const batch: Entry<Req, Res>[] = [];
     const keys = new Set<string>();
     const rest: Entry<Req, Res>[] = [];
     for (const e of this.#queue) {
       if (e.settled) continue;
-      if (batch.length >= this.o.maxBatch || keys.has(e.key)) rest.push(e);
+      if (batch.length >= this.options.maxBatch || keys.has(e.key)) rest.push(e);
       else if (e.deadlineEpochMs <= now) e.reject(new DeadlineError());
       else {
         keys.add(e.key);
@@ -202,7 +195,7 @@ export class Batcher<Req, Res> {
 
   async #execute(batch: Entry<Req, Res>[], boundEpochMs: number): Promise<void> {
     try {
-      const results = await this.o.run(
+      const results = await this.options.run(
         batch.map((e) => e.req),
         boundEpochMs,
       );
@@ -225,7 +218,6 @@ export interface GroupCommitOptions {
   clock: Clock;
   /** The provider key of a new claim (ChargeStore's). */
   providerKey: ProviderKeyFn;
-  timers?: Timers;
   /** The global DB bound and client-side statement bound, taken once per batch. Default: the bound alone. */
   gate?: DbGate;
   /** Requests per statement at most. Default 64. */
@@ -249,7 +241,6 @@ export class GroupCommit implements ChargeCommits {
     const gate = o.gate ?? ungated(sql, o.clock);
     const common = {
       clock: o.clock,
-      timers: o.timers ?? systemTimers,
       maxBatch: o.maxBatch ?? 64,
       maxInFlight: o.maxInFlight ?? 1,
       maxWaitMs: o.maxWaitMs ?? 10,

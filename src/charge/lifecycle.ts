@@ -22,7 +22,7 @@ import { withRetries, type RetryEnv, type RetryPolicy } from '../resilience/retr
 import type { ReportError } from './error-report.js';
 import { fingerprint } from './fingerprint.js';
 import { ChargeStore, type ClaimResult, type FinalStatus, type StoredOutcome } from './store.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 
 export interface LifecycleSettings {
   leaseMs: number;
@@ -68,7 +68,7 @@ export interface ChargeCommits {
   ): Promise<StoredOutcome>;
 }
 
-export interface LifecycleDeps extends RetryEnv {
+export interface LifecycleDeps extends RetryEnv<AttemptOutcome> {
   /** Statements run on `store`'s pool when no `db` gate is given. */
   store: ChargeStore;
   provider: Provider;
@@ -121,42 +121,38 @@ export function finalAnswer(
     };
   }
   if (outcome.kind === 'declined') {
-    const reply = problem('card_declined', { detail: `The provider declined the charge (${outcome.declineCode})` });
-    const body = {
-      ...(JSON.parse(reply.body) as object),
-      id: chargeId,
-      charge_status: 'declined',
-      decline_code: outcome.declineCode,
-      amount: input.amount,
-      currency: input.currency,
-      provider_charge_id: outcome.providerChargeId,
-      created_at: createdAt,
-    };
-    return {
-      status: 'declined',
-      providerChargeId: outcome.providerChargeId,
-      reply: { ...reply, body: JSON.stringify(body), headers: {} },
-    };
+    const reply = problem('card_declined', {
+      detail: `The provider declined the charge (${outcome.declineCode})`,
+      members: {
+        id: chargeId,
+        charge_status: 'declined',
+        decline_code: outcome.declineCode,
+        amount: input.amount,
+        currency: input.currency,
+        provider_charge_id: outcome.providerChargeId,
+        created_at: createdAt,
+      },
+    });
+    return { status: 'declined', providerChargeId: outcome.providerChargeId, reply };
   }
   // The provider's own words stay in our logs (the client logs them): they
   // may name internals, and a client cannot act on them anyway.
   const reply = problem('charge_rejected', {
     detail: `The payment provider refused the request (${outcome.status}); nothing was charged`,
+    members: {
+      id: chargeId,
+      charge_status: 'failed',
+      amount: input.amount,
+      currency: input.currency,
+      created_at: createdAt,
+    },
   });
-  const body = {
-    ...(JSON.parse(reply.body) as object),
-    id: chargeId,
-    charge_status: 'failed',
-    amount: input.amount,
-    currency: input.currency,
-    created_at: createdAt,
-  };
-  return { status: 'failed', providerChargeId: null, reply: { ...reply, body: JSON.stringify(body), headers: {} } };
+  return { status: 'failed', providerChargeId: null, reply };
 }
 
 /** Provider call with capped, deadline-aware retries, always on the same key. */
 export async function callProvider(
-  deps: RetryEnv & { provider: Provider; settings: LifecycleSettings },
+  deps: RetryEnv<AttemptOutcome> & { provider: Provider; settings: LifecycleSettings },
   providerKey: string,
   reference: string,
   input: ChargeInput,
@@ -167,7 +163,7 @@ export async function callProvider(
 
 /** As callProvider, also saying whether any request may have reached the provider. */
 async function callProviderCounted(
-  deps: RetryEnv & { provider: Provider; settings: LifecycleSettings },
+  deps: RetryEnv<AttemptOutcome> & { provider: Provider; settings: LifecycleSettings },
   providerKey: string,
   reference: string,
   input: ChargeInput,

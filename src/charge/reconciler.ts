@@ -10,7 +10,7 @@
  * gap, and after a bounded number of tries it is handed to an operator as
  * `needs_attention` (reconcile-policy.ts has the schedule and the why).
  */
-import type { Provider } from '../downstream/provider-client.js';
+import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
 import type { RetryEnv } from '../resilience/retry.js';
 import type { ReportError } from './error-report.js';
 import { keyHash } from './key-hash.js';
@@ -43,7 +43,7 @@ interface AttentionLog {
   error(obj: object, msg: string): void;
 }
 
-export interface ReconcilerDeps extends RetryEnv {
+export interface ReconcilerDeps extends RetryEnv<AttemptOutcome> {
   store: ChargeStore;
   provider: Provider;
   settings: LifecycleSettings;

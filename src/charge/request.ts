@@ -16,15 +16,8 @@
  */
 import { problem, type Reply } from '../errors/catalogue.js';
 import { fingerprint } from './fingerprint.js';
-import {
-  isJsonContentType,
-  parseTimeoutHeader,
-  validateChargeBody,
-  validateIdempotencyKey,
-  type ChargeInput,
-  type Invalid,
-  type Valid,
-} from './validate.js';
+import { isJsonContentType, parseTimeoutHeader, validateChargeBody, validateIdempotencyKey } from './validate.js';
+import type { ChargeInput, Invalid, Valid } from './input.js';
 
 /** Header (name, value) pairs in arrival order, repeats kept. Names in any case. */
 export type HeaderPairs = readonly (readonly [name: string, value: string])[];

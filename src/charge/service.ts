@@ -8,25 +8,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '../db/connect.js';
 import { Database, DbBusyError } from '../db/database.js';
 import { isDeadline } from '../lib/deadline.js';
-import { createPool } from '../downstream/provider-client.js';
-import { ProviderClient, type Provider } from '../downstream/provider-client.js';
+import { createPool } from '../downstream/pool.js';
+import { ProviderClient, type AttemptOutcome, type Provider } from '../downstream/provider-client.js';
+import { GuardedProvider, guardedRate } from '../downstream/guarded.js';
 import { FxClient, type RateOutcome } from '../downstream/fx-client.js';
 import { json, problem, type Reply } from '../errors/catalogue.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { systemRandom, type Random } from '../lib/random.js';
 import { runCharge, type DbGate, type LifecycleDeps } from './lifecycle.js';
 import { GroupCommit } from './group-commit.js';
-import type { Protection } from '../resilience/protection.js';
-import { GuardedProvider, guardedRate, isRefusal, type Guard } from '../resilience/guards.js';
+import type { EventCounter, Protection } from '../resilience/protection.js';
+import { isRefusal, type Guard } from '../resilience/guards.js';
 import type { Logger } from '../runtime/logger.js';
-import type { Stage } from '../metrics/telemetry.js';
+import type { ChargeStage } from './stages.js';
 import type { CommonConfig } from '../config/service.js';
 import { emptyReport, reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { errorReporter } from './error-report.js';
 import { keyHash } from './key-hash.js';
 import { ChargeStore } from './store.js';
 import { DEV_PROVIDER_KEY_SECRET, providerKeys } from './provider-key.js';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 
 /** Plain, cloneable settings (they cross into worker threads). */
 export interface ChargeServiceSettings {
@@ -103,6 +104,21 @@ export function chargeServiceSettings(
   };
 }
 
+/** The counter a provider retry adds to: by why the attempt before it had no final answer. */
+function retryCounter(outcome: AttemptOutcome): EventCounter {
+  if (outcome.kind !== 'unknown') return 'retry_provider_other';
+  switch (outcome.reason) {
+    case 'status_5xx':
+      return 'retry_provider_status_5xx';
+    case 'timeout':
+      return 'retry_provider_timeout';
+    case 'connection':
+      return 'retry_provider_connection';
+    default:
+      return 'retry_provider_other';
+  }
+}
+
 /** Longest a readiness ping waits, slot included: the ready check runs every second. */
 const PING_BUDGET_MS = 1000;
 /** Client-side margin over statement_timeout for statements without a request deadline. */
@@ -143,36 +159,39 @@ export interface ChargeServiceOptions {
   /** The gateway's shared breakers, bulkheads, retry budget and counters. */
   protection?: Protection;
   /** Stage timings (ms), recorded into the shared histograms. */
-  observe?: (stage: Stage, ms: number) => void;
+  observe?: (stage: ChargeStage, ms: number) => void;
   log?: Logger;
 }
 
-export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOptions = {}): ChargeService {
-  const clock = o.clock ?? systemClock;
-  const random = o.random ?? systemRandom;
-  const p = o.protection;
+export function createChargeService(
+  settings: ChargeServiceSettings,
+  options: ChargeServiceOptions = {},
+): ChargeService {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const protection = options.protection;
   const database = new Database({
     clock,
     open: () =>
       connect({
-        url: s.databaseUrl,
-        max: s.dbPoolMax,
-        connectTimeoutMs: s.dbConnectTimeoutMs,
-        statementTimeoutMs: s.dbStatementTimeoutMs,
+        url: settings.databaseUrl,
+        max: settings.dbPoolMax,
+        connectTimeoutMs: settings.dbConnectTimeoutMs,
+        statementTimeoutMs: settings.dbStatementTimeoutMs,
       }),
-    ...(p?.bulkheads.db ? { slots: p.bulkheads.db } : {}),
-    acquireTimeoutMs: p?.settings.dbAcquireTimeoutMs ?? 0,
+    ...(protection?.bulkheads.db ? { slots: protection.bulkheads.db } : {}),
+    acquireTimeoutMs: protection?.settings.dbAcquireTimeoutMs ?? 0,
     // A healthy server ends a cancelled statement in milliseconds; one that
     // has not within the time we give a new connection to open is on a dead path.
-    cancelGraceMs: s.dbConnectTimeoutMs,
+    cancelGraceMs: settings.dbConnectTimeoutMs,
     on: {
-      acquireWait: (ms) => o.observe?.('db_acquire_wait', ms),
-      busy: () => p?.events.inc('db_acquire_timeout'),
-      timeout: () => p?.events.inc('db_statement_timeout'),
+      acquireWait: (ms) => options.observe?.('db_acquire_wait', ms),
+      busy: () => protection?.events.inc('db_acquire_timeout'),
+      timeout: () => protection?.events.inc('db_statement_timeout'),
       retired: () => {
-        p?.events.inc('db_pool_replaced');
-        o.log?.warn(
-          { cancel_grace_ms: s.dbConnectTimeoutMs },
+        protection?.events.inc('db_pool_replaced');
+        options.log?.warn(
+          { cancel_grace_ms: settings.dbConnectTimeoutMs },
           'database pool replaced: a cancelled statement never ended, its connection stopped answering',
         );
       },
@@ -180,30 +199,30 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   });
   const db: DbGate = (deadlineEpochMs, phase) => database.run(deadlineEpochMs, phase);
   // Only for the type: with `db` set, every statement runs on the gate's current pool.
-  const providerKey = providerKeys(s.providerKeySecret);
+  const providerKey = providerKeys(settings.providerKeySecret);
   const store = new ChargeStore(database.sql, providerKey);
   /** Background statements (reap) and reads without a deadline: the server's own timeout, plus a margin for the round trip. */
-  const backgroundBy = () => clock.epochMs() + s.dbStatementTimeoutMs + BACKGROUND_MARGIN_MS;
+  const backgroundBy = () => clock.epochMs() + settings.dbStatementTimeoutMs + BACKGROUND_MARGIN_MS;
   const providerPool = createPool({
-    url: s.providerUrl,
-    connections: s.providerConnections,
-    keepAliveMs: s.keepAliveMs,
-    connectTimeoutMs: Math.min(1000, s.providerTimeoutMs),
+    url: settings.providerUrl,
+    connections: settings.providerConnections,
+    keepAliveMs: settings.keepAliveMs,
+    connectTimeoutMs: Math.min(1000, settings.providerTimeoutMs),
   });
   const fxPool = createPool({
-    url: s.fxUrl,
-    connections: s.fxConnections,
-    keepAliveMs: s.keepAliveMs,
-    connectTimeoutMs: Math.min(1000, s.fxTimeoutMs),
+    url: settings.fxUrl,
+    connections: settings.fxConnections,
+    keepAliveMs: settings.keepAliveMs,
+    connectTimeoutMs: Math.min(1000, settings.fxTimeoutMs),
   });
-  const client = new ProviderClient(providerPool, o.log, clock);
-  const observe = o.observe;
+  const client = new ProviderClient(providerPool, options.log, clock);
+  const observe = options.observe;
   const guard = (d: 'provider' | 'fx'): Guard => ({
-    breaker: p?.breakers[d],
-    bulkhead: p?.bulkheads[d],
-    acquireTimeoutMs: p?.settings.bulkheadAcquireTimeoutMs ?? 0,
-    attemptTimeoutMs: d === 'provider' ? s.providerTimeoutMs : s.fxTimeoutMs,
-    ...(p ? { answers: p.answers[d] } : {}),
+    breaker: protection?.breakers[d],
+    bulkhead: protection?.bulkheads[d],
+    acquireTimeoutMs: protection?.settings.bulkheadAcquireTimeoutMs ?? 0,
+    attemptTimeoutMs: d === 'provider' ? settings.providerTimeoutMs : settings.fxTimeoutMs,
+    ...(protection ? { answers: protection.answers[d] } : {}),
     clock,
     ...(observe
       ? {
@@ -212,24 +231,24 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
         }
       : {}),
   });
-  let provider: Provider = p ? new GuardedProvider(client, guard('provider')) : client;
-  if (o.decorateProvider) provider = o.decorateProvider(provider);
+  let provider: Provider = protection ? new GuardedProvider(client, guard('provider')) : client;
+  if (options.decorateProvider) provider = options.decorateProvider(provider);
   const fx = new FxClient(fxPool);
   const fxGuard = guard('fx');
   const onError = errorReporter({
     clock,
-    ...(o.log ? { log: o.log } : {}),
-    ...(p ? { count: (stage) => p.events.inc(`error_${stage}`) } : {}),
+    ...(options.log ? { log: options.log } : {}),
+    ...(protection ? { count: (stage) => protection.events.inc(`error_${stage}`) } : {}),
   });
-  const commits = s.groupCommit
+  const commits = settings.groupCommit
     ? new GroupCommit(database.sql, {
         clock,
         providerKey,
         gate: db,
-        ...(p
+        ...(protection
           ? {
               count: (phase: 'claim' | 'record', what: 'statements' | 'requests', n: number) =>
-                p.events.inc(`group_commit_${phase}_${what}`, n),
+                protection.events.inc(`group_commit_${phase}_${what}`, n),
             }
           : {}),
       })
@@ -243,39 +262,28 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     db,
     ...(commits ? { commits } : {}),
     ...(observe ? { observe } : {}),
-    ...(p
+    ...(protection
       ? {
           onTimeout: (stage: 'claim' | 'provider') =>
-            p.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider'),
+            protection.events.inc(stage === 'claim' ? 'timeout_claim' : 'timeout_provider'),
         }
       : {}),
     onError,
-    ...(p?.budget ? { budget: p.budget } : {}),
-    ...(p
+    ...(protection?.budget ? { budget: protection.budget } : {}),
+    ...(protection
       ? {
-          onRetry: (r: unknown) => {
-            const reason = (r as { reason?: string }).reason;
-            p.events.inc(
-              reason === 'status_5xx'
-                ? 'retry_provider_status_5xx'
-                : reason === 'timeout'
-                  ? 'retry_provider_timeout'
-                  : reason === 'connection'
-                    ? 'retry_provider_connection'
-                    : 'retry_provider_other',
-            );
-          },
+          onRetry: (outcome: AttemptOutcome) => protection.events.inc(retryCounter(outcome)),
           onSuppressed: (reason: 'attempts' | 'deadline' | 'budget' | 'breaker_open') =>
-            p.events.inc(`retry_suppressed_${reason}`),
+            protection.events.inc(`retry_suppressed_${reason}`),
         }
       : {}),
     settings: {
-      leaseMs: s.leaseMs,
+      leaseMs: settings.leaseMs,
       providerRetry: {
-        maxAttempts: s.providerMaxAttempts,
-        baseMs: s.retryBaseMs,
-        capMs: s.retryMaxMs,
-        attemptTimeoutMs: s.providerTimeoutMs,
+        maxAttempts: settings.providerMaxAttempts,
+        baseMs: settings.retryBaseMs,
+        capMs: settings.retryMaxMs,
+        attemptTimeoutMs: settings.providerTimeoutMs,
         minAttemptMs: 5,
       },
     },
@@ -283,11 +291,11 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
   const reconcilerDeps = {
     ...deps,
     reconcile: {
-      maxAttempts: s.reconcileMaxAttempts,
-      baseMs: s.reconcileBackoffBaseMs,
-      capMs: s.reconcileBackoffMaxMs,
+      maxAttempts: settings.reconcileMaxAttempts,
+      baseMs: settings.reconcileBackoffBaseMs,
+      capMs: settings.reconcileBackoffMaxMs,
     },
-    ...(o.log ? { log: o.log } : {}),
+    ...(options.log ? { log: options.log } : {}),
   };
   return {
     charge: (key, input, deadline, fp, requestId) =>
@@ -320,13 +328,13 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
       });
     },
     async rate(from, to, deadline) {
-      const timeoutMs = Math.min(s.fxTimeoutMs, deadline - clock.epochMs());
+      const timeoutMs = Math.min(settings.fxTimeoutMs, deadline - clock.epochMs());
       if (timeoutMs <= 0) return { ok: false, reason: 'timeout' };
-      const r = p
+      const r = protection
         ? await guardedRate(fxGuard, timeoutMs, (t) => fx.getRate(from, to, t))
         : await fx.getRate(from, to, timeoutMs);
       if (isRefusal(r)) return { ok: false, reason: r.refused };
-      if (!r.ok && r.reason === 'timeout') p?.events.inc('timeout_fx');
+      if (!r.ok && r.reason === 'timeout') protection?.events.inc('timeout_fx');
       return r;
     },
     async ping() {
@@ -344,24 +352,24 @@ export function createChargeService(s: ChargeServiceSettings, o: ChargeServiceOp
     async reconcile() {
       let r: ReconcileReport;
       try {
-        r = await reconcileOnce(reconcilerDeps, s.reconcileBatch);
+        r = await reconcileOnce(reconcilerDeps, settings.reconcileBatch);
       } catch (e) {
         // The database busy with charges (this pass yields to them) is counted, not logged.
         onError('reconcile', e);
         return emptyReport();
       }
-      if (p) {
-        p.events.inc('reconcile_succeeded', r.succeeded);
-        p.events.inc('reconcile_declined', r.declined);
-        p.events.inc('reconcile_failed', r.failed);
-        p.events.inc('reconcile_deferred', r.deferred);
-        p.events.inc('reconcile_needs_attention', r.needsAttention);
+      if (protection) {
+        protection.events.inc('reconcile_succeeded', r.succeeded);
+        protection.events.inc('reconcile_declined', r.declined);
+        protection.events.inc('reconcile_failed', r.failed);
+        protection.events.inc('reconcile_deferred', r.deferred);
+        protection.events.inc('reconcile_needs_attention', r.needsAttention);
       }
       return r;
     },
     async reap() {
       try {
-        return await db(backgroundBy(), (sql) => store.on(sql).reap(s.retentionHours));
+        return await db(backgroundBy(), (sql) => store.on(sql).reap(settings.retentionHours));
       } catch (e) {
         onError('reap', e); // busy with charges: counted, and the next interval tries again
         return 0;

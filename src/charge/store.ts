@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
-import type { ChargeInput } from './validate.js';
+import type { ChargeInput } from './input.js';
 import type { ProviderKeyFn } from './provider-key.js';
 
 export type FinalStatus = 'succeeded' | 'declined' | 'failed';

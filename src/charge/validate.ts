@@ -5,30 +5,7 @@
  * contract. Unknown body fields are rejected: for money, a typo such as
  * `ammount` must not silently become a charge without the intended field.
  */
-import type { ErrorCode } from '../errors/catalogue.js';
-
-export interface ChargeInput {
-  amount: number;
-  /** Upper-case ISO-4217 code. */
-  currency: string;
-  source: string;
-  description?: string;
-  metadata?: Record<string, string>;
-}
-
-export type Invalid = { ok: false; code: ErrorCode; field?: string; detail: string };
-export type Valid<T> = { ok: true; value: T };
-
-export const LIMITS = Object.freeze({
-  amountMin: 1,
-  amountMax: 99_999_999,
-  sourceMaxChars: 255,
-  descriptionMaxChars: 1000,
-  metadataMaxKeys: 20,
-  metadataKeyMaxChars: 40,
-  metadataValueMaxChars: 500,
-  idempotencyKeyMaxChars: 255,
-});
+import { LIMITS, type ChargeInput, type Invalid, type Valid } from './input.js';
 
 // Intl knows the ISO-4217 list; no table of our own to keep current.
 const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));

@@ -588,7 +588,15 @@ export const baselineSpecs = {
     flag: 'hardened',
     env: 'BASELINE_HARDENED',
     default: false,
-    doc: 'Add @fastify/under-pressure load shedding and an opossum breaker around the provider.',
+    doc: 'Add @fastify/under-pressure load shedding and a DB health check, and an opossum breaker with a capacity around the provider.',
+  }),
+  processes: int({
+    flag: 'processes',
+    env: 'BASELINE_PROCESSES',
+    default: 0,
+    min: 0,
+    max: 256,
+    doc: 'Fastify processes behind node:cluster, each with its share of DB_POOL_MAX and PROVIDER_CONNECTIONS; 0 = one per available core, 1 = a single process without cluster.',
   }),
 } satisfies Specs;
 
@@ -625,7 +633,7 @@ export const SERVICE_HELP_GROUPS: readonly HelpGroup[] = [
     'Mechanisms: breakers, bulkheads, retry budget',
     (k) => /^(breaker|bulkhead|providerBulkhead|fxBulkhead|retryBudget)/.test(k),
   ],
-  ['Process: workers and shutdown', (k) => /^(workers|worker|shutdown|logLevel|hardened)/.test(k)],
+  ['Process: workers and shutdown', (k) => /^(workers|worker|shutdown|logLevel|hardened|processes)/.test(k)],
 ];
 
 /**

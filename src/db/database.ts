@@ -112,8 +112,8 @@ export class Database {
   #retired = 0;
   #lastAnswer = -Infinity;
 
-  constructor(private readonly o: DatabaseOptions) {
-    this.#sql = o.open();
+  constructor(private readonly options: DatabaseOptions) {
+    this.#sql = options.open();
   }
 
   /** The current pool (migrations, tests). Statements of the services go through run(). */
@@ -127,7 +127,7 @@ export class Database {
 
   /** True when some phase succeeded within the last `ms` (the server answers, even if no slot is free now). */
   answeredWithin(ms: number): boolean {
-    return this.o.clock.now() - this.#lastAnswer <= ms;
+    return this.options.clock.now() - this.#lastAnswer <= ms;
   }
 
   /**
@@ -138,14 +138,14 @@ export class Database {
    * deadline passed: the phase may have taken effect), or the phase's error.
    */
   async run<T>(deadlineEpochMs: number, phase: (sql: Sql) => Promise<T>): Promise<T> {
-    const { clock, slots } = this.o;
+    const { clock, slots } = this.options;
     let left = deadlineEpochMs - clock.epochMs();
     if (left <= 0) throw new DeadlineError();
     if (slots) {
-      const slot = await slots.acquire(Math.min(this.o.acquireTimeoutMs, left));
-      this.o.on?.acquireWait?.(slot.waitedMs);
+      const slot = await slots.acquire(Math.min(this.options.acquireTimeoutMs, left));
+      this.options.on?.acquireWait?.(slot.waitedMs);
       if (!slot.ok) {
-        this.o.on?.busy?.();
+        this.options.on?.busy?.();
         throw new DbBusyError();
       }
       left = deadlineEpochMs - clock.epochMs();
@@ -158,7 +158,7 @@ export class Database {
   }
 
   #bounded<T>(leftMs: number, phase: (sql: Sql) => Promise<T>): Promise<T> {
-    const { clock, slots } = this.o;
+    const { clock, slots } = this.options;
     const pool = this.#sql;
     const queries: Cancellable[] = [];
     let expired = false;
@@ -202,12 +202,12 @@ export class Database {
           if (!answer()) return;
           expired = true;
           this.#timeouts++;
-          this.o.on?.timeout?.();
+          this.options.on?.timeout?.();
           for (const q of queries) cancelQuietly(q);
           reject(new DeadlineError());
           clock.setTimeout(() => {
             if (!workEnded) this.#retire(pool);
-          }, this.o.cancelGraceMs);
+          }, this.options.cancelGraceMs);
         }, leftMs);
       }
       work.then(
@@ -234,9 +234,9 @@ export class Database {
   #retire(pool: Sql): void {
     if (this.#closed || pool !== this.#sql) return;
     this.#replaced.add(pool);
-    this.#sql = this.o.open();
+    this.#sql = this.options.open();
     this.#retired++;
-    this.o.on?.retired?.();
+    this.options.on?.retired?.();
     pool.end({ timeout: 0 }).catch(() => {});
   }
 

@@ -49,7 +49,7 @@ export class DbWaitError extends Error {
 /** SQLSTATEs that a retry cannot fix (28000 invalid authorization, 28P01 invalid password). */
 const FATAL = new Set(['28000', '28P01']);
 
-export function dbTarget(url: string): string {
+function dbTarget(url: string): string {
   try {
     const u = new URL(url);
     return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
@@ -58,7 +58,7 @@ export function dbTarget(url: string): string {
   }
 }
 
-export async function probeDatabase(url: string, connectTimeoutMs: number): Promise<void> {
+async function probeDatabase(url: string, connectTimeoutMs: number): Promise<void> {
   const sql = postgres(url, {
     max: 1,
     connect_timeout: Math.max(1, Math.ceil(connectTimeoutMs / 1000)),

@@ -4,29 +4,20 @@
  * consumed. It classifies each attempt; it does not retry — the retry policy
  * lives with the caller, which knows the deadline.
  */
-import { Pool } from 'undici';
-import type { ChargeInput } from '../charge/validate.js';
+import type { Pool } from 'undici';
 import { systemClock, type Clock } from '../lib/clock.js';
 
-export interface DownstreamPoolOptions {
-  url: string;
-  connections: number;
-  keepAliveMs: number;
-  connectTimeoutMs: number;
-}
-
-export function createPool(o: DownstreamPoolOptions): Pool {
-  return new Pool(o.url, {
-    connections: o.connections,
-    keepAliveTimeout: o.keepAliveMs,
-    keepAliveMaxTimeout: o.keepAliveMs,
-    connectTimeout: o.connectTimeoutMs,
-    // Per-request deadlines are enforced with an AbortSignal; these are the
-    // backstops for a request sent without one.
-    headersTimeout: 30_000,
-    bodyTimeout: 30_000,
-    pipelining: 1,
-  });
+/**
+ * What the provider is asked to charge: the fields it is sent. The charge
+ * domain's ChargeInput has this shape; the client declares its own so the
+ * downstream layer does not reach up into the domain for a type.
+ */
+export interface ProviderChargeRequest {
+  amount: number;
+  currency: string;
+  source: string;
+  description?: string;
+  metadata?: Record<string, string>;
 }
 
 export interface ProviderCharge {
@@ -66,7 +57,7 @@ export type AttemptOutcome =
   /** A guard refused to call (breaker open, bulkhead full): nothing was sent. */
   | { kind: 'refused'; code: 'breaker_open' | 'bulkhead_full' };
 
-export type UnknownReason =
+type UnknownReason =
   'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'status_4xx' | 'bad_response';
 
 /** What a provider answer means, and (when it is not understood) why, for the log. */
@@ -75,7 +66,7 @@ export type Classified = AttemptOutcome & { kind: 'succeeded' | 'declined' | 're
 /** Longest piece of a provider's body or message that reaches a log line. */
 export const LOGGED_BODY_CHARS = 200;
 
-export function truncate(text: string, max = LOGGED_BODY_CHARS): string {
+function truncate(text: string, max = LOGGED_BODY_CHARS): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} chars)`;
 }
 
@@ -129,7 +120,12 @@ const LOG_INTERVAL_MS = 5000;
 
 /** What the lifecycle needs of a provider; decorators (breakers, bulkheads) implement it too. */
 export interface Provider {
-  createCharge(providerKey: string, reference: string, input: ChargeInput, timeoutMs: number): Promise<AttemptOutcome>;
+  createCharge(
+    providerKey: string,
+    reference: string,
+    input: ProviderChargeRequest,
+    timeoutMs: number,
+  ): Promise<AttemptOutcome>;
   getCharge(providerKey: string, timeoutMs: number): Promise<AttemptOutcome>;
 }
 
@@ -146,7 +142,7 @@ export class ProviderClient implements Provider {
   async createCharge(
     providerKey: string,
     reference: string,
-    input: ChargeInput,
+    input: ProviderChargeRequest,
     timeoutMs: number,
   ): Promise<AttemptOutcome> {
     const body = JSON.stringify({

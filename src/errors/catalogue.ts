@@ -79,6 +79,8 @@ export interface ProblemExtras {
   detail?: string;
   field?: string;
   headers?: Record<string, string>;
+  /** RFC 9457 extension members, after the standard ones (a stored charge's id and amount, readiness checks). */
+  members?: Record<string, unknown>;
 }
 
 export function problem(code: ErrorCode, extras: ProblemExtras = {}): Reply {
@@ -91,6 +93,7 @@ export function problem(code: ErrorCode, extras: ProblemExtras = {}): Reply {
     code,
   };
   if (extras.field !== undefined) body.field = extras.field;
+  if (extras.members !== undefined) Object.assign(body, extras.members);
   const headers: Record<string, string> = { ...extras.headers };
   if (entry.retryAfterS !== undefined && headers['Retry-After'] === undefined)
     headers['Retry-After'] = String(entry.retryAfterS);

@@ -6,7 +6,8 @@
  * for one pair makes one downstream call.
  */
 import { json, type Reply } from '../errors/catalogue.js';
-import { isCurrency, LIMITS, type Invalid, type Valid } from '../charge/validate.js';
+import { LIMITS, type Invalid, type Valid } from '../charge/input.js';
+import { isCurrency } from '../charge/validate.js';
 
 export interface QuoteQuery {
   from: string;

@@ -38,7 +38,7 @@ export interface AdminDeps {
 }
 
 /** The header the dashboard (and a runbook's curl) sends with every state-changing call. */
-export const ADMIN_HEADER = 'x-bulwark-admin';
+const ADMIN_HEADER = 'x-bulwark-admin';
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
 

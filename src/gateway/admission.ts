@@ -6,7 +6,13 @@
 import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
 import { FixedLimit, GradientLimit, type Limit } from '../resilience/limit.js';
-import { DEFAULT_SHEDDER, shed, type RequestClass, type ShedReason } from '../resilience/shedder.js';
+import {
+  DEFAULT_SHEDDER,
+  shed,
+  type AdmissionStats,
+  type RequestClass,
+  type ShedReason,
+} from '../resilience/shedder.js';
 
 export interface AdmissionSettings {
   shedding: boolean;
@@ -30,9 +36,6 @@ export interface DownstreamEstimate {
   waitMs: (chargesInFlight: number) => number;
   budgetMs: number;
 }
-
-const CLASSES: readonly RequestClass[] = ['charge', 'read', 'quote'];
-const REASONS: readonly ShedReason[] = ['concurrency', 'event_loop', 'deadline', 'downstream'];
 
 export class Admission {
   inFlight = 0;
@@ -113,7 +116,7 @@ export class Admission {
     if (cls === 'charge') this.chargesInFlight--;
   }
 
-  stats() {
+  stats(): AdmissionStats {
     return {
       limit: this.s.limit === 'off' ? null : this.limit.current,
       inFlight: this.inFlight,
@@ -124,5 +127,3 @@ export class Admission {
     };
   }
 }
-
-export { CLASSES as REQUEST_CLASSES, REASONS as SHED_REASONS };

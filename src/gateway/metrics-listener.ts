@@ -9,7 +9,7 @@ import { problem } from '../errors/catalogue.js';
 import { Exchange } from './http.js';
 import { nativeUws } from './native.js';
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export class MetricsListener {
   readonly #app = nativeUws().App();

@@ -20,7 +20,7 @@ import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
-import { openApiDocument } from '../runtime/openapi.js';
+import { openApiDocument } from '../http/openapi.js';
 import { DB_CHECK_FRESH_MS, methodNotAllowed, notFound, readinessReply, ROUTES } from '../runtime/contract.js';
 import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';

@@ -3,7 +3,7 @@
  * structured-cloneable values only (Error instances and classes do not
  * survive postMessage).
  */
-import type { ChargeInput } from '../charge/validate.js';
+import type { ChargeInput } from '../charge/input.js';
 
 /** sentAt: epoch ms of dispatch, so the worker can measure the queue wait. */
 export type Task =

@@ -74,7 +74,7 @@ export interface Summary {
   quantiles: Record<string, number>;
 }
 
-export const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
+const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
 
 /** Count and sum (seconds, from bucket midpoints) without percentiles: what a Prometheus histogram needs. */
 export function countAndSum(counts: Int32Array): { count: number; sumSeconds: number } {

@@ -13,15 +13,19 @@ export interface RecentRed {
   p99_seconds: number;
 }
 
-export function recentRed(t: Telemetry, w: RecentWindow, routes: readonly string[]): Record<string, RecentRed> {
-  const span = w.spanSeconds();
+export function recentRed(
+  telemetry: Telemetry,
+  window: RecentWindow,
+  routes: readonly string[],
+): Record<string, RecentRed> {
+  const span = window.spanSeconds();
   const out: Record<string, RecentRed> = {};
   for (const route of routes) {
     let merged: Int32Array | undefined;
     let errors = 0;
     for (const cls of STATUS_CLASSES) {
       const key = `${route}:${cls}`;
-      const recent = w.recent(key, t.http.get(key)!);
+      const recent = window.recent(key, telemetry.http.get(key)!);
       if (!merged) merged = new Int32Array(recent.length);
       let n = 0;
       for (let i = 0; i < recent.length; i++) {
@@ -30,12 +34,12 @@ export function recentRed(t: Telemetry, w: RecentWindow, routes: readonly string
       }
       if (cls === '5xx') errors = n;
     }
-    const s = summarize(merged!);
+    const summary = summarize(merged!);
     out[route] = {
-      rate_per_second: s.count / span,
-      error_ratio: s.count === 0 ? 0 : errors / s.count,
-      p50_seconds: s.quantiles['0.5'] ?? 0,
-      p99_seconds: s.quantiles['0.99'] ?? 0,
+      rate_per_second: summary.count / span,
+      error_ratio: summary.count === 0 ? 0 : errors / summary.count,
+      p50_seconds: summary.quantiles['0.5'] ?? 0,
+      p99_seconds: summary.quantiles['0.99'] ?? 0,
     };
   }
   return out;

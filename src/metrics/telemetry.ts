@@ -6,8 +6,9 @@
  * acquire waits). Only src/metrics knows these layouts; mechanisms call
  * `observe` and `request` through plain functions.
  */
-import { SharedCounters } from '../resilience/counters.js';
-import { allocateShared, openRegion, type SharedLayout } from '../resilience/shared-memory.js';
+import { CHARGE_STAGES } from '../charge/stages.js';
+import { SharedCounters } from '../shared-memory/counters.js';
+import { allocateShared, openRegion, type SharedLayout } from '../shared-memory/regions.js';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from './histogram.js';
 
 export const ROUTE_LABELS = [
@@ -24,18 +25,10 @@ export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 export const STATUSES = [200, 201, 400, 402, 404, 405, 409, 413, 415, 422, 500, 503, 504] as const;
 export const STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;
-export type StatusClass = (typeof STATUS_CLASSES)[number];
+type StatusClass = (typeof STATUS_CLASSES)[number];
 
-export const STAGES = [
-  'queue_wait',
-  'claim',
-  'provider_attempt',
-  'record',
-  'db_acquire_wait',
-  'provider_bulkhead_wait',
-  'fx_bulkhead_wait',
-  'fx_call',
-] as const;
+/** The worker queue wait (the gateway's own), then the charge service's stages. */
+export const STAGES = ['queue_wait', ...CHARGE_STAGES] as const;
 export type Stage = (typeof STAGES)[number];
 
 const requestCounterNames = (): string[] => {
@@ -48,7 +41,7 @@ const requestCounterNames = (): string[] => {
 };
 const REQUEST_COUNTERS = requestCounterNames();
 
-export function statusClass(status: number): StatusClass {
+function statusClass(status: number): StatusClass {
   return status < 400 ? '2xx' : status < 500 ? '4xx' : '5xx';
 }
 

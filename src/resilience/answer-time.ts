@@ -17,7 +17,7 @@
  * before or after a concurrent update, which moves the floor by one sample.
  * No allocation on either path.
  */
-import { withLock, type Region, type RegionSpec } from './shared-memory.js';
+import { withLock, type Region, type RegionSpec } from '../shared-memory/regions.js';
 
 const LOCK = 0;
 const BUCKETS = 10;
@@ -37,7 +37,7 @@ export function initAnswerTimeRegion(r: Region): void {
 
 export class AnswerTime {
   constructor(
-    private readonly r: Region,
+    private readonly region: Region,
     /** Width of one bucket; the window is ten of them. */
     private readonly bucketMs = 1000,
   ) {}
@@ -46,8 +46,8 @@ export class AnswerTime {
   note(nowMs: number, ms: number): void {
     const epoch = Math.floor(nowMs / this.bucketMs);
     const at = (epoch % BUCKETS) * WIDTH;
-    const f = this.r.f64;
-    withLock(this.r.i32, LOCK, () => {
+    const f = this.region.f64;
+    withLock(this.region.i32, LOCK, () => {
       if (f[at] !== epoch) {
         f[at] = epoch;
         f[at + 1] = ms;
@@ -58,7 +58,7 @@ export class AnswerTime {
   /** The fastest answer of the window ending at nowMs; 0 when there was none. */
   floorMs(nowMs: number): number {
     const epoch = Math.floor(nowMs / this.bucketMs);
-    const f = this.r.f64;
+    const f = this.region.f64;
     let min = Infinity;
     for (let b = 0; b < BUCKETS; b++) {
       const age = epoch - f[b * WIDTH]!;

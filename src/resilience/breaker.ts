@@ -25,7 +25,7 @@
  * caller (epoch ms, which all threads agree on), so tests drive it with plain
  * numbers.
  */
-import { withLock, type Region, type RegionSpec } from './shared-memory.js';
+import { withLock, type Region, type RegionSpec } from '../shared-memory/regions.js';
 
 export interface BreakerConfig {
   windowMs: number;
@@ -107,21 +107,21 @@ export class Breaker {
   readonly #pending: Transition[] = [];
   constructor(
     readonly name: string,
-    private readonly r: Region,
-    private readonly c: BreakerConfig,
+    private readonly region: Region,
+    private readonly config: BreakerConfig,
     private readonly onTransition?: (t: Transition) => void,
   ) {
-    this.#bucketMs = c.windowMs / c.buckets;
-    this.#slots = BUCKETS + 4 * c.buckets;
+    this.#bucketMs = config.windowMs / config.buckets;
+    this.#slots = BUCKETS + 4 * config.buckets;
   }
 
   state(): BreakerState {
-    return STATES[Atomics.load(this.r.i32, STATE)]!;
+    return STATES[Atomics.load(this.region.i32, STATE)]!;
   }
 
   /** The duration this breaker calls slow (guards.ts: a caller that allowed this long asked nothing unreasonable). */
   get slowCallMs(): number {
-    return this.c.slowCallMs;
+    return this.config.slowCallMs;
   }
 
   /**
@@ -132,18 +132,18 @@ export class Breaker {
    * is left (counted as a rejection).
    */
   tryAdmit(nowMs: number): boolean {
-    const s = Atomics.load(this.r.i32, STATE);
+    const s = Atomics.load(this.region.i32, STATE);
     if (s === CLOSED) return true;
     if (s === FORCED_OPEN) return false;
-    if (s === OPEN && nowMs - this.r.f64[OPENED_AT]! < this.c.openMs) return false;
+    if (s === OPEN && nowMs - this.region.f64[OPENED_AT]! < this.config.openMs) return false;
     return this.#locked(() => {
-      if (!this.#enterHalfOpen(nowMs)) return this.r.i32[STATE] === CLOSED;
+      if (!this.#enterHalfOpen(nowMs)) return this.region.i32[STATE] === CLOSED;
       const slot = this.#find(FREE);
       if (slot < 0) {
-        Atomics.add(this.r.i32, REJECTIONS, 1);
+        Atomics.add(this.region.i32, REJECTIONS, 1);
         return false;
       }
-      this.#setSlot(slot, RESERVED, nowMs + this.c.probeTimeoutMs);
+      this.#setSlot(slot, RESERVED, nowMs + this.config.probeTimeoutMs);
       return true;
     });
   }
@@ -152,20 +152,20 @@ export class Breaker {
   acquire(nowMs: number): Permit | null {
     return this.#locked(() => {
       let permit: Permit | null = null;
-      if (this.r.i32[STATE] === CLOSED) permit = 'call';
+      if (this.region.i32[STATE] === CLOSED) permit = 'call';
       else if (this.#enterHalfOpen(nowMs)) {
         // A permit the front thread let through becomes this call; a call
         // from elsewhere (the reconciler) may take a free one.
         let slot = this.#find(RESERVED);
         if (slot < 0) slot = this.#find(FREE);
         if (slot >= 0) {
-          this.#setSlot(slot, CALLING, nowMs + this.c.probeTimeoutMs);
-          const ticket = ++this.r.f64[TICKETS]!;
-          this.r.f64[this.#slots + 3 * slot + 2] = ticket;
+          this.#setSlot(slot, CALLING, nowMs + this.config.probeTimeoutMs);
+          const ticket = ++this.region.f64[TICKETS]!;
+          this.region.f64[this.#slots + 3 * slot + 2] = ticket;
           permit = { slot, ticket };
         }
       }
-      if (permit === null) Atomics.add(this.r.i32, REJECTIONS, 1);
+      if (permit === null) Atomics.add(this.region.i32, REJECTIONS, 1);
       return permit;
     });
   }
@@ -173,7 +173,7 @@ export class Breaker {
   /** Report how a permitted call ended. Timeouts of calls that had their full budget are failures. */
   record(permit: Permit, nowMs: number, ok: boolean, durationMs: number): void {
     this.#locked(() => {
-      const s = this.r.i32[STATE]!;
+      const s = this.region.i32[STATE]!;
       if (permit !== 'call') {
         if (s === HALF_OPEN) this.#expire(nowMs);
         if (this.#current(permit)) {
@@ -183,13 +183,13 @@ export class Breaker {
         return;
       }
       if (s !== CLOSED) return; // a call that began before the breaker opened
-      this.#add(nowMs, ok, durationMs >= this.c.slowCallMs);
+      this.#add(nowMs, ok, durationMs >= this.config.slowCallMs);
       const w = this.#window(nowMs);
-      if (w.calls < this.c.minCalls) return;
+      if (w.calls < this.config.minCalls) return;
       const failureRate = w.failures / w.calls;
       const slowCallRate = w.slow / w.calls;
-      if (failureRate >= this.c.failureRateThreshold || slowCallRate >= this.c.slowCallRateThreshold) {
-        this.r.f64[OPENED_AT] = nowMs;
+      if (failureRate >= this.config.failureRateThreshold || slowCallRate >= this.config.slowCallRateThreshold) {
+        this.region.f64[OPENED_AT] = nowMs;
         this.#set(OPEN, { failureRate, slowCallRate });
       }
     });
@@ -203,7 +203,7 @@ export class Breaker {
   release(permit: Permit, nowMs: number): void {
     if (permit === 'call') return;
     this.#locked(() => {
-      if (this.r.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
+      if (this.region.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
       if (this.#current(permit)) this.#setSlot(permit.slot, FREE, 0);
     });
   }
@@ -223,11 +223,11 @@ export class Breaker {
 
   stats(nowMs: number): BreakerStats {
     const { w, inFlight } = this.#locked(() => {
-      if (this.r.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
+      if (this.region.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
       let inFlight = 0;
-      if (this.r.i32[STATE] === HALF_OPEN) {
-        for (let i = 0; i < this.c.halfOpenProbes; i++) {
-          const st = this.r.f64[this.#slots + 3 * i];
+      if (this.region.i32[STATE] === HALF_OPEN) {
+        for (let i = 0; i < this.config.halfOpenProbes; i++) {
+          const st = this.region.f64[this.#slots + 3 * i];
           if (st === RESERVED || st === CALLING) inFlight++;
         }
       }
@@ -238,16 +238,16 @@ export class Breaker {
       calls: w.calls,
       failureRate: w.calls ? w.failures / w.calls : 0,
       slowCallRate: w.calls ? w.slow / w.calls : 0,
-      rejections: Atomics.load(this.r.i32, REJECTIONS),
-      transitions: Atomics.load(this.r.i32, TRANSITIONS),
+      rejections: Atomics.load(this.region.i32, REJECTIONS),
+      transitions: Atomics.load(this.region.i32, TRANSITIONS),
       probesInFlight: inFlight,
-      probesExpired: Atomics.load(this.r.i32, PROBES_EXPIRED),
+      probesExpired: Atomics.load(this.region.i32, PROBES_EXPIRED),
     };
   }
 
   /** Run fn under the region's lock, then announce the transitions it made (outside the lock: listeners log). */
   #locked<T>(fn: () => T): T {
-    const out = withLock(this.r.i32, LOCK, fn);
+    const out = withLock(this.region.i32, LOCK, fn);
     if (this.#pending.length > 0) {
       for (const t of this.#pending.splice(0)) this.onTransition?.(t);
     }
@@ -260,20 +260,20 @@ export class Breaker {
    * breaker is half-open afterwards.
    */
   #enterHalfOpen(nowMs: number): boolean {
-    if (this.r.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
-    const f = this.r.f64;
-    if (this.r.i32[STATE] === OPEN && nowMs - f[OPENED_AT]! >= this.c.openMs) {
+    if (this.region.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
+    const f = this.region.f64;
+    if (this.region.i32[STATE] === OPEN && nowMs - f[OPENED_AT]! >= this.config.openMs) {
       this.#set(HALF_OPEN);
       f[PROBES_OK] = f[PROBES_FAILED] = 0;
-      f.fill(0, this.#slots, this.#slots + 3 * this.c.halfOpenProbes);
+      f.fill(0, this.#slots, this.#slots + 3 * this.config.halfOpenProbes);
     }
-    return this.r.i32[STATE] === HALF_OPEN;
+    return this.region.i32[STATE] === HALF_OPEN;
   }
 
   /** Under the lock, while half-open: expired permits are released (never called) or failed (running). */
   #expire(nowMs: number): void {
-    const f = this.r.f64;
-    for (let i = 0; i < this.c.halfOpenProbes && this.r.i32[STATE] === HALF_OPEN; i++) {
+    const f = this.region.f64;
+    for (let i = 0; i < this.config.halfOpenProbes && this.region.i32[STATE] === HALF_OPEN; i++) {
       const at = this.#slots + 3 * i;
       if ((f[at] !== RESERVED && f[at] !== CALLING) || f[at + 1]! > nowMs) continue;
       const expiredAt = f[at + 1]!;
@@ -282,7 +282,7 @@ export class Breaker {
         continue;
       }
       this.#setSlot(i, DONE, 0);
-      Atomics.add(this.r.i32, PROBES_EXPIRED, 1);
+      Atomics.add(this.region.i32, PROBES_EXPIRED, 1);
       // Reopened as of the moment the probe expired: a breaker nobody asked
       // for a while is due to probe again at once.
       this.#probeResult(false, expiredAt);
@@ -291,45 +291,49 @@ export class Breaker {
 
   #current(permit: Exclude<Permit, 'call'>): boolean {
     const at = this.#slots + 3 * permit.slot;
-    return this.r.i32[STATE] === HALF_OPEN && this.r.f64[at] === CALLING && this.r.f64[at + 2] === permit.ticket;
+    return (
+      this.region.i32[STATE] === HALF_OPEN &&
+      this.region.f64[at] === CALLING &&
+      this.region.f64[at + 2] === permit.ticket
+    );
   }
 
   #find(state: number): number {
-    for (let i = 0; i < this.c.halfOpenProbes; i++) if (this.r.f64[this.#slots + 3 * i] === state) return i;
+    for (let i = 0; i < this.config.halfOpenProbes; i++) if (this.region.f64[this.#slots + 3 * i] === state) return i;
     return -1;
   }
 
   #setSlot(i: number, state: number, expiresAt: number): void {
-    this.r.f64[this.#slots + 3 * i] = state;
-    this.r.f64[this.#slots + 3 * i + 1] = expiresAt;
+    this.region.f64[this.#slots + 3 * i] = state;
+    this.region.f64[this.#slots + 3 * i + 1] = expiresAt;
   }
 
   #probeResult(ok: boolean, nowMs: number): void {
-    const f = this.r.f64;
+    const f = this.region.f64;
     if (ok) f[PROBES_OK]!++;
     else f[PROBES_FAILED]!++;
-    const needed = Math.ceil(this.c.halfOpenProbes * this.c.halfOpenSuccessRatio);
+    const needed = Math.ceil(this.config.halfOpenProbes * this.config.halfOpenSuccessRatio);
     if (f[PROBES_OK]! >= needed) {
       this.#clearWindow();
       this.#set(CLOSED);
-    } else if (this.c.halfOpenProbes - f[PROBES_FAILED]! < needed) {
+    } else if (this.config.halfOpenProbes - f[PROBES_FAILED]! < needed) {
       f[OPENED_AT] = nowMs;
       this.#set(OPEN);
     }
   }
 
   #set(to: number, rates?: { failureRate: number; slowCallRate: number }): void {
-    const from = this.r.i32[STATE]!;
+    const from = this.region.i32[STATE]!;
     if (from === to) return;
-    Atomics.store(this.r.i32, STATE, to);
-    Atomics.add(this.r.i32, TRANSITIONS, 1);
+    Atomics.store(this.region.i32, STATE, to);
+    Atomics.add(this.region.i32, TRANSITIONS, 1);
     this.#pending.push({ from: STATES[from]!, to: STATES[to]!, ...rates });
   }
 
   #add(nowMs: number, ok: boolean, slow: boolean): void {
     const epoch = Math.floor(nowMs / this.#bucketMs);
-    const base = BUCKETS + 4 * (epoch % this.c.buckets);
-    const f = this.r.f64;
+    const base = BUCKETS + 4 * (epoch % this.config.buckets);
+    const f = this.region.f64;
     if (f[base] !== epoch) {
       f[base] = epoch;
       f[base + 1] = f[base + 2] = f[base + 3] = 0;
@@ -341,13 +345,13 @@ export class Breaker {
 
   #window(nowMs: number): { calls: number; failures: number; slow: number } {
     const epoch = Math.floor(nowMs / this.#bucketMs);
-    const f = this.r.f64;
+    const f = this.region.f64;
     let calls = 0;
     let failures = 0;
     let slow = 0;
-    for (let b = 0; b < this.c.buckets; b++) {
+    for (let b = 0; b < this.config.buckets; b++) {
       const base = BUCKETS + 4 * b;
-      if (epoch - f[base]! < this.c.buckets) {
+      if (epoch - f[base]! < this.config.buckets) {
         calls += f[base + 1]!;
         failures += f[base + 2]!;
         slow += f[base + 3]!;
@@ -357,9 +361,9 @@ export class Breaker {
   }
 
   #clearWindow(): void {
-    this.r.f64.fill(0, BUCKETS, this.#slots);
+    this.region.f64.fill(0, BUCKETS, this.#slots);
     // epoch 0 buckets would count as current at time 0 only; mark them stale.
-    for (let b = 0; b < this.c.buckets; b++) this.r.f64[BUCKETS + 4 * b] = -Infinity;
+    for (let b = 0; b < this.config.buckets; b++) this.region.f64[BUCKETS + 4 * b] = -Infinity;
   }
 }
 

@@ -35,7 +35,7 @@ export interface PressureConfig {
   weight: number;
 }
 
-export const DEFAULT_PRESSURE: PressureConfig = { windowMs: 100, weight: 0.5 };
+const DEFAULT_PRESSURE: PressureConfig = { windowMs: 100, weight: 0.5 };
 
 export class BulkheadPressure {
   #ratePerMs = 0;
@@ -43,7 +43,7 @@ export class BulkheadPressure {
   #lastAcquired = 0;
   #idleWindow = false;
 
-  constructor(private readonly c: PressureConfig = DEFAULT_PRESSURE) {}
+  constructor(private readonly config: PressureConfig = DEFAULT_PRESSURE) {}
 
   /**
    * Expected wait (ms) for a slot for a caller arriving at nowMs; 0 while it
@@ -73,10 +73,10 @@ export class BulkheadPressure {
       return;
     }
     const dt = nowMs - this.#lastAt;
-    if (dt < this.c.windowMs) return;
+    if (dt < this.config.windowMs) return;
     const rate = (acquired - this.#lastAcquired) / dt;
     this.#idleWindow = acquired === this.#lastAcquired;
-    this.#ratePerMs = this.#ratePerMs === 0 ? rate : this.#ratePerMs + (rate - this.#ratePerMs) * this.c.weight;
+    this.#ratePerMs = this.#ratePerMs === 0 ? rate : this.#ratePerMs + (rate - this.#ratePerMs) * this.config.weight;
     this.#lastAt = nowMs;
     this.#lastAcquired = acquired;
   }

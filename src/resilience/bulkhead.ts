@@ -17,7 +17,8 @@
  * Atomics builtins, so a terminated thread does not stop between the two.
  * (A sweep runs only after the thread's 'exit': see gateway/worker-exits.ts.)
  */
-import type { Region, RegionSpec } from './shared-memory.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import type { Region, RegionSpec } from '../shared-memory/regions.js';
 import { SHARED_SLOT, THREAD_SLOTS } from './thread-slots.js';
 
 // Int32 slots
@@ -75,8 +76,8 @@ export class Bulkhead {
   /** `slot`: this thread's slot (thread-slots.ts); SHARED_SLOT when untracked. */
   constructor(
     readonly name: string,
-    private readonly r: Region,
-    private readonly now: () => number = () => performance.now(),
+    private readonly region: Region,
+    private readonly clock: Clock = systemClock,
     slot = SHARED_SLOT,
   ) {
     this.#heldBy = HELD_BY + slot;
@@ -85,7 +86,7 @@ export class Bulkhead {
 
   /** Non-blocking attempt. */
   tryAcquire(): boolean {
-    const a = this.r.i32;
+    const a = this.region.i32;
     const limit = Atomics.load(a, LIMIT);
     for (;;) {
       const cur = Atomics.load(a, IN_USE);
@@ -101,7 +102,7 @@ export class Bulkhead {
   /** Acquire, waiting at most timeoutMs (0 = do not wait). */
   async acquire(timeoutMs: number): Promise<AcquireResult> {
     if (this.tryAcquire()) return { ok: true, waitedMs: 0 };
-    const a = this.r.i32;
+    const a = this.region.i32;
     if (timeoutMs <= 0) return this.#reject('full', 0);
     const full = Atomics.add(a, WAITING, 1) >= Atomics.load(a, MAX_WAITING);
     Atomics.add(a, this.#waitingBy, 1);
@@ -110,19 +111,22 @@ export class Bulkhead {
       Atomics.sub(a, WAITING, 1);
       return this.#reject('full', 0);
     }
-    const start = this.now();
+    const start = this.clock.now();
     try {
       for (;;) {
         const observed = Atomics.load(a, IN_USE);
-        if (observed < Atomics.load(a, LIMIT) && this.tryAcquire()) return { ok: true, waitedMs: this.now() - start };
-        const left = timeoutMs - (this.now() - start);
-        if (left <= 0) return this.#reject('timeout', this.now() - start);
+        if (observed < Atomics.load(a, LIMIT) && this.tryAcquire())
+          return { ok: true, waitedMs: this.clock.now() - start };
+        const left = timeoutMs - (this.clock.now() - start);
+        if (left <= 0) return this.#reject('timeout', this.clock.now() - start);
         // Whole milliseconds: on Node 20 a fractional waitAsync timeout never fires.
         const waitMs = Math.ceil(left);
         const w = Atomics.waitAsync(a, IN_USE, observed, waitMs);
         if (w.async) {
           // waitAsync does not keep the event loop alive, and its timeout may
-          // fire a little after a timer of the same length: outlast it.
+          // fire a little after a timer of the same length: outlast it. A real
+          // timer, not the clock's: it holds the process open for a wait the
+          // runtime times (waitAsync), and a fake clock cannot shorten that.
           const keepAlive = setTimeout(() => {}, waitMs + 50);
           await w.value;
           clearTimeout(keepAlive);
@@ -135,9 +139,9 @@ export class Bulkhead {
   }
 
   release(): void {
-    Atomics.sub(this.r.i32, this.#heldBy, 1);
-    Atomics.sub(this.r.i32, IN_USE, 1);
-    Atomics.notify(this.r.i32, IN_USE, 1);
+    Atomics.sub(this.region.i32, this.#heldBy, 1);
+    Atomics.sub(this.region.i32, IN_USE, 1);
+    Atomics.notify(this.region.i32, IN_USE, 1);
   }
 
   /**
@@ -147,7 +151,7 @@ export class Bulkhead {
    */
   reclaim(slot: number): Reclaimed {
     if (slot === SHARED_SLOT) return { held: 0, waiting: 0 };
-    const a = this.r.i32;
+    const a = this.region.i32;
     const held = Atomics.exchange(a, HELD_BY + slot, 0);
     const waiting = Atomics.exchange(a, WAITING_BY + slot, 0);
     if (waiting !== 0) Atomics.sub(a, WAITING, waiting);
@@ -161,23 +165,23 @@ export class Bulkhead {
 
   // Single counters for the front thread's per-request reads (no object built per call).
   get inUse(): number {
-    return Atomics.load(this.r.i32, IN_USE);
+    return Atomics.load(this.region.i32, IN_USE);
   }
 
   get limit(): number {
-    return Atomics.load(this.r.i32, LIMIT);
+    return Atomics.load(this.region.i32, LIMIT);
   }
 
   get waiting(): number {
-    return Atomics.load(this.r.i32, WAITING);
+    return Atomics.load(this.region.i32, WAITING);
   }
 
   get acquired(): number {
-    return Atomics.load(this.r.i32, ACQUIRED);
+    return Atomics.load(this.region.i32, ACQUIRED);
   }
 
   stats(): BulkheadStats {
-    const a = this.r.i32;
+    const a = this.region.i32;
     return {
       inUse: Atomics.load(a, IN_USE),
       limit: Atomics.load(a, LIMIT),
@@ -190,7 +194,7 @@ export class Bulkhead {
   }
 
   #reject(reason: 'full' | 'timeout', waitedMs: number): AcquireResult {
-    Atomics.add(this.r.i32, reason === 'full' ? REJECTED_FULL : REJECTED_TIMEOUT, 1);
+    Atomics.add(this.region.i32, reason === 'full' ? REJECTED_FULL : REJECTED_TIMEOUT, 1);
     return { ok: false, reason, waitedMs };
   }
 }

@@ -30,9 +30,6 @@
  * fastest answer time that admission compares deadlines with.
  */
 import type { Clock } from '../lib/clock.js';
-import type { AttemptOutcome, Provider } from '../downstream/provider-client.js';
-import type { ChargeInput } from '../charge/validate.js';
-import type { RateOutcome } from '../downstream/fx-client.js';
 import type { AnswerTime } from './answer-time.js';
 import type { Breaker } from './breaker.js';
 import type { Bulkhead } from './bulkhead.js';
@@ -59,83 +56,50 @@ export type Verdict = 'success' | 'failure' | 'timeout';
 
 /** Run `call` under the guard. `classify` says how a result counts for the breaker. */
 export async function guarded<T>(
-  g: Guard,
+  guard: Guard,
   timeoutMs: number,
   call: (timeoutMs: number) => Promise<T>,
   classify: (r: T) => Verdict,
 ): Promise<T | Refusal> {
-  const start = g.clock.now();
-  if (g.bulkhead) {
-    const slot = await g.bulkhead.acquire(Math.min(g.acquireTimeoutMs, timeoutMs));
-    g.onWait?.(slot.waitedMs);
+  const start = guard.clock.now();
+  if (guard.bulkhead) {
+    const slot = await guard.bulkhead.acquire(Math.min(guard.acquireTimeoutMs, timeoutMs));
+    guard.onWait?.(slot.waitedMs);
     if (!slot.ok) return { refused: 'bulkhead_full' };
   }
   try {
-    const permit = g.breaker ? g.breaker.acquire(g.clock.epochMs()) : null;
-    if (g.breaker && permit === null) return { refused: 'breaker_open' };
-    const callStart = g.clock.now();
+    const permit = guard.breaker ? guard.breaker.acquire(guard.clock.epochMs()) : null;
+    if (guard.breaker && permit === null) return { refused: 'breaker_open' };
+    const callStart = guard.clock.now();
     const budget = Math.max(1, timeoutMs - (callStart - start));
     let verdict: Verdict | 'aborted' = 'failure';
     try {
-      const r = await call(budget);
-      verdict = classify(r);
-      return r;
+      const result = await call(budget);
+      verdict = classify(result);
+      return result;
     } catch (e) {
       if ((e as Error | undefined)?.name === 'AbortError') verdict = 'aborted';
       throw e;
     } finally {
-      const took = g.clock.now() - callStart;
-      const now = g.clock.epochMs();
-      g.onCall?.(took);
-      if (verdict === 'success') g.answers?.note(now, took);
-      if (g.breaker && permit) {
+      const took = guard.clock.now() - callStart;
+      const now = guard.clock.epochMs();
+      guard.onCall?.(took);
+      if (verdict === 'success') guard.answers?.note(now, took);
+      if (guard.breaker && permit) {
         // Within a millisecond of the full timeout is the full timeout (the clock moved between the caller's reading and ours).
         // The caller's budget decides, not what our own bulkhead wait left of it: under a hung downstream most
         // callers wait for a slot, so counting only unwaited calls would keep the breaker closed.
-        const cutShort = verdict === 'timeout' && timeoutMs + 1 < Math.min(g.attemptTimeoutMs, g.breaker.slowCallMs);
-        if (verdict === 'aborted' || cutShort) g.breaker.release(permit, now);
-        else g.breaker.record(permit, now, verdict === 'success', took);
+        const cutShort =
+          verdict === 'timeout' && timeoutMs + 1 < Math.min(guard.attemptTimeoutMs, guard.breaker.slowCallMs);
+        if (verdict === 'aborted' || cutShort) guard.breaker.release(permit, now);
+        else guard.breaker.record(permit, now, verdict === 'success', took);
       }
     }
   } finally {
-    g.bulkhead?.release();
+    guard.bulkhead?.release();
   }
 }
 
-export function isRefusal(r: unknown): r is Refusal {
-  return typeof r === 'object' && r !== null && 'refused' in r;
-}
-
-/** The provider behind its guard; a refusal becomes a `refused` outcome. */
-export class GuardedProvider implements Provider {
-  constructor(
-    private readonly inner: Provider,
-    private readonly guard: Guard,
-  ) {}
-
-  createCharge(providerKey: string, reference: string, input: ChargeInput, timeoutMs: number): Promise<AttemptOutcome> {
-    return this.#run(timeoutMs, (t) => this.inner.createCharge(providerKey, reference, input, t));
-  }
-
-  getCharge(providerKey: string, timeoutMs: number): Promise<AttemptOutcome> {
-    return this.#run(timeoutMs, (t) => this.inner.getCharge(providerKey, t));
-  }
-
-  async #run(timeoutMs: number, call: (t: number) => Promise<AttemptOutcome>): Promise<AttemptOutcome> {
-    // Declines and rejections are the provider working: only unknown outcomes are failures.
-    const r = await guarded(this.guard, timeoutMs, call, (o) =>
-      o.kind !== 'unknown' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure',
-    );
-    return isRefusal(r) ? { kind: 'refused', code: r.refused } : r;
-  }
-}
-
-export async function guardedRate(
-  g: Guard,
-  timeoutMs: number,
-  call: (t: number) => Promise<RateOutcome>,
-): Promise<RateOutcome | Refusal> {
-  return guarded(g, timeoutMs, call, (o) =>
-    o.ok || o.reason === 'not_found' ? 'success' : o.reason === 'timeout' ? 'timeout' : 'failure',
-  );
+export function isRefusal(value: unknown): value is Refusal {
+  return typeof value === 'object' && value !== null && 'refused' in value;
 }

@@ -5,15 +5,16 @@
  * so there is one breaker, one bulkhead and one retry budget per downstream
  * for the whole process.
  */
+import { systemClock, type Clock } from '../lib/clock.js';
 import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from './answer-time.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
-import { SharedCounters } from './counters.js';
+import { SharedCounters } from '../shared-memory/counters.js';
 import { initRetryBudgetRegion, RetryBudget, RETRY_BUDGET_REGION, type RetryBudgetConfig } from './retry-budget.js';
-import { allocateShared, openRegion, type SharedLayout } from './shared-memory.js';
+import { allocateShared, openRegion, type SharedLayout } from '../shared-memory/regions.js';
 import { QueueWait, QUEUE_WAIT_REGION } from './queue-wait.js';
 import { claimThreadSlot, freeThreadSlot, SHARED_SLOT, slotOf, THREAD_SLOTS_REGION } from './thread-slots.js';
-import type { Region } from './shared-memory.js';
+import type { Region } from '../shared-memory/regions.js';
 
 export type Downstream = 'provider' | 'fx';
 export const DOWNSTREAMS: readonly Downstream[] = ['provider', 'fx'];
@@ -34,7 +35,7 @@ export interface ProtectionSettings {
   budget: RetryBudgetConfig;
 }
 
-export const EVENT_COUNTERS = [
+const EVENT_COUNTERS = [
   'retry_provider_status_5xx',
   'retry_provider_timeout',
   'retry_provider_connection',
@@ -118,6 +119,7 @@ export function openProtection(
   s: ProtectionSettings,
   onTransition?: (name: Downstream, t: Transition) => void,
   threadId?: number,
+  clock: Clock = systemClock,
 ): Protection {
   const threads = openRegion(layout, 'threads');
   const slot = threadId === undefined ? SHARED_SLOT : claimThreadSlot(threads, threadId);
@@ -134,17 +136,16 @@ export function openProtection(
       fx: new AnswerTime(openRegion(layout, 'answers:fx')),
     },
   };
-  const now = () => performance.now();
   if (s.breakers) {
     for (const d of DOWNSTREAMS)
       p.breakers[d] = new Breaker(d, openRegion(layout, `breaker:${d}`), s.breaker, (t) => onTransition?.(d, t));
   }
   if (s.bulkheads) {
-    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'), now, slot);
-    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'), now, slot);
+    p.bulkheads.provider = new Bulkhead('provider', openRegion(layout, 'bulkhead:provider'), clock, slot);
+    p.bulkheads.fx = new Bulkhead('fx', openRegion(layout, 'bulkhead:fx'), clock, slot);
   }
   // The DB bound is the pool itself: always on, like any bounded pool.
-  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'), now, slot);
+  p.bulkheads.db = new Bulkhead('db', openRegion(layout, 'bulkhead:db'), clock, slot);
   if (s.retryBudget) p.budget = new RetryBudget(openRegion(layout, 'budget'), s.budget);
   return p;
 }

@@ -7,7 +7,7 @@
  * when the downstream fails everywhere at once, retries stay a bounded share
  * of traffic instead of multiplying it.
  */
-import { withLock, type Region, type RegionSpec } from './shared-memory.js';
+import { withLock, type Region, type RegionSpec } from '../shared-memory/regions.js';
 
 export interface RetryBudgetConfig {
   /** Retries allowed per first attempt (0.2 = 20 %). */
@@ -35,43 +35,46 @@ export function initRetryBudgetRegion(r: Region, c: RetryBudgetConfig, nowMs: nu
 
 export class RetryBudget {
   constructor(
-    private readonly r: Region,
-    private readonly c: RetryBudgetConfig,
+    private readonly region: Region,
+    private readonly config: RetryBudgetConfig,
   ) {}
 
   /** A first attempt is made: earn `ratio` tokens. */
   deposit(nowMs: number): void {
-    withLock(this.r.i32, LOCK, () => {
+    withLock(this.region.i32, LOCK, () => {
       this.#refill(nowMs);
-      this.r.f64[TOKENS] = Math.min(this.c.maxTokens, this.r.f64[TOKENS]! + this.c.ratio);
+      this.region.f64[TOKENS] = Math.min(this.config.maxTokens, this.region.f64[TOKENS]! + this.config.ratio);
     });
-    Atomics.add(this.r.i32, DEPOSITS, 1);
+    Atomics.add(this.region.i32, DEPOSITS, 1);
   }
 
   /** May a retry be made now? Takes a token if so. */
   tryWithdraw(nowMs: number): boolean {
-    const ok = withLock(this.r.i32, LOCK, () => {
+    const ok = withLock(this.region.i32, LOCK, () => {
       this.#refill(nowMs);
-      if (this.r.f64[TOKENS]! < 1) return false;
-      this.r.f64[TOKENS] = this.r.f64[TOKENS]! - 1;
+      if (this.region.f64[TOKENS]! < 1) return false;
+      this.region.f64[TOKENS] = this.region.f64[TOKENS]! - 1;
       return true;
     });
-    Atomics.add(this.r.i32, ok ? WITHDRAWN : REFUSED, 1);
+    Atomics.add(this.region.i32, ok ? WITHDRAWN : REFUSED, 1);
     return ok;
   }
 
   stats(): { tokens: number; deposits: number; retries: number; refused: number } {
     return {
-      tokens: this.r.f64[TOKENS]!,
-      deposits: Atomics.load(this.r.i32, DEPOSITS),
-      retries: Atomics.load(this.r.i32, WITHDRAWN),
-      refused: Atomics.load(this.r.i32, REFUSED),
+      tokens: this.region.f64[TOKENS]!,
+      deposits: Atomics.load(this.region.i32, DEPOSITS),
+      retries: Atomics.load(this.region.i32, WITHDRAWN),
+      refused: Atomics.load(this.region.i32, REFUSED),
     };
   }
 
   #refill(nowMs: number): void {
-    const elapsed = Math.max(0, nowMs - this.r.f64[LAST_MS]!);
-    this.r.f64[LAST_MS] = Math.max(nowMs, this.r.f64[LAST_MS]!);
-    this.r.f64[TOKENS] = Math.min(this.c.maxTokens, this.r.f64[TOKENS]! + (elapsed / 1000) * this.c.minPerSecond);
+    const elapsed = Math.max(0, nowMs - this.region.f64[LAST_MS]!);
+    this.region.f64[LAST_MS] = Math.max(nowMs, this.region.f64[LAST_MS]!);
+    this.region.f64[TOKENS] = Math.min(
+      this.config.maxTokens,
+      this.region.f64[TOKENS]! + (elapsed / 1000) * this.config.minPerSecond,
+    );
   }
 }

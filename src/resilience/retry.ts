@@ -27,13 +27,14 @@ export interface Budget {
 /** Why a retryable result was not retried ('breaker_open' is reported by callers whose retry was refused by a guard). */
 export type StopReason = 'attempts' | 'deadline' | 'budget' | 'breaker_open';
 
-export interface RetryEnv {
+/** `Result`: what an attempt returns, handed to `onRetry` as it is. */
+export interface RetryEnv<Result = unknown> {
   clock: Clock;
   random: Random;
   sleep: (ms: number) => Promise<void>;
   budget?: Budget;
   /** A retry is about to be made after `result`. */
-  onRetry?: (result: unknown) => void;
+  onRetry?: (result: Result) => void;
   /** A retryable result was not retried. */
   onSuppressed?: (reason: StopReason) => void;
 }
@@ -46,7 +47,7 @@ export interface RetryResult<T> {
 }
 
 export async function withRetries<T>(
-  env: RetryEnv,
+  env: RetryEnv<T>,
   policy: RetryPolicy,
   deadlineEpochMs: number,
   attempt: (timeoutMs: number, attemptNo: number) => Promise<T>,

@@ -99,3 +99,15 @@ export function shed(
     return 'downstream';
   return null;
 }
+
+/** What admission (the limit and this shedder, on the front thread) reports for /metrics and /admin/state. */
+export interface AdmissionStats {
+  /** The current concurrency limit; null when the limit is off. */
+  limit: number | null;
+  inFlight: number;
+  /** Requests shed since start, by reason. */
+  shed: Record<ShedReason, number>;
+  expectedQueueWaitMs: number;
+  loopDelayMs: number;
+  loopUtilization: number;
+}

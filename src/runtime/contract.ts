@@ -33,6 +33,8 @@ export interface ReadinessChecks {
 
 export function readinessReply(checks: ReadinessChecks): Reply {
   if (!checks.draining && checks.workers_up && checks.db_reachable) return json(200, { ready: true, checks });
-  const reply = problem(checks.draining ? 'draining' : 'db_unavailable', { detail: 'Not ready' });
-  return { ...reply, body: JSON.stringify({ ...(JSON.parse(reply.body) as object), ready: false, checks }) };
+  return problem(checks.draining ? 'draining' : 'db_unavailable', {
+    detail: 'Not ready',
+    members: { ready: false, checks },
+  });
 }

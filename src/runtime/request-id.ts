@@ -20,7 +20,7 @@ export function requestIdFrom(raw: string | undefined): string {
   return raw !== undefined && SANE.test(raw) ? raw : randomUUID();
 }
 
-export const instanceOf = (requestId: string): string => `urn:bulwark:request:${requestId}`;
+const instanceOf = (requestId: string): string => `urn:bulwark:request:${requestId}`;
 
 /**
  * The body to send for `reply` on request `requestId`: a problem body gets

@@ -16,7 +16,7 @@ export interface ChargeRequest {
 
 export type ChargeRequestResult = { ok: true; request: ChargeRequest } | { ok: false; param: string; message: string };
 
-export const MAX_KEY_LENGTH = 255;
+const MAX_KEY_LENGTH = 255;
 
 export function parseChargeRequest(text: string): ChargeRequestResult {
   let json: unknown;

@@ -16,7 +16,7 @@ export type LatencyDist =
 export type LatencyResult = { ok: true; latency: LatencyDist } | { ok: false; field: string; message: string };
 
 /** A day: anything longer is a typo, and setTimeout overflows past 2^31-1 ms. */
-export const MAX_LATENCY_MS = 86_400_000;
+const MAX_LATENCY_MS = 86_400_000;
 const MAX_TIMER_MS = 2_147_483_647;
 const MAX_SIGMA = 10;
 

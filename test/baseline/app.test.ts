@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildBaselineApp, type BaselineSettings } from '../../src/baseline/app.js';
 import { ServiceState } from '../../src/baseline/state.js';
 import type { ChargeService } from '../../src/charge/service.js';
-import type { ChargeInput } from '../../src/charge/validate.js';
+import type { ChargeInput } from '../../src/charge/input.js';
 import type { RateOutcome } from '../../src/downstream/fx-client.js';
 import { json, type Reply } from '../../src/errors/catalogue.js';
 import { ManualClock } from '../../src/lib/clock.js';

@@ -12,7 +12,8 @@ import { providerKeys } from '../../src/charge/provider-key.js';
 import { DbBusyError, runCharge, type DbGate, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { Provider } from '../../src/downstream/provider-client.js';
-import { systemClock } from '../../src/lib/clock.js';
+import type { Reply } from '../../src/errors/catalogue.js';
+import { ManualClock, systemClock, type Clock } from '../../src/lib/clock.js';
 import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
 import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
@@ -35,7 +36,7 @@ interface Counts {
   record: { statements: number; requests: number };
 }
 
-function commits(o: { gate?: DbGate; maxWaitMs?: number } = {}) {
+function commits(o: { gate?: DbGate; maxWaitMs?: number; clock?: Clock } = {}) {
   const counts: Counts = { claim: { statements: 0, requests: 0 }, record: { statements: 0, requests: 0 } };
   const gc = new GroupCommit(db.sql, {
     clock: systemClock,
@@ -60,8 +61,17 @@ function heldGate() {
   return { g, gate };
 }
 
-const deps = (provider: Provider, commits?: GroupCommit, db?: DbGate): LifecycleDeps =>
-  lifecycleDeps(store, provider, { ...(commits ? { commits } : {}), ...(db ? { db } : {}) });
+const deps = (provider: Provider, commits?: GroupCommit, db?: DbGate, clock?: Clock): LifecycleDeps =>
+  lifecycleDeps(store, provider, {
+    ...(commits ? { commits } : {}),
+    ...(db ? { db } : {}),
+    ...(clock ? { clock } : {}),
+  });
+
+/** Until `done()` holds, letting promise callbacks and I/O run (no clock time passes). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setImmediate(r));
+}
 
 test('concurrent claims of distinct keys share statements and each gets its own claim', async () => {
   const { gc, counts } = commits();
@@ -304,18 +314,26 @@ test('lifecycle over group commit: concurrent charges succeed, are recorded and 
 });
 
 test("one caller's deadline: 504 for it, the others of its batch are unaffected, nothing lost", async () => {
+  const clock = new ManualClock();
   const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_dl' }));
   const { g, gate } = heldGate();
   // No early batch beside the held one: the others stay queued behind it.
-  const { gc } = commits({ gate, maxWaitMs: 60_000 });
-  const d = deps(p, gc);
-  const blocker = runCharge(d, 'gc-dl-0', input, soon());
+  const { gc } = commits({ gate, maxWaitMs: 60_000, clock });
+  const d = deps(p, gc, undefined, clock);
+  const patientBy = clock.epochMs() + 5000;
+  const blocker = runCharge(d, 'gc-dl-0', input, patientBy);
   // Queued behind the held batch: one with a short deadline, two patient ones.
-  const short = runCharge(d, 'gc-dl-short', input, systemClock.epochMs() + 30);
-  const patient = ['gc-dl-1', 'gc-dl-2'].map((k) => runCharge(d, k, input, soon()));
-  const r = await short;
-  assert.equal(r.status, 504);
-  assert.equal((JSON.parse(r.body) as { code: string }).code, 'deadline_exceeded');
+  let short: Reply | undefined;
+  void runCharge(d, 'gc-dl-short', input, clock.epochMs() + 30).then((r) => (short = r));
+  const patient = ['gc-dl-1', 'gc-dl-2'].map((k) => runCharge(d, k, input, patientBy));
+  await until(() => g.slots === 1);
+  clock.advance(29);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(short, undefined, 'not before its deadline');
+  clock.advance(1);
+  await until(() => short !== undefined);
+  assert.equal(short!.status, 504);
+  assert.equal((JSON.parse(short!.body) as { code: string }).code, 'deadline_exceeded');
   g.open();
   const others = await Promise.all([blocker, ...patient]);
   assert.ok(others.every((x) => x.status === 201));
@@ -342,12 +360,16 @@ test('requests queued behind a stalled batch leave beside it after maxWaitMs, ea
 });
 
 test("a claim sent before its caller's deadline and committed after it stays started for the reconciler", async () => {
+  const clock = new ManualClock();
   const p = new ScriptedProvider(() => ({ kind: 'succeeded', providerChargeId: 'pch_late' }));
   const { g, gate } = heldGate();
-  const { gc } = commits({ gate });
-  const d = deps(p, gc);
+  const { gc } = commits({ gate, clock });
+  const d = deps(p, gc, undefined, clock);
   // Alone in its batch, which waits for a slot while the caller gives up.
-  const r = await runCharge(d, 'gc-late', input, systemClock.epochMs() + 30);
+  const late = runCharge(d, 'gc-late', input, clock.epochMs() + 30);
+  await until(() => g.slots === 1);
+  clock.advance(30);
+  const r = await late;
   assert.equal(r.status, 504);
   g.open();
   await gc.close();

@@ -1,35 +1,12 @@
 /**
- * The group-commit flush policy, without a database: a scripted `run`, a
- * manual clock and manual timers.
+ * The group-commit flush policy, without a database: a scripted `run` and a
+ * manual clock, whose timers (deadlines, early leave) fire as it is advanced.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Batcher, type Timers } from '../../src/charge/group-commit.js';
+import { Batcher } from '../../src/charge/group-commit.js';
 import { isDeadline } from '../../src/charge/lifecycle.js';
 import { ManualClock } from '../../src/lib/clock.js';
-
-/** Timers driven by a ManualClock: `advance` moves the clock and fires what is due. */
-class ManualTimers implements Timers {
-  pending = new Map<number, { fn: () => void; due: number }>();
-  #next = 1;
-  constructor(private readonly clock: ManualClock) {}
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.pending.set(id, { fn, due: this.clock.now() + ms });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.pending.delete(h as number);
-  }
-  advance(ms: number): void {
-    this.clock.advance(ms);
-    for (const [id, t] of [...this.pending].sort((a, b) => a[1].due - b[1].due)) {
-      if (t.due > this.clock.now() || !this.pending.has(id)) continue;
-      this.pending.delete(id);
-      t.fn();
-    }
-  }
-}
 
 interface Call {
   reqs: string[];
@@ -41,11 +18,9 @@ interface Call {
 /** A batcher whose batches stay in flight until the test settles them. */
 function harness(maxBatch = 64) {
   const clock = new ManualClock();
-  const timers = new ManualTimers(clock);
   const calls: Call[] = [];
   const b = new Batcher<string, string>({
     clock,
-    timers,
     maxBatch,
     maxInFlight: 1,
     maxWaitMs: 10,
@@ -56,17 +31,17 @@ function harness(maxBatch = 64) {
       }),
   });
   const echo = (c: Call) => c.done(c.reqs.map((r) => `ok:${r}`));
-  return { clock, timers, calls, b, echo };
+  return { clock, calls, b, echo };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
 
 test('idle: a request leaves at once, alone, without a timer', async () => {
-  const { calls, b, timers, echo } = harness();
+  const { calls, b, clock, echo } = harness();
   const p = b.submit('a');
   assert.equal(calls.length, 1);
   assert.deepEqual(calls[0]!.reqs, ['a']);
-  assert.equal(timers.pending.size, 0);
+  assert.equal(clock.pendingTimers, 0);
   echo(calls[0]!);
   assert.equal(await p, 'ok:a');
 });
@@ -95,20 +70,20 @@ test('a full batch leaves beside the one in flight', () => {
 });
 
 test('requests waiting maxWaitMs behind a slow batch leave beside it', async () => {
-  const { calls, b, timers, echo } = harness();
+  const { calls, b, clock, echo } = harness();
   const first = b.submit('a');
   const second = b.submit('b');
-  assert.equal(timers.pending.size, 1, 'a timer only while requests wait behind a batch');
-  timers.advance(9);
+  assert.equal(clock.pendingTimers, 1, 'a timer only while requests wait behind a batch');
+  clock.advance(9);
   assert.equal(calls.length, 1);
-  timers.advance(1);
+  clock.advance(1);
   assert.equal(calls.length, 2);
   assert.deepEqual(calls[1]!.reqs, ['b']);
   echo(calls[1]!);
   assert.equal(await second, 'ok:b');
   echo(calls[0]!);
   assert.equal(await first, 'ok:a');
-  assert.equal(timers.pending.size, 0);
+  assert.equal(clock.pendingTimers, 0);
 });
 
 test('a key already in the forming batch waits for the next one', async () => {
@@ -128,29 +103,36 @@ test('a key already in the forming batch waits for the next one', async () => {
 });
 
 test('a request whose deadline passes while queued is rejected then and never sent; the others are', async () => {
-  const { calls, b, clock, timers, echo } = harness();
+  const { calls, b, clock, echo } = harness();
   const first = b.submit('a', { deadlineEpochMs: clock.epochMs() + 1000 });
-  const late = b.submit('b', { deadlineEpochMs: clock.epochMs() + 50 });
+  // Its deadline comes before the early-leave timer (maxWaitMs 10): it is still queued then.
+  const late = b.submit('b', { deadlineEpochMs: clock.epochMs() + 5 });
   const onTime = b.submit('c', { deadlineEpochMs: clock.epochMs() + 1000 });
-  timers.advance(9);
   let lateErr: unknown;
   late.catch((e: unknown) => (lateErr = e));
-  timers.advance(41);
+  clock.advance(4);
+  await tick();
+  assert.equal(lateErr, undefined, 'not before its deadline');
+  clock.advance(1);
   await tick();
   assert.ok(isDeadline(lateErr), 'rejected at its deadline, while the first batch is still out');
-  echo(calls[0]!);
-  await first;
+  clock.advance(5);
+  assert.equal(calls.length, 2, 'the early-leave timer sent the rest beside the first batch');
   assert.deepEqual(calls[1]!.reqs, ['c']);
   // The batch's statement is bounded by its most patient request's deadline.
-  assert.equal(calls[1]!.boundEpochMs, clock.epochMs() + 950);
+  assert.equal(calls[1]!.boundEpochMs, clock.epochMs() + 990);
+  echo(calls[0]!);
+  await first;
   echo(calls[1]!);
   assert.equal(await onTime, 'ok:c');
+  assert.equal(calls.length, 2, 'the late request was never sent');
+  assert.equal(clock.pendingTimers, 0, 'every deadline timer cancelled once its request settled');
 });
 
 test('a request whose deadline passes in flight is rejected then; its statement carries on', async () => {
-  const { calls, b, clock, timers, echo } = harness();
+  const { calls, b, clock, echo } = harness();
   const p = b.submit('a', { deadlineEpochMs: clock.epochMs() + 50 });
-  timers.advance(50);
+  clock.advance(50);
   await assert.rejects(p, (e) => isDeadline(e));
   assert.equal(calls.length, 1);
   echo(calls[0]!);

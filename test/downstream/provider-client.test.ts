@@ -17,9 +17,9 @@ import {
   type AttemptOutcome,
 } from '../../src/downstream/provider-client.js';
 import { finalAnswer } from '../../src/charge/lifecycle.js';
-import { GuardedProvider } from '../../src/resilience/guards.js';
+import { GuardedProvider } from '../../src/downstream/guarded.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
-import { localRegion } from '../../src/resilience/shared-memory.js';
+import { localRegion } from '../../src/shared-memory/regions.js';
 import { ManualClock, systemClock } from '../../src/lib/clock.js';
 
 const input = { amount: 500, currency: 'USD', source: 'tok_visa' };

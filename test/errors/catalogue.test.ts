@@ -22,3 +22,19 @@ test('the catalogue: every entry renders an RFC 9457 body with its stable code',
   assert.equal(isErrorCode('nope'), false);
   assert.equal(isErrorCode('toString'), false);
 });
+
+test('extension members follow the standard ones, in order, byte for byte what a stored replay holds', () => {
+  const r = problem('card_declined', {
+    detail: 'declined',
+    members: { id: 'ch_1', charge_status: 'declined', amount: 5 },
+  });
+  assert.equal(
+    r.body,
+    '{"type":"urn:bulwark:problem:card_declined","title":"The card was declined","status":402,"detail":"declined",' +
+      '"code":"card_declined","id":"ch_1","charge_status":"declined","amount":5}',
+  );
+  assert.deepEqual(r.headers, {});
+  const ready = problem('draining', { detail: 'Not ready', members: { ready: false } });
+  assert.equal((JSON.parse(ready.body) as { ready: boolean }).ready, false);
+  assert.equal(ready.headers?.['Retry-After'], '1', 'members leave the headers alone');
+});

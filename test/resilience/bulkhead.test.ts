@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
-import { allocateShared, openRegion, type SharedLayout } from '../../src/resilience/shared-memory.js';
+import { allocateShared, openRegion, type SharedLayout } from '../../src/shared-memory/regions.js';
 import {
   createProtectionLayout,
   openProtection,
@@ -10,6 +10,7 @@ import {
   type ProtectionSettings,
 } from '../../src/resilience/protection.js';
 import { claimThreadSlot, slotOf, THREAD_SLOTS } from '../../src/resilience/thread-slots.js';
+import { ManualClock } from '../../src/lib/clock.js';
 
 function make(limit: number, maxWaiting: number) {
   const layout = allocateShared({ b: BULKHEAD_REGION });
@@ -17,6 +18,25 @@ function make(limit: number, maxWaiting: number) {
   initBulkheadRegion(r, { limit, maxWaiting });
   return { layout, b: new Bulkhead('provider', r) };
 }
+
+test("a wait is measured and bounded on the bulkhead's clock", async () => {
+  const clock = new ManualClock();
+  const r = openRegion(make(1, 4).layout, 'b');
+  const b = new Bulkhead('provider', r, clock);
+  assert.equal(b.tryAcquire(), true);
+  const granted = b.acquire(10_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  clock.advance(30);
+  b.release();
+  assert.deepEqual(await granted, { ok: true, waitedMs: 30 }, "the waited time is the clock's, not the runtime's");
+  // Full again: the acquire timeout runs out on the clock, whatever the runtime's own wait (whole ms) did.
+  const refused = b.acquire(20);
+  await new Promise((resolve) => setImmediate(resolve));
+  clock.advance(25);
+  assert.deepEqual(await refused, { ok: false, reason: 'timeout', waitedMs: 25 });
+  b.release();
+  assert.equal(b.inUse, 0);
+});
 
 test('admits up to the limit; the next caller is refused at once when it may not wait', async () => {
   const { b } = make(2, 0);

@@ -8,10 +8,9 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from '../../src/resilience/answer-time.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
-import { guarded, GuardedProvider, type Guard, type Verdict } from '../../src/resilience/guards.js';
-import { localRegion } from '../../src/resilience/shared-memory.js';
+import { guarded, type Guard, type Verdict } from '../../src/resilience/guards.js';
+import { localRegion } from '../../src/shared-memory/regions.js';
 import { TEST_BREAKER } from './fixtures/breaker-config.js';
-import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
 
 const config: BreakerConfig = TEST_BREAKER;
 const FULL = 800;
@@ -160,28 +159,4 @@ test('half-open: probes cut short by a client deadline give their permits back; 
   assert.equal(breaker.state(), 'half_open');
   for (let i = 0; i < 3; i++) await run(g, clock, FULL, 40, 'success');
   assert.equal(breaker.state(), 'closed');
-});
-
-test('GuardedProvider: provider timeouts with a short budget are neutral, 5xx are failures, declines successes', async () => {
-  const { g, clock, breaker } = setup();
-  let next: AttemptOutcome = { kind: 'unknown', reason: 'timeout' };
-  const inner: Provider = {
-    createCharge: (_k, _r, _i, t) => {
-      clock.advance(t);
-      return Promise.resolve(next);
-    },
-    getCharge: () => Promise.resolve(next),
-  };
-  const p = new GuardedProvider(inner, g);
-  const input = { amount: 1, currency: 'USD', source: 'tok_visa' } as Parameters<Provider['createCharge']>[2];
-  for (let i = 0; i < 30; i++) await p.createCharge('k', 'r', input, 20);
-  assert.equal(breaker.stats(clock.epochMs()).calls, 0);
-  next = { kind: 'declined', providerChargeId: 'p', declineCode: 'card_declined' };
-  for (let i = 0; i < 5; i++) await p.createCharge('k', 'r', input, 20);
-  next = { kind: 'unknown', reason: 'status_5xx', status: 503 };
-  for (let i = 0; i < 5; i++) await p.createCharge('k', 'r', input, 20);
-  const s = breaker.stats(clock.epochMs());
-  assert.equal(s.calls, 10);
-  assert.equal(s.failureRate, 0.5);
-  assert.equal(s.state, 'open');
 });

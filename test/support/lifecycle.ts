@@ -10,7 +10,7 @@ import type { DbGate, LifecycleDeps } from '../../src/charge/lifecycle.js';
 import type { ChargeStore } from '../../src/charge/store.js';
 import type { GroupCommit } from '../../src/charge/group-commit.js';
 import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
-import { systemClock } from '../../src/lib/clock.js';
+import { systemClock, type Clock } from '../../src/lib/clock.js';
 
 export class ScriptedProvider implements Provider {
   calls: string[] = [];
@@ -28,10 +28,10 @@ export class ScriptedProvider implements Provider {
 export function lifecycleDeps(
   store: ChargeStore,
   provider: Provider,
-  o: { leaseMs?: number; commits?: GroupCommit; db?: DbGate } = {},
+  o: { leaseMs?: number; commits?: GroupCommit; db?: DbGate; clock?: Clock } = {},
 ): LifecycleDeps {
   return {
-    clock: systemClock,
+    clock: o.clock ?? systemClock,
     random: () => 0,
     sleep: async () => {},
     store,

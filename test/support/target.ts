@@ -44,7 +44,13 @@ export interface Target {
 }
 
 export async function startTarget(kind: TargetKind, opts: TargetOptions): Promise<Target> {
-  const args = kind === 'gateway' ? ['serve'] : kind === 'baseline' ? ['baseline'] : ['baseline', '--hardened'];
+  // The baseline targets are the single process (`--processes` defaults to one per core).
+  const args =
+    kind === 'gateway'
+      ? ['serve']
+      : kind === 'baseline'
+        ? ['baseline', '--processes', '1']
+        : ['baseline', '--processes', '1', '--hardened'];
   // Port 0 everywhere: tests must not collide with each other or with a gateway someone runs on the defaults.
   const portEnv: Record<string, string> = kind === 'gateway' ? { PORT: '0', ADMIN_PORT: '0' } : { BASELINE_PORT: '0' };
   const c = await startChild({

@@ -84,6 +84,8 @@ const STYLES: Record<VariantName, VariantStyle> = {
   'gateway-off': { color: '#E69F00', dash: '7 4', width: 1.75, ink: '#8F6000' },
   baseline: { color: '#D55E00', dash: '2 3', width: 2, ink: '#A84A00' },
   'baseline-hardened': { color: '#009E73', dash: '9 3 2 3', width: 1.75, ink: '#00704F' },
+  'baseline-cluster': { color: '#CC79A7', dash: '4 2', width: 1.75, ink: '#9C4A7C' },
+  'baseline-haproxy': { color: '#56B4E9', dash: '1 2', width: 2, ink: '#1F6F9E' },
 };
 const FALLBACK: VariantStyle[] = [
   { color: '#CC79A7', dash: '4 2', width: 1.75, ink: '#9C4A7C' },

@@ -15,13 +15,16 @@ export interface MachineInfo {
 }
 
 /** Which service variant a row is about. */
-export type VariantName = 'gateway' | 'gateway-off' | 'baseline' | 'baseline-hardened';
+export type VariantName =
+  'gateway' | 'gateway-off' | 'baseline' | 'baseline-hardened' | 'baseline-cluster' | 'baseline-haproxy';
 
 export const VARIANT_LABELS: Record<VariantName, string> = {
   gateway: 'bulwark (mechanisms on)',
   'gateway-off': 'bulwark (mechanisms off)',
   baseline: 'Fastify baseline',
   'baseline-hardened': 'Fastify baseline --hardened',
+  'baseline-cluster': 'Fastify ×cores (node:cluster)',
+  'baseline-haproxy': 'Fastify ×cores behind HAProxy (maxconn)',
 };
 
 /** One second of a run. */

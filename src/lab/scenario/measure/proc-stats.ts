@@ -6,7 +6,8 @@
  * process (Linux /proc/PID/status, VmRSS) so every variant is measured the
  * same way: the Fastify baselines export no /metrics, and a process's own
  * gauge says nothing once it has stopped answering. The sum over the live
- * processes (two replicas, or the one serving after a deploy) is the figure.
+ * processes (replicas and their HAProxy, a cluster's primary and workers, or
+ * the one serving after a deploy) is the figure.
  *
  * "Memory flat over an overload" is read from these points: a queue that
  * grows without a bound shows as RSS rising for as long as the surge lasts.
@@ -33,13 +34,13 @@ export async function residentBytes(pid: number): Promise<number | undefined> {
 
 export class MemorySampler {
   readonly points: MemoryPoint[] = [];
-  readonly #pids: () => readonly number[];
+  readonly #pids: () => readonly number[] | Promise<readonly number[]>;
   readonly #since: () => number;
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #busy: Promise<void> = Promise.resolve();
 
-  constructor(pids: () => readonly number[], since: () => number, intervalMs = 1000) {
+  constructor(pids: () => readonly number[] | Promise<readonly number[]>, since: () => number, intervalMs = 1000) {
     this.#pids = pids;
     this.#since = since;
     this.#intervalMs = intervalMs;
@@ -60,7 +61,7 @@ export class MemorySampler {
 
   async #sample(): Promise<void> {
     const t = this.#since();
-    const each = await Promise.all(this.#pids().map(residentBytes));
+    const each = await Promise.all((await this.#pids()).map(residentBytes));
     const live = each.filter((b): b is number => b !== undefined);
     if (live.length > 0) this.points.push({ t, rssBytes: live.reduce((a, b) => a + b, 0) });
   }

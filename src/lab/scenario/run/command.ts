@@ -31,7 +31,8 @@ const SPECS = {
     env: 'LAB_VARIANTS',
     default: '',
     pattern: /^$|^[a-z-]+(,[a-z-]+)*$/,
-    allowed: 'a comma-separated list of gateway, gateway-off, baseline, baseline-hardened',
+    allowed:
+      'a comma-separated list of gateway, gateway-off, baseline, baseline-hardened, baseline-cluster, baseline-haproxy',
     doc: "Variants to run, in order; empty: the scenario's own (all four in the full form).",
   }),
   seed: int({
@@ -70,7 +71,7 @@ const SPECS = {
 
 const SCENARIO_SUMMARY =
   'Runs one fault-injection scenario against each variant (bulwark with mechanisms on and off, the Fastify baseline, ' +
-  'the hardened baseline): an embedded Postgres and the simulator on loopback, phases warm-up / fault / recovery with ' +
+  'the hardened baseline, Fastify per core behind node:cluster and behind HAProxy): an embedded Postgres and the simulator on loopback, phases warm-up / fault / recovery with ' +
   "faults set through the simulator's control API, open-loop load, /metrics scraped every second, and an audit of " +
   'Postgres against the provider ledger and the client log. Scenarios: ' +
   SCENARIOS.map((s) => s.name).join(', ') +

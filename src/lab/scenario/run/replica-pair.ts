@@ -1,7 +1,11 @@
 /**
- * Two replicas of one variant behind HAProxy, on the lab's one Postgres and
+ * Replicas of one variant behind HAProxy, on the lab's one Postgres and
  * simulator: the scale-out shape of docs/design.md §10 and deploy/haproxy, run from
- * the repository's own haproxy.cfg so the lab proves the file we ship.
+ * the repository's own haproxy.cfg so the lab proves the file we ship. Two
+ * replicas by default (the file's two servers); another count runs a copy of
+ * the file whose server lines are the only change. The baseline-haproxy
+ * variant runs one single-process Fastify per core here, with the file's
+ * per-server maxconn and queue timeout set through its environment.
  *
  * A deploy here is a rolling restart: each call restarts the next replica
  * in turn (SIGTERM; the replica fails /ready for SHUTDOWN_DELAY_MS while it
@@ -10,17 +14,87 @@
  * UP again, so the next restart never leaves the pool empty.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { baselineSpecs } from '../../../config/service.js';
 import type { VariantName } from '../../report/types.js';
 import type { Child } from './child.js';
 import { freePort } from './environment.js';
-import { ServiceUnderTest, type Drain } from './service.js';
+import { descendantsOf, ServiceUnderTest, type Drain } from './service.js';
 
 // Compiled layout: dist/src/lab/scenario/run/ → the repository root's deploy/.
 const HAPROXY_CFG = fileURLToPath(new URL('../../../../../deploy/haproxy/haproxy.cfg', import.meta.url));
 
-const SERVERS = ['gw-a', 'gw-b'] as const;
+const SHIPPED_SERVERS = ['gw-a', 'gw-b'] as const;
+
+/**
+ * HAProxy's per-server limit and queue timeout for Fastify replicas (the
+ * baseline-haproxy variant): the values deploy/haproxy/haproxy.cfg documents
+ * for a backend that cannot shed itself.
+ */
+export const FASTIFY_LB_ENV: Readonly<Record<string, string>> = Object.freeze({
+  BULWARK_SERVER_MAXCONN: '16',
+  BULWARK_QUEUE_TIMEOUT: '250ms',
+});
+
+/**
+ * One replica's share of the connection budgets when `n` replicas stand in
+ * for one service: DB_POOL_MAX split rounding down, the provider's and fx's
+ * connections rounding up, as the gateway splits them across its workers
+ * (chargeServiceSettings), so the fleet asks Postgres and the provider for
+ * what one process would.
+ */
+export function replicaShare(env: Readonly<Record<string, string>>, n: number): Record<string, string> {
+  const total = (name: string, spec: { default: number }) => Number(env[name] ?? spec.default);
+  return {
+    DB_POOL_MAX: String(Math.max(1, Math.floor(total('DB_POOL_MAX', baselineSpecs.dbPoolMax) / n))),
+    PROVIDER_CONNECTIONS: String(
+      Math.max(1, Math.ceil(total('PROVIDER_CONNECTIONS', baselineSpecs.providerConnections) / n)),
+    ),
+    FX_CONNECTIONS: String(Math.max(1, Math.ceil(total('FX_CONNECTIONS', baselineSpecs.fxConnections) / n))),
+  };
+}
+const SERVER_LINE = /^\s*server gw-[ab] .*\n/gm;
+
+/**
+ * The configuration for `n` servers: the shipped file itself for two; for
+ * another count, a copy in `dir` whose two server lines become n lines
+ * (everything else, default-server included, is the shipped text).
+ */
+export async function haproxyConfigFor(
+  n: number,
+  dir: string,
+): Promise<{ file: string; servers: string[]; env: (ports: number[]) => Record<string, string> }> {
+  if (n === SHIPPED_SERVERS.length)
+    return {
+      file: HAPROXY_CFG,
+      servers: [...SHIPPED_SERVERS],
+      env: (ports) => ({
+        BULWARK_GATEWAY_A: `127.0.0.1:${ports[0]}`,
+        BULWARK_GATEWAY_B: `127.0.0.1:${ports[1]}`,
+      }),
+    };
+  const servers = Array.from({ length: n }, (_, i) => `gw-${i + 1}`);
+  const text = await readFile(HAPROXY_CFG, 'utf8');
+  let replaced = false;
+  const lines = servers.map((sv, i) => `    server ${sv} "\${BULWARK_GATEWAY_${i + 1}}"\n`).join('');
+  const out = text.replace(SERVER_LINE, () => {
+    if (replaced) return '';
+    replaced = true;
+    return lines;
+  });
+  if (!replaced) throw new Error(`no "server gw-a" line in ${HAPROXY_CFG}`);
+  const file = path.join(dir, 'haproxy.cfg');
+  await writeFile(file, out);
+  return {
+    file,
+    servers,
+    env: (ports) => Object.fromEntries(ports.map((p, i) => [`BULWARK_GATEWAY_${i + 1}`, `127.0.0.1:${p}`])),
+  };
+}
 
 export interface PairOptions {
   variant: VariantName;
@@ -30,6 +104,10 @@ export interface PairOptions {
   haproxy?: string;
   /** Longest wait for HAProxy to see a replica UP. Default 20 s. */
   upTimeoutMs?: number;
+  /** How many replicas. Default 2 (the shipped file's servers). */
+  replicas?: number;
+  /** HAProxy's environment on top of the addresses (BULWARK_SERVER_MAXCONN, BULWARK_QUEUE_TIMEOUT). */
+  lbEnv?: Record<string, string>;
 }
 
 export class ReplicaPair {
@@ -38,7 +116,9 @@ export class ReplicaPair {
   /** Not scraped: /metrics through the balancer would alternate between two processes. */
   readonly isGateway = false;
   readonly #replicas: ServiceUnderTest[];
+  readonly #servers: readonly string[];
   readonly #lb: ChildProcess;
+  readonly #tmp: string;
   readonly #statsUrl: string;
   readonly #upTimeoutMs: number;
   readonly #log: (msg: string) => void;
@@ -46,9 +126,19 @@ export class ReplicaPair {
   #lbOutput = '';
   #next = 0;
 
-  private constructor(o: PairOptions, replicas: ServiceUnderTest[], lb: ChildProcess, url: string, statsUrl: string) {
+  private constructor(
+    o: PairOptions,
+    replicas: ServiceUnderTest[],
+    servers: readonly string[],
+    lb: ChildProcess,
+    tmp: string,
+    url: string,
+    statsUrl: string,
+  ) {
     this.variant = o.variant;
     this.#replicas = replicas;
+    this.#servers = servers;
+    this.#tmp = tmp;
     this.#lb = lb;
     this.url = url;
     this.#statsUrl = statsUrl;
@@ -63,35 +153,40 @@ export class ReplicaPair {
   }
 
   static async start(o: PairOptions): Promise<ReplicaPair> {
+    const tmp = await mkdtemp(path.join(tmpdir(), 'bulwark-lb-'));
+    const cfg = await haproxyConfigFor(o.replicas ?? SHIPPED_SERVERS.length, tmp);
     const replicas: ServiceUnderTest[] = [];
     try {
-      for (let i = 0; i < SERVERS.length; i++)
+      for (let i = 0; i < cfg.servers.length; i++)
         replicas.push(await ServiceUnderTest.start({ variant: o.variant, env: o.env, log: o.log }));
     } catch (e) {
       await Promise.allSettled(replicas.map((r) => r.stop()));
+      await rm(tmp, { recursive: true, force: true });
       throw e;
     }
     const [lbPort, statsPort] = [await freePort(), await freePort()];
-    const lb = spawn(o.haproxy ?? 'haproxy', ['-W', '-db', '-f', HAPROXY_CFG], {
+    const lb = spawn(o.haproxy ?? 'haproxy', ['-W', '-db', '-f', cfg.file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...o.lbEnv,
         BULWARK_LB_BIND: `127.0.0.1:${lbPort}`,
         BULWARK_LB_STATS_BIND: `127.0.0.1:${statsPort}`,
-        BULWARK_GATEWAY_A: `127.0.0.1:${replicas[0]!.port}`,
-        BULWARK_GATEWAY_B: `127.0.0.1:${replicas[1]!.port}`,
+        ...cfg.env(replicas.map((r) => r.port)),
       },
     });
     const pair = new ReplicaPair(
       o,
       replicas,
+      cfg.servers,
       lb,
+      tmp,
       `http://127.0.0.1:${lbPort}`,
       `http://127.0.0.1:${statsPort}/stats;csv`,
     );
     const spawnFailed = new Promise<Error>((resolve) => lb.once('error', resolve));
     try {
-      const r = await Promise.race([Promise.all(SERVERS.map((s) => pair.#waitUp(s))), spawnFailed]);
+      const r = await Promise.race([Promise.all(cfg.servers.map((s) => pair.#waitUp(s))), spawnFailed]);
       if (r instanceof Error) throw new Error(`haproxy did not start: ${r.message}`);
     } catch (e) {
       await pair.stop();
@@ -106,14 +201,31 @@ export class ReplicaPair {
     return this.#replicas.flatMap((r) => r.processes);
   }
 
+  /** The pids of every live process of the variant: the replicas (and anything under them) and HAProxy's (-W: a master and its worker). */
+  async livePids(): Promise<number[]> {
+    const replicas = (await Promise.all(this.#replicas.map((r) => r.livePids()))).flat();
+    const lb = this.#lb.pid;
+    return this.#lbExited || lb === undefined ? replicas : [...replicas, lb, ...(await descendantsOf(lb))];
+  }
+
   /** Restart the next replica in turn; resolves once HAProxy has it UP again. */
   async restart(graceMs: number): Promise<Drain> {
     const i = this.#next;
     this.#next = (i + 1) % this.#replicas.length;
-    this.#log(`rolling restart: ${SERVERS[i]}`);
+    this.#log(`rolling restart: ${this.#servers[i]}`);
     const drain = await this.#replicas[i]!.restart(graceMs);
-    await this.#waitUp(SERVERS[i]!);
+    await this.#waitUp(this.#servers[i]!);
     return drain;
+  }
+
+  /** A crash of one instance of the fleet: SIGKILL the next replica's process tree, restart it, wait until HAProxy has it UP. */
+  async kill(): Promise<{ killedAt: number; readyAt: number }> {
+    const i = this.#next;
+    this.#next = (i + 1) % this.#replicas.length;
+    this.#log(`crash: SIGKILL ${this.#servers[i]}`);
+    const r = await this.#replicas[i]!.kill();
+    await this.#waitUp(this.#servers[i]!);
+    return r;
   }
 
   async stop(): Promise<void> {
@@ -125,6 +237,12 @@ export class ReplicaPair {
       await exited;
       clearTimeout(timer);
     }
+    await rm(this.#tmp, { recursive: true, force: true });
+  }
+
+  /** HAProxy's stats as CSV (one row per proxy and server). */
+  get statsCsvUrl(): string {
+    return this.#statsUrl;
   }
 
   /** HAProxy's own view of one server, from its stats CSV ("UP", "DOWN", "UP 1/2"...). */

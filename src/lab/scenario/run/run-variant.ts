@@ -7,6 +7,7 @@
  * let the reconciler settle, audit (the actions' own charge keys included),
  * and stop the service whatever happened.
  */
+import { availableParallelism } from 'node:os';
 import { runLoad, type LoadInput } from '../../load/index.js';
 import type { SecondStats } from '../../load/types.js';
 import type { Phase, VariantName } from '../../report/types.js';
@@ -15,7 +16,7 @@ import type { ActionHandles, ActionReport, ScenarioPlan, SideLoad, VariantRun } 
 import type { Environment } from './environment.js';
 import { MemorySampler } from '../measure/proc-stats.js';
 import { Scraper } from '../measure/scrape.js';
-import { ReplicaPair } from './replica-pair.js';
+import { FASTIFY_LB_ENV, ReplicaPair, replicaShare } from './replica-pair.js';
 import { ServiceUnderTest, type Drain } from './service.js';
 import { deployEventsOf, variantRun } from '../measure/variant-result.js';
 
@@ -71,10 +72,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     ...(variant === 'gateway' || variant === 'gateway-off' ? plan.gatewayEnv : {}),
   };
   const graceMs = Number(serviceEnv.SHUTDOWN_GRACE_MS);
-  const svc =
-    plan.topology === 'pair'
-      ? await ReplicaPair.start({ variant, env: serviceEnv, log: o.log })
-      : await ServiceUnderTest.start({ variant, env: serviceEnv, log: o.log });
+  const svc = await startService(variant, plan, serviceEnv, o.log);
   const timers: NodeJS.Timeout[] = [];
   let memory: MemorySampler | undefined;
   try {
@@ -99,7 +97,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     });
     const scraper = svc.isGateway ? new Scraper(() => `${svc.url}/metrics`, since, o.scrapeIntervalMs) : undefined;
     scraper?.start();
-    memory = new MemorySampler(() => svc.processes.filter((c) => c.alive()).map((c) => c.pid), since);
+    memory = new MemorySampler(() => svc.livePids(), since);
     memory.start();
 
     const charges = runLoad(chargeLoad(o, svc.url, totalS), { onSecond: (s) => o.onSecond?.(variant, s) });
@@ -178,6 +176,33 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     await svc.stop();
     await env.sim.healAll().catch(() => {});
   }
+}
+
+/**
+ * The service in the plan's shape. baseline-haproxy is always one
+ * single-process Fastify per core behind HAProxy (with the per-server maxconn
+ * and queue timeout an operator sets for it), each with its share of the
+ * connection budgets; baseline-cluster is one process tree (node:cluster).
+ */
+async function startService(
+  variant: VariantName,
+  plan: ScenarioPlan,
+  env: Record<string, string>,
+  log: (msg: string) => void,
+): Promise<ServiceUnderTest | ReplicaPair> {
+  if (variant === 'baseline-haproxy') {
+    const n = availableParallelism();
+    return ReplicaPair.start({
+      variant,
+      env: { ...env, ...replicaShare(env, n) },
+      log,
+      replicas: n,
+      lbEnv: FASTIFY_LB_ENV,
+    });
+  }
+  return plan.topology === 'pair'
+    ? ReplicaPair.start({ variant, env, log })
+    : ServiceUnderTest.start({ variant, env, log });
 }
 
 async function prewarm(o: VariantOptions, url: string): Promise<void> {

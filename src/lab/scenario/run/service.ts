@@ -1,6 +1,6 @@
 /**
  * The service under test for one variant: `bulwark serve` (mechanisms on or
- * off) or `bulwark baseline [--hardened]` as a child process on a port picked
+ * off) or `bulwark baseline [--hardened] [--processes N]` as a child process on a port picked
  * once, so a deploy (SIGTERM, drain, exit, start again) brings it back where
  * the load generator is pointed. Every process it ever ran is kept: breaker
  * transitions and drain durations are read from their logs afterwards.
@@ -37,10 +37,15 @@ function argsOf(variant: VariantName): string[] {
     case 'gateway':
     case 'gateway-off':
       return ['serve'];
+    // The single process; behind HAProxy each replica is one too.
     case 'baseline':
-      return ['baseline'];
+    case 'baseline-haproxy':
+      return ['baseline', '--processes', '1'];
     case 'baseline-hardened':
-      return ['baseline', '--hardened'];
+      return ['baseline', '--processes', '1', '--hardened'];
+    // One Fastify per available core behind node:cluster (the command's default count).
+    case 'baseline-cluster':
+      return ['baseline', '--processes', '0'];
   }
 }
 
@@ -133,6 +138,13 @@ export class ServiceUnderTest {
     return { killedAt, readyAt: lineTime({ at: Date.now(), rec: child.listening }) };
   }
 
+  /** The pids of the live processes and every process under them (cluster workers), for /proc sampling. */
+  async livePids(): Promise<number[]> {
+    const live = this.#children.filter((c) => c.alive()).map((c) => c.pid);
+    const under = await Promise.all(live.map(descendantsOf));
+    return [...live, ...under.flat()];
+  }
+
   /** Stop the current process (graceful, SIGKILL after the timeout). */
   async stop(timeoutMs = 15_000): Promise<void> {
     const c = this.#children.at(-1);
@@ -155,7 +167,7 @@ export class ServiceUnderTest {
 }
 
 /** Every process below `pid` (children, grandchildren...), from /proc; empty where /proc is missing. */
-async function descendantsOf(pid: number): Promise<number[]> {
+export async function descendantsOf(pid: number): Promise<number[]> {
   let entries: string[];
   try {
     entries = await readdir('/proc');

@@ -4,14 +4,22 @@
  * form (CI) runs the gateway with its mechanisms on and off, the pair every
  * invariant is judged on (the off run is what proves a fault really bit),
  * and stays well under a minute a scenario; the Fastify baselines run in the
- * contract suite and in the full form, which runs all four variants so every
- * claim has its before/after rows.
+ * contract suite and in the full form, which runs every variant (the four
+ * Fastify peers of docs/design.md §12 included) so every claim has its
+ * before/after rows.
  */
 import type { TimelinePoint, VariantName } from '../../../report/types.js';
 import type { Mode, VariantRun } from '../definition.js';
 import { runOf } from '../checks.js';
 
-export const ALL_VARIANTS: readonly VariantName[] = ['gateway', 'gateway-off', 'baseline', 'baseline-hardened'];
+export const ALL_VARIANTS: readonly VariantName[] = [
+  'gateway',
+  'gateway-off',
+  'baseline',
+  'baseline-hardened',
+  'baseline-cluster',
+  'baseline-haproxy',
+];
 export const QUICK_VARIANTS: readonly VariantName[] = ['gateway', 'gateway-off'];
 
 export function variantsFor(mode: Mode): readonly VariantName[] {

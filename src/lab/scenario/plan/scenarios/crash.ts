@@ -19,7 +19,7 @@
  * baselines' audits are reported as measured.
  */
 import type { Check, Phase } from '../../../report/types.js';
-import { fmt, label, meanGoodput, phase } from '../checks.js';
+import { beatsPeersCheck, fmt, label, meanGoodput, phase } from '../checks.js';
 import { crashes, resendAcknowledged } from '../../faults/crash-actions.js';
 import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
 import { GATEWAY_VARIANTS } from '../../run/service.js';
@@ -91,7 +91,7 @@ export const crash: ScenarioDefinition = {
   title: 'Postgres immediate stop and a SIGKILL of the service, under load',
   claim:
     'When Postgres is stopped without a checkpoint and the service is killed with SIGKILL mid-load, no charge is made twice and no acknowledged charge is lost, even when clients re-send what they were told, and service returns within seconds of each restart.',
-  auditReportedOnly: ['baseline', 'baseline-hardened'],
+  auditReportedOnly: ['baseline', 'baseline-hardened', 'baseline-cluster', 'baseline-haproxy'],
   plan(mode) {
     const t = timing(mode);
     const pgAt = t.warm + t.into;
@@ -179,6 +179,7 @@ export const crash: ScenarioDefinition = {
         });
       }
     }
+    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

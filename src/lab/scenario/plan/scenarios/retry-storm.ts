@@ -13,6 +13,7 @@
  */
 import type { Check } from '../../../report/types.js';
 import {
+  beatsPeersCheck,
   breakerOpenedCheck,
   fmt,
   label,
@@ -93,6 +94,7 @@ export const retryStorm: ScenarioDefinition = {
         detail: `recovery ${fmt(recGood)}/s vs warm-up ${fmt(warmGood)}/s (${fmt((100 * recGood) / Math.max(1, warmGood), 0)} %)`,
       });
     }
+    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

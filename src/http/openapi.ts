@@ -1,14 +1,14 @@
 /**
  * The public API as an OpenAPI 3.1 document, built from the same definitions
- * the servers enforce: the field limits of the charge validator (LIMITS), the
+ * the servers enforce: the field limits of the charge input (LIMITS), the
  * error catalogue (every code with its status), the route table and the
  * request-header rules. A limit changed in the validator changes the document;
  * nothing here restates a number. Served at GET /openapi.json by both servers;
  * test/contract holds every answer of the contract suite to it.
  */
 import { catalogue, type ErrorCode } from '../errors/catalogue.js';
-import { LIMITS } from '../charge/validate.js';
-import { versionInfo } from './version.js';
+import { LIMITS } from '../charge/input.js';
+import { versionInfo } from '../runtime/version.js';
 
 type Json = Record<string, unknown>;
 
@@ -47,7 +47,7 @@ export interface OpenApiOptions {
   requestTimeoutMs: number;
 }
 
-export function openApiDocument(o: OpenApiOptions): Json {
+export function openApiDocument(options: OpenApiOptions): Json {
   const idempotencyKey = {
     type: 'string',
     minLength: 1,
@@ -81,13 +81,13 @@ export function openApiDocument(o: OpenApiOptions): Json {
               name: 'X-Request-Timeout-Ms',
               in: 'header',
               required: false,
-              description: `The request's deadline in ms (default ${o.requestTimeoutMs}); below ${o.minRequestTimeoutMs} is refused as too short to serve.`,
-              schema: { type: 'integer', minimum: o.minRequestTimeoutMs, maximum: o.maxRequestTimeoutMs },
+              description: `The request's deadline in ms (default ${options.requestTimeoutMs}); below ${options.minRequestTimeoutMs} is refused as too short to serve.`,
+              schema: { type: 'integer', minimum: options.minRequestTimeoutMs, maximum: options.maxRequestTimeoutMs },
             },
           ],
           requestBody: {
             required: true,
-            description: `At most ${o.maxBodyBytes} bytes of UTF-8 JSON.`,
+            description: `At most ${options.maxBodyBytes} bytes of UTF-8 JSON.`,
             content: { 'application/json': { schema: { $ref: '#/components/schemas/ChargeRequest' } } },
           },
           responses: {

@@ -7,8 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { openApiDocument } from '../../src/runtime/openapi.js';
-import { LIMITS, parseChargeBody } from '../../src/charge/validate.js';
+import { openApiDocument } from '../../src/http/openapi.js';
+import { LIMITS } from '../../src/charge/input.js';
+import { parseChargeBody } from '../../src/charge/validate.js';
 import { catalogue, problem } from '../../src/errors/catalogue.js';
 import { Conformance } from '../support/openapi-conformance.js';
 

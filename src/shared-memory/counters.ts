@@ -3,12 +3,12 @@
  * reads them all without a message per event. Int32 slots wrap after 2^31
  * events, far beyond any lab run; Prometheus treats a wrap as a reset.
  */
-import type { Region, RegionSpec } from './shared-memory.js';
+import type { Region, RegionSpec } from './regions.js';
 
 export class SharedCounters<N extends string> {
   readonly #index: Map<N, number>;
   constructor(
-    private readonly r: Region,
+    private readonly region: Region,
     readonly names: readonly N[],
   ) {
     this.#index = new Map(names.map((n, i) => [n, i]));
@@ -19,11 +19,11 @@ export class SharedCounters<N extends string> {
   }
 
   inc(name: N, by = 1): void {
-    Atomics.add(this.r.i32, this.#index.get(name)!, by);
+    Atomics.add(this.region.i32, this.#index.get(name)!, by);
   }
 
   get(name: N): number {
-    return Atomics.load(this.r.i32, this.#index.get(name)!);
+    return Atomics.load(this.region.i32, this.#index.get(name)!);
   }
 
   snapshot(): Record<N, number> {

@@ -1,9 +1,10 @@
 /**
- * Protection state shared by every thread of the gateway: one
- * SharedArrayBuffer carved into named regions, created on the front thread and
- * handed to the workers in workerData. This is what makes breakers, bulkheads
- * and the retry budget global and exact (Envoy keeps them per worker and
- * approximate). A region is an Int32Array (atomics: locks, states, counters)
+ * State shared by every thread of the process: one SharedArrayBuffer carved
+ * into named regions, created on the front thread and handed to the workers
+ * in workerData. Generic on purpose: resilience keeps its breakers,
+ * bulkheads and retry budget here (which makes them global and exact; Envoy
+ * keeps them per worker and approximate), metrics its counters and
+ * histograms. A region is an Int32Array (atomics: locks, states, counters)
  * plus a Float64Array (fields only touched under the region's lock).
  *
  * Tests build regions on plain ArrayBuffers with `localRegion`; the algorithms
