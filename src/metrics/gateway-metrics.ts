@@ -28,7 +28,7 @@ export interface GatewayMetricSources {
     loopUtilization: number;
   };
   pool: () => { threads: number; queueSize: number };
-  drain: () => { draining: boolean; elapsedMs: number; abandoned: number };
+  drain: () => { draining: boolean; elapsedSeconds: number; abandoned: number };
   /** The last backlog query's answer (refreshed every few seconds by a worker); null before the first one succeeded. */
   backlog?: () => BacklogStats | null;
   /** The front thread's door: open requests against their cap, refusals, body timeouts. */
@@ -283,7 +283,7 @@ export function renderGatewayMetrics(s: GatewayMetricSources): string {
     'bulwark_drain_duration_seconds',
     'gauge',
     'Time the current drain has taken so far (0 when not draining).',
-  ).sample('bulwark_drain_duration_seconds', d.elapsedMs / 1000);
+  ).sample('bulwark_drain_duration_seconds', d.elapsedSeconds);
   x.family(
     'bulwark_drain_abandoned_charges',
     'gauge',

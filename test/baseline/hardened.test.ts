@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildBaselineApp } from '../../src/baseline/app.js';
 import { BREAKER_OPTIONS, createProviderBreaker, registerUnderPressure } from '../../src/baseline/hardened.js';
-import { ServiceState } from '../../src/baseline/state.js';
+import { ServiceState } from '../../src/service/state.js';
 import type { AttemptOutcome, Provider } from '../../src/downstream/provider-client.js';
 import { json } from '../../src/errors/catalogue.js';
 import { createLogger } from '../../src/runtime/logger.js';
