@@ -40,19 +40,11 @@ import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { openApiDocument } from '../runtime/openapi.js';
 import { bodyFor, failedAnswerLog, REQUEST_ID_HEADER, requestIdFrom } from '../runtime/request-id.js';
+import type { ServerSettings } from '../service/settings.js';
 import type { ServiceState } from '../service/state.js';
 
-export interface BaselineSettings {
-  maxBodyBytes: number;
-  requestTimeoutMs: number;
-  minRequestTimeoutMs: number;
-  maxRequestTimeoutMs: number;
-  /** A body not complete this long after its headers gets 408 and a close. */
-  bodyTimeoutMs: number;
-  /** Node's server.maxConnections. */
-  maxConnections: number;
-  fxCacheTtlMs: number;
-}
+/** `maxConnections` is Node's server.maxConnections. */
+export type BaselineSettings = ServerSettings;
 
 export interface BaselineAppDeps {
   settings: BaselineSettings;

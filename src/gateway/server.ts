@@ -23,6 +23,7 @@ import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { openApiDocument } from '../runtime/openapi.js';
 import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
+import type { ServerSettings } from '../service/settings.js';
 import { ServiceState } from '../service/state.js';
 import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
@@ -40,18 +41,10 @@ export interface FrontGuards {
   breakers: Partial<Record<Downstream, Breaker>>;
 }
 
-export interface FrontSettings {
+/** `maxConnections`: requests open at once (headers in, not answered) before new ones get 503 and a close. */
+export interface FrontSettings extends ServerSettings {
   host: string;
   port: number;
-  maxBodyBytes: number;
-  requestTimeoutMs: number;
-  minRequestTimeoutMs: number;
-  maxRequestTimeoutMs: number;
-  /** A body not complete this long after its headers gets 408 and a close. */
-  bodyTimeoutMs: number;
-  /** Requests open at once (headers in, not answered) before new ones get 503 and a close. */
-  maxConnections: number;
-  fxCacheTtlMs: number;
   /** ≥ 0: /metrics has a listener of its own (METRICS_PORT) and is not served here. */
   metricsPort: number;
 }
