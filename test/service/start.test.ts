@@ -21,7 +21,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import postgres from 'postgres';
 import { freePort, startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { CLI_PATH } from '../../src/lab/scenario/child.js';
+import { CLI_PATH } from '../../src/lab/scenario/run/child.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 
 let dir: string;
