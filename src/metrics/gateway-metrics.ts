@@ -21,7 +21,7 @@ export interface GatewayMetricSources {
   window: RecentWindow;
   admission: () => AdmissionStats;
   pool: () => { threads: number; queueSize: number };
-  drain: () => { draining: boolean; elapsedMs: number; abandoned: number };
+  drain: () => { draining: boolean; elapsedSeconds: number; abandoned: number };
   /** The last backlog query's answer (refreshed every few seconds by a worker); null before the first one succeeded. */
   backlog?: () => BacklogStats | null;
   /** The front thread's door: open requests against their cap, refusals, body timeouts. */
@@ -289,7 +289,7 @@ export function renderGatewayMetrics(sources: GatewayMetricSources): string {
     .sample('bulwark_draining', d.draining ? 1 : 0);
   out
     .family('bulwark_drain_duration_seconds', 'gauge', 'Time the current drain has taken so far (0 when not draining).')
-    .sample('bulwark_drain_duration_seconds', d.elapsedMs / 1000);
+    .sample('bulwark_drain_duration_seconds', d.elapsedSeconds);
   out
     .family('bulwark_drain_abandoned_charges', 'gauge', 'Charges left to the reconciler at the end of the last drain.')
     .sample('bulwark_drain_abandoned_charges', d.abandoned);

@@ -7,7 +7,7 @@ import {
   createProviderBreaker,
   registerUnderPressure,
 } from '../../src/baseline/hardened.js';
-import { ServiceState } from '../../src/baseline/state.js';
+import { ServiceState } from '../../src/service/state.js';
 import { chargeServiceSettings, createChargeService } from '../../src/charge/service.js';
 import { parseOptions } from '../../src/config/options.js';
 import { baselineSpecs } from '../../src/config/service.js';
