@@ -15,6 +15,13 @@ export interface AdmissionSettings {
   minLimit: number;
   maxLimit: number;
   loopDelayTargetMs: number;
+  /**
+   * Slow start: for this long after start-up (ms) the estimate-based shedding
+   * (event loop, expected queue and bulkhead waits) ramps in linearly from
+   * nothing, as HAProxy's `slowstart` ramps a server's weight. 0 or absent:
+   * in force at once.
+   */
+  slowStartMs?: number;
 }
 
 export interface LoopSignals {
@@ -41,6 +48,9 @@ export class Admission {
   readonly limit: Limit;
   readonly shed: Record<ShedReason, number> = { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 };
   readonly #shedder = { ...DEFAULT_SHEDDER };
+  readonly #startedAt: number;
+  /** Set once the slow-start window is over, so the hot path stops reading the clock for it. */
+  #warm: boolean;
 
   constructor(
     private readonly s: AdmissionSettings,
@@ -54,6 +64,8 @@ export class Admission {
     private readonly providerFloorMs?: () => number,
   ) {
     this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
+    this.#startedAt = clock.now();
+    this.#warm = !(s.slowStartMs && s.slowStartMs > 0);
     this.limit =
       s.limit === 'adaptive'
         ? new GradientLimit({
@@ -85,6 +97,7 @@ export class Admission {
             this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
           downstreamBudgetMs: this.downstream?.budgetMs ?? Infinity,
           downstreamFloorMs: this.s.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
+          warmth: this.#warmth(),
         },
         this.random,
         this.#shedder,
@@ -97,6 +110,23 @@ export class Admission {
     this.inFlight++;
     if (cls === 'charge') this.chargesInFlight++;
     return null;
+  }
+
+  /**
+   * Share of the estimate-based shedding in force (slow start). A fresh
+   * process's loop is busy warming up (JIT, worker and DB pools) and its
+   * estimates are cold (a queue-wait average from tasks that waited for a
+   * worker to boot, an acquire rate measured before load arrived): shedding
+   * on them turned every deploy into seconds of 503s at healthy load. The
+   * concurrency limit, the deadline floor and the bulkheads themselves
+   * protect meanwhile.
+   */
+  #warmth(): number {
+    if (this.#warm) return 1;
+    const w = (this.clock.now() - this.#startedAt) / this.s.slowStartMs!;
+    if (w < 1) return Math.max(0, w);
+    this.#warm = true;
+    return 1;
   }
 
   /** An admitted request ended before any work was done (invalid, refused, client gone): no latency sample. */

@@ -115,6 +115,7 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
       minLimit: c.concurrencyLimitMin,
       maxLimit: c.concurrencyLimitMax,
       loopDelayTargetMs: c.loopDelayTargetMs,
+      slowStartMs: c.sheddingSlowStartMs,
     },
     loop,
     () => protection.queueWait.expectedMs(systemClock.epochMs()),
