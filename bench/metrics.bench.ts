@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from '../src/metrics/histogram.js';
 import { Exposition } from '../src/metrics/prometheus.js';
-import { parsePrometheus as parsePromText } from '../src/lab/scenario/scrape.js';
+import { parsePrometheus as parsePromText } from '../src/lab/scenario/measure/scrape.js';
 import type { Suite } from './harness.js';
 
 const histograms = Array.from(

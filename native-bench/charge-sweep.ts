@@ -16,11 +16,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEnvironment } from '../src/lab/scenario/environment.js';
-import { machineInfo } from '../src/lab/scenario/machine.js';
-import { cpuSeconds, machineCpuSeconds, pidsNamed, reapedChildrenCpuSeconds } from '../src/lab/scenario/proc-stats.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run-variant.js';
-import { ServiceUnderTest } from '../src/lab/scenario/service.js';
+import { startEnvironment } from '../src/lab/scenario/run/environment.js';
+import { machineInfo } from '../src/lab/scenario/measure/machine.js';
+import {
+  cpuSeconds,
+  machineCpuSeconds,
+  pidsNamed,
+  reapedChildrenCpuSeconds,
+} from '../src/lab/scenario/measure/proc-stats.js';
+import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
+import { ServiceUnderTest } from '../src/lab/scenario/run/service.js';
 import type { VariantName } from '../src/lab/report/types.js';
 import { median, wrk, type WrkResult } from './wrk.js';
 

@@ -11,10 +11,10 @@
  *   (DC_CONNS=32 DC_SECONDS=8 DC_ROUNDS=3 DC_GATEWAY_ENV="GROUP_COMMIT=false")
  */
 import { Pool } from 'undici';
-import { startEnvironment } from '../src/lab/scenario/environment.js';
-import { machineInfo } from '../src/lab/scenario/machine.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run-variant.js';
-import { startChild } from '../src/lab/scenario/child.js';
+import { startEnvironment } from '../src/lab/scenario/run/environment.js';
+import { machineInfo } from '../src/lab/scenario/measure/machine.js';
+import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
+import { startChild } from '../src/lab/scenario/run/child.js';
 
 const CONNS = Number(process.env.DC_CONNS ?? 32);
 const SECONDS = Number(process.env.DC_SECONDS ?? 8);

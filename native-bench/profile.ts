@@ -26,11 +26,11 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startChild, type Child } from '../src/lab/scenario/child.js';
-import { freePort, startEnvironment } from '../src/lab/scenario/environment.js';
-import { machineInfo } from '../src/lab/scenario/machine.js';
-import { cpuSeconds } from '../src/lab/scenario/proc-stats.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run-variant.js';
+import { startChild, type Child } from '../src/lab/scenario/run/child.js';
+import { freePort, startEnvironment } from '../src/lab/scenario/run/environment.js';
+import { machineInfo } from '../src/lab/scenario/measure/machine.js';
+import { cpuSeconds } from '../src/lab/scenario/measure/proc-stats.js';
+import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
 import { addTimes, STAGES, stageTimes, type CpuProfile, type StageTimes } from './profile-summary.js';
 import { wrk } from './wrk.js';
 

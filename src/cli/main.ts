@@ -30,11 +30,11 @@ const commands: Record<string, Command> = {
   scenario: {
     summary:
       'Run one fault-injection scenario (capacity, slow-provider, overload, retry-storm, deploy, bulkhead, cascade, crash, abuse, rolling-restart) against every variant and write its report.',
-    run: async (argv, env) => (await import('../lab/scenario/command.js')).scenarioCommand(argv, env),
+    run: async (argv, env) => (await import('../lab/scenario/run/command.js')).scenarioCommand(argv, env),
   },
   bench: {
     summary: 'Run every scenario and write one report (report.json, report.md, report.html).',
-    run: async (argv, env) => (await import('../lab/scenario/command.js')).benchCommand(argv, env),
+    run: async (argv, env) => (await import('../lab/scenario/run/command.js')).benchCommand(argv, env),
   },
   slo: {
     summary: 'The /charge SLO: burn of a load-test result, the error-budget gate (exit 1 when low), Prometheus rules.',

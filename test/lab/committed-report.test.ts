@@ -13,8 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderHtml, renderMarkdown } from '../../src/lab/report/render.js';
 import type { BenchReport } from '../../src/lab/report/types.js';
-import { SCENARIOS } from '../../src/lab/scenario/scenarios/index.js';
-import { problemsOf } from '../../src/lab/scenario/verdict.js';
+import { SCENARIOS } from '../../src/lab/scenario/plan/scenarios/index.js';
+import { problemsOf } from '../../src/lab/scenario/audit/verdict.js';
 
 /**
  * Scenarios added after the committed report was measured. The next full

@@ -8,7 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { HOSTILE_CASES, hostileRequest, hostileRequests, trickleBodies } from '../../src/lab/scenario/abusers.js';
+import {
+  HOSTILE_CASES,
+  hostileRequest,
+  hostileRequests,
+  trickleBodies,
+} from '../../src/lab/scenario/faults/abusers.js';
 
 /** A TCP server that hands every connection to `onConn`; resolves with its URL. */
 async function tcpServer(onConn: (s: Socket) => void): Promise<{ url: string; server: Server; sockets: Set<Socket> }> {

@@ -12,7 +12,7 @@ import {
   type AuditInput,
   type AuditRow,
   type ProviderCharge,
-} from '../../src/lab/scenario/audit.js';
+} from '../../src/lab/scenario/audit/audit.js';
 
 type Outcome = AuditInput['outcomes'][number];
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../../src/lab/report/types.js';
-import { SCENARIOS } from '../../src/lab/scenario/scenarios/index.js';
+import { SCENARIOS } from '../../src/lab/scenario/plan/scenarios/index.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const cleanup: (() => Promise<void>)[] = [];

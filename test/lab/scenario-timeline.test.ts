@@ -7,17 +7,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SecondStats } from '../../src/lab/load/types.js';
-import { breakerEvents, scrapedBreakerEvents } from '../../src/lab/scenario/events.js';
+import { breakerEvents, scrapedBreakerEvents } from '../../src/lab/scenario/measure/events.js';
 import {
   parsePrometheus,
   quantileBetween,
   ratesBetween,
   snapshotOf,
   type ScrapePoint,
-} from '../../src/lab/scenario/scrape.js';
-import { buildTimeline, percentile, phaseTotals } from '../../src/lab/scenario/timeline.js';
-import { recoveryCheck, recoverySeconds } from '../../src/lab/scenario/checks.js';
-import type { VariantRun } from '../../src/lab/scenario/definition.js';
+} from '../../src/lab/scenario/measure/scrape.js';
+import { buildTimeline, percentile, phaseTotals } from '../../src/lab/scenario/measure/timeline.js';
+import { recoveryCheck, recoverySeconds } from '../../src/lab/scenario/plan/checks.js';
+import type { VariantRun } from '../../src/lab/scenario/plan/definition.js';
 import type { Phase, TimelinePoint } from '../../src/lab/report/types.js';
 
 const METRICS = `# HELP bulwark_breaker_state Circuit breaker state.

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderHtml, renderMarkdown } from '../../src/lab/report/render.js';
-import { problemsOf } from '../../src/lab/scenario/verdict.js';
+import { problemsOf } from '../../src/lab/scenario/audit/verdict.js';
 import { fixtureReport } from './fixtures/report-fixture.js';
 
 function deployWithLostBaseline() {

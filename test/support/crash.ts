@@ -14,7 +14,7 @@ import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/e
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { startTarget, type Target } from './target.js';
 import { createInterface } from 'node:readline';
-import { CLI_PATH } from '../../src/lab/scenario/child.js';
+import { CLI_PATH } from '../../src/lab/scenario/run/child.js';
 import type { ProviderSim } from '../../src/simulator/index.js';
 
 /**

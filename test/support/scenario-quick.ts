@@ -10,10 +10,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEnvironment, type Environment } from '../../src/lab/scenario/environment.js';
-import { runScenario } from '../../src/lab/scenario/runner.js';
-import { scenarioNamed } from '../../src/lab/scenario/scenarios/index.js';
-import { problemsOf } from '../../src/lab/scenario/verdict.js';
+import { startEnvironment, type Environment } from '../../src/lab/scenario/run/environment.js';
+import { runScenario } from '../../src/lab/scenario/run/runner.js';
+import { scenarioNamed } from '../../src/lab/scenario/plan/scenarios/index.js';
+import { problemsOf } from '../../src/lab/scenario/audit/verdict.js';
 import { haproxyTool } from './system-tools.js';
 
 /**

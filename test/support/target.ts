@@ -9,7 +9,7 @@
  * a crashed run does not leave gateways behind.
  */
 import type { ChildProcess } from 'node:child_process';
-import { startChild } from '../../src/lab/scenario/child.js';
+import { startChild } from '../../src/lab/scenario/run/child.js';
 
 export type TargetKind = 'gateway' | 'baseline' | 'baseline-hardened';
 

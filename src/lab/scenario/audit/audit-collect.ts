@@ -1,0 +1,98 @@
+/**
+ * Gathering the audit's inputs once a variant's load has ended: first let
+ * the service settle (the reconciler finishes every `started` row whose
+ * lease expired: abandoned drains, timed-out requests, unknown provider
+ * outcomes), then read Postgres and ask the provider's ledger about every key
+ * the client sent.
+ *
+ * "Settled" means no row is `started` and the table has stopped changing
+ * for a moment: a request the client gave up on may still sit in the
+ * service's queue and claim its row after the client left.
+ */
+import type { Sql } from 'postgres';
+import type { ChargeOutcome } from '../../load/types.js';
+import type { Audit } from '../../report/types.js';
+import { auditRun, type AuditRow, type ProviderCharge } from './audit.js';
+import type { SimulatorControl } from '../faults/sim-control.js';
+
+export interface SettleResult {
+  /** Rows still started when settling ended. */
+  pending: number;
+  waitedMs: number;
+  /** False when the timeout ended the wait. */
+  settled: boolean;
+}
+
+/**
+ * `sim`, when given, adds the provider's count of created charges to what
+ * must stop changing: a service still working through a backlog its clients
+ * gave up on (a stalled event loop catching up) keeps claiming and charging
+ * after the table looked quiet for a moment.
+ */
+export async function settle(
+  sql: Sql,
+  timeoutMs: number,
+  quietMs = 500,
+  pollMs = 100,
+  sim?: SimulatorControl,
+): Promise<SettleResult> {
+  const start = Date.now();
+  let last = '';
+  let quietSince = Date.now();
+  let pending = 0;
+  for (;;) {
+    const [[r], ledger] = await Promise.all([
+      sql<{ started: number; total: number; updated: Date | null }[]>`
+        SELECT count(*) FILTER (WHERE status = 'started')::int AS started, count(*)::int AS total, max(updated_at) AS updated
+        FROM charges`,
+      sim?.ledger(),
+    ]);
+    pending = r?.started ?? 0;
+    const signature = `${pending}/${r?.total ?? 0}/${r?.updated?.toISOString() ?? ''}/${ledger?.created ?? ''}`;
+    if (signature !== last) {
+      last = signature;
+      quietSince = Date.now();
+    }
+    if (pending === 0 && Date.now() - quietSince >= quietMs)
+      return { pending, waitedMs: Date.now() - start, settled: true };
+    if (Date.now() - start >= timeoutMs) return { pending, waitedMs: Date.now() - start, settled: false };
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export async function readRows(sql: Sql): Promise<AuditRow[]> {
+  const rows = await sql<{ idempotency_key: string; status: AuditRow['status']; provider_charge_id: string | null }[]>`
+    SELECT idempotency_key, status, provider_charge_id FROM charges`;
+  return rows.map((r) => ({ key: r.idempotency_key, status: r.status, provider_charge_id: r.provider_charge_id }));
+}
+
+export async function collectAudit(
+  sql: Sql,
+  sim: SimulatorControl,
+  outcomes: readonly ChargeOutcome[],
+): Promise<Audit> {
+  // The provider first, Postgres after: a charge is made only after its row
+  // is claimed, so every charge read here has its row in the read below,
+  // even if a straggler is still at work (it then shows as pending, not lost).
+  const [ledger, charges] = await Promise.all([
+    sim.ledger(),
+    sim.chargesForAll(
+      outcomes.map((o) => o.key),
+      32,
+    ),
+  ]);
+  const rows = await readRows(sql);
+  const byRef = new Map<string, ProviderCharge[]>();
+  for (const [ref, list] of charges)
+    if (list.length > 0)
+      byRef.set(
+        ref,
+        list.map((c) => ({ id: c.id, status: c.status })),
+      );
+  return auditRun({
+    outcomes,
+    rows,
+    charges: byRef,
+    ledger: { created: ledger.created, duplicates: ledger.duplicates },
+  });
+}

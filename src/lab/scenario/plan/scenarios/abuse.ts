@@ -1,0 +1,158 @@
+/**
+ * abuse: one client misbehaves while another does nothing wrong. An
+ * ordinary client sends charges at a steady rate throughout, with the
+ * provider at a steady 50 ms; each phase adds one misbehaving client for
+ * exactly that phase:
+ *
+ * - tiny deadlines: charges with X-Request-Timeout-Ms below the provider's
+ *   latency, at a high rate. Cut short by its own deadline, such a call says
+ *   nothing about the provider; a breaker that counts it as a failure opens
+ *   for everyone;
+ * - trickling bodies: a few hundred connections holding charges whose body
+ *   never completes (a byte every 2 s); admitting a request before its body
+ *   has arrived lets them hold every slot;
+ * - hostile headers: repeated Idempotency-Key, non-ASCII keys, bodies that
+ *   are not UTF-8, 64 KiB headers, at a steady rate.
+ *
+ * The report's rows (phase × variant) give the ordinary client's goodput
+ * and p99 per phase; the events give what each abuser was answered. Asserted
+ * for the gateway with its mechanisms on: the ordinary client keeps >= 95 %
+ * of its warm-up goodput in every abuse phase and the provider breaker never
+ * opens. The other variants are reported as measured.
+ */
+import type { Check, Phase } from '../../../report/types.js';
+import { abuserRows, hostile, statusLine, tinyDeadlines, trickle } from '../../faults/abuse-actions.js';
+import { fmt, label, meanGoodput, phase } from '../checks.js';
+import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
+import { slice } from '../../measure/timeline.js';
+import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
+
+const PROVIDER_MS = 50;
+const TINY_DEADLINE_MS = 25;
+/** Share of the warm-up goodput the ordinary client keeps during each abuse phase. */
+const KEEP = 0.95;
+
+interface Timing {
+  warm: number;
+  phase: number;
+  rec: number;
+  rate: number;
+  abuseRate: number;
+  trickling: number;
+  hostileRate: number;
+}
+
+function timing(mode: Mode): Timing {
+  return pick(
+    mode,
+    { warm: 3, phase: 5, rec: 3, rate: 150, abuseRate: 150, trickling: 200, hostileRate: 40 },
+    { warm: 5, phase: 8, rec: 4, rate: 200, abuseRate: 200, trickling: 300, hostileRate: 40 },
+  );
+}
+
+/** Phase name → the action that misbehaves during it. */
+const ABUSE_PHASES = [
+  ['tiny-deadlines', 'tiny-deadlines'],
+  ['trickling-bodies', 'trickle'],
+  ['hostile-headers', 'hostile'],
+] as const;
+
+/** Final answers within the deadline over offered, for the ordinary client over a phase. */
+function goodShare(run: VariantRun, p: Phase): number | null {
+  const pts = slice(run.result.timeline, p.start_s, p.end_s);
+  const offered = pts.reduce((a, x) => a + x.offered, 0);
+  return offered === 0 ? null : pts.reduce((a, x) => a + x.goodput, 0) / offered;
+}
+
+function phaseLine(run: VariantRun, p: Phase, action: string): string {
+  const share = goodShare(run, p);
+  return `${label(run)} good ${share === null ? 'n/a' : `${fmt(share * 100, 0)} %`}, p99 ${fmt(run.result.phases[p.name]?.p99_ms)} ms, abuser got ${statusLine(run.actions[action])}`;
+}
+
+/**
+ * The first time in the measured run (t >= 0; the unmeasured prewarm comes
+ * before) the provider breaker was seen open, logged or scraped, or undefined.
+ */
+function breakerOpened(run: VariantRun): number | undefined {
+  return (
+    run.result.events.find((e) => e.t >= 0 && /provider breaker.*open/i.test(e.what) && !/half/i.test(e.what))?.t ??
+    run.result.timeline.find((p) => p.t >= 0 && p.breaker_provider === 'open')?.t
+  );
+}
+
+export const abuse: ScenarioDefinition = {
+  name: 'abuse',
+  title: 'One client misbehaves: tiny deadlines, trickling bodies, hostile headers',
+  claim:
+    'While one client sends deadlines shorter than the provider can answer in, trickles bodies a byte at a time or sends hostile headers, an ordinary client keeps its goodput and the shared provider breaker stays closed.',
+  plan(mode) {
+    const t = timing(mode);
+    const starts = [t.warm, t.warm + t.phase, t.warm + 2 * t.phase];
+    return {
+      phases: [
+        { name: 'warm-up', seconds: t.warm },
+        {
+          name: 'tiny-deadlines',
+          seconds: t.phase,
+          fault: {
+            text: `a client sends ${t.abuseRate} charges/s with X-Request-Timeout-Ms ${TINY_DEADLINE_MS} (provider ${PROVIDER_MS} ms)`,
+          },
+        },
+        {
+          name: 'trickling-bodies',
+          seconds: t.phase,
+          fault: {
+            text: `${t.trickling} connections send a charge's headers and 10 body bytes, then a byte every 2 s`,
+          },
+        },
+        {
+          name: 'hostile-headers',
+          seconds: t.phase,
+          fault: {
+            text: `${t.hostileRate}/s of repeated Idempotency-Key, non-ASCII keys, non-UTF-8 bodies, 64 KiB headers`,
+          },
+        },
+        { name: 'recovery', seconds: t.rec },
+      ],
+      load: { rate: t.rate, deadlineMs: 1000 },
+      steady: { provider: { latencyMs: { dist: 'fixed', ms: PROVIDER_MS } } },
+      actions: [
+        tinyDeadlines(starts[0]!, starts[0]! + t.phase, t.abuseRate, TINY_DEADLINE_MS),
+        trickle(starts[1]!, starts[1]! + t.phase, t.trickling, 2000),
+        hostile(starts[2]!, starts[2]! + t.phase, t.hostileRate),
+      ],
+      afterLoad: abuserRows,
+      // Compressed breaker windows in the quick form, as in every scenario, so a breaker that counts the abuser's cut-short calls shows it in seconds.
+      gatewayEnv: breakerEnvFor(mode),
+      variants: variantsFor(mode),
+    };
+  },
+  checks({ phases, runs }): Check[] {
+    const gw = gatewayRun(runs);
+    if (!gw) return [];
+    const warm = phase(phases, 'warm-up');
+    const warmGood = meanGoodput(slice(gw.result.timeline, warm.start_s + 1, warm.end_s));
+    const checks: Check[] = [];
+    for (const [name, action] of ABUSE_PHASES) {
+      const p = phase(phases, name);
+      const good = meanGoodput(slice(gw.result.timeline, p.start_s, p.end_s));
+      const ran = gw.actions[action];
+      checks.push({
+        name: `gateway: the ordinary client keeps >= ${KEEP * 100} % of its warm-up goodput while ${name.replace('-', ' ')} abuse runs`,
+        // The abuser must have run, or the phase proves nothing.
+        passed: warmGood > 0 && good >= KEEP * warmGood && ran !== undefined && (ran.facts.sent ?? 0) > 0,
+        detail: `${fmt(good)}/s vs warm-up ${fmt(warmGood)}/s (${fmt((100 * good) / Math.max(1, warmGood), 0)} %); ${runs.map((r) => phaseLine(r, p, action)).join('; ')}`,
+      });
+    }
+    const opened = breakerOpened(gw);
+    checks.push({
+      name: 'gateway: the provider breaker never opens while clients misbehave',
+      passed: opened === undefined && gw.scrapes.length > 0,
+      detail:
+        opened === undefined
+          ? `closed throughout (${gw.scrapes.length} scrapes)`
+          : `opened at ${fmt(opened)} s (${phases.find((p) => opened >= p.start_s && opened < p.end_s)?.name ?? 'after the load'})`,
+    });
+    return checks;
+  },
+};

@@ -1,0 +1,76 @@
+/**
+ * capacity: a healthy system under a rising rate, to find each variant's
+ * ceiling on this machine. Each rate step is its own phase, so the table
+ * reads as goodput against offered; past the ceiling the question is
+ * whether goodput holds (shedding answers the excess fast) or falls.
+ *
+ * On a two-core machine the load generator shares the CPU with the service,
+ * Postgres and the simulator: the top steps may flag the generator as behind
+ * schedule, and the report says so.
+ */
+import type { Check, Phase } from '../../../report/types.js';
+import { fmt, label, meanGoodput } from '../checks.js';
+import type { Mode, ScenarioDefinition, ScenarioPlan, VariantRun } from '../definition.js';
+import { slice } from '../../measure/timeline.js';
+import { gatewayRun, pick, variantsFor } from './common.js';
+
+const STEP_SECONDS = { quick: 3, full: 4 };
+
+function rates(mode: Mode): number[] {
+  return pick(mode, [200, 800, 2000], [200, 800, 1200, 1600, 2000, 2400]);
+}
+
+/** The step with the highest mean goodput. */
+function ceilingOf(run: VariantRun, phases: readonly Phase[]): { p: Phase; good: number } {
+  return phases
+    .map((p) => ({ p, good: meanGoodput(slice(run.result.timeline, p.start_s, p.end_s)) }))
+    .reduce((a, b) => (b.good > a.good ? b : a));
+}
+
+export const capacity: ScenarioDefinition = {
+  name: 'capacity',
+  title: 'Healthy ceiling: goodput against offered load',
+  claim:
+    'With every downstream healthy, goodput tracks the offered rate up to the ceiling, and past it the gateway keeps serving its ceiling instead of collapsing.',
+  plan(mode): ScenarioPlan {
+    const seconds = STEP_SECONDS[mode];
+    const rs = rates(mode);
+    return {
+      phases: rs.map((r, i) => ({ name: i === 0 ? 'warm-up' : `${r}/s`, seconds })),
+      load: { steps: rs.map((rate) => ({ rate, durationMs: seconds * 1000 })), deadlineMs: 1000, connections: 512 },
+      variants: variantsFor(mode),
+    };
+  },
+  checks({ phases, runs }): Check[] {
+    const checks: Check[] = [];
+    const first = phases[0]!;
+    for (const run of runs) {
+      // Skip the first second: connections are being opened and code is cold.
+      const pts = slice(run.result.timeline, first.start_s + 1, first.end_s);
+      const offered = pts.reduce((a, p) => a + p.offered, 0) / Math.max(1, pts.length);
+      const good = meanGoodput(pts);
+      checks.push({
+        name: `${label(run)}: goodput equals the offered rate at the lowest step`,
+        passed: offered > 0 && good >= 0.95 * offered,
+        detail: `${fmt(good)}/s of ${fmt(offered)}/s offered`,
+      });
+    }
+    const gw = gatewayRun(runs);
+    if (gw) {
+      const best = ceilingOf(gw, phases);
+      const last = phases.at(-1)!;
+      const top = meanGoodput(slice(gw.result.timeline, last.start_s, last.end_s));
+      // Every variant's ceiling rides along: the number this scenario exists to measure.
+      const ceilings = runs.map((r) => {
+        const c = ceilingOf(r, phases);
+        return `${label(r)} ${fmt(c.good)}/s at ${c.p.name}${r.result.behind_schedule ? ' (generator behind schedule)' : ''}`;
+      });
+      checks.push({
+        name: 'gateway: past the ceiling, goodput holds >= 60 % of the best step',
+        passed: best.good > 0 && top >= 0.6 * best.good,
+        detail: `top step (${last.name}) ${fmt(top)}/s = ${fmt((100 * top) / Math.max(1, best.good), 0)} % of the best; ceilings: ${ceilings.join(', ')}`,
+      });
+    }
+    return checks;
+  },
+};
