@@ -398,7 +398,7 @@ export const gatewaySpecs = {
     min: 0,
     max: 600_000,
     unit: 'ms',
-    doc: "Slow start: after start-up, shedding on event-loop delay and on expected queue and bulkhead waits ramps in linearly over this window (a fresh process's busy loop and cold estimates are warm-up, not overload). The concurrency limit and the deadline floor apply at once. 0: no ramp.",
+    doc: "Slow start: after start-up, shedding on event-loop delay/utilization and on the expected worker-queue wait ramps in linearly over this window (a fresh process's busy loop and booting workers are warm-up, not overload). The concurrency limit, the deadline floor and the provider-bulkhead estimate apply at once. 0: no ramp.",
   }),
   loopDelayTargetMs: int({
     flag: 'loop-delay-target-ms',

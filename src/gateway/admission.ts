@@ -16,10 +16,10 @@ export interface AdmissionSettings {
   maxLimit: number;
   loopDelayTargetMs: number;
   /**
-   * Slow start: for this long after start-up (ms) the estimate-based shedding
-   * (event loop, expected queue and bulkhead waits) ramps in linearly from
-   * nothing, as HAProxy's `slowstart` ramps a server's weight. 0 or absent:
-   * in force at once.
+   * Slow start: for this long after start-up (ms) shedding on the event loop
+   * and on the expected worker-queue wait ramps in linearly from nothing, as
+   * HAProxy's `slowstart` ramps a server's weight. 0 or absent: in force at
+   * once.
    */
   slowStartMs?: number;
 }
@@ -113,13 +113,12 @@ export class Admission {
   }
 
   /**
-   * Share of the estimate-based shedding in force (slow start). A fresh
-   * process's loop is busy warming up (JIT, worker and DB pools) and its
-   * estimates are cold (a queue-wait average from tasks that waited for a
-   * worker to boot, an acquire rate measured before load arrived): shedding
-   * on them turned every deploy into seconds of 503s at healthy load. The
-   * concurrency limit, the deadline floor and the bulkheads themselves
-   * protect meanwhile.
+   * Share of the event-loop and queue-wait shedding in force (slow start). A
+   * fresh process's loop is busy warming up (JIT, worker and DB pools) and
+   * its queue-wait average comes from tasks that waited for a worker to
+   * boot: shedding on them turned every deploy into seconds of 503s at
+   * healthy load. The concurrency limit, the deadline floor and the
+   * bulkhead estimate protect meanwhile.
    */
   #warmth(): number {
     if (this.#warm) return 1;

@@ -71,11 +71,12 @@ export interface Signals {
   /** Charges only: the provider's fastest recent answer (0 = none measured). Less time left than this cannot succeed. */
   downstreamFloorMs?: number;
   /**
-   * Share (0..1) of the estimate-based shedding in force (event-loop
-   * pressure, expected queue wait, expected bulkhead wait): below 1 during
-   * the slow-start window after the process started, when those signals
-   * measure warm-up (JIT, pools, first batches) rather than overload. The
-   * concurrency limit and the deadline floor are always in force. Default 1.
+   * Share (0..1) of the shedding on event-loop pressure and on the expected
+   * worker-queue wait in force: below 1 during the slow-start window after
+   * the process started, when those signals measure warm-up (JIT, pools,
+   * workers booting) rather than overload. The concurrency limit, the
+   * deadline floor and the bulkhead estimate (live counters of a bulkhead
+   * shared with the running workers) are always in force. Default 1.
    */
   warmth?: number;
 }
@@ -105,8 +106,7 @@ export function shed(
   if (
     cls === 'charge' &&
     waitMs > 0 &&
-    waitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs) &&
-    (warmth >= 1 || random() < warmth)
+    waitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)
   )
     return 'downstream';
   return null;

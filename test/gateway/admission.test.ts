@@ -52,15 +52,15 @@ test('with shedding off the floor is not applied (the breaker abuse test relies 
   assert.equal(a.tryAdmit('charge', 20), null);
 });
 
-// Slow start: a fresh process under the harshest estimate-based signals at
-// once (loop delay and utilization pegged, a queue wait past every deadline,
-// a provider bulkhead that could never seat a charge) sheds none of them at
-// first, a share in proportion to the window passed, and all of them after.
+// Slow start: a fresh process under the harshest loop and queue signals at
+// once (loop delay and utilization pegged, a queue wait past every deadline)
+// sheds on none of them at first, a share in proportion to the window
+// passed, and all of them after.
 describe('slow start', () => {
   const hot = { delayMs: 10_000, utilization: 1 };
   const window = 10_000;
 
-  function fresh(slowStartMs: number | undefined, startAt = 0) {
+  function fresh(slowStartMs: number | undefined, startAt = 0, bulkheadWaitMs = 0) {
     const clock = new ManualClock(startAt);
     const a = new Admission(
       { ...settings, slowStartMs },
@@ -68,7 +68,7 @@ describe('slow start', () => {
       () => 5_000,
       seededRandom(11),
       clock,
-      { waitMs: () => Infinity, budgetMs: 100 },
+      { waitMs: () => bulkheadWaitMs, budgetMs: 100 },
       () => 0,
     );
     return { a, clock };
@@ -98,11 +98,15 @@ describe('slow start', () => {
     clock.advance(window / 2);
     const full = shedShare(a, 'quote');
     assert.ok(full > 0.99, `after the window every signal is in force: shed ${full}`);
-    assert.equal(shedShare(a, 'charge'), 1, 'a charge is shed on the loop, the queue wait or the bulkhead wait');
-    assert.ok(a.shed.downstream > 0 && a.shed.deadline > 0 && a.shed.event_loop > 0, JSON.stringify(a.shed));
+    // Charges: half the loop share (47.5 %), then the queue wait keeps only its 5 % probes.
+    const charges = shedShare(a, 'charge');
+    assert.ok(Math.abs(charges - (1 - 0.525 * 0.05)) < 0.01, `charges shed ${charges}`);
+    assert.ok(a.shed.deadline > 0 && a.shed.event_loop > 0, JSON.stringify(a.shed));
   });
 
-  test('the concurrency limit and the deadline floor are in force from the first request', () => {
+  test('the concurrency limit, the bulkhead estimate and the deadline floor are in force from the first request', () => {
+    const full = fresh(window, 0, Infinity).a;
+    assert.equal(full.tryAdmit('charge', 1000), 'downstream', 'a provider bulkhead that cannot seat it');
     const { a } = fresh(window);
     for (let i = 0; i < settings.staticLimit; i++) assert.equal(a.tryAdmit('charge', 1000), null);
     assert.equal(a.tryAdmit('charge', 1000), 'concurrency');

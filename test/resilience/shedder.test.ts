@@ -76,7 +76,7 @@ test("deadline floor: a charge with less time left than the provider's fastest r
   assert.equal(shed('charge', { ...calm, downstreamFloorMs: 0, remainingMs: 1 }, r), null);
 });
 
-test('warmth (slow start) scales the estimate-based shedding, never the concurrency cap or the deadline floor', () => {
+test('warmth (slow start) scales the loop and queue-wait shedding, never the concurrency cap, the deadline floor or the bulkhead estimate', () => {
   const severe: Signals = {
     ...calm,
     loopDelayMs: 10_000,
@@ -94,9 +94,18 @@ test('warmth (slow start) scales the estimate-based shedding, never the concurre
   assert.equal(share(0), 0);
   assert.ok(Math.abs(share(0.5) - 0.475) < 0.02, `half warm: ${share(0.5)}`);
   assert.ok(Math.abs(share(1) - 0.95) < 0.02);
-  // Cold: nothing shed on the estimates, whatever the dice.
+  // Cold: nothing shed on the loop or the queue wait, whatever the dice.
   for (const r of [() => 0, () => 0.5, () => 0.999])
-    for (const cls of ['charge', 'read', 'quote'] as const) assert.equal(shed(cls, { ...severe, warmth: 0 }, r), null);
+    for (const cls of ['read', 'quote'] as const) assert.equal(shed(cls, { ...severe, warmth: 0 }, r), null);
+  assert.equal(
+    shed('charge', { ...severe, warmth: 0, downstreamWaitMs: 0 }, () => 0),
+    null,
+  );
+  // The bulkhead estimate reads live counters: in force at once.
+  assert.equal(
+    shed('charge', { ...severe, warmth: 0 }, () => 0.999),
+    'downstream',
+  );
   assert.equal(
     shed('charge', { ...severe, warmth: 0, inFlight: 100 }, () => 0.5),
     'concurrency',
