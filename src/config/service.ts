@@ -391,6 +391,15 @@ export const gatewaySpecs = {
     max: 1_000_000,
     doc: 'Highest adaptive limit.',
   }),
+  sheddingSlowStartMs: int({
+    flag: 'shedding-slow-start-ms',
+    env: 'SHEDDING_SLOW_START_MS',
+    default: 10_000,
+    min: 0,
+    max: 600_000,
+    unit: 'ms',
+    doc: "Slow start: after start-up, shedding on event-loop delay/utilization and on the expected worker-queue wait ramps in linearly over this window (a fresh process's busy loop and booting workers are warm-up, not overload). The concurrency limit, the deadline floor and the provider-bulkhead estimate apply at once. 0: no ramp.",
+  }),
   loopDelayTargetMs: int({
     flag: 'loop-delay-target-ms',
     env: 'LOOP_DELAY_TARGET_MS',

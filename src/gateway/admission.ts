@@ -21,6 +21,13 @@ export interface AdmissionSettings {
   minLimit: number;
   maxLimit: number;
   loopDelayTargetMs: number;
+  /**
+   * Slow start: for this long after start-up (ms) shedding on the event loop
+   * and on the expected worker-queue wait ramps in linearly from nothing, as
+   * HAProxy's `slowstart` ramps a server's weight. 0 or absent: in force at
+   * once.
+   */
+  slowStartMs?: number;
 }
 
 export interface LoopSignals {
@@ -44,6 +51,9 @@ export class Admission {
   readonly limit: Limit;
   readonly shed: Record<ShedReason, number> = { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 };
   readonly #shedder = { ...DEFAULT_SHEDDER };
+  readonly #startedAt: number;
+  /** Set once the slow-start window is over, so the hot path stops reading the clock for it. */
+  #warm: boolean;
 
   constructor(
     private readonly s: AdmissionSettings,
@@ -57,6 +67,8 @@ export class Admission {
     private readonly providerFloorMs?: () => number,
   ) {
     this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
+    this.#startedAt = clock.now();
+    this.#warm = !(s.slowStartMs && s.slowStartMs > 0);
     this.limit =
       s.limit === 'adaptive'
         ? new GradientLimit({
@@ -88,6 +100,7 @@ export class Admission {
             this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
           downstreamBudgetMs: this.downstream?.budgetMs ?? Infinity,
           downstreamFloorMs: this.s.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
+          warmth: this.#warmth(),
         },
         this.random,
         this.#shedder,
@@ -100,6 +113,22 @@ export class Admission {
     this.inFlight++;
     if (cls === 'charge') this.chargesInFlight++;
     return null;
+  }
+
+  /**
+   * Share of the event-loop and queue-wait shedding in force (slow start). A
+   * fresh process's loop is busy warming up (JIT, worker and DB pools) and
+   * its queue-wait average comes from tasks that waited for a worker to
+   * boot: shedding on them turned every deploy into seconds of 503s at
+   * healthy load. The concurrency limit, the deadline floor and the
+   * bulkhead estimate protect meanwhile.
+   */
+  #warmth(): number {
+    if (this.#warm) return 1;
+    const w = (this.clock.now() - this.#startedAt) / this.s.slowStartMs!;
+    if (w < 1) return Math.max(0, w);
+    this.#warm = true;
+    return 1;
   }
 
   /** An admitted request ended before any work was done (invalid, refused, client gone): no latency sample. */

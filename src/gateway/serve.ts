@@ -109,6 +109,7 @@ async function startGateway(
       minLimit: c.concurrencyLimitMin,
       maxLimit: c.concurrencyLimitMax,
       loopDelayTargetMs: c.loopDelayTargetMs,
+      slowStartMs: c.sheddingSlowStartMs,
     },
     loop,
     () => protection.queueWait.expectedMs(clock.epochMs()),
