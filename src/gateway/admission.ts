@@ -6,7 +6,13 @@
 import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
 import { FixedLimit, GradientLimit, type Limit } from '../resilience/limit.js';
-import { DEFAULT_SHEDDER, shed, type RequestClass, type ShedReason } from '../resilience/shedder.js';
+import {
+  atConcurrencyLimit,
+  DEFAULT_SHEDDER,
+  shed,
+  type RequestClass,
+  type ShedReason,
+} from '../resilience/shedder.js';
 
 export interface AdmissionSettings {
   shedding: boolean;
@@ -93,6 +99,24 @@ export class Admission {
     if (reason) {
       this.shed[reason]++;
       return reason;
+    }
+    this.inFlight++;
+    if (cls === 'charge') this.chargesInFlight++;
+    return null;
+  }
+
+  /**
+   * Take a slot again for a request tryAdmit() admitted, which gave its slot
+   * back meanwhile (gateway: a charge whose body did not come with its
+   * headers holds no slot while it uploads). The decision was made once, at
+   * the headers: a second probabilistic shed would refuse a body sent in a
+   * later packet with probability 1 − (1 − p)² instead of p. Only the hard
+   * concurrency limit applies, so slots never exceed it.
+   */
+  readmit(cls: RequestClass): ShedReason | null {
+    if (this.s.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current)) {
+      this.shed.concurrency++;
+      return 'concurrency';
     }
     this.inFlight++;
     if (cls === 'charge') this.chargesInFlight++;

@@ -267,7 +267,8 @@ export class Gateway {
     // The slot is held while uWS hands over the body that came with the
     // headers (synchronously, in this same turn of the event loop); a body
     // still incomplete when the turn ends gives it back (#releaseUploaders)
-    // and is admitted again once complete. A client trickling its body holds
+    // and takes it again once complete (readmit: the same decision, no second
+    // shed). A client trickling its body holds
     // no slot, only an open request, bounded by maxConnections and bodyTimeoutMs.
     x.onEnd = () => this.guards.admission.cancel('charge');
     this.#uploads.add(x);
@@ -292,15 +293,14 @@ export class Gateway {
     }
   }
 
-  /** The complete body of a charge: (re)admit, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
+  /** The complete body of a charge: retake the slot if given back, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
   #chargeBody(x: Exchange, arrival: number, head: ChargeHead, body: Buffer): void {
     this.#uploads.delete(x);
     if (x.onEnd === undefined) {
-      // The slot was given back while the body trickled in: admission decides again, on the time left.
-      const shedReason = this.guards.admission.tryAdmit(
-        'charge',
-        admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival),
-      );
+      // The slot was given back while the body trickled in. Admitted at the
+      // headers, it keeps that decision: it takes a slot again if the hard
+      // limit allows, without meeting the shedder's dice a second time.
+      const shedReason = this.guards.admission.readmit('charge');
       if (shedReason !== null) return x.send(this.#shed[shedReason]);
       x.onEnd = () => this.guards.admission.cancel('charge');
     }
