@@ -110,13 +110,23 @@ export class Admission {
    * back meanwhile (gateway: a charge whose body did not come with its
    * headers holds no slot while it uploads). The decision was made once, at
    * the headers: a second probabilistic shed would refuse a body sent in a
-   * later packet with probability 1 − (1 − p)² instead of p. Only the hard
-   * concurrency limit applies, so slots never exceed it.
+   * later packet with probability 1 − (1 − p)² instead of p. Only the
+   * deterministic rules apply: the hard concurrency limit, so slots never
+   * exceed it, and (with shedding on) a deadline already spent during the
+   * upload, or below the provider's fastest answer, which could only end in
+   * a 504 after a claim.
    */
-  readmit(cls: RequestClass): ShedReason | null {
-    if (this.s.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current)) {
-      this.shed.concurrency++;
-      return 'concurrency';
+  readmit(cls: RequestClass, remainingMs: number): ShedReason | null {
+    let reason: ShedReason | null = null;
+    if (this.s.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current)) reason = 'concurrency';
+    else if (
+      this.s.shedding &&
+      (remainingMs <= 0 || (cls === 'charge' && remainingMs < (this.providerFloorMs?.() ?? 0)))
+    )
+      reason = 'deadline';
+    if (reason) {
+      this.shed[reason]++;
+      return reason;
     }
     this.inFlight++;
     if (cls === 'charge') this.chargesInFlight++;

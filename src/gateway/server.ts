@@ -299,8 +299,11 @@ export class Gateway {
     if (x.onEnd === undefined) {
       // The slot was given back while the body trickled in. Admitted at the
       // headers, it keeps that decision: it takes a slot again if the hard
-      // limit allows, without meeting the shedder's dice a second time.
-      const shedReason = this.guards.admission.readmit('charge');
+      // limit and the time left allow, without meeting the shedder's dice a second time.
+      const shedReason = this.guards.admission.readmit(
+        'charge',
+        admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival),
+      );
       if (shedReason !== null) return x.send(this.#shed[shedReason]);
       x.onEnd = () => this.guards.admission.cancel('charge');
     }

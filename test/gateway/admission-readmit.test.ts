@@ -40,8 +40,16 @@ function counted(random: Random): { random: Random; calls: () => number } {
   };
 }
 
-function admission(random: Random, s: AdmissionSettings = settings, loop = PRESSED_LOOP): Admission {
-  return new Admission(s, loop, () => 0, random, new ManualClock());
+function admission(random: Random, s: AdmissionSettings = settings, loop = PRESSED_LOOP, floorMs = 0): Admission {
+  return new Admission(
+    s,
+    loop,
+    () => 0,
+    random,
+    new ManualClock(),
+    undefined,
+    () => floorMs,
+  );
 }
 
 test('under loop pressure a charge whose body comes later is shed with p, not 1 − (1 − p)²: readmit never rolls the dice', () => {
@@ -57,7 +65,7 @@ test('under loop pressure a charge whose body comes later is shed with p, not 1 
     }
     a.cancel('charge'); // the body did not come with the headers: the slot goes back while it uploads
     const callsBefore = dice.calls();
-    if (a.readmit('charge') !== null) shedAtBody++;
+    if (a.readmit('charge', 1000) !== null) shedAtBody++;
     assert.equal(dice.calls(), callsBefore, 'readmit draws no random number');
     a.cancel('charge'); // the charge ends
   }
@@ -86,7 +94,7 @@ test('readmit with the loop at 100 % pressure and a random that would shed every
   const a = admission(() => 0, settings, { delayMs: 10_000, utilization: 1 });
   // random() = 0 sheds every charge the shedder looks at (capped at 95 %).
   assert.equal(a.tryAdmit('charge', 1000), 'event_loop');
-  assert.equal(a.readmit('charge'), null);
+  assert.equal(a.readmit('charge', 1000), null);
   assert.equal(a.inFlight, 1);
   assert.equal(a.chargesInFlight, 1);
 });
@@ -97,18 +105,31 @@ test('readmit respects the hard concurrency limit: a slot taken meanwhile by ano
   a.cancel('charge'); // one charge starts uploading: its slot goes back
   assert.equal(a.tryAdmit('charge', 1000), null, 'another request takes the freed slot');
   assert.equal(a.tryAdmit('charge', 1000), 'concurrency', 'the limit is full');
-  assert.equal(a.readmit('charge'), 'concurrency', 'the uploader finds the limit full');
+  assert.equal(a.readmit('charge', 1000), 'concurrency', 'the uploader finds the limit full');
   assert.equal(a.shed.concurrency, 2);
   assert.equal(a.inFlight, 3, 'no slot beyond the limit');
   a.done('charge', 0, false);
-  assert.equal(a.readmit('charge'), null, 'a slot came free: the uploader takes it');
+  assert.equal(a.readmit('charge', 1000), null, 'a slot came free: the uploader takes it');
   assert.equal(a.inFlight, 3);
   // Reads have 90 % of the limit: floor(3 × 0.9) = 2 slots, all taken.
-  assert.equal(a.readmit('read'), 'concurrency');
+  assert.equal(a.readmit('read', 1000), 'concurrency');
 });
 
-test('with the limit off and shedding off readmit always admits', () => {
-  const a = admission(() => 0, { ...settings, limit: 'off', shedding: false, staticLimit: 1 });
-  for (let i = 0; i < 50; i++) assert.equal(a.readmit('charge'), null);
+test('a deadline spent during the upload, or below the provider floor, is refused at readmit, deterministically', () => {
+  const dice = counted(() => 0.99);
+  const a = admission(dice.random, settings, { delayMs: 0, utilization: 0 }, 120);
+  assert.equal(a.readmit('charge', 0), 'deadline', 'no time left');
+  assert.equal(a.readmit('charge', -300), 'deadline');
+  assert.equal(a.readmit('charge', 119), 'deadline', 'less than the fastest provider answer');
+  assert.equal(a.readmit('read', 119), null, 'the floor is the provider: reads are not held to it');
+  assert.equal(a.readmit('charge', 120), null);
+  assert.equal(dice.calls(), 0, 'no chance involved');
+  assert.equal(a.shed.deadline, 3);
+  assert.equal(a.inFlight, 2);
+});
+
+test('with the limit off and shedding off readmit always admits (mechanisms off: nothing refused)', () => {
+  const a = admission(() => 0, { ...settings, limit: 'off', shedding: false, staticLimit: 1 }, PRESSED_LOOP, 500);
+  for (let i = 0; i < 50; i++) assert.equal(a.readmit('charge', i % 2 === 0 ? 1000 : -5), null);
   assert.equal(a.inFlight, 50);
 });
