@@ -26,6 +26,7 @@ import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
 import type { Admission } from './admission.js';
+import { AddressCap } from '../resilience/address-cap.js';
 import type { Breaker } from '../resilience/breaker.js';
 import type { Downstream } from '../resilience/protection.js';
 import type { RequestClass, ShedReason } from '../resilience/shedder.js';
@@ -49,6 +50,8 @@ export interface FrontSettings {
   bodyTimeoutMs: number;
   /** Requests open at once (headers in, not answered) before new ones get 503 and a close. */
   maxConnections: number;
+  /** Open requests one remote address may hold before its new ones get 503 and a close; 0 = no cap. */
+  maxRequestsPerAddress: number;
   fxCacheTtlMs: number;
   /** ≥ 0: /metrics has a listener of its own (METRICS_PORT) and is not served here. */
   metricsPort: number;
@@ -105,6 +108,9 @@ export class Gateway {
   readonly #atCapacity = problem('overloaded', { detail: 'Too many requests open at once' });
   /** Requests refused because maxConnections requests were open. */
   capRefusals = 0;
+  readonly #atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
+  /** Open requests per remote address (maxRequestsPerAddress). */
+  readonly #perAddress: AddressCap;
   /** Requests whose body is still arriving, each with its 408 deadline. */
   readonly #uploads: UploadTimer;
   /** Charges admitted this turn whose body was still arriving when their handler returned. */
@@ -132,6 +138,7 @@ export class Gateway {
       clock,
       problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }),
     );
+    this.#perAddress = new AddressCap(s.maxRequestsPerAddress);
     this.#failedAnswer = failedAnswerLog(log);
     this.app = nativeUws().App();
     this.#routes();
@@ -185,17 +192,28 @@ export class Gateway {
       x.send(this.#atCapacity, true);
       return true;
     }
+    // #track counted this request, so over the cap means more than the limit.
+    if (x.address !== '' && this.#perAddress.openFrom(x.address) > this.#perAddress.limit) {
+      this.#perAddress.refusals++;
+      x.send(this.#atAddressCap, true);
+      return true;
+    }
     return false;
   }
 
   #track(res: HttpResponse, route: RouteLabel, requestId: string): Exchange {
     this.inFlight++;
+    // Read now: the address, like the request, can only be read in the handler's synchronous part.
+    const address = this.#perAddress.enabled ? remoteAddress(res) : '';
+    if (address !== '') this.#perAddress.take(address);
     const started = this.clock.now();
     const t = this.telemetry;
     const x = new Exchange(res, {
       sent: (ex, status, body) => this.#failedAnswer(ex.requestId, route, status, body),
+      // Runs exactly once, whether the request was answered (a refusal and a 408 included) or aborted.
       finish: (x) => {
         this.inFlight--;
+        if (x.address !== '') this.#perAddress.release(x.address);
         this.#uploads.delete(x);
         this.#maybeIdle();
       },
@@ -207,6 +225,7 @@ export class Gateway {
         : {}),
     });
     x.requestId = requestId;
+    x.address = address;
     return x;
   }
 
@@ -456,6 +475,9 @@ export class Gateway {
     uploading: number;
     capRefusals: number;
     bodyTimeouts: number;
+    maxRequestsPerAddress: number;
+    openAddresses: number;
+    addressCapRefusals: number;
   } {
     return {
       openRequests: this.inFlight,
@@ -463,6 +485,9 @@ export class Gateway {
       uploading: this.#uploads.size,
       capRefusals: this.capRefusals,
       bodyTimeouts: this.#uploads.expired,
+      maxRequestsPerAddress: this.#perAddress.limit,
+      openAddresses: this.#perAddress.addresses,
+      addressCapRefusals: this.#perAddress.refusals,
     };
   }
 
@@ -539,6 +564,11 @@ export class Gateway {
     this.#uploads.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
+}
+
+/** The peer's address as uWS prints it (IPv4 as dotted quad, IPv6 in full); only valid inside the handler's synchronous part. */
+function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
 }
 
 /** Bytes of `METHOD url?query HTTP/1.1\r\n` and the blank line, near enough: what a header limit counts besides the headers. */

@@ -79,6 +79,7 @@ void describe('hardened: @fastify/under-pressure', () => {
         maxRequestTimeoutMs: 30_000,
         bodyTimeoutMs: 5000,
         maxConnections: 1000,
+        maxRequestsPerAddress: 0,
         fxCacheTtlMs: 5000,
       },
       service: {
