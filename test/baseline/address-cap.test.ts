@@ -60,13 +60,16 @@ void describe('per-address cap bookkeeping: baseline', () => {
   void it(
     '1000 answered, aborted, timed-out and refused requests from 4 addresses leave the table empty',
     { timeout: 120_000 },
-    async () => {
+    async (t) => {
       const r = await mixedRequests(port, {
         total: 1000,
         concurrency: 32,
         addresses: ADDRESSES,
         bodyTimeoutMs: SETTINGS.bodyTimeoutMs,
       });
+      t.diagnostic(
+        `sent ${JSON.stringify(r.sent)}; answers ${JSON.stringify(r.statuses)}; 503s ${JSON.stringify(r.details503)}`,
+      );
       for (const [ending, n] of Object.entries(r.sent)) assert.ok(n >= 100, `${n} requests ended ${ending}`);
       assert.ok((r.statuses[408] ?? 0) > 0, `some timed out: ${JSON.stringify(r.statuses)}`);
       assert.ok(
