@@ -3,18 +3,24 @@
  * docs/mechanisms.md, docs/slo.md and docs/readiness.md quote: it must be a
  * full `bulwark bench` run (not --quick) over every scenario and variant,
  * carry the machine and the command, pass every check with every audit
- * clean, and its Markdown and HTML must be exactly what the renderers make
- * of its JSON (so nobody edited a figure by hand).
+ * clean, and its Markdown, HTML and chart files must be exactly what the
+ * renderers make of its JSON (so nobody edited a figure by hand, and a new
+ * layout reaches it by `npm run report:render`, which rewrites them from the
+ * JSON without re-running the bench). The Markdown opens with the verdict
+ * (a column for every variant the report holds) and where bulwark loses,
+ * and links its charts as files a code host shows.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderHtml, renderMarkdown } from '../../src/lab/report/render.js';
 import type { BenchReport } from '../../src/lab/report/types.js';
 import { SCENARIOS } from '../../src/lab/scenario/plan/scenarios/index.js';
 import { problemsOf } from '../../src/lab/scenario/audit/verdict.js';
+import { CHART_DIR, reportChartFiles } from '../../src/lab/report/render-charts.js';
+import { verdictOf } from '../../src/lab/report/verdict-table.js';
 
 /**
  * Scenarios added after the committed report was measured. The next full
@@ -24,6 +30,25 @@ import { problemsOf } from '../../src/lab/scenario/audit/verdict.js';
  * regenerated.
  */
 const NOT_YET_IN_REPORT: readonly string[] = ['crash', 'abuse'];
+/**
+ * Variants added to the full form after the committed report was measured
+ * (peers such as one Fastify per core, or Fastify behind HAProxy): list them
+ * here when adding one, and empty the list when docs/lab is regenerated.
+ */
+const VARIANTS_NOT_YET_IN_REPORT: readonly string[] = [];
+
+/**
+ * The longest a full bench may take, in minutes. Estimated from the
+ * committed report: 17.9 min for 869 s of load over 30 variant runs, so
+ * about 6.9 s per run of start-up, prewarm, settle and audit besides its
+ * load. The scenario set the issue asks for runs 6 variants (the gateway on
+ * and off and four peers), steps of >= 10 s and 3 seeds of the headline
+ * scenarios: about 4 600 s of load (capacity 60 s, overload and a CPU-bound
+ * overload ~50 s each, retry-storm 30 s, each ×6 variants ×3 seeds; the
+ * other seven scenarios 25-50 s ×6) over ~130 runs (~900 s of overhead):
+ * about 92 minutes. The bound leaves a third on top for a shared machine.
+ */
+const BENCH_MINUTES_LIMIT = 120;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(ROOT, 'docs', 'lab');
@@ -48,7 +73,7 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
     const s = report.scenarios.find((x) => x.scenario === def.name)!;
     assert.deepEqual(
       s.variants.map((v) => v.variant),
-      [...def.plan('full').variants],
+      def.plan('full').variants.filter((v) => !VARIANTS_NOT_YET_IN_REPORT.includes(v)),
       `${def.name}: every variant of the full form`,
     );
     // Every audit clean, except those the scenario reports as measured (the baselines through a crash).
@@ -61,13 +86,54 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
     assert.deepEqual(problemsOf(s), [], `${def.name}`);
   }
   const minutes = (Date.parse(report.finished_at) - Date.parse(report.started_at)) / 60_000;
-  assert.ok(minutes > 0 && minutes < 20, `the bench took ${minutes.toFixed(1)} minutes; the issue asks for under 20`);
+  assert.ok(
+    minutes > 0 && minutes < BENCH_MINUTES_LIMIT,
+    `the bench took ${minutes.toFixed(1)} minutes; the bound is ${BENCH_MINUTES_LIMIT}`,
+  );
 });
 
 test('the committed Markdown and HTML are the renderings of the committed JSON', async () => {
   const report = JSON.parse(await readFile(path.join(DIR, 'report.json'), 'utf8')) as BenchReport;
   assert.equal(await readFile(path.join(DIR, 'report.md'), 'utf8'), renderMarkdown(report));
   assert.equal(await readFile(path.join(DIR, 'report.html'), 'utf8'), renderHtml(report));
+});
+
+test('the committed chart files are the renderings of the committed JSON, each linked from report.md, none extra', async () => {
+  const report = JSON.parse(await readFile(path.join(DIR, 'report.json'), 'utf8')) as BenchReport;
+  const md = await readFile(path.join(DIR, 'report.md'), 'utf8');
+  const charts = reportChartFiles(report.scenarios);
+  assert.ok(charts.length >= 3 * report.scenarios.length, 'three charts a scenario');
+  for (const c of charts) {
+    assert.equal(await readFile(path.join(DIR, c.path), 'utf8'), c.content, c.path);
+    assert.ok(md.includes(`](${c.path})`), `report.md links ${c.path}`);
+  }
+  assert.deepEqual((await readdir(path.join(DIR, CHART_DIR))).sort(), charts.map((c) => path.basename(c.path)).sort());
+});
+
+test('the committed report opens with the verdict: a column for every variant, then where bulwark loses', async () => {
+  const report = JSON.parse(await readFile(path.join(DIR, 'report.json'), 'utf8')) as BenchReport;
+  const md = await readFile(path.join(DIR, 'report.md'), 'utf8');
+  const at = (h: string) => md.indexOf(`\n## ${h}\n`);
+  assert.ok(at('Verdict') > 0 && at('Verdict') < at('Where bulwark loses'), 'the verdict first');
+  assert.ok(at('Where bulwark loses') < at('Summary'), 'losses before the checks');
+  const head = md
+    .slice(at('Verdict'))
+    .split('\n')
+    .find((l) => l.startsWith('| Scenario |'))!;
+  const v = verdictOf(report);
+  assert.deepEqual(
+    head
+      .split(' | ')
+      .slice(1)
+      .map((c) => c.replace(/ \|$/, '')),
+    v.variants.map((x) => x.label),
+  );
+  // Every variant any scenario ran has its column, the gateway's first.
+  const ran = new Set(report.scenarios.flatMap((s) => s.variants.map((x) => x.variant)));
+  assert.deepEqual(new Set(v.variants.map((x) => x.id)), ran);
+  assert.equal(v.variants[0]?.id, 'gateway');
+  const losses = md.slice(at('Where bulwark loses'), at('Summary'));
+  assert.match(losses, /bulwark \(mechanisms on\) is beaten in|No peer beats bulwark/);
 });
 
 test('the README links the committed report', async () => {

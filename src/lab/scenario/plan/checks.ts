@@ -1,9 +1,9 @@
 /**
  * Building blocks of scenario checks. Every check compares numbers measured
- * in the same run (a phase against another phase, a variant against the
- * fault it was given), never against an absolute speed: the lab runs on
- * shared two-core machines where only ratios hold. Each check's detail
- * carries the measured numbers behind its verdict.
+ * in the same run (a phase against another phase, the gateway against its
+ * peers, a variant against the fault it was given), never against an
+ * absolute speed: the lab runs on shared two-core machines where only ratios
+ * hold. Each check's detail carries the measured numbers behind its verdict.
  */
 import type { Check, Phase, TimelinePoint } from '../../report/types.js';
 import { auditClean } from '../audit/audit.js';
@@ -11,6 +11,7 @@ import type { VariantRun } from './definition.js';
 import { firstEvent } from '../measure/events.js';
 import { quantileBetween } from '../measure/scrape.js';
 import { slice } from '../measure/timeline.js';
+import { GATEWAY_VARIANTS } from '../run/service.js';
 
 export function phase(phases: readonly Phase[], name: string): Phase {
   const p = phases.find((x) => x.name === name);
@@ -241,4 +242,78 @@ export function recoveryTimes(runs: readonly VariantRun[], phases: readonly Phas
       return `${label(r)} ${s === null ? 'not within the recovery phase' : `${s} s`}`;
     })
     .join(', ');
+}
+
+/**
+ * The runs a scenario compares the gateway with: every variant that is not a
+ * bulwark build. Mechanisms off is the before/after control of the same
+ * build, not something a team would ship instead, so it is not a peer; any
+ * other variant is, however many the plan lists.
+ */
+export function peerRuns(runs: readonly VariantRun[]): VariantRun[] {
+  return runs.filter((r) => !GATEWAY_VARIANTS.has(r.result.variant));
+}
+
+/** SLO good share (0..1) of a run's charges; null when the SLO saw none. */
+export function sloGood(run: VariantRun): number | null {
+  return run.result.slo.total > 0 ? run.result.slo.good / run.result.slo.total : null;
+}
+
+/**
+ * The gateway's SLO good % is at least the best peer's, less
+ * `tolerancePoints` percentage points (one run's noise): the claim a
+ * sceptic tests first, that the protection is worth having against what a
+ * team would ship instead. No check when the gateway or every peer is
+ * missing (the quick form runs no peer): nothing to compare is not a pass.
+ */
+export function beatsPeersCheck(runs: readonly VariantRun[], tolerancePoints = 1): Check[] {
+  const gw = runOf(runs, 'gateway');
+  const peers = peerRuns(runs);
+  if (!gw || peers.length === 0) return [];
+  const pct = (r: VariantRun) => {
+    const g = sloGood(r);
+    return g === null ? null : g * 100;
+  };
+  const mine = pct(gw);
+  const best = peers.reduce((a, r) => ((pct(r) ?? -1) > (pct(a) ?? -1) ? r : a));
+  const bestPct = pct(best);
+  const all = runs.map((r) => `${label(r)} ${fmt(pct(r))} % at ${fmt(r.result.totals.goodput_per_s)}/s`).join(', ');
+  return [
+    {
+      name: `gateway: SLO good % >= the best peer's${tolerancePoints > 0 ? ` (less ${tolerancePoints} point${tolerancePoints === 1 ? '' : 's'})` : ''}`,
+      passed: mine !== null && bestPct !== null && mine >= bestPct - tolerancePoints,
+      detail:
+        `gateway ${fmt(mine)} % vs best peer ${label(best)} ${fmt(bestPct)} % (${fmt(mine === null || bestPct === null ? null : mine - bestPct)} points); ` +
+        `SLO good % and goodput: ${all}`,
+    },
+  ];
+}
+
+/**
+ * A variant's capacity: its best sustained window, the highest mean goodput
+ * over `windowS` consecutive seconds within [from, to). Taken before a
+ * collapse, not averaged across it: an unprotected service that serves 395/s
+ * for two seconds and then 0 had a capacity near 395/s, and what follows is
+ * the collapse the overload checks are about. Seconds missing from the
+ * timeline count as zero goodput; a range shorter than the window is one
+ * window.
+ */
+export function bestWindowGoodput(
+  points: readonly TimelinePoint[],
+  from: number,
+  to: number,
+  windowS = 3,
+): { goodput: number; from: number } {
+  const start = Math.ceil(from);
+  const end = Math.floor(to);
+  const by = new Map(points.map((p) => [p.t, p.goodput]));
+  const at = (t: number) => by.get(t) ?? 0;
+  const w = Math.max(1, Math.min(windowS, end - start));
+  let best = { goodput: 0, from: start };
+  for (let t = start; t + w <= Math.max(end, start + w); t++) {
+    let sum = 0;
+    for (let k = 0; k < w; k++) sum += at(t + k);
+    if (sum / w > best.goodput) best = { goodput: sum / w, from: t };
+  }
+  return best;
 }

@@ -10,7 +10,7 @@
  * SIGTERM finds charges in flight for the drain to finish.
  */
 import type { Check } from '../../../report/types.js';
-import { drainsCheck, recoveryCheck, recoveryTimes } from '../checks.js';
+import { beatsPeersCheck, drainsCheck, recoveryCheck, recoveryTimes } from '../checks.js';
 import type { Mode, ScenarioDefinition } from '../definition.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
 
@@ -53,6 +53,7 @@ export const deploy: ScenarioDefinition = {
       recovered.detail += `; time to 80 % after the last deploy's recovery began: ${recoveryTimes(runs, phases)}`;
       checks.push(recovered);
     }
+    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

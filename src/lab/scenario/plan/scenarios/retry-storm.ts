@@ -12,7 +12,17 @@
  * scenario would prove nothing.
  */
 import type { Check } from '../../../report/types.js';
-import { breakerOpenedCheck, fmt, label, meanGoodput, phase, recoveryCheck, recoveryTimes, runOf } from '../checks.js';
+import {
+  beatsPeersCheck,
+  breakerOpenedCheck,
+  fmt,
+  label,
+  meanGoodput,
+  phase,
+  recoveryCheck,
+  recoveryTimes,
+  runOf,
+} from '../checks.js';
 import { slice } from '../../measure/timeline.js';
 import type { ScenarioDefinition } from '../definition.js';
 import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
@@ -76,6 +86,7 @@ export const retryStorm: ScenarioDefinition = {
         detail: `recovery ${fmt(recGood)}/s vs warm-up ${fmt(warmGood)}/s (${fmt((100 * recGood) / Math.max(1, warmGood), 0)} %)`,
       });
     }
+    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

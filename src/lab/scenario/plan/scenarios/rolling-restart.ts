@@ -9,7 +9,7 @@
  * drain must end inside the grace period, and the report shows the dip.
  */
 import type { Check } from '../../../report/types.js';
-import { drainsCheck, fmt, label, meanGoodput, phase, recoveryCheck } from '../checks.js';
+import { beatsPeersCheck, drainsCheck, fmt, label, meanGoodput, phase, recoveryCheck } from '../checks.js';
 import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../../measure/timeline.js';
 import { pick } from './common.js';
@@ -70,6 +70,7 @@ export const rollingRestart: ScenarioDefinition = {
       });
       checks.push(recoveryCheck(run, phases, 0.8, 2));
     }
+    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

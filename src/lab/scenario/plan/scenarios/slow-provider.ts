@@ -8,7 +8,7 @@
  * DB acquire timeouts.
  */
 import type { Check, Phase } from '../../../report/types.js';
-import { breakerOpenedCheck, fmt, label, phase, recoveryCheck, recoveryTimes } from '../checks.js';
+import { beatsPeersCheck, breakerOpenedCheck, fmt, label, phase, recoveryCheck, recoveryTimes } from '../checks.js';
 import type { ScenarioDefinition, VariantRun } from '../definition.js';
 import { percentile, slice } from '../../measure/timeline.js';
 import { breakerEnvFor, gatewayRun, pick, scrapedTotals, variantsFor } from './common.js';
@@ -69,6 +69,7 @@ export const slowProvider: ScenarioDefinition = {
       recovered.detail += `; time to 80 % after the provider healed: ${recoveryTimes(runs, phases)}`;
       checks.push(recovered);
     }
+    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

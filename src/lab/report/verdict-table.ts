@@ -1,0 +1,191 @@
+/**
+ * The report's opening verdict: per scenario, each variant's SLO good % and
+ * goodput side by side, and, in words, every scenario where a peer beat the
+ * gateway. A sceptical reader looks for where the system loses first, so the
+ * losses are stated before any check, and the section is never empty by
+ * construction: when nothing wins it names the closest peer and its margin.
+ *
+ * The only derivation the renderers share (both must say the same thing):
+ * comparisons are made on the values as displayed, so a "win" is never a
+ * difference the table cannot show.
+ * Variants are whatever the report holds, in order of first appearance with
+ * the gateway first; nothing here names a peer.
+ */
+import type { BenchReport, VariantResult } from './types.js';
+import { fmtPerSecond, variantLabel } from './render-format.js';
+
+export const GATEWAY = 'gateway';
+
+export type VerdictMetric = 'good' | 'goodput';
+
+export interface VerdictCell {
+  /** SLO good share 0..1 (good / total); null when the SLO saw no request. */
+  good: number | null;
+  /** Final answers within the deadline per second of the run. */
+  goodput: number;
+}
+
+export interface VerdictRow {
+  scenario: string;
+  /** By variant id; absent when the variant did not run in this scenario. */
+  cells: Record<string, VerdictCell>;
+  /** Variant ids holding the best value of each metric (ties share it). */
+  best: Record<VerdictMetric, string[]>;
+}
+
+/** A peer ahead of the gateway (margin > 0) or, for `closest`, the smallest lead the gateway held (margin <= 0). */
+export interface Comparison {
+  scenario: string;
+  peer: string;
+  peerLabel: string;
+  metric: VerdictMetric;
+  gateway: number;
+  other: number;
+  /** other − gateway, in the metric's display unit (percentage points, or per second). */
+  margin: number;
+  /** margin relative to the gateway's value (0.05 = 5 % of it); Infinity when the gateway's is 0. */
+  relative: number;
+}
+
+export interface Verdict {
+  variants: { id: string; label: string }[];
+  rows: VerdictRow[];
+  /** Every (scenario, peer, metric) where the peer's displayed value beats the gateway's. */
+  losses: Comparison[];
+  /** When nothing beats the gateway: the comparison with the smallest relative lead. */
+  closest: Comparison | undefined;
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * The value a metric is compared on, as displayed: good % to 0.1 point,
+ * goodput as fmtPerSecond shows it (0.1/s under 10, whole numbers above).
+ */
+export function metricValue(cell: VerdictCell, metric: VerdictMetric): number | null {
+  if (metric === 'good') return cell.good === null ? null : round1(cell.good * 100);
+  if (!Number.isFinite(cell.goodput)) return null;
+  return Math.abs(cell.goodput) < 10 ? round1(cell.goodput) : Math.round(cell.goodput);
+}
+
+function cellOf(v: VariantResult): VerdictCell {
+  return { good: v.slo.total > 0 ? v.slo.good / v.slo.total : null, goodput: v.totals.goodput_per_s };
+}
+
+export function verdictOf(report: BenchReport): Verdict {
+  const labels = new Map<string, string>();
+  for (const s of report.scenarios)
+    for (const v of s.variants) if (!labels.has(v.variant)) labels.set(v.variant, variantLabel(v));
+  const ids = [...labels.keys()].sort((a, b) => Number(b === GATEWAY) - Number(a === GATEWAY));
+  const rows: VerdictRow[] = report.scenarios.map((s) => {
+    const cells: Record<string, VerdictCell> = {};
+    for (const v of s.variants) cells[v.variant] ??= cellOf(v);
+    const best = (metric: VerdictMetric): string[] => {
+      const vals = Object.entries(cells)
+        .map(([id, c]) => [id, metricValue(c, metric)] as const)
+        .filter((x): x is readonly [string, number] => x[1] !== null);
+      const top = Math.max(...vals.map(([, x]) => x));
+      return vals.filter(([, x]) => x === top).map(([id]) => id);
+    };
+    return { scenario: s.scenario, cells, best: { good: best('good'), goodput: best('goodput') } };
+  });
+
+  const all: Comparison[] = [];
+  for (const row of rows) {
+    const gw = row.cells[GATEWAY];
+    if (!gw) continue;
+    for (const [peer, cell] of Object.entries(row.cells)) {
+      if (peer === GATEWAY) continue;
+      for (const metric of ['good', 'goodput'] as const) {
+        const g = metricValue(gw, metric);
+        const o = metricValue(cell, metric);
+        if (g === null || o === null) continue;
+        const margin = round1(o - g);
+        all.push({
+          scenario: row.scenario,
+          peer,
+          peerLabel: labels.get(peer) ?? peer,
+          metric,
+          gateway: g,
+          other: o,
+          margin,
+          relative: g === 0 ? (margin === 0 ? 0 : Infinity) : margin / g,
+        });
+      }
+    }
+  }
+  const losses = all.filter((c) => c.margin > 0);
+  const closest =
+    losses.length > 0
+      ? undefined
+      : all.reduce<Comparison | undefined>((a, c) => (!a || c.relative > a.relative ? c : a), undefined);
+  return { variants: ids.map((id) => ({ id, label: labels.get(id)! })), rows, losses, closest };
+}
+
+function metricText(c: Comparison): string {
+  if (c.metric === 'good') {
+    if (c.margin === 0) return `SLO good % (${c.other.toFixed(1)} % for both)`;
+    return `SLO good % (${c.other.toFixed(1)} % vs bulwark's ${c.gateway.toFixed(1)} %, ${Math.abs(c.margin).toFixed(1)} points ${c.margin > 0 ? 'more' : 'less'})`;
+  }
+  if (c.margin === 0) return `goodput (${fmtPerSecond(c.other)}/s for both)`;
+  const pct = Number.isFinite(c.relative)
+    ? `, ${Math.abs(c.relative * 100).toFixed(1)} % ${c.margin > 0 ? 'more' : 'less'}`
+    : '';
+  return `goodput (${fmtPerSecond(c.other)}/s vs bulwark's ${fmtPerSecond(c.gateway)}/s${pct})`;
+}
+
+/** A cell as displayed: good % and goodput/s, each bold when best in its row. */
+export function cellText(row: VerdictRow, id: string, bold: (s: string) => string): string {
+  const c = row.cells[id];
+  if (!c) return '—';
+  const good = metricValue(c, 'good');
+  const goodput = metricValue(c, 'goodput');
+  const g = good === null ? '—' : `${good.toFixed(1)} %`;
+  const p = goodput === null ? '—' : `${fmtPerSecond(goodput)}/s`;
+  return `${row.best.good.includes(id) ? bold(g) : g} · ${row.best.goodput.includes(id) ? bold(p) : p}`;
+}
+
+export const VERDICT_LEGEND =
+  'Each cell: SLO good % (answers that are not 5xx and come within the SLO latency threshold, of all charge requests) · goodput (final answers, 201, 402 or a replay, within their deadline, per second of the run). The best of each row is in bold.';
+
+/**
+ * "Where bulwark loses" in plain words: a lead sentence, then one sentence
+ * per scenario with a loss (every peer ahead in it, the widest lead first,
+ * and on which metric by how much); or a lead saying nothing won and naming
+ * the closest peer and its margin. The lead is never empty.
+ */
+export function lossReport(v: Verdict): { lead: string; items: string[] } {
+  const [lead, ...items] = lossSentences(v);
+  return { lead: lead!, items };
+}
+
+function lossSentences(v: Verdict): string[] {
+  if (v.losses.length > 0) {
+    const compared = new Set(
+      v.rows.filter((r) => r.cells[GATEWAY] && Object.keys(r.cells).length > 1).map((r) => r.scenario),
+    );
+    const byScenario = new Map<string, Map<string, Comparison[]>>();
+    for (const c of v.losses) {
+      const peers = byScenario.get(c.scenario) ?? new Map<string, Comparison[]>();
+      peers.set(c.peer, [...(peers.get(c.peer) ?? []), c]);
+      byScenario.set(c.scenario, peers);
+    }
+    const worst = (cs: readonly Comparison[]) => Math.max(...cs.map((c) => c.relative));
+    return [
+      `bulwark (mechanisms on) is beaten in ${byScenario.size} of ${compared.size} scenarios it ran against peers:`,
+      ...[...byScenario].map(([scenario, peers]) => {
+        const parts = [...peers.values()]
+          .sort((a, b) => worst(b) - worst(a))
+          .map((cs) => `${cs[0]!.peerLabel} is ahead on ${cs.map(metricText).join(' and ')}`);
+        return `In ${scenario}, ${parts.join('; ')}.`;
+      }),
+    ];
+  }
+  if (v.closest) {
+    const c = v.closest;
+    return [
+      `No peer beats bulwark (mechanisms on) on SLO good % or goodput in any scenario. The closest is ${c.peerLabel} in ${c.scenario}, on ${metricText(c)}.`,
+    ];
+  }
+  return ['No scenario ran bulwark (mechanisms on) next to a peer, so there is nothing to compare.'];
+}

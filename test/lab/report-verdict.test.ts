@@ -1,0 +1,306 @@
+/**
+ * The verdict a reader sees first: the scenario × variant table and "Where
+ * bulwark loses" in words, on synthetic reports where the answer is known —
+ * a peer that wins one scenario must be named there and only there, with
+ * its margin; when nothing wins, the closest peer and margin are named (the
+ * section is never empty); a difference the table cannot show is no win;
+ * and any variant the report holds gets a column (peers are not a fixed list).
+ * Then the chart files: written beside report.md, each one linked, each link
+ * pointing at a file, stale charts removed, the HTML still self-contained.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { renderHtml, renderMarkdown } from '../../src/lab/report/render.js';
+import { lossReport, verdictOf } from '../../src/lab/report/verdict-table.js';
+import type { BenchReport, ScenarioResult, VariantName, VariantResult } from '../../src/lab/report/types.js';
+import { writeReport } from '../../src/lab/scenario/write/report-files.js';
+import { fixtureReport } from './fixtures/report-fixture.js';
+
+interface Row {
+  id: string;
+  /** SLO good share 0..1. */
+  good: number;
+  goodput: number;
+}
+
+const LABELS: Record<string, string> = {
+  gateway: 'bulwark (mechanisms on)',
+  'gateway-off': 'bulwark (mechanisms off)',
+  baseline: 'Fastify baseline',
+  'baseline-cluster': 'Fastify ×2 (node:cluster)',
+  'baseline-haproxy': 'Fastify ×2 behind HAProxy',
+};
+
+function variant(r: Row): VariantResult {
+  const total = 10_000;
+  const good = Math.round(r.good * total);
+  return {
+    variant: r.id as VariantName,
+    label: LABELS[r.id] ?? r.id,
+    timeline: [0, 1, 2].map((t) => ({ t, offered: 100, goodput: r.goodput, p99_ms: 10, rate_503: 0, timeouts: 0 })),
+    phases: {},
+    totals: {
+      goodput_per_s: r.goodput,
+      p99_ms: 10,
+      rate_503: 0,
+      timeouts: 0,
+      offered: total,
+      goodput: r.goodput * 100,
+      p999_ms: 20,
+    },
+    audit: { client_final: total, duplicates: 0, lost: 0, pending: 0, findings: [] },
+    slo: { total, good, error_ratio: 1 - good / total, burn_rate: 1 },
+    events: [],
+    behind_schedule: false,
+  };
+}
+
+function scenario(name: string, rows: Row[]): ScenarioResult {
+  return {
+    scenario: name,
+    title: name,
+    claim: '',
+    phases: [{ name: 'warm-up', start_s: 0, end_s: 3 }],
+    variants: rows.map(variant),
+    checks: [],
+  };
+}
+
+function report(scenarios: ScenarioResult[]): BenchReport {
+  return {
+    machine: { cores: 2, cpu_model: 'cpu', memory_gib: 4, node: 'v20.0.0', platform: 'linux x64', date: 'd' },
+    command: 'bulwark bench',
+    started_at: 's',
+    finished_at: 'f',
+    scenarios,
+  };
+}
+
+/** The Markdown section under a `## heading`, up to the next `## `. */
+function section(md: string, heading: string): string {
+  const at = md.indexOf(`\n## ${heading}\n`);
+  assert.ok(at >= 0, `no section ${heading}`);
+  const next = md.indexOf('\n## ', at + 4);
+  return md.slice(at, next < 0 ? undefined : next);
+}
+
+const cells = (row: string): string[] =>
+  row
+    .trim()
+    .replace(/^\||\|$/g, '')
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim());
+
+describe('verdict table and where bulwark loses', () => {
+  // A peer wins `deploy` only (on SLO good %, while bulwark keeps the goodput); bulwark wins everywhere else.
+  const oneLoss = report([
+    scenario('overload', [
+      { id: 'gateway', good: 0.95, goodput: 390 },
+      { id: 'gateway-off', good: 0.1, goodput: 40 },
+      { id: 'baseline', good: 0.05, goodput: 20 },
+      { id: 'baseline-haproxy', good: 0.4, goodput: 160 },
+    ]),
+    scenario('deploy', [
+      { id: 'gateway', good: 0.741, goodput: 259 },
+      { id: 'gateway-off', good: 0.386, goodput: 250 },
+      { id: 'baseline', good: 0.7, goodput: 240 },
+      { id: 'baseline-haproxy', good: 0.85, goodput: 255 },
+    ]),
+  ]);
+
+  it('names the one peer that wins, in the scenario it wins, with the margin, and nowhere else', () => {
+    const md = renderMarkdown(oneLoss);
+    const words = section(md, 'Where bulwark loses');
+    assert.match(words, /beaten in 1 of 2 scenarios/);
+    assert.match(
+      words,
+      /In deploy, Fastify ×2 behind HAProxy is ahead on SLO good % \(85\.0 % vs bulwark's 74\.1 %, 10\.9 points more\)\./,
+    );
+    assert.doesNotMatch(words, /overload/);
+    assert.doesNotMatch(words, /goodput \(/, 'bulwark kept the goodput in deploy: not a loss');
+    assert.doesNotMatch(words, /Fastify baseline|mechanisms off\)/, 'only the winner is named');
+    const html = renderHtml(oneLoss);
+    assert.match(
+      html,
+      /In deploy, Fastify ×2 behind HAProxy is ahead on SLO good % \(85\.0 % vs bulwark&#39;s 74\.1 %/,
+    );
+  });
+
+  it('opens the report: the verdict right after the header, before the checks and every scenario', () => {
+    const md = renderMarkdown(oneLoss);
+    const order = ['## Verdict', '## Where bulwark loses', '## Summary', '## overload'].map((h) =>
+      md.indexOf(`\n${h}\n`),
+    );
+    assert.ok(
+      order.every((x, i) => x > 0 && (i === 0 || x > order[i - 1]!)),
+      `order ${order.join(', ')}`,
+    );
+    assert.ok(md.indexOf('## Verdict') > md.indexOf('Started s, finished f.'));
+    const html = renderHtml(oneLoss);
+    const h = ['id="verdict"', 'id="losses"', 'id="summary"', 'class="scenario"'].map((x) => html.indexOf(x));
+    assert.ok(
+      h.every((x, i) => x > 0 && (i === 0 || x > h[i - 1]!)),
+      `order ${h.join(', ')}`,
+    );
+  });
+
+  it('has a column per variant present, best of each row in bold per metric', () => {
+    const md = renderMarkdown(oneLoss);
+    const lines = section(md, 'Verdict')
+      .split('\n')
+      .filter((l) => l.startsWith('|'));
+    assert.deepEqual(cells(lines[0]!), [
+      'Scenario',
+      'bulwark (mechanisms on)',
+      'bulwark (mechanisms off)',
+      'Fastify baseline',
+      'Fastify ×2 behind HAProxy',
+    ]);
+    assert.deepEqual(cells(lines[2]!), [
+      'overload',
+      '**95.0 %** · **390/s**',
+      '10.0 % · 40/s',
+      '5.0 % · 20/s',
+      '40.0 % · 160/s',
+    ]);
+    assert.deepEqual(cells(lines[3]!), [
+      'deploy',
+      '74.1 % · **259/s**',
+      '38.6 % · 250/s',
+      '70.0 % · 240/s',
+      '**85.0 %** · 255/s',
+    ]);
+  });
+
+  it('takes the gateway first whatever the order, and leaves a missing variant as a dash', () => {
+    const r = report([
+      scenario('capacity', [
+        { id: 'baseline-cluster', good: 0.9, goodput: 900 },
+        { id: 'gateway', good: 0.99, goodput: 1000 },
+      ]),
+      scenario('rolling-restart', [
+        { id: 'gateway', good: 0.975, goodput: 200 },
+        { id: 'baseline', good: 0.984, goodput: 200 },
+      ]),
+    ]);
+    const v = verdictOf(r);
+    assert.deepEqual(
+      v.variants.map((x) => x.id),
+      ['gateway', 'baseline-cluster', 'baseline'],
+    );
+    const lines = section(renderMarkdown(r), 'Verdict')
+      .split('\n')
+      .filter((l) => l.startsWith('|'));
+    assert.deepEqual(cells(lines[3]!), ['rolling-restart', '97.5 % · **200/s**', '—', '**98.4 %** · **200/s**']);
+    // A goodput tie is no loss; the SLO good % is.
+    assert.deepEqual(
+      v.losses.map((c) => [c.scenario, c.peer, c.metric, c.margin]),
+      [['rolling-restart', 'baseline', 'good', 0.9]],
+    );
+  });
+
+  it('when nothing beats bulwark, says so and names the closest peer and its margin', () => {
+    const r = report([
+      scenario('overload', [
+        { id: 'gateway', good: 0.95, goodput: 390 },
+        { id: 'baseline', good: 0.05, goodput: 20 },
+      ]),
+      scenario('deploy', [
+        { id: 'gateway', good: 0.9, goodput: 300 },
+        { id: 'baseline-cluster', good: 0.8, goodput: 297 },
+        { id: 'baseline', good: 0.85, goodput: 250 },
+      ]),
+    ]);
+    const words = section(renderMarkdown(r), 'Where bulwark loses');
+    assert.match(
+      words,
+      /No peer beats bulwark \(mechanisms on\) on SLO good % or goodput in any scenario\. The closest is Fastify ×2 \(node:cluster\) in deploy, on goodput \(297\/s vs bulwark's 300\/s, 1\.0 % less\)\./,
+    );
+    assert.doesNotMatch(words, /^- /m, 'no list of losses');
+    assert.match(renderHtml(r), /No peer beats bulwark/);
+  });
+
+  it('a difference the table cannot show is not a win', () => {
+    const r = report([
+      scenario('bulkhead', [
+        { id: 'gateway', good: 0.9731, goodput: 200.2 },
+        { id: 'baseline', good: 0.9734, goodput: 200.4 },
+      ]),
+    ]);
+    const v = verdictOf(r);
+    assert.deepEqual(v.losses, []);
+    assert.equal(v.closest?.margin, 0);
+    assert.match(
+      lossReport(v).lead,
+      /The closest is Fastify baseline in bulkhead, on (SLO good % \(97\.3 %|goodput \(200\/s) for both\)/,
+    );
+  });
+
+  it('a report without the gateway still says something', () => {
+    const r = report([scenario('capacity', [{ id: 'baseline', good: 0.9, goodput: 900 }])]);
+    assert.match(section(renderMarkdown(r), 'Where bulwark loses'), /nothing to compare/);
+    assert.match(section(renderMarkdown(report([])), 'Verdict'), /No scenario ran/);
+  });
+});
+
+describe('chart files beside report.md', () => {
+  it('writes every chart as an SVG file that report.md links relatively, and removes stale ones', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-report-'));
+    try {
+      // A chart left by an earlier run of another scenario must not survive.
+      await mkdir(path.join(dir, 'charts'));
+      await writeFile(path.join(dir, 'charts', 'gone-goodput.svg'), '<svg/>');
+      await writeFile(path.join(dir, 'charts', 'notes.txt'), 'kept: not a chart');
+      const r = fixtureReport();
+      const written = await writeReport(dir, r);
+      const md = await readFile(written.markdown, 'utf8');
+      const links = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!);
+      const withTimeline = r.scenarios.filter((s) => s.variants.some((v) => v.timeline.length > 0));
+      assert.equal(links.length, withTimeline.length * 3);
+      assert.deepEqual(
+        links.filter((l) => !/^charts\/[a-z0-9-]+-(goodput|p99|503)\.svg$/.test(l)),
+        [],
+        'relative links into charts/',
+      );
+      assert.deepEqual(
+        (await readdir(path.join(dir, 'charts'))).sort(),
+        [...links.map((l) => path.basename(l)), 'notes.txt'].sort(),
+      );
+      for (const l of links) {
+        const svg = await readFile(path.join(dir, l), 'utf8');
+        assert.match(
+          svg,
+          /^<!-- Generated by bulwark [^\n]*do not edit[^\n]*-->\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/,
+        );
+        assert.match(svg, /<\/svg>\n$/);
+        // XML forbids `--` inside a comment: an SVG file with one is not drawn at all.
+        for (const [, body] of svg.matchAll(/<!--([\s\S]*?)-->/g)) assert.doesNotMatch(body!, /--/, `${l}: comment`);
+        // The same drawing the HTML inlines (ids aside).
+        assert.ok(svg.includes('<polyline') || svg.includes('<path'), `${l} draws lines`);
+      }
+      assert.match(md, /^<!-- Generated by bulwark [^\n]*do not edit/);
+      const html = await readFile(written.html, 'utf8');
+      assert.match(html, /^<!doctype html>\n<!-- Generated by bulwark [^\n]*do not edit/);
+      assert.doesNotMatch(html, /charts\//, 'the HTML stays self-contained');
+      assert.equal((html.match(/<svg [^>]*class="chart"/g) ?? []).length, links.length);
+      // Same report again: same files, byte for byte.
+      const before = await Promise.all(links.map((l) => readFile(path.join(dir, l), 'utf8')));
+      await writeReport(dir, r);
+      assert.deepEqual(await Promise.all(links.map((l) => readFile(path.join(dir, l), 'utf8'))), before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps two scenarios of one name apart', async () => {
+    const r = report([
+      scenario('deploy', [{ id: 'gateway', good: 1, goodput: 1 }]),
+      scenario('deploy', [{ id: 'gateway', good: 1, goodput: 2 }]),
+    ]);
+    const links = [...renderMarkdown(r).matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!);
+    assert.equal(new Set(links).size, 6);
+  });
+});

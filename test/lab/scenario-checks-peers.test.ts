@@ -1,0 +1,94 @@
+/**
+ * The check building blocks that compare the gateway with its peers and
+ * measure a capacity: the gateway must hold the best peer's SLO good %
+ * (within the tolerance), mechanisms off is no peer, a run without peers
+ * gets no check rather than a pass; a capacity is the best sustained window
+ * before a collapse, never a mean across it.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { beatsPeersCheck, bestWindowGoodput, peerRuns } from '../../src/lab/scenario/plan/checks.js';
+import type { VariantRun } from '../../src/lab/scenario/plan/definition.js';
+import type { TimelinePoint } from '../../src/lab/report/types.js';
+
+function run(variant: string, good: number, total = 1000, goodput = 100): VariantRun {
+  return {
+    result: { variant, slo: { total, good }, totals: { goodput_per_s: goodput }, timeline: [] },
+  } as unknown as VariantRun;
+}
+
+const points = (goodputs: readonly number[], from = 0): TimelinePoint[] =>
+  goodputs.map((goodput, i) => ({ t: from + i, offered: 600, goodput, p99_ms: 1, rate_503: 0, timeouts: 0 }));
+
+describe("gateway's SLO good % against the best peer", () => {
+  it('fails when a peer is ahead by more than the tolerance, naming it and the margin', () => {
+    const [c] = beatsPeersCheck([
+      run('gateway', 741),
+      run('gateway-off', 386),
+      run('baseline', 850),
+      run('baseline-hardened', 877),
+    ]);
+    assert.equal(c!.passed, false);
+    assert.match(c!.detail, /gateway 74\.1 % vs best peer baseline-hardened 87\.7 % \(-13\.6 points\)/);
+    assert.match(c!.detail, /gateway-off 38\.6 %/);
+  });
+
+  it('passes within the tolerance and when ahead; a tolerance of 0 holds the gateway to strictly not behind', () => {
+    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 984)])[0]!.passed, true);
+    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 984)], 0)[0]!.passed, false);
+    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 975)], 0)[0]!.passed, true);
+    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 986)])[0]!.passed, false);
+  });
+
+  it('mechanisms off is the control, not a peer; any other variant is, whatever its name', () => {
+    assert.deepEqual(
+      peerRuns([run('gateway', 1), run('gateway-off', 1), run('baseline-cluster', 1), run('baseline-haproxy', 1)]).map(
+        (r) => r.result.variant,
+      ),
+      ['baseline-cluster', 'baseline-haproxy'],
+    );
+    // Off far ahead does not fail the check: it answers another question (the before/after rows).
+    assert.equal(
+      beatsPeersCheck([run('gateway', 450), run('gateway-off', 530), run('baseline-haproxy', 440)])[0]!.passed,
+      true,
+    );
+    assert.equal(
+      beatsPeersCheck([run('gateway', 450), run('gateway-off', 530), run('baseline-haproxy', 470)])[0]!.passed,
+      false,
+    );
+  });
+
+  it('gives no check, not a pass, when there is nothing to compare', () => {
+    assert.deepEqual(beatsPeersCheck([run('gateway', 900), run('gateway-off', 100)]), []);
+    assert.deepEqual(beatsPeersCheck([run('baseline', 900)]), []);
+  });
+
+  it('a gateway whose SLO saw nothing fails', () => {
+    assert.equal(beatsPeersCheck([run('gateway', 0, 0), run('baseline', 0, 10)])[0]!.passed, false);
+  });
+});
+
+describe('capacity: the best sustained window before a collapse', () => {
+  it("credits a collapsing variant with what it sustained, not its phase's mean", () => {
+    // The timeline: ~395/s for two seconds, then 114, then 0 (the phase's mean was 127.8/s).
+    const tl = points([395, 396, 114, 0, 0], 5);
+    const w2 = bestWindowGoodput(tl, 5, 10, 2);
+    assert.deepEqual(w2, { goodput: 395.5, from: 5 });
+    const w3 = bestWindowGoodput(tl, 5, 10, 3);
+    assert.equal(w3.from, 5);
+    assert.ok(Math.abs(w3.goodput - (395 + 396 + 114) / 3) < 1e-9);
+  });
+
+  it('takes the best window anywhere in the range, only inside it, and a missing second as zero', () => {
+    const tl = points([10, 10, 50, 60, 70, 10, 900]);
+    assert.deepEqual(bestWindowGoodput(tl, 0, 6, 3), { goodput: 60, from: 2 });
+    // t = 3 missing: the windows through it count a zero there.
+    const gap = tl.filter((p) => p.t !== 3);
+    assert.deepEqual(bestWindowGoodput(gap, 0, 6, 3), { goodput: 40, from: 2 });
+  });
+
+  it('a range shorter than the window is one window; an empty one is zero', () => {
+    assert.deepEqual(bestWindowGoodput(points([100, 200]), 0, 2, 3), { goodput: 150, from: 0 });
+    assert.deepEqual(bestWindowGoodput([], 0, 4, 3).goodput, 0);
+  });
+});
