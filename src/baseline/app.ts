@@ -17,7 +17,9 @@
  *   headers and bodies that are not UTF-8 are refused as in the gateway;
  * - a body not complete BODY_TIMEOUT_MS after the headers gets 408 and a
  *   close, and at most MAX_CONNECTIONS connections are open (Node's
- *   server.maxConnections: further ones are closed at accept).
+ *   server.maxConnections: further ones are closed at accept);
+ * - with MAX_REQUESTS_PER_ADDRESS set, one client address holds at most that
+ *   many open requests on the gateway's tracked routes, as in the gateway.
  */
 import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
 import { STATUS_CODES } from 'node:http';
@@ -42,6 +44,7 @@ import { openApiDocument } from '../http/openapi.js';
 import { bodyFor, failedAnswerLog, REQUEST_ID_HEADER, requestIdFrom } from '../runtime/request-id.js';
 import type { ServerSettings } from '../service/settings.js';
 import type { ServiceState } from '../service/state.js';
+import { AddressCap } from '../resilience/address-cap.js';
 
 /** `maxConnections` is Node's server.maxConnections. */
 export type BaselineSettings = ServerSettings;
@@ -54,6 +57,8 @@ export interface BaselineAppDeps {
   clock?: Clock;
   /** Registered before the routes (the --hardened plugins); runs after our own hooks. */
   plugins?: (app: FastifyInstance) => void;
+  /** The per-address bookkeeping (default: one for settings.maxRequestsPerAddress); passed by tests to look inside. */
+  addresses?: AddressCap;
 }
 
 /** uWebSockets.js closes idle keep-alive connections after 10 s; so do we. */
@@ -65,6 +70,8 @@ const HEADERS_TIMEOUT_MS = 10_000;
 /** How often Node looks for requests past HEADERS_TIMEOUT_MS (its default, 30 s, would let them linger). */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 const CHARGES_PREFIX = '/charges/';
+/** The routes the gateway tracks as open requests (its probes, 404s and 405s are answered at once, uncounted). */
+const PER_ADDRESS_ROUTES = new Set(['POST /charge', 'GET /charges/:key', 'GET /quote']);
 
 const asIs = (body: unknown): string => body as string;
 
@@ -215,10 +222,25 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     uploads.delete(req);
   };
 
+  const addresses = d.addresses ?? new AddressCap(s.maxRequestsPerAddress);
+  const atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
+
   // In flight from routing until the response closes (answered or client gone), like the gateway's Exchange.
   app.addHook('onRequest', (req, reply, done) => {
     reply.raw.once('close', state.begin());
     if (req.is404) return send(reply, notFound());
+    if (addresses.enabled && PER_ADDRESS_ROUTES.has(`${req.method} ${req.routeOptions.url}`)) {
+      const address = req.socket.remoteAddress;
+      if (address !== undefined) {
+        const within = addresses.take(address);
+        // 'close' comes once for every response: answered, refused, timed out (408) or abandoned by the client.
+        reply.raw.once('close', () => addresses.release(address));
+        if (!within) {
+          addresses.refusals++;
+          return send(reply, atAddressCap, true);
+        }
+      }
+    }
     done();
   });
 

@@ -7,6 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
 import { FixedLimit, GradientLimit, type Limit } from '../resilience/limit.js';
 import {
+  atConcurrencyLimit,
   DEFAULT_SHEDDER,
   shed,
   type AdmissionStats,
@@ -129,6 +130,34 @@ export class Admission {
     if (w < 1) return Math.max(0, w);
     this.#warm = true;
     return 1;
+  }
+
+  /**
+   * Take a slot again for a request tryAdmit() admitted, which gave its slot
+   * back meanwhile (gateway: a charge whose body did not come with its
+   * headers holds no slot while it uploads). The decision was made once, at
+   * the headers: a second probabilistic shed would refuse a body sent in a
+   * later packet with probability 1 − (1 − p)² instead of p. Only the
+   * deterministic rules apply: the hard concurrency limit, so slots never
+   * exceed it, and (with shedding on) a deadline already spent during the
+   * upload, or below the provider's fastest answer, which could only end in
+   * a 504 after a claim.
+   */
+  readmit(cls: RequestClass, remainingMs: number): ShedReason | null {
+    let reason: ShedReason | null = null;
+    if (this.s.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current)) reason = 'concurrency';
+    else if (
+      this.s.shedding &&
+      (remainingMs <= 0 || (cls === 'charge' && remainingMs < (this.providerFloorMs?.() ?? 0)))
+    )
+      reason = 'deadline';
+    if (reason) {
+      this.shed[reason]++;
+      return reason;
+    }
+    this.inFlight++;
+    if (cls === 'charge') this.chargesInFlight++;
+    return null;
   }
 
   /** An admitted request ended before any work was done (invalid, refused, client gone): no latency sample. */

@@ -29,6 +29,7 @@ import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
 import type { Admission } from './admission.js';
+import { AddressCap } from '../resilience/address-cap.js';
 import type { Breaker } from '../resilience/breaker.js';
 import type { Downstream } from '../resilience/protection.js';
 import type { RequestClass, ShedReason } from '../resilience/shedder.js';
@@ -91,6 +92,9 @@ export class Gateway {
   readonly #atCapacity = problem('overloaded', { detail: 'Too many requests open at once' });
   /** Requests refused because maxConnections requests were open. */
   capRefusals = 0;
+  readonly #atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
+  /** Open requests per remote address (maxRequestsPerAddress). */
+  readonly #perAddress: AddressCap;
   /** Requests whose body is still arriving, each with its 408 deadline. */
   readonly #uploads: UploadTimer;
   /** Charges admitted this turn whose body was still arriving when their handler returned. */
@@ -130,6 +134,7 @@ export class Gateway {
       clock,
       problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }),
     );
+    this.#perAddress = new AddressCap(s.maxRequestsPerAddress);
     this.#failedAnswer = failedAnswerLog(log);
     this.app = nativeUws().App();
     this.#routes();
@@ -183,16 +188,27 @@ export class Gateway {
       x.send(this.#atCapacity, true);
       return true;
     }
+    // #track counted this request, so over the cap means more than the limit.
+    if (x.address !== '' && this.#perAddress.openFrom(x.address) > this.#perAddress.limit) {
+      this.#perAddress.refusals++;
+      x.send(this.#atAddressCap, true);
+      return true;
+    }
     return false;
   }
 
   #track(res: HttpResponse, route: RouteLabel, requestId: string): Exchange {
     const end = this.state.begin();
+    // Read now: the address, like the request, can only be read in the handler's synchronous part.
+    const address = this.#perAddress.enabled ? remoteAddress(res) : '';
+    if (address !== '') this.#perAddress.take(address);
     const started = this.clock.now();
     const t = this.telemetry;
     const x = new Exchange(res, {
       sent: (ex, status, body) => this.#failedAnswer(ex.requestId, route, status, body),
+      // Runs exactly once, whether the request was answered (a refusal and a 408 included) or aborted.
       finish: (x) => {
+        if (x.address !== '') this.#perAddress.release(x.address);
         this.#uploads.delete(x);
         end();
       },
@@ -204,6 +220,7 @@ export class Gateway {
         : {}),
     });
     x.requestId = requestId;
+    x.address = address;
     return x;
   }
 
@@ -254,7 +271,8 @@ export class Gateway {
     // The slot is held while uWS hands over the body that came with the
     // headers (synchronously, in this same turn of the event loop); a body
     // still incomplete when the turn ends gives it back (#releaseUploaders)
-    // and is admitted again once complete. A client trickling its body holds
+    // and takes it again once complete (readmit: the same decision, no second
+    // shed). A client trickling its body holds
     // no slot, only an open request, bounded by maxConnections and bodyTimeoutMs.
     x.onEnd = () => this.guards.admission.cancel('charge');
     this.#uploads.add(x);
@@ -279,12 +297,14 @@ export class Gateway {
     }
   }
 
-  /** The complete body of a charge: (re)admit, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
+  /** The complete body of a charge: retake the slot if given back, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
   #chargeBody(x: Exchange, arrival: number, head: ChargeHead, body: Buffer): void {
     this.#uploads.delete(x);
     if (x.onEnd === undefined) {
-      // The slot was given back while the body trickled in: admission decides again, on the time left.
-      const shedReason = this.guards.admission.tryAdmit(
+      // The slot was given back while the body trickled in. Admitted at the
+      // headers, it keeps that decision: it takes a slot again if the hard
+      // limit and the time left allow, without meeting the shedder's dice a second time.
+      const shedReason = this.guards.admission.readmit(
         'charge',
         admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival),
       );
@@ -401,6 +421,9 @@ export class Gateway {
     uploading: number;
     capRefusals: number;
     bodyTimeouts: number;
+    maxRequestsPerAddress: number;
+    openAddresses: number;
+    addressCapRefusals: number;
   } {
     return {
       openRequests: this.state.inFlight,
@@ -408,6 +431,9 @@ export class Gateway {
       uploading: this.#uploads.size,
       capRefusals: this.capRefusals,
       bodyTimeouts: this.#uploads.expired,
+      maxRequestsPerAddress: this.#perAddress.limit,
+      openAddresses: this.#perAddress.addresses,
+      addressCapRefusals: this.#perAddress.refusals,
     };
   }
 
@@ -458,6 +484,11 @@ export class Gateway {
     this.#uploads.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
+}
+
+/** The peer's address as uWS prints it (IPv4 as dotted quad, IPv6 in full); only valid inside the handler's synchronous part. */
+function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
 }
 
 /** Bytes of `METHOD url?query HTTP/1.1\r\n` and the blank line, near enough: what a header limit counts besides the headers. */

@@ -31,6 +31,10 @@ export interface GatewayMetricSources {
     uploading: number;
     capRefusals: number;
     bodyTimeouts: number;
+    /** MAX_REQUESTS_PER_ADDRESS (0 = off), the addresses with an open request, and the refusals it made. */
+    maxRequestsPerAddress: number;
+    openAddresses: number;
+    addressCapRefusals: number;
   };
   nowEpochMs: () => number;
 }
@@ -154,6 +158,27 @@ export function renderGatewayMetrics(sources: GatewayMetricSources): string {
         'Requests answered 408 because their body did not arrive within BODY_TIMEOUT_MS.',
       )
       .sample('bulwark_http_body_timeouts_total', f.bodyTimeouts);
+    out
+      .family(
+        'bulwark_http_requests_per_address_limit',
+        'gauge',
+        'MAX_REQUESTS_PER_ADDRESS: open requests one client address may hold (0 = no cap).',
+      )
+      .sample('bulwark_http_requests_per_address_limit', f.maxRequestsPerAddress);
+    out
+      .family(
+        'bulwark_http_open_request_addresses',
+        'gauge',
+        'Client addresses with an open request (counted only while MAX_REQUESTS_PER_ADDRESS is on).',
+      )
+      .sample('bulwark_http_open_request_addresses', f.openAddresses);
+    out
+      .family(
+        'bulwark_http_address_cap_refusals_total',
+        'counter',
+        'Requests refused because their address had MAX_REQUESTS_PER_ADDRESS requests open.',
+      )
+      .sample('bulwark_http_address_cap_refusals_total', f.addressCapRefusals);
   }
 
   const pool = sources.pool();

@@ -88,7 +88,7 @@ export function shed(
   c: ShedderConfig = DEFAULT_SHEDDER,
 ): ShedReason | null {
   if (cls === 'charge' && s.remainingMs < (s.downstreamFloorMs ?? 0)) return 'deadline';
-  if (s.inFlight >= Math.max(1, Math.floor(s.limit * CLASS_SHARE[cls]))) return 'concurrency';
+  if (atConcurrencyLimit(cls, s.inFlight, s.limit)) return 'concurrency';
   const overDelay = (s.loopDelayMs - c.loopDelayTargetMs) / c.loopDelaySpanMs;
   const overUtil = (s.utilization - c.utilizationTarget) / (1 - c.utilizationTarget);
   const pressure = Math.max(0, Math.min(1, Math.max(overDelay, overUtil)));
@@ -110,6 +110,11 @@ export function shed(
   )
     return 'downstream';
   return null;
+}
+
+/** The hard part of the decision: the class's share of the concurrency limit is taken. No chance involved. */
+export function atConcurrencyLimit(cls: RequestClass, inFlight: number, limit: number): boolean {
+  return inFlight >= Math.max(1, Math.floor(limit * CLASS_SHARE[cls]));
 }
 
 /** What admission (the limit and this shedder, on the front thread) reports for /metrics and /admin/state. */

@@ -10,6 +10,8 @@ export interface ServerSettings extends ChargeRequestSettings {
   bodyTimeoutMs: number;
   /** Requests (gateway) or connections (baseline: Node's server.maxConnections) open at once before new ones are refused. */
   maxConnections: number;
+  /** Open requests one remote address may hold before its new ones get 503 and a close; 0 = no cap. */
+  maxRequestsPerAddress: number;
   /** How long a fetched fx rate answers quotes without a new fetch. */
   fxCacheTtlMs: number;
 }

@@ -18,6 +18,7 @@ const SETTINGS: BaselineSettings = {
   maxRequestTimeoutMs: 30_000,
   bodyTimeoutMs: 5000,
   maxConnections: 1000,
+  maxRequestsPerAddress: 0,
   fxCacheTtlMs: 5000,
 };
 const BODY = JSON.stringify({ amount: 1000, currency: 'usd', source: 'tok_visa' });

@@ -24,6 +24,7 @@ const SETTINGS: BaselineSettings = {
   maxRequestTimeoutMs: 30_000,
   bodyTimeoutMs: 5000,
   maxConnections: 1000,
+  maxRequestsPerAddress: 0,
   fxCacheTtlMs: 5000,
 };
 const CHARGE = {
