@@ -17,41 +17,37 @@
  *   headers and bodies that are not UTF-8 are refused as in the gateway;
  * - a body not complete BODY_TIMEOUT_MS after the headers gets 408 and a
  *   close, and at most MAX_CONNECTIONS connections are open (Node's
- *   server.maxConnections: further ones are closed at accept).
+ *   server.maxConnections: further ones are closed at accept);
+ * - with MAX_REQUESTS_PER_ADDRESS set, one client address holds at most that
+ *   many open requests on the gateway's tracked routes, as in the gateway.
  */
 import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChargeService } from '../charge/service.js';
-import { validateIdempotencyKey } from '../charge/validate.js';
 import {
   chargeHead,
   MAX_HEADER_SECTION_BYTES,
   pairsFromRaw,
+  parseChargeKey,
   parseChargeRequest,
   problemFrom,
+  replyByDeadline,
 } from '../charge/request.js';
 import { problem, json, type Reply } from '../errors/catalogue.js';
-import { parseQuoteQuery, quoteReply, RateCache, type QuoteQuery } from '../fx/quote.js';
+import { QuoteService } from '../fx/quote-service.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { openApiDocument } from '../http/openapi.js';
 import { bodyFor, failedAnswerLog, REQUEST_ID_HEADER, requestIdFrom } from '../runtime/request-id.js';
-import type { ServiceState } from './state.js';
+import type { ServerSettings } from '../service/settings.js';
+import type { ServiceState } from '../service/state.js';
+import { AddressCap } from '../resilience/address-cap.js';
 
-export interface BaselineSettings {
-  maxBodyBytes: number;
-  requestTimeoutMs: number;
-  minRequestTimeoutMs: number;
-  maxRequestTimeoutMs: number;
-  /** A body not complete this long after its headers gets 408 and a close. */
-  bodyTimeoutMs: number;
-  /** Node's server.maxConnections. */
-  maxConnections: number;
-  fxCacheTtlMs: number;
-}
+/** `maxConnections` is Node's server.maxConnections. */
+export type BaselineSettings = ServerSettings;
 
 export interface BaselineAppDeps {
   settings: BaselineSettings;
@@ -61,10 +57,10 @@ export interface BaselineAppDeps {
   clock?: Clock;
   /** Registered before the routes (the --hardened plugins); runs after our own hooks. */
   plugins?: (app: FastifyInstance) => void;
+  /** The per-address bookkeeping (default: one for settings.maxRequestsPerAddress); passed by tests to look inside. */
+  addresses?: AddressCap;
 }
 
-/** Same grace as the gateway's front thread gives a late service answer before its own 504. */
-const DEADLINE_GRACE_MS = 50;
 /** uWebSockets.js closes idle keep-alive connections after 10 s; so do we. */
 const KEEP_ALIVE_TIMEOUT_MS = 10_000;
 /** Idempotency keys are validated by us (255 chars, maybe %-encoded); find-my-way's default of 100 would 404 them. */
@@ -74,6 +70,8 @@ const HEADERS_TIMEOUT_MS = 10_000;
 /** How often Node looks for requests past HEADERS_TIMEOUT_MS (its default, 30 s, would let them linger). */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 const CHARGES_PREFIX = '/charges/';
+/** The routes the gateway tracks as open requests (its probes, 404s and 405s are answered at once, uncounted). */
+const PER_ADDRESS_ROUTES = new Set(['POST /charge', 'GET /charges/:key', 'GET /quote']);
 
 const asIs = (body: unknown): string => body as string;
 
@@ -105,20 +103,6 @@ function splitUrl(url: string): { path: string; query: string } {
   return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
-/** GET /charges/:key's validation, on the raw (still %-encoded) segment as uWS hands it over. */
-function chargeKey(rawSegment: string): { ok: true; key: string } | { ok: false; reply: Reply } {
-  let key: string;
-  try {
-    key = decodeURIComponent(rawSegment);
-  } catch {
-    key = '';
-  }
-  const valid = validateIdempotencyKey(key);
-  if (!valid.ok)
-    return { ok: false, reply: problem('invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail }) };
-  return { ok: true, key };
-}
-
 /**
  * Where the gateway routes a URL that find-my-way refused (bad %-encoding,
  * over-long parameter): uWS matches `/charges/:key` on the raw text and
@@ -129,8 +113,8 @@ function unroutableUrl(method: string, url: string): Reply {
   const rest = path.startsWith(CHARGES_PREFIX) ? path.slice(CHARGES_PREFIX.length) : '';
   if (rest === '' || rest.includes('/')) return notFound();
   if (method !== 'GET') return methodNotAllowed(ROUTES['/charges/:key']!);
-  const k = chargeKey(rest);
-  return k.ok ? notFound() : k.reply;
+  const k = parseChargeKey(rest);
+  return k.ok ? notFound() : problemFrom(k);
 }
 
 function errorReply(e: FastifyError, maxBodyBytes: number): Reply | undefined {
@@ -182,7 +166,12 @@ function writeRaw(socket: Socket, r: Reply): void {
 export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
   const { settings: s, service, state, log } = d;
   const clock = d.clock ?? systemClock;
-  const rates = new RateCache(s.fxCacheTtlMs);
+  const quotes = new QuoteService({
+    clock,
+    cacheTtlMs: s.fxCacheTtlMs,
+    requestTimeoutMs: s.requestTimeoutMs,
+    fetchRate: (from, to, deadline) => service.rate(from, to, deadline),
+  });
   const send = (reply: FastifyReply, r: Reply, close = false) => sendReply(reply, r, state, close);
 
   const app = fastify({
@@ -233,10 +222,25 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     uploads.delete(req);
   };
 
+  const addresses = d.addresses ?? new AddressCap(s.maxRequestsPerAddress);
+  const atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
+
   // In flight from routing until the response closes (answered or client gone), like the gateway's Exchange.
   app.addHook('onRequest', (req, reply, done) => {
     reply.raw.once('close', state.begin());
     if (req.is404) return send(reply, notFound());
+    if (addresses.enabled && PER_ADDRESS_ROUTES.has(`${req.method} ${req.routeOptions.url}`)) {
+      const address = req.socket.remoteAddress;
+      if (address !== undefined) {
+        const within = addresses.take(address);
+        // 'close' comes once for every response: answered, refused, timed out (408) or abandoned by the client.
+        reply.raw.once('close', () => addresses.release(address));
+        if (!within) {
+          addresses.refusals++;
+          return send(reply, atAddressCap, true);
+        }
+      }
+    }
     done();
   });
 
@@ -268,24 +272,11 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
 
   d.plugins?.(app);
 
-  /** Resolve with the service's reply, or 504 at the deadline plus grace, like the gateway's #dispatch. */
+  /** The service's reply, or 504 at the deadline plus grace, as in the gateway. */
   const byDeadline = (op: string, work: Promise<Reply>, deadline: number): Promise<Reply> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(
-        () => resolve(problem('deadline_exceeded')),
-        Math.max(0, deadline - clock.epochMs()) + DEADLINE_GRACE_MS,
-      );
-      work.then(
-        (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          log.error({ err: e, op }, 'task failed');
-          resolve(problem('internal_error'));
-        },
-      );
+    replyByDeadline(clock, deadline, work, (e) => {
+      log.error({ err: e, op }, 'task failed');
+      return problem('internal_error');
     });
 
   /** POST /charge after the body is read: the shared request layer, then the service. */
@@ -337,38 +328,13 @@ export function buildBaselineApp(d: BaselineAppDeps): FastifyInstance {
     onRequest: (req, reply, done) => (rawKeySegment(req) === '' ? send(reply, notFound()) : done()),
     handler: async (req, reply) => {
       const arrival = clock.epochMs() - reply.elapsedTime;
-      const k = chargeKey(rawKeySegment(req));
+      const k = parseChargeKey(rawKeySegment(req));
       const deadline = arrival + s.requestTimeoutMs;
-      send(reply, k.ok ? await byDeadline('get', service.getCharge(k.key, deadline), deadline) : k.reply);
+      send(reply, k.ok ? await byDeadline('get', service.getCharge(k.value, deadline), deadline) : problemFrom(k));
     },
   });
 
-  app.get('/quote', async (req, reply) => {
-    const q = parseQuoteQuery(splitUrl(req.url).query);
-    send(
-      reply,
-      q.ok ? await quote(q.value) : problem(q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) }),
-    );
-  });
-
-  async function quote(q: QuoteQuery): Promise<Reply> {
-    const pair = `${q.from}-${q.to}`;
-    const hit = rates.fresh(pair, clock.now());
-    if (hit) return quoteReply(q, hit.rate, hit.asOf, false);
-    const deadline = clock.epochMs() + s.requestTimeoutMs;
-    try {
-      const r = await rates.singleFlight(pair, () => service.rate(q.from, q.to, deadline));
-      if (r.ok) {
-        rates.put(pair, r.rate, r.asOf, clock.now());
-        return quoteReply(q, r.rate, r.asOf, false);
-      }
-      if (r.reason === 'not_found') return problem('invalid_query', { field: 'to', detail: `No rate for ${pair}` });
-    } catch {
-      // fall through to the stale answer, as for a failed fetch
-    }
-    const last = rates.last(pair);
-    return last ? quoteReply(q, last.rate, last.asOf, true) : problem('fx_unavailable');
-  }
+  app.get('/quote', async (req, reply) => send(reply, await quotes.quote(splitUrl(req.url).query)));
 
   const health = json(200, { status: 'ok' });
   // The baseline does not run uWebSockets.js: `uws` is null where the gateway reports its build.

@@ -19,7 +19,8 @@ import { every, installShutdown } from '../runtime/process.js';
 import { buildBaselineApp } from './app.js';
 import type { FromWorker, ToWorker } from './cluster.js';
 import { breakerOptionsFor, createProviderBreaker, registerUnderPressure } from './hardened.js';
-import { ServiceState } from './state.js';
+import { ServiceState } from '../service/state.js';
+import { DB_CHECK_INTERVAL_MS } from '../service/timers.js';
 
 export const PID_HEADER = 'x-bulwark-pid';
 
@@ -71,7 +72,7 @@ export async function serveClusterWorker(c: BaselineConfig, log: Logger, process
   await tell({ type: 'built' });
   const port = await listen;
   await app.listen({ host: c.host, port });
-  const timer = every(1000, () => state.refreshDbCheck(() => service.ping()));
+  const timer = every(DB_CHECK_INTERVAL_MS, () => state.refreshDbCheck(() => service.ping()));
   await state.refreshDbCheck(() => service.ping());
   await tell({ type: 'listening' });
   log.info({ port, pid: process.pid, worker: cluster.worker?.id }, 'worker listening');

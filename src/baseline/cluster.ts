@@ -24,12 +24,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { BaselineConfig } from '../config/service.js';
-import { reconcileBacklog } from '../charge/reconciler.js';
 import { chargeServiceSettings, createChargeService } from '../charge/service.js';
 import type { Dependencies } from '../runtime/dependencies.js';
 import type { Logger } from '../runtime/logger.js';
-import { every } from '../runtime/process.js';
 import type { StartingListener } from '../runtime/starting.js';
+import { systemClock } from '../lib/clock.js';
+import { ServiceState } from '../service/state.js';
+import { startServiceTimers, timerErrors } from '../service/timers.js';
 
 /** Messages between the primary and a worker. */
 export type ToWorker = { type: 'listen'; port: number } | { type: 'drain' };
@@ -122,24 +123,14 @@ export async function startClusterPrimary(
   }
 
   const service = createChargeService(chargeServiceSettings(c, deps, 1 / n), { log });
-  const timers = [
-    every(
-      c.reconcileIntervalMs,
-      async () => {
-        const r = await reconcileBacklog(() => service.reconcile(), c.reconcileBatch);
-        if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
-      },
-      (e) => log.error({ err: e }, 'reconcile failed'),
-    ),
-    every(
-      c.reapIntervalMs,
-      async () => {
-        const reaped = await service.reap();
-        if (reaped > 0) log.info({ reaped }, 'reaper pruned completed keys');
-      },
-      (e) => log.error({ err: e }, 'reap failed'),
-    ),
-  ];
+  // The primary serves nothing: its ServiceState only carries the database check the timers refresh.
+  const timers = await startServiceTimers(
+    c,
+    new ServiceState(),
+    service,
+    log,
+    timerErrors({ clock: systemClock, log }),
+  );
   log.info(
     { port, pid: process.pid, processes: n, workers: first.map((w) => w.process.pid), hardened: c.hardened },
     'listening',
@@ -185,7 +176,7 @@ export async function startClusterPrimary(
         'drain finished',
       );
       try {
-        await Promise.all(timers.map((t) => t.stop()));
+        await timers.stop();
         await service.close();
         await deps.stop();
       } catch (e) {

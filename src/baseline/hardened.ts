@@ -55,7 +55,7 @@ import type { AttemptOutcome, Provider } from '../downstream/provider-client.js'
 import { problem } from '../errors/catalogue.js';
 import type { Logger } from '../runtime/logger.js';
 import { prepareReply } from './app.js';
-import type { ServiceState } from './state.js';
+import type { ServiceState } from '../service/state.js';
 
 export const UNDER_PRESSURE_OPTIONS = Object.freeze({
   /** ms of mean event-loop delay over a sample (header: why 100). */

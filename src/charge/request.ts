@@ -15,6 +15,7 @@
  * Content-Lengths) mean a proxy in front may have acted on the other one.
  */
 import { problem, type Reply } from '../errors/catalogue.js';
+import type { Clock } from '../lib/clock.js';
 import { fingerprint } from './fingerprint.js';
 import { isJsonContentType, parseTimeoutHeader, validateChargeBody, validateIdempotencyKey } from './validate.js';
 import type { ChargeInput, Invalid, Valid } from './input.js';
@@ -165,6 +166,56 @@ export function parseChargeRequest(
 ): Valid<ChargeRequest> | Invalid {
   const head = chargeHead(headers, s);
   return head.ok ? completeCharge(head.value, body, s, arrivalEpochMs) : head;
+}
+
+/** GET /charges/:key: the key from its raw (still %-encoded) path segment, as both servers receive it. */
+export function parseChargeKey(rawSegment: string): Valid<string> | Invalid {
+  let key: string;
+  try {
+    key = decodeURIComponent(rawSegment);
+  } catch {
+    key = ''; // bad %-encoding: refused below like any other invalid key
+  }
+  const valid = validateIdempotencyKey(key);
+  if (!valid.ok) return { ok: false, code: 'invalid_idempotency_key', field: 'idempotencyKey', detail: valid.detail };
+  return { ok: true, value: key };
+}
+
+/**
+ * How long after a request's deadline a server waits for the service's own
+ * answer before answering 504 itself: the service's answer is the better one
+ * (it knows whether a charge was claimed or finished), the server's timer is
+ * only the guarantee that the client hears something.
+ */
+export const DEADLINE_ANSWER_GRACE_MS = 50;
+
+/**
+ * The reply `work` settles with (a rejection turned into a reply by
+ * `failed`), or 504 deadline_exceeded at the deadline plus the grace,
+ * whichever comes first; a reply that comes later is dropped.
+ */
+export function replyByDeadline(
+  clock: Clock,
+  deadlineEpochMs: number,
+  work: Promise<Reply>,
+  failed: (e: unknown) => Reply,
+): Promise<Reply> {
+  return new Promise((resolve) => {
+    const cancel = clock.setTimeout(
+      () => resolve(problem('deadline_exceeded')),
+      Math.max(0, deadlineEpochMs - clock.epochMs()) + DEADLINE_ANSWER_GRACE_MS,
+    );
+    work.then(
+      (reply) => {
+        cancel();
+        resolve(reply);
+      },
+      (e: unknown) => {
+        cancel();
+        resolve(failed(e));
+      },
+    );
+  });
 }
 
 /** The problem reply for a refused request (the field named when there is one). */

@@ -120,6 +120,14 @@ export const commonSpecs = {
     max: 1_000_000,
     doc: "Cap on what clients can hold open. Gateway: requests open at once (headers received, not yet answered; uWebSockets.js v20.30 reports no connection events), more get 503 overloaded and a close. Baseline: Node's server.maxConnections (further connections are closed at accept).",
   }),
+  maxRequestsPerAddress: int({
+    flag: 'max-requests-per-address',
+    env: 'MAX_REQUESTS_PER_ADDRESS',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    doc: "Open requests (headers received, not yet answered) one client address may hold on /charge, /charges/:key and /quote; more get 503 overloaded and a close. 0 = off, the default: behind a load balancer or a NAT every client has the same address, so set it only where the server sees its clients' own addresses.",
+  }),
   maxBodyBytes: int({
     flag: 'max-body-bytes',
     env: 'MAX_BODY_BYTES',
@@ -391,6 +399,15 @@ export const gatewaySpecs = {
     max: 1_000_000,
     doc: 'Highest adaptive limit.',
   }),
+  sheddingSlowStartMs: int({
+    flag: 'shedding-slow-start-ms',
+    env: 'SHEDDING_SLOW_START_MS',
+    default: 10_000,
+    min: 0,
+    max: 600_000,
+    unit: 'ms',
+    doc: "Slow start: after start-up, shedding on event-loop delay/utilization and on the expected worker-queue wait ramps in linearly over this window (a fresh process's busy loop and booting workers are warm-up, not overload). The concurrency limit, the deadline floor and the provider-bulkhead estimate apply at once. 0: no ramp.",
+  }),
   loopDelayTargetMs: int({
     flag: 'loop-delay-target-ms',
     env: 'LOOP_DELAY_TARGET_MS',
@@ -618,7 +635,7 @@ export const SERVICE_HELP_GROUPS: readonly HelpGroup[] = [
   [
     'Requests and deadlines',
     (k) =>
-      /^(requestTimeoutMs|maxRequestTimeoutMs|minRequestTimeoutMs|maxBodyBytes|bodyTimeoutMs|maxConnections|fxCacheTtlMs)$/.test(
+      /^(requestTimeoutMs|maxRequestTimeoutMs|minRequestTimeoutMs|maxBodyBytes|bodyTimeoutMs|maxConnections|maxRequestsPerAddress|fxCacheTtlMs)$/.test(
         k,
       ),
   ],

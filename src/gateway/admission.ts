@@ -7,6 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
 import { FixedLimit, GradientLimit, type Limit } from '../resilience/limit.js';
 import {
+  atConcurrencyLimit,
   DEFAULT_SHEDDER,
   shed,
   type AdmissionStats,
@@ -21,6 +22,13 @@ export interface AdmissionSettings {
   minLimit: number;
   maxLimit: number;
   loopDelayTargetMs: number;
+  /**
+   * Slow start: for this long after start-up (ms) shedding on the event loop
+   * and on the expected worker-queue wait ramps in linearly from nothing, as
+   * HAProxy's `slowstart` ramps a server's weight. 0 or absent: in force at
+   * once.
+   */
+  slowStartMs?: number;
 }
 
 export interface LoopSignals {
@@ -44,6 +52,9 @@ export class Admission {
   readonly limit: Limit;
   readonly shed: Record<ShedReason, number> = { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 };
   readonly #shedder = { ...DEFAULT_SHEDDER };
+  readonly #startedAt: number;
+  /** Set once the slow-start window is over, so the hot path stops reading the clock for it. */
+  #warm: boolean;
 
   constructor(
     private readonly s: AdmissionSettings,
@@ -57,6 +68,8 @@ export class Admission {
     private readonly providerFloorMs?: () => number,
   ) {
     this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
+    this.#startedAt = clock.now();
+    this.#warm = !(s.slowStartMs && s.slowStartMs > 0);
     this.limit =
       s.limit === 'adaptive'
         ? new GradientLimit({
@@ -88,11 +101,56 @@ export class Admission {
             this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
           downstreamBudgetMs: this.downstream?.budgetMs ?? Infinity,
           downstreamFloorMs: this.s.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
+          warmth: this.#warmth(),
         },
         this.random,
         this.#shedder,
       );
     }
+    if (reason) {
+      this.shed[reason]++;
+      return reason;
+    }
+    this.inFlight++;
+    if (cls === 'charge') this.chargesInFlight++;
+    return null;
+  }
+
+  /**
+   * Share of the event-loop and queue-wait shedding in force (slow start). A
+   * fresh process's loop is busy warming up (JIT, worker and DB pools) and
+   * its queue-wait average comes from tasks that waited for a worker to
+   * boot: shedding on them turned every deploy into seconds of 503s at
+   * healthy load. The concurrency limit, the deadline floor and the
+   * bulkhead estimate protect meanwhile.
+   */
+  #warmth(): number {
+    if (this.#warm) return 1;
+    const w = (this.clock.now() - this.#startedAt) / this.s.slowStartMs!;
+    if (w < 1) return Math.max(0, w);
+    this.#warm = true;
+    return 1;
+  }
+
+  /**
+   * Take a slot again for a request tryAdmit() admitted, which gave its slot
+   * back meanwhile (gateway: a charge whose body did not come with its
+   * headers holds no slot while it uploads). The decision was made once, at
+   * the headers: a second probabilistic shed would refuse a body sent in a
+   * later packet with probability 1 − (1 − p)² instead of p. Only the
+   * deterministic rules apply: the hard concurrency limit, so slots never
+   * exceed it, and (with shedding on) a deadline already spent during the
+   * upload, or below the provider's fastest answer, which could only end in
+   * a 504 after a claim.
+   */
+  readmit(cls: RequestClass, remainingMs: number): ShedReason | null {
+    let reason: ShedReason | null = null;
+    if (this.s.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current)) reason = 'concurrency';
+    else if (
+      this.s.shedding &&
+      (remainingMs <= 0 || (cls === 'charge' && remainingMs < (this.providerFloorMs?.() ?? 0)))
+    )
+      reason = 'deadline';
     if (reason) {
       this.shed[reason]++;
       return reason;

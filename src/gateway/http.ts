@@ -39,6 +39,8 @@ export class Exchange {
   answered = false;
   /** Echoed as X-Request-Id and set as `instance` in problem bodies; empty: neither. */
   requestId = '';
+  /** The client's remote address, read when a per-address cap is on (else empty). */
+  address = '';
   /** Runs once when the exchange ends, after hooks.finish; handlers set and clear it (e.g. to give back an admission slot). */
   onEnd: (() => void) | undefined;
   constructor(

@@ -6,26 +6,30 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { problem, json, type Reply, type ErrorCode } from '../errors/catalogue.js';
-import { validateIdempotencyKey } from '../charge/validate.js';
 import {
   admissionTimeoutMs,
   chargeHead,
   completeCharge,
   MAX_HEADER_SECTION_BYTES,
+  parseChargeKey,
   problemFrom,
+  replyByDeadline,
   type ChargeHead,
 } from '../charge/request.js';
-import { parseQuoteQuery, quoteReply, RateCache } from '../fx/quote.js';
+import { QuoteService } from '../fx/quote-service.js';
 import type { RateOutcome } from '../downstream/fx-client.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { openApiDocument } from '../http/openapi.js';
-import { DB_CHECK_FRESH_MS, methodNotAllowed, notFound, readinessReply, ROUTES } from '../runtime/contract.js';
+import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
+import type { ServerSettings } from '../service/settings.js';
+import { ServiceState } from '../service/state.js';
 import { drainBody, Exchange, readBody, UploadTimer } from './http.js';
 import { nativeUws, uwsInfo } from './native.js';
 import type { Task } from './tasks.js';
 import type { Admission } from './admission.js';
+import { AddressCap } from '../resilience/address-cap.js';
 import type { Breaker } from '../resilience/breaker.js';
 import type { Downstream } from '../resilience/protection.js';
 import type { RequestClass, ShedReason } from '../resilience/shedder.js';
@@ -38,18 +42,10 @@ export interface FrontGuards {
   breakers: Partial<Record<Downstream, Breaker>>;
 }
 
-export interface FrontSettings {
+/** `maxConnections`: requests open at once (headers in, not answered) before new ones get 503 and a close. */
+export interface FrontSettings extends ServerSettings {
   host: string;
   port: number;
-  maxBodyBytes: number;
-  requestTimeoutMs: number;
-  minRequestTimeoutMs: number;
-  maxRequestTimeoutMs: number;
-  /** A body not complete this long after its headers gets 408 and a close. */
-  bodyTimeoutMs: number;
-  /** Requests open at once (headers in, not answered) before new ones get 503 and a close. */
-  maxConnections: number;
-  fxCacheTtlMs: number;
   /** ≥ 0: /metrics has a listener of its own (METRICS_PORT) and is not served here. */
   metricsPort: number;
 }
@@ -74,21 +70,12 @@ export function isWorkerLost(e: unknown): boolean {
   return e instanceof Error && /worker exited with code|Terminating worker thread/i.test(e.message);
 }
 
-/** Time the front thread gives a worker's own 504 to arrive before answering it itself. */
-const FRONT_DEADLINE_GRACE_MS = 50;
-
 export class Gateway {
   readonly app: TemplatedApp;
-  draining = false;
-  /** False from SIGTERM on; /ready fails while requests are still served. */
-  ready = true;
-  inFlight = 0;
-  /** Tasks running in workers; can outlive their exchange when the client hangs up. */
-  tasks = 0;
+  /** Draining, requests and worker tasks in flight (a task can outlive its exchange when the client hangs up), /ready. */
+  readonly state: ServiceState;
   #listenSocket: us_listen_socket | null = null;
-  #dbOk = false;
-  #dbCheckedAt = -Infinity;
-  readonly #rates: RateCache;
+  readonly #quotes: QuoteService;
   /** Prebuilt answers for the hot refusal paths. */
   readonly #shed: Record<ShedReason, Reply> = {
     concurrency: problem('overloaded', { detail: 'Shed on admission (concurrency)' }),
@@ -105,13 +92,15 @@ export class Gateway {
   readonly #atCapacity = problem('overloaded', { detail: 'Too many requests open at once' });
   /** Requests refused because maxConnections requests were open. */
   capRefusals = 0;
+  readonly #atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
+  /** Open requests per remote address (maxRequestsPerAddress). */
+  readonly #perAddress: AddressCap;
   /** Requests whose body is still arriving, each with its 408 deadline. */
   readonly #uploads: UploadTimer;
   /** Charges admitted this turn whose body was still arriving when their handler returned. */
   readonly #holding: Exchange[] = [];
   /** Idempotency-Key → fingerprint of charges running on this instance. */
   readonly #keysInFlight = new Map<string, string>();
-  #idleWaiters: (() => void)[] = [];
   /** One warn line per failed (5xx) answer, rate-limited, naming its request id. */
   #failedAnswer: (requestId: string, route: string, status: number, body: string) => void = () => {};
 
@@ -125,13 +114,27 @@ export class Gateway {
     /** Renders /metrics (Prometheus text). */
     private readonly renderMetrics: () => Promise<string> = () => Promise.resolve(''),
   ) {
-    this.#rates = new RateCache(s.fxCacheTtlMs);
+    this.state = new ServiceState(clock, () => pool.threads() >= pool.expectedThreads);
+    this.#quotes = new QuoteService({
+      clock,
+      cacheTtlMs: s.fxCacheTtlMs,
+      requestTimeoutMs: s.requestTimeoutMs,
+      fetchRate: (from, to, deadline) =>
+        this.#run({ op: 'rate', from, to, deadline, sentAt: clock.epochMs() }) as Promise<RateOutcome>,
+      guards: {
+        // fx breaker open: the last known rate answers, without a thread hop.
+        fxAdmits: () => !guards.breakers.fx || guards.breakers.fx.tryAdmit(clock.epochMs()),
+        admit: (deadline) => this.#shedReply('quote', deadline),
+        done: (started) => guards.admission.done('quote', started, false),
+      },
+    });
     this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
     this.#uploads = new UploadTimer(
       s.bodyTimeoutMs,
       clock,
       problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }),
     );
+    this.#perAddress = new AddressCap(s.maxRequestsPerAddress);
     this.#failedAnswer = failedAnswerLog(log);
     this.app = nativeUws().App();
     this.#routes();
@@ -166,7 +169,7 @@ export class Gateway {
     });
     x.requestId = requestIdFrom(req.getHeader('x-request-id'));
     if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
-    x.send(reply, this.draining);
+    x.send(reply, this.state.draining);
   }
 
   /**
@@ -180,24 +183,34 @@ export class Gateway {
       return true;
     }
     // inFlight already counts this request.
-    if (this.inFlight > this.s.maxConnections) {
+    if (this.state.inFlight > this.s.maxConnections) {
       this.capRefusals++;
       x.send(this.#atCapacity, true);
+      return true;
+    }
+    // #track counted this request, so over the cap means more than the limit.
+    if (x.address !== '' && this.#perAddress.openFrom(x.address) > this.#perAddress.limit) {
+      this.#perAddress.refusals++;
+      x.send(this.#atAddressCap, true);
       return true;
     }
     return false;
   }
 
   #track(res: HttpResponse, route: RouteLabel, requestId: string): Exchange {
-    this.inFlight++;
+    const end = this.state.begin();
+    // Read now: the address, like the request, can only be read in the handler's synchronous part.
+    const address = this.#perAddress.enabled ? remoteAddress(res) : '';
+    if (address !== '') this.#perAddress.take(address);
     const started = this.clock.now();
     const t = this.telemetry;
     const x = new Exchange(res, {
       sent: (ex, status, body) => this.#failedAnswer(ex.requestId, route, status, body),
+      // Runs exactly once, whether the request was answered (a refusal and a 408 included) or aborted.
       finish: (x) => {
-        this.inFlight--;
+        if (x.address !== '') this.#perAddress.release(x.address);
         this.#uploads.delete(x);
-        this.#maybeIdle();
+        end();
       },
       ...(t
         ? {
@@ -207,26 +220,17 @@ export class Gateway {
         : {}),
     });
     x.requestId = requestId;
+    x.address = address;
     return x;
-  }
-
-  #maybeIdle(): void {
-    if (this.inFlight === 0 && this.tasks === 0 && this.#idleWaiters.length > 0) {
-      for (const w of this.#idleWaiters.splice(0)) w();
-    }
   }
 
   /** Run a task on the pool, counted until it settles (the drain waits for it). */
   #run(task: Task): Promise<unknown> {
-    this.tasks++;
-    return this.pool.run(task).finally(() => {
-      this.tasks--;
-      this.#maybeIdle();
-    });
+    return this.state.task(this.pool.run(task));
   }
 
   #fail(x: Exchange, code: ErrorCode, extras?: Parameters<typeof problem>[1]): void {
-    x.send(problem(code, extras), this.draining);
+    x.send(problem(code, extras), this.state.draining);
   }
 
   #charge(res: HttpResponse, req: HttpRequest): void {
@@ -243,7 +247,7 @@ export class Gateway {
     });
     const x = this.#track(res, '/charge', requestIdFrom(requestId));
     if (this.#refusedAtDoor(x, headerBytes)) return;
-    if (this.draining) return this.#fail(x, 'draining');
+    if (this.state.draining) return this.#fail(x, 'draining');
     const head = chargeHead(headers, this.s);
     // A framing problem (repeated header, bad or oversize Content-Length):
     // refuse before reading a byte, and close, since the body's extent is in doubt.
@@ -267,7 +271,8 @@ export class Gateway {
     // The slot is held while uWS hands over the body that came with the
     // headers (synchronously, in this same turn of the event loop); a body
     // still incomplete when the turn ends gives it back (#releaseUploaders)
-    // and is admitted again once complete. A client trickling its body holds
+    // and takes it again once complete (readmit: the same decision, no second
+    // shed). A client trickling its body holds
     // no slot, only an open request, bounded by maxConnections and bodyTimeoutMs.
     x.onEnd = () => this.guards.admission.cancel('charge');
     this.#uploads.add(x);
@@ -292,12 +297,14 @@ export class Gateway {
     }
   }
 
-  /** The complete body of a charge: (re)admit, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
+  /** The complete body of a charge: retake the slot if given back, validate, then dispatch. Every early answer gives the admission slot back (x.onEnd). */
   #chargeBody(x: Exchange, arrival: number, head: ChargeHead, body: Buffer): void {
     this.#uploads.delete(x);
     if (x.onEnd === undefined) {
-      // The slot was given back while the body trickled in: admission decides again, on the time left.
-      const shedReason = this.guards.admission.tryAdmit(
+      // The slot was given back while the body trickled in. Admitted at the
+      // headers, it keeps that decision: it takes a slot again if the hard
+      // limit and the time left allow, without meeting the shedder's dice a second time.
+      const shedReason = this.guards.admission.readmit(
         'charge',
         admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival),
       );
@@ -305,7 +312,7 @@ export class Gateway {
       x.onEnd = () => this.guards.admission.cancel('charge');
     }
     const r = completeCharge(head, body, this.s, arrival);
-    if (!r.ok) return x.send(problemFrom(r), this.draining);
+    if (!r.ok) return x.send(problemFrom(r), this.state.draining);
     const { key, deadline, input, fingerprint: fp } = r.value;
     // The same key already running on this instance: answer from memory (one
     // front thread sees every request, so this is exact) and keep duplicate
@@ -335,12 +342,10 @@ export class Gateway {
     );
   }
 
-  /** Admission: false (and a 503 sent) when the request is shed. */
-  #admit(x: Exchange, cls: RequestClass, deadline: number): boolean {
+  /** Admission: null when admitted, else the 503 to answer. */
+  #shedReply(cls: RequestClass, deadline: number): Reply | null {
     const reason = this.guards.admission.tryAdmit(cls, deadline - this.clock.epochMs());
-    if (reason === null) return true;
-    this.#fail(x, 'overloaded', { detail: `Shed on admission (${reason})` });
-    return false;
+    return reason === null ? null : problem('overloaded', { detail: `Shed on admission (${reason})` });
   }
 
   /** Run an admitted task whose result is a Reply, answering 504 if the deadline passes first. */
@@ -354,97 +359,60 @@ export class Gateway {
     shortDeadline = false,
   ): void {
     const started = this.clock.now();
-    const timer = setTimeout(
-      () => this.#fail(x, 'deadline_exceeded'),
-      Math.max(0, deadline - this.clock.epochMs()) + FRONT_DEADLINE_GRACE_MS,
-    );
-    this.#run(task).then(
+    const work = this.#run(task).then(
       (result) => {
-        clearTimeout(timer);
         settled?.();
         const reply = result as Reply;
         this.guards.admission.done(cls, started, reply.status >= 500 && !(shortDeadline && reply.status === 504));
-        x.send(reply, this.draining);
+        return reply;
       },
       (e: unknown) => {
-        clearTimeout(timer);
         settled?.();
         this.guards.admission.done(cls, started, true);
-        if (isQueueFull(e)) return this.#fail(x, 'overloaded', { detail: 'The worker queue is full' });
-        // The task may have run up to any point before it was lost: a charge
-        // may be claimed and at the provider. Its row stays `started` and the
-        // reconciler finishes it, which is what 504 deadline_exceeded says.
-        // A charge whose task threw is in the same position.
-        const lost = isWorkerLost(e);
-        this.log.error(
-          { err: e, op: task.op, request_id: x.requestId },
-          lost ? 'task lost with its worker thread' : 'task failed',
-        );
-        if (lost || task.op === 'charge') return this.#fail(x, 'deadline_exceeded');
-        this.#fail(x, 'internal_error');
+        throw e;
       },
     );
+    void replyByDeadline(this.clock, deadline, work, (e) => this.#taskFailed(x, task, e)).then((reply) =>
+      x.send(reply, this.state.draining),
+    );
+  }
+
+  /** The answer to a task that rejected: the pool refused it, lost it with its worker, or it threw. */
+  #taskFailed(x: Exchange, task: Task, e: unknown): Reply {
+    if (isQueueFull(e)) return problem('overloaded', { detail: 'The worker queue is full' });
+    // The task may have run up to any point before it was lost: a charge
+    // may be claimed and at the provider. Its row stays `started` and the
+    // reconciler finishes it, which is what 504 deadline_exceeded says.
+    // A charge whose task threw is in the same position.
+    const lost = isWorkerLost(e);
+    this.log.error(
+      { err: e, op: task.op, request_id: x.requestId },
+      lost ? 'task lost with its worker thread' : 'task failed',
+    );
+    return problem(lost || task.op === 'charge' ? 'deadline_exceeded' : 'internal_error');
   }
 
   #getCharge(res: HttpResponse, req: HttpRequest): void {
     const arrival = this.clock.epochMs();
-    let key: string;
-    try {
-      key = decodeURIComponent(req.getParameter(0) ?? '');
-    } catch {
-      key = '';
-    }
+    const key = parseChargeKey(req.getParameter(0) ?? '');
     const headerBytes = headerSectionBytes(req);
     const x = this.#track(res, '/charges/:key', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
-    const valid = validateIdempotencyKey(key);
-    if (!valid.ok) return this.#fail(x, 'invalid_idempotency_key', { field: 'idempotencyKey', detail: valid.detail });
+    if (!key.ok) return x.send(problemFrom(key), this.state.draining);
     const deadline = arrival + this.s.requestTimeoutMs;
-    if (!this.#admit(x, 'read', deadline)) return;
-    this.#dispatch(x, 'read', { op: 'get', key, deadline, sentAt: this.clock.epochMs() }, deadline);
+    const shed = this.#shedReply('read', deadline);
+    if (shed) return x.send(shed, this.state.draining);
+    this.#dispatch(x, 'read', { op: 'get', key: key.value, deadline, sentAt: this.clock.epochMs() }, deadline);
   }
 
   #quote(res: HttpResponse, req: HttpRequest): void {
-    const q = parseQuoteQuery(req.getQuery() ?? '');
+    const query = req.getQuery() ?? '';
     const headerBytes = headerSectionBytes(req);
     const x = this.#track(res, '/quote', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
-    if (!q.ok) return this.#fail(x, q.code, { detail: q.detail, ...(q.field ? { field: q.field } : {}) });
-    const { from, to } = q.value;
-    const pair = `${from}-${to}`;
-    const now = this.clock.now();
-    const hit = this.#rates.fresh(pair, now);
-    if (hit) return x.send(quoteReply(q.value, hit.rate, hit.asOf, false));
-    // fx breaker open: answer from the last known rate without a thread hop.
-    if (this.guards.breakers.fx && !this.guards.breakers.fx.tryAdmit(this.clock.epochMs()))
-      return this.#staleOrFail(x, q.value, pair);
-    const deadline = this.clock.epochMs() + this.s.requestTimeoutMs;
-    if (!this.#admit(x, 'quote', deadline)) return;
-    const started = this.clock.now();
-    this.#rates
-      .singleFlight(
-        pair,
-        () => this.#run({ op: 'rate', from, to, deadline, sentAt: this.clock.epochMs() }) as Promise<RateOutcome>,
-      )
-      .finally(() => this.guards.admission.done('quote', started, false))
-      .then(
-        (r) => {
-          if (r.ok) {
-            this.#rates.put(pair, r.rate, r.asOf, this.clock.now());
-            return x.send(quoteReply(q.value, r.rate, r.asOf, false));
-          }
-          if (r.reason === 'not_found')
-            return this.#fail(x, 'invalid_query', { field: 'to', detail: `No rate for ${pair}` });
-          this.#staleOrFail(x, q.value, pair);
-        },
-        () => this.#staleOrFail(x, q.value, pair),
-      );
-  }
-
-  #staleOrFail(x: Exchange, q: { from: string; to: string; amount: number }, pair: string): void {
-    const last = this.#rates.last(pair);
-    if (last) return x.send(quoteReply(q, last.rate, last.asOf, true));
-    this.#fail(x, 'fx_unavailable');
+    const reply = this.#quotes.quote(query);
+    if (reply instanceof Promise) void reply.then((r) => x.send(r, this.state.draining));
+    else x.send(reply, this.state.draining);
   }
 
   frontStats(): {
@@ -453,13 +421,19 @@ export class Gateway {
     uploading: number;
     capRefusals: number;
     bodyTimeouts: number;
+    maxRequestsPerAddress: number;
+    openAddresses: number;
+    addressCapRefusals: number;
   } {
     return {
-      openRequests: this.inFlight,
+      openRequests: this.state.inFlight,
       maxOpenRequests: this.s.maxConnections,
       uploading: this.#uploads.size,
       capRefusals: this.capRefusals,
       bodyTimeouts: this.#uploads.expired,
+      maxRequestsPerAddress: this.#perAddress.limit,
+      openAddresses: this.#perAddress.addresses,
+      addressCapRefusals: this.#perAddress.refusals,
     };
   }
 
@@ -471,7 +445,8 @@ export class Gateway {
     });
     if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     this.renderMetrics().then(
-      (body) => x.send({ status: 200, body, contentType: 'text/plain; version=0.0.4; charset=utf-8' }, this.draining),
+      (body) =>
+        x.send({ status: 200, body, contentType: 'text/plain; version=0.0.4; charset=utf-8' }, this.state.draining),
       (e: unknown) => {
         this.log.error({ err: e }, 'rendering /metrics failed');
         this.#fail(x, 'internal_error');
@@ -479,23 +454,8 @@ export class Gateway {
     );
   }
 
-  /** Refresh the cached DB check (at most once a second; driven by a timer). */
-  async refreshDbCheck(): Promise<void> {
-    try {
-      this.#dbOk = (await this.pool.run({ op: 'ping' })) === true;
-    } catch {
-      this.#dbOk = false;
-    }
-    this.#dbCheckedAt = this.clock.now();
-  }
-
   readiness(): Reply {
-    const dbFresh = this.clock.now() - this.#dbCheckedAt < DB_CHECK_FRESH_MS;
-    return readinessReply({
-      draining: this.draining || !this.ready,
-      workers_up: this.pool.threads() >= this.pool.expectedThreads,
-      db_reachable: this.#dbOk && dbFresh,
-    });
+    return this.state.readiness();
   }
 
   listen(): Promise<number> {
@@ -511,24 +471,12 @@ export class Gateway {
 
   /** Stop accepting connections; existing keep-alive connections are closed as they answer. */
   stopAccepting(): void {
-    this.ready = false;
-    this.draining = true;
+    this.state.ready = false;
+    this.state.draining = true;
     if (this.#listenSocket) {
       nativeUws().us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = null;
     }
-  }
-
-  /** Resolves when no request or task is in flight, or after timeoutMs; true if idle. */
-  whenIdle(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0 && this.tasks === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.#idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
   }
 
   close(): void {
@@ -536,6 +484,11 @@ export class Gateway {
     this.#uploads.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
+}
+
+/** The peer's address as uWS prints it (IPv4 as dotted quad, IPv6 in full); only valid inside the handler's synchronous part. */
+function remoteAddress(res: HttpResponse): string {
+  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
 }
 
 /** Bytes of `METHOD url?query HTTP/1.1\r\n` and the blank line, near enough: what a header limit counts besides the headers. */

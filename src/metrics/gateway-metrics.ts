@@ -21,7 +21,7 @@ export interface GatewayMetricSources {
   window: RecentWindow;
   admission: () => AdmissionStats;
   pool: () => { threads: number; queueSize: number };
-  drain: () => { draining: boolean; elapsedMs: number; abandoned: number };
+  drain: () => { draining: boolean; elapsedSeconds: number; abandoned: number };
   /** The last backlog query's answer (refreshed every few seconds by a worker); null before the first one succeeded. */
   backlog?: () => BacklogStats | null;
   /** The front thread's door: open requests against their cap, refusals, body timeouts. */
@@ -31,6 +31,10 @@ export interface GatewayMetricSources {
     uploading: number;
     capRefusals: number;
     bodyTimeouts: number;
+    /** MAX_REQUESTS_PER_ADDRESS (0 = off), the addresses with an open request, and the refusals it made. */
+    maxRequestsPerAddress: number;
+    openAddresses: number;
+    addressCapRefusals: number;
   };
   nowEpochMs: () => number;
 }
@@ -154,6 +158,27 @@ export function renderGatewayMetrics(sources: GatewayMetricSources): string {
         'Requests answered 408 because their body did not arrive within BODY_TIMEOUT_MS.',
       )
       .sample('bulwark_http_body_timeouts_total', f.bodyTimeouts);
+    out
+      .family(
+        'bulwark_http_requests_per_address_limit',
+        'gauge',
+        'MAX_REQUESTS_PER_ADDRESS: open requests one client address may hold (0 = no cap).',
+      )
+      .sample('bulwark_http_requests_per_address_limit', f.maxRequestsPerAddress);
+    out
+      .family(
+        'bulwark_http_open_request_addresses',
+        'gauge',
+        'Client addresses with an open request (counted only while MAX_REQUESTS_PER_ADDRESS is on).',
+      )
+      .sample('bulwark_http_open_request_addresses', f.openAddresses);
+    out
+      .family(
+        'bulwark_http_address_cap_refusals_total',
+        'counter',
+        'Requests refused because their address had MAX_REQUESTS_PER_ADDRESS requests open.',
+      )
+      .sample('bulwark_http_address_cap_refusals_total', f.addressCapRefusals);
   }
 
   const pool = sources.pool();
@@ -289,7 +314,7 @@ export function renderGatewayMetrics(sources: GatewayMetricSources): string {
     .sample('bulwark_draining', d.draining ? 1 : 0);
   out
     .family('bulwark_drain_duration_seconds', 'gauge', 'Time the current drain has taken so far (0 when not draining).')
-    .sample('bulwark_drain_duration_seconds', d.elapsedMs / 1000);
+    .sample('bulwark_drain_duration_seconds', d.elapsedSeconds);
   out
     .family('bulwark_drain_abandoned_charges', 'gauge', 'Charges left to the reconciler at the end of the last drain.')
     .sample('bulwark_drain_abandoned_charges', d.abandoned);

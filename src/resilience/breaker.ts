@@ -44,6 +44,13 @@ export interface BreakerConfig {
   probeTimeoutMs: number;
 }
 
+/**
+ * Buckets a breaker's window is counted in: the window slides a tenth at a
+ * time, fine enough for the rates to follow a change within a window and
+ * coarse enough to keep the shared region small.
+ */
+export const BREAKER_BUCKETS = 10;
+
 export type BreakerState = 'closed' | 'open' | 'half_open' | 'forced_open';
 const STATES: readonly BreakerState[] = ['closed', 'open', 'half_open', 'forced_open'];
 const CLOSED = 0;

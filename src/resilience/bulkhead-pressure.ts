@@ -56,7 +56,12 @@ export class BulkheadPressure {
   expectedWaitMs(s: SlotCounters, nowMs: number, inFlight = 0): number {
     this.#observe(s.acquired, nowMs);
     const limit = s.limit;
-    const ahead = Math.max(s.waiting, inFlight - limit);
+    // Charges on their way reach the bulkhead over time while its slots turn
+    // over, so they only queue in the share the slots are held: counted in
+    // full at a full bulkhead, hardly at all at a nearly idle one. Counting
+    // them in full always refused charges at healthy load (a burst of charges
+    // in Postgres with 2 of 64 provider slots in use and no waiter).
+    const ahead = Math.max(s.waiting, (inFlight - limit) * Math.min(1, s.inUse / limit));
     if (s.inUse < limit && ahead <= 0) return 0;
     // Full, and the last whole window saw nothing acquired: the downstream holds every slot and returns none.
     if (this.#idleWindow) return Infinity;

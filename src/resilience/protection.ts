@@ -7,10 +7,25 @@
  */
 import { systemClock, type Clock } from '../lib/clock.js';
 import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from './answer-time.js';
-import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig, type Transition } from './breaker.js';
+import type { GatewayConfig } from '../config/service.js';
+import { probeTimeoutMs } from '../config/service.js';
+import {
+  Breaker,
+  BREAKER_BUCKETS,
+  breakerRegionSpec,
+  initBreakerRegion,
+  type BreakerConfig,
+  type Transition,
+} from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
 import { SharedCounters } from '../shared-memory/counters.js';
-import { initRetryBudgetRegion, RetryBudget, RETRY_BUDGET_REGION, type RetryBudgetConfig } from './retry-budget.js';
+import {
+  initRetryBudgetRegion,
+  RetryBudget,
+  retryBudgetMaxTokens,
+  RETRY_BUDGET_REGION,
+  type RetryBudgetConfig,
+} from './retry-budget.js';
 import { allocateShared, openRegion, type SharedLayout } from '../shared-memory/regions.js';
 import { QueueWait, QUEUE_WAIT_REGION } from './queue-wait.js';
 import { claimThreadSlot, freeThreadSlot, SHARED_SLOT, slotOf, THREAD_SLOTS_REGION } from './thread-slots.js';
@@ -33,6 +48,38 @@ export interface ProtectionSettings {
   dbAcquireTimeoutMs: number;
   retryBudget: boolean;
   budget: RetryBudgetConfig;
+}
+
+/** The gateway's settings as the shared protection takes them; MECHANISMS=false switches every mechanism off. */
+export function protectionSettings(c: GatewayConfig): ProtectionSettings {
+  const on = c.mechanisms;
+  return {
+    breakers: on && c.breakers,
+    breaker: {
+      windowMs: c.breakerWindowMs,
+      buckets: BREAKER_BUCKETS,
+      minCalls: c.breakerMinCalls,
+      failureRateThreshold: c.breakerFailureRate,
+      slowCallMs: c.breakerSlowCallMs,
+      slowCallRateThreshold: c.breakerSlowCallRate,
+      openMs: c.breakerOpenMs,
+      halfOpenProbes: c.breakerHalfOpenProbes,
+      halfOpenSuccessRatio: c.breakerHalfOpenSuccessRatio,
+      probeTimeoutMs: probeTimeoutMs(c),
+    },
+    bulkheads: on && c.bulkheads,
+    providerBulkhead: { limit: c.providerBulkhead, maxWaiting: c.bulkheadMaxWaiting },
+    fxBulkhead: { limit: c.fxBulkhead, maxWaiting: c.bulkheadMaxWaiting },
+    bulkheadAcquireTimeoutMs: c.bulkheadAcquireTimeoutMs,
+    db: { limit: c.dbPoolMax, maxWaiting: c.bulkheadMaxWaiting },
+    dbAcquireTimeoutMs: c.dbAcquireTimeoutMs,
+    retryBudget: on && c.retryBudget,
+    budget: {
+      ratio: c.retryBudgetRatio,
+      minPerSecond: c.retryBudgetMinPerSecond,
+      maxTokens: retryBudgetMaxTokens(c.retryBudgetMinPerSecond),
+    },
+  };
 }
 
 const EVENT_COUNTERS = [

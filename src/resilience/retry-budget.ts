@@ -18,6 +18,19 @@ export interface RetryBudgetConfig {
   maxTokens: number;
 }
 
+/**
+ * The bank is capped at this many seconds of the floor (and never below
+ * RETRY_BUDGET_MIN_TOKENS): a burst of retries after a calm spell stays the
+ * size of a few seconds of trickle, not of the whole spell.
+ */
+export const RETRY_BUDGET_BANKED_SECONDS = 10;
+export const RETRY_BUDGET_MIN_TOKENS = 10;
+
+/** The most tokens a budget with this floor may bank. */
+export function retryBudgetMaxTokens(minPerSecond: number): number {
+  return Math.max(RETRY_BUDGET_MIN_TOKENS, minPerSecond * RETRY_BUDGET_BANKED_SECONDS);
+}
+
 const LOCK = 0;
 const DEPOSITS = 1;
 const WITHDRAWN = 2;

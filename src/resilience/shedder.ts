@@ -70,6 +70,15 @@ export interface Signals {
   downstreamBudgetMs?: number;
   /** Charges only: the provider's fastest recent answer (0 = none measured). Less time left than this cannot succeed. */
   downstreamFloorMs?: number;
+  /**
+   * Share (0..1) of the shedding on event-loop pressure and on the expected
+   * worker-queue wait in force: below 1 during the slow-start window after
+   * the process started, when those signals measure warm-up (JIT, pools,
+   * workers booting) rather than overload. The concurrency limit, the
+   * deadline floor and the bulkhead estimate (live counters of a bulkhead
+   * shared with the running workers) are always in force. Default 1.
+   */
+  warmth?: number;
 }
 
 export function shed(
@@ -79,12 +88,15 @@ export function shed(
   c: ShedderConfig = DEFAULT_SHEDDER,
 ): ShedReason | null {
   if (cls === 'charge' && s.remainingMs < (s.downstreamFloorMs ?? 0)) return 'deadline';
-  if (s.inFlight >= Math.max(1, Math.floor(s.limit * CLASS_SHARE[cls]))) return 'concurrency';
+  if (atConcurrencyLimit(cls, s.inFlight, s.limit)) return 'concurrency';
   const overDelay = (s.loopDelayMs - c.loopDelayTargetMs) / c.loopDelaySpanMs;
   const overUtil = (s.utilization - c.utilizationTarget) / (1 - c.utilizationTarget);
   const pressure = Math.max(0, Math.min(1, Math.max(overDelay, overUtil)));
-  if (pressure > 0 && random() < Math.min(c.maxShedProbability, pressure * CLASS_PRESSURE[cls])) return 'event_loop';
-  if (s.expectedMs > s.remainingMs && random() >= c.deadlineProbeFraction) return 'deadline';
+  const warmth = Math.max(0, Math.min(1, s.warmth ?? 1));
+  const p = Math.min(c.maxShedProbability, pressure * CLASS_PRESSURE[cls]) * warmth;
+  if (p > 0 && random() < p) return 'event_loop';
+  // Admitted: the probes, plus (while warming up) the share not yet in force.
+  if (s.expectedMs > s.remainingMs && random() >= 1 - warmth * (1 - c.deadlineProbeFraction)) return 'deadline';
   // A charge the provider's bulkhead would refuse after its acquire timeout
   // is refused now, for nothing. The estimate is a mean: callers expected
   // near the edge of the timeout would still miss it half the time, so only
@@ -98,6 +110,11 @@ export function shed(
   )
     return 'downstream';
   return null;
+}
+
+/** The hard part of the decision: the class's share of the concurrency limit is taken. No chance involved. */
+export function atConcurrencyLimit(cls: RequestClass, inFlight: number, limit: number): boolean {
+  return inFlight >= Math.max(1, Math.floor(limit * CLASS_SHARE[cls]));
 }
 
 /** What admission (the limit and this shedder, on the front thread) reports for /metrics and /admin/state. */

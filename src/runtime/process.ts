@@ -50,6 +50,11 @@ export interface DrainState {
   abandoned: number;
 }
 
+/** Seconds the drain has taken so far (0 before a signal): the one unit /metrics and /admin/state report. */
+export function drainElapsedSeconds(d: DrainState, nowMs = performance.now()): number {
+  return d.startedAt === null ? 0 : (nowMs - d.startedAt) / 1000;
+}
+
 export function installShutdown(log: Logger, graceMs: number, target: Drainable, delayMs = 0): DrainState {
   const state: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   let shuttingDown = false;

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildBaselineApp, type BaselineSettings } from '../../src/baseline/app.js';
-import { ServiceState } from '../../src/baseline/state.js';
+import { ServiceState } from '../../src/service/state.js';
 import type { ChargeService } from '../../src/charge/service.js';
 import type { ChargeInput } from '../../src/charge/input.js';
 import type { RateOutcome } from '../../src/downstream/fx-client.js';
@@ -18,6 +18,7 @@ const SETTINGS: BaselineSettings = {
   maxRequestTimeoutMs: 30_000,
   bodyTimeoutMs: 5000,
   maxConnections: 1000,
+  maxRequestsPerAddress: 0,
   fxCacheTtlMs: 5000,
 };
 const BODY = JSON.stringify({ amount: 1000, currency: 'usd', source: 'tok_visa' });
@@ -195,16 +196,25 @@ void describe('baseline app: POST /charge', () => {
 
   void it('answers 504 deadline_exceeded when the service has not answered by the deadline plus grace', async () => {
     // A 1 ms deadline needs the static floor lowered to 1.
-    const { app, state } = harness(
+    const { app, state, clock } = harness(
       { charge: () => new Promise<Reply>(() => {}) },
       { ...SETTINGS, minRequestTimeoutMs: 1 },
     );
-    const r = await app.inject({
+    const answered = app.inject({
       method: 'POST',
       url: '/charge',
       headers: { ...JSON_HEADERS, 'x-request-timeout-ms': '1' },
       payload: BODY,
     });
+    // The 504 is a timer of the injected clock: armed once the service holds the charge.
+    while (clock.pendingTimers === 0) await new Promise((r) => setImmediate(r));
+    // Past the 1 ms deadline, within the 50 ms grace (the deadline counts from
+    // Fastify's real arrival stamp, so keep a margin for a slow machine).
+    clock.advance(25);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(state.inFlight, 1, 'no answer within the grace after the deadline');
+    clock.advance(50);
+    const r = await answered;
     assert.equal(r.statusCode, 504);
     assert.equal(problemOf(r.body).code, 'deadline_exceeded');
     assert.equal(state.inFlight, 0);

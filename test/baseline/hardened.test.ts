@@ -7,7 +7,7 @@ import {
   createProviderBreaker,
   registerUnderPressure,
 } from '../../src/baseline/hardened.js';
-import { ServiceState } from '../../src/baseline/state.js';
+import { ServiceState } from '../../src/service/state.js';
 import { chargeServiceSettings, createChargeService } from '../../src/charge/service.js';
 import { parseOptions } from '../../src/config/options.js';
 import { baselineSpecs } from '../../src/config/service.js';
@@ -24,6 +24,7 @@ const SETTINGS: BaselineSettings = {
   maxRequestTimeoutMs: 30_000,
   bodyTimeoutMs: 5000,
   maxConnections: 1000,
+  maxRequestsPerAddress: 0,
   fxCacheTtlMs: 5000,
 };
 const CHARGE = {

@@ -4,15 +4,19 @@ import fc from 'fast-check';
 import {
   chargeHead,
   completeCharge,
+  DEADLINE_ANSWER_GRACE_MS,
   MAX_HEADER_SECTION_BYTES,
   pairsFromRaw,
+  parseChargeKey,
   parseChargeRequest,
   problemFrom,
+  replyByDeadline,
   type HeaderPairs,
 } from '../../src/charge/request.js';
 import { fingerprint } from '../../src/charge/fingerprint.js';
 import { validateChargeBody } from '../../src/charge/validate.js';
-import { catalogue, isErrorCode } from '../../src/errors/catalogue.js';
+import { catalogue, isErrorCode, json, type Reply } from '../../src/errors/catalogue.js';
+import { ManualClock } from '../../src/lib/clock.js';
 import { chargeRequestArb, contentLengthValue } from '../support/charge-requests.js';
 
 const S = { maxBodyBytes: 16_384, requestTimeoutMs: 1000, minRequestTimeoutMs: 50, maxRequestTimeoutMs: 30_000 };
@@ -278,3 +282,71 @@ test('property: completeCharge never throws and agrees with parseChargeRequest g
     { numRuns: 1000, seed: 7 },
   );
 });
+
+test('GET /charges/:key: the raw segment is %-decoded; a bad encoding, an empty or over-long key is 400 on idempotencyKey', () => {
+  assert.deepEqual(parseChargeKey('order%2F42%7Ea'), { ok: true, value: 'order/42~a' });
+  assert.deepEqual(parseChargeKey('k'.repeat(255)), { ok: true, value: 'k'.repeat(255) });
+  for (const raw of ['%zz', '%E0%A4%A', '', '%00', '%20', 'k'.repeat(256), '%C3%A9']) {
+    const r = parseChargeKey(raw);
+    assert.equal(r.ok, false, raw);
+    if (r.ok) continue;
+    // Never missing_idempotency_key (a header's error): the path named a key, a bad one.
+    assert.equal(r.code, 'invalid_idempotency_key', raw);
+    assert.equal(r.field, 'idempotencyKey', raw);
+    assert.equal(problemFrom(r).status, 400);
+  }
+});
+
+test("replyByDeadline: the work's reply when it comes in time; 504 only after the deadline plus the grace; a late reply is dropped", async () => {
+  const clock = new ManualClock();
+  const deadline = clock.epochMs() + 100;
+  let settle!: (r: Reply) => void;
+  const late = answerOf(replyByDeadline(clock, deadline, new Promise<Reply>((r) => (settle = r)), () => json(500, {})));
+  clock.advance(100 + DEADLINE_ANSWER_GRACE_MS - 1);
+  await tick();
+  assert.equal(late(), undefined, 'the service still has the grace to answer');
+  clock.advance(1);
+  await tick();
+  assert.equal(late()?.status, 504);
+  assert.equal((JSON.parse(late()!.body) as { code: string }).code, 'deadline_exceeded');
+  settle(json(201, {}));
+  await tick();
+  assert.equal(late()?.status, 504, 'the late reply does not replace the 504');
+
+  const inTime = replyByDeadline(clock, clock.epochMs() + 100, Promise.resolve(json(201, { id: 1 })), () =>
+    json(500, {}),
+  );
+  assert.equal((await inTime).status, 201);
+  assert.equal(clock.pendingTimers, 0, 'the 504 timer is cancelled once the reply came');
+});
+
+test("replyByDeadline: a rejection becomes the caller's reply; a deadline already past still waits the grace", async () => {
+  const clock = new ManualClock();
+  const failed: unknown[] = [];
+  const r = await replyByDeadline(clock, clock.epochMs() + 1000, Promise.reject(new Error('lost')), (e) => {
+    failed.push(e);
+    return json(503, { code: 'x' });
+  });
+  assert.equal(r.status, 503);
+  assert.equal((failed[0] as Error).message, 'lost');
+  assert.equal(clock.pendingTimers, 0);
+
+  const past = answerOf(
+    replyByDeadline(clock, clock.epochMs() - 5000, new Promise<Reply>(() => {}), () => json(500, {})),
+  );
+  clock.advance(DEADLINE_ANSWER_GRACE_MS - 1);
+  await tick();
+  assert.equal(past(), undefined);
+  clock.advance(1);
+  await tick();
+  assert.equal(past()?.status, 504);
+});
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+/** What `p` has settled with so far (undefined while pending). */
+function answerOf(p: Promise<Reply>): () => Reply | undefined {
+  let answer: Reply | undefined;
+  void p.then((r) => (answer = r));
+  return () => answer;
+}

@@ -1277,6 +1277,71 @@ export function defineContract(kind: TargetKind): void {
       }
     }, 45_000);
 
+    test('MAX_REQUESTS_PER_ADDRESS: one address trickling 50 uploads holds 20, the rest get 503 and a close, and another address is served meanwhile', async () => {
+      const cap = 20;
+      // Deadlines long enough that the held uploads, completed seconds later on a loaded machine, are still in time.
+      const c = await launch({
+        MAX_REQUESTS_PER_ADDRESS: String(cap),
+        BODY_TIMEOUT_MS: '20000',
+        MAX_REQUEST_TIMEOUT_MS: '20000',
+        LEASE_MS: '21000',
+      });
+      const uploads: { conn: RawConnection; key: string; rest: string }[] = [];
+      // Loopback is all of 127/8: a client socket bound to 127.0.0.2 is another address to the server.
+      const other = new Client(c.url, { localAddress: '127.0.0.2' });
+      try {
+        const before = await snapshot();
+        const start = async (i: number) => {
+          const key = newKey(`peraddr${i}`);
+          const body = JSON.stringify(VALID);
+          const conn = await RawConnection.open(c.port);
+          const head = rawCharge(key, body, 'X-Request-Timeout-Ms: 20000\r\n');
+          // Headers and the first bytes of the body, the rest later: an open request that holds no admission slot.
+          const sent = head.length - body.length + 5;
+          await conn.write(head.subarray(0, sent));
+          uploads.push({ conn, key, rest: head.subarray(sent).toString() });
+        };
+        for (let i = 0; i < cap; i++) await start(i);
+        // Let the server count all 20 before the 21st arrives.
+        await new Promise((res) => setTimeout(res, 300));
+        for (let i = cap; i < 50; i++) await start(i);
+        const refused = uploads.slice(cap);
+        for (const u of refused) {
+          const r = await u.conn.readResponse(5000);
+          assert.ok(r, `an answer for upload ${uploads.indexOf(u) + 1}`);
+          assertProblem(r, 503, 'overloaded');
+          assertRetryAfter(r);
+          assert.ok(await u.conn.waitClosed(2000), 'the refused connection is closed');
+        }
+        // Another address is not held back by the first one's uploads.
+        const fromOther = await postCharge(newKey('otheraddr'), VALID, {}, c, { dispatcher: other });
+        assert.equal(fromOther.status, 201, describeRes(fromOther));
+        const held = uploads.slice(0, cap);
+        for (const u of held) assert.equal(u.conn.closed, false, 'the first 20 are held open, unanswered');
+        // The 20 finish their bodies: every one is served.
+        await Promise.all(held.map((u) => u.conn.write(u.rest)));
+        for (const u of held) {
+          const r = await u.conn.readResponse(10_000);
+          assert.equal(r?.status, 201, `held upload served once complete: ${r?.status} ${r?.text}`);
+        }
+        for (const u of refused) assert.equal(await dbRow(u.key), undefined, 'nothing stored for a refused upload');
+        assert.equal((await snapshot()).rows, before.rows + cap + 1, 'the 20 held charges and the other address');
+        // The cap was the address's open requests, not a ban: with them answered it is served again.
+        const again = await postCharge(newKey('peraddragain'), VALID, {}, c);
+        assert.equal(again.status, 201, describeRes(again));
+        if (kind === 'gateway') {
+          const m = (await get('/metrics', {}, c)).text;
+          assert.match(m, /^bulwark_http_address_cap_refusals_total 30$/m);
+          assert.match(m, /^bulwark_http_requests_per_address_limit 20$/m);
+          assert.match(m, /^bulwark_http_open_request_addresses 0$/m, 'every address left the table');
+        }
+      } finally {
+        for (const u of uploads) u.conn.destroy();
+        await other.destroy().catch(() => {});
+        await c.stop();
+      }
+    }, 60_000);
+
     test('SIGKILL mid-charge: a restarted instance on the same database finishes the charge, exactly once', async () => {
       await setFaults(sim.providerUrl, { latencyMs: 2000 });
       const key = newKey('crash');

@@ -26,12 +26,12 @@ import { createTelemetryLayout } from '../../src/metrics/telemetry.js';
 import {
   createProtectionLayout,
   openProtection,
+  protectionSettings,
   type Protection,
   type ThreadHoldings,
 } from '../../src/resilience/protection.js';
 import { Admission } from '../../src/gateway/admission.js';
 import { Gateway } from '../../src/gateway/server.js';
-import { protectionFrom } from '../../src/gateway/serve.js';
 import { reclaimOnWorkerExit } from '../../src/gateway/worker-exits.js';
 import type { Task } from '../../src/gateway/tasks.js';
 import type { WorkerData } from '../../src/gateway/worker.js';
@@ -85,7 +85,7 @@ before(async () => {
       },
     }),
   );
-  const settings = protectionFrom(c);
+  const settings = protectionSettings(c);
   const layout = createProtectionLayout(settings, systemClock.epochMs());
   protection = openProtection(layout, settings);
   const data: WorkerData = {

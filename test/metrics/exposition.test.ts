@@ -80,7 +80,7 @@ test('the backlog gauges: absent until the first backlog query answered, then it
         loopUtilization: 0,
       }),
       pool: () => ({ threads: 1, queueSize: 0 }),
-      drain: () => ({ draining: false, elapsedMs: 0, abandoned: 0 }),
+      drain: () => ({ draining: false, elapsedSeconds: 0, abandoned: 0 }),
       backlog: () => backlog,
       nowEpochMs: () => 0,
     });

@@ -75,3 +75,52 @@ test("deadline floor: a charge with less time left than the provider's fastest r
   // Nothing measured (0): no refusal on no evidence.
   assert.equal(shed('charge', { ...calm, downstreamFloorMs: 0, remainingMs: 1 }, r), null);
 });
+
+test('warmth (slow start) scales the loop and queue-wait shedding, never the concurrency cap, the deadline floor or the bulkhead estimate', () => {
+  const severe: Signals = {
+    ...calm,
+    loopDelayMs: 10_000,
+    utilization: 1,
+    expectedMs: 5000,
+    downstreamWaitMs: Infinity,
+    downstreamBudgetMs: 100,
+  };
+  const share = (warmth: number) => {
+    const r = seededRandom(5);
+    let n = 0;
+    for (let i = 0; i < 10_000; i++) if (shed('quote', { ...severe, warmth }, r) === 'event_loop') n++;
+    return n / 10_000;
+  };
+  assert.equal(share(0), 0);
+  assert.ok(Math.abs(share(0.5) - 0.475) < 0.02, `half warm: ${share(0.5)}`);
+  assert.ok(Math.abs(share(1) - 0.95) < 0.02);
+  // Cold: nothing shed on the loop or the queue wait, whatever the dice.
+  for (const r of [() => 0, () => 0.5, () => 0.999])
+    for (const cls of ['read', 'quote'] as const) assert.equal(shed(cls, { ...severe, warmth: 0 }, r), null);
+  assert.equal(
+    shed('charge', { ...severe, warmth: 0, downstreamWaitMs: 0 }, () => 0),
+    null,
+  );
+  // The bulkhead estimate reads live counters: in force at once.
+  assert.equal(
+    shed('charge', { ...severe, warmth: 0 }, () => 0.999),
+    'downstream',
+  );
+  assert.equal(
+    shed('charge', { ...severe, warmth: 0, inFlight: 100 }, () => 0.5),
+    'concurrency',
+  );
+  assert.equal(
+    shed('charge', { ...severe, warmth: 0, downstreamFloorMs: 2000 }, () => 0.5),
+    'deadline',
+  );
+  // Out of range values are clamped, not trusted.
+  assert.equal(
+    shed('quote', { ...severe, warmth: -3 }, () => 0),
+    null,
+  );
+  assert.equal(
+    shed('quote', { ...severe, warmth: 7 }, () => 0),
+    'event_loop',
+  );
+});

@@ -149,9 +149,10 @@ export class RawConnection {
     });
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<RawConnection> {
+  /** `localAddress`: the client side's address (any of 127/8 on loopback), to appear to the server as another client. */
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host });
+      const s = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
       s.once('connect', () => {
         s.off('error', reject);
         resolve(new RawConnection(s));
