@@ -57,7 +57,7 @@ export class Admission {
   #warm: boolean;
 
   constructor(
-    private readonly s: AdmissionSettings,
+    private readonly settings: AdmissionSettings,
     private readonly loop: LoopSignals,
     private readonly queue: QueueEstimate,
     private readonly random: Random,
@@ -67,40 +67,43 @@ export class Admission {
     /** The provider's fastest recent answer (ms, 0 = unknown): a charge with less time left is refused. */
     private readonly providerFloorMs?: () => number,
   ) {
-    this.#shedder.loopDelayTargetMs = s.loopDelayTargetMs;
+    this.#shedder.loopDelayTargetMs = settings.loopDelayTargetMs;
     this.#startedAt = clock.now();
-    this.#warm = !(s.slowStartMs && s.slowStartMs > 0);
+    this.#warm = !(settings.slowStartMs && settings.slowStartMs > 0);
     this.limit =
-      s.limit === 'adaptive'
+      settings.limit === 'adaptive'
         ? new GradientLimit({
-            initial: s.staticLimit,
-            min: s.minLimit,
-            max: s.maxLimit,
+            initial: settings.staticLimit,
+            min: settings.minLimit,
+            max: settings.maxLimit,
             smoothing: 0.2,
             tolerance: 1.5,
             longWindow: 600,
             shortWindow: 10,
           })
-        : new FixedLimit(s.limit === 'static' ? s.staticLimit : Number.MAX_SAFE_INTEGER);
+        : new FixedLimit(settings.limit === 'static' ? settings.staticLimit : Number.MAX_SAFE_INTEGER);
   }
 
   /** Admit (returns null and counts the request in flight) or say why not. */
   tryAdmit(cls: RequestClass, remainingMs: number): ShedReason | null {
     let reason: ShedReason | null = null;
-    if (this.s.limit !== 'off' || this.s.shedding) {
+    if (this.settings.limit !== 'off' || this.settings.shedding) {
       reason = shed(
         cls,
         {
           inFlight: this.inFlight,
-          limit: this.s.limit === 'off' ? Number.MAX_SAFE_INTEGER : this.limit.current,
-          loopDelayMs: this.s.shedding ? this.loop.delayMs : 0,
-          utilization: this.s.shedding ? this.loop.utilization : 0,
-          expectedMs: this.s.shedding ? this.queue() : 0,
+          limit: this.settings.limit === 'off' ? Number.MAX_SAFE_INTEGER : this.limit.current,
+          loopDelayMs: this.settings.shedding ? this.loop.delayMs : 0,
+          utilization: this.settings.shedding ? this.loop.utilization : 0,
+          expectedMs: this.settings.shedding ? this.queue() : 0,
           remainingMs,
           downstreamWaitMs:
-            this.s.shedding && this.downstream && cls === 'charge' ? this.downstream.waitMs(this.chargesInFlight) : 0,
+            this.settings.shedding && this.downstream && cls === 'charge'
+              ? this.downstream.waitMs(this.chargesInFlight)
+              : 0,
           downstreamBudgetMs: this.downstream?.budgetMs ?? Infinity,
-          downstreamFloorMs: this.s.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
+          downstreamFloorMs:
+            this.settings.shedding && this.providerFloorMs && cls === 'charge' ? this.providerFloorMs() : 0,
           warmth: this.#warmth(),
         },
         this.random,
@@ -126,7 +129,7 @@ export class Admission {
    */
   #warmth(): number {
     if (this.#warm) return 1;
-    const w = (this.clock.now() - this.#startedAt) / this.s.slowStartMs!;
+    const w = (this.clock.now() - this.#startedAt) / this.settings.slowStartMs!;
     if (w < 1) return Math.max(0, w);
     this.#warm = true;
     return 1;
@@ -145,9 +148,10 @@ export class Admission {
    */
   readmit(cls: RequestClass, remainingMs: number): ShedReason | null {
     let reason: ShedReason | null = null;
-    if (this.s.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current)) reason = 'concurrency';
+    if (this.settings.limit !== 'off' && atConcurrencyLimit(cls, this.inFlight, this.limit.current))
+      reason = 'concurrency';
     else if (
-      this.s.shedding &&
+      this.settings.shedding &&
       (remainingMs <= 0 || (cls === 'charge' && remainingMs < (this.providerFloorMs?.() ?? 0)))
     )
       reason = 'deadline';
@@ -176,7 +180,7 @@ export class Admission {
 
   stats(): AdmissionStats {
     return {
-      limit: this.s.limit === 'off' ? null : this.limit.current,
+      limit: this.settings.limit === 'off' ? null : this.limit.current,
       inFlight: this.inFlight,
       shed: { ...this.shed },
       expectedQueueWaitMs: this.queue(),

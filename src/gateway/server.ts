@@ -105,7 +105,7 @@ export class Gateway {
   #failedAnswer: (requestId: string, route: string, status: number, body: string) => void = () => {};
 
   constructor(
-    private readonly s: FrontSettings,
+    private readonly settings: FrontSettings,
     private readonly pool: Dispatcher,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -117,8 +117,8 @@ export class Gateway {
     this.state = new ServiceState(clock, () => pool.threads() >= pool.expectedThreads);
     this.#quotes = new QuoteService({
       clock,
-      cacheTtlMs: s.fxCacheTtlMs,
-      requestTimeoutMs: s.requestTimeoutMs,
+      cacheTtlMs: settings.fxCacheTtlMs,
+      requestTimeoutMs: settings.requestTimeoutMs,
       fetchRate: (from, to, deadline) =>
         this.#run({ op: 'rate', from, to, deadline, sentAt: clock.epochMs() }) as Promise<RateOutcome>,
       guards: {
@@ -128,13 +128,13 @@ export class Gateway {
         done: (started) => guards.admission.done('quote', started, false),
       },
     });
-    this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${s.maxBodyBytes} bytes` });
+    this.#tooLarge = problem('payload_too_large', { detail: `The body may be at most ${settings.maxBodyBytes} bytes` });
     this.#uploads = new UploadTimer(
-      s.bodyTimeoutMs,
+      settings.bodyTimeoutMs,
       clock,
-      problem('request_timeout', { detail: `The request body did not arrive within ${s.bodyTimeoutMs} ms` }),
+      problem('request_timeout', { detail: `The request body did not arrive within ${settings.bodyTimeoutMs} ms` }),
     );
-    this.#perAddress = new AddressCap(s.maxRequestsPerAddress);
+    this.#perAddress = new AddressCap(settings.maxRequestsPerAddress);
     this.#failedAnswer = failedAnswerLog(log);
     this.app = nativeUws().App();
     this.#routes();
@@ -150,9 +150,9 @@ export class Gateway {
     app.get('/health', (res, req) => this.#answerNow(res, req, '/health', health));
     app.get('/ready', (res, req) => this.#answerNow(res, req, '/ready', this.readiness()));
     app.get('/version', (res, req) => this.#answerNow(res, req, '/version', version));
-    const openapi = json(200, openApiDocument(this.s));
+    const openapi = json(200, openApiDocument(this.settings));
     app.get('/openapi.json', (res, req) => this.#answerNow(res, req, 'other', openapi));
-    const metricsHere = this.s.metricsPort < 0;
+    const metricsHere = this.settings.metricsPort < 0;
     if (metricsHere) app.get('/metrics', (res, req) => this.#metrics(res, req));
     for (const [path, methods] of Object.entries(metricsHere ? { ...ROUTES, '/metrics': ['GET'] } : ROUTES)) {
       const reply = methodNotAllowed(methods);
@@ -183,7 +183,7 @@ export class Gateway {
       return true;
     }
     // inFlight already counts this request.
-    if (this.state.inFlight > this.s.maxConnections) {
+    if (this.state.inFlight > this.settings.maxConnections) {
       this.capRefusals++;
       x.send(this.#atCapacity, true);
       return true;
@@ -248,7 +248,7 @@ export class Gateway {
     const x = this.#track(res, '/charge', requestIdFrom(requestId));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (this.state.draining) return this.#fail(x, 'draining');
-    const head = chargeHead(headers, this.s);
+    const head = chargeHead(headers, this.settings);
     // A framing problem (repeated header, bad or oversize Content-Length):
     // refuse before reading a byte, and close, since the body's extent is in doubt.
     if (!head.ok) return x.send(head.code === 'payload_too_large' ? this.#tooLarge : problemFrom(head), true);
@@ -256,14 +256,14 @@ export class Gateway {
     // there is, so a shed request is never parsed, validated or fingerprinted.
     // (Under overload any request may get 503 overloaded, even one that would
     // have been a 400: the client learns that when it retries.)
-    const timeoutMs = admissionTimeoutMs(head.value, this.s);
+    const timeoutMs = admissionTimeoutMs(head.value, this.settings);
     const shedReason = this.guards.admission.tryAdmit('charge', timeoutMs - (this.clock.epochMs() - arrival));
     if (shedReason !== null) {
       const reply = this.#shed[shedReason];
       this.#uploads.add(x);
       return drainBody(
         x,
-        this.s.maxBodyBytes,
+        this.settings.maxBodyBytes,
         () => x.send(reply),
         () => x.send(this.#tooLarge, true),
       );
@@ -280,7 +280,7 @@ export class Gateway {
     if (this.#holding.length === 1) setImmediate(() => this.#releaseUploaders());
     readBody(
       x,
-      this.s.maxBodyBytes,
+      this.settings.maxBodyBytes,
       (body) => this.#chargeBody(x, arrival, head.value, body),
       () => x.send(this.#tooLarge, true),
     );
@@ -306,12 +306,12 @@ export class Gateway {
       // limit and the time left allow, without meeting the shedder's dice a second time.
       const shedReason = this.guards.admission.readmit(
         'charge',
-        admissionTimeoutMs(head, this.s) - (this.clock.epochMs() - arrival),
+        admissionTimeoutMs(head, this.settings) - (this.clock.epochMs() - arrival),
       );
       if (shedReason !== null) return x.send(this.#shed[shedReason]);
       x.onEnd = () => this.guards.admission.cancel('charge');
     }
-    const r = completeCharge(head, body, this.s, arrival);
+    const r = completeCharge(head, body, this.settings, arrival);
     if (!r.ok) return x.send(problemFrom(r), this.state.draining);
     const { key, deadline, input, fingerprint: fp } = r.value;
     // The same key already running on this instance: answer from memory (one
@@ -338,7 +338,7 @@ export class Gateway {
       { op: 'charge', key, fingerprint: fp, input, deadline, sentAt: this.clock.epochMs(), requestId: x.requestId },
       deadline,
       () => this.#keysInFlight.delete(key),
-      deadline - arrival < this.s.requestTimeoutMs,
+      deadline - arrival < this.settings.requestTimeoutMs,
     );
   }
 
@@ -399,7 +399,7 @@ export class Gateway {
     const x = this.#track(res, '/charges/:key', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (!key.ok) return x.send(problemFrom(key), this.state.draining);
-    const deadline = arrival + this.s.requestTimeoutMs;
+    const deadline = arrival + this.settings.requestTimeoutMs;
     const shed = this.#shedReply('read', deadline);
     if (shed) return x.send(shed, this.state.draining);
     this.#dispatch(x, 'read', { op: 'get', key: key.value, deadline, sentAt: this.clock.epochMs() }, deadline);
@@ -427,7 +427,7 @@ export class Gateway {
   } {
     return {
       openRequests: this.state.inFlight,
-      maxOpenRequests: this.s.maxConnections,
+      maxOpenRequests: this.settings.maxConnections,
       uploading: this.#uploads.size,
       capRefusals: this.capRefusals,
       bodyTimeouts: this.#uploads.expired,
@@ -461,8 +461,8 @@ export class Gateway {
   listen(): Promise<number> {
     const uws = nativeUws();
     return new Promise((resolve, reject) => {
-      this.app.listen(this.s.host, this.s.port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${this.s.host}:${this.s.port}`));
+      this.app.listen(this.settings.host, this.settings.port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${this.settings.host}:${this.settings.port}`));
         this.#listenSocket = socket;
         resolve(uws.us_socket_local_port(socket));
       });

@@ -69,8 +69,8 @@ export class GradientLimit implements Limit {
   #relearning = false;
   /** While a slower latency is learned (or kept): the baseline before it; 0 otherwise. */
   #beforeShift = 0;
-  constructor(private readonly c: GradientConfig = DEFAULT_GRADIENT) {
-    this.#limit = c.initial;
+  constructor(private readonly config: GradientConfig = DEFAULT_GRADIENT) {
+    this.#limit = config.initial;
   }
 
   get current(): number {
@@ -90,7 +90,7 @@ export class GradientLimit implements Limit {
         // No answer yet, so no baseline to compare with: shrink as hard as the gradient can.
         gradient = 0.5;
       } else {
-        this.#short += (Math.max(rttMs, 2 * this.#long) - this.#short) * (2 / (this.c.shortWindow + 1));
+        this.#short += (Math.max(rttMs, 2 * this.#long) - this.#short) * (2 / (this.config.shortWindow + 1));
         gradient = this.#gradient();
       }
     } else {
@@ -100,7 +100,7 @@ export class GradientLimit implements Limit {
         this.#baseInflight = inflight;
         return;
       }
-      this.#short += (rttMs - this.#short) * (2 / (this.c.shortWindow + 1));
+      this.#short += (rttMs - this.#short) * (2 / (this.config.shortWindow + 1));
       this.#learn(rttMs, inflight);
       // App-limited: with so little in flight the RTT says nothing about capacity.
       if (inflight < this.#limit / 2) return;
@@ -108,20 +108,20 @@ export class GradientLimit implements Limit {
     }
     const next = this.#limit * gradient + Math.sqrt(this.#limit);
     this.#limit = Math.max(
-      this.c.min,
-      Math.min(this.c.max, this.#limit * (1 - this.c.smoothing) + next * this.c.smoothing),
+      this.config.min,
+      Math.min(this.config.max, this.#limit * (1 - this.config.smoothing) + next * this.config.smoothing),
     );
   }
 
   #gradient(): number {
-    return Math.max(0.5, Math.min(1, (this.c.tolerance * this.#long) / this.#short));
+    return Math.max(0.5, Math.min(1, (this.config.tolerance * this.#long) / this.#short));
   }
 
   /** Move the baseline with an answer, unless its slowness may be our own queue. */
   #learn(rttMs: number, inflight: number): void {
-    const alpha = 2 / (this.c.longWindow + 1);
-    if (this.#short <= this.c.tolerance * this.#long) this.#relearning = false;
-    else if (rttMs > this.#long && inflight <= Math.max(this.c.min, this.#baseInflight)) {
+    const alpha = 2 / (this.config.longWindow + 1);
+    if (this.#short <= this.config.tolerance * this.#long) this.#relearning = false;
+    else if (rttMs > this.#long && inflight <= Math.max(this.config.min, this.#baseInflight)) {
       // Slow at no more concurrency than answers used to be fast at (or at
       // the floor): a queue of ours would not be there, so the downstream
       // itself is slower. Learn it until latency is back within tolerance.

@@ -83,30 +83,31 @@ export interface Signals {
 
 export function shed(
   cls: RequestClass,
-  s: Signals,
+  signals: Signals,
   random: Random,
-  c: ShedderConfig = DEFAULT_SHEDDER,
+  config: ShedderConfig = DEFAULT_SHEDDER,
 ): ShedReason | null {
-  if (cls === 'charge' && s.remainingMs < (s.downstreamFloorMs ?? 0)) return 'deadline';
-  if (atConcurrencyLimit(cls, s.inFlight, s.limit)) return 'concurrency';
-  const overDelay = (s.loopDelayMs - c.loopDelayTargetMs) / c.loopDelaySpanMs;
-  const overUtil = (s.utilization - c.utilizationTarget) / (1 - c.utilizationTarget);
+  if (cls === 'charge' && signals.remainingMs < (signals.downstreamFloorMs ?? 0)) return 'deadline';
+  if (atConcurrencyLimit(cls, signals.inFlight, signals.limit)) return 'concurrency';
+  const overDelay = (signals.loopDelayMs - config.loopDelayTargetMs) / config.loopDelaySpanMs;
+  const overUtil = (signals.utilization - config.utilizationTarget) / (1 - config.utilizationTarget);
   const pressure = Math.max(0, Math.min(1, Math.max(overDelay, overUtil)));
-  const warmth = Math.max(0, Math.min(1, s.warmth ?? 1));
-  const p = Math.min(c.maxShedProbability, pressure * CLASS_PRESSURE[cls]) * warmth;
+  const warmth = Math.max(0, Math.min(1, signals.warmth ?? 1));
+  const p = Math.min(config.maxShedProbability, pressure * CLASS_PRESSURE[cls]) * warmth;
   if (p > 0 && random() < p) return 'event_loop';
   // Admitted: the probes, plus (while warming up) the share not yet in force.
-  if (s.expectedMs > s.remainingMs && random() >= 1 - warmth * (1 - c.deadlineProbeFraction)) return 'deadline';
+  if (signals.expectedMs > signals.remainingMs && random() >= 1 - warmth * (1 - config.deadlineProbeFraction))
+    return 'deadline';
   // A charge the provider's bulkhead would refuse after its acquire timeout
   // is refused now, for nothing. The estimate is a mean: callers expected
   // near the edge of the timeout would still miss it half the time, so only
   // those expected within a share of it are admitted (a few waiters are all
   // it takes to keep every slot busy).
-  const waitMs = s.downstreamWaitMs ?? 0;
+  const waitMs = signals.downstreamWaitMs ?? 0;
   if (
     cls === 'charge' &&
     waitMs > 0 &&
-    waitMs > c.downstreamHeadroom * Math.min(s.downstreamBudgetMs ?? Infinity, s.remainingMs)
+    waitMs > config.downstreamHeadroom * Math.min(signals.downstreamBudgetMs ?? Infinity, signals.remainingMs)
   )
     return 'downstream';
   return null;
