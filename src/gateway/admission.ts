@@ -3,6 +3,7 @@
  * and the shedder, fed by the loop monitor and by what admitted requests
  * took. Counts in-flight requests exactly (one front thread sees them all).
  */
+import type { GatewayConfig } from '../config/service.js';
 import type { Clock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
 import { FixedLimit, GradientLimit, type Limit } from '../resilience/limit.js';
@@ -30,6 +31,27 @@ export interface AdmissionSettings {
    */
   slowStartMs?: number;
 }
+
+/** The gateway's settings as admission takes them; MECHANISMS=false turns shedding and the limit off. */
+export function admissionSettings(c: GatewayConfig): AdmissionSettings {
+  const on = c.mechanisms;
+  return {
+    shedding: on && c.shedding,
+    limit: on ? c.concurrencyLimit : 'off',
+    staticLimit: c.concurrencyLimitStatic,
+    minLimit: c.concurrencyLimitMin,
+    maxLimit: c.concurrencyLimitMax,
+    loopDelayTargetMs: c.loopDelayTargetMs,
+    slowStartMs: c.sheddingSlowStartMs,
+  };
+}
+
+/**
+ * The adaptive limit's shape (the bounds come from the settings): a fifth of
+ * each new gradient is taken, answers up to 1.5× the baseline RTT are no
+ * queueing, the baseline spans 600 samples and the short RTT 10.
+ */
+const GRADIENT_SHAPE = { smoothing: 0.2, tolerance: 1.5, longWindow: 600, shortWindow: 10 } as const;
 
 export interface LoopSignals {
   delayMs: number;
@@ -76,10 +98,7 @@ export class Admission {
             initial: settings.staticLimit,
             min: settings.minLimit,
             max: settings.maxLimit,
-            smoothing: 0.2,
-            tolerance: 1.5,
-            longWindow: 600,
-            shortWindow: 10,
+            ...GRADIENT_SHAPE,
           })
         : new FixedLimit(settings.limit === 'static' ? settings.staticLimit : Number.MAX_SAFE_INTEGER);
   }

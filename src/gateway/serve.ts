@@ -32,7 +32,7 @@ import { AdminServer, parseAllowedHosts } from './admin.js';
 import { adminState } from './admin-state.js';
 import { BacklogReading } from './backlog.js';
 import { MetricsListener } from './metrics-listener.js';
-import { Admission } from './admission.js';
+import { Admission, admissionSettings } from './admission.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { nativeUws, uwsInfo } from './native.js';
 import { Gateway, isQueueFull } from './server.js';
@@ -98,19 +98,10 @@ async function startGateway(
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   reclaimOnWorkerExit(pool, protection, log, { closing: () => drain.draining });
   const loop = new LoopMonitor();
-  const on = c.mechanisms;
   const providerBulkhead = protection.bulkheads.provider;
   const providerPressure = new BulkheadPressure();
   const admission = new Admission(
-    {
-      shedding: on && c.shedding,
-      limit: on ? c.concurrencyLimit : 'off',
-      staticLimit: c.concurrencyLimitStatic,
-      minLimit: c.concurrencyLimitMin,
-      maxLimit: c.concurrencyLimitMax,
-      loopDelayTargetMs: c.loopDelayTargetMs,
-      slowStartMs: c.sheddingSlowStartMs,
-    },
+    admissionSettings(c),
     loop,
     () => protection.queueWait.expectedMs(clock.epochMs()),
     systemRandom,
