@@ -21,7 +21,7 @@
  * - with MAX_REQUESTS_PER_ADDRESS set, one client address holds at most that
  *   many open requests on the gateway's tracked routes, as in the gateway.
  */
-import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
+import { methodNotAllowed, notFound, ROUTES } from '../http/contract.js';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';

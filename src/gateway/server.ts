@@ -22,7 +22,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { versionInfo } from '../runtime/version.js';
 import { openApiDocument } from '../http/openapi.js';
-import { methodNotAllowed, notFound, ROUTES } from '../runtime/contract.js';
+import { methodNotAllowed, notFound, ROUTES } from '../http/contract.js';
 import type { ServerSettings } from '../service/settings.js';
 import { ServiceState } from '../service/state.js';
 import { drainBody, Exchange, readBody, UploadTimer } from './http.js';

@@ -9,7 +9,7 @@
  * readiness() is the one /ready body of both servers; `workers_up` asks the
  * server (the baseline has no worker threads: always true).
  */
-import { DB_CHECK_FRESH_MS, readinessReply } from '../runtime/contract.js';
+import { DB_CHECK_FRESH_MS, readinessReply } from '../http/contract.js';
 import type { Reply } from '../errors/catalogue.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/lib/clock.js';
-import { DB_CHECK_FRESH_MS } from '../../src/runtime/contract.js';
+import { DB_CHECK_FRESH_MS } from '../../src/http/contract.js';
 import { ServiceState } from '../../src/service/state.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
