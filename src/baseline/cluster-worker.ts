@@ -17,6 +17,7 @@ import { chargeServiceSettings, createChargeService } from '../charge/service.js
 import type { Logger } from '../runtime/logger.js';
 import { every, installShutdown } from '../runtime/process.js';
 import { buildBaselineApp } from './app.js';
+import { fastifyDrainable } from './drain.js';
 import type { FromWorker, ToWorker } from './cluster.js';
 import { breakerOptionsFor, createProviderBreaker, registerUnderPressure } from './hardened.js';
 import { ServiceState } from '../service/state.js';
@@ -77,15 +78,10 @@ export async function serveClusterWorker(c: BaselineConfig, log: Logger, process
   await tell({ type: 'listening' });
   log.info({ port, pid: process.pid, worker: cluster.worker?.id }, 'worker listening');
 
-  const drain = installShutdown(log, c.shutdownGraceMs, {
-    stopAccepting() {
-      state.draining = true;
-      // As in the single process: busy connections close as they answer (Connection: close while draining).
-      app.server.close();
-    },
-    whenIdle: (ms) => state.whenIdle(ms),
-    inFlight: () => state.inFlight,
-    async close() {
+  const drain = installShutdown(
+    log,
+    c.shutdownGraceMs,
+    fastifyDrainable(app, state, async () => {
       await timer.stop();
       await app.close();
       await service.close();
@@ -96,8 +92,8 @@ export async function serveClusterWorker(c: BaselineConfig, log: Logger, process
         abandoned: drain.abandoned,
         drain_duration_seconds: (performance.now() - startedAt) / 1000,
       });
-    },
-  });
+    }),
+  );
   process.on('message', (m: ToWorker) => {
     if (m?.type === 'drain' && !drain.draining) process.kill(process.pid, 'SIGTERM');
   });

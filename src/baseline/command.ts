@@ -23,6 +23,7 @@ import { serviceConfig, startService } from '../service/start.js';
 import { ServiceState } from '../service/state.js';
 import { startServiceTimers, timerErrors } from '../service/timers.js';
 import { buildBaselineApp } from './app.js';
+import { fastifyDrainable } from './drain.js';
 import { processCount, startClusterPrimary } from './cluster.js';
 import { serveClusterWorker } from './cluster-worker.js';
 import { breakerOptionsFor, createProviderBreaker, registerUnderPressure } from './hardened.js';
@@ -81,21 +82,15 @@ async function startBaseline(
   const timers = await startServiceTimers(c, state, service, log, timerErrors({ clock: systemClock, log }));
   log.info({ port, pid: process.pid, hardened: c.hardened }, 'listening');
 
-  installShutdown(log, c.shutdownGraceMs, {
-    stopAccepting() {
-      state.draining = true;
-      // Closes the listener (and idle keep-alive connections); busy ones close
-      // as they answer, since every answer while draining says Connection: close.
-      app.server.close();
-    },
-    whenIdle: (ms) => state.whenIdle(ms),
-    inFlight: () => state.inFlight,
-    async close() {
+  installShutdown(
+    log,
+    c.shutdownGraceMs,
+    fastifyDrainable(app, state, async () => {
       await timers.stop();
       await app.close();
       await service.close();
       breaker?.shutdown();
       await deps.stop();
-    },
-  });
+    }),
+  );
 }
