@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../src/resilience/breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../src/resilience/bulkhead.js';
-import { allocateShared, openRegion } from '../src/shared-memory/regions.js';
+import { allocateShared, openRegion } from '../src/shm/regions.js';
 import type { Suite } from './harness.js';
 
 const config: BreakerConfig = {

@@ -9,7 +9,7 @@ import { threadId, workerData } from 'node:worker_threads';
 import { systemClock } from '../lib/clock.js';
 import { createChargeService, type ChargeServiceSettings } from '../charge/service.js';
 import { openProtection, type ProtectionSettings } from '../resilience/protection.js';
-import type { SharedLayout } from '../shared-memory/regions.js';
+import type { SharedLayout } from '../shm/regions.js';
 import { SHARED_SLOT } from '../resilience/thread-slots.js';
 import { createLogger } from '../runtime/logger.js';
 import type { Task } from './tasks.js';

@@ -7,8 +7,8 @@
  * `observe` and `request` through plain functions.
  */
 import { CHARGE_STAGES } from '../charge/stages.js';
-import { SharedCounters } from '../shared-memory/counters.js';
-import { allocateShared, openRegion, type SharedLayout } from '../shared-memory/regions.js';
+import { SharedCounters } from '../shm/counters.js';
+import { allocateShared, openRegion, type SharedLayout } from '../shm/regions.js';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from './histogram.js';
 
 export const ROUTE_LABELS = [

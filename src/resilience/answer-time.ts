@@ -17,7 +17,7 @@
  * before or after a concurrent update, which moves the floor by one sample.
  * No allocation on either path.
  */
-import { withLock, type Region, type RegionSpec } from '../shared-memory/regions.js';
+import { withLock, type Region, type RegionSpec } from '../shm/regions.js';
 
 const LOCK = 0;
 const BUCKETS = 10;

@@ -25,7 +25,7 @@
  * caller (epoch ms, which all threads agree on), so tests drive it with plain
  * numbers.
  */
-import { withLock, type Region, type RegionSpec } from '../shared-memory/regions.js';
+import { withLock, type Region, type RegionSpec } from '../shm/regions.js';
 
 export interface BreakerConfig {
   windowMs: number;

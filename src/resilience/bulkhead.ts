@@ -18,7 +18,7 @@
  * (A sweep runs only after the thread's 'exit': see gateway/worker-exits.ts.)
  */
 import { systemClock, type Clock } from '../lib/clock.js';
-import type { Region, RegionSpec } from '../shared-memory/regions.js';
+import type { Region, RegionSpec } from '../shm/regions.js';
 import { SHARED_SLOT, THREAD_SLOTS } from './thread-slots.js';
 
 // Int32 slots

@@ -18,7 +18,7 @@ import {
   type Transition,
 } from './breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion, type BulkheadConfig, type Reclaimed } from './bulkhead.js';
-import { SharedCounters } from '../shared-memory/counters.js';
+import { SharedCounters } from '../shm/counters.js';
 import {
   initRetryBudgetRegion,
   RetryBudget,
@@ -26,10 +26,10 @@ import {
   RETRY_BUDGET_REGION,
   type RetryBudgetConfig,
 } from './retry-budget.js';
-import { allocateShared, openRegion, type SharedLayout } from '../shared-memory/regions.js';
+import { allocateShared, openRegion, type SharedLayout } from '../shm/regions.js';
 import { QueueWait, QUEUE_WAIT_REGION } from './queue-wait.js';
 import { claimThreadSlot, freeThreadSlot, SHARED_SLOT, slotOf, THREAD_SLOTS_REGION } from './thread-slots.js';
-import type { Region } from '../shared-memory/regions.js';
+import type { Region } from '../shm/regions.js';
 
 export type Downstream = 'provider' | 'fx';
 export const DOWNSTREAMS: readonly Downstream[] = ['provider', 'fx'];

@@ -7,7 +7,7 @@
  * fresh slot. A slot not written for `staleMs` is ignored, so an estimate can
  * never keep shedding traffic after the queue it measured has gone.
  */
-import type { Region, RegionSpec } from '../shared-memory/regions.js';
+import type { Region, RegionSpec } from '../shm/regions.js';
 
 const QUEUE_SLOTS = 64;
 export const QUEUE_WAIT_REGION: RegionSpec = { ints: 0, floats: 2 * QUEUE_SLOTS };

@@ -7,7 +7,7 @@
  * when the downstream fails everywhere at once, retries stay a bounded share
  * of traffic instead of multiplying it.
  */
-import { withLock, type Region, type RegionSpec } from '../shared-memory/regions.js';
+import { withLock, type Region, type RegionSpec } from '../shm/regions.js';
 
 export interface RetryBudgetConfig {
   /** Retries allowed per first attempt (0.2 = 20 %). */

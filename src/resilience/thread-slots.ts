@@ -9,7 +9,7 @@
  * Slot 0 is never claimed and never swept: the front thread, tests and any
  * thread that found the table full use it.
  */
-import type { Region, RegionSpec } from '../shared-memory/regions.js';
+import type { Region, RegionSpec } from '../shm/regions.js';
 
 /**
  * Slot 0, plus two per worker at the largest WORKERS (256): a replacement

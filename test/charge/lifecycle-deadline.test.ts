@@ -12,7 +12,7 @@ import { ChargeStore } from '../../src/charge/store.js';
 import type { Reply } from '../../src/errors/catalogue.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
-import { allocateShared, openRegion } from '../../src/shared-memory/regions.js';
+import { allocateShared, openRegion } from '../../src/shm/regions.js';
 import { fakePool, settle, type FakePool } from '../support/fake-sql.js';
 import { ScriptedProvider } from '../support/lifecycle.js';
 import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';

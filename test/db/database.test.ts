@@ -10,7 +10,7 @@ import { Database, DbBusyError } from '../../src/db/database.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { isDeadline } from '../../src/lib/deadline.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
-import { allocateShared, openRegion } from '../../src/shared-memory/regions.js';
+import { allocateShared, openRegion } from '../../src/shm/regions.js';
 import { fakePool, settle, type FakePool } from '../support/fake-sql.js';
 
 function bulkhead(limit: number): Bulkhead {

@@ -10,7 +10,7 @@ import type { AttemptOutcome, Provider } from '../../src/downstream/provider-cli
 import { ManualClock } from '../../src/lib/clock.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion } from '../../src/resilience/breaker.js';
 import type { Guard } from '../../src/resilience/guards.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 import { TEST_BREAKER } from '../resilience/fixtures/breaker-config.js';
 
 function setup() {

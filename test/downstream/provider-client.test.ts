@@ -19,7 +19,7 @@ import {
 import { finalAnswer } from '../../src/charge/lifecycle.js';
 import { GuardedProvider } from '../../src/downstream/guarded.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 import { ManualClock, systemClock } from '../../src/lib/clock.js';
 
 const input = { amount: 500, currency: 'USD', source: 'tok_visa' };

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdminServer, parseAllowedHosts } from '../../src/gateway/admin.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 import { call, type HttpResult } from '../support/http.js';
 
 const config: BreakerConfig = {

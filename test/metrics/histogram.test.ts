@@ -10,7 +10,7 @@ import {
   SharedHistogram,
   summarize,
 } from '../../src/metrics/histogram.js';
-import { allocateShared, openRegion } from '../../src/shared-memory/regions.js';
+import { allocateShared, openRegion } from '../../src/shm/regions.js';
 
 test('every value lands in the bucket whose bounds contain it; relative bucket width stays under 1 %', () => {
   for (let v = 0; v < 2 ** 27; v = v < 2000 ? v + 1 : Math.floor(v * 1.0007) + 1) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from '../../src/resilience/answer-time.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 
 function make(): AnswerTime {
   const r = localRegion(ANSWER_TIME_REGION);

@@ -9,7 +9,7 @@ import {
   type Permit,
   type Transition,
 } from '../../src/resilience/breaker.js';
-import { allocateShared, localRegion, openRegion } from '../../src/shared-memory/regions.js';
+import { allocateShared, localRegion, openRegion } from '../../src/shm/regions.js';
 import { TEST_BREAKER } from './fixtures/breaker-config.js';
 
 const config: BreakerConfig = TEST_BREAKER;

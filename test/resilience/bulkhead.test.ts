@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
-import { allocateShared, openRegion, type SharedLayout } from '../../src/shared-memory/regions.js';
+import { allocateShared, openRegion, type SharedLayout } from '../../src/shm/regions.js';
 import {
   createProtectionLayout,
   openProtection,

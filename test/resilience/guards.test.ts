@@ -9,7 +9,7 @@ import { AnswerTime, ANSWER_TIME_REGION, initAnswerTimeRegion } from '../../src/
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
 import { Bulkhead, BULKHEAD_REGION, initBulkheadRegion } from '../../src/resilience/bulkhead.js';
 import { guarded, type Guard, type Verdict } from '../../src/resilience/guards.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 import { TEST_BREAKER } from './fixtures/breaker-config.js';
 
 const config: BreakerConfig = TEST_BREAKER;

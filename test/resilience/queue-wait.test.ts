@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QueueWait, QUEUE_WAIT_REGION } from '../../src/resilience/queue-wait.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 
 test('the worst fresh worker estimate counts; stale ones expire', () => {
   const q = new QueueWait(localRegion(QUEUE_WAIT_REGION), 1000);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initRetryBudgetRegion, RetryBudget, RETRY_BUDGET_REGION } from '../../src/resilience/retry-budget.js';
-import { localRegion } from '../../src/shared-memory/regions.js';
+import { localRegion } from '../../src/shm/regions.js';
 
 function make(ratio: number, minPerSecond: number, maxTokens: number, now = 0) {
   const r = localRegion(RETRY_BUDGET_REGION);
