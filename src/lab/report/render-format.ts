@@ -193,3 +193,18 @@ export function scenarioAnchor(scenario: ScenarioResult, index: number): string 
     .replace(/^-+|-+$/g, '');
   return `scenario-${index + 1}-${slug || 'unnamed'}`;
 }
+
+/** The columns of a scenario's "Audit and SLO" table, the same in report.md and report.html. */
+export const AUDIT_COLUMNS: readonly string[] = [
+  'Variant',
+  'Offered',
+  'Goodput',
+  'p999 ms',
+  'Client final',
+  'Duplicates',
+  'Lost',
+  'Pending',
+  'SLO good / total',
+  'Error ratio',
+  'Burn rate',
+];

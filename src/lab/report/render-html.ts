@@ -25,6 +25,7 @@ import {
   scenarioAnchor,
   variantLabel,
   variantStyle,
+  AUDIT_COLUMNS,
 } from './render-format.js';
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
@@ -291,19 +292,7 @@ function resultsTable(s: ScenarioResult): string {
 }
 
 function auditTable(s: ScenarioResult): string {
-  const head = [
-    'Variant',
-    'Offered',
-    'Goodput',
-    'p999 ms',
-    'Client final',
-    'Duplicates',
-    'Lost',
-    'Pending',
-    'SLO good / total',
-    'Error ratio',
-    'Burn rate',
-  ];
+  const head = AUDIT_COLUMNS;
   const out: string[] = [
     `<table class="audit"><thead><tr>${head.map((h, i) => `<th${i > 0 ? ' class="num"' : ''}>${esc(h)}</th>`).join('')}</tr></thead><tbody>`,
   ];

@@ -23,6 +23,7 @@ import {
   mdText,
   phaseNames,
   variantLabel,
+  AUDIT_COLUMNS,
 } from './render-format.js';
 import { spreadMarkdown } from './render-spread.js';
 
@@ -160,19 +161,7 @@ function renderScenario(s: ScenarioResult, stem: string): string {
     out.push('### Audit and SLO', '');
     out.push(
       table(
-        [
-          'Variant',
-          'Offered',
-          'Goodput',
-          'p999 ms',
-          'Client final',
-          'Duplicates',
-          'Lost',
-          'Pending',
-          'SLO good / total',
-          'Error ratio',
-          'Burn rate',
-        ],
+        [...AUDIT_COLUMNS],
         s.variants.map((v) => [
           mdText(variantLabel(v)),
           fmtCount(v.totals.offered),
