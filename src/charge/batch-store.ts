@@ -15,19 +15,21 @@
  * On a freshly emptied table without statistics the planner did scan every
  * started row through the partial index when it could.
  *
- * Callers pass distinct keys: Postgres refuses an ON CONFLICT DO UPDATE that
- * touches one row twice in a statement, and an update would take the values
- * of the first of two writers. Claims insert in sorted key order and the
+ * Callers pass distinct keys: results are matched to requests by key, and
+ * an update would take the values of the first of two writers. Claims
+ * insert, and take expired leases over, in sorted key order, and the
  * record's index scan visits keys in index order, so batches of one kind
  * take row locks in one order; should a deadlock still occur, Postgres
  * aborts one statement and its callers see an error, as with any failed
- * statement.
+ * statement. A key that is already stored costs a read, never a lock.
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import {
   ChargeStore,
   claimedFrom,
+  existingResult,
+  type ExistingRow,
   newChargeId,
   type ChargeStatus,
   type ClaimResult,
@@ -62,9 +64,14 @@ function assertDistinct(keys: readonly string[]): void {
   if (new Set(keys).size !== keys.length) throw new Error('batch-store: keys in one batch must be distinct');
 }
 
-/** Indices of `keys` in code-unit order (the lock order). */
-function sortedOrder(keys: readonly string[]): number[] {
-  return keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+/** Compares indices of `reqs` by key in code-unit order (the lock order). */
+function byKey(reqs: readonly { key: string }[]): (a: number, b: number) => number {
+  return (a, b) => (reqs[a]!.key < reqs[b]!.key ? -1 : reqs[a]!.key > reqs[b]!.key ? 1 : 0);
+}
+
+/** Indices of `reqs` in key order. */
+function sortedOrder(reqs: readonly { key: string }[]): number[] {
+  return reqs.map((_, i) => i).sort(byKey(reqs));
 }
 
 export class BatchStore {
@@ -92,8 +99,9 @@ export class BatchStore {
     }
     assertDistinct(reqs.map((r) => r.key));
     const results: (ClaimResult | undefined)[] = new Array(reqs.length);
-    let pending = sortedOrder(reqs.map((r) => r.key));
+    let pending = sortedOrder(reqs);
     for (let round = 0; round < 2 && pending.length > 0; round++) {
+      pending.sort(byKey(reqs));
       const batch = pending.map((i) => reqs[i]!);
       const ids = batch.map(() => newChargeId());
       this.onStatement('claim');
@@ -115,12 +123,8 @@ export class BatchStore {
                     ${batch.map((r) => r.input.currency)}::text[], ${batch.map((r) => JSON.stringify(r.input))}::text[],
                     ${batch.map(() => randomUUID())}::text[], ${batch.map((r) => r.leaseMs / 1000)}::float8[])
              AS b(key, fp, charge_id, provider_key, amount, currency, request, token, lease_s)
-        ON CONFLICT (idempotency_key) DO UPDATE
-          SET lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at,
-              attempts = charges.attempts + 1, updated_at = now()
-          WHERE charges.status = 'started' AND charges.lease_expires_at < now()
-            AND charges.fingerprint = EXCLUDED.fingerprint
-        RETURNING idempotency_key, charge_id, provider_key, lease_token, (xmax = 0) AS inserted, created_at`;
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING idempotency_key, charge_id, provider_key, lease_token, true AS inserted, created_at`;
       const claimed = new Map(rows.map((r) => [r.idempotency_key, r]));
       const unsettled: number[] = [];
       for (const i of pending) {
@@ -133,36 +137,65 @@ export class BatchStore {
       }
       pending = [];
       if (unsettled.length === 0) break;
-      // Rows the insert found and did not take over: one read for all of them,
-      // in a new statement so it sees what the conflicting writers committed.
+      // Rows the insert found: one read for all of them, in a new statement so
+      // it sees what the conflicting writers committed. Reads take no row
+      // lock (see ChargeStore.claim).
       this.onStatement('claim');
-      const existing = await this.sql<
-        {
-          idempotency_key: string;
-          fingerprint: string;
-          status: ChargeStatus;
-          response_status: number | null;
-          response_body: string | null;
-          wait_ms: number | null;
-        }[]
-      >`
+      const existing = await this.sql<(ExistingRow & { idempotency_key: string })[]>`
         SELECT idempotency_key, fingerprint, status, response_status, response_body,
+               lease_expires_at < now() AS expired,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
         FROM charges WHERE idempotency_key = ANY(${unsettled.map((i) => reqs[i]!.key)}::text[])`;
       const found = new Map(existing.map((r) => [r.idempotency_key, r]));
+      const expired: number[] = [];
       for (const i of unsettled) {
         const r = reqs[i]!;
         const cur = found.get(r.key);
-        if (!cur) pending.push(i);
-        else if (cur.fingerprint !== r.fp) results[i] = { kind: 'mismatch' };
-        else if (cur.status === 'needs_attention') results[i] = { kind: 'needs_attention' };
-        else if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null)
-          results[i] = { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
-        else results[i] = { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
+        const seen = cur ? existingResult(cur, r.fp) : undefined;
+        if (seen === undefined) pending.push(i);
+        else if (seen === 'expired') expired.push(i);
+        else results[i] = seen;
+      }
+      if (expired.length === 0) continue;
+      // Expired leases, taken over in key order (the lock order); the WHERE
+      // repeats the read's test, so a row another claim took meanwhile is
+      // read again next round.
+      const tokens = expired.map(() => randomUUID());
+      this.onStatement('claim');
+      const taken = await this.sql.unsafe<
+        {
+          idempotency_key: string;
+          charge_id: string;
+          provider_key: string;
+          lease_token: string;
+          inserted: boolean;
+          created_at: Date;
+        }[]
+      >(
+        `UPDATE charges c
+            SET lease_token = ($2::uuid[])[array_position($1::text[], c.idempotency_key)],
+                lease_expires_at = now() + make_interval(secs => ($3::float8[])[array_position($1::text[], c.idempotency_key)]),
+                attempts = c.attempts + 1, updated_at = now()
+          WHERE c.idempotency_key = ANY($1::text[]) AND (c.status = 'started') IS TRUE
+            AND c.lease_expires_at < now()
+            AND c.fingerprint = ($4::text[])[array_position($1::text[], c.idempotency_key)]
+          RETURNING c.idempotency_key, c.charge_id, c.provider_key, c.lease_token, false AS inserted, c.created_at`,
+        [
+          expired.map((i) => reqs[i]!.key),
+          tokens,
+          expired.map((i) => reqs[i]!.leaseMs / 1000),
+          expired.map((i) => reqs[i]!.fp),
+        ],
+      );
+      const takenBy = new Map(taken.map((r) => [r.idempotency_key, r]));
+      for (const i of expired) {
+        const row = takenBy.get(reqs[i]!.key);
+        if (row) results[i] = claimedFrom(row);
+        else pending.push(i);
       }
     }
-    // A row that vanished twice in a row: only a reaper racing a client does
-    // that; tell the client to come back.
+    // A row that vanished or was taken over twice in a row: only a reaper or
+    // another client racing this one does that; tell the client to come back.
     for (const i of pending) results[i] = { kind: 'in_progress', retryAfterMs: 0 };
     return results as ClaimResult[];
   }
@@ -178,7 +211,7 @@ export class BatchStore {
       return [await this.#single.record(r.key, r.status, r.providerChargeId, r.responseStatus, r.responseBody)];
     }
     assertDistinct(reqs.map((r) => r.key));
-    const batch = sortedOrder(reqs.map((r) => r.key)).map((i) => reqs[i]!);
+    const batch = sortedOrder(reqs).map((i) => reqs[i]!);
     const keys = batch.map((r) => r.key);
     this.onStatement('record');
     // $1 keys; $2..$5 the values, by the key's position in $1. No join: the

@@ -2,9 +2,10 @@
  * The idempotency table, Stripe-style: every phase is one short statement and
  * no transaction or connection is held across a provider call.
  *
- * - claim: insert the key as `started` with a lease, or take over a started
- *   row whose lease expired (same row, so the same stored provider key), in
- *   one statement; otherwise report replay / mismatch / in progress. A new
+ * - claim: insert the key as `started` with a lease; otherwise read the row
+ *   and report replay / mismatch / in progress, or take over a started row
+ *   whose lease expired (same row, so the same stored provider key). Only an
+ *   insert or a takeover writes: a replay takes no row lock. A new
  *   row stores the provider key derived from the request (provider-key.ts),
  *   so even a claim that replaces a lost row reuses the first one's key.
  * - record: `started` → final, first writer wins. The provider dedupes on the
@@ -100,6 +101,28 @@ export function claimedFrom(row: ClaimedRow): Claimed {
   };
 }
 
+/** A row a claim found in place of inserting its own. */
+export interface ExistingRow {
+  fingerprint: string;
+  status: ChargeStatus;
+  response_status: number | null;
+  response_body: string | null;
+  /** A started row whose lease has run out (null for final rows). */
+  expired: boolean | null;
+  wait_ms: number | null;
+}
+
+/** What a claim answers for a row it found; 'expired' when it may take the lease over. */
+export function existingResult(cur: ExistingRow, fp: string): Exclude<ClaimResult, Claimed> | 'expired' {
+  if (cur.fingerprint !== fp) return { kind: 'mismatch' };
+  if (cur.status === 'needs_attention') return { kind: 'needs_attention' };
+  if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) {
+    return { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
+  }
+  if (cur.status === 'started' && cur.expired === true) return 'expired';
+  return { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
+}
+
 export function newChargeId(): string {
   return `ch_${randomUUID().replaceAll('-', '')}`;
 }
@@ -118,45 +141,43 @@ export class ChargeStore {
 
   async claim(key: string, fp: string, input: ChargeInput, leaseMs: number): Promise<ClaimResult> {
     // Two rounds at most: the second covers a row reaped between the
-    // conflicting insert and the read.
+    // conflicting insert and the read, and a takeover another claim won.
     for (let round = 0; round < 2; round++) {
       const chargeId = newChargeId();
       const token = randomUUID();
+      // DO NOTHING, not DO UPDATE: an ON CONFLICT DO UPDATE locks the existing
+      // row even when its WHERE is false, so every replay and every "in
+      // progress" would take a row lock, get a transaction id and wait for a
+      // durable commit, one after another for one key. A burst of retries of
+      // one key then queued past the DB acquire budget (503 db_unavailable).
       const rows = await this.sql<ClaimedRow[]>`
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
         VALUES (${key}, ${fp}, 'started', ${chargeId}, ${this.providerKey(key, fp)}, ${input.amount}, ${input.currency},
                 ${this.sql.json(input as never)}, ${token}, now() + make_interval(secs => ${leaseMs / 1000}))
-        ON CONFLICT (idempotency_key) DO UPDATE
-          SET lease_token = EXCLUDED.lease_token, lease_expires_at = EXCLUDED.lease_expires_at,
-              attempts = charges.attempts + 1, updated_at = now()
-          WHERE charges.status = 'started' AND charges.lease_expires_at < now()
-            AND charges.fingerprint = EXCLUDED.fingerprint
-        RETURNING charge_id, provider_key, lease_token, (xmax = 0) AS inserted, created_at`;
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING charge_id, provider_key, lease_token, true AS inserted, created_at`;
       const row = rows[0];
       if (row) return claimedFrom(row);
-      const existing = await this.sql<
-        {
-          fingerprint: string;
-          status: ChargeStatus;
-          response_status: number | null;
-          response_body: string | null;
-          wait_ms: number | null;
-        }[]
-      >`
-        SELECT fingerprint, status, response_status, response_body,
+      const existing = await this.sql<ExistingRow[]>`
+        SELECT fingerprint, status, response_status, response_body, lease_expires_at < now() AS expired,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
         FROM charges WHERE idempotency_key = ${key}`;
       const cur = existing[0];
       if (!cur) continue;
-      if (cur.fingerprint !== fp) return { kind: 'mismatch' };
-      if (cur.status === 'needs_attention') return { kind: 'needs_attention' };
-      if (cur.status !== 'started' && cur.response_status !== null && cur.response_body !== null) {
-        return { kind: 'replay', responseStatus: cur.response_status, responseBody: cur.response_body };
-      }
-      return { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
+      const seen = existingResult(cur, fp);
+      if (seen !== 'expired') return seen;
+      // Only a started row whose lease expired is written: the same row, so
+      // the same charge id and stored provider key. The WHERE repeats the
+      // read's test, so of two claims racing for it one wins.
+      const taken = await this.sql<ClaimedRow[]>`
+        UPDATE charges SET lease_token = ${token}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
+               attempts = attempts + 1, updated_at = now()
+        WHERE idempotency_key = ${key} AND status = 'started' AND lease_expires_at < now() AND fingerprint = ${fp}
+        RETURNING charge_id, provider_key, lease_token, false AS inserted, created_at`;
+      if (taken[0]) return claimedFrom(taken[0]);
     }
-    // The row vanished twice in a row: only a reaper racing a client could
-    // do that; tell the client to come back.
+    // The row vanished or was taken over twice in a row: only a reaper or
+    // another client racing this one does that; tell the client to come back.
     return { kind: 'in_progress', retryAfterMs: 0 };
   }
 

@@ -14,7 +14,7 @@ import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { Provider } from '../../src/downstream/provider-client.js';
 import type { Reply } from '../../src/errors/catalogue.js';
 import { ManualClock, systemClock, type Clock } from '../../src/lib/clock.js';
-import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
+import { holdRecordedRow, holdRows, rowXmax, startTestDb, withinMs, type TestDb } from '../support/postgres.js';
 import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
 let db: TestDb;
@@ -164,7 +164,11 @@ test('mismatch, replay, in progress and takeover inside one batch, beside fresh 
     ClaimResult,
     ClaimResult,
   ];
-  assert.equal(counts.claim.statements, 3, 'the lone claim; then the batch and one read for the rows it did not claim');
+  assert.equal(
+    counts.claim.statements,
+    4,
+    'the lone claim; then the batch, one read for the rows it did not insert, one takeover of the expired lease',
+  );
   assert.deepEqual(mm, { kind: 'mismatch' });
   assert.deepEqual(done, { kind: 'replay', responseStatus: 402, responseBody: '{"declined":true}' });
   assert.equal(held.kind, 'in_progress');
@@ -180,6 +184,32 @@ test('mismatch, replay, in progress and takeover inside one batch, beside fresh 
   assert.equal(attempts[0]!.attempts, 2);
   // Leave no expired lease behind for the reconciler tests below.
   await db.sql`DELETE FROM charges WHERE idempotency_key = 'gc-exp-mm'`;
+});
+
+test('a batch answers stored and in-progress keys while another transaction holds their rows, and writes no lock', async () => {
+  await store.claim('gc-lock-done', 'fp', input, 60_000);
+  await store.record('gc-lock-done', 'succeeded', 'pch_l', 201, '{"l":1}');
+  await store.claim('gc-lock-held', 'fp', input, 60_000);
+  const keys = ['gc-lock-done', 'gc-lock-held'];
+  const before = await rowXmax(db.sql, keys);
+  const batch = new BatchStore(db.sql, providerKey);
+  const claimAll = () =>
+    batch.claimMany(keys.map((key) => ({ key, fp: 'fp', input, leaseMs: 60_000 })).concat(fresh()));
+  let n = 0;
+  const fresh = () => [{ key: `gc-lock-new-${n++}`, fp: 'fp', input, leaseMs: 60_000 }];
+  for (let i = 0; i < 5; i++) await claimAll();
+  assert.deepEqual(await rowXmax(db.sql, keys), before, 'answering a stored key wrote a row lock');
+  const held = await holdRows(db.sql, keys);
+  try {
+    const answered = await withinMs(2_000, claimAll());
+    assert.notEqual(answered, 'blocked', 'the batch waited for a row lock another transaction holds');
+    const [done, inProgress, created] = answered as ClaimResult[];
+    assert.deepEqual(done, { kind: 'replay', responseStatus: 201, responseBody: '{"l":1}' });
+    assert.equal(inProgress!.kind, 'in_progress');
+    assert.equal(created!.kind, 'claimed');
+  } finally {
+    await held.release();
+  }
 });
 
 test('batched record: first writer wins, ours is stored otherwise; a missing row fails alone', async () => {

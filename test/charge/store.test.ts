@@ -1,12 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChargeStore } from '../../src/charge/store.js';
+import { ChargeStore, type ClaimResult } from '../../src/charge/store.js';
 import { providerKeys } from '../../src/charge/provider-key.js';
 import { runCharge, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import type { Provider } from '../../src/downstream/provider-client.js';
 import { systemClock } from '../../src/lib/clock.js';
-import { holdRecordedRow, startTestDb, type TestDb } from '../support/postgres.js';
+import { holdRecordedRow, holdRows, rowXmax, startTestDb, withinMs, type TestDb } from '../support/postgres.js';
 import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 
 let db: TestDb;
@@ -42,6 +42,41 @@ test('claim: new key, lease held, mismatch, then replay after record', async () 
     responseBody: '{"x":1}',
   });
   assert.deepEqual(await store.claim('s1', 'other', input, 60_000), { kind: 'mismatch' });
+});
+
+test('a replay or an in-progress answer takes no row lock: answered while another transaction holds the row', async () => {
+  // A burst of retries of one key must not queue on that key's row: with a
+  // lock per claim, each waited for the previous one's durable commit.
+  await store.claim('s-lock-done', 'fp', input, 60_000);
+  await store.record('s-lock-done', 'succeeded', 'pch_l', 201, '{"l":1}');
+  await store.claim('s-lock-held', 'fp', input, 60_000);
+  const keys = ['s-lock-done', 's-lock-held'];
+  const before = await rowXmax(db.sql, keys);
+  for (let i = 0; i < 5; i++) for (const key of keys) await store.claim(key, 'fp', input, 60_000);
+  assert.deepEqual(await rowXmax(db.sql, keys), before, 'answering a stored key wrote a row lock');
+  const held = await holdRows(db.sql, keys);
+  try {
+    const answered = await withinMs(2_000, Promise.all(keys.map((key) => store.claim(key, 'fp', input, 60_000))));
+    assert.notEqual(answered, 'blocked', 'a claim of a stored key waited for a row lock');
+    const [done, inProgress] = answered as ClaimResult[];
+    assert.deepEqual(done, { kind: 'replay', responseStatus: 201, responseBody: '{"l":1}' });
+    assert.equal(inProgress!.kind, 'in_progress');
+  } finally {
+    await held.release();
+  }
+});
+
+test('two claims racing for one expired lease: exactly one takes it over', async () => {
+  for (let round = 0; round < 10; round++) {
+    const key = `s-race-${round}`;
+    await store.claim(key, 'fp', input, 60_000);
+    await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = ${key}`;
+    const results = await Promise.all([1, 2, 3].map(() => store.claim(key, 'fp', input, 60_000)));
+    const taken = results.filter((r) => r.kind === 'claimed');
+    assert.equal(taken.length, 1, JSON.stringify(results));
+    assert.ok(taken[0]!.kind === 'claimed' && taken[0]!.takeover);
+    for (const r of results.filter((x) => x.kind !== 'claimed')) assert.equal(r.kind, 'in_progress');
+  }
 });
 
 test('an expired lease is taken over with the same charge id and provider key', async () => {

@@ -83,3 +83,41 @@ export async function holdRecordedRow(
     },
   };
 }
+
+/** The rows' xmax: a claim that locks or updates a row changes it. */
+export async function rowXmax(sql: postgres.Sql, keys: readonly string[]): Promise<string[]> {
+  const rows = await sql<{ x: string }[]>`
+    SELECT xmax::text AS x FROM charges WHERE idempotency_key = ANY(${keys as string[]}::text[]) ORDER BY idempotency_key`;
+  return rows.map((r) => r.x);
+}
+
+/** Another transaction holding the rows FOR UPDATE (as a takeover or a record does) until released. */
+export async function holdRows(sql: postgres.Sql, keys: readonly string[]): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const tx = sql.begin(async (t) => {
+    await t`SELECT 1 FROM charges WHERE idempotency_key = ANY(${keys as string[]}::text[]) FOR UPDATE`;
+    locked();
+    await released;
+  });
+  await isLocked;
+  return {
+    async release() {
+      release();
+      await tx;
+    },
+  };
+}
+
+/** The promise's value, or 'blocked' when it has not settled within `ms`. */
+export async function withinMs<T>(ms: number, p: Promise<T>): Promise<T | 'blocked'> {
+  let timer: NodeJS.Timeout | undefined;
+  const blocked = new Promise<'blocked'>((r) => (timer = setTimeout(() => r('blocked'), ms)));
+  try {
+    return await Promise.race([p, blocked]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
