@@ -29,6 +29,7 @@ import {
   ChargeStore,
   claimedFrom,
   existingResult,
+  WrongRowError,
   type ExistingRow,
   newChargeId,
   type ChargeStatus,
@@ -62,6 +63,22 @@ type Phase = 'claim' | 'record';
 
 function assertDistinct(keys: readonly string[]): void {
   if (new Set(keys).size !== keys.length) throw new Error('batch-store: keys in one batch must be distinct');
+}
+
+/**
+ * A batch statement's rows by key, each checked to be one the statement was
+ * sent for (see ownRow: a driver that mixes up answers must not hand us
+ * another statement's rows).
+ */
+function byOwnKey<R extends { idempotency_key: string }>(
+  rows: readonly R[],
+  sentFor: readonly { key: string }[],
+  phase: string,
+): Map<string, R> {
+  const keys = new Set(sentFor.map((r) => r.key));
+  for (const r of rows)
+    if (!keys.has(r.idempotency_key)) throw new WrongRowError(`${phase}: the database answered about another key`);
+  return new Map(rows.map((r) => [r.idempotency_key, r]));
 }
 
 /** Compares indices of `reqs` by key in code-unit order (the lock order). */
@@ -125,7 +142,7 @@ export class BatchStore {
              AS b(key, fp, charge_id, provider_key, amount, currency, request, token, lease_s)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING idempotency_key, charge_id, provider_key, lease_token, true AS inserted, created_at`;
-      const claimed = new Map(rows.map((r) => [r.idempotency_key, r]));
+      const claimed = byOwnKey(rows, batch, 'claim');
       const unsettled: number[] = [];
       for (const i of pending) {
         const row = claimed.get(reqs[i]!.key);
@@ -146,7 +163,11 @@ export class BatchStore {
                lease_expires_at < now() AS expired,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
         FROM charges WHERE idempotency_key = ANY(${unsettled.map((i) => reqs[i]!.key)}::text[])`;
-      const found = new Map(existing.map((r) => [r.idempotency_key, r]));
+      const found = byOwnKey(
+        existing,
+        unsettled.map((i) => reqs[i]!),
+        'claim',
+      );
       const expired: number[] = [];
       for (const i of unsettled) {
         const r = reqs[i]!;
@@ -187,7 +208,11 @@ export class BatchStore {
           expired.map((i) => reqs[i]!.fp),
         ],
       );
-      const takenBy = new Map(taken.map((r) => [r.idempotency_key, r]));
+      const takenBy = byOwnKey(
+        taken,
+        expired.map((i) => reqs[i]!),
+        'claim',
+      );
       for (const i of expired) {
         const row = takenBy.get(reqs[i]!.key);
         if (row) results[i] = claimedFrom(row);
@@ -242,6 +267,7 @@ export class BatchStore {
       ],
       { prepare: true },
     );
+    byOwnKey(rows, batch, 'record');
     const stored = new Map<string, { response_status: number; response_body: string }>();
     // Rows still started here are rows another statement holds and this
     // statement's snapshot predates; rows updated by us or final before are settled.
@@ -263,6 +289,11 @@ export class BatchStore {
       >`
         SELECT idempotency_key, status, response_status, response_body FROM charges
         WHERE idempotency_key = ANY(${missing}::text[])`;
+      byOwnKey(
+        later,
+        missing.map((key) => ({ key })),
+        'record',
+      );
       for (const r of later)
         if (r.status !== 'started' && r.response_status !== null && r.response_body !== null)
           stored.set(r.idempotency_key, { response_status: r.response_status, response_body: r.response_body });

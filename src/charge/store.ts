@@ -83,6 +83,7 @@ export interface Backlog {
 
 /** A row the claim statement returned (inserted, or a lease taken over). */
 export interface ClaimedRow {
+  idempotency_key: string;
   charge_id: string;
   provider_key: string;
   lease_token: string;
@@ -123,6 +124,30 @@ export function existingResult(cur: ExistingRow, fp: string): Exclude<ClaimResul
   return { kind: 'in_progress', retryAfterMs: cur.wait_ms ?? 0 };
 }
 
+/** A statement's answer that is not about the key it was sent for. */
+export class WrongRowError extends Error {
+  override readonly name = 'WrongRowError';
+}
+
+/**
+ * The first row of a statement sent for `key`, checked to be that key's.
+ * Measured: during a Postgres immediate stop, postgres.js resolved claims
+ * with rows of other keys' statements pipelined on the same connection, and
+ * the charge went to the provider under another key's provider key (a
+ * second charge for both). Pipelining is now off (db/connect.ts); this check
+ * stays so that no answer about another key can ever reach the provider or a
+ * client, whatever the driver does.
+ */
+export function ownRow<R extends { idempotency_key: string }>(
+  rows: readonly R[],
+  key: string,
+  phase: string,
+): R | undefined {
+  for (const r of rows)
+    if (r.idempotency_key !== key) throw new WrongRowError(`${phase}: the database answered about another key`);
+  return rows[0];
+}
+
 export function newChargeId(): string {
   return `ch_${randomUUID().replaceAll('-', '')}`;
 }
@@ -155,14 +180,14 @@ export class ChargeStore {
         VALUES (${key}, ${fp}, 'started', ${chargeId}, ${this.providerKey(key, fp)}, ${input.amount}, ${input.currency},
                 ${this.sql.json(input as never)}, ${token}, now() + make_interval(secs => ${leaseMs / 1000}))
         ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING charge_id, provider_key, lease_token, true AS inserted, created_at`;
-      const row = rows[0];
+        RETURNING idempotency_key, charge_id, provider_key, lease_token, true AS inserted, created_at`;
+      const row = ownRow(rows, key, 'claim');
       if (row) return claimedFrom(row);
-      const existing = await this.sql<ExistingRow[]>`
-        SELECT fingerprint, status, response_status, response_body, lease_expires_at < now() AS expired,
+      const existing = await this.sql<(ExistingRow & { idempotency_key: string })[]>`
+        SELECT idempotency_key, fingerprint, status, response_status, response_body, lease_expires_at < now() AS expired,
                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
         FROM charges WHERE idempotency_key = ${key}`;
-      const cur = existing[0];
+      const cur = ownRow(existing, key, 'claim');
       if (!cur) continue;
       const seen = existingResult(cur, fp);
       if (seen !== 'expired') return seen;
@@ -173,8 +198,9 @@ export class ChargeStore {
         UPDATE charges SET lease_token = ${token}, lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
                attempts = attempts + 1, updated_at = now()
         WHERE idempotency_key = ${key} AND status = 'started' AND lease_expires_at < now() AND fingerprint = ${fp}
-        RETURNING charge_id, provider_key, lease_token, false AS inserted, created_at`;
-      if (taken[0]) return claimedFrom(taken[0]);
+        RETURNING idempotency_key, charge_id, provider_key, lease_token, false AS inserted, created_at`;
+      const own = ownRow(taken, key, 'claim');
+      if (own) return claimedFrom(own);
     }
     // The row vanished or was taken over twice in a row: only a reaper or
     // another client racing this one does that; tell the client to come back.
@@ -192,24 +218,25 @@ export class ChargeStore {
     responseStatus: number,
     responseBody: string,
   ): Promise<StoredOutcome> {
-    const rows = await this.sql<{ response_status: number; response_body: string }[]>`
+    type Outcome = { idempotency_key: string; response_status: number; response_body: string };
+    const rows = await this.sql<Outcome[]>`
       WITH upd AS (
         UPDATE charges SET status = ${status}, provider_charge_id = ${providerChargeId},
                response_status = ${responseStatus}, response_body = ${responseBody},
                completed_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL
         WHERE idempotency_key = ${key} AND status = 'started'
-        RETURNING response_status, response_body)
-      SELECT response_status, response_body FROM upd
+        RETURNING idempotency_key, response_status, response_body)
+      SELECT idempotency_key, response_status, response_body FROM upd
       UNION ALL
-      SELECT response_status, response_body FROM charges
+      SELECT idempotency_key, response_status, response_body FROM charges
         WHERE idempotency_key = ${key} AND completed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upd)`;
-    let row = rows[0];
+    let row = ownRow(rows, key, 'record');
     if (!row) {
       // A writer that committed while our update waited for its row lock is
       // invisible to this statement's snapshot: read its outcome anew.
-      const later = await this.sql<{ response_status: number; response_body: string }[]>`
-        SELECT response_status, response_body FROM charges WHERE idempotency_key = ${key} AND completed_at IS NOT NULL`;
-      row = later[0];
+      const later = await this.sql<Outcome[]>`
+        SELECT idempotency_key, response_status, response_body FROM charges WHERE idempotency_key = ${key} AND completed_at IS NOT NULL`;
+      row = ownRow(later, key, 'record');
     }
     if (!row) throw new Error(`record: charge ${key} is missing`);
     return { kind: 'replay', responseStatus: row.response_status, responseBody: row.response_body };

@@ -53,6 +53,14 @@ export function connect(o: DbOptions): Sql {
     // It cannot see a path that dies under a query in flight (unacknowledged
     // data suspends keepalive): Database's client-side bound covers that.
     keep_alive: 10,
+    // One statement per connection at a time. With postgres.js's default
+    // (100 pipelined), a Postgres immediate stop under load resolved
+    // statements with the rows of others sent on the same connection: the
+    // lab's crash scenario charged 4-37 keys twice on the baseline, each
+    // under another key's provider key (measured). Every statement is bounded
+    // by the DB gate at the pool's size anyway, so nothing had to pipeline.
+    // (A documented option, missing from the package's types.)
+    ...({ max_pipeline: 1 } as object),
     onnotice: () => {},
     connection: { statement_timeout: o.statementTimeoutMs, application_name: 'bulwark' },
   });

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChargeStore, type ClaimResult } from '../../src/charge/store.js';
+import { ChargeStore, WrongRowError, type ClaimResult } from '../../src/charge/store.js';
+import { connect } from '../../src/db/connect.js';
 import { providerKeys } from '../../src/charge/provider-key.js';
 import { runCharge, type LifecycleDeps } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
@@ -245,4 +246,43 @@ test('reaper: prunes completed keys past retention, never started ones', async (
   assert.ok(n >= 1);
   assert.equal(await store.get('old-done'), undefined);
   assert.equal((await store.get('old-started'))?.status, 'started');
+});
+
+test("a statement answered with another key's row is refused, never used: no provider key, no replay of someone else's answer", async () => {
+  // What postgres.js did once during a Postgres crash with pipelining on:
+  // resolve a statement with the rows of another one.
+  const foreign = {
+    idempotency_key: 'someone-else',
+    charge_id: 'ch_x',
+    provider_key: 'bw_someone_else',
+    lease_token: 't',
+    inserted: true,
+    created_at: new Date(),
+    fingerprint: 'fp',
+    status: 'succeeded',
+    response_status: 201,
+    response_body: '{"theirs":true}',
+    expired: false,
+    wait_ms: 0,
+  };
+  const lying = Object.assign(async () => [foreign], { json: (v: unknown) => v }) as unknown as ConstructorParameters<
+    typeof ChargeStore
+  >[0];
+  const liar = new ChargeStore(lying, providerKey);
+  await assert.rejects(liar.claim('mine', 'fp', input, 60_000), WrongRowError);
+  await assert.rejects(liar.record('mine', 'succeeded', 'pch', 201, '{}'), WrongRowError);
+});
+
+test('database connections send one statement at a time (no pipelining)', async () => {
+  const sql = connect({ url: db.url, max: 1, connectTimeoutMs: 1000, statementTimeoutMs: 1000 });
+  try {
+    assert.equal((sql.options as unknown as { max_pipeline: number }).max_pipeline, 1);
+    const both = await Promise.all([sql<{ a: number }[]>`SELECT 1 AS a`, sql<{ a: number }[]>`SELECT 2 AS a`]);
+    assert.deepEqual(
+      both.map((r) => r[0]!.a),
+      [1, 2],
+    );
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 });

@@ -19,11 +19,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { freePort } from '../../src/db/embedded.js';
+import { freePort, type EmbeddedDb } from '../../src/db/embedded.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { setFaults } from '../support/simulator.js';
 import { ChargeStore } from '../../src/charge/store.js';
-import { providerKeys } from '../../src/charge/provider-key.js';
+import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
+import { fingerprint } from '../../src/charge/fingerprint.js';
 import {
   audit,
   crashStack,
@@ -102,7 +103,7 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
       const crashed = new Promise<void>((r) => (crash = r)).then(() => immediateStop(stack.pgDataDir));
       const answers = await Promise.all(
         keys.map(async (k, i) => {
-          const a = await postCharge(stack.gateway.url, k, bodyFor(i), 3000);
+          const a = await postCharge(stack.service.url, k, bodyFor(i), 3000);
           if (isFinal(a) && ++finals === 60) crash();
           return a;
         }),
@@ -125,7 +126,7 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
         [],
         `round ${round}: ${lost.length} of ${acked.size} acknowledged answers lost in the crash`,
       );
-      const retried = await Promise.all(keys.map((k, i) => retryUntilFinal(stack.gateway.url, k, bodyFor(i), 30_000)));
+      const retried = await Promise.all(keys.map((k, i) => retryUntilFinal(stack.service.url, k, bodyFor(i), 30_000)));
       const changed = keys.filter(
         (k, i) =>
           acked.has(k) && (acked.get(k)!.status !== retried[i]!.status || acked.get(k)!.body !== retried[i]!.body),
@@ -144,6 +145,69 @@ describe('Postgres immediate stop right after a burst of acknowledged charges', 
   });
 });
 
+for (const kind of ['gateway', 'baseline'] as const) {
+  describe(`${kind}: Postgres immediate stop with charges in flight`, () => {
+    // The crash lands while statements are on the wire. postgres.js, which
+    // pipelined statements on a connection, once resolved claims with rows of
+    // other keys at that moment, and the charge went out under another key's
+    // provider key (a double charge measured in the lab on the baseline).
+    const stack = crashStack(
+      `crash-inflight-${kind}`,
+      {
+        MECHANISMS: 'false',
+        LEASE_MS: '3500',
+        MAX_REQUEST_TIMEOUT_MS: '3000',
+        RECONCILE_INTERVAL_MS: '200',
+      },
+      kind,
+    );
+    const providerKey = providerKeys(DEV_PROVIDER_KEY_SECRET);
+
+    test('3 times: every charge reaches the provider under its own key, none charged twice', async () => {
+      for (let round = 1; round <= 3; round++) {
+        const run = randomBytes(3).toString('hex');
+        const keys = Array.from({ length: 800 }, (_, i) => `inflight-${round}-${run}-${i}`);
+        // 200 charges/s for 4 s. Postgres is stopped at 1 s and started again
+        // at 2.5 s while the load goes on, so the service meets it coming back
+        // with statements queued (where the mix-up was measured).
+        let db: Promise<EmbeddedDb> | undefined;
+        const answers = await Promise.all(
+          keys.map(async (k, i) => {
+            await new Promise((r) => setTimeout(r, i * 5));
+            if (i === 200)
+              db = immediateStop(stack.pgDataDir).then(async () => {
+                await new Promise((r) => setTimeout(r, 1500));
+                return stack.restartPostgres();
+              });
+            return postCharge(stack.service.url, k, bodyFor(i), 3000);
+          }),
+        );
+        const restarted = await db!;
+        const retried = await Promise.all(
+          keys.map((k, i) =>
+            isFinal(answers[i]!) ? answers[i]! : retryUntilFinal(stack.service.url, k, bodyFor(i), 30_000),
+          ),
+        );
+        const ledger = stack.sim.provider.ledger;
+        const foreign = keys.filter((k, i) => {
+          const own = ledger.get(providerKey(k, fingerprint(bodyFor(i))));
+          return own?.charge != null && own.charge.reference !== k;
+        });
+        assert.deepEqual(foreign, [], `round ${round}: charges made under another key's provider key`);
+        const notOnce = keys.filter((k) => stack.sim.provider.ledgerByReference(k).charges.length !== 1);
+        assert.deepEqual(notOnce, [], `round ${round}: every key charged exactly once at the provider`);
+        const findings = audit(
+          new Map(keys.map((k, i) => [k, retried[i]!])),
+          await readRows(restarted.url, keys),
+          stack.sim.provider,
+        );
+        assert.deepEqual(findings, [], `round ${round}: rows, ledger and answers agree`);
+      }
+      assert.deepEqual(stack.sim.provider.ledger.summary().duplicates, []);
+    });
+  });
+}
+
 describe('a key reused after the reaper pruned its row', () => {
   const stack = crashStack('crash-reap', { MECHANISMS: 'false' });
 
@@ -157,10 +221,10 @@ describe('a key reused after the reaper pruned its row', () => {
         assert.equal((await readRows(stack.db.url, [key])).size, 0);
       };
       const key = `reaped-${randomBytes(3).toString('hex')}`;
-      const first = await postCharge(stack.gateway.url, key, bodyFor(1), 3000);
+      const first = await postCharge(stack.service.url, key, bodyFor(1), 3000);
       assert.equal(first.status, 201);
       await reap(key);
-      const same = await postCharge(stack.gateway.url, key, bodyFor(1), 3000);
+      const same = await postCharge(stack.service.url, key, bodyFor(1), 3000);
       assert.equal(same.status, 201);
       const [a, b] = [JSON.parse(first.body), JSON.parse(same.body)] as { id: string; provider_charge_id: string }[];
       assert.notEqual(b!.id, a!.id, 'a new row, a new charge id');
@@ -171,7 +235,7 @@ describe('a key reused after the reaper pruned its row', () => {
       );
       assert.equal(stack.sim.provider.ledgerByReference(key).charges.length, 1);
       await reap(key);
-      const other = await postCharge(stack.gateway.url, key, { ...bodyFor(1), amount: 999 }, 3000);
+      const other = await postCharge(stack.service.url, key, { ...bodyFor(1), amount: 999 }, 3000);
       assert.equal(other.status, 201);
       assert.notEqual(
         (JSON.parse(other.body) as { provider_charge_id: string }).provider_charge_id,

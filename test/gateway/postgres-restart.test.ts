@@ -78,7 +78,7 @@ const summary = (sent: readonly Sent[], from: number) => {
 
 test('twice: Postgres stopped immediately under load and started again; the gateway serves again within seconds, without a restart', async () => {
   for (let round = 1; round <= 2; round++) {
-    const load = steadyLoad(stack.gateway.url, `pgrestart-${round}-${Date.now()}`, 20);
+    const load = steadyLoad(stack.service.url, `pgrestart-${round}-${Date.now()}`, 20);
     try {
       await new Promise((r) => setTimeout(r, 2500));
       const warm = servedFrom(load.sent, load.sent[0]!.at, Date.now() - 1200);
@@ -97,7 +97,7 @@ test('twice: Postgres stopped immediately under load and started again; the gate
       const back = servedFrom(load.sent, up, up + BACK_WITHIN_MS + 2000);
       const detail = `round ${round}: back ${back === null ? 'never' : `${back} ms`} after Postgres accepted connections (sent: ${summary(load.sent, up)})`;
       assert.ok(back !== null && back <= BACK_WITHIN_MS, detail);
-      assert.ok(stack.gateway.alive(), 'the same gateway process served throughout');
+      assert.ok(stack.service.alive(), 'the same gateway process served throughout');
     } finally {
       await load.stop();
     }

@@ -193,7 +193,8 @@ export function spawnServeGroup(env: Record<string, string>, args: readonly stri
 export interface CrashStack {
   readonly db: EmbeddedDb;
   readonly sim: Simulator;
-  readonly gateway: Target;
+  /** The service under test: a gateway, or a Fastify baseline. */
+  readonly service: Target;
   /** The Postgres data directory (what immediateStop takes). */
   readonly pgDataDir: string;
   /** Start Postgres again on the same data directory and port (after immediateStop). */
@@ -203,21 +204,25 @@ export interface CrashStack {
 /**
  * Registers before()/after() for a CrashStack: an embedded Postgres in a
  * temporary directory on a fixed free port (so a restart comes back where the
- * gateway looks), the simulator, and a gateway with `env`; all stopped and
- * removed afterwards.
+ * service looks), the simulator, and the service (a gateway unless `kind`
+ * says baseline) with `env`; all stopped and removed afterwards.
  */
-export function crashStack(name: string, env: Record<string, string>): CrashStack {
+export function crashStack(
+  name: string,
+  env: Record<string, string>,
+  kind: 'gateway' | 'baseline' = 'gateway',
+): CrashStack {
   let dir: string | undefined;
   let pgPort = 0;
   let db: EmbeddedDb | undefined;
   let sim: Simulator | undefined;
-  let gateway: Target | undefined;
+  let service: Target | undefined;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), `bulwark-${name}-`));
     pgPort = await freePort();
     db = await startEmbeddedPostgres(dir, pgPort, () => {});
     sim = await startSimulator({ providerPort: 0, fxPort: 0 });
-    gateway = await startTarget('gateway', {
+    service = await startTarget(kind, {
       databaseUrl: db.url,
       providerUrl: sim.providerUrl,
       fxUrl: sim.fxUrl,
@@ -225,7 +230,7 @@ export function crashStack(name: string, env: Record<string, string>): CrashStac
     });
   });
   after(async () => {
-    await gateway?.stop('SIGTERM', 10_000);
+    await service?.stop('SIGTERM', 10_000);
     await db?.stop();
     await sim?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -241,8 +246,8 @@ export function crashStack(name: string, env: Record<string, string>): CrashStac
     get sim() {
       return started(sim);
     },
-    get gateway() {
-      return started(gateway);
+    get service() {
+      return started(service);
     },
     get pgDataDir() {
       return path.join(started(dir), 'pg');
