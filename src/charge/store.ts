@@ -268,7 +268,7 @@ export class ChargeStore {
       SELECT idempotency_key, status, charge_id, provider_key, amount, currency, provider_charge_id,
              response_status, created_at, completed_at
       FROM charges WHERE idempotency_key = ${key}`;
-    return rows[0];
+    return ownRow(rows, key, 'get');
   }
 
   /**

@@ -90,7 +90,14 @@ test('a record that never answers: 504 at the settle budget (never 201 unstored)
   const w = watch(runCharge(deps, 'k2', input, clock.epochMs() + 500));
   await settle();
   pools[0]!.statements[0]!.answer([
-    { charge_id: 'ch_1', provider_key: 'bw_ch_1', lease_token: 't', inserted: true, created_at: new Date(0) },
+    {
+      idempotency_key: 'k2',
+      charge_id: 'ch_1',
+      provider_key: 'bw_ch_1',
+      lease_token: 't',
+      inserted: true,
+      created_at: new Date(0),
+    },
   ]);
   await settle();
   await settle();

@@ -271,6 +271,7 @@ test("a statement answered with another key's row is refused, never used: no pro
   const liar = new ChargeStore(lying, providerKey);
   await assert.rejects(liar.claim('mine', 'fp', input, 60_000), WrongRowError);
   await assert.rejects(liar.record('mine', 'succeeded', 'pch', 201, '{}'), WrongRowError);
+  await assert.rejects(liar.get('mine'), WrongRowError);
 });
 
 test('database connections send one statement at a time (no pipelining)', async () => {
