@@ -4,7 +4,11 @@ import { Exposition } from '../../src/metrics/prometheus.js';
 import { spawnSync } from 'node:child_process';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from '../../src/metrics/histogram.js';
 import { renderGatewayMetrics } from '../../src/metrics/gateway-metrics.js';
-import { createTelemetryLayout, Telemetry } from '../../src/metrics/telemetry.js';
+import { createTelemetryLayout, ROUTE_LABELS, STATUSES, Telemetry } from '../../src/metrics/telemetry.js';
+import { catalogue } from '../../src/errors/catalogue.js';
+import { ROUTES } from '../../src/http/contract.js';
+import { openApiDocument } from '../../src/http/openapi.js';
+import { parsePrometheus } from '../../src/lab/scenario/measure/scrape.js';
 import { RecentWindow } from '../../src/metrics/window.js';
 import { createProtectionLayout, openProtection } from '../../src/resilience/protection.js';
 import { promtoolTool } from '../support/system-tools.js';
@@ -129,6 +133,50 @@ test('the gateway exposition is promtool-clean with and without the backlog gaug
     check(render());
     state.backlog = BACKLOG;
     check(render());
+  } finally {
+    close();
+  }
+});
+
+test('a fresh scrape has every route × known code at 0: routes from the route table, codes from the contract', () => {
+  const doc = openApiDocument({
+    maxBodyBytes: 16384,
+    minRequestTimeoutMs: 50,
+    maxRequestTimeoutMs: 30000,
+    requestTimeoutMs: 1000,
+  }) as {
+    paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+  };
+  // Every status the public listener can answer: the document's, 404/405 for
+  // unknown paths and methods, and the catalogue's less the admin-only 401/403.
+  const adminOnly = new Set([401, 403]);
+  const publicCodes = new Set<number>([
+    ...Object.values(doc.paths).flatMap((ops) =>
+      Object.values(ops).flatMap((op) => Object.keys(op.responses).map(Number)),
+    ),
+    ...Object.values(catalogue)
+      .map((e) => e.status)
+      .filter((s) => !adminOnly.has(s)),
+  ]);
+  assert.deepEqual(
+    [...publicCodes].filter((c) => !(STATUSES as readonly number[]).includes(c)),
+    [],
+    'known STATUSES',
+  );
+  // Every route the table serves (plus /metrics) is a label of its own.
+  for (const route of [...Object.keys(ROUTES), '/metrics'])
+    assert.ok((ROUTE_LABELS as readonly string[]).includes(route), `${route} is a route label, not "other"`);
+
+  const { render, close } = backlogRender();
+  try {
+    const samples = parsePrometheus(render()).filter((s) => s.name === 'bulwark_http_requests_total');
+    const seen = new Map(samples.map((s) => [`${s.labels.route} ${s.labels.code}`, s.value]));
+    const missing: string[] = [];
+    for (const route of ROUTE_LABELS)
+      for (const code of [...STATUSES.map(String), 'other'])
+        if (seen.get(`${route} ${code}`) !== 0) missing.push(`${route} ${code}=${seen.get(`${route} ${code}`)}`);
+    assert.deepEqual(missing, []);
+    assert.equal(samples.length, ROUTE_LABELS.length * (STATUSES.length + 1), 'no other series');
   } finally {
     close();
   }
