@@ -39,6 +39,8 @@ export interface EmbeddedOptions {
   startupTimeoutMs?: number;
   /** One line per wait (start retried, connection not yet accepted). */
   onWait?: (w: DbWait) => void;
+  /** The server's own output (start-up, crash recovery), as it comes. */
+  onLog?: (text: string) => void;
 }
 
 export async function startEmbeddedPostgres(
@@ -90,6 +92,7 @@ async function start(
     postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
     onLog: (m) => {
       lastOutput = String(m).trim().split('\n').slice(-2).join(' | ');
+      o.onLog?.(String(m));
     },
     onError: (e) => log(`embedded postgres: ${String(e).trim()}`),
   });
@@ -195,7 +198,7 @@ function alive(pid: number): boolean {
  * exists" proves nothing. Without /proc (not Linux) the pid's existence is
  * all there is to go on.
  */
-async function isOurPostmaster(pid: number, dir: string): Promise<boolean> {
+export async function isOurPostmaster(pid: number, dir: string): Promise<boolean> {
   if (!alive(pid)) return false;
   if (!existsSync('/proc/self/cmdline')) return true;
   try {
@@ -209,7 +212,12 @@ async function isOurPostmaster(pid: number, dir: string): Promise<boolean> {
   }
 }
 
-async function livePostmaster(dir: string): Promise<{ pid: number; port: number } | undefined> {
+/**
+ * The live postmaster named by `dir`/postmaster.pid, or undefined; a pid
+ * file naming anything else (a dead pid, a zombie, another process) is
+ * removed, since Postgres would refuse to start beside it.
+ */
+export async function livePostmaster(dir: string): Promise<{ pid: number; port: number } | undefined> {
   const pidFile = path.join(dir, 'postmaster.pid');
   let text: string;
   try {

@@ -146,3 +146,20 @@ export async function durabilitySettings(url: string, connectTimeoutMs: number):
     await sql.end({ timeout: 0 }).catch(() => {});
   }
 }
+
+/**
+ * `url` with startup parameters that make our sessions' commits durable
+ * whatever the server's default: `synchronous_commit=on` when our session
+ * reports `off`. 'local', 'remote_write', 'remote_apply' and 'on' all flush
+ * the local WAL first and are an operator's synchronous-replication choice,
+ * so they are kept. Carried in the URL because postgres.js sends unknown
+ * query parameters as startup parameters (a later one overrides an earlier
+ * one): every pool opened from it gets it, the workers', the migrations'
+ * and the baseline's cluster processes' (they receive DATABASE_URL).
+ * fsync and full_page_writes are server-wide and cannot be set per session.
+ */
+export function durableSessionUrl(url: string, settings: readonly DurabilitySetting[]): string {
+  const commit = settings.find((s) => s.name === 'synchronous_commit');
+  if (!commit || commit.durable) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}synchronous_commit=on`;
+}

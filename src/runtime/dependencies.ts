@@ -7,6 +7,11 @@
  * Either way start-up then waits, bounded by DB_STARTUP_TIMEOUT_MS, until
  * Postgres answers: a restart right after a crash finds it refusing
  * connections or replaying its WAL, and must wait rather than crash-loop.
+ *
+ * Then it makes commits durable: an answer promises its charge is stored.
+ * A server defaulting to synchronous_commit=off gets synchronous_commit=on
+ * for our sessions; fsync or full_page_writes off cannot be fixed per
+ * session: a warning, and with NODE_ENV=production a refusal to start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -14,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { CommonConfig } from '../config/service.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
-import { durabilitySettings, waitForDatabase, type DbWait } from '../db/wait.js';
+import { ConfigError } from '../config/options.js';
+import { durabilitySettings, durableSessionUrl, waitForDatabase, type DbWait } from '../db/wait.js';
 import type { Logger } from './logger.js';
 
 export interface Dependencies {
@@ -26,7 +32,12 @@ export interface Dependencies {
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
-export async function startDependencies(c: CommonConfig, log: Logger): Promise<Dependencies> {
+/** `nodeEnv`: NODE_ENV, as checkProduction reads it; production refuses a server that cannot keep a commit through a machine crash. */
+export async function startDependencies(
+  c: CommonConfig,
+  log: Logger,
+  nodeEnv: string | undefined = process.env.NODE_ENV,
+): Promise<Dependencies> {
   const stops: (() => Promise<void>)[] = [];
   try {
     const onWait = (w: DbWait) =>
@@ -50,13 +61,7 @@ export async function startDependencies(c: CommonConfig, log: Logger): Promise<D
       connectTimeoutMs: c.dbConnectTimeoutMs,
       onWait,
     });
-    const durability = await durabilitySettings(databaseUrl, c.dbConnectTimeoutMs);
-    if (durability.some((d) => !d.durable)) {
-      log.warn(
-        { settings: Object.fromEntries(durability.map((d) => [d.name, d.value])) },
-        'postgres is not configured for durable commits: an acknowledged charge can be lost in a crash (docs/mechanisms.md)',
-      );
-    }
+    databaseUrl = await ensureDurable(databaseUrl, c.dbConnectTimeoutMs, nodeEnv === 'production', log);
     let providerUrl = c.providerUrl;
     let fxUrl = c.fxUrl;
     if (!providerUrl || !fxUrl) {
@@ -79,6 +84,45 @@ export async function startDependencies(c: CommonConfig, log: Logger): Promise<D
     for (const s of stops.reverse()) await s().catch(() => {});
     throw e;
   }
+}
+
+/**
+ * The URL our pools open (synchronous_commit=on added when the server says
+ * off, checked from a session opened with it: a pooler may drop startup
+ * parameters). Throws ConfigError in production when a commit is still not
+ * durable; warns otherwise.
+ */
+async function ensureDurable(url: string, connectTimeoutMs: number, production: boolean, log: Logger): Promise<string> {
+  const before = await durabilitySettings(url, connectTimeoutMs);
+  let durableUrl = durableSessionUrl(url, before);
+  let after = before;
+  if (durableUrl !== url) {
+    try {
+      after = await durabilitySettings(durableUrl, connectTimeoutMs);
+    } catch (e) {
+      // A pooler that refuses unknown startup parameters: the server's setting stands (judged below).
+      log.warn({ err: e }, 'postgres refused synchronous_commit=on as a startup parameter');
+      durableUrl = url;
+    }
+    if (durableUrl !== url && after.some((d) => d.name === 'synchronous_commit' && d.durable))
+      log.warn(
+        { settings: Object.fromEntries(before.map((d) => [d.name, d.value])) },
+        'our postgres sessions default to synchronous_commit=off: they set synchronous_commit=on',
+      );
+  }
+  const settings = Object.fromEntries(after.map((d) => [d.name, d.value]));
+  const lossy = after.filter((d) => !d.durable);
+  if (lossy.length === 0) return durableUrl;
+  const named = lossy.map((d) => `${d.name}=${d.value}`).join(', ');
+  if (production)
+    throw new ConfigError(
+      `postgres runs with ${named}: an acknowledged charge can be lost or corrupted in a crash; NODE_ENV=production refuses to start until the server has ${lossy.map((d) => `${d.name}=on`).join(', ')} (docs/mechanisms.md)`,
+    );
+  log.warn(
+    { settings },
+    `postgres is not configured for durable commits (${named}): an acknowledged charge can be lost in a crash (docs/mechanisms.md)`,
+  );
+  return durableUrl;
 }
 
 async function spawnSimulator(

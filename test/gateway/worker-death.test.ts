@@ -9,7 +9,9 @@
  * (never 500), the slots the dead thread held come back (in use and waiting
  * at 0 once the load ends), piscina replaces the thread, new charges
  * succeed, and after the reconciler runs the audit is clean: no key charged
- * twice at the provider, every 201 stored, no row left started.
+ * twice at the provider, every 201 stored, no row left started. A read
+ * (GET /charges/:key) lost with its worker answers 504 too, at once rather
+ * than at its deadline, and never 500.
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +71,8 @@ before(async () => {
     PROVIDER_TIMEOUT_MS: '2000',
     LEASE_MS: String(LEASE_MS),
     MAX_REQUEST_TIMEOUT_MS: String(CHARGE_TIMEOUT_MS),
+    // Reads get the longest deadline allowed: a read lost with its worker must answer well before it.
+    REQUEST_TIMEOUT_MS: String(CHARGE_TIMEOUT_MS),
     // Admission stays out of the way: this test is about what a dead thread held.
     SHEDDING: 'false',
     // The slow provider only keeps charges in flight here; it is not the fault under test.
@@ -270,4 +274,72 @@ it('a worker killed mid-charge: 504 to its callers, its slots given back, replac
       [0, 0],
     ],
   );
+});
+
+it('GET /charges/:key lost with its worker: 504 deadline_exceeded at once, not at its deadline; the replaced pool reads', async () => {
+  const key = 'get-lost-seed';
+  let created = await charge(key);
+  for (let i = 0; created.status !== 201 && i < 50; i++) created = await charge(key);
+  assert.equal(created.status, 201, created.text);
+  const get = (requestId: string) =>
+    call(url, 'GET', `/charges/${key}`, { headers: { 'x-request-id': requestId }, timeoutMs: 20_000 });
+  for (let round = 0; round < 3; round++) {
+    // The reads wait on a lock the test holds, so every one is inside a worker when the threads die.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const lock = db.sql.begin(async (t) => {
+      await t`LOCK TABLE charges IN ACCESS EXCLUSIVE MODE`;
+      locked();
+      await released;
+    });
+    await isLocked;
+    const ids = Array.from({ length: 4 }, (_, i) => `get-lost-${round}-${i}`);
+    const victimIds = pool.threads.map((w) => w.threadId);
+    const reads = ids.map((id) => get(id));
+    try {
+      await until(
+        '4 reads blocked in Postgres',
+        async () => {
+          const [r] = await db.sql<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND query ILIKE '%charges%' AND pid <> pg_backend_pid()`;
+          return r!.n >= ids.length;
+        },
+        5000,
+        10,
+      );
+      const victims = [...pool.threads];
+      await Promise.all(victims.map((w) => w.terminate()));
+      // Answered while the lock is still held: the loss, not the database or the deadline, ended them.
+      const results = await Promise.all(reads);
+      for (const [i, r] of results.entries()) {
+        assert.equal(r.status, 504, `round ${round}: read ${i}: ${r.status} ${r.text}`);
+        assert.equal(r.body.code, 'deadline_exceeded');
+        assert.ok(r.ms < CHARGE_TIMEOUT_MS, `round ${round}: read ${i} answered after ${r.ms} ms, before its deadline`);
+        assert.ok(
+          logLines.some(
+            (l) => l.msg === 'task lost with its worker thread' && l.op === 'get' && l.request_id === ids[i],
+          ),
+          `round ${round}: read ${i} was lost with its worker`,
+        );
+      }
+    } finally {
+      release();
+      await lock;
+    }
+    await until(
+      `round ${round}: ${WORKERS} live threads, the dead ones replaced, bulkheads back to 0`,
+      () =>
+        pool.threads.length === WORKERS &&
+        pool.threads.every((w) => w.threadId >= 0 && !victimIds.includes(w.threadId)) &&
+        Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0),
+      5000,
+      10,
+    );
+    const again = await get(`get-after-${round}`);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.status, 'succeeded');
+  }
 });

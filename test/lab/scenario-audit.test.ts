@@ -201,3 +201,33 @@ test('a 402 the client saw whose row is gone (or still started) is lost: a retry
     assert.match(a.findings[0]!, /^k-declined: the client saw 402 but Postgres holds (no row|started)/);
   }
 });
+
+test('a duplicate or a lost charge is never the finding cut off: it leads, with the provider keys behind it', () => {
+  const r = cleanRun();
+  // A run read while the service was still at work: thousands of rows the
+  // provider has not confirmed yet, listed before the one duplicate.
+  for (let i = 0; i < 3 * MAX_FINDINGS; i++) {
+    r.outcomes.unshift({ key: `k-busy-${i}`, status: 'timeout' });
+    r.rows.push({ key: `k-busy-${i}`, status: 'succeeded', provider_charge_id: `pch_b${i}` });
+  }
+  r.outcomes.push({ key: 'k-late-dup', status: 'timeout' });
+  r.rows.push({ key: 'k-late-dup', status: 'succeeded', provider_charge_id: 'pch_d1' });
+  r.charges.set('k-late-dup', [
+    { id: 'pch_d1', status: 'succeeded' },
+    { id: 'pch_d2', status: 'succeeded' },
+  ]);
+  r.outcomes.push({ key: 'k-late-lost', status: 201, provider_charge_id: 'pch_l' });
+  const a = auditRun({
+    ...r,
+    ledger: { created: 6, duplicates: [{ reference: 'k-late-dup', charges: 2, keys: ['pk_a', 'pk_b'] }] },
+  });
+  assert.equal(a.duplicates, 1);
+  assert.equal(a.lost, 1);
+  assert.match(
+    a.findings[0]!,
+    /^k-late-dup: charged 2 times by the provider \(pch_d1, pch_d2\) under provider keys pk_a, pk_b$/,
+  );
+  assert.match(a.findings[1]!, /^k-late-lost: the client saw 201 but Postgres holds no row/);
+  assert.equal(a.findings.length, MAX_FINDINGS + 1);
+  assert.match(a.findings.at(-1)!, new RegExp(`^\\.\\.\\. and ${3 * MAX_FINDINGS + 2 - MAX_FINDINGS} more finding`));
+});

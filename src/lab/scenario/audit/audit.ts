@@ -45,7 +45,7 @@ export interface AuditInput {
   /** Provider charges per client reference; a key missing here has none. */
   charges: ReadonlyMap<string, readonly ProviderCharge[]>;
   /** The ledger's own totals, to catch charges for references the client never sent. */
-  ledger?: { created: number; duplicates: readonly { reference: string; charges: number }[] };
+  ledger?: { created: number; duplicates: readonly { reference: string; charges: number; keys?: readonly string[] }[] };
 }
 
 /** Detailed findings kept per audit; the rest are counted in one line. */
@@ -55,12 +55,20 @@ const FINAL_CLIENT = new Set<ChargeOutcome['status']>([200, 201, 402]);
 
 export function auditRun(input: AuditInput): Audit {
   const rows = new Map(input.rows.map((r) => [r.key, r]));
-  const findings: string[] = [];
-  let dropped = 0;
-  const note = (f: string) => {
-    if (findings.length < MAX_FINDINGS) findings.push(f);
-    else dropped++;
+  // The provider keys behind a duplicate say how it happened (two keys: the
+  // service derived a second one; one key: the provider failed to dedupe).
+  const providerKeys = new Map((input.ledger?.duplicates ?? []).map((d) => [d.reference, d.keys ?? []]));
+  const keysOf = (reference: string) => {
+    const keys = providerKeys.get(reference);
+    return keys && keys.length > 0 ? ` under provider keys ${keys.join(', ')}` : '';
   };
+  // Duplicates and lost charges first: a run read while the service is still
+  // at work can have thousands of transient mismatches, and the finding that
+  // matters must not be the one cut off.
+  const serious: string[] = [];
+  const other: string[] = [];
+  const note = (f: string) => other.push(f);
+  const noteSerious = (f: string) => serious.push(f);
   const duplicated = new Set<string>();
   const lost = new Set<string>();
   let clientFinal = 0;
@@ -76,27 +84,29 @@ export function auditRun(input: AuditInput): Audit {
     if (FINAL_CLIENT.has(o.status)) clientFinal++;
     if (charges.length > 1) {
       duplicated.add(o.key);
-      note(`${o.key}: charged ${charges.length} times by the provider (${charges.map((c) => c.id).join(', ')})`);
+      noteSerious(
+        `${o.key}: charged ${charges.length} times by the provider (${charges.map((c) => c.id).join(', ')})${keysOf(o.key)}`,
+      );
     }
     const succeeded = charges.filter((c) => c.status === 'succeeded');
     const clientSawSuccess = o.status === 201 || o.status === 200;
     if (succeeded.length > 0 && row?.status !== 'succeeded') {
       lost.add(o.key);
-      note(
+      noteSerious(
         `${o.key}: the provider charged it (${succeeded[0]!.id}) but Postgres holds ${held} (client saw ${o.status})`,
       );
       continue;
     }
     if (clientSawSuccess && row?.status !== 'succeeded') {
       lost.add(o.key);
-      note(`${o.key}: the client saw ${o.status} but Postgres holds ${held}`);
+      noteSerious(`${o.key}: the client saw ${o.status} but Postgres holds ${held}`);
       continue;
     }
     // A decline the client was told about must be kept too: without its row a
     // retry would try the charge again, and may well be told something else.
     if (o.status === 402 && (!row || row.status === 'started' || row.status === 'needs_attention')) {
       lost.add(o.key);
-      note(`${o.key}: the client saw 402 but Postgres holds ${held}`);
+      noteSerious(`${o.key}: the client saw 402 but Postgres holds ${held}`);
       continue;
     }
     if (!row || row.status === 'started' || row.status === 'needs_attention') continue; // pending rows are counted below, missing ones are fine when nothing was charged
@@ -116,7 +126,9 @@ export function auditRun(input: AuditInput): Audit {
     const foreignDuplicates = input.ledger.duplicates.filter((d) => !clientKeys.has(d.reference));
     for (const d of foreignDuplicates) {
       duplicated.add(d.reference);
-      note(`${d.reference}: charged ${d.charges} times by the provider, for a reference the client never sent`);
+      noteSerious(
+        `${d.reference}: charged ${d.charges} times by the provider, for a reference the client never sent${keysOf(d.reference)}`,
+      );
     }
     if (input.ledger.created > sentToProvider) {
       note(
@@ -124,7 +136,9 @@ export function auditRun(input: AuditInput): Audit {
       );
     }
   }
-  if (dropped > 0) findings.push(`... and ${dropped} more finding(s)`);
+  const all = [...serious, ...other];
+  const findings = all.slice(0, MAX_FINDINGS);
+  if (all.length > MAX_FINDINGS) findings.push(`... and ${all.length - MAX_FINDINGS} more finding(s)`);
   return {
     client_final: clientFinal,
     duplicates: duplicated.size,

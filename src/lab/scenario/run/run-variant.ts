@@ -217,7 +217,9 @@ async function prewarm(o: VariantOptions, url: string): Promise<void> {
     seed: o.seed + 7,
     runId: `${o.scenario}-${o.variant}-prewarm`,
   });
-  await settle(o.env.sql, 10_000, 200);
+  // The provider's count too: a starved service still working through prewarm
+  // requests its client gave up on would charge them after the reset.
+  await settle(o.env.sql, 10_000, 200, undefined, o.env.sim);
   await o.env.resetForVariant();
 }
 
