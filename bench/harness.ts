@@ -10,6 +10,9 @@ export interface Case {
   /** Throws if the unit under test gives a wrong answer. */
   check: () => void | Promise<void>;
   fn: () => unknown;
+  /** Set-up and tear-down around the check and each timed phase (open files, say). */
+  beforeAll?: () => void;
+  afterAll?: () => void;
 }
 
 export interface Suite {
@@ -22,9 +25,16 @@ export async function runSuite(
   s: Suite,
   timeMs = Number(process.env.BENCH_TIME_MS ?? 500),
 ): Promise<Record<string, string | number | undefined>[]> {
-  for (const c of s.cases) await c.check();
+  for (const c of s.cases) {
+    c.beforeAll?.();
+    try {
+      await c.check();
+    } finally {
+      c.afterAll?.();
+    }
+  }
   const bench = new Bench({ name: s.name, time: timeMs, warmupTime: 100 });
-  for (const c of s.cases) bench.add(c.name, c.fn);
+  for (const c of s.cases) bench.add(c.name, c.fn, { beforeAll: c.beforeAll, afterAll: c.afterAll });
   await bench.run();
   await s.teardown?.();
   return bench

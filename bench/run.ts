@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { runSuite, type Suite } from './harness.js';
 
-const files = ['histogram', 'metrics', 'admission', 'breaker-bulkhead', 'validation', 'worker'];
+const files = ['histogram', 'metrics', 'scrape', 'admission', 'breaker-bulkhead', 'validation', 'worker'];
 const only = process.argv.slice(2);
 const rows: Record<string, string | number | undefined>[] = [];
 for (const f of files) {

@@ -151,7 +151,7 @@ export class Gateway {
     app.get('/ready', (res, req) => this.#answerNow(res, req, '/ready', this.readiness()));
     app.get('/version', (res, req) => this.#answerNow(res, req, '/version', version));
     const openapi = json(200, openApiDocument(this.settings));
-    app.get('/openapi.json', (res, req) => this.#answerNow(res, req, 'other', openapi));
+    app.get('/openapi.json', (res, req) => this.#answerNow(res, req, '/openapi.json', openapi));
     const metricsHere = this.settings.metricsPort < 0;
     if (metricsHere) app.get('/metrics', (res, req) => this.#metrics(res, req));
     for (const [path, methods] of Object.entries(metricsHere ? { ...ROUTES, '/metrics': ['GET'] } : ROUTES)) {

@@ -18,12 +18,14 @@ export const ROUTE_LABELS = [
   '/health',
   '/ready',
   '/version',
+  '/openapi.json',
   '/metrics',
   'other',
 ] as const;
 export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
-export const STATUSES = [200, 201, 400, 402, 404, 405, 409, 413, 415, 422, 500, 503, 504] as const;
+/** Every status the public listener answers (the OpenAPI document and the catalogue, less the admin-only 401/403). */
+export const STATUSES = [200, 201, 400, 402, 404, 405, 408, 409, 413, 415, 422, 431, 500, 503, 504] as const;
 export const STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;
 type StatusClass = (typeof STATUS_CLASSES)[number];
 

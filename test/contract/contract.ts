@@ -1398,5 +1398,32 @@ export function defineContract(kind: TargetKind): void {
       const problems = described.flatMap((r) => c.check(r));
       assert.deepEqual(problems.slice(0, 20), [], `${problems.length} answers do not conform`);
     });
+
+    test('every request body the service accepted (2xx, 402) is one the OpenAPI request schema allows', async () => {
+      const doc = await get('/openapi.json');
+      const c = new Conformance(doc.body as Record<string, unknown>);
+      const accepted = seen.filter(
+        (r) => r.request.body !== undefined && ((r.status >= 200 && r.status < 300) || r.status === 402),
+      );
+      assert.ok(
+        accepted.filter((r) => r.method === 'POST').length >= 20,
+        `the suite had ${accepted.length} bodies accepted`,
+      );
+      const problems = accepted.flatMap((r) => {
+        const where = `${r.method} ${r.path} (${r.request.contentType ?? 'no content type'}) → ${r.status}`;
+        if (!/^application\/json\b/i.test(r.request.contentType ?? ''))
+          return [`${where}: accepted a body that is not application/json`];
+        let body: unknown;
+        try {
+          body = JSON.parse(r.request.body!);
+        } catch {
+          return [`${where}: accepted a body that is not JSON: ${r.request.body!.slice(0, 80)}`];
+        }
+        return c
+          .checkRequestBody(r.method, r.path, body)
+          .map((p) => `${where}: ${p} in ${r.request.body!.slice(0, 120)}`);
+      });
+      assert.deepEqual(problems.slice(0, 20), [], `${problems.length} accepted requests break the request schema`);
+    });
   });
 }

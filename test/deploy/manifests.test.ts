@@ -457,7 +457,7 @@ function msValue(v: string): number {
 }
 
 test('haproxy -c accepts deploy/haproxy/haproxy.cfg', { skip: haproxyTool().skip }, () => {
-  const r = spawnSync('haproxy', ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8' });
+  const r = spawnSync(haproxyTool().path!, ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8' });
   assert.ok(
     !r.error,
     `haproxy is needed to check the config (Debian package haproxy: apt-get install -y haproxy): ${String(r.error)}`,

@@ -87,9 +87,10 @@ void describe('lab peers: configuration', () => {
       assert.equal(copy.split('\n').filter((l) => /^\s*server gw-\d /.test(l)).length, 3);
       // The operator's limit comes from the shipped default-server line, in both.
       for (const t of [shipped, copy]) assert.match(t, /default-server .*maxconn "\$\{BULWARK_SERVER_MAXCONN-0\}"/);
-      if (!haproxyTool().skip) {
+      const haproxy = haproxyTool().path;
+      if (haproxy) {
         const env = { ...process.env, ...FASTIFY_LB_ENV, ...three.env([1, 2, 3]) };
-        const r = spawnSync('haproxy', ['-c', '-f', three.file], { encoding: 'utf8', env });
+        const r = spawnSync(haproxy, ['-c', '-f', three.file], { encoding: 'utf8', env });
         assert.equal(r.status, 0, `haproxy -c:\n${r.stdout}${r.stderr}`);
       }
     } finally {
@@ -137,6 +138,7 @@ void describe('lab peers: running', () => {
         log: () => {},
         replicas: n,
         lbEnv: FASTIFY_LB_ENV,
+        haproxy: haproxyTool().path,
       });
       try {
         assert.equal(await charge(pair.url), 201);

@@ -4,9 +4,16 @@ import { Exposition } from '../../src/metrics/prometheus.js';
 import { spawnSync } from 'node:child_process';
 import { HISTOGRAM_BUCKETS, SharedHistogram } from '../../src/metrics/histogram.js';
 import { renderGatewayMetrics } from '../../src/metrics/gateway-metrics.js';
-import { createTelemetryLayout, Telemetry } from '../../src/metrics/telemetry.js';
+import { createTelemetryLayout, ROUTE_LABELS, STATUSES, Telemetry } from '../../src/metrics/telemetry.js';
+import { catalogue } from '../../src/errors/catalogue.js';
+import { ROUTES } from '../../src/http/contract.js';
+import { openApiDocument } from '../../src/http/openapi.js';
+import { parsePrometheus } from '../../src/lab/scenario/measure/scrape.js';
 import { RecentWindow } from '../../src/metrics/window.js';
 import { createProtectionLayout, openProtection } from '../../src/resilience/protection.js';
+import { promtoolTool } from '../support/system-tools.js';
+
+const promtool = promtoolTool();
 
 test('families, escaped labels, and histograms with sorted le up to +Inf', () => {
   const h = new SharedHistogram(new Int32Array(HISTOGRAM_BUCKETS));
@@ -34,7 +41,8 @@ test('families, escaped labels, and histograms with sorted le up to +Inf', () =>
   assert.ok(text.endsWith('\n'));
 });
 
-test('the backlog gauges: absent until the first backlog query answered, then its values; promtool-clean either way', () => {
+/** The gateway exposition with a backlog the caller sets: null until the database answered. */
+function backlogRender() {
   const bulkhead = { limit: 4, maxWaiting: 4 };
   const settings = {
     breakers: true,
@@ -64,7 +72,9 @@ test('the backlog gauges: absent until the first backlog query answered, then it
   protection.events.inc('reconcile_needs_attention', 2);
   const telemetry = new Telemetry(createTelemetryLayout());
   const window = new RecentWindow(() => telemetry.http);
-  let backlog: { oldestStartedAgeSeconds: number; needsAttention: number; oldestNeedingAttention: [] } | null = null;
+  const state: {
+    backlog: { oldestStartedAgeSeconds: number; needsAttention: number; oldestNeedingAttention: [] } | null;
+  } = { backlog: null };
   const render = () =>
     renderGatewayMetrics({
       build: { version: 't', git_commit: 't', node: 't', uws: 't' },
@@ -81,11 +91,17 @@ test('the backlog gauges: absent until the first backlog query answered, then it
       }),
       pool: () => ({ threads: 1, queueSize: 0 }),
       drain: () => ({ draining: false, elapsedSeconds: 0, abandoned: 0 }),
-      backlog: () => backlog,
+      backlog: () => state.backlog,
       nowEpochMs: () => 0,
     });
+  return { state, render, close: () => window.close() };
+}
+
+const BACKLOG = { oldestStartedAgeSeconds: 1234.5, needsAttention: 7, oldestNeedingAttention: [] as [] };
+
+test('the backlog gauges: absent until the first backlog query answered, then its values', () => {
+  const { state, render, close } = backlogRender();
   try {
-    const promtool = (text: string) => spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     const before = render();
     assert.doesNotMatch(
       before,
@@ -94,18 +110,74 @@ test('the backlog gauges: absent until the first backlog query answered, then it
     );
     assert.match(before, /^bulwark_charge_errors_total\{stage="record"\} 3$/m);
     assert.match(before, /^bulwark_reconciler_charges_total\{outcome="needs_attention"\} 2$/m);
-    assert.equal(promtool(before).status, 0, promtool(before).stdout + promtool(before).stderr);
-    backlog = { oldestStartedAgeSeconds: 1234.5, needsAttention: 7, oldestNeedingAttention: [] };
+    state.backlog = BACKLOG;
     const after = render();
     assert.match(
       after,
       /^# TYPE bulwark_oldest_started_charge_age_seconds gauge\nbulwark_oldest_started_charge_age_seconds 1234\.5$/m,
     );
     assert.match(after, /^# TYPE bulwark_charges_needing_attention gauge\nbulwark_charges_needing_attention 7$/m);
-    const check = promtool(after);
-    assert.ok(!check.error, `promtool is needed (Debian package prometheus): ${String(check.error)}`);
-    assert.equal(check.status, 0, check.stdout + check.stderr);
   } finally {
-    window.close();
+    close();
+  }
+});
+
+test('the gateway exposition is promtool-clean with and without the backlog gauges', { skip: promtool.skip }, () => {
+  const { state, render, close } = backlogRender();
+  try {
+    const check = (text: string) => {
+      const r = spawnSync(promtool.path!, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.ok(!r.error, String(r.error));
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    };
+    check(render());
+    state.backlog = BACKLOG;
+    check(render());
+  } finally {
+    close();
+  }
+});
+
+test('a fresh scrape has every route × known code at 0: routes from the route table, codes from the contract', () => {
+  const doc = openApiDocument({
+    maxBodyBytes: 16384,
+    minRequestTimeoutMs: 50,
+    maxRequestTimeoutMs: 30000,
+    requestTimeoutMs: 1000,
+  }) as {
+    paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+  };
+  // Every status the public listener can answer: the document's, 404/405 for
+  // unknown paths and methods, and the catalogue's less the admin-only 401/403.
+  const adminOnly = new Set([401, 403]);
+  const publicCodes = new Set<number>([
+    ...Object.values(doc.paths).flatMap((ops) =>
+      Object.values(ops).flatMap((op) => Object.keys(op.responses).map(Number)),
+    ),
+    ...Object.values(catalogue)
+      .map((e) => e.status)
+      .filter((s) => !adminOnly.has(s)),
+  ]);
+  assert.deepEqual(
+    [...publicCodes].filter((c) => !(STATUSES as readonly number[]).includes(c)),
+    [],
+    'known STATUSES',
+  );
+  // Every route the table serves (plus /metrics) is a label of its own.
+  for (const route of [...Object.keys(ROUTES), '/metrics'])
+    assert.ok((ROUTE_LABELS as readonly string[]).includes(route), `${route} is a route label, not "other"`);
+
+  const { render, close } = backlogRender();
+  try {
+    const samples = parsePrometheus(render()).filter((s) => s.name === 'bulwark_http_requests_total');
+    const seen = new Map(samples.map((s) => [`${s.labels.route} ${s.labels.code}`, s.value]));
+    const missing: string[] = [];
+    for (const route of ROUTE_LABELS)
+      for (const code of [...STATUSES.map(String), 'other'])
+        if (seen.get(`${route} ${code}`) !== 0) missing.push(`${route} ${code}=${seen.get(`${route} ${code}`)}`);
+    assert.deepEqual(missing, []);
+    assert.equal(samples.length, ROUTE_LABELS.length * (STATUSES.length + 1), 'no other series');
+  } finally {
+    close();
   }
 });

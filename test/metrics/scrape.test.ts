@@ -47,6 +47,7 @@ test('GET /metrics counts what happened', async () => {
   assert.equal((await call(gw.url, 'GET', '/charges/scrape-1')).status, 200);
   assert.equal((await call(gw.url, 'GET', '/quote?from=USD&to=EUR&amount=100')).status, 200);
   assert.equal((await call(gw.url, 'GET', '/nowhere')).status, 404);
+  assert.equal((await call(gw.url, 'GET', '/openapi.json')).status, 200);
   const scrape = await call(gw.url, 'GET', '/metrics');
   assert.equal(scrape.status, 200);
   assert.match(scrape.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);
@@ -54,6 +55,8 @@ test('GET /metrics counts what happened', async () => {
   assert.equal(value(/^bulwark_http_requests_total\{route="\/charge",code="201"\} (\d+)$/m), 13);
   assert.equal(value(/^bulwark_http_requests_total\{route="\/charge",code="400"\} (\d+)$/m), 1);
   assert.equal(value(/^bulwark_http_requests_total\{route="other",code="404"\} (\d+)$/m), 1);
+  assert.equal(value(/^bulwark_http_requests_total\{route="\/openapi\.json",code="200"\} (\d+)$/m), 1);
+  assert.equal(value(/^bulwark_http_requests_total\{route="other",code="200"\} (\d+)$/m), 0);
   assert.equal(
     value(/^bulwark_http_request_duration_seconds_count\{route="\/charge",status_class="2xx"\} (\d+)$/m),
     13,
@@ -80,6 +83,8 @@ test('GET /metrics counts what happened', async () => {
   }
   assert.ok(value(/^process_start_time_seconds (\S+)$/m) <= Date.now() / 1000, 'start time is in the past');
   assert.match(scrape.text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
+  assert.match(scrape.text, /^# TYPE bulwark_event_loop_lag_seconds histogram$/m);
+  assert.ok(value(/^bulwark_event_loop_lag_seconds_count (\d+)$/m) > 0, 'loop ticks counted since start');
   assert.match(
     scrape.text,
     /^bulwark_build_info\{version="[^"]+",git_commit="[^"]+",node="v20[^"]*",uws="native [^"]+"\} 1$/m,

@@ -47,3 +47,30 @@ test('docs/design.md exists and README links it', () => {
   assert.ok(existsSync(path.join(root, 'docs/design.md')));
   assert.match(readFileSync(path.join(root, 'README.md'), 'utf8'), /\]\(docs\/design\.md\)/);
 });
+
+test('every "design.md §N" (and "design §N") reference names a section docs/design.md has', () => {
+  const design = readFileSync(path.join(root, 'docs/design.md'), 'utf8');
+  const sections = new Map<string, string>();
+  const parts = design.split(/^## /m).slice(1);
+  for (const part of parts) {
+    const n = /^(\d+)\. /.exec(part)?.[1];
+    if (n) sections.set(n, part);
+  }
+  assert.ok(sections.size >= 10, `design.md has ${sections.size} numbered sections`);
+  const bad: string[] = [];
+  let refs = 0;
+  for (const f of tracked) {
+    const text = readFileSync(path.join(root, f), 'utf8').replace(/\n\s*(?:\*|\/\/|#)?\s*/g, ' ');
+    // "design.md §3 and §4", "design §6", "docs/design.md §11, "Clients"".
+    for (const m of text.matchAll(/design(?:\.md)? §(\d+)((?:(?:,| and| or) §\d+)*)(?:, "([^"]+)")?/g)) {
+      for (const n of [m[1]!, ...[...m[2]!.matchAll(/§(\d+)/g)].map((x) => x[1]!)]) {
+        refs++;
+        const section = sections.get(n);
+        if (!section) bad.push(`${f}: ${m[0]} (no section ${n})`);
+        else if (m[3] && !section.includes(m[3])) bad.push(`${f}: ${m[0]} (§${n} never says "${m[3]}")`);
+      }
+    }
+  }
+  assert.ok(refs >= 10, `${refs} references found`);
+  assert.deepEqual(bad, []);
+});

@@ -5,7 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { REQUIRE_ENV, systemTool } from '../support/system-tools.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DIRS_ENV, REQUIRE_ENV, SYSTEM_TOOL_DIRS, systemTool } from '../support/system-tools.js';
 
 const missing = 'bulwark-no-such-tool';
 
@@ -27,4 +31,25 @@ test('a present tool is found on PATH, and an override names its path', () => {
   assert.equal(sh.skip, false);
   assert.match(sh.path ?? '', /\/sh$/);
   assert.equal(systemTool('sh', 'dash', { PATH: '/nonexistent', SH: '/bin/sh' }).path, '/bin/sh');
+});
+
+test('PATH without sbin still finds a tool Debian installs in /usr/sbin (haproxy)', () => {
+  const onlyInSbin = readdirSync('/usr/sbin').find((n) => !existsSync(path.join('/usr/bin', n)));
+  assert.ok(onlyInSbin, 'this machine has some binary in /usr/sbin that /usr/bin lacks');
+  const env = { PATH: '/nonexistent', [REQUIRE_ENV]: '1' };
+  assert.equal(systemTool(onlyInSbin, 'x', env).path, path.join('/usr/sbin', onlyInSbin));
+  assert.ok(SYSTEM_TOOL_DIRS.includes('/usr/local/bin'));
+});
+
+test(`${DIRS_ENV} replaces the fixed folders, so the skip path can be run where the tools are installed`, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-tools-'));
+  try {
+    await writeFile(path.join(dir, missing), '#!/bin/sh\n', { mode: 0o755 });
+    assert.equal(systemTool(missing, 'x', { PATH: '/nonexistent', [DIRS_ENV]: dir }).path, path.join(dir, missing));
+    // `sh` is in /usr/bin (and /bin): with no fixed folders and no PATH, it is missing.
+    assert.match(String(systemTool('sh', 'dash', { PATH: '/nonexistent', [DIRS_ENV]: '' }).skip), /SKIPPED/);
+    assert.throws(() => systemTool('sh', 'dash', { PATH: '/nonexistent', [DIRS_ENV]: '', [REQUIRE_ENV]: '1' }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,6 @@
 /**
  * The deploy files as Prometheus and Grafana will read them: promtool checks
- * and unit-tests the rules (the real binary; missing promtool fails), the
+ * and unit-tests the rules (the real binary; see test/support/system-tools.ts), the
  * committed rules file is what the generator prints for the defaults, other
  * SLO settings generate rules that promtool also accepts, and the dashboard
  * is an importable Grafana export whose SLO panels read series the rules

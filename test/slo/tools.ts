@@ -1,13 +1,14 @@
 /**
  * Shared by the SLO tests: paths of the deploy files, the compiled CLI run as
  * a child process (asynchronously, so a fake server in the test process can
- * answer it), and the Prometheus binaries — which must be there: a missing
- * promtool fails the run with a message saying how to get it, never skips.
+ * answer it), and the Prometheus binaries (found through
+ * test/support/system-tools.ts: the suites skip without them, and
+ * BULWARK_REQUIRE_SYSTEM_TOOLS=1 makes a missing one fail).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prometheusTool, promtoolTool } from '../support/system-tools.js';
 
 // Compiled layout: dist/test/slo/tools.js → the repository root is three levels up.
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -38,22 +39,16 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
   });
 }
 
-/** Absolute path of a Prometheus binary (env override, then PATH, then /usr/bin); throws a how-to-install message when absent. */
+/**
+ * Absolute path of a Prometheus binary, found as every suite finds a system
+ * tool (test/support/system-tools.ts); throws a how-to-install message when
+ * absent, so call it only from a test that skips on `promtoolTool().skip` /
+ * `prometheusTool().skip`.
+ */
 export function prometheusBinary(name: 'promtool' | 'prometheus'): string {
-  const envName = name.toUpperCase();
-  const candidates = [
-    process.env[envName],
-    ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, name)),
-    `/usr/bin/${name}`,
-  ].filter((p): p is string => typeof p === 'string' && p !== '');
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(
-      `${name} is not installed (looked in $${envName}, PATH and /usr/bin). The SLO tests run the real Prometheus tools: ` +
-        `apt-get install prometheus (Debian ships promtool with it), or set ${envName}=/path/to/${name}.`,
-    );
-  }
-  return found;
+  const tool = name === 'promtool' ? promtoolTool() : prometheusTool();
+  if (!tool.path) throw new Error(String(tool.skip));
+  return tool.path;
 }
 
 export function promtool(args: string[], cwd = ROOT): Run {

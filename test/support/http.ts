@@ -44,6 +44,8 @@ export interface CallRecord {
   status: number;
   contentType: string | undefined;
   body: string;
+  /** What was sent: the body as UTF-8 text (undefined: none), and its Content-Type. */
+  request: { body: string | undefined; contentType: string | undefined };
 }
 
 let recorder: ((r: CallRecord) => void) | undefined;
@@ -79,7 +81,17 @@ export async function call(baseUrl: string, method: string, path: string, o: Cal
   for (const [k, v] of Object.entries(res.headers)) {
     if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
   }
-  recorder?.({ method, path, status: res.statusCode, contentType: flat['content-type'], body: text });
+  recorder?.({
+    method,
+    path,
+    status: res.statusCode,
+    contentType: flat['content-type'],
+    body: text,
+    request: {
+      body: body === undefined ? undefined : Buffer.isBuffer(body) ? body.toString('utf8') : body,
+      contentType: Object.entries(headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1],
+    },
+  });
   return { status: res.statusCode, headers: flat, text, body: parseJson(text), ms: performance.now() - started };
 }
 

@@ -17,22 +17,32 @@ export interface SystemTool {
   skip: string | false;
 }
 
+/**
+ * Looked in after PATH: a test runner's PATH often lacks the sbin folders, and
+ * Debian installs haproxy in /usr/sbin.
+ */
+export const SYSTEM_TOOL_DIRS: readonly string[] = ['/usr/local/bin', '/usr/bin', '/usr/sbin'];
+/**
+ * Replaces SYSTEM_TOOL_DIRS (a PATH-style list; empty means none), so a run can
+ * prove the skip path on a machine where the tools are installed:
+ * `PATH=/tmp/emptybin BULWARK_SYSTEM_TOOL_DIRS= node --test …`.
+ */
+export const DIRS_ENV = 'BULWARK_SYSTEM_TOOL_DIRS';
+
 const said = new Set<string>();
 
 /**
- * Find `name` ($NAME_UPPER override, then PATH, then /usr/bin). Missing: throws
- * under BULWARK_REQUIRE_SYSTEM_TOOLS=1, otherwise returns a skip reason and
- * prints it once to stderr.
+ * Find `name` ($NAME_UPPER override, then PATH, then SYSTEM_TOOL_DIRS or
+ * $BULWARK_SYSTEM_TOOL_DIRS). Missing: throws under
+ * BULWARK_REQUIRE_SYSTEM_TOOLS=1, otherwise returns a skip reason and prints it
+ * once to stderr.
  */
 export function systemTool(name: string, debianPackage: string, env: NodeJS.ProcessEnv = process.env): SystemTool {
   const override = env[name.toUpperCase()];
+  const dirs = env[DIRS_ENV] === undefined ? SYSTEM_TOOL_DIRS : env[DIRS_ENV].split(path.delimiter);
   const candidates = [
     override,
-    ...(env.PATH ?? '')
-      .split(path.delimiter)
-      .filter(Boolean)
-      .map((d) => path.join(d, name)),
-    `/usr/bin/${name}`,
+    ...[...(env.PATH ?? '').split(path.delimiter), ...dirs].filter(Boolean).map((d) => path.join(d, name)),
   ];
   const found = candidates.find((p): p is string => typeof p === 'string' && p !== '' && existsSync(p));
   if (found) return { path: found, skip: false };
