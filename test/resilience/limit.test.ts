@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FixedLimit, GradientLimit, type GradientConfig } from '../../src/resilience/limit.js';
+import { GRADIENT_SHAPE } from '../../src/gateway/admission.js';
 
 const c: GradientConfig = {
   initial: 50,
@@ -58,4 +59,29 @@ test('fixed limit never moves', () => {
   const l = new FixedLimit(7);
   l.onSample(1000, 7, true);
   assert.equal(l.current, 7);
+});
+
+test("the gateway's shape does not read a healthy tail as queueing: clusters of slow answers leave the limit where it was", () => {
+  // 25 ms answers, and every 30th answer starts a run of 6 at 200 ms (a
+  // group-commit batch, a GC pause, a Poisson burst): healthy, nothing queued.
+  const run = (shortWindow: number) => {
+    const l = new GradientLimit({ ...GRADIENT_SHAPE, shortWindow, initial: 256, min: 8, max: 2048 });
+    let lowest = l.current;
+    for (let i = 0; i < 20_000; i++) {
+      l.onSample(i % 30 < 6 ? 200 : 25, Math.ceil(l.current * 0.6), false);
+      if (i > 600) lowest = Math.min(lowest, l.current);
+    }
+    return lowest;
+  };
+  assert.ok(run(GRADIENT_SHAPE.shortWindow) >= 256, `lowest limit ${run(GRADIENT_SHAPE.shortWindow)}`);
+  // The short RTT of 10 the gateway had shrank it on the same answers.
+  assert.ok(run(10) < 256, `with a short RTT of 10 the limit fell to ${run(10)}`);
+});
+
+test("the gateway's shape still shrinks the limit when answers stay slow (queueing)", () => {
+  const l = new GradientLimit({ ...GRADIENT_SHAPE, initial: 256, min: 8, max: 2048 });
+  for (let i = 0; i < 2_000; i++) l.onSample(25, Math.ceil(l.current * 0.6), false);
+  const healthy = l.current;
+  for (let i = 0; i < 200; i++) l.onSample(100, l.current, false);
+  assert.ok(l.current < healthy * 0.6, `limit ${healthy} -> ${l.current} after 200 answers at 4× the baseline`);
 });
