@@ -30,6 +30,7 @@ import {
   claimedFrom,
   existingResult,
   WrongRowError,
+  type ClaimedRow,
   type ExistingRow,
   newChargeId,
   type ChargeStatus,
@@ -122,16 +123,7 @@ export class BatchStore {
       const batch = pending.map((i) => reqs[i]!);
       const ids = batch.map(() => newChargeId());
       this.onStatement('claim');
-      const rows = await this.sql<
-        {
-          idempotency_key: string;
-          charge_id: string;
-          provider_key: string;
-          lease_token: string;
-          inserted: boolean;
-          created_at: Date;
-        }[]
-      >`
+      const rows = await this.sql<ClaimedRow[]>`
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
         SELECT b.key, b.fp, 'started', b.charge_id, b.provider_key, b.amount, b.currency, b.request::jsonb, b.token::uuid,
                now() + make_interval(secs => b.lease_s)
@@ -183,16 +175,7 @@ export class BatchStore {
       // read again next round.
       const tokens = expired.map(() => randomUUID());
       this.onStatement('claim');
-      const taken = await this.sql.unsafe<
-        {
-          idempotency_key: string;
-          charge_id: string;
-          provider_key: string;
-          lease_token: string;
-          inserted: boolean;
-          created_at: Date;
-        }[]
-      >(
+      const taken = await this.sql.unsafe<ClaimedRow[]>(
         `UPDATE charges c
             SET lease_token = ($2::uuid[])[array_position($1::text[], c.idempotency_key)],
                 lease_expires_at = now() + make_interval(secs => ($3::float8[])[array_position($1::text[], c.idempotency_key)]),
