@@ -76,8 +76,17 @@ async function start(
   const timeoutMs = o.startupTimeoutMs ?? 30_000;
   const started = performance.now();
   const left = () => timeoutMs - (performance.now() - started);
-  // The server's last words, for the log line of a start that failed.
-  let lastOutput = '';
+  // What the server said during the current start attempt, for the log line
+  // of a start that failed: its FATAL/PANIC line (the cause) when it wrote
+  // one, else its last words. A failed start often ends with "database
+  // system is shut down", which names no cause.
+  let attemptOutput: string[] = [];
+  const lastOutput = (): string => {
+    const i = attemptOutput.findIndex((l) => /\b(FATAL|PANIC):/.test(l));
+    if (i === -1) return attemptOutput.slice(-2).join(' | ');
+    const hint = attemptOutput.slice(i + 1).find((l) => /\bHINT:/.test(l));
+    return [attemptOutput[i]!, ...(hint ? [hint] : [])].join(' | ');
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port: chosenPort,
@@ -91,7 +100,8 @@ async function start(
     // loses commits already acknowledged (docs/mechanisms.md).
     postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
     onLog: (m) => {
-      lastOutput = String(m).trim().split('\n').slice(-2).join(' | ');
+      attemptOutput.push(...String(m).trim().split('\n'));
+      if (attemptOutput.length > 200) attemptOutput = attemptOutput.slice(-100);
       o.onLog?.(String(m));
     },
     onError: (e) => log(`embedded postgres: ${String(e).trim()}`),
@@ -129,6 +139,7 @@ async function start(
     }
   }
   for (let attempt = 1; ; attempt++) {
+    attemptOutput = [];
     try {
       // start() waits for the "ready to accept connections" line, which a
       // long recovery may delay past our budget: bounded here.
@@ -137,7 +148,7 @@ async function start(
         pg.start(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`embedded postgres did not report ready within ${timeoutMs} ms (${lastOutput})`)),
+            () => reject(new Error(`embedded postgres did not report ready within ${timeoutMs} ms (${lastOutput()})`)),
             Math.max(1, left()),
           );
         }),
@@ -147,7 +158,7 @@ async function start(
       // The server exited during start: after a crash its old processes may
       // still hold the port or the shared memory for a moment. Try again.
       const retryInMs = Math.min(2000, 100 * 2 ** (attempt - 1));
-      const why = e instanceof Error ? e.message : lastOutput || 'exited during start';
+      const why = e instanceof Error ? e.message : lastOutput() || 'exited during start';
       if (e instanceof Error || left() < retryInMs)
         throw new Error(`embedded postgres did not start within ${timeoutMs} ms: ${why}`);
       o.onWait?.({

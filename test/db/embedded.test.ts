@@ -236,7 +236,7 @@ test('3 times: the postmaster SIGKILLed with a backend still running, started ag
       (t) => (log += t),
       (w) => waits.push(w.error),
     );
-    t.diagnostic(`round ${round}: start retried ${waits.length} times`);
+    t.diagnostic(`round ${round}: start retried ${waits.length} times: ${[...new Set(waits)].join(' / ')}`);
     // The adversity happened: the old backend's shared memory made the first attempts fail.
     assert.ok(
       waits.some((w) => /old server processes/.test(w)),
