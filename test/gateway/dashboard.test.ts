@@ -86,20 +86,38 @@ const charge = (key: string, timeoutMs = 1000) =>
     timeoutMs: 30_000,
   });
 
-/** `total` charges from `concurrency` loops, each pausing `pauseMs` between its charges. */
-async function load(prefix: string, total: number, concurrency: number, pauseMs: number): Promise<number[]> {
+/**
+ * `total` charges from `concurrency` loops, each pausing `pauseMs` between its
+ * charges. A 503 is retried with the same key after its Retry-After (at most
+ * 5 attempts), as a client does: on a machine busy with Chromium and the
+ * test's own processes the gateway may shed a few, which is its job.
+ */
+async function load(
+  prefix: string,
+  total: number,
+  concurrency: number,
+  pauseMs: number,
+): Promise<{ statuses: number[]; shed: number }> {
   const statuses: number[] = [];
+  let shed = 0;
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < total) {
         const i = next++;
-        statuses.push((await charge(`${prefix}-${i}`)).status);
+        let res = await charge(`${prefix}-${i}`);
+        for (let attempt = 1; res.status === 503 && attempt < 5; attempt++) {
+          shed++;
+          const after = Number(res.headers['retry-after'] ?? 1);
+          await new Promise((r) => setTimeout(r, Math.min(1000, 1000 * (Number.isFinite(after) ? after : 1))));
+          res = await charge(`${prefix}-${i}`);
+        }
+        statuses.push(res.status);
         await new Promise((r) => setTimeout(r, pauseMs));
       }
     }),
   );
-  return statuses;
+  return { statuses, shed };
 }
 
 describe('admin dashboard', { skip: chromium.skip }, () => {
@@ -136,7 +154,7 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
         () => {},
       );
     }, 100);
-    const statuses = await load('dash-load', 200, 4, 30).finally(() => clearInterval(sampling));
+    const { statuses, shed } = await load('dash-load', 200, 4, 30).finally(() => clearInterval(sampling));
     assert.equal(statuses.filter((s) => s === 201).length, 200, `statuses: ${statuses.join(',')}`);
 
     await until(
@@ -149,7 +167,9 @@ describe('admin dashboard', { skip: chromium.skip }, () => {
       100,
     );
     assert.ok((await num('red-charge-p50')) <= (await num('red-charge-p99')));
-    assert.equal(await num('red-charge-errors'), 0);
+    // The page's error share follows what the client saw: none, or the sheds it retried.
+    if (shed === 0) assert.equal(await num('red-charge-errors'), 0);
+    else assert.ok((await num('red-charge-errors')) > 0, `${shed} answers were 503 and the page shows no errors`);
     assert.ok(inflight.size >= 1, 'in-flight was read during the load');
     // The sparkline has drawn the history the page keeps.
     const line = await page
