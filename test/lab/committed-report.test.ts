@@ -41,14 +41,22 @@ const VARIANTS_NOT_YET_IN_REPORT: readonly string[] = ['baseline-cluster', 'base
  * The longest a full bench may take, in minutes. Estimated from the
  * committed report: 17.9 min for 869 s of load over 30 variant runs, so
  * about 6.9 s per run of start-up, prewarm, settle and audit besides its
- * load. The scenario set the issue asks for runs 6 variants (the gateway on
- * and off and four peers), steps of >= 10 s and 3 seeds of the headline
- * scenarios: about 4 600 s of load (capacity 60 s, overload and a CPU-bound
- * overload ~50 s each, retry-storm 30 s, each ×6 variants ×3 seeds; the
- * other seven scenarios 25-50 s ×6) over ~130 runs (~900 s of overhead):
- * about 92 minutes. The bound leaves a third on top for a shared machine.
+ * load. The full form now runs 6 variants (the gateway on and off and four
+ * peers; rolling-restart 2), steps of >= 10 s, and `--seeds 3` repeats the
+ * headline scenarios (capacity, overload, retry-storm): 4 328 s of load
+ * over 98 runs (summed from every scenario's full plan), so about 72 + 11 =
+ * 83 minutes. The bound leaves a third on top for runs that stretch.
  */
 const BENCH_MINUTES_LIMIT = 120;
+
+/**
+ * Checks the committed report may show as failed: each is a bar an open
+ * issue still sets (the report shows it failed, and its "where bulwark
+ * loses" names it). Audits are held below whatever this says. The test fails on any other failed
+ * check, and on an entry that no longer fails, so the list cannot go stale.
+ * Empty: the committed report passes every check.
+ */
+const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(ROOT, 'docs', 'lab');
@@ -82,8 +90,24 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
         v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0 && v.audit.findings.length === 0,
         `${def.name}/${v.variant}: audit`,
       );
-    // Every check passed, without exception.
-    assert.deepEqual(problemsOf(s), [], `${def.name}`);
+    // Every check passed, except the known failures this file lists.
+    const known = KNOWN_FAILING.filter((k) => k.scenario === def.name);
+    const failed = s.checks.filter((c) => !c.passed);
+    assert.deepEqual(
+      failed.filter((c) => !known.some((k) => k.check.test(c.name))).map((c) => `${c.name} (${c.detail})`),
+      [],
+      `${def.name}: failed checks not in KNOWN_FAILING`,
+    );
+    for (const k of known)
+      assert.ok(
+        failed.some((c) => k.check.test(c.name)),
+        `${def.name}: ${k.check} is listed as failing (${k.why}) but passes: take it off the list`,
+      );
+    assert.deepEqual(
+      problemsOf(s).filter((p) => !p.includes(': FAIL ')),
+      [],
+      `${def.name}: every variant ran, every audit clean`,
+    );
   }
   const minutes = (Date.parse(report.finished_at) - Date.parse(report.started_at)) / 60_000;
   assert.ok(
