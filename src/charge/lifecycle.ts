@@ -150,15 +150,37 @@ export function finalAnswer(
   return { status: 'failed', providerChargeId: null, reply };
 }
 
-/** Provider call with capped, deadline-aware retries, always on the same key. */
+/**
+ * A validation refusal (400/422 `invalid_request`) says "nothing was
+ * charged" only about a key no earlier request may have charged. After an
+ * attempt under the same provider key ended unknown (a timeout, a reset, a
+ * 5xx: it may have charged), or for a row another request or the reconciler
+ * already drove, a refusal contradicts what may have happened: storing it as
+ * `failed` and replaying "nothing was charged" would hide a real charge. It
+ * counts as unknown instead: the row stays `started`, the reconciler asks
+ * again with the same key, and a row still unknown after its last try goes
+ * to an operator (`needs_attention`). Found by an attack whose provider
+ * charged, answered 500, then refused the retry as invalid.
+ */
+export function trustRejection(outcome: AttemptOutcome, mayHaveCharged: boolean): AttemptOutcome {
+  if (outcome.kind !== 'rejected' || !mayHaveCharged) return outcome;
+  return { kind: 'unknown', reason: 'rejected_after_unknown', status: outcome.status };
+}
+
+/**
+ * Provider call with capped, deadline-aware retries, always on the same key.
+ * `chargedBefore`: an earlier request under this key may have charged (see
+ * trustRejection).
+ */
 export async function callProvider(
   deps: RetryEnv<AttemptOutcome> & { provider: Provider; settings: LifecycleSettings },
   providerKey: string,
   reference: string,
   input: ChargeInput,
   deadlineEpochMs: number,
+  chargedBefore: boolean,
 ): Promise<AttemptOutcome> {
-  return (await callProviderCounted(deps, providerKey, reference, input, deadlineEpochMs)).outcome;
+  return (await callProviderCounted(deps, providerKey, reference, input, deadlineEpochMs, chargedBefore)).outcome;
 }
 
 /** As callProvider, also saying whether any request may have reached the provider. */
@@ -168,12 +190,19 @@ async function callProviderCounted(
   reference: string,
   input: ChargeInput,
   deadlineEpochMs: number,
+  chargedBefore: boolean,
 ): Promise<{ outcome: AttemptOutcome; sent: boolean }> {
+  let mayHaveCharged = chargedBefore;
+  let previous: AttemptOutcome | undefined;
   const r = await withRetries(
     deps,
     deps.settings.providerRetry,
     deadlineEpochMs,
-    (timeoutMs) => deps.provider.createCharge(providerKey, reference, input, timeoutMs),
+    async (timeoutMs) => {
+      if (previous?.kind === 'unknown') mayHaveCharged = true;
+      previous = await deps.provider.createCharge(providerKey, reference, input, timeoutMs);
+      return previous;
+    },
     // A refusal (open breaker, full bulkhead) is not retried: retrying into
     // an open breaker is how retry storms keep a provider down.
     (o) => o.kind === 'unknown',
@@ -181,7 +210,7 @@ async function callProviderCounted(
   if (r.result?.kind === 'refused' && r.attempts > 1) deps.onSuppressed?.('breaker_open');
   // A refusal on the first attempt means no request was sent at all.
   const sent = !(r.attempts === 0 || (r.attempts === 1 && r.result?.kind === 'refused'));
-  return { outcome: r.result ?? { kind: 'unknown', reason: 'timeout' }, sent };
+  return { outcome: trustRejection(r.result ?? { kind: 'unknown', reason: 'timeout' }, mayHaveCharged), sent };
 }
 
 export async function runCharge(
@@ -231,7 +260,15 @@ export async function runCharge(
       break;
   }
   const releaseFailed = (e: unknown) => deps.onError?.('release', e, key);
-  const { outcome, sent } = await callProviderCounted(deps, claim.providerKey, key, input, deadlineEpochMs);
+  // A takeover inherits a row an earlier request drove: it may have charged.
+  const { outcome, sent } = await callProviderCounted(
+    deps,
+    claim.providerKey,
+    key,
+    input,
+    deadlineEpochMs,
+    claim.takeover,
+  );
   // Releasing and recording may run past the request deadline: the provider
   // was called, and the sooner the row reflects it the better. They are
   // bounded by this settle budget instead, so the task (and the front

@@ -79,7 +79,8 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
       const policy = deps.settings.providerRetry;
       const deadline =
         deps.clock.epochMs() + policy.attemptTimeoutMs * policy.maxAttempts + policy.capMs * (policy.maxAttempts - 1);
-      const outcome = await callProvider(deps, row.providerKey, key, row.request, deadline);
+      // An expired lease: the request that claimed the row may have reached the provider.
+      const outcome = await callProvider(deps, row.providerKey, key, row.request, deadline, true);
       // Nothing reached the provider: not one of the row's tries.
       if (outcome.kind === 'refused') return defer(true);
       if (outcome.kind === 'unknown') {

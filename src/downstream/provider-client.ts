@@ -58,7 +58,15 @@ export type AttemptOutcome =
   | { kind: 'refused'; code: 'breaker_open' | 'bulkhead_full' };
 
 type UnknownReason =
-  'timeout' | 'connection' | 'status_5xx' | 'status_409' | 'status_429' | 'status_4xx' | 'bad_response';
+  | 'timeout'
+  | 'connection'
+  | 'status_5xx'
+  | 'status_409'
+  | 'status_429'
+  | 'status_4xx'
+  | 'bad_response'
+  /** A validation refusal after an earlier request under the same key may have been charged (lifecycle.ts). */
+  | 'rejected_after_unknown';
 
 /** What a provider answer means, and (when it is not understood) why, for the log. */
 export type Classified = AttemptOutcome & { kind: 'succeeded' | 'declined' | 'rejected' | 'unknown' };

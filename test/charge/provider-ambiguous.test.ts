@@ -11,11 +11,11 @@ import { ChargeStore } from '../../src/charge/store.js';
 import { runCharge } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
 import { createPool } from '../../src/downstream/pool.js';
-import { ProviderClient } from '../../src/downstream/provider-client.js';
+import { ProviderClient, type AttemptOutcome } from '../../src/downstream/provider-client.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
-import { lifecycleDeps } from '../support/lifecycle.js';
+import { lifecycleDeps, ScriptedProvider } from '../support/lifecycle.js';
 import { clearFaults, ledgerForReference, setFaults } from '../support/simulator.js';
 import type { Pool } from 'undici';
 import { DEV_PROVIDER_KEY_SECRET, providerKeys } from '../../src/charge/provider-key.js';
@@ -112,6 +112,68 @@ describe('a provider answering a 404 HTML page', () => {
     for (const status of [401, 403, 408]) {
       await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: status });
       await assertUnknownThenReconciled(`json-${status}`, 0);
+    }
+  });
+});
+
+const INVALID = JSON.stringify({ error: { type: 'invalid_request', message: 'amount is not valid' } });
+const refused: AttemptOutcome = { kind: 'rejected', status: 400, message: 'amount is not valid' };
+const lost: AttemptOutcome = { kind: 'unknown', reason: 'status_5xx', status: 500 };
+
+describe('a validation refusal after a request under the same key may have charged', () => {
+  it('within one request (500, then 400 invalid_request on the retry): not final, the row stays started', async () => {
+    for (let round = 0; round < 3; round++) {
+      const script: AttemptOutcome[] = [lost, refused];
+      const provider = new ScriptedProvider((): AttemptOutcome => script.shift() ?? refused);
+      const key = `refused-after-500-${round}`;
+      const r = await runCharge(lifecycleDeps(store, provider), key, input, deadline());
+      assert.equal(r.status, 503, r.body);
+      assert.equal((JSON.parse(r.body) as { code: string }).code, 'provider_unavailable');
+      assert.equal(provider.calls.length, 2);
+      assert.equal((await store.get(key))?.status, 'started', 'nothing stored as failed');
+    }
+  });
+
+  it('a refusal on the first attempt of a fresh key is still final (402, stored failed)', async () => {
+    const provider = new ScriptedProvider(() => refused);
+    const r = await runCharge(lifecycleDeps(store, provider), 'refused-fresh', input, deadline());
+    assert.equal(r.status, 402, r.body);
+    assert.equal((JSON.parse(r.body) as { code: string }).code, 'charge_rejected');
+    assert.equal(provider.calls.length, 1);
+    assert.equal((await store.get('refused-fresh'))?.status, 'failed');
+  });
+
+  it('charged, answer lost, then the provider refuses every retry as invalid: never `failed`; once it answers again, the one charge is found', async () => {
+    for (let round = 0; round < 3; round++) {
+      const key = `charged-then-refused-${round}`;
+      const deps = lifecycleDeps(store, client);
+      // Charged, and every answer lost behind a 500.
+      await setFaults(sim.providerUrl, { ambiguousRate: 1, ambiguousMode: '500' });
+      const first = await runCharge(deps, key, input, deadline());
+      assert.equal(first.status, 503, first.body);
+      assert.equal((await ledgerForReference(sim.providerUrl, key)).length, 1, 'charged once');
+      // Now it refuses the same key as invalid: the client's retry (a takeover
+      // of the released row) and the reconciler must not believe it.
+      await setFaults(sim.providerUrl, { errorRate: 1, errorStatus: 400, errorBody: INVALID });
+      const retry = await runCharge(deps, key, input, deadline());
+      assert.equal(retry.status, 503, retry.body);
+      assert.equal((await store.get(key))?.status, 'started');
+      await new Promise((r) => setTimeout(r, 50));
+      const pass = await reconcileOnce(deps, 50);
+      assert.equal(pass.failed, 0, JSON.stringify(pass));
+      assert.equal((await store.get(key))?.status, 'started', 'the reconciler does not store it failed either');
+
+      await clearFaults(sim.providerUrl);
+      await new Promise((r) => setTimeout(r, 1100));
+      const healed = await reconcileOnce(deps, 50);
+      assert.equal(healed.failed, 0, JSON.stringify(healed));
+      const charges = await ledgerForReference(sim.providerUrl, key);
+      assert.equal(charges.length, 1, 'still exactly one provider charge');
+      const row = await store.get(key);
+      assert.equal(row?.status, 'succeeded');
+      assert.equal(row?.provider_charge_id, charges[0]!.id);
+      const replay = await runCharge(deps, key, input, deadline());
+      assert.equal(replay.status, 201, replay.body);
     }
   });
 });
