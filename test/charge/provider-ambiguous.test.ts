@@ -7,6 +7,7 @@
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ChargeStore } from '../../src/charge/store.js';
 import { runCharge } from '../../src/charge/lifecycle.js';
 import { reconcileOnce } from '../../src/charge/reconciler.js';
@@ -66,11 +67,17 @@ async function assertUnknownThenReconciled(key: string, chargedDuringFault: numb
   assert.equal((await store.get(key))?.status, 'started');
   assert.equal((await ledgerForReference(sim.providerUrl, key)).length, chargedDuringFault);
 
+  await assertHealedOnce(deps, key);
+}
+
+/** The provider heals: the reconciler finishes the deferred row with exactly one provider charge, and a retry replays it. */
+async function assertHealedOnce(deps: ReturnType<typeof lifecycleDeps>, key: string): Promise<void> {
   await clearFaults(sim.providerUrl);
   // The deferred row's lease runs one second past the last pass.
-  await new Promise((r) => setTimeout(r, 1100));
+  await sleep(1100);
+  // Other tests' rows may be finished in the same pass: this key's row is what counts.
   const healed = await reconcileOnce(deps, 50);
-  assert.equal(healed.succeeded, 1, JSON.stringify(healed));
+  assert.ok(healed.succeeded >= 1 && healed.failed === 0, JSON.stringify(healed));
   const charges = await ledgerForReference(sim.providerUrl, key);
   assert.equal(charges.length, 1, 'exactly one provider charge for the key');
   const row = await store.get(key);
@@ -158,22 +165,11 @@ describe('a validation refusal after a request under the same key may have charg
       const retry = await runCharge(deps, key, input, deadline());
       assert.equal(retry.status, 503, retry.body);
       assert.equal((await store.get(key))?.status, 'started');
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       const pass = await reconcileOnce(deps, 50);
       assert.equal(pass.failed, 0, JSON.stringify(pass));
       assert.equal((await store.get(key))?.status, 'started', 'the reconciler does not store it failed either');
-
-      await clearFaults(sim.providerUrl);
-      await new Promise((r) => setTimeout(r, 1100));
-      const healed = await reconcileOnce(deps, 50);
-      assert.equal(healed.failed, 0, JSON.stringify(healed));
-      const charges = await ledgerForReference(sim.providerUrl, key);
-      assert.equal(charges.length, 1, 'still exactly one provider charge');
-      const row = await store.get(key);
-      assert.equal(row?.status, 'succeeded');
-      assert.equal(row?.provider_charge_id, charges[0]!.id);
-      const replay = await runCharge(deps, key, input, deadline());
-      assert.equal(replay.status, 201, replay.body);
+      await assertHealedOnce(deps, key);
     }
   });
 });

@@ -17,6 +17,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { seededRandom } from '../../src/lib/random.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
@@ -33,7 +34,6 @@ interface Answer {
   text: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isFinal = (a: Answer) => a.status === 201 || a.status === 402;
 const codeOf = (a: Answer) => /"code":"(\w+)"/.exec(a.text)?.[1] ?? '';
 
