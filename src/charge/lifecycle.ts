@@ -162,7 +162,7 @@ export function finalAnswer(
  * to an operator (`needs_attention`). Found by an attack whose provider
  * charged, answered 500, then refused the retry as invalid.
  */
-export function trustRejection(outcome: AttemptOutcome, mayHaveCharged: boolean): AttemptOutcome {
+function trustRejection(outcome: AttemptOutcome, mayHaveCharged: boolean): AttemptOutcome {
   if (outcome.kind !== 'rejected' || !mayHaveCharged) return outcome;
   return { kind: 'unknown', reason: 'rejected_after_unknown', status: outcome.status };
 }

@@ -81,7 +81,7 @@ async function start(
   // one, else its last words. A failed start often ends with "database
   // system is shut down", which names no cause.
   let attemptOutput: string[] = [];
-  const lastOutput = (): string => {
+  const attemptCause = (): string => {
     const i = attemptOutput.findIndex((l) => /\b(FATAL|PANIC):/.test(l));
     if (i === -1) return attemptOutput.slice(-2).join(' | ');
     const hint = attemptOutput.slice(i + 1).find((l) => /\bHINT:/.test(l));
@@ -148,7 +148,8 @@ async function start(
         pg.start(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`embedded postgres did not report ready within ${timeoutMs} ms (${lastOutput()})`)),
+            () =>
+              reject(new Error(`embedded postgres did not report ready within ${timeoutMs} ms (${attemptCause()})`)),
             Math.max(1, left()),
           );
         }),
@@ -158,7 +159,7 @@ async function start(
       // The server exited during start: after a crash its old processes may
       // still hold the port or the shared memory for a moment. Try again.
       const retryInMs = Math.min(2000, 100 * 2 ** (attempt - 1));
-      const why = e instanceof Error ? e.message : lastOutput() || 'exited during start';
+      const why = e instanceof Error ? e.message : attemptCause() || 'exited during start';
       if (e instanceof Error || left() < retryInMs)
         throw new Error(`embedded postgres did not start within ${timeoutMs} ms: ${why}`);
       o.onWait?.({

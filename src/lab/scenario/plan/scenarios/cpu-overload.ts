@@ -15,7 +15,7 @@
  *
  * Not a headline scenario: `--seeds N` runs it once. Its full form is 120 s
  * of load a variant, 12 minutes over the six variants; three seeds would add
- * 24 minutes to a full bench estimated at ~85 minutes with it run once (see
+ * 24 minutes to a full bench estimated at ~83 minutes with it run once (see
  * test/lab/committed-report.test.ts). The spread is asked of capacity,
  * overload and retry-storm.
  *
