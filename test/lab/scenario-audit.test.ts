@@ -13,6 +13,7 @@ import {
   type AuditRow,
   type ProviderCharge,
 } from '../../src/lab/scenario/audit/audit.js';
+import { rowsNewerThanRead } from '../../src/lab/scenario/audit/audit-collect.js';
 
 type Outcome = AuditInput['outcomes'][number];
 
@@ -230,4 +231,26 @@ test('a duplicate or a lost charge is never the finding cut off: it leads, with 
   assert.match(a.findings[1]!, /^k-late-lost: the client saw 201 but Postgres holds no row/);
   assert.equal(a.findings.length, MAX_FINDINGS + 1);
   assert.match(a.findings.at(-1)!, new RegExp(`^\\.\\.\\. and ${3 * MAX_FINDINGS + 2 - MAX_FINDINGS} more finding`));
+});
+
+test("rows naming a charge the provider's first read lacked are asked about again: this run's keys only", () => {
+  const first = new Map<string, { id: string }[]>([
+    ['k-ok', [{ id: 'pch_1' }]],
+    ['k-straggler', []],
+    ['k-other-id', [{ id: 'pch_2' }]],
+    ['k-failed', []],
+  ]);
+  const rows: AuditRow[] = [
+    { key: 'k-ok', status: 'succeeded', provider_charge_id: 'pch_1' },
+    // Claimed, charged and recorded while the provider was being read.
+    { key: 'k-straggler', status: 'succeeded', provider_charge_id: 'pch_9' },
+    { key: 'k-other-id', status: 'declined', provider_charge_id: 'pch_3' },
+    // No charge named: nothing to ask again (the audit's rules judge it).
+    { key: 'k-failed', status: 'failed', provider_charge_id: null },
+    // Another run's row in the same table.
+    { key: 'other-run-1', status: 'succeeded', provider_charge_id: 'pch_7' },
+  ];
+  assert.deepEqual(rowsNewerThanRead(rows, first), ['k-straggler', 'k-other-id']);
+  first.set('k-straggler', [{ id: 'pch_9' }]);
+  assert.deepEqual(rowsNewerThanRead(rows, first), ['k-other-id']);
 });

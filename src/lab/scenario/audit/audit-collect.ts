@@ -66,10 +66,33 @@ export async function readRows(sql: Sql): Promise<AuditRow[]> {
   return rows.map((r) => ({ key: r.idempotency_key, status: r.status, provider_charge_id: r.provider_charge_id }));
 }
 
+/**
+ * Final rows naming a provider charge the provider's first read did not hold:
+ * a straggler the client gave up on can claim, charge and record its row
+ * while that read is still going (it takes seconds over tens of thousands of
+ * keys), so its charge is newer than the read. The provider is asked about
+ * these keys again; a row it still contradicts is a finding. Only keys of
+ * this run (those in `charges`) are considered.
+ */
+export function rowsNewerThanRead(
+  rows: readonly AuditRow[],
+  charges: ReadonlyMap<string, readonly { id: string }[]>,
+): string[] {
+  return rows
+    .filter(
+      (r) =>
+        r.provider_charge_id !== null &&
+        charges.has(r.key) &&
+        !charges.get(r.key)!.some((c) => c.id === r.provider_charge_id),
+    )
+    .map((r) => r.key);
+}
+
 export async function collectAudit(
   sql: Sql,
   sim: SimulatorControl,
   outcomes: readonly ChargeOutcome[],
+  log?: (line: string) => void,
 ): Promise<Audit> {
   // The provider first, Postgres after: a charge is made only after its row
   // is claimed, so every charge read here has its row in the read below,
@@ -82,6 +105,14 @@ export async function collectAudit(
     ),
   ]);
   const rows = await readRows(sql);
+  const newer = rowsNewerThanRead(rows, charges);
+  if (newer.length > 0) {
+    for (const [ref, list] of await sim.chargesForAll(newer, 32)) charges.set(ref, list);
+    const still = rowsNewerThanRead(rows, charges).length;
+    log?.(
+      `audit: ${newer.length} row(s) named a charge newer than the provider's first read; asked again, ${still} still contradicted`,
+    );
+  }
   const byRef = new Map<string, ProviderCharge[]>();
   for (const [ref, list] of charges)
     if (list.length > 0)

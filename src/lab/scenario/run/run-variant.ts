@@ -149,10 +149,12 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     o.log(
       `${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`,
     );
-    const audit = await collectAudit(env.sql, env.sim, [
-      ...main.outcomes,
-      ...Object.values(actions).flatMap((a) => a.outcomes ?? []),
-    ]);
+    const audit = await collectAudit(
+      env.sql,
+      env.sim,
+      [...main.outcomes, ...Object.values(actions).flatMap((a) => a.outcomes ?? [])],
+      (line) => o.log(`${variant}: ${line}`),
+    );
     return variantRun({
       variant,
       plan,
