@@ -29,13 +29,13 @@ import { verdictOf } from '../../src/lab/report/verdict-table.js';
  * instead of the test pretending otherwise. Empty it when docs/lab is
  * regenerated.
  */
-const NOT_YET_IN_REPORT: readonly string[] = ['crash', 'abuse', 'cpu-overload'];
+const NOT_YET_IN_REPORT: readonly string[] = [];
 /**
  * Variants added to the full form after the committed report was measured
  * (peers such as one Fastify per core, or Fastify behind HAProxy): list them
  * here when adding one, and empty the list when docs/lab is regenerated.
  */
-const VARIANTS_NOT_YET_IN_REPORT: readonly string[] = ['baseline-cluster', 'baseline-haproxy'];
+const VARIANTS_NOT_YET_IN_REPORT: readonly string[] = [];
 
 /**
  * The longest a full bench may take, in minutes. Estimated from the
@@ -54,14 +54,71 @@ const BENCH_MINUTES_LIMIT = 120;
  * issue still sets (the report shows it failed, and its "where bulwark
  * loses" names it). Audits are held below whatever this says. The test fails on any other failed
  * check, and on an entry that no longer fails, so the list cannot go stale.
- * Empty: the committed report passes every check.
+ * The report's "where bulwark loses" names the peers' wins in words; each
+ * entry here says why.
  */
-const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [];
+const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
+  ...['capacity', 'overload'].map((scenario) => ({
+    scenario,
+    check: /^baseline-hardened: no charge lost, duplicated or left pending/,
+    why: "the audit's own read race, not a lost charge (AUDIT_READ_RACE below)",
+  })),
+  {
+    scenario: 'slow-provider',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: '56.1 % vs 57.6 % for Fastify ×2 (cluster): while the provider is slow the breaker refuses calls a peer waits out and sometimes gets answered (issue 14)',
+  },
+  {
+    scenario: 'deploy',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: "52.3 % vs 55.3 % for --hardened: each restart's first seconds (issue 14)",
+  },
+  {
+    scenario: 'deploy',
+    check: /^gateway-off: every drain ends/,
+    why: 'the mechanisms-off gateway has no admission limit: its third drain was not logged before the replacement took over (issue 14)',
+  },
+  {
+    scenario: 'cascade',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: "41.3 % vs 54.1 % for --hardened: the gateway's second-downstream bulkhead and breaker refuse more than opossum's capacity does (issue 14)",
+  },
+  // The full form's 5 000/s surge is more than the JS load generator can send
+  // on 2 cores beside everything else: it fell 10-48 s behind its schedule in
+  // every variant, so every answer counts as late and the surge's figures
+  // measure the generator (issue 17; the quick form's 4 000/s does not).
+  ...[
+    /^[\w-]+: the load generator was not the bottleneck/,
+    /^gateway: the ladder found a ceiling and the surge offered >= 2× it/,
+    /^gateway: in the surge, goodput holds/,
+    /^gateway: the admission limit stays within/,
+    /^gateway: goodput back to >= 80 % of the warm-up/,
+  ].map((check) => ({ scenario: 'cpu-overload', check, why: 'the generator fell behind (issue 17)' })),
+];
+
+/**
+ * Audit findings the committed report shows that were the audit's own race,
+ * not the service's: the audit read the provider's ledger before Postgres,
+ * and a straggler that Fastify --hardened was still working through after
+ * its clients left claimed, charged and recorded its row in between (rows
+ * `succeeded` naming a charge the ledger read did not hold yet; 0 lost,
+ * 0 duplicated, 0 pending). The audit now asks the provider again about such
+ * rows (rowsNewerThanRead): a re-run of `scenario capacity --variants
+ * baseline-hardened` on the fixed audit logged 11 such rows and 0 still
+ * contradicted. The next full bench drops this list; an entry whose findings
+ * are gone fails, so it cannot go stale.
+ */
+const AUDIT_READ_RACE: readonly { scenario: string; variant: string }[] = [
+  { scenario: 'capacity', variant: 'baseline-hardened' },
+  { scenario: 'overload', variant: 'baseline-hardened' },
+];
+const READ_RACE_FINDING =
+  /^[\w-]+: Postgres holds succeeded with pch_\w+ but the provider has no charge$|^\.\.\. and \d+ more finding/;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = path.join(ROOT, 'docs', 'lab');
 
-test('docs/lab holds a full bench report of every scenario and variant, every check passing', async () => {
+test('docs/lab holds a full bench report of every scenario and variant, every check passing but the listed known failures', async () => {
   const report = JSON.parse(await readFile(path.join(DIR, 'report.json'), 'utf8')) as BenchReport;
   assert.match(report.command, /^bulwark bench\b/);
   assert.doesNotMatch(report.command, /--quick|--variants/);
@@ -85,11 +142,18 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
       `${def.name}: every variant of the full form`,
     );
     // Every audit clean, except those the scenario reports as measured (the baselines through a crash).
-    for (const v of s.variants.filter((x) => !s.audit_reported_only?.includes(x.variant)))
+    for (const v of s.variants.filter((x) => !s.audit_reported_only?.includes(x.variant))) {
+      const raced = AUDIT_READ_RACE.some((r) => r.scenario === def.name && r.variant === v.variant);
       assert.ok(
-        v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0 && v.audit.findings.length === 0,
+        v.audit.duplicates === 0 && v.audit.lost === 0 && v.audit.pending === 0,
         `${def.name}/${v.variant}: audit`,
       );
+      if (!raced) assert.deepEqual(v.audit.findings, [], `${def.name}/${v.variant}: audit findings`);
+      else {
+        assert.ok(v.audit.findings.length > 0, `${def.name}/${v.variant} is listed in AUDIT_READ_RACE but is clean`);
+        for (const f of v.audit.findings) assert.match(f, READ_RACE_FINDING, `${def.name}/${v.variant}`);
+      }
+    }
     // Every check passed, except the known failures this file lists.
     const known = KNOWN_FAILING.filter((k) => k.scenario === def.name);
     const failed = s.checks.filter((c) => !c.passed);
@@ -104,7 +168,13 @@ test('docs/lab holds a full bench report of every scenario and variant, every ch
         `${def.name}: ${k.check} is listed as failing (${k.why}) but passes: take it off the list`,
       );
     assert.deepEqual(
-      problemsOf(s).filter((p) => !p.includes(': FAIL ')),
+      problemsOf(s).filter(
+        (p) =>
+          !p.includes(': FAIL ') &&
+          !AUDIT_READ_RACE.some((r) =>
+            p.startsWith(`${r.scenario}/${r.variant}: audit lost 0, duplicates 0, pending 0;`),
+          ),
+      ),
       [],
       `${def.name}: every variant ran, every audit clean`,
     );
