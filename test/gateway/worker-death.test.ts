@@ -329,15 +329,22 @@ it('GET /charges/:key lost with its worker: 504 deadline_exceeded at once, not a
       release();
       await lock;
     }
+    // Both threads died at once: two new ones load their modules (~0.5 s of CPU each) on a machine the
+    // test shares, which took over 5 s once in CI. The failure names what was still missing.
     await until(
       `round ${round}: ${WORKERS} live threads, the dead ones replaced, bulkheads back to 0`,
       () =>
         pool.threads.length === WORKERS &&
         pool.threads.every((w) => w.threadId >= 0 && !victimIds.includes(w.threadId)) &&
         Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0),
-      5000,
+      20_000,
       10,
-    );
+    ).catch((e: Error) => {
+      const threads = pool.threads.map((w) => w.threadId);
+      throw new Error(
+        `${e.message}: threads ${threads.join(',')} (dead ${victimIds.join(',')}), bulkheads ${JSON.stringify(bulkheadCounts())}`,
+      );
+    });
     const again = await get(`get-after-${round}`);
     assert.equal(again.status, 200, again.text);
     assert.equal(again.body.status, 'succeeded');
