@@ -329,13 +329,13 @@ it('GET /charges/:key lost with its worker: 504 deadline_exceeded at once, not a
       release();
       await lock;
     }
-    // Both threads died at once: two new ones load their modules (~0.5 s of CPU each) on a machine the
-    // test shares, which took over 5 s once in CI. The failure names what was still missing.
+    // Both threads died at once. piscina usually starts their replacements at once, but once in CI it left
+    // the pool empty for 20 s (threads none, dead 7,6, bulkheads at 0) until the next task started one:
+    // held here is what a caller relies on, no slot held for the dead and the next read answered.
     await until(
-      `round ${round}: ${WORKERS} live threads, the dead ones replaced, bulkheads back to 0`,
+      `round ${round}: the dead threads gone, bulkheads back to 0`,
       () =>
-        pool.threads.length === WORKERS &&
-        pool.threads.every((w) => w.threadId >= 0 && !victimIds.includes(w.threadId)) &&
+        pool.threads.every((w) => !victimIds.includes(w.threadId)) &&
         Object.values(bulkheadCounts()).every((b) => b.inUse === 0 && b.waiting === 0),
       20_000,
       10,
@@ -348,5 +348,6 @@ it('GET /charges/:key lost with its worker: 504 deadline_exceeded at once, not a
     const again = await get(`get-after-${round}`);
     assert.equal(again.status, 200, again.text);
     assert.equal(again.body.status, 'succeeded');
+    assert.ok(pool.threads.length >= 1 && pool.threads.every((w) => !victimIds.includes(w.threadId)));
   }
 });
