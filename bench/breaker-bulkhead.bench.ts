@@ -13,6 +13,7 @@ const config: BreakerConfig = {
   slowCallMs: 500,
   slowCallRateThreshold: 0.8,
   openMs: 5000,
+  minOpenMs: 1000,
   halfOpenProbes: 5,
   halfOpenSuccessRatio: 0.8,
   probeTimeoutMs: 2000,

@@ -24,7 +24,17 @@ import { keyHash } from './key-hash.js';
 import { DbBusyError } from '../db/database.js';
 import { isDeadline } from '../lib/deadline.js';
 
-export const ERROR_STAGES = ['claim', 'record', 'release', 'read', 'ping', 'reconcile', 'reap', 'backlog'] as const;
+export const ERROR_STAGES = [
+  'claim',
+  'record',
+  'release',
+  'read',
+  'ping',
+  'reconcile',
+  'reap',
+  'backlog',
+  'health',
+] as const;
 export type ErrorStage = (typeof ERROR_STAGES)[number];
 
 /** Reports one caught error; `key`, when the error concerns one charge. */

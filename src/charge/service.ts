@@ -138,6 +138,12 @@ export interface ChargeService {
   reap(): Promise<number>;
   /** The unfinished rows for the gauges and /admin/state, keys hashed; null (reported) when the query failed. */
   backlog(): Promise<BacklogStats | null>;
+  /**
+   * While the provider's breaker is open: ask the provider whether it answers
+   * fast again, and if so end the open period early (Breaker.healthCheckPassed).
+   * True when it did; false otherwise, and at once when the breaker is not open.
+   */
+  providerHealthCheck(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -389,6 +395,18 @@ export function createChargeService(
         onError('backlog', e);
         return null;
       }
+    },
+    async providerHealthCheck() {
+      const breaker = protection?.breakers.provider;
+      if (!breaker || breaker.openForMs(clock.epochMs()) === null) return false;
+      const started = clock.now();
+      const answered = await client.healthCheck(breaker.slowCallMs);
+      // Faster than a slow call, or it says nothing about the charges' latency.
+      if (!answered || clock.now() - started >= breaker.slowCallMs) return false;
+      const ended = breaker.healthCheckPassed(clock.epochMs());
+      if (ended)
+        options.log?.info({ breaker: breaker.name }, 'health check passed: the open period ends now, probes next');
+      return ended;
     },
     async close() {
       // Queued claims and records go out before the pool closes.

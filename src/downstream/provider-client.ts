@@ -137,6 +137,9 @@ export interface Provider {
   getCharge(providerKey: string, timeoutMs: number): Promise<AttemptOutcome>;
 }
 
+/** The key a health check looks up: no charge has it (ours are keyed hashes, see provider-key.ts). */
+export const HEALTH_CHECK_KEY = 'bulwark-health-check';
+
 export class ProviderClient implements Provider {
   #lastLogAt = -Infinity;
   #suppressed = 0;
@@ -167,6 +170,26 @@ export class ProviderClient implements Provider {
   /** Ask for a key's outcome without creating anything; a 404 is unknown like any other. */
   async getCharge(providerKey: string, timeoutMs: number): Promise<AttemptOutcome> {
     return this.#send('GET', `/v1/charges/${encodeURIComponent(providerKey)}`, providerKey, undefined, timeoutMs);
+  }
+
+  /**
+   * Is the provider answering? A lookup of a key no charge ever uses: a 404
+   * (or 200) within `timeoutMs` says it reads and answers; anything else,
+   * or nothing in time, says no. Nothing is created, nothing is logged (it
+   * runs every few hundred ms while a breaker is open).
+   */
+  async healthCheck(timeoutMs: number): Promise<boolean> {
+    try {
+      const res = await this.pool.request({
+        method: 'GET',
+        path: `/v1/charges/${HEALTH_CHECK_KEY}`,
+        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
+      });
+      await res.body.dump();
+      return res.statusCode === 404 || res.statusCode === 200;
+    } catch {
+      return false;
+    }
   }
 
   async #send(

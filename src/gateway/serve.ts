@@ -30,6 +30,7 @@ import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, protectionSettings } from '../resilience/protection.js';
 import { AdminServer, parseAllowedHosts } from './admin.js';
 import { adminState } from './admin-state.js';
+import { BreakerHealthChecks } from './breaker-health.js';
 import { BacklogReading } from './backlog.js';
 import { MetricsListener } from './metrics-listener.js';
 import { Admission, admissionSettings } from './admission.js';
@@ -194,6 +195,22 @@ async function startGateway(
     log,
     timerFailed,
   );
+  const providerBreaker = protection.breakers.provider;
+  const healthChecks =
+    providerBreaker && c.breakerHealthCheckMs > 0
+      ? new BreakerHealthChecks(
+          providerBreaker,
+          {
+            intervalMs: c.breakerHealthCheckMs,
+            minOpenMs: settings.breaker.minOpenMs,
+            // Each check waits at most a slow call: this many cover one.
+            maxInFlight: Math.ceil(settings.breaker.slowCallMs / c.breakerHealthCheckMs) + 1,
+          },
+          () => pool.run({ op: 'health' }),
+          clock,
+          timerFailed('health'),
+        )
+      : undefined;
   const timers = [
     every(SHED_SUMMARY_INTERVAL_MS, shedSummary(admission, log)),
     every(BACKLOG_REFRESH_MS, () => backlog.refresh(), timerFailed('backlog')),
@@ -213,7 +230,7 @@ async function startGateway(
       inFlight: () => Math.max(gateway.state.inFlight, gateway.state.tasks),
       async close() {
         await serviceTimers.stop();
-        await Promise.all(timers.map((t) => t.stop()));
+        await Promise.all([...timers.map((t) => t.stop()), healthChecks?.stop()]);
         loop.close();
         window.close();
         admin.close();

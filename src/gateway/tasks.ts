@@ -21,4 +21,5 @@ export type Task =
   | { op: 'ping' }
   | { op: 'reconcile' }
   | { op: 'reap' }
-  | { op: 'backlog' };
+  | { op: 'backlog' }
+  | { op: 'health' };

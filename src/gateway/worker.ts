@@ -67,5 +67,7 @@ export default function handle(task: Task): Promise<unknown> {
       return service.reap();
     case 'backlog':
       return service.backlog();
+    case 'health':
+      return service.providerHealthCheck();
   }
 }

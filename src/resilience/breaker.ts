@@ -19,6 +19,15 @@
  * Calls cut short by their caller (see guards.ts) are neutral: `release`
  * gives the permit back without an outcome.
  *
+ * A fixed open period is a bet on how long the outage lasts: a provider
+ * that heals a second after the breaker opened is refused for the other
+ * four (measured in the lab: 3.3 s of 503 `breaker_open` after the provider
+ * had healed, at 200 charges/s). So the open period can also end early, no
+ * sooner than `minOpenMs`, when an out-of-band health check (Envoy's active
+ * health checking beside outlier ejection) finds the downstream answering
+ * fast again: `healthCheckPassed`. That only makes the breaker due for
+ * half-open; real calls, as probes, still decide whether it closes.
+ *
  * State lives in a Region so one breaker is shared by every thread: the state
  * word is read lock-free (the front thread's fast path while closed or
  * open), every change is made under the region's lock. Time comes from the
@@ -38,6 +47,12 @@ export interface BreakerConfig {
   /** Open when slow calls / calls >= this (0..1). */
   slowCallRateThreshold: number;
   openMs: number;
+  /**
+   * The earliest an out-of-band health check may end an open period
+   * (`healthCheckPassed`): a downstream that answers a lookup may still fail
+   * charges, and this bounds how often real probes find that out.
+   */
+  minOpenMs: number;
   halfOpenProbes: number;
   halfOpenSuccessRatio: number;
   /** Life of a half-open probe permit, from the front thread's admission or from the call's start. */
@@ -212,6 +227,32 @@ export class Breaker {
     this.#locked(() => {
       if (this.region.i32[STATE] === HALF_OPEN) this.#expire(nowMs);
       if (this.#current(permit)) this.#setSlot(permit.slot, FREE, 0);
+    });
+  }
+
+  /**
+   * How long this breaker has been open (ms), or null when it is not open
+   * (closed, half-open, forced open): lock-free, for the timer that decides
+   * whether to run a health check.
+   */
+  openForMs(nowMs: number): number | null {
+    if (Atomics.load(this.region.i32, STATE) !== OPEN) return null;
+    return nowMs - this.region.f64[OPENED_AT]!;
+  }
+
+  /**
+   * An out-of-band health check found the downstream answering in time: an
+   * open breaker (open at least `minOpenMs`) is due for half-open now instead
+   * of at the end of `openMs`. True when it shortened the open period.
+   */
+  healthCheckPassed(nowMs: number): boolean {
+    return this.#locked(() => {
+      const f = this.region.f64;
+      if (this.region.i32[STATE] !== OPEN) return false;
+      const openFor = nowMs - f[OPENED_AT]!;
+      if (openFor < this.config.minOpenMs || openFor >= this.config.openMs) return false;
+      f[OPENED_AT] = nowMs - this.config.openMs;
+      return true;
     });
   }
 

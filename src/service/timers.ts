@@ -34,7 +34,7 @@ export interface ServiceTimerSettings {
   reapIntervalMs: number;
 }
 
-export type TimerStage = Extract<ErrorStage, 'reconcile' | 'reap' | 'backlog'>;
+export type TimerStage = Extract<ErrorStage, 'reconcile' | 'reap' | 'backlog' | 'health'>;
 
 /** The error handler of a periodic job, by stage. */
 export type TimerFailed = (stage: TimerStage) => (e: unknown) => void;

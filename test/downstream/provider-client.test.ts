@@ -230,6 +230,7 @@ describe('ProviderClient over the wire', () => {
       slowCallMs: 5000,
       slowCallRateThreshold: 1,
       openMs: 60_000,
+      minOpenMs: 1000,
       halfOpenProbes: 1,
       halfOpenSuccessRatio: 1,
       probeTimeoutMs: 2000,

@@ -80,6 +80,63 @@ describe('gateway resilience', () => {
     await stop(t);
   });
 
+  it('an open breaker closes within about a second of the provider healing, by health check, not after BREAKER_OPEN_MS', async () => {
+    const openBreaker = async (t: Target, admin: string, tag: string) => {
+      await setFaults(h.sim.providerUrl, { latencyMs: 2000 });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => charge(t, `${tag}-slow-${i}`)));
+      await until('the breaker open', async () => (await state(admin)).breakers.provider!.state === 'open', 5000, 20);
+      // Still open while the provider is slow: the health checks time out (a slow call), nothing ends it.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await state(admin)).breakers.provider!.state, 'open', 'a slow provider keeps it open');
+      await clearFaults(h.sim.providerUrl);
+      return Date.now();
+    };
+    // BREAKER_OPEN_MS 30 s: only a health check can end the open period within this test.
+    const env = { BREAKER_MIN_CALLS: '5', BREAKER_OPEN_MS: '30000', RECONCILE_INTERVAL_MS: '600000' };
+    const { t, admin } = await gateway(env);
+    try {
+      const healed = await openBreaker(t, admin, 'hc');
+      // Half-open takes real charges as probes; a few succeed and it closes.
+      const served = await until(
+        'a charge served again',
+        async () => {
+          const r = await charge(t, `hc-after-${Date.now()}`);
+          return r.status === 201 && Date.now();
+        },
+        5000,
+        50,
+      );
+      assert.ok(served - healed < 2000, `first 201 ${served - healed} ms after the heal`);
+      // Probes are real charges: keep sending until enough succeeded to close it.
+      await until(
+        'the breaker closed',
+        async () => {
+          assert.equal((await charge(t, `hc-close-${Date.now()}`)).status, 201);
+          return (await state(admin)).breakers.provider!.state === 'closed';
+        },
+        3000,
+        20,
+      );
+      assert.ok(t.logLines().some((l) => l.msg === 'health check passed: the open period ends now, probes next'));
+    } finally {
+      await clearFaults(h.sim.providerUrl);
+    }
+    await stop(t);
+
+    // The control: without health checks the same heal is refused for the whole open period.
+    const off = await gateway({ ...env, BREAKER_HEALTH_CHECK_MS: '0' });
+    try {
+      await openBreaker(off.t, off.admin, 'nohc');
+      await new Promise((r) => setTimeout(r, 1500));
+      const r = await charge(off.t, 'nohc-after');
+      assert.equal(r.status, 503);
+      assert.equal(r.body.code, 'breaker_open');
+    } finally {
+      await clearFaults(h.sim.providerUrl);
+    }
+    await stop(off.t);
+  });
+
   it('a hung fx fills only the fx bulkhead while /charge keeps succeeding', async () => {
     const { t, admin } = await gateway({
       FX_BULKHEAD: '3',

@@ -54,6 +54,7 @@ function backlogRender() {
       slowCallMs: 500,
       slowCallRateThreshold: 0.8,
       openMs: 5000,
+      minOpenMs: 1000,
       halfOpenProbes: 5,
       halfOpenSuccessRatio: 0.8,
       probeTimeoutMs: 2000,

@@ -254,3 +254,48 @@ test('shared across threads: four threads racing for half-open permits get exact
   assert.equal(probes, 7, `probes: ${JSON.stringify(results)}`);
   assert.equal(new Breaker('p', r, c).stats(5000).rejections, 4 * 2 * 5000 - 14);
 });
+
+test('a passed health check ends the open period early, never before minOpenMs, and only while open', () => {
+  const { b, transitions } = make();
+  calls(b, 1000, 10, false);
+  assert.equal(b.state(), 'open');
+  assert.equal(b.openForMs(1000 + 300), 300);
+  // Too soon: a downstream that answers lookups may still fail charges.
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs - 1), false);
+  assert.equal(b.tryAdmit(1000 + config.minOpenMs - 1), false);
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs), true);
+  // Due for half-open at once: the next request is a probe, and only probes decide.
+  assert.equal(b.state(), 'open');
+  assert.equal(b.tryAdmit(1000 + config.minOpenMs), true);
+  assert.equal(b.state(), 'half_open');
+  assert.equal(b.openForMs(1000 + config.minOpenMs), null);
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs + 1), false, 'not while half-open');
+  assert.deepEqual(
+    transitions.map((t) => t.to),
+    ['open', 'half_open'],
+  );
+});
+
+test('a health check cannot close a breaker by itself, nor open a forced-open or closed one', () => {
+  const { b } = make();
+  assert.equal(b.healthCheckPassed(1000), false, 'closed');
+  assert.equal(b.openForMs(1000), null);
+  b.forceOpen();
+  assert.equal(b.healthCheckPassed(1_000_000), false, 'forced open stays open');
+  assert.equal(b.state(), 'forced_open');
+  b.reset();
+  calls(b, 2000, 10, false);
+  assert.ok(b.healthCheckPassed(2000 + config.minOpenMs));
+  // The probes fail: open again, for a whole new open period (a check may end it early again).
+  const t = 2000 + config.minOpenMs;
+  for (let i = 0; i < config.halfOpenProbes; i++) {
+    assert.equal(b.tryAdmit(t), true);
+    const p = b.acquire(t);
+    assert.ok(p && p !== 'call');
+    b.record(p, t + 5, false, 5);
+    if (b.state() === 'open') break;
+  }
+  assert.equal(b.state(), 'open');
+  assert.equal(b.tryAdmit(t + 10), false);
+  assert.equal(b.openForMs(t + 10), 5);
+});

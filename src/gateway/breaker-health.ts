@@ -1,0 +1,75 @@
+/**
+ * Health checks of an open breaker's downstream, scheduled from the front
+ * thread and run by a worker (the front thread does no downstream I/O).
+ *
+ * A check is started every `intervalMs` while the breaker has been open for
+ * at least its minimum open period, without waiting for the previous one:
+ * during the outage each check runs until its timeout (the slow-call
+ * threshold), and a check that must end before the next may start would
+ * find the heal up to a timeout late. At most `maxInFlight` run at once,
+ * so a hung downstream sees a bounded trickle of lookups. Nothing runs
+ * while the breaker is closed, half-open or forced open.
+ */
+import type { Breaker } from '../resilience/breaker.js';
+import type { Clock } from '../lib/clock.js';
+
+export interface BreakerHealthSettings {
+  intervalMs: number;
+  /** Checks start once the breaker has been open this long (a passed check cannot end it sooner). */
+  minOpenMs: number;
+  maxInFlight: number;
+}
+
+export class BreakerHealthChecks {
+  #inFlight = 0;
+  #cancel: () => void;
+  #stopped = false;
+  readonly #running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly breaker: Pick<Breaker, 'openForMs'>,
+    private readonly settings: BreakerHealthSettings,
+    /** One health check (a worker task); resolves when it is over. */
+    private readonly check: () => Promise<unknown>,
+    private readonly clock: Clock,
+    private readonly onError: (e: unknown) => void,
+  ) {
+    this.#cancel = this.#schedule();
+  }
+
+  #schedule(): () => void {
+    return this.clock.setTimeout(() => {
+      if (this.#stopped) return;
+      this.tick();
+      this.#cancel = this.#schedule();
+    }, this.settings.intervalMs);
+  }
+
+  /** One turn of the timer (public for tests): start a check when one is due. */
+  tick(): void {
+    if (this.#inFlight >= this.settings.maxInFlight) return;
+    const openFor = this.breaker.openForMs(this.clock.epochMs());
+    if (openFor === null || openFor < this.settings.minOpenMs) return;
+    this.#inFlight++;
+    const p = this.check().then(
+      () => undefined,
+      (e: unknown) => this.onError(e),
+    );
+    const tracked = p.finally(() => {
+      this.#inFlight--;
+      this.#running.delete(tracked);
+    });
+    this.#running.add(tracked);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** No new checks; resolves when the running ones are over. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancel();
+    await Promise.all(this.#running);
+  }
+}
