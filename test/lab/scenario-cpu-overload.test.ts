@@ -32,6 +32,7 @@ import {
   SERVICE_CPU,
   meanFact,
 } from '../../src/lab/scenario/plan/scenarios/cpu-sample.js';
+import { GENERATOR_NICE } from '../../src/lab/scenario/plan/scenarios/generator-priority.js';
 import { phase } from '../../src/lab/scenario/plan/checks.js';
 
 const logs: string[] = [];
@@ -111,6 +112,11 @@ test(
         `${run.result.variant}: the generator measured its lag in every surge second`,
       );
       assert.ok(run.load.generator_cpu_s > 0, `${run.result.variant}: generator CPU`);
+      // The generator ran ahead of the service in the kernel's queue where it may (root): see generator-priority.ts.
+      const nice = run.actions['generator-priority']?.facts[GENERATOR_NICE];
+      assert.equal(typeof nice, 'number', `${run.result.variant}: the generator's nice value reported`);
+      if (process.getuid?.() === 0)
+        assert.ok(nice! < 0, `${run.result.variant}: as root, the generator ran at nice ${nice}`);
     }
     const gw = out.runs.find((x) => x.result.variant === 'gateway')!;
     assert.ok(
