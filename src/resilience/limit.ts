@@ -44,6 +44,11 @@ export interface GradientConfig {
   longWindow: number;
   /** Samples in the short-term RTT average. */
   shortWindow: number;
+  /**
+   * App-limited below this share of the limit in flight: the sample moves
+   * nothing (Gradient2 uses ½). Default 0.5.
+   */
+  appLimitedShare?: number;
 }
 
 export const DEFAULT_GRADIENT: GradientConfig = {
@@ -90,9 +95,17 @@ export class GradientLimit implements Limit {
       // After a long slow spell the baseline has crept up; let it fall back
       // fast once latency recovers, or the limit would stay inflated.
       if (this.#long / this.#short > 2) this.#long *= 0.95;
-      // App-limited: with so little in flight the RTT says nothing about capacity.
-      if (inflight < this.#limit / 2) return;
     }
+    // App-limited: with so little of the limit in use, an answer says nothing
+    // about capacity. Nor does a drop with under half that share in use: it
+    // comes from a bottleneck the limit does not govern (a CPU-saturated
+    // front thread, measured: in-flight 105-311 under a limit of 510-804,
+    // which drops halved to 117 while answers grew it again). The short RTT
+    // keeps the drop, and it counts once the limit is in use. A crash's fast
+    // failures, with the limit half used, still drive it down; before any
+    // answer there is no limit worth keeping.
+    const share = this.config.appLimitedShare ?? 0.5;
+    if (this.#samples > 0 && inflight < this.#limit * (didDrop ? share / 2 : share)) return;
     // No answer yet, so no baseline to compare a drop with: shrink as hard as the gradient can.
     const gradient =
       this.#samples === 0 ? 0.5 : Math.max(0.5, Math.min(1, (this.config.tolerance * this.#long) / this.#short));

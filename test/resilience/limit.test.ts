@@ -55,6 +55,25 @@ test('drops count as overload; recovery brings the limit back up', () => {
   assert.ok(l.current > low, `${low} → ${l.current}`);
 });
 
+test('drops with little of the limit in use leave it alone; with a quarter or more in use they shrink it', () => {
+  const grown = () => {
+    const l = new GradientLimit(c);
+    for (let i = 0; i < 100; i++) l.onSample(10, l.current, false);
+    return l;
+  };
+  // A CPU-saturated front thread: timeouts while most slots are empty (in-flight 105 under 577, measured).
+  const idle = grown();
+  const before = idle.current;
+  for (let i = 0; i < 200; i++) idle.onSample(1000, Math.floor(before * 0.2), true);
+  assert.equal(idle.current, before, 'the limit is not what let too much in');
+  // The short RTT kept the drops: once the limit is in use again, it shrinks.
+  idle.onSample(10, idle.current, false);
+  assert.ok(idle.current < before, `${before} → ${idle.current}`);
+  const busy = grown();
+  for (let i = 0; i < 50; i++) busy.onSample(1000, Math.ceil(busy.current * 0.3), true);
+  assert.ok(busy.current < before / 2, `${before} → ${busy.current}`);
+});
+
 test('fixed limit never moves', () => {
   const l = new FixedLimit(7);
   l.onSample(1000, 7, true);
