@@ -398,12 +398,13 @@ export function createChargeService(
     },
     async providerHealthCheck() {
       const breaker = protection?.breakers.provider;
-      if (!breaker || breaker.openForMs(clock.epochMs()) === null) return false;
-      const started = clock.now();
+      const startedAt = clock.epochMs();
+      if (!breaker || breaker.openForMs(startedAt) === null) return false;
       const answered = await client.healthCheck(breaker.slowCallMs);
       // Faster than a slow call, or it says nothing about the charges' latency.
-      if (!answered || clock.now() - started >= breaker.slowCallMs) return false;
-      const ended = breaker.healthCheckPassed(clock.epochMs());
+      const now = clock.epochMs();
+      if (!answered || now - startedAt >= breaker.slowCallMs) return false;
+      const ended = breaker.healthCheckPassed(now, startedAt);
       if (ended)
         options.log?.info({ breaker: breaker.name }, 'health check passed: the open period ends now, probes next');
       return ended;

@@ -470,7 +470,7 @@ export const gatewaySpecs = {
     default: 100,
     min: 0,
     unit: 'ms',
-    doc: "While the provider's breaker is open, a worker asks the provider for a charge that does not exist this often (one at a time). An answer (200 or 404) faster than BREAKER_SLOW_CALL_MS ends the open period at once, no sooner than BREAKER_MIN_OPEN_MS after it began; real calls then probe (half-open). 0: no health checks, the breaker waits out BREAKER_OPEN_MS.",
+    doc: "While the provider's breaker is open, a worker asks the provider for a charge that does not exist this often, without waiting for the last check (at most one slow call's worth at once, never more than 8). An answer (200, or 404 with the provider's error object) faster than BREAKER_SLOW_CALL_MS makes the breaker due for half-open at once, no sooner than BREAKER_MIN_OPEN_MS after it opened; real calls then probe. 0: no health checks, the breaker waits out BREAKER_OPEN_MS.",
   }),
   breakerMinOpenMs: int({
     flag: 'breaker-min-open-ms',

@@ -137,6 +137,16 @@ export interface Provider {
   getCharge(providerKey: string, timeoutMs: number): Promise<AttemptOutcome>;
 }
 
+/** The provider's error shape: a JSON object with an `error` object in it. */
+function isProviderError(text: string): boolean {
+  try {
+    const body = JSON.parse(text) as { error?: unknown };
+    return typeof body.error === 'object' && body.error !== null;
+  } catch {
+    return false;
+  }
+}
+
 /** The key a health check looks up: no charge has it (ours are keyed hashes, see provider-key.ts). */
 export const HEALTH_CHECK_KEY = 'bulwark-health-check';
 
@@ -174,9 +184,11 @@ export class ProviderClient implements Provider {
 
   /**
    * Is the provider answering? A lookup of a key no charge ever uses: a 404
-   * (or 200) within `timeoutMs` says it reads and answers; anything else,
-   * or nothing in time, says no. Nothing is created, nothing is logged (it
-   * runs every few hundred ms while a breaker is open).
+   * carrying the provider's own error object (`{ "error": { ... } }`), or a
+   * 200, within `timeoutMs` says it reads and answers. Anything else says
+   * no: a proxy's or ingress's 404 page for a backend that is gone is not the
+   * provider. Nothing is created, nothing is logged (it runs every 100 ms
+   * while a breaker is open).
    */
   async healthCheck(timeoutMs: number): Promise<boolean> {
     try {
@@ -185,8 +197,9 @@ export class ProviderClient implements Provider {
         path: `/v1/charges/${HEALTH_CHECK_KEY}`,
         signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
       });
-      await res.body.dump();
-      return res.statusCode === 404 || res.statusCode === 200;
+      const text = await res.body.text();
+      if (res.statusCode === 200) return true;
+      return res.statusCode === 404 && isProviderError(text);
     } catch {
       return false;
     }

@@ -8,15 +8,22 @@
  * threshold), and a check that must end before the next may start would
  * find the heal up to a timeout late. At most `maxInFlight` run at once,
  * so a hung downstream sees a bounded trickle of lookups. Nothing runs
- * while the breaker is closed, half-open or forced open.
+ * while the breaker is closed, half-open or forced open, nor once its open
+ * period is over (it half-opens at the next request; a check could not
+ * change anything and would run for as long as no request came).
  */
 import type { Breaker } from '../resilience/breaker.js';
 import type { Clock } from '../lib/clock.js';
+
+/** However short the interval, no more checks than this at once. */
+export const MAX_HEALTH_CHECKS_IN_FLIGHT = 8;
 
 export interface BreakerHealthSettings {
   intervalMs: number;
   /** Checks start once the breaker has been open this long (a passed check cannot end it sooner). */
   minOpenMs: number;
+  /** The breaker's open period: past it, no check. */
+  openMs: number;
   maxInFlight: number;
 }
 
@@ -40,7 +47,11 @@ export class BreakerHealthChecks {
   #schedule(): () => void {
     return this.clock.setTimeout(() => {
       if (this.#stopped) return;
-      this.tick();
+      try {
+        this.tick();
+      } catch (e) {
+        this.onError(e); // a check that could not start must not stop the ones after it
+      }
       this.#cancel = this.#schedule();
     }, this.settings.intervalMs);
   }
@@ -49,7 +60,7 @@ export class BreakerHealthChecks {
   tick(): void {
     if (this.#inFlight >= this.settings.maxInFlight) return;
     const openFor = this.breaker.openForMs(this.clock.epochMs());
-    if (openFor === null || openFor < this.settings.minOpenMs) return;
+    if (openFor === null || openFor < this.settings.minOpenMs || openFor >= this.settings.openMs) return;
     this.#inFlight++;
     const p = this.check().then(
       () => undefined,

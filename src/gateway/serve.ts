@@ -30,7 +30,7 @@ import { systemRandom } from '../lib/random.js';
 import { createProtectionLayout, openProtection, protectionSettings } from '../resilience/protection.js';
 import { AdminServer, parseAllowedHosts } from './admin.js';
 import { adminState } from './admin-state.js';
-import { BreakerHealthChecks } from './breaker-health.js';
+import { BreakerHealthChecks, MAX_HEALTH_CHECKS_IN_FLIGHT } from './breaker-health.js';
 import { BacklogReading } from './backlog.js';
 import { MetricsListener } from './metrics-listener.js';
 import { Admission, admissionSettings } from './admission.js';
@@ -196,15 +196,20 @@ async function startGateway(
     timerFailed,
   );
   const providerBreaker = protection.breakers.provider;
+  // None when no check could end an open period early (its minimum is the whole period).
   const healthChecks =
-    providerBreaker && c.breakerHealthCheckMs > 0
+    providerBreaker && c.breakerHealthCheckMs > 0 && settings.breaker.minOpenMs < settings.breaker.openMs
       ? new BreakerHealthChecks(
           providerBreaker,
           {
             intervalMs: c.breakerHealthCheckMs,
             minOpenMs: settings.breaker.minOpenMs,
-            // Each check waits at most a slow call: this many cover one.
-            maxInFlight: Math.ceil(settings.breaker.slowCallMs / c.breakerHealthCheckMs) + 1,
+            openMs: settings.breaker.openMs,
+            // Each check waits at most a slow call: this many cover one, and never more than a handful.
+            maxInFlight: Math.min(
+              MAX_HEALTH_CHECKS_IN_FLIGHT,
+              Math.ceil(settings.breaker.slowCallMs / c.breakerHealthCheckMs) + 1,
+            ),
           },
           () => pool.run({ op: 'health' }),
           clock,

@@ -241,14 +241,17 @@ export class Breaker {
   }
 
   /**
-   * An out-of-band health check found the downstream answering in time: an
-   * open breaker (open at least `minOpenMs`) is due for half-open now instead
-   * of at the end of `openMs`. True when it shortened the open period.
+   * An out-of-band health check, started at `startedAtMs`, found the
+   * downstream answering in time: an open breaker (open at least
+   * `minOpenMs`) is due for half-open now instead of at the end of `openMs`.
+   * A check started before this open period began says nothing about it (a
+   * half-open round may have failed meanwhile) and counts for nothing. True
+   * when it shortened the open period.
    */
-  healthCheckPassed(nowMs: number): boolean {
+  healthCheckPassed(nowMs: number, startedAtMs: number): boolean {
     return this.#locked(() => {
       const f = this.region.f64;
-      if (this.region.i32[STATE] !== OPEN) return false;
+      if (this.region.i32[STATE] !== OPEN || startedAtMs < f[OPENED_AT]!) return false;
       const openFor = nowMs - f[OPENED_AT]!;
       if (openFor < this.config.minOpenMs || openFor >= this.config.openMs) return false;
       f[OPENED_AT] = nowMs - this.config.openMs;

@@ -44,12 +44,10 @@ export interface GradientConfig {
   longWindow: number;
   /** Samples in the short-term RTT average. */
   shortWindow: number;
-  /**
-   * App-limited below this share of the limit in flight: the sample moves
-   * nothing (Gradient2 uses ½). Default 0.5.
-   */
-  appLimitedShare?: number;
 }
+
+/** Below this share of the limit in flight an answer moves nothing (Gradient2's ½), and a drop below half of it. */
+const APP_LIMITED_SHARE = 0.5;
 
 export const DEFAULT_GRADIENT: GradientConfig = {
   initial: 64,
@@ -81,6 +79,14 @@ export class GradientLimit implements Limit {
   onSample(rttMs: number, inflight: number, didDrop: boolean): void {
     const shortAlpha = 2 / (this.config.shortWindow + 1);
     if (didDrop) {
+      // A drop with under a quarter of the limit in use comes from a
+      // bottleneck the limit does not govern (a CPU-saturated front thread,
+      // measured: in-flight 105-311 under a limit of 510-804, which such drops
+      // halved to 117 while answers grew it again; or a dependency failing
+      // fast, which queues nothing): it moves nothing, not even the short RTT,
+      // or it would cut the limit later, in the recovery. With more in use (a
+      // crash failing the requests the limit let in) it counts.
+      if (this.#samples > 0 && inflight < (this.#limit * APP_LIMITED_SHARE) / 2) return;
       // A drop says "too much", not how long an answer takes: it weighs on the
       // short RTT only (as at least twice the baseline), never on the baseline.
       if (this.#samples > 0) this.#short += (Math.max(rttMs, 2 * this.#long) - this.#short) * shortAlpha;
@@ -95,17 +101,9 @@ export class GradientLimit implements Limit {
       // After a long slow spell the baseline has crept up; let it fall back
       // fast once latency recovers, or the limit would stay inflated.
       if (this.#long / this.#short > 2) this.#long *= 0.95;
+      // App-limited: with so little in flight the RTT says nothing about capacity.
+      if (inflight < this.#limit * APP_LIMITED_SHARE) return;
     }
-    // App-limited: with so little of the limit in use, an answer says nothing
-    // about capacity. Nor does a drop with under half that share in use: it
-    // comes from a bottleneck the limit does not govern (a CPU-saturated
-    // front thread, measured: in-flight 105-311 under a limit of 510-804,
-    // which drops halved to 117 while answers grew it again). The short RTT
-    // keeps the drop, and it counts once the limit is in use. A crash's fast
-    // failures, with the limit half used, still drive it down; before any
-    // answer there is no limit worth keeping.
-    const share = this.config.appLimitedShare ?? 0.5;
-    if (this.#samples > 0 && inflight < this.#limit * (didDrop ? share / 2 : share)) return;
     // No answer yet, so no baseline to compare a drop with: shrink as hard as the gradient can.
     const gradient =
       this.#samples === 0 ? 0.5 : Math.max(0.5, Math.min(1, (this.config.tolerance * this.#long) / this.#short));

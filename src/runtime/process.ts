@@ -55,6 +55,30 @@ export function drainElapsedSeconds(d: DrainState, nowMs = performance.now()): n
   return d.startedAt === null ? 0 : (nowMs - d.startedAt) / 1000;
 }
 
+/** The longest an exit waits for the log to reach stdout. */
+const LOG_FLUSH_TIMEOUT_MS = 1000;
+
+/**
+ * pino writes stdout asynchronously; exit flushes what is buffered, but a
+ * pipe that is full at that moment (a log reader busy elsewhere) can lose the
+ * last lines, the drain's among them (a lab run once logged no drain line for
+ * a process that exited cleanly). So wait for the flush first, bounded.
+ */
+function flushed(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, LOG_FLUSH_TIMEOUT_MS);
+    try {
+      log.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
 export function installShutdown(log: Logger, graceMs: number, target: Drainable, delayMs = 0): DrainState {
   const state: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   let shuttingDown = false;
@@ -84,6 +108,7 @@ export function installShutdown(log: Logger, graceMs: number, target: Drainable,
       } catch (e) {
         log.error({ err: e }, 'close failed');
       }
+      await flushed(log);
       process.exit(0);
     })();
   };

@@ -12,7 +12,7 @@ function rig(maxInFlight = 3) {
   let fail = false;
   const checks = new BreakerHealthChecks(
     { openForMs: (now) => (openedAt === null ? null : now - openedAt) },
-    { intervalMs: 100, minOpenMs: 1000, maxInFlight },
+    { intervalMs: 100, minOpenMs: 1000, openMs: 5000, maxInFlight },
     () =>
       new Promise<void>((resolve, reject) => {
         if (fail) reject(new Error('queue full'));
@@ -80,4 +80,17 @@ test('a check that fails to run is reported, and stop() ends the timer and waits
   r.clock.advance(10_000);
   assert.equal(r.errors.length, 1, 'no check after stop');
   assert.equal(r.clock.pendingTimers, 0);
+});
+
+test('no check once the open period is over: the next request half-opens the breaker, a check could change nothing', async () => {
+  const r = rig(100);
+  r.open();
+  r.clock.advance(4900);
+  const started = r.pending.length;
+  assert.ok(started > 0);
+  r.clock.advance(2000);
+  assert.equal(r.pending.length, started, 'none past openMs, however long no request comes');
+  const stopped = r.checks.stop();
+  r.pending.splice(0).forEach((f) => f());
+  await stopped;
 });

@@ -261,15 +261,15 @@ test('a passed health check ends the open period early, never before minOpenMs, 
   assert.equal(b.state(), 'open');
   assert.equal(b.openForMs(1000 + 300), 300);
   // Too soon: a downstream that answers lookups may still fail charges.
-  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs - 1), false);
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs - 1, 1000), false);
   assert.equal(b.tryAdmit(1000 + config.minOpenMs - 1), false);
-  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs), true);
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs, 1000 + config.minOpenMs - 5), true);
   // Due for half-open at once: the next request is a probe, and only probes decide.
   assert.equal(b.state(), 'open');
   assert.equal(b.tryAdmit(1000 + config.minOpenMs), true);
   assert.equal(b.state(), 'half_open');
   assert.equal(b.openForMs(1000 + config.minOpenMs), null);
-  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs + 1), false, 'not while half-open');
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs + 1, 1000 + config.minOpenMs), false, 'not while half-open');
   assert.deepEqual(
     transitions.map((t) => t.to),
     ['open', 'half_open'],
@@ -278,14 +278,14 @@ test('a passed health check ends the open period early, never before minOpenMs, 
 
 test('a health check cannot close a breaker by itself, nor open a forced-open or closed one', () => {
   const { b } = make();
-  assert.equal(b.healthCheckPassed(1000), false, 'closed');
+  assert.equal(b.healthCheckPassed(1000, 999), false, 'closed');
   assert.equal(b.openForMs(1000), null);
   b.forceOpen();
-  assert.equal(b.healthCheckPassed(1_000_000), false, 'forced open stays open');
+  assert.equal(b.healthCheckPassed(1_000_000, 999_999), false, 'forced open stays open');
   assert.equal(b.state(), 'forced_open');
   b.reset();
   calls(b, 2000, 10, false);
-  assert.ok(b.healthCheckPassed(2000 + config.minOpenMs));
+  assert.ok(b.healthCheckPassed(2000 + config.minOpenMs, 2000 + config.minOpenMs - 5));
   // The probes fail: open again, for a whole new open period (a check may end it early again).
   const t = 2000 + config.minOpenMs;
   for (let i = 0; i < config.halfOpenProbes; i++) {
@@ -298,4 +298,15 @@ test('a health check cannot close a breaker by itself, nor open a forced-open or
   assert.equal(b.state(), 'open');
   assert.equal(b.tryAdmit(t + 10), false);
   assert.equal(b.openForMs(t + 10), 5);
+});
+
+test('a health check started before the breaker last opened counts for nothing', () => {
+  const { b } = make();
+  calls(b, 1000, 10, false);
+  // Began in an earlier period (say, before a failed half-open round reopened it): stale.
+  assert.equal(b.healthCheckPassed(1000 + config.minOpenMs + 10, 999), false);
+  assert.equal(b.tryAdmit(1000 + config.minOpenMs + 10), false, 'still open');
+  // Past the open period a check changes nothing either: the next request half-opens it anyway.
+  assert.equal(b.healthCheckPassed(1000 + config.openMs, 1000 + config.openMs - 5), false);
+  assert.equal(b.tryAdmit(1000 + config.openMs), true);
 });

@@ -66,9 +66,9 @@ test('drops with little of the limit in use leave it alone; with a quarter or mo
   const before = idle.current;
   for (let i = 0; i < 200; i++) idle.onSample(1000, Math.floor(before * 0.2), true);
   assert.equal(idle.current, before, 'the limit is not what let too much in');
-  // The short RTT kept the drops: once the limit is in use again, it shrinks.
+  // Nor do they cut it later: healthy answers with the limit in use afterwards find it where it was.
   idle.onSample(10, idle.current, false);
-  assert.ok(idle.current < before, `${before} → ${idle.current}`);
+  assert.ok(idle.current >= before, `${before} → ${idle.current}`);
   const busy = grown();
   for (let i = 0; i < 50; i++) busy.onSample(1000, Math.ceil(busy.current * 0.3), true);
   assert.ok(busy.current < before / 2, `${before} → ${busy.current}`);

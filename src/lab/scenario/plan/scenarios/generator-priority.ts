@@ -25,24 +25,29 @@ import type { ActionReport, PlanAction } from '../definition.js';
 /** Fact: the nice value the generator's thread ran the load at. */
 export const GENERATOR_NICE = 'generator_nice';
 
+/** This thread's nice value before any run changed it: what every run puts back, even after another's failure. */
+const ORIGINAL_NICE = getPriority(0);
+
 /** Raise the generator's priority to `nice` (e.g. -10) until `untilS` seconds into the load. */
 export function generatorPriority(untilS: number, nice: number): PlanAction {
   return {
     name: 'generator-priority',
     at: 0,
     async run(h): Promise<ActionReport> {
-      const before = getPriority(0);
-      let now = before;
+      let now = ORIGINAL_NICE;
       try {
         setPriority(0, nice);
         now = getPriority(0);
       } catch (e) {
-        h.log(`generator priority left at nice ${before}: ${(e as Error).message} (needs CAP_SYS_NICE)`);
+        h.log(`generator priority left at nice ${ORIGINAL_NICE}: ${(e as Error).message} (needs CAP_SYS_NICE)`);
       }
-      // Ends a little before the load does (actions must end by then).
-      const wait = untilS - 1.3 - h.since();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
-      if (now !== before) setPriority(0, before);
+      try {
+        // Ends a little before the load does (actions must end by then).
+        const wait = untilS - 1.3 - h.since();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
+      } finally {
+        if (now !== ORIGINAL_NICE) setPriority(0, ORIGINAL_NICE);
+      }
       return { events: [], facts: { [GENERATOR_NICE]: now } };
     },
   };
