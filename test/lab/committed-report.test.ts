@@ -58,42 +58,41 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
-  ...['capacity', 'overload'].map((scenario) => ({
-    scenario,
-    check: /^baseline-hardened: no charge lost, duplicated or left pending/,
-    why: "the audit's own read race, not a lost charge (AUDIT_READ_RACE below)",
-  })),
-  {
-    scenario: 'slow-provider',
-    check: /^gateway: SLO good % >= the best peer's/,
-    why: '56.1 % vs 57.6 % for Fastify ×2 (cluster); every variant lies within 56.1-57.8 %, the gateway lowest; not yet explained (issue 14)',
-  },
-  {
-    scenario: 'deploy',
-    check: /^gateway: SLO good % >= the best peer's/,
-    why: '52.3 % vs 55.3 % for --hardened (Fastify has more goodput, 232/s vs 201/s); not yet explained (issue 14)',
-  },
   {
     scenario: 'deploy',
     check: /^gateway-off: every drain ends/,
-    why: 'the mechanisms-off gateway: its third drain was never logged and the process was gone 0.09 s after SIGTERM; not yet explained (issue 14)',
+    why: 'the mechanisms-off gateway: its second drain finished in 1.46 s but the process exited 7.19 s after SIGTERM, past the 5 s grace; not yet explained (issue 14)',
   },
   {
-    scenario: 'cascade',
-    check: /^gateway: SLO good % >= the best peer's/,
-    why: '41.3 % vs 54.1 % for --hardened (43.3 % in the previous report); not yet explained (issue 14)',
+    scenario: 'deploy',
+    check: /^gateway: goodput recovers by itself to >= 80 % of the warm-up/,
+    why: '232.5/s vs a warm-up of 290.8/s over the last 2 s of recovery: 79.95 % against the 80 % bar; at 300/s against a provider at ~94 % of its capacity this machine ran the pre-deploy p99 at 1-2 s (issue 14)',
   },
-  // The full form's 5 000/s surge is more than the JS load generator can send
-  // on 2 cores beside everything else: it fell 10-48 s behind its schedule in
-  // every variant, so every answer counts as late and the surge's figures
-  // measure the generator (issue 17; the quick form's 4 000/s does not).
+  {
+    scenario: 'rolling-restart',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: '75.2 % vs 80.2 % for Fastify, two replicas behind HAProxy each; not yet explained (issue 14)',
+  },
+  {
+    scenario: 'rolling-restart',
+    check: /^baseline: every charge got a final answer through the restarts/,
+    why: "Fastify's: 32 of 5 000 charges ended on 503 through its restarts (the gateway's all got a final answer)",
+  },
+  // The JS load generator runs at nice -10 and the full surge is 3 600/s: it
+  // kept its schedule for the gateway within 112 ms (the bar is 100 ms), but
+  // fell seconds behind for the variants that collapse, whose 1 024
+  // connections all wait (their surge figures measure the queue in the
+  // client). The gateway's own bars are the findings of issue 17.
   ...[
     /^[\w-]+: the load generator was not the bottleneck/,
-    /^gateway: the ladder found a ceiling and the surge offered >= 2× it/,
     /^gateway: in the surge, goodput holds/,
+    /^gateway: shed answers at p99 <= 5 ms in the service/,
     /^gateway: the admission limit stays within/,
-    /^gateway: goodput back to >= 80 % of the warm-up/,
-  ].map((check) => ({ scenario: 'cpu-overload', check, why: 'the generator fell behind (issue 17)' })),
+  ].map((check) => ({
+    scenario: 'cpu-overload',
+    check,
+    why: 'a CPU-bound surge on 2 shared cores: goodput 66 % of the ceiling, shed p99 184 ms, limit 502-827 against 517 (issue 17)',
+  })),
 ];
 
 /**
@@ -105,13 +104,11 @@ const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[]
  * 0 duplicated, 0 pending). The audit now asks the provider again about such
  * rows (rowsNewerThanRead): a re-run of `scenario capacity --variants
  * baseline-hardened` on the fixed audit logged 11 such rows and 0 still
- * contradicted. The next full bench drops this list; an entry whose findings
- * are gone fails, so it cannot go stale.
+ * contradicted, and the full bench at 32caad5 found none in any variant, so
+ * the list is empty; an entry whose findings are gone fails, so it cannot go
+ * stale.
  */
-const AUDIT_READ_RACE: readonly { scenario: string; variant: string }[] = [
-  { scenario: 'capacity', variant: 'baseline-hardened' },
-  { scenario: 'overload', variant: 'baseline-hardened' },
-];
+const AUDIT_READ_RACE: readonly { scenario: string; variant: string }[] = [];
 const READ_RACE_FINDING =
   /^[\w-]+: Postgres holds succeeded with pch_\w+ but the provider has no charge$|^\.\.\. and \d+ more finding/;
 

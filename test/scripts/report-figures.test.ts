@@ -79,7 +79,7 @@ describe('figures quoted from the committed report', () => {
       .find((s) => s.scenario === 'overload')!
       .checks.find((c) => c.name.includes('memory flat'))!;
     const pct = Number(/\(([-\d.]+) %\)/.exec(memory.detail)![1]);
-    assert.equal(resolve(r, 'check:overload:memory flat:\\(([\\d.]+) %\\) | 0'), pct.toFixed(0));
+    assert.equal(resolve(r, 'check:overload:memory flat:\\((-?[\\d.]+) %\\) | 0'), pct.toFixed(0));
     for (const [q, why] of [
       ['v:nope:gateway:totals.offered', /no scenario nope/],
       ['v:capacity:nobody:totals.offered', /no variant nobody/],
