@@ -279,21 +279,31 @@ async function lostReplies(): Promise<{ committedUnseen: number; finalMs: number
   const t = await start('gateway', proxy.rewrite(db.url), env);
   try {
     for (let i = 0; i < 2; i++) assert.equal((await charge(t, `lost-warm-${i}`, 2000)).status, 201);
-    proxy.pause('replies');
-    const keys = Array.from({ length: 10 }, (_, i) => `lost-${i}`);
-    const wave = await Promise.all(keys.map((k) => charge(t, k)));
-    for (const r of wave) {
-      assert.ok([503, 504].includes(r.status), `answers lost: got ${r.status} ${r.text}`);
-      assert.ok(r.ms <= ANSWER_BOUND_MS, `answered after ${Math.round(r.ms)} ms`);
+    // The case under test needs a claim that reached Postgres before its
+    // answer was lost; a wave that the pool's own stuck statements kept from
+    // claiming at all (seen once in CI: 0 of 10) is not it, so up to three
+    // waves are tried. Every key of every wave is held to the same rules.
+    const keys: string[] = [];
+    let committedUnseen = 0;
+    let healed = 0;
+    for (let round = 0; round < 3 && committedUnseen === 0; round++) {
+      proxy.pause('replies');
+      const wave = Array.from({ length: 10 }, (_, i) => `lost-${round}-${i}`);
+      keys.push(...wave);
+      const answers = await Promise.all(wave.map((k) => charge(t, k)));
+      for (const r of answers) {
+        assert.ok([503, 504].includes(r.status), `answers lost: got ${r.status} ${r.text}`);
+        assert.ok(r.ms <= ANSWER_BOUND_MS, `answered after ${Math.round(r.ms)} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 2500));
+      proxy.resume();
+      healed = performance.now();
+      // What the partition wrote without anyone hearing of it (read directly, not through the proxy).
+      const [row] = await db.sql<
+        { n: number }[]
+      >`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'lost-%' AND idempotency_key NOT LIKE 'lost-warm-%'`;
+      committedUnseen = row!.n;
     }
-    await new Promise((r) => setTimeout(r, 2500));
-    proxy.resume();
-    const healed = performance.now();
-    // What the partition wrote without anyone hearing of it (read directly, not through the proxy).
-    const [row] = await db.sql<
-      { n: number }[]
-    >`SELECT count(*)::int AS n FROM charges WHERE idempotency_key LIKE 'lost-%' AND idempotency_key NOT LIKE 'lost-warm-%'`;
-    const committedUnseen = row!.n;
     assert.ok(committedUnseen > 0, 'some claims committed while their answers were lost (the case under test)');
     // Clients retry until final: 409 while a lease is held, then 201 (a takeover or the reconciler's replay).
     const pending = new Set(keys);
@@ -349,7 +359,7 @@ describe('database waits', () => {
   it('gateway: answers lost in the partition are never 201; every key ends charged once after the heal', async () => {
     const f = await lostReplies();
     console.log(
-      `# lost replies: ${f.committedUnseen}/10 claims committed unseen, every key final ${Math.round(f.finalMs)} ms after heal`,
+      `# lost replies: ${f.committedUnseen} claims committed unseen, every key final ${Math.round(f.finalMs)} ms after heal`,
     );
   });
 
