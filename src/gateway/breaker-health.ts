@@ -28,7 +28,6 @@ export interface BreakerHealthSettings {
 }
 
 export class BreakerHealthChecks {
-  #inFlight = 0;
   #cancel: () => void;
   #stopped = false;
   readonly #running = new Set<Promise<void>>();
@@ -58,23 +57,20 @@ export class BreakerHealthChecks {
 
   /** One turn of the timer (public for tests): start a check when one is due. */
   tick(): void {
-    if (this.#inFlight >= this.settings.maxInFlight) return;
+    if (this.#running.size >= this.settings.maxInFlight) return;
     const openFor = this.breaker.openForMs(this.clock.epochMs());
     if (openFor === null || openFor < this.settings.minOpenMs || openFor >= this.settings.openMs) return;
-    this.#inFlight++;
-    const p = this.check().then(
-      () => undefined,
-      (e: unknown) => this.onError(e),
-    );
-    const tracked = p.finally(() => {
-      this.#inFlight--;
-      this.#running.delete(tracked);
-    });
+    const tracked: Promise<void> = this.check()
+      .then(
+        () => undefined,
+        (e: unknown) => this.onError(e),
+      )
+      .finally(() => this.#running.delete(tracked));
     this.#running.add(tracked);
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#running.size;
   }
 
   /** No new checks; resolves when the running ones are over. */

@@ -310,3 +310,26 @@ test('a health check started before the breaker last opened counts for nothing',
   assert.equal(b.healthCheckPassed(1000 + config.openMs, 1000 + config.openMs - 5), false);
   assert.equal(b.tryAdmit(1000 + config.openMs), true);
 });
+
+test('a downstream that answers lookups but fails every charge: health checks passing at every chance half-open it at most once per minOpenMs, never closed', () => {
+  for (const probeMs of [1, 50, 400]) {
+    const { b, transitions } = make();
+    calls(b, 0, 10, false);
+    // 20 s of simulated time: a passing health check every 10 ms, a charge (which fails) every 10 ms.
+    for (let t = 0; t <= 20_000; t += 10) {
+      b.healthCheckPassed(t, t - 5);
+      if (b.tryAdmit(t)) {
+        const p = b.acquire(t);
+        if (p && p !== 'call') b.record(p, t + probeMs, false, probeMs);
+        else if (p === 'call') assert.fail(`closed at ${t} ms although every charge fails`);
+      }
+    }
+    const halfOpens = transitions.filter((x) => x.to === 'half_open').length;
+    assert.notEqual(b.state(), 'closed', `probe ${probeMs} ms`);
+    assert.ok(halfOpens >= 2, `probe ${probeMs} ms: health checks did end open periods (${halfOpens})`);
+    assert.ok(
+      halfOpens <= Math.ceil(20_000 / config.minOpenMs) + 1,
+      `probe ${probeMs} ms: ${halfOpens} half-open rounds in 20 s, more than one per ${config.minOpenMs} ms`,
+    );
+  }
+});
