@@ -16,9 +16,15 @@
  *
  * The report's rows (phase × variant) give the ordinary client's goodput
  * and p99 per phase; the events give what each abuser was answered. Asserted
- * for the gateway with its mechanisms on: the ordinary client keeps >= 95 %
- * of its warm-up goodput in every abuse phase and the provider breaker never
- * opens. The other variants are reported as measured.
+ * for the gateway with its mechanisms on: in every abuse phase, the share of
+ * the ordinary client's charges answered 201 or 402 stays >= 95 % of that
+ * share in the warm-up, and the provider breaker never opens. The other
+ * variants are reported as measured.
+ *
+ * The share is per key, by intended send time, so it does not move with how
+ * completions fall into one-second buckets: comparing per-second goodput
+ * over a 2 s warm-up failed one CI run at 149.6/s against 157.5/s while
+ * every charge of the phase was answered 201.
  */
 import type { Check, Phase } from '../../../report/types.js';
 import { abuserRows, hostile, statusLine, tinyDeadlines, trickle } from '../../faults/abuse-actions.js';
@@ -29,7 +35,7 @@ import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
 
 const PROVIDER_MS = 50;
 const TINY_DEADLINE_MS = 25;
-/** Share of the warm-up goodput the ordinary client keeps during each abuse phase. */
+/** Share of its warm-up good share the ordinary client keeps during each abuse phase. */
 const KEEP = 0.95;
 
 interface Timing {
@@ -62,6 +68,20 @@ function goodShare(run: VariantRun, p: Phase): number | null {
   const pts = slice(run.result.timeline, p.start_s, p.end_s);
   const offered = pts.reduce((a, x) => a + x.offered, 0);
   return offered === 0 ? null : pts.reduce((a, x) => a + x.goodput, 0) / offered;
+}
+
+/** The share of the ordinary client's keys sent in a phase whose final answer was 201 or 402 (deadline-bound by the client). */
+const pct = (x: number | null) => (x === null ? 'n/a' : `${fmt(x * 100, 1)} %`);
+
+function finalShare(run: VariantRun, p: Phase): number | null {
+  const byStatus = run.byStatus[p.name] ?? {};
+  let all = 0;
+  let good = 0;
+  for (const [status, s] of Object.entries(byStatus)) {
+    all += s.count;
+    if (status === '201' || status === '402') good += s.count;
+  }
+  return all === 0 ? null : good / all;
 }
 
 function phaseLine(run: VariantRun, p: Phase, action: string): string {
@@ -130,18 +150,23 @@ export const abuse: ScenarioDefinition = {
   checks({ phases, runs }): Check[] {
     const gw = gatewayRun(runs);
     if (!gw) return [];
-    const warm = phase(phases, 'warm-up');
-    const warmGood = meanGoodput(slice(gw.result.timeline, warm.start_s + 1, warm.end_s));
+    const warmShare = finalShare(gw, phase(phases, 'warm-up'));
     const checks: Check[] = [];
     for (const [name, action] of ABUSE_PHASES) {
       const p = phase(phases, name);
-      const good = meanGoodput(slice(gw.result.timeline, p.start_s, p.end_s));
+      const share = finalShare(gw, p);
       const ran = gw.actions[action];
       checks.push({
-        name: `gateway: the ordinary client keeps >= ${KEEP * 100} % of its warm-up goodput while ${name.replace('-', ' ')} abuse runs`,
+        name: `gateway: the ordinary client keeps >= ${KEEP * 100} % of its warm-up share of good answers while ${name.replace('-', ' ')} abuse runs`,
         // The abuser must have run, or the phase proves nothing.
-        passed: warmGood > 0 && good >= KEEP * warmGood && ran !== undefined && (ran.facts.sent ?? 0) > 0,
-        detail: `${fmt(good)}/s vs warm-up ${fmt(warmGood)}/s (${fmt((100 * good) / Math.max(1, warmGood), 0)} %); ${runs.map((r) => phaseLine(r, p, action)).join('; ')}`,
+        passed:
+          warmShare !== null &&
+          warmShare > 0 &&
+          share !== null &&
+          share >= KEEP * warmShare &&
+          ran !== undefined &&
+          (ran.facts.sent ?? 0) > 0,
+        detail: `${pct(share)} of its charges answered 201/402 vs ${pct(warmShare)} in the warm-up; goodput ${fmt(meanGoodput(slice(gw.result.timeline, p.start_s, p.end_s)))}/s; ${runs.map((r) => phaseLine(r, p, action)).join('; ')}`,
       });
     }
     const opened = breakerOpened(gw);
