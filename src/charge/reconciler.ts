@@ -128,15 +128,21 @@ export async function reconcileOnce(deps: ReconcilerDeps, batch: number): Promis
  * a pass finds less than a full batch (the backlog is gone), when a pass
  * finishes nothing (the provider is still failing: its rows are deferred,
  * and looping would only churn leases), or after `maxPasses` (one tick
- * never runs unbounded). The totals of all passes are returned.
+ * never runs unbounded), or before the next pass once `stopping()` says the
+ * process is shutting down: a drain must not wait for up to `maxPasses`
+ * provider round trips (measured: a deploy's old process exited 7.19 s after
+ * SIGTERM, its drain done at 1.46 s, while the backlog its collapse left ran
+ * pass after pass). What it leaves is leased until the lease expires, then
+ * the next process finishes it. The totals of all passes are returned.
  */
 export async function reconcileBacklog(
   pass: () => Promise<ReconcileReport>,
   batch: number,
   maxPasses = 20,
+  stopping: () => boolean = () => false,
 ): Promise<ReconcileReport> {
   const total = emptyReport();
-  for (let i = 0; i < maxPasses; i++) {
+  for (let i = 0; i < maxPasses && !stopping(); i++) {
     const r = await pass();
     total.leased += r.leased;
     total.succeeded += r.succeeded;

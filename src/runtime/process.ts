@@ -10,12 +10,23 @@ export interface Periodic {
   stop(): Promise<void>;
 }
 
-/** Run `job` every `ms`; a run still going when the next is due is not doubled. */
-export function every(ms: number, job: () => Promise<unknown>, onError?: (e: unknown) => void): Periodic {
+/**
+ * Run `job` every `ms`; a run still going when the next is due is not
+ * doubled. The job gets `stopping()`, true once stop() was called: a job that
+ * loops (the reconciler's backlog, pass after pass) checks it between steps,
+ * so a shutdown waits for one step, not for the whole loop.
+ */
+export function every(
+  ms: number,
+  job: (stopping: () => boolean) => Promise<unknown>,
+  onError?: (e: unknown) => void,
+): Periodic {
   let running: Promise<void> | null = null;
+  let stopped = false;
+  const stopping = () => stopped;
   const timer = setInterval(() => {
     if (running) return;
-    running = job()
+    running = job(stopping)
       .then(
         () => {},
         (e: unknown) => onError?.(e),
@@ -27,6 +38,7 @@ export function every(ms: number, job: () => Promise<unknown>, onError?: (e: unk
   timer.unref();
   return {
     stop: async () => {
+      stopped = true;
       clearInterval(timer);
       await running;
     },

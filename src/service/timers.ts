@@ -77,8 +77,8 @@ export async function startServiceTimers(
     every(DB_CHECK_INTERVAL_MS, () => state.refreshDbCheck(() => jobs.ping())),
     every(
       s.reconcileIntervalMs,
-      async () => {
-        const r = await reconcileBacklog(() => jobs.reconcile(), s.reconcileBatch);
+      async (stopping) => {
+        const r = await reconcileBacklog(() => jobs.reconcile(), s.reconcileBatch, undefined, stopping);
         if (r.leased > 0) log.info({ reconcile: r }, 'reconciler finished charges');
       },
       failed('reconcile'),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { reconcileBacklog, type ReconcileReport } from '../../src/charge/reconciler.js';
+import { every } from '../../src/runtime/process.js';
 
 /** A pass over a backlog of `rows` expired charges; `finishes` says whether the provider answers. */
 function backlog(
@@ -49,4 +50,36 @@ test('one tick is bounded by maxPasses however large the backlog', async () => {
   const r = await reconcileBacklog(b.pass, 50, 7);
   assert.equal(b.passes(), 7);
   assert.equal(r.leased, 350);
+});
+
+test('a shutdown stops the backlog between passes: the drain waits for one pass, not for all of them', async () => {
+  const b = backlog(10_000, 50);
+  let stopping = false;
+  const pass = async () => {
+    const r = await b.pass();
+    if (b.passes() === 3) stopping = true; // SIGTERM arrives during the third pass
+    return r;
+  };
+  const r = await reconcileBacklog(pass, 50, 20, () => stopping);
+  assert.equal(b.passes(), 3, 'the pass in progress finishes, no further one starts');
+  assert.equal(r.leased, 150);
+});
+
+test("every(): a job sees stopping() turn true when stop() is called, and stop() waits for the job's current step", async () => {
+  const seen: boolean[] = [];
+  let release!: () => void;
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const periodic = every(1, async (stopping) => {
+    started();
+    for (let step = 0; step < 1000 && !stopping(); step++) {
+      seen.push(stopping());
+      await new Promise<void>((r) => (release = r));
+    }
+  });
+  await running;
+  const stopped = periodic.stop();
+  release();
+  await stopped;
+  assert.deepEqual(seen, [false], 'one step ran; the loop saw the stop before its second');
 });
