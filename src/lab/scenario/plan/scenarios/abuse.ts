@@ -70,9 +70,12 @@ function goodShare(run: VariantRun, p: Phase): number | null {
   return offered === 0 ? null : pts.reduce((a, x) => a + x.goodput, 0) / offered;
 }
 
-/** The share of the ordinary client's keys sent in a phase whose final answer was 201 or 402 (deadline-bound by the client). */
 const pct = (x: number | null) => (x === null ? 'n/a' : `${fmt(x * 100, 1)} %`);
 
+/**
+ * The share of the ordinary client's keys sent in a phase whose final answer
+ * was 201 or 402 (the client gives up at its deadline, so these came in time).
+ */
 function finalShare(run: VariantRun, p: Phase): number | null {
   const byStatus = run.byStatus[p.name] ?? {};
   let all = 0;
