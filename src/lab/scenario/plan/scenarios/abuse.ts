@@ -63,13 +63,6 @@ const ABUSE_PHASES = [
   ['hostile-headers', 'hostile'],
 ] as const;
 
-/** Final answers within the deadline over offered, for the ordinary client over a phase. */
-function goodShare(run: VariantRun, p: Phase): number | null {
-  const pts = slice(run.result.timeline, p.start_s, p.end_s);
-  const offered = pts.reduce((a, x) => a + x.offered, 0);
-  return offered === 0 ? null : pts.reduce((a, x) => a + x.goodput, 0) / offered;
-}
-
 const pct = (x: number | null) => (x === null ? 'n/a' : `${fmt(x * 100, 1)} %`);
 
 /**
@@ -88,8 +81,7 @@ function finalShare(run: VariantRun, p: Phase): number | null {
 }
 
 function phaseLine(run: VariantRun, p: Phase, action: string): string {
-  const share = goodShare(run, p);
-  return `${label(run)} good ${share === null ? 'n/a' : `${fmt(share * 100, 0)} %`}, p99 ${fmt(run.result.phases[p.name]?.p99_ms)} ms, abuser got ${statusLine(run.actions[action])}`;
+  return `${label(run)} good ${pct(finalShare(run, p))}, p99 ${fmt(run.result.phases[p.name]?.p99_ms)} ms, abuser got ${statusLine(run.actions[action])}`;
 }
 
 /**
