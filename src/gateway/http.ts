@@ -89,18 +89,13 @@ export class Exchange {
 }
 
 /**
- * Consume the request body up to maxBytes, keeping it (`keep`) or not. Calls
- * onTooLarge (once) as soon as the limit is crossed; later chunks are dropped
- * without being kept. uWS neuters each chunk after the callback, so kept
- * chunks are copied.
+ * Collect the request body up to maxBytes (onBody must not keep the buffer
+ * past its call). Calls onTooLarge (once) as soon as the limit is crossed;
+ * later chunks are dropped without being kept. uWS neuters each chunk after
+ * the callback, so kept chunks are copied. A request answered without its
+ * body (shed, refused) needs no reader: uWS parses the rest and drops it.
  */
-function consumeBody(
-  x: Exchange,
-  maxBytes: number,
-  keep: boolean,
-  onEnd: (body: Buffer) => void,
-  onTooLarge: () => void,
-): void {
+export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -114,25 +109,12 @@ function consumeBody(
     }
     if (isLast) {
       done = true;
-      // A whole body in one last chunk is used in place: onEnd consumes it synchronously.
-      if (!keep) onEnd(EMPTY);
-      else onEnd(chunks.length === 0 ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)], size));
+      // A whole body in one last chunk is used in place: onBody consumes it synchronously.
+      onBody(chunks.length === 0 ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)], size));
       return;
     }
-    if (keep) chunks.push(Buffer.from(chunk.slice(0)));
+    chunks.push(Buffer.from(chunk.slice(0)));
   });
-}
-
-const EMPTY = Buffer.alloc(0);
-
-/** Collect the request body (onBody must not keep the buffer past its call). */
-export function readBody(x: Exchange, maxBytes: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
-  consumeBody(x, maxBytes, true, onBody, onTooLarge);
-}
-
-/** Consume a body without keeping it (a request answered without reading it, e.g. shed). */
-export function drainBody(x: Exchange, maxBytes: number, onEnd: () => void, onTooLarge: () => void): void {
-  consumeBody(x, maxBytes, false, () => onEnd(), onTooLarge);
 }
 
 /**

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gatewayHarness } from '../support/gateway-harness.js';
 import type { Target } from '../support/target.js';
-import { call, until } from '../support/http.js';
+import { call, RawConnection, until } from '../support/http.js';
 import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
 
 const h = gatewayHarness();
@@ -257,6 +257,60 @@ describe('gateway resilience', () => {
       const shedKey = `burst-${burst.indexOf(shed[0]!)}`;
       assert.equal((await call(t.url, 'GET', `/charges/${shedKey}`)).status, 404);
       assert.equal((await ledgerForReference(h.sim.providerUrl, shedKey)).length, 0);
+    } finally {
+      await clearFaults(h.sim.providerUrl);
+    }
+    await stop(t);
+  });
+
+  it('a shed charge is answered at its headers, before its body, and the connection stays usable', async () => {
+    // One slot, held by a slow charge: the next charge is shed on concurrency.
+    const { t, admin } = await gateway({
+      CONCURRENCY_LIMIT: 'static',
+      CONCURRENCY_LIMIT_MIN: '1',
+      CONCURRENCY_LIMIT_STATIC: '1',
+      SHEDDING: 'false',
+      PROVIDER_TIMEOUT_MS: '4000',
+    });
+    await setFaults(h.sim.providerUrl, { latencyMs: 1500 });
+    try {
+      const holder = charge(t, 'holds-the-slot', 5000);
+      await until('the slot is held', async () => (await state(admin)).admission.inFlight === 1, 3000);
+      const port = Number(new URL(t.url).port);
+      const body = JSON.stringify({ amount: 1000, currency: 'USD', source: 'tok_visa' });
+      const framings = {
+        'content-length': { header: `Content-Length: ${body.length}`, rest: body },
+        chunked: {
+          header: 'Transfer-Encoding: chunked',
+          rest: `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+        },
+      };
+      for (const [name, f] of Object.entries(framings)) {
+        const conn = await RawConnection.open(port);
+        try {
+          await conn.write(
+            `POST /charge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+              `Idempotency-Key: shed-early-${name}\r\n${f.header}\r\n\r\n`,
+          );
+          // Not one byte of the body is sent yet: the 503 must not wait for it.
+          const shed = await conn.readResponse(1000);
+          assert.equal(shed?.status, 503, `${name}: shed at the headers`);
+          assert.equal((shed?.body as { code?: string }).code, 'overloaded');
+          // The body that follows is dropped, not read as a request, and the connection is kept.
+          await conn.write(f.rest);
+          await conn.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+          const next = await conn.readResponse(3000);
+          assert.equal(next?.status, 200, `${name}: the next request on the connection is served`);
+          assert.equal(conn.closed, false, `${name}: the connection stays open`);
+        } finally {
+          conn.destroy();
+        }
+      }
+      assert.equal((await state(admin)).admission.shed.concurrency, 2);
+      assert.equal((await holder).status, 201);
+      // (Read once the slot is free: a read takes a slot too.)
+      for (const name of Object.keys(framings))
+        assert.equal((await call(t.url, 'GET', `/charges/shed-early-${name}`)).status, 404, 'a shed key stores nothing');
     } finally {
       await clearFaults(h.sim.providerUrl);
     }

@@ -199,12 +199,15 @@ export class RawConnection {
     });
   }
 
-  /** The first complete response, or undefined if the connection closed (or timed out) without one. */
+  /** The next complete response (taken off the buffer), or undefined if the connection closed (or timed out) without one. */
   async readResponse(timeoutMs = 5000): Promise<RawResponse | undefined> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const parsed = parseResponse(this.#buf, this.#closed);
-      if (parsed) return parsed;
+      if (parsed) {
+        this.#buf = this.#buf.subarray(parsed.bytes);
+        return parsed.response;
+      }
       if (this.#closed || this.#error) return undefined;
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
@@ -228,7 +231,8 @@ export class RawConnection {
   }
 }
 
-function parseResponse(buf: Buffer, closed: boolean): RawResponse | undefined {
+/** The first response in buf and the bytes it took. */
+function parseResponse(buf: Buffer, closed: boolean): { response: RawResponse; bytes: number } | undefined {
   const end = buf.indexOf('\r\n\r\n');
   if (end === -1) return undefined;
   const head = buf.subarray(0, end).toString('latin1').split('\r\n');
@@ -245,6 +249,7 @@ function parseResponse(buf: Buffer, closed: boolean): RawResponse | undefined {
     const n = Number(headers['content-length']);
     if (rest.length < n) return undefined;
     bodyBuf = rest.subarray(0, n);
+    rest = rest.subarray(n);
   } else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
     const parts: Buffer[] = [];
     for (;;) {
@@ -252,7 +257,12 @@ function parseResponse(buf: Buffer, closed: boolean): RawResponse | undefined {
       if (lineEnd === -1) return undefined;
       const size = parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
       if (Number.isNaN(size)) return undefined;
-      if (size === 0) break;
+      if (size === 0) {
+        // The last chunk, then no trailers: the empty line.
+        if (rest.length < lineEnd + 4) return undefined;
+        rest = rest.subarray(lineEnd + 4);
+        break;
+      }
       if (rest.length < lineEnd + 2 + size + 2) return undefined;
       parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
       rest = rest.subarray(lineEnd + 2 + size + 2);
@@ -261,6 +271,7 @@ function parseResponse(buf: Buffer, closed: boolean): RawResponse | undefined {
   } else {
     if (!closed) return undefined;
     bodyBuf = rest;
+    rest = rest.subarray(rest.length);
   }
   const text = bodyBuf.toString('utf8');
   let body: unknown;
@@ -269,7 +280,7 @@ function parseResponse(buf: Buffer, closed: boolean): RawResponse | undefined {
   } catch {
     body = undefined;
   }
-  return { status: Number(m[1]), headers, text, body };
+  return { response: { status: Number(m[1]), headers, text, body }, bytes: buf.length - rest.length };
 }
 
 /** Send raw bytes on a fresh connection and read the first response. */
