@@ -310,7 +310,11 @@ describe('gateway resilience', () => {
       assert.equal((await holder).status, 201);
       // (Read once the slot is free: a read takes a slot too.)
       for (const name of Object.keys(framings))
-        assert.equal((await call(t.url, 'GET', `/charges/shed-early-${name}`)).status, 404, 'a shed key stores nothing');
+        assert.equal(
+          (await call(t.url, 'GET', `/charges/shed-early-${name}`)).status,
+          404,
+          'a shed key stores nothing',
+        );
     } finally {
       await clearFaults(h.sim.providerUrl);
     }
