@@ -9,6 +9,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderHtml, renderMarkdown } from '../../src/lab/report/render.js';
+import { reportChartFiles } from '../../src/lab/report/render-charts.js';
 import {
   fmtCount,
   fmtGiB,
@@ -337,6 +338,21 @@ describe('renderHtml', () => {
     assert.match(html, />breaker open<\/text>/);
     assert.match(html, />SIGTERM<\/text>/);
     assert.match(html, /p99 \(ms\), log scale/);
+  });
+
+  it('a fourth chart, SLO good % by send second, once the timeline carries it; the same in report.md and its files', () => {
+    const withSlo = fixtureReport();
+    for (const sc of withSlo.scenarios)
+      for (const v of sc.variants) v.timeline.forEach((p, i) => (p.slo_good_pct = i === 0 ? null : 90 - i));
+    const metrics = (h: string) => [...h.matchAll(/<figure data-metric="([^"]+)">/g)].map((m) => m[1]).slice(0, 4);
+    assert.deepEqual(metrics(renderHtml(withSlo)), ['goodput', 'p99', '503', 'slo']);
+    assert.match(renderHtml(withSlo), /SLO good % of the charges sent each second/);
+    const files = reportChartFiles(withSlo.scenarios).map((f) => f.path);
+    const text = renderMarkdown(withSlo);
+    for (const f of files) assert.ok(text.includes(`](${f})`), `report.md links ${f}`);
+    assert.ok(files.some((f) => f.endsWith('-slo.svg')));
+    // A result without it (older reports) keeps three: no empty chart.
+    assert.ok(!reportChartFiles(report.scenarios).some((f) => f.path.endsWith('-slo.svg')));
   });
 
   it('the variants keep one colour and dash across charts and tables', () => {

@@ -175,6 +175,30 @@ test('phase totals: goodput per second of the phase, 503 share of answers, p99 b
   assert.equal(percentile([3, 1, 2], 0.5), 2);
 });
 
+test('the SLO-good share per second counts charges by the second they were sent: slow answers, 5xx and no answer are not good', () => {
+  const seconds = [0, 1, 2, 3].map((n) => second(n, { goodput: 1, completed: 1, statuses: { '201': 1 } }));
+  const outcomes = [
+    // Second 0: a quick 201, a quick 402 (not 5xx: good), and a 201 after 450 ms (past the 300 ms threshold).
+    { status: 201, intended_ms: 10, latency_ms: 20 },
+    { status: 402, intended_ms: 500, latency_ms: 30 },
+    { status: 201, intended_ms: 900, latency_ms: 450 },
+    // Second 1: a 503 in 1 ms, a timeout, an error, and one 201 exactly at the threshold.
+    { status: 503, intended_ms: 1000, latency_ms: 1 },
+    { status: 'timeout' as const, intended_ms: 1100, latency_ms: 1200 },
+    { status: 'error' as const, intended_ms: 1200, latency_ms: 5 },
+    { status: 201, intended_ms: 1999, latency_ms: 300 },
+    // Second 3: one sent, answered well (in second 4, which the generator has no row for).
+    { status: 201, intended_ms: 3999, latency_ms: 250 },
+  ];
+  const tl = buildTimeline(seconds, [], undefined, [], { outcomes, thresholdMs: 300 });
+  assert.deepEqual(
+    tl.map((p) => p.slo_good_pct),
+    [66.7, 25, null, 100],
+    'second 2 sent nothing: no share, not 0 %',
+  );
+  assert.equal(buildTimeline(seconds, [])[0]!.slo_good_pct, undefined, 'not computed without outcomes');
+});
+
 test('recovery: time until goodput holds the target two seconds running, and the check compares with the warm-up', () => {
   const phases: Phase[] = [
     { name: 'warm-up', start_s: 0, end_s: 3 },

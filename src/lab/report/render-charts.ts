@@ -1,15 +1,15 @@
 /**
- * A scenario's three charts over time (goodput/s, p99 ms, 503/s): one line
- * per variant, the fault phases shaded, events as labelled ticks. The three
- * share one x range so, stacked, a p99 spike lines up with the goodput dip
- * it caused.
+ * A scenario's charts over time (goodput/s, p99 ms, 503/s, SLO good % by send
+ * second): one line per variant, the fault phases shaded, events as labelled
+ * ticks. They share one x range so, stacked, a p99 spike lines up with the
+ * goodput dip it caused.
  */
 import type { ScenarioResult, TimelinePoint } from './types.js';
 import { extent, lineChart, type ChartMarker, type YScaleKind } from './svg-chart.js';
 import { fmtSeconds, mergeEvents, variantLabel, variantStyle } from './render-format.js';
 
 export interface ChartMetric {
-  key: 'goodput' | 'p99' | '503';
+  key: 'goodput' | 'p99' | '503' | 'slo';
   title: string;
   yLabel: string;
   yScale: YScaleKind;
@@ -21,7 +21,20 @@ export const CHART_METRICS: readonly ChartMetric[] = [
   // p99 spans 5 ms to the deadline in one run: 'auto' goes log when it spans two decades.
   { key: 'p99', title: 'p99 latency of POST /charge', yLabel: 'p99 (ms)', yScale: 'auto', pick: (p) => p.p99_ms },
   { key: '503', title: '503 answers per second', yLabel: '503/s', yScale: 'linear', pick: (p) => p.rate_503 },
+  // By send second: where a variant loses SLO-good share (slow answers as well as errors), e.g. each restart of a rolling deploy.
+  {
+    key: 'slo',
+    title: 'SLO good % of the charges sent each second',
+    yLabel: 'SLO good %',
+    yScale: 'linear',
+    pick: (p) => p.slo_good_pct ?? null,
+  },
 ];
+
+/** The metrics charted for a scenario: those some variant measured (results from before the SLO share existed have none). */
+export function chartMetrics(s: ScenarioResult): readonly ChartMetric[] {
+  return CHART_METRICS.filter((m) => s.variants.some((v) => v.timeline.some((p) => m.pick(p) !== null)));
+}
 
 /** The x range every chart of a scenario shares: 0 to the last second, phase end or event. */
 export function scenarioXDomain(s: ScenarioResult): [number, number] {
@@ -51,14 +64,14 @@ export function scenarioMarkers(s: ScenarioResult): ChartMarker[] {
   });
 }
 
-/** The three <svg> charts of one scenario, in CHART_METRICS order. */
+/** The <svg> charts of one scenario, in CHART_METRICS order (chartMetrics). */
 export function scenarioCharts(s: ScenarioResult, idPrefix: string): { metric: ChartMetric; svg: string }[] {
   const xDomain = scenarioXDomain(s);
   const markers = scenarioMarkers(s);
   const bands = s.phases
     .filter((p) => p.fault)
     .map((p) => ({ from: p.start_s, to: p.end_s, label: p.name, title: `${p.name}: ${p.fault ?? ''}` }));
-  return CHART_METRICS.map((metric) => ({
+  return chartMetrics(s).map((metric) => ({
     metric,
     svg: lineChart({
       id: `${idPrefix}-${metric.key}`,

@@ -3,8 +3,8 @@
  * script, nothing fetched (a Content-Security-Policy of default-src 'none'
  * makes that a property of the file, not a promise: a mail client, an
  * air-gapped lab or a CI artifact viewer shows it the same). Same content as
- * the Markdown (the verdict and where bulwark loses first), with the goodput,
- * p99 and 503 charts of each scenario inline instead of as files beside it.
+ * the Markdown (the verdict and where bulwark loses first), with the charts
+ * of each scenario inline instead of as files beside it.
  * All text from the report is escaped; it comes from scenario files and
  * audit findings that may hold `<` or `&`.
  */

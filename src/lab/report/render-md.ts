@@ -9,7 +9,7 @@
  * adjacent lines.
  */
 import type { BenchReport, ScenarioResult, VariantResult } from './types.js';
-import { CHART_METRICS, chartPath, chartStems, hasTimeline } from './render-charts.js';
+import { chartMetrics, chartPath, chartStems, hasTimeline } from './render-charts.js';
 import { VERDICT_LEGEND, cellText, lossReport, verdictOf } from './verdict-table.js';
 import {
   fmtBurn,
@@ -153,7 +153,7 @@ function renderScenario(s: ScenarioResult, stem: string): string {
   } else {
     if (hasTimeline(s)) {
       out.push('### Charts', '');
-      for (const metric of CHART_METRICS)
+      for (const metric of chartMetrics(s))
         out.push(`![${mdText(`${s.scenario}: ${metric.title}`)}](${chartPath(stem, metric.key)})`, '');
     }
     out.push('### Before / after', '');

@@ -39,6 +39,13 @@ export interface TimelinePoint {
   /** 503 answers in this second. */
   rate_503: number;
   timeouts: number;
+  /**
+   * Of the charges *sent* (intended) in this second, the share (%) the SLO
+   * counts good: not 5xx and answered within its latency threshold. By send
+   * second, so a slow answer is charged to the second that suffered it; null
+   * when no charge was sent then. Absent in results from before it existed.
+   */
+  slo_good_pct?: number | null;
   /** p99 of the unrelated reads (GET /charges/:key), when the scenario mixes them in. */
   read_p99_ms?: number | null;
   /** Scraped from /metrics in that second (gateway variants; absent otherwise). */

@@ -33,13 +33,34 @@ function scrapeIn(scrapes: readonly ScrapePoint[], t: number): ScrapePoint | und
   return found;
 }
 
+/** What the SLO share per send second needs: every charge's outcome and the SLO's latency threshold. */
+export interface SloInput {
+  outcomes: readonly Pick<ChargeOutcome, 'status' | 'intended_ms' | 'latency_ms'>[];
+  thresholdMs: number;
+}
+
+/** Per intended-send second: charges sent, and of those the SLO-good ones (not 5xx, within the threshold). */
+function sloBySendSecond(slo: SloInput): Map<number, { sent: number; good: number }> {
+  const by = new Map<number, { sent: number; good: number }>();
+  for (const o of slo.outcomes) {
+    const sec = Math.floor(o.intended_ms / 1000);
+    let c = by.get(sec);
+    if (!c) by.set(sec, (c = { sent: 0, good: 0 }));
+    c.sent++;
+    if (typeof o.status === 'number' && o.status < 500 && o.latency_ms <= slo.thresholdMs) c.good++;
+  }
+  return by;
+}
+
 export function buildTimeline(
   main: readonly SecondStats[],
   scrapes: readonly ScrapePoint[],
   reads?: readonly SecondStats[],
   memory: readonly MemoryPoint[] = [],
+  slo?: SloInput,
 ): TimelinePoint[] {
   const readBy = new Map((reads ?? []).map((s) => [s.second, s]));
+  const sloBy = slo ? sloBySendSecond(slo) : undefined;
   // The last sample inside each second.
   const rssBy = new Map(memory.map((m) => [Math.floor(m.t), m.rssBytes]));
   return main.map((s) => {
@@ -52,6 +73,10 @@ export function buildTimeline(
       timeouts: s.timeouts,
     };
     if (reads) point.read_p99_ms = readBy.get(s.second)?.latency_ms.read?.p99 ?? null;
+    if (sloBy) {
+      const c = sloBy.get(s.second);
+      point.slo_good_pct = c && c.sent > 0 ? round((100 * c.good) / c.sent, 1) : null;
+    }
     const rss = rssBy.get(s.second);
     if (rss !== undefined) point.rss_mib = Math.round((rss / 2 ** 20) * 10) / 10;
     const sc = scrapeIn(scrapes, s.second);

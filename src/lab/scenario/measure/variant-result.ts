@@ -50,6 +50,7 @@ export function variantRun(m: Measurements): VariantRun {
     m.scrapes,
     m.plan.side?.cls === 'read' ? side?.seconds : undefined,
     m.memory,
+    { outcomes: main.outcomes, thresholdMs: main.slo.latency_threshold_ms },
   );
   const burn = computeBurn(
     { total: main.slo.total, good: main.slo.good, durationSeconds: Math.max(0.001, main.slo.duration_seconds) },
