@@ -259,11 +259,15 @@ export class Gateway {
     const timeoutMs = admissionTimeoutMs(head.value, this.settings);
     const shedReason = this.guards.admission.tryAdmit('charge', timeoutMs - (this.clock.epochMs() - arrival));
     // A shed charge is answered now, before its body: uWS parses the rest of
-    // the request (Content-Length or chunked) and drops it, and keeps the
-    // connection. Waiting for a body sent in a later packet made a shed wait
-    // one more turn of a saturated event loop (p99 113-239 ms in the service
-    // under a CPU-bound surge, p50 0.5 ms).
-    if (shedReason !== null) return x.send(this.#shed[shedReason]);
+    // the request and drops it. Waiting for a body sent in a later packet
+    // made a shed wait one more turn of a saturated event loop (p99 113-239
+    // ms in the service under a CPU-bound surge, p50 0.5 ms). The connection
+    // is kept only when the rest is bounded: a Content-Length within
+    // MAX_BODY_BYTES (checked above). A chunked body could run on without a
+    // bound once the request is answered, so it is closed. (A client that
+    // sent Expect: 100-continue has had its 100 from uWS already, measured,
+    // so it sends its body and stays in step.)
+    if (shedReason !== null) return x.send(this.#shed[shedReason], head.value.contentLength === undefined);
     // The slot is held while uWS hands over the body that came with the
     // headers (synchronously, in this same turn of the event loop); a body
     // still incomplete when the turn ends gives it back (#releaseUploaders)

@@ -263,53 +263,61 @@ describe('gateway resilience', () => {
     await stop(t);
   });
 
-  it('a shed charge is answered at its headers, before its body, and the connection stays usable', async () => {
-    // One slot, held by a slow charge: the next charge is shed on concurrency.
+  it('a shed charge is answered at its headers, before its body; the connection is kept only when its body is bounded (Content-Length)', async () => {
+    // One slot, held by a slow charge (5 s): every charge after it is shed on concurrency.
     const { t, admin } = await gateway({
       CONCURRENCY_LIMIT: 'static',
       CONCURRENCY_LIMIT_MIN: '1',
       CONCURRENCY_LIMIT_STATIC: '1',
       SHEDDING: 'false',
-      PROVIDER_TIMEOUT_MS: '4000',
+      PROVIDER_TIMEOUT_MS: '8000',
     });
-    await setFaults(h.sim.providerUrl, { latencyMs: 1500 });
+    await setFaults(h.sim.providerUrl, { latencyMs: 5000 });
     try {
-      const holder = charge(t, 'holds-the-slot', 5000);
+      const holder = charge(t, 'holds-the-slot', 10_000);
       await until('the slot is held', async () => (await state(admin)).admission.inFlight === 1, 3000);
       const port = Number(new URL(t.url).port);
       const body = JSON.stringify({ amount: 1000, currency: 'USD', source: 'tok_visa' });
-      const framings = {
-        'content-length': { header: `Content-Length: ${body.length}`, rest: body },
+      const cases = {
+        // A declared length: the rest is dropped and the connection serves the next request.
+        'content-length': { header: `Content-Length: ${body.length}`, rest: body, kept: true },
+        // No bound on what follows: closed after the 503.
         chunked: {
           header: 'Transfer-Encoding: chunked',
           rest: `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+          kept: false,
         },
       };
-      for (const [name, f] of Object.entries(framings)) {
+      for (const [name, c] of Object.entries(cases)) {
         const conn = await RawConnection.open(port);
         try {
           await conn.write(
             `POST /charge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
-              `Idempotency-Key: shed-early-${name}\r\n${f.header}\r\n\r\n`,
+              `Idempotency-Key: shed-early-${name}\r\n${c.header}\r\n\r\n`,
           );
           // Not one byte of the body is sent yet: the 503 must not wait for it.
-          const shed = await conn.readResponse(1000);
+          const shed = await conn.readResponse(3000);
           assert.equal(shed?.status, 503, `${name}: shed at the headers`);
           assert.equal((shed?.body as { code?: string }).code, 'overloaded');
-          // The body that follows is dropped, not read as a request, and the connection is kept.
-          await conn.write(f.rest);
-          await conn.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
-          const next = await conn.readResponse(3000);
-          assert.equal(next?.status, 200, `${name}: the next request on the connection is served`);
-          assert.equal(conn.closed, false, `${name}: the connection stays open`);
+          if (c.kept) {
+            // The body that follows is dropped, not read as a request.
+            await conn.write(c.rest);
+            await conn.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+            const next = await conn.readResponse(3000);
+            assert.equal(next?.status, 200, `${name}: the next request on the connection is served`);
+            assert.equal(conn.closed, false, `${name}: the connection stays open`);
+          } else {
+            assert.equal(shed?.headers.connection?.toLowerCase(), 'close', `${name}: the 503 says Connection: close`);
+            assert.ok(await conn.waitClosed(3000), `${name}: the gateway closes the connection`);
+          }
         } finally {
           conn.destroy();
         }
       }
-      assert.equal((await state(admin)).admission.shed.concurrency, 2);
+      assert.equal((await state(admin)).admission.shed.concurrency, Object.keys(cases).length);
       assert.equal((await holder).status, 201);
       // (Read once the slot is free: a read takes a slot too.)
-      for (const name of Object.keys(framings))
+      for (const name of Object.keys(cases))
         assert.equal(
           (await call(t.url, 'GET', `/charges/shed-early-${name}`)).status,
           404,

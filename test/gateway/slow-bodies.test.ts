@@ -7,7 +7,8 @@
  *
  * Held for the gateway and the Fastify baseline: ≥ 99 % of the ordinary
  * charges get 201; every trickling request gets 408 request_timeout within
- * BODY_TIMEOUT_MS plus a grace, and stores nothing; afterwards (gateway) no
+ * BODY_TIMEOUT_MS plus a grace (or, gateway, a 503 shed at its headers
+ * before that), and stores nothing; afterwards (gateway) no
  * admission slot and no open request is left. Bounded (the attack lasts
  * until 100 ordinary charges were sent, 3-40 s), on loopback, and it stops
  * by itself.
@@ -149,7 +150,18 @@ for (const kind of ['gateway', 'baseline'] as TargetKind[]) {
         );
         assert.ok(ok / ordinary.length >= 0.99, `≥ 99 % of ordinary charges succeed: ${JSON.stringify(figures)}`);
         assert.ok(trickled.length >= TRICKLERS, `every trickler was answered at least once: ${trickled.length}`);
+        // The gateway may shed a trickler at its headers (its loop lags under
+        // 300 sockets on two shared cores): a 503 at once, before the body
+        // timer, holding nothing. The body timer must still be what ends the
+        // rest, at least once per trickler.
+        const timedOut = trickled.filter((t) => t.status === 408).length;
+        assert.ok(timedOut >= TRICKLERS, `the body timer answered ≥ ${TRICKLERS}: ${JSON.stringify(figures)}`);
         for (const t of trickled) {
+          if (kind === 'gateway' && t.status === 503) {
+            assert.equal(t.code, 'overloaded', `a shed trickler: ${JSON.stringify(t)}`);
+            assert.ok(t.ms < BODY_TIMEOUT_MS, `shed before its body timer: ${Math.round(t.ms)} ms`);
+            continue;
+          }
           assert.equal(t.status, 408, `a trickling body gets 408: ${JSON.stringify(t)}`);
           assert.equal(t.code, 'request_timeout');
           assert.ok(t.ms >= BODY_TIMEOUT_MS - 50, `not before BODY_TIMEOUT_MS: ${Math.round(t.ms)} ms`);

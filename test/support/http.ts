@@ -258,9 +258,10 @@ function parseResponse(buf: Buffer, closed: boolean): { response: RawResponse; b
       const size = parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
       if (Number.isNaN(size)) return undefined;
       if (size === 0) {
-        // The last chunk, then no trailers: the empty line.
-        if (rest.length < lineEnd + 4) return undefined;
-        rest = rest.subarray(lineEnd + 4);
+        // The last chunk, then any trailer lines, then the empty line.
+        const end = rest.indexOf('\r\n\r\n', lineEnd);
+        if (end === -1) return undefined;
+        rest = rest.subarray(end + 4);
         break;
       }
       if (rest.length < lineEnd + 2 + size + 2) return undefined;

@@ -9,6 +9,19 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { ChargeOutcome } from './types.js';
 
+/**
+ * The SLO's rule for one charge (the load report's `slo.good` and the
+ * timeline's per-second share both use it): answered, not 5xx, and within
+ * the latency threshold of its intended send time.
+ */
+export function sloGood(
+  status: number | 'timeout' | 'error' | undefined,
+  latencyMs: number,
+  thresholdMs: number,
+): boolean {
+  return typeof status === 'number' && status < 500 && latencyMs <= thresholdMs;
+}
+
 export class OutcomeLog {
   readonly #byN = new Map<number, ChargeOutcome>();
 

@@ -15,7 +15,7 @@ import { systemClock } from '../../lib/clock.js';
 import { seededRandom } from '../../lib/random.js';
 import { LoadClient, type AttemptResult } from './client.js';
 import { resolveLoadOptions, type LoadInput } from './options.js';
-import { OutcomeLog } from './outcomes.js';
+import { OutcomeLog, sloGood } from './outcomes.js';
 import { isFinal, RequestPlanner, type PlannedRequest } from './requests.js';
 import { retryPolicy, type AttemptOutcome } from './retry.js';
 import { Arrivals, isBehind, pace, profile, realSleep } from './schedule.js';
@@ -83,7 +83,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
   let abandoned = 0;
   let closing = false;
   let sloTotal = 0;
-  let sloGood = 0;
+  let sloGoodCount = 0;
   let failure: unknown;
   const requests: Promise<void>[] = [];
   const backoffs = new Set<() => void>();
@@ -159,7 +159,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
     if (cut) abandoned++;
     if (req.cls !== 'charge' || req.key === undefined || req.n === undefined) return;
     sloTotal++;
-    if (status !== undefined && status < 500 && latencyMs <= o.sloLatencyMs) sloGood++;
+    if (sloGood(status, latencyMs, o.sloLatencyMs)) sloGoodCount++;
     if (final) planner.noteCreated(req.key);
     outcomes.set(req.n, {
       key: req.key,
@@ -268,7 +268,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
     slo: {
       route: '/charge',
       total: sloTotal,
-      good: sloGood,
+      good: sloGoodCount,
       duration_seconds: durationSeconds,
       latency_threshold_ms: o.sloLatencyMs,
     },

@@ -14,6 +14,8 @@ export interface ChartMetric {
   yLabel: string;
   yScale: YScaleKind;
   pick: (p: TimelinePoint) => number | null;
+  /** Charted only when some variant measured it (results from before it existed have none). */
+  optional?: boolean;
 }
 
 export const CHART_METRICS: readonly ChartMetric[] = [
@@ -28,12 +30,13 @@ export const CHART_METRICS: readonly ChartMetric[] = [
     yLabel: 'SLO good %',
     yScale: 'linear',
     pick: (p) => p.slo_good_pct ?? null,
+    optional: true,
   },
 ];
 
-/** The metrics charted for a scenario: those some variant measured (results from before the SLO share existed have none). */
+/** The metrics charted for a scenario: every one but an optional one no variant measured. */
 export function chartMetrics(s: ScenarioResult): readonly ChartMetric[] {
-  return CHART_METRICS.filter((m) => s.variants.some((v) => v.timeline.some((p) => m.pick(p) !== null)));
+  return CHART_METRICS.filter((m) => !m.optional || s.variants.some((v) => v.timeline.some((p) => m.pick(p) !== null)));
 }
 
 /** The x range every chart of a scenario shares: 0 to the last second, phase end or event. */

@@ -9,6 +9,7 @@
  * when its answer (or its timeout) lands in the recovery; this is the honest
  * split when latencies reach the deadline.
  */
+import { sloGood } from '../../load/outcomes.js';
 import type { ChargeOutcome, LoadResult, SecondStats } from '../../load/types.js';
 import type { Phase, PhaseTotals, TimelinePoint, VariantResult } from '../../report/types.js';
 import type { MemoryPoint } from './proc-stats.js';
@@ -47,7 +48,7 @@ function sloBySendSecond(slo: SloInput): Map<number, { sent: number; good: numbe
     let c = by.get(sec);
     if (!c) by.set(sec, (c = { sent: 0, good: 0 }));
     c.sent++;
-    if (typeof o.status === 'number' && o.status < 500 && o.latency_ms <= slo.thresholdMs) c.good++;
+    if (sloGood(o.status, o.latency_ms, slo.thresholdMs)) c.good++;
   }
   return by;
 }
