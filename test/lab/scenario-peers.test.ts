@@ -21,6 +21,7 @@ import {
   haproxyConfigFor,
   ReplicaPair,
   replicaShare,
+  replicaWorkers,
 } from '../../src/lab/scenario/run/replica-pair.js';
 import { LAB_SERVICE_DEFAULTS } from '../../src/lab/scenario/run/run-variant.js';
 import { ServiceUnderTest } from '../../src/lab/scenario/run/service.js';
@@ -71,6 +72,17 @@ void describe('lab peers: configuration', () => {
       assert.ok(n * Number(s.PROVIDER_CONNECTIONS) >= 64, 'the provider connections are all handed out');
     }
     assert.equal(replicaShare({ DB_POOL_MAX: '30' }, 4).DB_POOL_MAX, '7');
+  });
+
+  void it('gateway replicas on one machine hold their core share of worker threads, at least one each', () => {
+    for (const cores of [1, 2, 3, 4, 8])
+      for (const n of [1, 2, 3, 4, 16]) {
+        const w = Number(replicaWorkers(cores, n));
+        assert.ok(Number.isInteger(w) && w >= 1, `cores=${cores} n=${n}: ${w}`);
+        assert.ok(n * w <= Math.max(cores, n), `cores=${cores} n=${n}: ${n} × ${w} workers`);
+      }
+    assert.equal(replicaWorkers(2, 2), '1');
+    assert.equal(replicaWorkers(8, 2), '4');
   });
 
   void it('n servers: the shipped file for two, otherwise a copy whose server lines are the only change', async () => {

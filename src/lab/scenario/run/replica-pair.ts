@@ -29,6 +29,8 @@ import { descendantsOf, ServiceUnderTest, type Drain } from './service.js';
 const HAPROXY_CFG = fileURLToPath(new URL('../../../../../deploy/haproxy/haproxy.cfg', import.meta.url));
 
 const SHIPPED_SERVERS = ['gw-a', 'gw-b'] as const;
+/** Replicas of the pair topology: the shipped file's servers. */
+export const PAIR_REPLICAS = SHIPPED_SERVERS.length;
 
 /**
  * HAProxy's per-server limit and queue timeout for Fastify replicas (the
@@ -56,6 +58,18 @@ export function replicaShare(env: Readonly<Record<string, string>>, n: number): 
     ),
     FX_CONNECTIONS: String(Math.max(1, Math.ceil(total('FX_CONNECTIONS', baselineSpecs.fxConnections) / n))),
   };
+}
+/**
+ * A gateway replica's worker threads when `n` replicas share `cores`: its
+ * core share, at least one, as an operator sizes a replica to its CPU limit
+ * (deploy/k8s gives a pod one CPU and one worker). Unsized, two replicas on
+ * two cores run six threads (two front threads, four workers) against two
+ * Fastify processes' two, and pay for the oversubscription in latency: in
+ * the quick rolling-restart, alternated, SLO good was 84-87 % with two
+ * workers per replica and 91 % with one (docs/mechanisms.md).
+ */
+export function replicaWorkers(cores: number, n: number): string {
+  return String(Math.max(1, Math.floor(cores / n)));
 }
 const SERVER_LINE = /^\s*server gw-[ab] .*\n/gm;
 
