@@ -191,10 +191,17 @@ export class Admission {
     if (cls === 'charge') this.chargesInFlight--;
   }
 
-  /** An admitted request finished after startedAt (clock.now() ms); dropped = it timed out or was refused downstream. */
+  /**
+   * An admitted request finished after startedAt (clock.now() ms); dropped =
+   * it timed out or was refused downstream. Only charges teach the limit: it
+   * compares answer times with their own baseline, and a read (Postgres,
+   * ~2 ms) beside a charge (the provider, 100-300 ms) made every run of
+   * charges among the reads look like queueing. A healthy 300 charges/s with
+   * 900 reads/s cut the limit to its floor and shed most charges. Reads and
+   * quotes still count in flight against it and have their class shares.
+   */
   done(cls: RequestClass, startedAt: number, dropped: boolean): void {
-    const rtt = this.clock.now() - startedAt;
-    this.limit.onSample(rtt, this.inFlight, dropped);
+    if (cls === 'charge') this.limit.onSample(this.clock.now() - startedAt, this.inFlight, dropped);
     this.inFlight--;
     if (cls === 'charge') this.chargesInFlight--;
   }

@@ -129,3 +129,53 @@ describe('slow start', () => {
     }
   });
 });
+
+// The adaptive limit compares answer times with their own baseline, so it
+// must learn from one kind of work. A read answers from Postgres in ~2 ms, a
+// charge waits 100-300 ms for the provider: fed both, every run of charges
+// among the reads looked like queueing, and a healthy mix of 300 charges/s
+// and 900 reads/s cut the limit to 16 and shed most charges (measured with
+// `bulwark load --mix charge=1,read=3 --rate 1200` against a 100-300 ms provider).
+describe('adaptive limit under a mix of reads and charges', () => {
+  /** `readsPerMs` reads and 0.3 charges per ms, for `seconds`; the limit starts at 100, where 60 charges in flight move it. */
+  function simulate(seconds: number, readsPerMs: number): Admission {
+    const clock = new ManualClock();
+    const random = seededRandom(3);
+    const a = new Admission(
+      { ...settings, limit: 'adaptive', staticLimit: 100, minLimit: 16, maxLimit: 2048 },
+      calmLoop,
+      () => 0,
+      random,
+      clock,
+    );
+    const ends: { at: number; cls: 'charge' | 'read'; start: number }[] = [];
+    for (let ms = 0; ms < seconds * 1000; ms++) {
+      // Per millisecond: 0.3 charges and 0.9 reads on average.
+      const arrivals: ('charge' | 'read')[] = [];
+      if (random() < 0.3) arrivals.push('charge');
+      if (random() < readsPerMs) arrivals.push('read');
+      for (const cls of arrivals) {
+        if (a.tryAdmit(cls, 1000) !== null) continue;
+        const took = cls === 'charge' ? 100 + 200 * random() : 1 + 2 * random();
+        ends.push({ at: ms + took, cls, start: ms });
+      }
+      clock.advance(1);
+      for (let i = ends.length - 1; i >= 0; i--) {
+        const e = ends[i]!;
+        if (e.at > ms + 1) continue;
+        a.done(e.cls, e.start, false);
+        ends.splice(i, 1);
+      }
+    }
+    return a;
+  }
+
+  for (const readsPerMs of [0, 0.9]) {
+    test(`${readsPerMs * 1000} reads/s beside 300 charges/s: nothing shed, the limit above what the charges need`, () => {
+      const a = simulate(20, readsPerMs);
+      assert.equal(a.shed.concurrency, 0, `shed on the limit: ${a.shed.concurrency}`);
+      // 300 charges/s × 0.2 s = 60 in flight on average, ~90 at a peak.
+      assert.ok(a.limit.current >= 128, `limit ${a.limit.current}`);
+    });
+  }
+});
