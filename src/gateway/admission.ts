@@ -196,9 +196,11 @@ export class Admission {
    * it timed out or was refused downstream. Only charges teach the limit: it
    * compares answer times with their own baseline, and a read (Postgres,
    * ~2 ms) beside a charge (the provider, 100-300 ms) made every run of
-   * charges among the reads look like queueing. A healthy 300 charges/s with
-   * 900 reads/s cut the limit to its floor and shed most charges. Reads and
-   * quotes still count in flight against it and have their class shares.
+   * charges among the reads look like queueing: modelled, 300 charges/s
+   * beside 900 reads/s shed 2 800 charges in 20 s with nothing wrong
+   * (test/gateway/admission.test.ts). Reads and quotes still count in flight
+   * against the limit and keep their class shares; traffic of reads or
+   * quotes alone leaves the limit where it is.
    */
   done(cls: RequestClass, startedAt: number, dropped: boolean): void {
     if (cls === 'charge') this.limit.onSample(this.clock.now() - startedAt, this.inFlight, dropped);

@@ -22,6 +22,7 @@ import {
   ReplicaPair,
   replicaShare,
   replicaWorkers,
+  pairEnv,
 } from '../../src/lab/scenario/run/replica-pair.js';
 import { LAB_SERVICE_DEFAULTS } from '../../src/lab/scenario/run/run-variant.js';
 import { ServiceUnderTest } from '../../src/lab/scenario/run/service.js';
@@ -77,12 +78,27 @@ void describe('lab peers: configuration', () => {
   void it('gateway replicas on one machine hold their core share of worker threads, at least one each', () => {
     for (const cores of [1, 2, 3, 4, 8])
       for (const n of [1, 2, 3, 4, 16]) {
-        const w = Number(replicaWorkers(cores, n));
+        const w = replicaWorkers(cores, n);
         assert.ok(Number.isInteger(w) && w >= 1, `cores=${cores} n=${n}: ${w}`);
         assert.ok(n * w <= Math.max(cores, n), `cores=${cores} n=${n}: ${n} × ${w} workers`);
       }
-    assert.equal(replicaWorkers(2, 2), '1');
-    assert.equal(replicaWorkers(8, 2), '4');
+    assert.equal(replicaWorkers(2, 2), 1);
+    assert.equal(replicaWorkers(8, 2), 4);
+  });
+
+  void it("a pair's gateway replicas are sized unless WORKERS is given; Fastify replicas never are", () => {
+    const env = { SHUTDOWN_DELAY_MS: '2000' };
+    assert.deepEqual(pairEnv('gateway', env, {}, 2), { ...env, WORKERS: '1' });
+    assert.equal(pairEnv('gateway-off', env, {}, 8).WORKERS, '4');
+    assert.equal(pairEnv('gateway', env, { WORKERS: '' }, 2).WORKERS, '1', 'an empty WORKERS is unset');
+    assert.equal(pairEnv('gateway', { ...env, WORKERS: '3' }, {}, 2).WORKERS, '3', 'the plan wins');
+    assert.equal(pairEnv('gateway', env, { WORKERS: '3' }, 2).WORKERS, undefined, "the caller's own reaches the child");
+    assert.deepEqual(pairEnv('baseline', env, {}, 2), env);
+    // Never more workers than Postgres connections: start-up refuses DB_POOL_MAX < WORKERS.
+    assert.equal(pairEnv('gateway', env, {}, 64).WORKERS, '16', 'the default DB_POOL_MAX of 16');
+    assert.equal(pairEnv('gateway', { ...env, DB_POOL_MAX: '2' }, {}, 8).WORKERS, '2');
+    assert.equal(pairEnv('gateway', env, { DB_POOL_MAX: '3' }, 8).WORKERS, '3');
+    assert.equal(pairEnv('gateway', env, {}, 1024).WORKERS, '16');
   });
 
   void it('n servers: the shipped file for two, otherwise a copy whose server lines are the only change', async () => {

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { baselineSpecs } from '../../../config/service.js';
+import { baselineSpecs, gatewaySpecs } from '../../../config/service.js';
 import type { VariantName } from '../../report/types.js';
 import type { Child } from './child.js';
 import { freePort } from './environment.js';
@@ -68,8 +68,30 @@ export function replicaShare(env: Readonly<Record<string, string>>, n: number): 
  * the quick rolling-restart, alternated, SLO good was 84-87 % with two
  * workers per replica and 91 % with one (docs/mechanisms.md).
  */
-export function replicaWorkers(cores: number, n: number): string {
-  return String(Math.max(1, Math.floor(cores / n)));
+export function replicaWorkers(cores: number, n: number): number {
+  return Math.max(1, Math.floor(cores / n));
+}
+
+/**
+ * A replica's environment in the pair topology. A gateway replica runs
+ * replicaWorkers(cores, PAIR_REPLICAS) worker threads, no more than its
+ * DB_POOL_MAX (each worker needs a connection of its own, or start-up
+ * refuses), unless WORKERS is set, by the plan
+ * (`env`) or by the caller's environment; an empty value counts as unset.
+ * A Fastify replica is one process: its environment is `env` as it is.
+ */
+export function pairEnv(
+  variant: VariantName,
+  env: Readonly<Record<string, string>>,
+  callerEnv: Readonly<Record<string, string | undefined>>,
+  cores: number,
+): Record<string, string> {
+  const given = (v: string | undefined) => v !== undefined && v !== '';
+  if ((variant !== 'gateway' && variant !== 'gateway-off') || given(env.WORKERS) || given(callerEnv.WORKERS))
+    return { ...env };
+  const pool = Number(env.DB_POOL_MAX || callerEnv.DB_POOL_MAX || gatewaySpecs.dbPoolMax.default);
+  const workers = replicaWorkers(cores, PAIR_REPLICAS);
+  return { ...env, WORKERS: String(Number.isSafeInteger(pool) && pool >= 1 ? Math.min(workers, pool) : workers) };
 }
 const SERVER_LINE = /^\s*server gw-[ab] .*\n/gm;
 

@@ -16,7 +16,7 @@ import type { ActionHandles, ActionReport, ScenarioPlan, SideLoad, VariantRun } 
 import type { Environment } from './environment.js';
 import { MemorySampler } from '../measure/proc-stats.js';
 import { Scraper } from '../measure/scrape.js';
-import { FASTIFY_LB_ENV, PAIR_REPLICAS, ReplicaPair, replicaShare, replicaWorkers } from './replica-pair.js';
+import { FASTIFY_LB_ENV, pairEnv, ReplicaPair, replicaShare } from './replica-pair.js';
 import { ServiceUnderTest, type Drain } from './service.js';
 import { deployEventsOf, variantRun } from '../measure/variant-result.js';
 
@@ -202,15 +202,9 @@ async function startService(
       lbEnv: FASTIFY_LB_ENV,
     });
   }
-  if (plan.topology !== 'pair') return ServiceUnderTest.start({ variant, env, log });
-  // A WORKERS set by the plan or the caller's environment wins over the core share.
-  const sized =
-    (variant === 'gateway' || variant === 'gateway-off') && (env.WORKERS ?? process.env.WORKERS) === undefined;
-  return ReplicaPair.start({
-    variant,
-    env: sized ? { ...env, WORKERS: replicaWorkers(availableParallelism(), PAIR_REPLICAS) } : env,
-    log,
-  });
+  return plan.topology === 'pair'
+    ? ReplicaPair.start({ variant, env: pairEnv(variant, env, process.env, availableParallelism()), log })
+    : ServiceUnderTest.start({ variant, env, log });
 }
 
 async function prewarm(o: VariantOptions, url: string): Promise<void> {

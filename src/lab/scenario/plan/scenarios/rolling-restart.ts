@@ -2,9 +2,9 @@
  * rolling-restart: two replicas behind HAProxy (the repository's
  * deploy/haproxy/haproxy.cfg) on one Postgres, restarted one at a time under
  * load, as an orchestrator rolls a deploy. A gateway replica gets its share
- * of the cores in worker threads (one each here), as a pod is sized to its
- * CPU limit; a Fastify replica is one process. Each replica runs with
- * SHUTDOWN_DELAY_MS, so it fails /ready while still serving and HAProxy
+ * of the cores in worker threads (cores ÷ 2, at least one: pairEnv), as a
+ * pod is sized to its CPU limit; a Fastify replica is one process. Each
+ * replica runs with SHUTDOWN_DELAY_MS, so it fails /ready while still serving and HAProxy
  * takes it out of rotation before it stops accepting; the other replica
  * carries the load meanwhile. Clients use capped retries, as real clients of
  * a payment API do. The audit must find nothing lost or duplicated, every
