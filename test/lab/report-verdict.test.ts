@@ -239,6 +239,35 @@ describe('verdict table and where bulwark loses', () => {
     );
   });
 
+  it('says what the losing charges met: the client side and what the service refused, in plain words', () => {
+    const r = structuredClone(oneLoss);
+    const gw = r.scenarios[1]!.variants.find((v) => v.variant === 'gateway')!;
+    gw.not_good = {
+      threshold_ms: 300,
+      failed_5xx: 1_800,
+      timeout: 40,
+      error: 150,
+      slow: 600,
+      slow_after_retry: 450,
+      shed: { concurrency: 900, event_loop: 0, deadline: 12, downstream: 5_200 },
+      bulkhead_refusals: 300,
+    };
+    const words = section(renderMarkdown(r), 'Where bulwark loses');
+    assert.match(
+      words,
+      /In deploy, .*10\.9 points more\)\. Of bulwark's 10,000 charges, 2,590 were not good: 1,800 ended in a 5xx, 40 got no answer in time, 150 ended in a connection error, 600 were answered over 300 ms \(450 of them on a retry\)\. The service shed 6,112 attempts at admission \(5,200 on the provider bulkhead's expected wait, 900 on the concurrency limit, 12 on deadlines it could not meet\) and its provider bulkhead refused 300 after a wait\./,
+    );
+    assert.doesNotMatch(words, /event-loop/, 'a reason that shed nothing is left out');
+    // A peer without /metrics: the client side only.
+    delete gw.not_good.shed;
+    delete gw.not_good.bulkhead_refusals;
+    const clientOnly = lossReport(verdictOf(r)).items.join('\n');
+    assert.match(clientOnly, /2,590 were not good: .*on a retry\)\.$/);
+    assert.doesNotMatch(clientOnly, /shed/);
+    // A report written before it was recorded: the loss alone, as before.
+    assert.doesNotMatch(lossReport(verdictOf(oneLoss)).items.join('\n'), /were not good/);
+  });
+
   it('a report without the gateway still says something', () => {
     const r = report([scenario('capacity', [{ id: 'baseline', good: 0.9, goodput: 900 }])]);
     assert.match(section(renderMarkdown(r), 'Where bulwark loses'), /nothing to compare/);

@@ -48,6 +48,11 @@ test('a /metrics text reduces to breaker states, gauges and summed counters', ()
   assert.equal(snap.admissionLimit, 48);
   assert.equal(snap.inFlight, 12);
   assert.equal(snap.counters.shed, 35);
+  assert.deepEqual(
+    [snap.counters.shed_concurrency, snap.counters.shed_deadline, snap.counters.shed_downstream],
+    [30, 5, 0],
+    'and by reason',
+  );
   assert.equal(snap.counters.bulkhead_rejections_provider, 5);
   assert.equal(snap.counters.bulkhead_rejections_fx, 7);
   assert.equal(snap.counters.db_acquire_timeouts, 4);

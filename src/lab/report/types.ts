@@ -102,6 +102,34 @@ export interface SloBurn {
   burn_rate: number;
 }
 
+/**
+ * What became of the charges that were not SLO-good, so a loss can be read
+ * without the raw data: what the client was finally told, and (the gateway
+ * only) what the service refused on the way.
+ */
+export interface NotGood {
+  /** The SLO latency threshold the charges were held to, ms. */
+  threshold_ms: number;
+  /** Final answer 5xx (a 503 shed or refusal, a 504, a 500). */
+  failed_5xx: number;
+  /** No answer within the client's deadline and grace. */
+  timeout: number;
+  /** A connection error (refused, reset), e.g. while a process restarts. */
+  error: number;
+  /** Answered below 500, but over the SLO latency threshold. */
+  slow: number;
+  /** Of `slow`, the ones answered on a second or later attempt (a refusal, then a retry). */
+  slow_after_retry: number;
+  /**
+   * From the service's /metrics over the run, the gateway only: attempts it
+   * shed at admission, by reason, and the ones its provider bulkhead refused
+   * after they waited. Attempts, not charges: a charge retried after a
+   * refusal counts once per refusal.
+   */
+  shed?: { concurrency: number; event_loop: number; deadline: number; downstream: number };
+  bulkhead_refusals?: number;
+}
+
 export interface VariantResult {
   variant: VariantName;
   label: string;
@@ -110,6 +138,8 @@ export interface VariantResult {
   totals: PhaseTotals & { offered: number; goodput: number; p999_ms: number | null };
   audit: Audit;
   slo: SloBurn;
+  /** Absent in reports written before it was recorded. */
+  not_good?: NotGood;
   events: RunEvent[];
   /** Drain durations logged by the service (deploy scenarios), seconds. */
   drains?: { duration_s: number; abandoned: number }[];

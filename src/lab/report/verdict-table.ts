@@ -11,8 +11,8 @@
  * Variants are whatever the report holds, in order of first appearance with
  * the gateway first; nothing here names a peer.
  */
-import type { BenchReport, VariantResult } from './types.js';
-import { fmtPerSecond, variantLabel } from './render-format.js';
+import type { BenchReport, NotGood, VariantResult } from './types.js';
+import { fmtCount, fmtPerSecond, variantLabel } from './render-format.js';
 
 export const GATEWAY = 'gateway';
 
@@ -31,6 +31,8 @@ export interface VerdictRow {
   cells: Record<string, VerdictCell>;
   /** Variant ids holding the best value of each metric (ties share it). */
   best: Record<VerdictMetric, string[]>;
+  /** The gateway's charges that were not SLO-good, and of how many (absent in older reports). */
+  gatewayNotGood?: { of: number; notGood: NotGood };
 }
 
 /** A peer ahead of the gateway (margin > 0) or, for `closest`, the smallest lead the gateway held (margin <= 0). */
@@ -87,7 +89,13 @@ export function verdictOf(report: BenchReport): Verdict {
       const top = Math.max(...vals.map(([, x]) => x));
       return vals.filter(([, x]) => x === top).map(([id]) => id);
     };
-    return { scenario: s.scenario, cells, best: { good: best('good'), goodput: best('goodput') } };
+    const gw = s.variants.find((v) => v.variant === GATEWAY);
+    return {
+      scenario: s.scenario,
+      cells,
+      best: { good: best('good'), goodput: best('goodput') },
+      ...(gw?.not_good ? { gatewayNotGood: { of: gw.slo.total, notGood: gw.not_good } } : {}),
+    };
   });
 
   const all: Comparison[] = [];
@@ -177,7 +185,9 @@ function lossSentences(v: Verdict): string[] {
         const parts = [...peers.values()]
           .sort((a, b) => worst(b) - worst(a))
           .map((cs) => `${cs[0]!.peerLabel} is ahead on ${cs.map(metricText).join(' and ')}`);
-        return `In ${scenario}, ${parts.join('; ')}.`;
+        const row = v.rows.find((r) => r.scenario === scenario);
+        const why = row?.gatewayNotGood ? ` ${notGoodText(row.gatewayNotGood.of, row.gatewayNotGood.notGood)}` : '';
+        return `In ${scenario}, ${parts.join('; ')}.${why}`;
       }),
     ];
   }
@@ -188,4 +198,44 @@ function lossSentences(v: Verdict): string[] {
     ];
   }
   return ['No scenario ran bulwark (mechanisms on) next to a peer, so there is nothing to compare.'];
+}
+
+const SHED_WORDS: Record<keyof NonNullable<NotGood['shed']>, string> = {
+  concurrency: 'the concurrency limit',
+  event_loop: 'event-loop pressure',
+  deadline: 'deadlines it could not meet',
+  downstream: "the provider bulkhead's expected wait",
+};
+
+/**
+ * What bulwark's charges that were not good met, in one sentence: the
+ * client's side (5xx, no answer, connection errors, slow answers and how
+ * many of those came on a retry), then what the service refused on the way.
+ */
+export function notGoodText(of: number, n: NotGood): string {
+  const notGood = n.failed_5xx + n.timeout + n.error + n.slow;
+  if (notGood === 0) return `Every one of bulwark's ${fmtCount(of)} charges was good.`;
+  const parts: string[] = [];
+  if (n.failed_5xx > 0) parts.push(`${fmtCount(n.failed_5xx)} ended in a 5xx`);
+  if (n.timeout > 0) parts.push(`${fmtCount(n.timeout)} got no answer in time`);
+  if (n.error > 0) parts.push(`${fmtCount(n.error)} ended in a connection error`);
+  if (n.slow > 0)
+    parts.push(
+      `${fmtCount(n.slow)} were answered over ${fmtCount(n.threshold_ms)} ms` +
+        (n.slow_after_retry > 0 ? ` (${fmtCount(n.slow_after_retry)} of them on a retry)` : ''),
+    );
+  let text = `Of bulwark's ${fmtCount(of)} charges, ${fmtCount(notGood)} were not good: ${parts.join(', ')}.`;
+  if (n.shed) {
+    const reasons = (Object.entries(n.shed) as [string, number][])
+      .filter(([, k]) => k > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([r, k]) => `${fmtCount(k)} on ${SHED_WORDS[r as keyof typeof SHED_WORDS]}`);
+    const shed = Object.values(n.shed).reduce((a, k) => a + k, 0);
+    const refused = n.bulkhead_refusals ?? 0;
+    text +=
+      ` The service shed ${fmtCount(shed)} attempts at admission` +
+      (reasons.length > 0 ? ` (${reasons.join(', ')})` : '') +
+      ` and its provider bulkhead refused ${fmtCount(refused)} after a wait.`;
+  }
+  return text;
 }

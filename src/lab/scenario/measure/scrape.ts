@@ -36,6 +36,10 @@ export function parsePrometheus(text: string): PromSample[] {
 /** The counters the lab turns into per-second rates. */
 export const COUNTERS = [
   'shed',
+  'shed_concurrency',
+  'shed_event_loop',
+  'shed_deadline',
+  'shed_downstream',
   'bulkhead_rejections_provider',
   'bulkhead_rejections_fx',
   'db_acquire_timeouts',
@@ -81,9 +85,13 @@ export function snapshotOf(samples: readonly PromSample[]): MetricsSnapshot {
       case 'process_start_time_seconds':
         snap.uptimeS = Math.max(0, Date.now() / 1000 - s.value);
         break;
-      case 'bulwark_shed_total':
+      case 'bulwark_shed_total': {
         counters.shed += s.value;
+        const reason = s.labels.reason;
+        if (reason === 'concurrency' || reason === 'event_loop' || reason === 'deadline' || reason === 'downstream')
+          counters[`shed_${reason}`] += s.value;
         break;
+      }
       case 'bulwark_bulkhead_rejections_total':
         if (d === 'provider') counters.bulkhead_rejections_provider += s.value;
         else if (d === 'fx') counters.bulkhead_rejections_fx += s.value;

@@ -17,6 +17,7 @@ import {
 import type { LogLine } from '../run/child.js';
 import type { ScenarioPlan, VariantRun } from '../plan/definition.js';
 import { breakerEvents, scrapedBreakerEvents } from './events.js';
+import { notGoodOf } from './not-good.js';
 import type { MemoryPoint } from './proc-stats.js';
 import type { ScrapePoint } from './scrape.js';
 import type { Drain } from '../run/service.js';
@@ -74,6 +75,7 @@ export function variantRun(m: Measurements): VariantRun {
       error_ratio: round(burn.errorRatio, 6),
       burn_rate: round(burn.burnRate, 3),
     },
+    not_good: notGoodOf(main.outcomes, main.slo.latency_threshold_ms, m.scrapes),
     events,
     ...(m.drains.length > 0
       ? { drains: m.drains.map((d) => ({ duration_s: d.duration_s, abandoned: d.abandoned })) }
