@@ -14,7 +14,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderHtml, renderMarkdown } from '../../src/lab/report/render.js';
-import { lossReport, verdictOf } from '../../src/lab/report/verdict-table.js';
+import { lossReport, notGoodText, verdictOf } from '../../src/lab/report/verdict-table.js';
 import type { BenchReport, ScenarioResult, VariantName, VariantResult } from '../../src/lab/report/types.js';
 import { writeReport } from '../../src/lab/scenario/write/report-files.js';
 import { fixtureReport } from './fixtures/report-fixture.js';
@@ -255,7 +255,7 @@ describe('verdict table and where bulwark loses', () => {
     const words = section(renderMarkdown(r), 'Where bulwark loses');
     assert.match(
       words,
-      /In deploy, .*10\.9 points more\)\. Of bulwark's 10,000 charges, 2,590 were not good: 1,800 ended in a 5xx, 40 got no answer in time, 150 ended in a connection error, 600 were answered over 300 ms \(450 of them on a retry\)\. The service shed 6,112 attempts at admission \(5,200 on the provider bulkhead's expected wait, 900 on the concurrency limit, 12 on deadlines it could not meet\) and its provider bulkhead refused 300 after a wait\./,
+      /In deploy, .*10\.9 points more\)\. Of bulwark's 10,000 charges, 2,590 were not good: 1,800 ended in a 5xx, 40 got no answer in time, 150 ended in a connection error, 600 were answered over 300 ms \(450 of them on a retry\)\. The service shed 6,112 requests at admission \(5,200 on the provider bulkhead's expected wait, 900 on the concurrency limit, 12 on deadlines it could not meet\) and its provider bulkhead refused 300 calls\./,
     );
     assert.doesNotMatch(words, /event-loop/, 'a reason that shed nothing is left out');
     // A peer without /metrics: the client side only.
@@ -266,6 +266,23 @@ describe('verdict table and where bulwark loses', () => {
     assert.doesNotMatch(clientOnly, /shed/);
     // A report written before it was recorded: the loss alone, as before.
     assert.doesNotMatch(lossReport(verdictOf(oneLoss)).items.join('\n'), /were not good/);
+  });
+
+  it('counts of one and of none read as words', () => {
+    const none = { concurrency: 0, event_loop: 0, deadline: 0, downstream: 0 };
+    const base = { threshold_ms: 300, failed_5xx: 0, timeout: 0, error: 0, slow_after_retry: 0 };
+    assert.equal(
+      notGoodText(10, { ...base, slow: 1, shed: none, bulkhead_refusals: 0 }),
+      "Of bulwark's 10 charges, 1 was not good: 1 was answered over 300 ms. The service shed no request at admission and its provider bulkhead refused no call.",
+    );
+    assert.equal(
+      notGoodText(10, { ...base, slow: 0, shed: { ...none, deadline: 1 }, bulkhead_refusals: 1 }),
+      "Every one of bulwark's 10 charges was good.",
+    );
+    assert.match(
+      notGoodText(10, { ...base, failed_5xx: 1, slow: 0, shed: { ...none, deadline: 1 }, bulkhead_refusals: 1 }),
+      /shed 1 request at admission \(1 on deadlines it could not meet\) and its provider bulkhead refused 1 call\.$/,
+    );
   });
 
   it('a report without the gateway still says something', () => {

@@ -2,9 +2,8 @@
  * Why charges were not SLO-good (src/lab/scenario/measure/not-good.ts), on
  * plain outcomes and scrapes: each non-good charge lands in exactly one
  * bucket by what the client was finally told, good ones in none, and the
- * service's refusals are summed from per-scrape deltas, so a restarted
- * process (counters from zero) and the prewarm before the first scrape
- * count right.
+ * service's refusals are the sum of the per-scrape deltas (ratesBetween's,
+ * tested in scenario-timeline.test.ts), not one scrape's totals.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -65,6 +65,12 @@ test('counter rates come from consecutive scrapes; a counter that went down rest
   assert.equal(ratesBetween(undefined, 1, a).rates.shed, 0, 'the first scrape has no rate');
   assert.equal(ratesBetween({ t: 1, snapshot: a }, 1.5, b).rates.shed, 100, '50 in half a second');
   assert.equal(ratesBetween({ t: 1.5, snapshot: b }, 2.5, c).deltas.shed, 20, 'a new process counts from zero');
+  // A new process that shed more than the old one had by the next scrape:
+  // its uptime went down, so all of its count is new.
+  const old = { ...snapshotOf(parsePrometheus('bulwark_shed_total{reason="x"} 100\n')), uptimeS: 30 };
+  const fresh = { ...snapshotOf(parsePrometheus('bulwark_shed_total{reason="x"} 140\n')), uptimeS: 0.8 };
+  assert.equal(ratesBetween({ t: 5, snapshot: old }, 6, fresh).deltas.shed, 140);
+  assert.equal(ratesBetween({ t: 5, snapshot: old }, 6, { ...fresh, uptimeS: 31 }).deltas.shed, 40, 'same process');
 });
 
 test('breaker transitions from both log shapes become events, one per transition', () => {

@@ -118,13 +118,15 @@ export interface NotGood {
   error: number;
   /** Answered below 500, but over the SLO latency threshold. */
   slow: number;
-  /** Of `slow`, the ones answered on a second or later attempt (a refusal, then a retry). */
+  /** Of `slow`, the ones answered on a second or later attempt (the client retried after a 5xx, a 409 or 429, a timeout or a connection error). */
   slow_after_retry: number;
   /**
-   * From the service's /metrics over the run, the gateway only: attempts it
-   * shed at admission, by reason, and the ones its provider bulkhead refused
-   * after they waited. Attempts, not charges: a charge retried after a
-   * refusal counts once per refusal.
+   * From the service's /metrics, the gateway alone (not a replica pair): the
+   * requests of every class it shed at admission, by reason, and the calls
+   * its provider bulkhead refused (full, or after the acquire timeout), from
+   * its first scrape (about a second in) to the end of the run. Requests, not
+   * charges: a charge retried after a refusal counts once per refusal, and a
+   * scenario's reads and quotes count too.
    */
   shed?: { concurrency: number; event_loop: number; deadline: number; downstream: number };
   bulkhead_refusals?: number;

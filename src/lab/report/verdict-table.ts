@@ -215,27 +215,28 @@ const SHED_WORDS: Record<keyof NonNullable<NotGood['shed']>, string> = {
 export function notGoodText(of: number, n: NotGood): string {
   const notGood = n.failed_5xx + n.timeout + n.error + n.slow;
   if (notGood === 0) return `Every one of bulwark's ${fmtCount(of)} charges was good.`;
+  const were = (k: number) => (k === 1 ? 'was' : 'were');
   const parts: string[] = [];
   if (n.failed_5xx > 0) parts.push(`${fmtCount(n.failed_5xx)} ended in a 5xx`);
   if (n.timeout > 0) parts.push(`${fmtCount(n.timeout)} got no answer in time`);
   if (n.error > 0) parts.push(`${fmtCount(n.error)} ended in a connection error`);
   if (n.slow > 0)
     parts.push(
-      `${fmtCount(n.slow)} were answered over ${fmtCount(n.threshold_ms)} ms` +
+      `${fmtCount(n.slow)} ${were(n.slow)} answered over ${fmtCount(n.threshold_ms)} ms` +
         (n.slow_after_retry > 0 ? ` (${fmtCount(n.slow_after_retry)} of them on a retry)` : ''),
     );
-  let text = `Of bulwark's ${fmtCount(of)} charges, ${fmtCount(notGood)} were not good: ${parts.join(', ')}.`;
+  let text = `Of bulwark's ${fmtCount(of)} charges, ${fmtCount(notGood)} ${were(notGood)} not good: ${parts.join(', ')}.`;
   if (n.shed) {
-    const reasons = (Object.entries(n.shed) as [string, number][])
+    const reasons = (Object.entries(n.shed) as [keyof typeof SHED_WORDS, number][])
       .filter(([, k]) => k > 0)
       .sort((a, b) => b[1] - a[1])
-      .map(([r, k]) => `${fmtCount(k)} on ${SHED_WORDS[r as keyof typeof SHED_WORDS]}`);
+      .map(([r, k]) => `${fmtCount(k)} on ${SHED_WORDS[r]}`);
     const shed = Object.values(n.shed).reduce((a, k) => a + k, 0);
     const refused = n.bulkhead_refusals ?? 0;
     text +=
-      ` The service shed ${fmtCount(shed)} attempts at admission` +
+      ` The service shed ${shed === 0 ? 'no request' : `${fmtCount(shed)} ${shed === 1 ? 'request' : 'requests'}`} at admission` +
       (reasons.length > 0 ? ` (${reasons.join(', ')})` : '') +
-      ` and its provider bulkhead refused ${fmtCount(refused)} after a wait.`;
+      ` and its provider bulkhead refused ${refused === 0 ? 'no call' : `${fmtCount(refused)} ${refused === 1 ? 'call' : 'calls'}`}.`;
   }
   return text;
 }

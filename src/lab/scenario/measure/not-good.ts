@@ -29,7 +29,8 @@ export function notGoodOf(
   }
   if (scrapes.length > 0) {
     // Deltas, not the last value: a restarted process starts its counters
-    // again, and the first scrape's counts (the prewarm) are not the run's.
+    // again, and the first scrape's totals hold the prewarm (what the run
+    // shed before that first scrape, about a second in, is left out with it).
     const sum = (k: keyof ScrapePoint['deltas']) => scrapes.reduce((a, s) => a + s.deltas[k], 0);
     out.shed = {
       concurrency: sum('shed_concurrency'),

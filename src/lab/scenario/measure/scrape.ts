@@ -33,7 +33,7 @@ export function parsePrometheus(text: string): PromSample[] {
   return out;
 }
 
-/** The counters the lab turns into per-second rates. */
+/** The counters the lab turns into per-second rates (and sums over a run: not-good.ts). */
 export const COUNTERS = [
   'shed',
   'shed_concurrency',
@@ -134,7 +134,12 @@ export interface ScrapePoint {
   deltas: Record<CounterName, number>;
 }
 
-/** Consecutive snapshots → rates; a counter that went down restarted from zero. */
+/**
+ * Consecutive snapshots → rates. A new process (its uptime went down: a
+ * deploy or a crash between the scrapes) counts from zero, so its counts
+ * are the increase; so does a counter that went down. What the old process
+ * counted after its last scrape is not seen.
+ */
 export function ratesBetween(
   prev: { t: number; snapshot: MetricsSnapshot } | undefined,
   t: number,
@@ -142,10 +147,13 @@ export function ratesBetween(
 ): Pick<ScrapePoint, 'rates' | 'deltas'> {
   const rates = {} as Record<CounterName, number>;
   const deltas = {} as Record<CounterName, number>;
+  const up = cur.uptimeS;
+  const upBefore = prev?.snapshot.uptimeS;
+  const restarted = up !== undefined && upBefore !== undefined && up < upBefore;
   for (const c of COUNTERS) {
     const now = cur.counters[c];
     const before = prev?.snapshot.counters[c];
-    const delta = before === undefined ? 0 : now >= before ? now - before : now;
+    const delta = before === undefined ? 0 : restarted || now < before ? now : now - before;
     const dt = prev === undefined ? 1 : Math.max(0.001, t - prev.t);
     deltas[c] = delta;
     rates[c] = Math.round((delta / dt) * 10) / 10;
