@@ -25,7 +25,9 @@
 import type { Random } from '../lib/random.js';
 
 export type RequestClass = 'charge' | 'read' | 'quote';
-export type ShedReason = 'concurrency' | 'event_loop' | 'deadline' | 'downstream';
+/** Why a request was shed: the `reason` label of bulwark_shed_total (the lab reads it back from /metrics). */
+export const SHED_REASONS = ['concurrency', 'event_loop', 'deadline', 'downstream'] as const;
+export type ShedReason = (typeof SHED_REASONS)[number];
 
 export interface ShedderConfig {
   /** Event-loop delay (p99 of the last interval) the gateway aims to stay under. */

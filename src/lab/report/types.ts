@@ -3,6 +3,7 @@
  * JSON, and what the Markdown and HTML renderers draw. Every claim in a
  * report is a measured row here; renderers compute nothing but layout.
  */
+import type { ShedReason } from '../../resilience/shedder.js';
 
 export interface MachineInfo {
   cores: number;
@@ -128,7 +129,7 @@ export interface NotGood {
    * charges: a charge retried after a refusal counts once per refusal, and a
    * scenario's reads and quotes count too.
    */
-  shed?: { concurrency: number; event_loop: number; deadline: number; downstream: number };
+  shed?: Record<ShedReason, number>;
   bulkhead_refusals?: number;
 }
 

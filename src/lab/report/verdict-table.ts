@@ -12,6 +12,7 @@
  * the gateway first; nothing here names a peer.
  */
 import type { BenchReport, NotGood, VariantResult } from './types.js';
+import type { ShedReason } from '../../resilience/shedder.js';
 import { fmtCount, fmtPerSecond, variantLabel } from './render-format.js';
 
 export const GATEWAY = 'gateway';
@@ -200,7 +201,7 @@ function lossSentences(v: Verdict): string[] {
   return ['No scenario ran bulwark (mechanisms on) next to a peer, so there is nothing to compare.'];
 }
 
-const SHED_WORDS: Record<keyof NonNullable<NotGood['shed']>, string> = {
+const SHED_WORDS: Record<ShedReason, string> = {
   concurrency: 'the concurrency limit',
   event_loop: 'event-loop pressure',
   deadline: 'deadlines it could not meet',
@@ -227,7 +228,7 @@ export function notGoodText(of: number, n: NotGood): string {
     );
   let text = `Of bulwark's ${fmtCount(of)} charges, ${fmtCount(notGood)} ${were(notGood)} not good: ${parts.join(', ')}.`;
   if (n.shed) {
-    const reasons = (Object.entries(n.shed) as [keyof typeof SHED_WORDS, number][])
+    const reasons = (Object.entries(n.shed) as [ShedReason, number][])
       .filter(([, k]) => k > 0)
       .sort((a, b) => b[1] - a[1])
       .map(([r, k]) => `${fmtCount(k)} on ${SHED_WORDS[r]}`);

@@ -7,6 +7,7 @@
  * lost charges met, not only by how much. Pure: outcomes and scrapes in.
  */
 import { sloGood } from '../../load/outcomes.js';
+import { SHED_REASONS, type ShedReason } from '../../../resilience/shedder.js';
 import type { ChargeOutcome } from '../../load/types.js';
 import type { NotGood } from '../../report/types.js';
 import type { ScrapePoint } from './scrape.js';
@@ -32,12 +33,7 @@ export function notGoodOf(
     // again, and the first scrape's totals hold the prewarm (what the run
     // shed before that first scrape, about a second in, is left out with it).
     const sum = (k: keyof ScrapePoint['deltas']) => scrapes.reduce((a, s) => a + s.deltas[k], 0);
-    out.shed = {
-      concurrency: sum('shed_concurrency'),
-      event_loop: sum('shed_event_loop'),
-      deadline: sum('shed_deadline'),
-      downstream: sum('shed_downstream'),
-    };
+    out.shed = Object.fromEntries(SHED_REASONS.map((r) => [r, sum(`shed_${r}`)])) as Record<ShedReason, number>;
     out.bulkhead_refusals = sum('bulkhead_rejections_provider');
   }
   return out;

@@ -9,6 +9,7 @@
  * fails (the service is restarting) is skipped, not fatal.
  */
 import { request } from 'undici';
+import { SHED_REASONS } from '../../../resilience/shedder.js';
 
 /** `name{labels} value` lines of the Prometheus text format; comments skipped. */
 export interface PromSample {
@@ -87,9 +88,8 @@ export function snapshotOf(samples: readonly PromSample[]): MetricsSnapshot {
         break;
       case 'bulwark_shed_total': {
         counters.shed += s.value;
-        const reason = s.labels.reason;
-        if (reason === 'concurrency' || reason === 'event_loop' || reason === 'deadline' || reason === 'downstream')
-          counters[`shed_${reason}`] += s.value;
+        const reason = SHED_REASONS.find((r) => r === s.labels.reason);
+        if (reason) counters[`shed_${reason}`] += s.value;
         break;
       }
       case 'bulwark_bulkhead_rejections_total':
