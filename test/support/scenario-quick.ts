@@ -49,7 +49,9 @@ export function quickScenarioTests(names: readonly string[]): void {
           assert.ok(v.timeline.length >= r.phases.at(-1)!.end_s, `${v.variant}: a timeline point per second`);
           assert.ok(v.totals.offered > 0 && v.audit.client_final > 0, `${v.variant}: the load ran`);
         }
-        assert.deepEqual(problemsOf(r), [], `--- log ---\n${logs.slice(-30).join('\n')}`);
+        // The problems lead the message: CI shows the head of a failure.
+        const problems = problemsOf(r);
+        assert.deepEqual(problems, [], `${problems.join('\n')}\n--- log ---\n${logs.slice(-30).join('\n')}`);
         const gw = r.variants.find((v) => v.variant === 'gateway');
         if (gw && plan.topology !== 'pair')
           assert.ok(
