@@ -16,7 +16,9 @@
  *   `good_pct` (SLO good %);
  * - `check:SCENARIO:NAME:REGEX`: the first group REGEX captures in the detail
  *   of the first check of SCENARIO whose name contains NAME (the numbers a
- *   check measured, as it wrote them).
+ *   check measured, as it wrote them); NAME written `VARIANT@TEXT` picks the
+ *   check of that variant (its name starts `VARIANT: `, which a NAME cannot
+ *   spell since `:` separates fields) whose name contains TEXT.
  * Any query may end in ` | FORMAT` (after a check's REGEX, say). FORMAT: `int` (rounded, thousands grouped by a space, as the docs write
  * them), `0`, `1`, `2` (decimals), `s` (milliseconds as seconds, one
  * decimal), `num` (0, one decimal under 10, else `int`); none: the value as stored.
@@ -114,7 +116,10 @@ export function resolve(report: BenchReport, query: string): string {
     }
     case 'check': {
       const [s, name, ...re] = rest;
-      const c = scenario(s ?? '').checks.find((x) => x.name.includes(name ?? ''));
+      const [variant, text] = name?.includes('@') ? name.split('@', 2) : [undefined, name ?? ''];
+      const c = scenario(s ?? '').checks.find(
+        (x) => (variant === undefined || x.name.startsWith(`${variant}: `)) && x.name.includes(text ?? ''),
+      );
       if (!c) throw new Error(`no check of ${s} named like "${name}"`);
       const m = new RegExp(re.join(':')).exec(c.detail);
       if (!m?.[1]) throw new Error(`/${re.join(':')}/ captures nothing in "${c.detail}"`);

@@ -80,7 +80,14 @@ describe('figures quoted from the committed report', () => {
       .checks.find((c) => c.name.includes('memory flat'))!;
     const pct = Number(/\(([-\d.]+) %\)/.exec(memory.detail)![1]);
     assert.equal(resolve(r, 'check:overload:memory flat:\\((-?[\\d.]+) %\\) | 0'), pct.toFixed(0));
+    // VARIANT@TEXT picks that variant's check, where TEXT alone finds the first variant's.
+    const drains = r.scenarios.find((s) => s.scenario === 'deploy')!.checks.filter((c) => c.name.includes('every drain'));
+    const durations = (name: string) => /durations ([^;]+);/.exec(drains.find((c) => c.name.startsWith(`${name}: `))!.detail)![1];
+    assert.equal(resolve(r, 'check:deploy:every drain:durations ([^;]+);'), durations(drains[0]!.name.split(':')[0]!));
+    assert.equal(resolve(r, 'check:deploy:baseline-hardened@every drain:durations ([^;]+);'), durations('baseline-hardened'));
+    assert.equal(resolve(r, 'check:deploy:baseline@every drain:durations ([^;]+);'), durations('baseline'));
     for (const [q, why] of [
+      ['check:deploy:nobody@every drain:(\\d)', /no check/],
       ['v:nope:gateway:totals.offered', /no scenario nope/],
       ['v:capacity:nobody:totals.offered', /no variant nobody/],
       ['v:capacity:gateway:totals.nothing', /no nothing/],
