@@ -14,6 +14,8 @@
  * - `v:SCENARIO:VARIANT:PATH[:FORMAT]`: a field of one variant's row; PATH is
  *   dot-separated keys into it (`phases.fault.p99_ms`, `slo.burn_rate`), plus
  *   `good_pct` (SLO good %);
+ * - `spread:SCENARIO:VARIANT:PATH[:FORMAT]`: a field of one variant's row of
+ *   a seeded scenario's spread (`goodput_per_s.min`, `slo_good_pct.median`);
  * - `check:SCENARIO:NAME:REGEX`: the first group REGEX captures in the detail
  *   of the first check of SCENARIO whose name contains NAME (the numbers a
  *   check measured, as it wrote them); NAME written `VARIANT@TEXT` picks the
@@ -113,6 +115,12 @@ export function resolve(report: BenchReport, query: string): string {
       const v = scenario(s ?? '').variants.find((x) => x.variant === variant);
       if (!v) throw new Error(`no variant ${variant} in ${s}`);
       return format(variantField(v, p ?? ''), fmt);
+    }
+    case 'spread': {
+      const [s, variant, p, fmt] = rest;
+      const row = scenario(s ?? '').spread?.rows.find((x) => x.variant === variant);
+      if (!row) throw new Error(`no spread row ${variant} in ${s}`);
+      return format(at(row, (p ?? '').split('.'), `${s} spread ${variant}`), fmt);
     }
     case 'check': {
       const [s, name, ...re] = rest;

@@ -58,33 +58,39 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
+  // The run the verdict shows (seed 1): from the 1 200/s step on, the
+  // provider bulkhead's expected-wait estimate shed 25 093 requests (reason
+  // `downstream`) while every core was busy and the generator fell behind;
+  // at 2 400/s nothing came within its deadline. Seed 2's top step fell to
+  // 1 108/s in its last seconds, seed 3 passed (2 329/s). The bench before
+  // (1d2aa21, same gateway code) passed at 87 %. Issue 14's healthy-load item.
   {
-    scenario: 'rolling-restart',
-    check: /^baseline: every charge got a final answer through the restarts/,
-    why: "Fastify's own: 124 of 5 000 charges ended 503 after the capped retries (the bench before: all final)",
+    scenario: 'capacity',
+    check: /^gateway: past the ceiling, goodput holds/,
+    why: 'the bulkhead-wait estimate sheds on a CPU-saturated machine (25 093 `downstream` sheds in seed 1; seeds 2 and 3: 1 108/s and 2 329/s at the top step)',
   },
   {
     scenario: 'deploy',
-    check: /^gateway: SLO good % >= the best peer's/,
+    check: /^gateway: goodput recovers by itself/,
     why:
-      'gateway 44.8 % vs --hardened 58.3 % (the benches before: 49.7 vs 43.0 %, 46.4 vs 50.4 %): at 300/s both run at 94 % of ' +
-      'the same 64-slot provider bound, and the retries of each restart outlast the spare capacity (docs/mechanisms.md §5)',
+      'last 2 s of recovery at 76 % of the warm-up (bar 80 %), no variant but the HAProxy pair back to 80 % inside the recovery: at 300/s both ' +
+      'protected variants run at 94 % of the 64-slot provider bound, and the retries of each restart outlast the spare capacity (docs/mechanisms.md §5)',
   },
   // The JS load generator runs at nice -10 and the full surge is 3 600/s. In
   // this run it fell behind for every variant, the gateway's included (worst
-  // second 230 ms late, 836 ms of CPU), and the gateway held 67 % of its
-  // ceiling, not the 101 % of the bench before: the scenario's code path is
-  // the same (the changes since touch the replica pair and reads/quotes), so
-  // this is the run, on 2 shared cores. The limit's drift is issue 17.
+  // second 193 ms late, 927 ms of CPU), and the gateway held 89.6 % of its
+  // ceiling (the benches before: 67 %, 101 %, 94 %, 66 %): on 2 shared cores
+  // the figure moves by tens of points. The limit's drift is issue 17.
   ...[
     /^(gateway|gateway-off|baseline[\w-]*): the load generator was not the bottleneck/,
     /^gateway: in the surge, goodput holds/,
     /^gateway: shed answers at p99/,
+    /^gateway: no DB acquire timeouts/,
     /^gateway: the admission limit stays within/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'a CPU-bound surge on 2 shared cores: surge goodput 67 % of the ceiling, service 5xx p99 196 ms (late bulkhead refusals), limit 441-841 against 724 before the surge (issue 17)',
+    why: 'a CPU-bound surge on 2 shared cores: surge goodput 89.6 % of the ceiling, service 5xx p99 65 ms (late bulkhead refusals), 3 DB acquire timeouts, limit 443-774 against 673 before the surge (issue 17)',
   })),
 ];
 

@@ -81,12 +81,25 @@ describe('figures quoted from the committed report', () => {
     const pct = Number(/\(([-\d.]+) %\)/.exec(memory.detail)![1]);
     assert.equal(resolve(r, 'check:overload:memory flat:\\((-?[\\d.]+) %\\) | 0'), pct.toFixed(0));
     // VARIANT@TEXT picks that variant's check, where TEXT alone finds the first variant's.
-    const drains = r.scenarios.find((s) => s.scenario === 'deploy')!.checks.filter((c) => c.name.includes('every drain'));
-    const durations = (name: string) => /durations ([^;]+);/.exec(drains.find((c) => c.name.startsWith(`${name}: `))!.detail)![1];
+    const drains = r.scenarios
+      .find((s) => s.scenario === 'deploy')!
+      .checks.filter((c) => c.name.includes('every drain'));
+    const durations = (name: string) =>
+      /durations ([^;]+);/.exec(drains.find((c) => c.name.startsWith(`${name}: `))!.detail)![1];
     assert.equal(resolve(r, 'check:deploy:every drain:durations ([^;]+);'), durations(drains[0]!.name.split(':')[0]!));
-    assert.equal(resolve(r, 'check:deploy:baseline-hardened@every drain:durations ([^;]+);'), durations('baseline-hardened'));
+    assert.equal(
+      resolve(r, 'check:deploy:baseline-hardened@every drain:durations ([^;]+);'),
+      durations('baseline-hardened'),
+    );
     assert.equal(resolve(r, 'check:deploy:baseline@every drain:durations ([^;]+);'), durations('baseline'));
+    // A seeded scenario's spread: the min-median-max of each variant over its seeds.
+    const spread = r.scenarios
+      .find((s) => s.scenario === 'capacity')!
+      .spread!.rows.find((x) => x.variant === 'gateway')!;
+    assert.equal(resolve(r, 'spread:capacity:gateway:slo_good_pct.median:1'), spread.slo_good_pct.median.toFixed(1));
     for (const [q, why] of [
+      ['spread:capacity:nobody:slo_good_pct.median', /no spread row nobody/],
+      ['spread:deploy:gateway:slo_good_pct.median', /no spread row gateway in deploy/],
       ['check:deploy:nobody@every drain:(\\d)', /no check/],
       ['v:nope:gateway:totals.offered', /no scenario nope/],
       ['v:capacity:nobody:totals.offered', /no variant nobody/],
