@@ -214,19 +214,26 @@ export class ProviderClient implements Provider {
   ): Promise<AttemptOutcome> {
     let statusCode: number;
     let text: string;
+    // A timer cleared when the answer is read, not AbortSignal.timeout: that
+    // one stays armed for its whole length after the call ends (Node clears
+    // it only when the signal is collected), so every charge left a live
+    // timer, a WeakRef and a DOMException built on expiry behind it.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.max(1, Math.ceil(timeoutMs)));
     try {
       const res = await this.pool.request({
         method,
         path,
         headers: { 'content-type': 'application/json', 'idempotency-key': providerKey },
         body,
-        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
+        signal: abort.signal,
       });
       statusCode = res.statusCode;
       text = await res.body.text();
-    } catch (e) {
-      const name = (e as Error).name;
-      return { kind: 'unknown', reason: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'connection' };
+    } catch {
+      return { kind: 'unknown', reason: abort.signal.aborted ? 'timeout' : 'connection' };
+    } finally {
+      clearTimeout(timer);
     }
     const outcome = classifyAnswer(statusCode, text);
     // Timeouts and 5xx are the provider being down, counted elsewhere; an
