@@ -2,6 +2,7 @@
  * The fx-rates client: one GET per pair, classified, body always consumed.
  */
 import type { Pool } from 'undici';
+import { requestText } from './pool.js';
 
 export type RateOutcome =
   | { ok: true; rate: number; asOf: string }
@@ -15,20 +16,9 @@ export class FxClient {
   constructor(private readonly pool: Pool) {}
 
   async getRate(from: string, to: string, timeoutMs: number): Promise<RateOutcome> {
-    let statusCode: number;
-    let text: string;
-    try {
-      const res = await this.pool.request({
-        method: 'GET',
-        path: `/v1/rates/${from}-${to}`,
-        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
-      });
-      statusCode = res.statusCode;
-      text = await res.body.text();
-    } catch (e) {
-      const name = (e as Error).name;
-      return { ok: false, reason: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'connection' };
-    }
+    const answer = await requestText(this.pool, { method: 'GET', path: `/v1/rates/${from}-${to}` }, timeoutMs);
+    if ('failed' in answer) return { ok: false, reason: answer.failed };
+    const { statusCode, text } = answer;
     if (statusCode === 404) return { ok: false, reason: 'not_found', status: statusCode };
     if (statusCode !== 200) return { ok: false, reason: 'status', status: statusCode };
     try {

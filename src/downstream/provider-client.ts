@@ -5,6 +5,7 @@
  * lives with the caller, which knows the deadline.
  */
 import type { Pool } from 'undici';
+import { requestText } from './pool.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 
 /**
@@ -191,18 +192,9 @@ export class ProviderClient implements Provider {
    * while a breaker is open).
    */
   async healthCheck(timeoutMs: number): Promise<boolean> {
-    try {
-      const res = await this.pool.request({
-        method: 'GET',
-        path: `/v1/charges/${HEALTH_CHECK_KEY}`,
-        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
-      });
-      const text = await res.body.text();
-      if (res.statusCode === 200) return true;
-      return res.statusCode === 404 && isProviderError(text);
-    } catch {
-      return false;
-    }
+    const answer = await requestText(this.pool, { method: 'GET', path: `/v1/charges/${HEALTH_CHECK_KEY}` }, timeoutMs);
+    if ('failed' in answer) return false;
+    return answer.statusCode === 200 || (answer.statusCode === 404 && isProviderError(answer.text));
   }
 
   async #send(
@@ -212,22 +204,13 @@ export class ProviderClient implements Provider {
     body: string | undefined,
     timeoutMs: number,
   ): Promise<AttemptOutcome> {
-    let statusCode: number;
-    let text: string;
-    try {
-      const res = await this.pool.request({
-        method,
-        path,
-        headers: { 'content-type': 'application/json', 'idempotency-key': providerKey },
-        body,
-        signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
-      });
-      statusCode = res.statusCode;
-      text = await res.body.text();
-    } catch (e) {
-      const name = (e as Error).name;
-      return { kind: 'unknown', reason: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'connection' };
-    }
+    const answer = await requestText(
+      this.pool,
+      { method, path, headers: { 'content-type': 'application/json', 'idempotency-key': providerKey }, body },
+      timeoutMs,
+    );
+    if ('failed' in answer) return { kind: 'unknown', reason: answer.failed };
+    const { statusCode, text } = answer;
     const outcome = classifyAnswer(statusCode, text);
     // Timeouts and 5xx are the provider being down, counted elsewhere; an
     // answer we could not read, or a refusal, is worth the body in the log.

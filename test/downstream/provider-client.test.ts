@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHook } from 'node:async_hooks';
 import { Pool } from 'undici';
 import {
   classifyAnswer,
@@ -219,6 +220,46 @@ describe('ProviderClient over the wire', () => {
     assert.deepEqual(await client.createCharge('k4', 'ref', input, 1000), { kind: 'unknown', reason: 'connection' });
     answer = () => {}; // never answers
     assert.deepEqual(await client.createCharge('k5', 'ref', input, 50), { kind: 'unknown', reason: 'timeout' });
+  });
+
+  it('a body that trickles and never ends is a timeout, the deadline covering the body too', async () => {
+    const client = new ProviderClient(pool);
+    answer = (res) => {
+      res.writeHead(201, { 'content-type': 'application/json', 'content-length': '500' });
+      res.write('{"id":"pch_');
+    };
+    const t0 = performance.now();
+    assert.deepEqual(await client.createCharge('k6', 'ref', input, 80), { kind: 'unknown', reason: 'timeout' });
+    assert.ok(performance.now() - t0 < 2000, 'answered by its own deadline, not the pool backstop');
+  });
+
+  it('an answered call leaves no timer behind: the deadline timer ends with the call', async () => {
+    // Each charge's timer used to stay armed for its whole length after the
+    // answer (AbortSignal.timeout), one live timer per charge in flight or not.
+    const open = new Set<number>();
+    const hook = createHook({
+      init: (id, type) => void (type === 'Timeout' && open.add(id)),
+      destroy: (id) => void open.delete(id),
+    }).enable();
+    try {
+      const client = new ProviderClient(pool);
+      answer = send(201, charge('succeeded'));
+      // The pool keeps timers of its own (keep-alive): what must not grow is one per call.
+      const armedAfter = async (calls: number) => {
+        for (let i = 0; i < calls; i++)
+          assert.deepEqual(await client.createCharge(`k7-${calls}-${i}`, 'ref', input, 60_000), {
+            kind: 'succeeded',
+            providerChargeId: 'pch_1',
+          });
+        await new Promise((resolve) => setImmediate(resolve));
+        return open.size;
+      };
+      const few = await armedAfter(2);
+      const many = await armedAfter(20);
+      assert.ok(many <= few, `timers still armed: ${few} after 2 answered calls, ${many} after 20 more`);
+    } finally {
+      hook.disable();
+    }
   });
 
   it('ambiguous answers count as failures for the breaker: a provider answering 404 HTML opens it', async () => {
