@@ -16,7 +16,7 @@ const overloaded = new GradientLimit();
 for (let k = 0; k < 1000; k++) overloaded.onSample(5, overloaded.current, false);
 let j = 0;
 // A full provider bulkhead seating 0.4 callers per ms (400/s), as the front thread reads it per charge.
-const pressure = new BulkheadPressure({ windowMs: 100, weight: 0.5 });
+const pressure = new BulkheadPressure({ windowMs: 100, weight: 0.5, arrivalMs: 25 });
 let t = 0;
 let acquired = 0;
 
@@ -40,7 +40,7 @@ export const suite: Suite = {
     {
       name: 'BulkheadPressure.expectedWaitMs (full bulkhead)',
       check: () => {
-        const p = new BulkheadPressure({ windowMs: 100, weight: 1 });
+        const p = new BulkheadPressure({ windowMs: 100, weight: 1, arrivalMs: 25 });
         p.expectedWaitMs({ inUse: 64, limit: 64, waiting: 0, acquired: 0 }, 0);
         assert.ok(Math.abs(p.expectedWaitMs({ inUse: 64, limit: 64, waiting: 19, acquired: 40 }, 100) - 50) < 1e-9);
       },
