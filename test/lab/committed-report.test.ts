@@ -58,39 +58,37 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
-  // The run the verdict shows (seed 1): from the 1 200/s step on, the
-  // provider bulkhead's expected-wait estimate shed 25 093 requests (reason
-  // `downstream`) while every core was busy and the generator fell behind;
-  // at 2 400/s nothing came within its deadline. Seed 2's top step fell to
-  // 1 108/s in its last seconds, seed 3 passed (2 329/s). The bench before
-  // (1d2aa21, same gateway code) passed at 87 %. Issue 14's healthy-load item.
-  {
-    scenario: 'capacity',
-    check: /^gateway: past the ceiling, goodput holds/,
-    why: 'the bulkhead-wait estimate sheds on a CPU-saturated machine (25 093 `downstream` sheds in seed 1; seeds 2 and 3: 1 108/s and 2 329/s at the top step)',
-  },
+  // Capacity-bound at 300/s (the provider bulkhead 94 % used before any
+  // restart, docs/mechanisms.md §5): which of the gateway and --hardened
+  // is ahead changes from run to run (the bench before: 47.2 against
+  // 47.9 %, inside the point; this one 50.5 against 52.3 %).
   {
     scenario: 'deploy',
-    check: /^gateway: goodput recovers by itself/,
-    why:
-      'last 2 s of recovery at 76 % of the warm-up (bar 80 %), no variant but the HAProxy pair back to 80 % inside the recovery: at 300/s both ' +
-      'protected variants run at 94 % of the 64-slot provider bound, and the retries of each restart outlast the spare capacity (docs/mechanisms.md §5)',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: '50.5 % against --hardened 52.3 %: both bound by the 64-slot provider bulkhead at 300/s, the order changes from run to run (47.2 against 47.9 % in the bench before)',
+  },
+  // 631 of the gateway's 5 000 charges answered over 300 ms around the two
+  // restarts (its lowest second 141/s, 70 % of the warm-up; Fastify's 97 %);
+  // in the bench before the gateway was ahead (82.1 against 81.5 %). Not
+  // yet explained; the gateway drains for SHUTDOWN_DELAY_MS (2 s) so HAProxy
+  // sees it leave, and its replacement listened after 3.6 s against 1.3 s.
+  {
+    scenario: 'rolling-restart',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: '87.4 % against Fastify 91.0 %: 631 charges over 300 ms around the restarts (lowest second 70 % of the warm-up against 97 %); ahead in the bench before (82.1 against 81.5 %)',
   },
   // The JS load generator runs at nice -10 and the full surge is 3 600/s. In
   // this run it fell behind for every variant, the gateway's included (worst
-  // second 193 ms late, 927 ms of CPU), and the gateway held 89.6 % of its
-  // ceiling (the benches before: 67 %, 101 %, 94 %, 66 %): on 2 shared cores
-  // the figure moves by tens of points. The limit's drift is issue 17.
+  // second 206 ms late, 630 ms of CPU), and the gateway held 85 % of its
+  // ceiling (the benches before: 89.6 %, 67 %, 101 %, 94 %, 66 %): on 2
+  // shared cores the figure moves by tens of points (issue 17).
   ...[
     /^(gateway|gateway-off|baseline[\w-]*): the load generator was not the bottleneck/,
     /^gateway: in the surge, goodput holds/,
-    /^gateway: shed answers at p99/,
-    /^gateway: no DB acquire timeouts/,
-    /^gateway: the admission limit stays within/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'a CPU-bound surge on 2 shared cores: surge goodput 89.6 % of the ceiling, service 5xx p99 65 ms (late bulkhead refusals), 3 DB acquire timeouts, limit 443-774 against 673 before the surge (issue 17)',
+    why: 'a CPU-bound surge on 2 shared cores: the generator fell behind for every variant, and the gateway held 85 % of its 2 241/s ceiling (bar 90 %; 89.6 % in the bench before) (issue 17)',
   })),
 ];
 
