@@ -76,7 +76,11 @@ export class BulkheadPressure {
     // timeout in a worker (overload: shed p99 185-218 ms in the service).
     const onTheWay = Math.max(0, inFlight - s.inUse - s.waiting);
     const seated = limit - s.inUse + this.#ratePerMs * this.config.arrivalMs;
-    const ahead = s.waiting + Math.max(0, onTheWay - seated);
+    // And only in the share of slots held: at an idle provider nothing
+    // queues for it, however many charges are held up elsewhere (bodies
+    // trickling in, a slow Postgres); counting them refused ordinary charges
+    // as `downstream` while 300 trickled bodies were in flight.
+    const ahead = s.waiting + Math.max(0, onTheWay - seated) * Math.min(1, s.inUse / limit);
     if (s.inUse < limit && ahead <= 0) return 0;
     // Full, and the last whole window saw nothing acquired: the downstream holds every slot and returns none.
     if (this.#idleWindow) return Infinity;

@@ -301,8 +301,10 @@ test('a failing statement rejects every request of its batch; the next batch wor
     gc.claim('gc-err-1', 'fp', input, 60_000, soon()),
     gc.claim('gc-err-2', 'fp', { ...input, amount: 2 ** 40 }, 60_000, soon()),
   ];
+  // Settle the batch from the start: it may fail before hold's batch commits.
+  const settling = Promise.allSettled(batch);
   await hold;
-  const settled = await Promise.allSettled(batch);
+  const settled = await settling;
   assert.ok(settled.every((s) => s.status === 'rejected'));
   assert.equal(await store.get('gc-err-1'), undefined, 'nothing of the failed batch was stored');
   const next = await Promise.all([

@@ -28,8 +28,9 @@ test('charges on their way beyond what the slots seat meanwhile count as ahead, 
   const w = p.expectedWaitMs(stats(64, 0, 40), 100, 104);
   assert.ok(Math.abs(w - (40 - 10 + 1) / 0.4) < 1e-9, `${w}`);
   assert.ok(w > 50, 'past half the 100 ms acquire timeout: refused at admission');
-  // Free slots seat charges on their way too: 60 of 64 held, 4 more seats.
-  assert.ok(Math.abs(p.expectedWaitMs(stats(60, 0, 40), 100, 104) - (44 - 14 + 1) / 0.4) < 1e-9);
+  // Free slots seat charges on their way too (60 of 64 held: 4 more seats),
+  // and the rest count in the share of slots held.
+  assert.ok(Math.abs(p.expectedWaitMs(stats(60, 0, 40), 100, 104) - ((44 - 14) * (60 / 64) + 1) / 0.4) < 1e-9);
   // Waiters are ahead whatever the rate.
   assert.ok(Math.abs(p.expectedWaitMs(stats(64, 19, 40), 100, 83) - 20 / 0.4) < 1e-9);
 });
@@ -55,6 +56,13 @@ test('at healthy load, hundreds of charges in flight are no queue while the slot
   assert.ok(p.expectedWaitMs(stats(64, 0, 240), 100, 300) > 50);
   // Nothing on the way beyond the free slots: no wait at all.
   assert.equal(p.expectedWaitMs(stats(32, 0, 240), 100, 60), 0);
+});
+
+test('an idle provider is no queue, however many charges are held up before it (trickled bodies, a slow Postgres)', () => {
+  const p = new BulkheadPressure(config);
+  p.expectedWaitMs(stats(0, 0, 0), 0);
+  // 5 calls a second: hardly any slot turns over in 25 ms.
+  assert.equal(p.expectedWaitMs(stats(0, 0, 1), 200, 400), 0);
 });
 
 test('full before any window was measured: no estimate, the bulkhead judges for itself', () => {
