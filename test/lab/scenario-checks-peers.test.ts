@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { beatsPeersCheck, bestWindowGoodput, peerRuns } from '../../src/lab/scenario/plan/checks.js';
 import type { VariantRun } from '../../src/lab/scenario/plan/definition.js';
-import type { TimelinePoint } from '../../src/lab/report/types.js';
+import type { Phase, TimelinePoint } from '../../src/lab/report/types.js';
+import { belowCeilingCheck } from '../../src/lab/scenario/plan/scenarios/capacity.js';
 
 function run(variant: string, good: number, total = 1000, goodput = 100): VariantRun {
   return {
@@ -90,5 +91,77 @@ describe('capacity: the best sustained window before a collapse', () => {
   it('a range shorter than the window is one window; an empty one is zero', () => {
     assert.deepEqual(bestWindowGoodput(points([100, 200]), 0, 2, 3), { goodput: 150, from: 0 });
     assert.deepEqual(bestWindowGoodput([], 0, 4, 3).goodput, 0);
+  });
+});
+
+describe('capacity: what the protection costs below the ceiling', () => {
+  const phases: Phase[] = [
+    { name: 'warm-up', start_s: 0, end_s: 3 },
+    { name: '800/s', start_s: 3, end_s: 6 },
+    { name: '2400/s', start_s: 6, end_s: 9 },
+  ];
+  const capRun = (
+    variant: string,
+    p99: [number, number, number],
+    shed: (t: number) => TimelinePoint['shed_reasons_per_s'],
+  ) =>
+    ({
+      result: {
+        variant,
+        phases: { 'warm-up': { p99_ms: p99[0] }, '800/s': { p99_ms: p99[1] }, '2400/s': { p99_ms: p99[2] } },
+        timeline: Array.from({ length: 9 }, (_, t) => {
+          const reasons = shed(t);
+          const n = Object.values(reasons ?? {}).reduce((a, b) => a + (b ?? 0), 0);
+          return {
+            t,
+            offered: 1,
+            goodput: 1,
+            p99_ms: 1,
+            rate_503: 0,
+            timeouts: 0,
+            shed_per_s: n,
+            ...(reasons ? { shed_reasons_per_s: reasons } : {}),
+          };
+        }),
+      },
+    }) as unknown as VariantRun;
+  const none = () => undefined;
+
+  it('passes with no shed and p99 within 10 % of off below the ceiling, whatever happens above it', () => {
+    const c = belowCeilingCheck(
+      capRun('gateway', [20, 55, 900], (t) => (t >= 6 ? { downstream: 400 } : undefined)),
+      capRun('gateway-off', [20, 50, 3000], none),
+      phases,
+      [200, 800, 2400],
+      2000,
+    );
+    assert.equal(c.passed, true, c.detail);
+    assert.match(c.detail, /800\/s: 0 shed, p99 55 vs 50 ms/);
+    assert.doesNotMatch(c.detail, /2400/);
+  });
+
+  it('fails on one shed below the ceiling, naming its reason and step; the warm-up first second is not counted', () => {
+    const c = belowCeilingCheck(
+      capRun('gateway', [20, 50, 900], (t) => (t === 4 ? { concurrency: 1 } : t === 0 ? { event_loop: 9 } : undefined)),
+      capRun('gateway-off', [20, 50, 3000], none),
+      phases,
+      [200, 800, 2400],
+      2000,
+    );
+    assert.equal(c.passed, false);
+    assert.match(c.detail, /warm-up: 0 shed/);
+    assert.match(c.detail, /800\/s: 1 shed \(concurrency 1\)/);
+  });
+
+  it('fails when p99 is over 10 % above off at a step below the ceiling', () => {
+    const c = belowCeilingCheck(
+      capRun('gateway', [20, 56, 900], none),
+      capRun('gateway-off', [20, 50, 3000], none),
+      phases,
+      [200, 800, 2400],
+      2000,
+    );
+    assert.equal(c.passed, false);
+    assert.match(c.detail, /800\/s: 0 shed, p99 56 vs 50 ms/);
   });
 });

@@ -162,6 +162,21 @@ test("the timeline joins the load generator's seconds with the scrape that fell 
   assert.equal(tl[1]!.read_p99_ms, 3);
 });
 
+test('a second that shed names its reasons with their rates; a second that shed nothing names none', () => {
+  const seconds = [second(0, { offered: 10 }), second(1, { offered: 10 }), second(2, { offered: 10 })];
+  const before = snapshotOf(parsePrometheus(METRICS));
+  const after = snapshotOf(parsePrometheus(METRICS.replace('reason="concurrency"} 30', 'reason="concurrency"} 40')));
+  const quiet = snapshotOf(parsePrometheus(METRICS.replace('reason="concurrency"} 30', 'reason="concurrency"} 40')));
+  const p0: ScrapePoint = { t: 0.5, snapshot: before, ...ratesBetween(undefined, 0.5, before) };
+  const p1: ScrapePoint = { t: 1.5, snapshot: after, ...ratesBetween(p0, 1.5, after) };
+  const p2: ScrapePoint = { t: 2.5, snapshot: quiet, ...ratesBetween(p1, 2.5, quiet) };
+  const tl = buildTimeline(seconds, [p0, p1, p2]);
+  assert.equal(tl[1]!.shed_per_s, 10);
+  assert.deepEqual(tl[1]!.shed_reasons_per_s, { concurrency: 10 });
+  assert.equal(tl[2]!.shed_per_s, 0);
+  assert.equal(tl[2]!.shed_reasons_per_s, undefined);
+});
+
 test('phase totals: goodput per second of the phase, 503 share of answers, p99 by intended send time', () => {
   const phases: Phase[] = [
     { name: 'warm-up', start_s: 0, end_s: 1 },

@@ -53,6 +53,8 @@ export interface TimelinePoint {
   breaker_provider?: string;
   breaker_fx?: string;
   shed_per_s?: number;
+  /** Of shed_per_s, the reasons that shed anything in that second (absent when nothing was shed). */
+  shed_reasons_per_s?: Partial<Record<ShedReason, number>>;
   bulkhead_rejections_per_s?: number;
   db_acquire_timeouts_per_s?: number;
   admission_limit?: number;

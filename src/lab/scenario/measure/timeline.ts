@@ -14,6 +14,7 @@ import type { ChargeOutcome, LoadResult, SecondStats } from '../../load/types.js
 import type { Phase, PhaseTotals, TimelinePoint, VariantResult } from '../../report/types.js';
 import type { MemoryPoint } from './proc-stats.js';
 import type { ScrapePoint } from './scrape.js';
+import { SHED_REASONS } from '../../../resilience/shedder.js';
 
 /** Nearest-rank percentile of unsorted values; null when empty. */
 export function percentile(values: readonly number[], q: number): number | null {
@@ -86,6 +87,9 @@ export function buildTimeline(
       if (snap.breaker.provider !== undefined) point.breaker_provider = snap.breaker.provider;
       if (snap.breaker.fx !== undefined) point.breaker_fx = snap.breaker.fx;
       point.shed_per_s = sc.rates.shed;
+      const reasons = SHED_REASONS.filter((r) => sc.rates[`shed_${r}`] > 0);
+      if (reasons.length > 0)
+        point.shed_reasons_per_s = Object.fromEntries(reasons.map((r) => [r, sc.rates[`shed_${r}`]]));
       point.bulkhead_rejections_per_s =
         Math.round((sc.rates.bulkhead_rejections_provider + sc.rates.bulkhead_rejections_fx) * 10) / 10;
       point.db_acquire_timeouts_per_s = sc.rates.db_acquire_timeouts;

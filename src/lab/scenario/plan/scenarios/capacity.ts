@@ -36,6 +36,48 @@ function ceilingOf(run: VariantRun, phases: readonly Phase[]): { p: Phase; good:
   return { p: phases.find((x) => w.from >= x.start_s && w.from < x.end_s) ?? first, good: w.goodput };
 }
 
+/** How far the gateway's p99 may exceed the mechanisms-off build's at a step below the ceiling (issue 14: within 10 %). */
+const P99_OVER_OFF = 1.1;
+
+/**
+ * What the protection costs when nothing is wrong: at every step offered
+ * below the gateway's own ceiling (the warm-up's first second aside), no
+ * request shed and a p99 within 10 % of the same build with the mechanisms
+ * off. The detail names each step's sheds by reason.
+ */
+export function belowCeilingCheck(
+  gw: VariantRun,
+  off: VariantRun,
+  phases: readonly Phase[],
+  stepRates: readonly number[],
+  ceiling: number,
+): Check {
+  const steps = phases.map((p, i) => ({ p, rate: stepRates[i] ?? Infinity })).filter((s) => s.rate < ceiling);
+  let shedTotal = 0;
+  let slower = 0;
+  const parts = steps.map(({ p }, i) => {
+    const pts = slice(gw.result.timeline, p.start_s + (i === 0 ? 1 : 0), p.end_s);
+    const byReason: Record<string, number> = {};
+    for (const pt of pts)
+      for (const [r, n] of Object.entries(pt.shed_reasons_per_s ?? {})) byReason[r] = (byReason[r] ?? 0) + (n ?? 0);
+    const shed = pts.reduce((a, pt) => a + (pt.shed_per_s ?? 0), 0);
+    shedTotal += shed;
+    const g = gw.result.phases[p.name]?.p99_ms ?? null;
+    const o = off.result.phases[p.name]?.p99_ms ?? null;
+    if (g === null || o === null || g > P99_OVER_OFF * o) slower++;
+    const reasons = Object.entries(byReason)
+      .filter(([, n]) => n > 0)
+      .map(([r, n]) => `${r} ${Math.round(n)}`)
+      .join(', ');
+    return `${p.name}: ${Math.round(shed)} shed${reasons ? ` (${reasons})` : ''}, p99 ${fmt(g, 0)} vs ${fmt(o, 0)} ms`;
+  });
+  return {
+    name: `gateway: below the ceiling, nothing is shed and p99 is within ${Math.round((P99_OVER_OFF - 1) * 100)} % of the mechanisms-off build at every step`,
+    passed: steps.length > 0 && Math.round(shedTotal) === 0 && slower === 0,
+    detail: `ceiling ${fmt(ceiling)}/s; ${parts.join('; ')} (gateway vs off)`,
+  };
+}
+
 export const capacity: ScenarioDefinition = {
   name: 'capacity',
   title: 'Healthy ceiling: goodput against offered load',
@@ -59,7 +101,7 @@ export const capacity: ScenarioDefinition = {
   headline(run, phases) {
     return { goodput_per_s: ceilingOf(run, phases).good, recovery_s: null };
   },
-  checks({ phases, runs }): Check[] {
+  checks({ mode, phases, runs }): Check[] {
     const checks: Check[] = [];
     const first = phases[0]!;
     for (const run of runs) {
@@ -88,6 +130,8 @@ export const capacity: ScenarioDefinition = {
         passed: best.good > 0 && top >= 0.6 * best.good,
         detail: `top step (${last.name}) ${fmt(top)}/s = ${fmt((100 * top) / Math.max(1, best.good), 0)} % of the best; ceilings: ${ceilings.join(', ')}`,
       });
+      const off = runs.find((r) => r.result.variant === 'gateway-off');
+      if (off) checks.push(belowCeilingCheck(gw, off, phases, rates(mode), best.good));
     }
     return checks;
   },
