@@ -130,8 +130,12 @@ export const capacity: ScenarioDefinition = {
         passed: best.good > 0 && top >= 0.6 * best.good,
         detail: `top step (${last.name}) ${fmt(top)}/s = ${fmt((100 * top) / Math.max(1, best.good), 0)} % of the best; ceilings: ${ceilings.join(', ')}`,
       });
+      // The full form only: issue 14's bar, which the committed bench reports
+      // (and misses, test/lab/committed-report.test.ts). The quick form's 3 s
+      // steps on a CI machine shared with other suites measure that machine's
+      // stalls, not the mechanisms' cost, and every quick check must pass.
       const off = runs.find((r) => r.result.variant === 'gateway-off');
-      if (off) checks.push(belowCeilingCheck(gw, off, phases, rates(mode), best.good));
+      if (off && mode === 'full') checks.push(belowCeilingCheck(gw, off, phases, rates(mode), best.good));
     }
     return checks;
   },
