@@ -1083,19 +1083,44 @@ export function defineContract(kind: TargetKind): void {
       await oneCharge(key);
     });
 
-    test('50 concurrent requests with one key: each 201 (one id) or 409, one provider charge, no duplicates', async () => {
+    // A 503 that says to retry (the DB pool or the admission limit turned the
+    // request away before the claim: a commit stall can hold the pool past
+    // DB_ACQUIRE_TIMEOUT_MS) is an honest answer to a storm; what the client
+    // relies on is that its retry then returns the one charge, never a second.
+    const RETRYABLE_503 = new Set(['db_unavailable', 'overloaded', 'bulkhead_full']);
+
+    async function oneKeyStorm(stallMs: number): Promise<void> {
       await setFaults(sim.providerUrl, { latencyMs: 200 });
       const key = newKey('storm');
+      // A stall: the table is locked 100 ms before the storm and held stallMs,
+      // as a commit stuck on a slow disk or a migration holds it.
+      const stall =
+        stallMs > 0
+          ? db.sql.begin(async (tx) => {
+              await tx`LOCK TABLE charges IN EXCLUSIVE MODE`;
+              await new Promise((r) => setTimeout(r, stallMs));
+            })
+          : undefined;
+      if (stall) await new Promise((r) => setTimeout(r, 100));
       const results = await Promise.all(
         Array.from({ length: 50 }, () => postCharge(key, VALID, { 'x-request-timeout-ms': '5000' })),
       );
+      await stall;
       const counts: Record<number, number> = {};
       for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      for (const r of results)
-        assert.ok(
-          r.status === 201 || r.status === 409,
-          `only 201 or 409; counts ${JSON.stringify(counts)}; ${describeRes(r)}`,
-        );
+      for (const r of results) {
+        if (r.status === 503) {
+          const code = (r.body as Body | undefined)?.code;
+          assert.ok(RETRYABLE_503.has(code as string), `a 503 before the claim only; ${describeRes(r)}`);
+          assertProblem(r, 503, code as string);
+          assert.ok(Number(r.headers['retry-after']) >= 1, `a 503 says when to retry; ${describeRes(r)}`);
+        } else {
+          assert.ok(
+            r.status === 201 || r.status === 409,
+            `only 201, 409 or a retryable 503; counts ${JSON.stringify(counts)}; ${describeRes(r)}`,
+          );
+        }
+      }
       const ok = results.filter((r) => r.status === 201);
       assert.ok(ok.length >= 1, `at least one 201; counts ${JSON.stringify(counts)}`);
       const ids = new Set(ok.map((r) => (r.body as Body).id));
@@ -1106,10 +1131,24 @@ export function defineContract(kind: TargetKind): void {
       assert.deepEqual((await ledger(sim.providerUrl)).duplicates, []);
       await clearFaults(sim.providerUrl);
       await waitForStatus(key, 'succeeded');
-      const replay = await postCharge(key, VALID);
-      assert.equal(replay.status, 201, describeRes(replay));
-      assert.equal((replay.body as Body).id, [...ids][0]);
-      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      // Every client turned away retries, as its Retry-After says, and gets the one charge.
+      const retries = results.filter((r) => r.status !== 201).length;
+      for (let i = 0; i < Math.max(1, retries); i++) {
+        const replay = await postCharge(key, VALID);
+        assert.equal(replay.status, 201, describeRes(replay));
+        assert.equal((replay.body as Body).id, [...ids][0]);
+        assert.equal(replay.headers['idempotent-replayed'], 'true');
+      }
+      assert.equal((await oneCharge(key)).id, c.id, 'still one provider charge after the retries');
+      assert.deepEqual((await ledger(sim.providerUrl)).duplicates, []);
+    }
+
+    test('50 concurrent requests with one key: each 201 (one id), 409 or a retryable 503 whose retry returns that charge; one provider charge, no duplicates', async () => {
+      await oneKeyStorm(0);
+    });
+
+    test('the same storm while the charges table is locked for 600 ms: still one id, one provider charge, and every retry returns it', async () => {
+      await oneKeyStorm(600);
     });
 
     // ---- broken clients -------------------------------------------------------------------
