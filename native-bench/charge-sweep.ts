@@ -24,7 +24,7 @@ import {
   pidsNamed,
   reapedChildrenCpuSeconds,
 } from '../src/lab/scenario/measure/proc-stats.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
+import { labServiceEnv } from '../src/lab/scenario/run/run-variant.js';
 import { ServiceUnderTest } from '../src/lab/scenario/run/service.js';
 import type { VariantName } from '../src/lab/report/types.js';
 import { median, wrk, type WrkResult } from './wrk.js';
@@ -82,12 +82,7 @@ async function main(): Promise<void> {
   const env = await startEnvironment({ log: (m) => console.error(m) });
   const services: ServiceUnderTest[] = [];
   try {
-    const serviceEnv = {
-      ...LAB_SERVICE_DEFAULTS,
-      DATABASE_URL: env.databaseUrl,
-      PROVIDER_URL: env.sim.providerUrl,
-      FX_URL: env.sim.fxUrl,
-    };
+    const serviceEnv = labServiceEnv(env);
     for (const variant of VARIANTS)
       services.push(
         await ServiceUnderTest.start({

@@ -13,7 +13,7 @@
 import { Pool } from 'undici';
 import { startEnvironment } from '../src/lab/scenario/run/environment.js';
 import { machineInfo } from '../src/lab/scenario/measure/machine.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
+import { labServiceEnv } from '../src/lab/scenario/run/run-variant.js';
 import { startChild } from '../src/lab/scenario/run/child.js';
 
 const CONNS = Number(process.env.DC_CONNS ?? 32);
@@ -77,12 +77,9 @@ async function main(): Promise<void> {
       name: 'gateway',
       args: ['serve'],
       env: {
-        ...LAB_SERVICE_DEFAULTS,
+        ...labServiceEnv(env),
         PORT: '0',
         ADMIN_PORT: '0',
-        DATABASE_URL: env.databaseUrl,
-        PROVIDER_URL: env.sim.providerUrl,
-        FX_URL: env.sim.fxUrl,
         ...GATEWAY_ENV,
       },
     });

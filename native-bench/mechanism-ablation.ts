@@ -3,8 +3,9 @@
  * open-loop rate with its mechanisms all on, all off, and each turned off
  * alone, alternated round by round on one embedded Postgres and simulator
  * (table and ledger emptied before every run, a fresh gateway each run).
- * Latency comes from the lab's open-loop generator (`bulwark load`, measured
- * from the intended send time), CPU from /proc for the gateway's process.
+ * Latency comes from the lab's open-loop generator, run in this process as
+ * the lab runs it (measured from the intended send time); CPU from /proc for
+ * the gateway's process; sheds by reason from its /metrics.
  *
  *   npm run bench:ablation   (NB_RATE=800 NB_SECONDS=20 NB_WARM_SECONDS=10 NB_ROUNDS=3)
  *   NB_SETTINGS="off:MECHANISMS=false;on:;noshed:SHEDDING=false" picks the settings (name:ENV=V ENV=V;...).
@@ -12,21 +13,16 @@
  * A run whose generator fell behind its schedule says so: then the machine,
  * not the setting, decided its tail.
  */
-import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startEnvironment } from '../src/lab/scenario/run/environment.js';
 import { machineInfo } from '../src/lab/scenario/measure/machine.js';
 import { cpuSeconds } from '../src/lab/scenario/measure/proc-stats.js';
-import { parsePrometheus } from '../src/lab/scenario/measure/scrape.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
+import { parsePrometheus, snapshotOf } from '../src/lab/scenario/measure/scrape.js';
+import { runLoad } from '../src/lab/load/index.js';
+import { SHED_REASONS, type ShedReason } from '../src/resilience/shedder.js';
+import { labServiceEnv } from '../src/lab/scenario/run/run-variant.js';
 import { ServiceUnderTest } from '../src/lab/scenario/run/service.js';
 import { median } from './wrk.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(HERE, '../src/cli/main.js');
 const RATE = Number(process.env.NB_RATE ?? 800);
 const SECONDS = Number(process.env.NB_SECONDS ?? 20);
 const WARM_SECONDS = Number(process.env.NB_WARM_SECONDS ?? 10);
@@ -60,36 +56,14 @@ interface Run {
 }
 
 /** bulwark_shed_total by reason, read from the gateway's /metrics. */
-async function shedByReason(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const s of parsePrometheus(text))
-    if (s.name === 'bulwark_shed_total') out[s.labels.reason ?? '?'] = (out[s.labels.reason ?? '?'] ?? 0) + s.value;
-  return out;
+async function shedByReason(url: string): Promise<Record<ShedReason, number>> {
+  const { counters } = snapshotOf(parsePrometheus(await (await fetch(`${url}/metrics`)).text()));
+  return Object.fromEntries(SHED_REASONS.map((r) => [r, counters[`shed_${r}`]])) as Record<ShedReason, number>;
 }
 
-interface LoadResult {
-  behind_schedule: boolean;
-  classes: {
-    charge: {
-      sent: number;
-      statuses: Record<string, number>;
-      latency_ms: { p50: number; p99: number; p999: number };
-    };
-  };
-}
-
-async function load(url: string, rate: number, seconds: number, runId: string): Promise<LoadResult> {
-  const file = path.join(tmpdir(), `bulwark-ablation-${process.pid}.json`);
-  const args = [CLI, 'load', '--url', url, '--rate', String(rate), '--duration', String(seconds)];
-  args.push('--progress', 'off', '--json', file, '--seed', '1', '--run-id', runId);
-  const code = await new Promise<number | null>((resolve) => {
-    spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }).on('exit', resolve);
-  });
-  if (code !== 0) throw new Error(`bulwark load exited ${code}`);
-  const r = JSON.parse(await readFile(file, 'utf8')) as LoadResult;
-  await rm(file, { force: true });
-  return r;
+/** The lab's open-loop generator, in this process as the lab runs it. */
+function load(url: string, rate: number, durationSeconds: number, runId: string) {
+  return runLoad({ url, rate, durationSeconds, deadlineMs: 1000, seed: 1, runId });
 }
 
 async function main(): Promise<void> {
@@ -97,12 +71,7 @@ async function main(): Promise<void> {
   const env = await startEnvironment({ log: (m) => console.error(m) });
   const runs = new Map<string, Run[]>(SETTINGS.map((s) => [s.name, []]));
   try {
-    const base = {
-      ...LAB_SERVICE_DEFAULTS,
-      DATABASE_URL: env.databaseUrl,
-      PROVIDER_URL: env.sim.providerUrl,
-      FX_URL: env.sim.fxUrl,
-    };
+    const base = labServiceEnv(env);
     for (let round = 1; round <= ROUNDS; round++) {
       for (const s of SETTINGS) {
         await env.resetForVariant();
@@ -121,11 +90,9 @@ async function main(): Promise<void> {
           const used = (await cpu()) - before;
           const shedAfter = await shedByReason(svc.url);
           const shed = Object.fromEntries(
-            Object.entries(shedAfter)
-              .map(([k, v]) => [k, v - (shedBefore[k] ?? 0)] as const)
-              .filter(([, v]) => v > 0),
+            SHED_REASONS.map((k) => [k, shedAfter[k] - shedBefore[k]] as const).filter(([, v]) => v > 0),
           );
-          const c = r.classes.charge;
+          const c = r.classes.charge!;
           const run: Run = {
             p50: c.latency_ms.p50,
             p99: c.latency_ms.p99,

@@ -30,7 +30,7 @@ import { startChild, type Child } from '../src/lab/scenario/run/child.js';
 import { freePort, startEnvironment } from '../src/lab/scenario/run/environment.js';
 import { machineInfo } from '../src/lab/scenario/measure/machine.js';
 import { cpuSeconds } from '../src/lab/scenario/measure/proc-stats.js';
-import { LAB_SERVICE_DEFAULTS } from '../src/lab/scenario/run/run-variant.js';
+import { labServiceEnv } from '../src/lab/scenario/run/run-variant.js';
 import { addTimes, STAGES, stageTimes, type CpuProfile, type StageTimes } from './profile-summary.js';
 import { wrk } from './wrk.js';
 
@@ -89,10 +89,7 @@ async function main(): Promise<void> {
       args: ['serve'],
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${INTERVAL_US}`],
       env: {
-        ...LAB_SERVICE_DEFAULTS,
-        DATABASE_URL: env.databaseUrl,
-        PROVIDER_URL: env.sim.providerUrl,
-        FX_URL: env.sim.fxUrl,
+        ...labServiceEnv(env),
         PORT: String(port),
         ADMIN_PORT: '0',
         MECHANISMS: 'true',

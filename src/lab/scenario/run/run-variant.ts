@@ -38,6 +38,16 @@ export const LAB_SERVICE_DEFAULTS: Readonly<Record<string, string>> = Object.fre
   SHUTDOWN_GRACE_MS: '5000',
 });
 
+/** The lab's defaults plus where this environment's Postgres and simulator are: what every service it starts is given. */
+export function labServiceEnv(env: Environment): Record<string, string> {
+  return {
+    ...LAB_SERVICE_DEFAULTS,
+    DATABASE_URL: env.databaseUrl,
+    PROVIDER_URL: env.sim.providerUrl,
+    FX_URL: env.sim.fxUrl,
+  };
+}
+
 export interface VariantOptions {
   env: Environment;
   scenario: string;
@@ -64,10 +74,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
   const { env, plan, variant } = o;
   await env.resetForVariant();
   const serviceEnv: Record<string, string> = {
-    ...LAB_SERVICE_DEFAULTS,
-    DATABASE_URL: env.databaseUrl,
-    PROVIDER_URL: env.sim.providerUrl,
-    FX_URL: env.sim.fxUrl,
+    ...labServiceEnv(env),
     ...plan.serviceEnv,
     ...(variant === 'gateway' || variant === 'gateway-off' ? plan.gatewayEnv : {}),
   };
