@@ -1083,9 +1083,9 @@ export function defineContract(kind: TargetKind): void {
       await oneCharge(key);
     });
 
-    // A 503 that says to retry (the DB pool or the admission limit turned the
-    // request away before the claim: a commit stall can hold the pool past
-    // DB_ACQUIRE_TIMEOUT_MS) is an honest answer to a storm; what the client
+    // A 503 that says to retry (the DB pool, the admission limit or the
+    // provider bulkhead turned the request away: a commit stall can hold the
+    // pool past DB_ACQUIRE_TIMEOUT_MS) is an honest answer to a storm; what the client
     // relies on is that its retry then returns the one charge, never a second.
     const RETRYABLE_503 = new Set(['db_unavailable', 'overloaded', 'bulkhead_full']);
 
@@ -1111,7 +1111,7 @@ export function defineContract(kind: TargetKind): void {
       for (const r of results) {
         if (r.status === 503) {
           const code = (r.body as Body | undefined)?.code;
-          assert.ok(RETRYABLE_503.has(code as string), `a 503 before the claim only; ${describeRes(r)}`);
+          assert.ok(RETRYABLE_503.has(code as string), `a 503 only as a retryable refusal; ${describeRes(r)}`);
           assertProblem(r, 503, code as string);
           assert.ok(Number(r.headers['retry-after']) >= 1, `a 503 says when to retry; ${describeRes(r)}`);
         } else {
@@ -1131,7 +1131,7 @@ export function defineContract(kind: TargetKind): void {
       assert.deepEqual((await ledger(sim.providerUrl)).duplicates, []);
       await clearFaults(sim.providerUrl);
       await waitForStatus(key, 'succeeded');
-      // Every client turned away retries, as its Retry-After says, and gets the one charge.
+      // Every client turned away retries once the charge has settled, and gets the one charge.
       const retries = results.filter((r) => r.status !== 201).length;
       for (let i = 0; i < Math.max(1, retries); i++) {
         const replay = await postCharge(key, VALID);
