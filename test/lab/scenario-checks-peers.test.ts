@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { beatsPeersCheck, bestWindowGoodput, peerRuns } from '../../src/lab/scenario/plan/checks.js';
 import type { VariantRun } from '../../src/lab/scenario/plan/definition.js';
 import type { Phase, TimelinePoint } from '../../src/lab/report/types.js';
-import { belowCeilingCheck } from '../../src/lab/scenario/plan/scenarios/capacity.js';
+import { belowCeilingCheck, p99OverSeedsCheck } from '../../src/lab/scenario/plan/scenarios/capacity.js';
 
 function run(variant: string, good: number, total = 1000, goodput = 100): VariantRun {
   return {
@@ -163,5 +163,77 @@ describe('capacity: what the protection costs below the ceiling', () => {
     );
     assert.equal(c.passed, false);
     assert.match(c.detail, /800\/s: 0 shed, p99 56 vs 50 ms/);
+  });
+});
+
+describe('capacity: the p99 comparison over the seeds of a bench', () => {
+  const phases: Phase[] = [
+    { name: 'warm-up', start_s: 0, end_s: 3 },
+    { name: '800/s', start_s: 3, end_s: 6 },
+    { name: '2400/s', start_s: 6, end_s: 9 },
+  ];
+  /** A run whose goodput follows the steps up to `top`; p99 per step; `shed` requests each second of the 800/s step. */
+  const seedRun = (variant: string, p99: [number, number, number], top = 2000, shed = 0) =>
+    ({
+      result: {
+        variant,
+        phases: { 'warm-up': { p99_ms: p99[0] }, '800/s': { p99_ms: p99[1] }, '2400/s': { p99_ms: p99[2] } },
+        timeline: Array.from({ length: 9 }, (_, t) => ({
+          t,
+          offered: 1,
+          goodput: Math.min(top, [200, 800, 2400][Math.floor(t / 3)]!),
+          p99_ms: 1,
+          rate_503: 0,
+          timeouts: 0,
+          shed_per_s: t >= 3 && t < 6 ? shed : 0,
+        })),
+      },
+    }) as unknown as VariantRun;
+  const seeds = (gw: readonly number[], off: readonly number[], tops: readonly number[] = [2000, 2000, 2000]) =>
+    gw.map((g, i) => ({
+      seed: i + 1,
+      runs: [seedRun('gateway', [20, g, 900], tops[i]), seedRun('gateway-off', [20, off[i]!, 3000])],
+    }));
+
+  it('passes on the medians when one seed is an outlier that one run against one run would fail', () => {
+    const [c] = p99OverSeedsCheck(seeds([55, 120, 52], [50, 48, 60]), phases, [200, 800, 2400]);
+    assert.equal(c!.passed, true, c!.detail);
+    assert.match(c!.name, /over 3 seeds/);
+    assert.match(c!.detail, /800\/s: p99 55, 120, 52 vs 50, 48, 60 ms \(median 55 vs 50\), shed 0, 0, 0/);
+    assert.doesNotMatch(c!.detail, /2400\/s/);
+  });
+
+  it('fails when the median is more than 10 % above the mechanisms-off build at a step below the ceiling', () => {
+    const [c] = p99OverSeedsCheck(seeds([70, 72, 68], [50, 55, 60]), phases, [200, 800, 2400]);
+    assert.equal(c!.passed, false);
+    assert.match(c!.detail, /median 70 vs 55/);
+  });
+
+  it("judges only the steps below the lowest of the gateway's ceilings over the seeds, and names each seed's sheds", () => {
+    // Seed 2's gateway tops out at 700/s: the 800/s step is not below every ceiling.
+    const slow = seeds([90, 90, 90], [50, 50, 50], [2000, 700, 2000]);
+    const [c] = p99OverSeedsCheck(slow, phases, [200, 800, 2400]);
+    assert.equal(c!.passed, true, c!.detail);
+    assert.match(c!.detail, /lowest gateway ceiling 700/);
+    assert.doesNotMatch(c!.detail, /800\/s:/);
+    const shedding = [1, 2].map((seed) => ({
+      seed,
+      runs: [seedRun('gateway', [20, 50, 900], 2000, seed === 2 ? 4 : 0), seedRun('gateway-off', [20, 50, 900])],
+    }));
+    assert.match(p99OverSeedsCheck(shedding, phases, [200, 800, 2400])[0]!.detail, /800\/s: .*shed 0, 12/);
+  });
+
+  it('gives no check without the mechanisms-off build, and a failed one when only one seed ran both', () => {
+    assert.deepEqual(
+      p99OverSeedsCheck([{ seed: 1, runs: [seedRun('gateway', [1, 1, 1])] }], phases, [200, 800, 2400]),
+      [],
+    );
+    const [c] = p99OverSeedsCheck(
+      [seeds([50], [50])[0]!, { seed: 2, runs: [seedRun('gateway', [1, 1, 1])] }],
+      phases,
+      [200, 800, 2400],
+    );
+    assert.equal(c!.passed, false);
+    assert.match(c!.detail, /only seed 1 ran both builds/);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * `--seeds N` end to end: a headline scenario (one with a `headline`) runs
- * N times with seeds seed..seed+N-1 and its result carries the spread; a
+ * N times with seeds seed..seed+N-1 and its result carries the spread and
+ * the checks judged over every seed (`seededChecks`); a
  * scenario without one runs once and carries none. Two tiny scenarios
  * against the real gateway keep this short; the spread arithmetic itself
  * is tested in scenario-spread.test.ts.
@@ -42,6 +43,14 @@ function tiny(name: string, withHeadline: boolean): ScenarioDefinition {
         }
       : {}),
     checks: () => [{ name: 'always', passed: true, detail: '' }],
+    // Called only for a repeated (headline) scenario, with every seed's runs.
+    seededChecks: ({ seeded }) => [
+      {
+        name: 'over the seeds',
+        passed: true,
+        detail: seeded.map((x) => `${x.seed}:${x.runs.map((r) => r.result.variant).join('+')}`).join(' '),
+      },
+    ],
   };
 }
 
@@ -80,8 +89,15 @@ test(
     assert.ok(row.goodput_per_s.max > 0, 'charges were served');
     assert.ok(row.slo_good_pct.min >= 0 && row.slo_good_pct.max <= 100);
     assert.equal(typeof row.not_recovered, 'number', 'the scenario has a recovery phase');
-    // The result shown in full is the first seed's.
-    assert.equal(h!.checks.length, sp.checks_passed[0]!.total);
+    // The result shown in full is the first seed's, plus the check judged over every seed.
+    assert.equal(h!.checks.length, sp.checks_passed[0]!.total + 1);
+    assert.deepEqual(h!.checks.at(-1), {
+      name: 'over the seeds',
+      passed: true,
+      detail: '5:gateway 6:gateway 7:gateway',
+    });
+    // A scenario run once has no such check.
+    assert.ok(!w!.checks.some((c) => c.name === 'over the seeds'));
   },
 );
 

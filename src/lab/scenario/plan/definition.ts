@@ -158,6 +158,13 @@ export interface ScenarioContext {
   runs: readonly VariantRun[];
 }
 
+/** A headline scenario's runs over every seed of a bench (`--seeds N`, N > 1). */
+export interface SeededContext {
+  mode: Mode;
+  phases: readonly Phase[];
+  seeded: readonly { seed: number; runs: readonly VariantRun[] }[];
+}
+
 export interface Headline {
   goodput_per_s: number;
   /** Seconds from the end of the fault until goodput is back (null: not within the run, or no such moment). */
@@ -185,6 +192,13 @@ export interface ScenarioDefinition {
    * the headline scenarios define it.
    */
   headline?(run: VariantRun, phases: readonly Phase[]): Headline;
+  /**
+   * Checks that only several runs can decide (a latency comparison that one
+   * run's noise on a shared machine swamps), judged over every seed of a
+   * bench with `--seeds N`, N > 1, and added to the first seed's checks.
+   * Only headline scenarios are repeated, so only they may define it.
+   */
+  seededChecks?(ctx: SeededContext): Check[];
 }
 
 export type { ScenarioResult, LoadInput };

@@ -4,8 +4,9 @@
  * another, each in its own environment (fresh Postgres and simulator), so a
  * scenario that leaves a mess behind cannot colour the next one. With
  * `seeds` > 1 each headline scenario runs that many times (a fresh
- * environment each); the report shows the first seed's run in full and the
- * spread of the headline figures over all of them.
+ * environment each); the report shows the first seed's run in full, the
+ * spread of the headline figures over all of them, and the scenario's
+ * checks that need every seed (`seededChecks`) among the first run's.
  */
 import type { BenchReport } from '../../report/types.js';
 import type { ScenarioDefinition } from '../plan/definition.js';
@@ -52,6 +53,14 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
         def.headline,
         phases.some((p) => p.name === 'recovery'),
       );
+      if (def.seededChecks)
+        first.result.checks.push(
+          ...def.seededChecks({
+            mode: o.mode,
+            phases,
+            seeded: seeded.map((x, i) => ({ seed: (o.seed ?? 1) + i, runs: x.runs })),
+          }),
+        );
     }
     outcomes.push(first);
   }
