@@ -186,6 +186,7 @@ describe('capacity: the p99 comparison over the seeds of a bench', () => {
           rate_503: 0,
           timeouts: 0,
           shed_per_s: t >= 3 && t < 6 ? shed : 0,
+          ...(t >= 3 && t < 6 && shed > 0 ? { shed_reasons_per_s: { downstream: shed } } : {}),
         })),
       },
     }) as unknown as VariantRun;
@@ -220,7 +221,10 @@ describe('capacity: the p99 comparison over the seeds of a bench', () => {
       seed,
       runs: [seedRun('gateway', [20, 50, 900], 2000, seed === 2 ? 4 : 0), seedRun('gateway-off', [20, 50, 900])],
     }));
-    assert.match(p99OverSeedsCheck(shedding, phases, [200, 800, 2400])[0]!.detail, /800\/s: .*shed 0, 12/);
+    assert.match(
+      p99OverSeedsCheck(shedding, phases, [200, 800, 2400])[0]!.detail,
+      /800\/s: .*shed 0, 12 \(downstream 12\)/,
+    );
   });
 
   it('gives no check without the mechanisms-off build, and a failed one when only one seed ran both', () => {

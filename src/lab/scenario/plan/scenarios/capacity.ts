@@ -43,6 +43,16 @@ function stepPoints(run: VariantRun, p: Phase, first: Phase) {
   return slice(run.result.timeline, p.start_s + (p === first ? 1 : 0), p.end_s);
 }
 
+/** The requests shed over some seconds, and their reasons as a check names them: `concurrency 9, downstream 3` (empty when none). */
+function sheds(pts: ReturnType<typeof stepPoints>): { shed: number; reasons: string } {
+  const shed = Math.round(sumOver(pts, (pt) => pt.shed_per_s));
+  const reasons = SHED_REASONS.map((r) => [r, Math.round(sumOver(pts, (pt) => pt.shed_reasons_per_s?.[r]))] as const)
+    .filter(([, n]) => n > 0)
+    .map(([r, n]) => `${r} ${n}`)
+    .join(', ');
+  return { shed, reasons };
+}
+
 /** How far the gateway's p99 may exceed the mechanisms-off build's at a step below the ceiling (issue 14: within 10 %). */
 const P99_OVER_OFF = 1.1;
 
@@ -62,14 +72,7 @@ export function belowCeilingCheck(
   const steps = phases
     .filter((_, i) => (stepRates[i] ?? Infinity) < ceiling)
     .map((p) => {
-      const pts = stepPoints(gw, p, phases[0]!);
-      const shed = Math.round(sumOver(pts, (pt) => pt.shed_per_s));
-      const reasons = SHED_REASONS.map(
-        (r) => [r, Math.round(sumOver(pts, (pt) => pt.shed_reasons_per_s?.[r]))] as const,
-      )
-        .filter(([, n]) => n > 0)
-        .map(([r, n]) => `${r} ${n}`)
-        .join(', ');
+      const { shed, reasons } = sheds(stepPoints(gw, p, phases[0]!));
       const g = gw.result.phases[p.name]?.p99_ms ?? null;
       const o = off.result.phases[p.name]?.p99_ms ?? null;
       const slower = g === null || o === null || g > P99_OVER_OFF * o;
@@ -127,7 +130,12 @@ export function p99OverSeedsCheck(
       const ok = g.every((x) => x !== null) && o.every((x) => x !== null) && mg !== null && mo !== null;
       return {
         slower: !ok || mg! > P99_OVER_OFF * mo!,
-        text: `${p.name}: p99 ${list(g)} vs ${list(o)} ms (median ${fmt(mg, 0)} vs ${fmt(mo, 0)}), shed ${pairs.map((x) => Math.round(sumOver(stepPoints(x.gw, p, first), (pt) => pt.shed_per_s))).join(', ')}`,
+        text: `${p.name}: p99 ${list(g)} vs ${list(o)} ms (median ${fmt(mg, 0)} vs ${fmt(mo, 0)}), shed ${pairs
+          .map((x) => {
+            const { shed, reasons } = sheds(stepPoints(x.gw, p, first));
+            return `${shed}${reasons ? ` (${reasons})` : ''}`;
+          })
+          .join(', ')}`,
       };
     });
   return [
