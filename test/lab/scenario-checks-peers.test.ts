@@ -227,6 +227,14 @@ describe('capacity: the p99 comparison over the seeds of a bench', () => {
     );
   });
 
+  it('fails a step that one seed did not measure, rather than taking the median of the rest', () => {
+    const gaps = seeds([50, 50, 50], [50, 50, 50]);
+    (gaps[1]!.runs[1]!.result.phases as Record<string, unknown>)['800/s'] = {};
+    const [c] = p99OverSeedsCheck(gaps, phases, [200, 800, 2400]);
+    assert.equal(c!.passed, false);
+    assert.match(c!.detail, /800\/s: p99 50, 50, 50 vs 50, n\/a, 50 ms \(median 50 vs n\/a\)/);
+  });
+
   it('gives no check without the mechanisms-off build, and a failed one when only one seed ran both', () => {
     assert.deepEqual(
       p99OverSeedsCheck([{ seed: 1, runs: [seedRun('gateway', [1, 1, 1])] }], phases, [200, 800, 2400]),

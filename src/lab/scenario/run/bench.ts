@@ -47,20 +47,15 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
     const first = seeded[0]!;
     if (n > 1 && def.headline) {
       const phases = first.result.phases;
+      const runs = seeded.map((x, i) => ({ seed: (o.seed ?? 1) + i, runs: x.runs, checks: x.result.checks }));
       first.result.spread = spreadOf(
-        seeded.map((x, i) => ({ seed: (o.seed ?? 1) + i, runs: x.runs, checks: x.result.checks })),
+        runs,
         phases,
         def.headline,
         phases.some((p) => p.name === 'recovery'),
       );
-      if (def.seededChecks)
-        first.result.checks.push(
-          ...def.seededChecks({
-            mode: o.mode,
-            phases,
-            seeded: seeded.map((x, i) => ({ seed: (o.seed ?? 1) + i, runs: x.runs })),
-          }),
-        );
+      // After the spread, so its per-seed counts are of each run's own checks.
+      if (def.seededChecks) first.result.checks.push(...def.seededChecks({ mode: o.mode, phases, seeded: runs }));
     }
     outcomes.push(first);
   }
