@@ -109,7 +109,7 @@ export class BatchStore {
    * claim, a key whose row vanished between the insert and the read (a
    * reaper race) gets a second round, then in_progress.
    */
-  async claimMany(reqs: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+  async claimMany(reqs: readonly ClaimRequest[]): Promise<(ClaimResult | Error)[]> {
     if (reqs.length === 1) {
       const r = reqs[0]!;
       this.onStatement('claim');
@@ -117,6 +117,23 @@ export class BatchStore {
     }
     assertDistinct(reqs.map((r) => r.key));
     const results: (ClaimResult | undefined)[] = new Array(reqs.length);
+    try {
+      await this.#claimRounds(reqs, results);
+    } catch (e) {
+      // Each statement commits on its own. Once one has, some keys hold a
+      // committed claim: they get it (their row exists, and failing them
+      // would answer "the database is unavailable" for a claim the
+      // reconciler later charges). Only the keys still unsettled fail.
+      if (!results.some((r) => r !== undefined)) throw e;
+      const err = e instanceof Error ? e : new Error(String(e));
+      // Array.from, not map: map skips the holes of `new Array(n)`.
+      return Array.from(results, (r) => r ?? err);
+    }
+    return results as ClaimResult[];
+  }
+
+  /** claimMany's rounds: fills `results` as each statement settles keys. */
+  async #claimRounds(reqs: readonly ClaimRequest[], results: (ClaimResult | undefined)[]): Promise<void> {
     let pending = sortedOrder(reqs);
     for (let round = 0; round < 2 && pending.length > 0; round++) {
       pending.sort(byKey(reqs));
@@ -205,7 +222,6 @@ export class BatchStore {
     // A row that vanished or was taken over twice in a row: only a reaper or
     // another client racing this one does that; tell the client to come back.
     for (const i of pending) results[i] = { kind: 'in_progress', retryAfterMs: 0 };
-    return results as ClaimResult[];
   }
 
   /**

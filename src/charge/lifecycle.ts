@@ -289,8 +289,14 @@ export async function runCharge(
       (await db(settleBy(), (sql) => deps.store.on(sql).abandon(key, claim.leaseToken)).catch(
         (e: unknown) => (releaseFailed(e), false),
       ));
-    if (!forgotten) await release();
-    return problem(outcome.code);
+    if (forgotten) return problem(outcome.code);
+    // The row stays, and the reconciler (or a retry) will call the provider
+    // for it: this charge may complete later. The refusal's own code says
+    // "not charged", which would be false, so the answer is the one for an
+    // outcome still open. Cases: a takeover, an earlier attempt of this
+    // request that may have arrived, or a database that failed the abandon.
+    await release();
+    return problem('provider_unavailable');
   }
   if (outcome.kind === 'unknown') {
     await release();

@@ -211,7 +211,9 @@ test('lifecycle: a refusal after an attempt that may have reached the provider l
     ++n === 1 ? { kind: 'unknown', reason: 'timeout' } : { kind: 'refused', code: 'bulkhead_full' },
   );
   const r = await runCharge(deps(p), 'l6', input, systemClock.epochMs() + 2000);
+  // Not the refusal's code ("not charged"): the reconciler will call the provider for it.
   assert.equal(r.status, 503);
+  assert.equal((JSON.parse(r.body) as { code: string }).code, 'provider_unavailable');
   assert.equal((await store.get('l6'))?.status, 'started');
   // A takeover that is refused keeps the row too: an earlier owner may have reached the provider.
   await db.sql`UPDATE charges SET lease_expires_at = now() - interval '1 second' WHERE idempotency_key = 'l6'`;
@@ -222,7 +224,41 @@ test('lifecycle: a refusal after an attempt that may have reached the provider l
     systemClock.epochMs() + 2000,
   );
   assert.equal(again.status, 503);
+  assert.equal((JSON.parse(again.body) as { code: string }).code, 'provider_unavailable');
   assert.equal((await store.get('l6'))?.status, 'started');
+});
+
+test('lifecycle: a refusal whose row the database would not let go of says "may complete later", never its own code', async () => {
+  // Postgres stops between the claim and the abandon: the row stays started
+  // and the reconciler will charge it, so "breaker_open" (not charged) would be false.
+  // A class method bound to the real store (its private fields); own fields (the sql client) as they are.
+  const method = (target: ChargeStore, prop: string | symbol): unknown => {
+    const v = Reflect.get(target, prop, target) as unknown;
+    return typeof v === 'function' && !Object.prototype.hasOwnProperty.call(target, prop)
+      ? (v as (...a: unknown[]) => unknown).bind(target)
+      : v;
+  };
+  const abandonFails = (sql: Parameters<ChargeStore['on']>[0]): ChargeStore =>
+    new Proxy(store.on(sql), {
+      get(target, prop) {
+        if (prop === 'abandon') return () => Promise.reject(new Error('connection lost'));
+        return method(target, prop);
+      },
+    });
+  const failing = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'on') return abandonFails;
+      return method(target, prop);
+    },
+  });
+  const p = new ScriptedProvider(() => ({ kind: 'refused', code: 'breaker_open' }));
+  const r = await runCharge(lifecycleDeps(failing, p), 'l6b', input, systemClock.epochMs() + 2000);
+  assert.equal(r.status, 503);
+  assert.equal((JSON.parse(r.body) as { code: string }).code, 'provider_unavailable');
+  assert.equal(p.calls.length, 1);
+  const row = await db.sql<{ status: string; free: boolean }[]>`
+    SELECT status, lease_expires_at <= now() AS free FROM charges WHERE idempotency_key = 'l6b'`;
+  assert.deepEqual(row[0], { status: 'started', free: true }, 'left to the reconciler, its lease released');
 });
 
 test('reconciler: still-unknown outcomes are deferred, not lost', async () => {
