@@ -5,6 +5,7 @@
  * /version) answer from memory.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { FramingCheck } from '../http/framing.js';
 import { problem, json, type Reply, type ErrorCode } from '../errors/catalogue.js';
 import {
   admissionTimeoutMs,
@@ -92,6 +93,8 @@ export class Gateway {
   readonly #atCapacity = problem('overloaded', { detail: 'Too many requests open at once' });
   /** Requests refused because maxConnections requests were open. */
   capRefusals = 0;
+  /** Requests whose framing was in doubt, closed without an answer (#closeInDoubt). */
+  framingRefusals = 0;
   readonly #atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
   /** Open requests per remote address (maxRequestsPerAddress). */
   readonly #perAddress: AddressCap;
@@ -99,8 +102,8 @@ export class Gateway {
   readonly #uploads: UploadTimer;
   /** Charges admitted this turn whose body was still arriving when their handler returned. */
   readonly #holding: Exchange[] = [];
-  /** Idempotency-Key → fingerprint of charges running on this instance. */
-  readonly #keysInFlight = new Map<string, string>();
+  /** Idempotency-Keys of the charges running on this instance. */
+  readonly #keysInFlight = new Set<string>();
   /** One warn line per failed (5xx) answer, rate-limited, naming its request id. */
   #failedAnswer: (requestId: string, route: string, status: number, body: string) => void = () => {};
 
@@ -168,7 +171,9 @@ export class Gateway {
       answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started),
     });
     x.requestId = requestIdFrom(req.getHeader('x-request-id'));
-    if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
+    const headerBytes = headerSectionBytes(req);
+    if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
+    if (headerBytes > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     x.send(reply, this.state.draining);
   }
 
@@ -195,6 +200,16 @@ export class Gateway {
       return true;
     }
     return false;
+  }
+
+  /**
+   * A request whose framing is in doubt (src/http/framing.ts): no answer,
+   * the connection closed before uWS parses another byte of it. Counted,
+   * never logged per request (a client could fill the log).
+   */
+  #closeInDoubt(res: HttpResponse): void {
+    this.framingRefusals++;
+    res.close();
   }
 
   #track(res: HttpResponse, route: RouteLabel, requestId: string): Exchange {
@@ -240,11 +255,14 @@ export class Gateway {
     const headers: [string, string][] = [];
     let headerBytes = requestLineBytes(req);
     let requestId: string | undefined;
+    const framing = new FramingCheck();
     req.forEach((name, value) => {
       headers.push([name, value]);
-      headerBytes += name.length + value.length + 4;
+      headerBytes += headerLineBytes(name, value);
+      framing.see(name, value);
       if (requestId === undefined && name === 'x-request-id') requestId = value;
     });
+    if (framing.inDoubt) return this.#closeInDoubt(res);
     const x = this.#track(res, '/charge', requestIdFrom(requestId));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (this.state.draining) return this.#fail(x, 'draining');
@@ -316,21 +334,17 @@ export class Gateway {
     const { key, deadline, input, fingerprint: fp } = r.value;
     // The same key already running on this instance: answer from memory (one
     // front thread sees every request, so this is exact) and keep duplicate
-    // storms away from the database.
-    const running = this.#keysInFlight.get(key);
-    if (running !== undefined) {
-      if (running !== fp)
-        return this.#fail(x, 'idempotency_key_reused', {
-          field: 'Idempotency-Key',
-          detail: 'This Idempotency-Key was used with a different request body',
-        });
-      return this.#fail(x, 'idempotency_in_progress');
-    }
+    // storms away from the database. Always 409, whatever the body: which
+    // body the key belongs to is the database's to say. The running request
+    // may itself be the reuse (the key completed earlier with this body, and
+    // the running one is about to get its 422), so a 422 from memory could
+    // refuse the honest retry that the database would answer with its replay.
+    if (this.#keysInFlight.has(key)) return this.#fail(x, 'idempotency_in_progress');
     // An open provider breaker refuses here, before a key is claimed or a thread hop is made; half-open lets through only its probe permits.
     if (this.guards.breakers.provider && !this.guards.breakers.provider.tryAdmit(this.clock.epochMs())) {
       return this.#fail(x, 'breaker_open', { detail: 'The payment provider breaker is open' });
     }
-    this.#keysInFlight.set(key, fp);
+    this.#keysInFlight.add(key);
     x.onEnd = undefined; // the task now owns the admission slot: #dispatch releases it when it settles
     this.#dispatch(
       x,
@@ -396,6 +410,7 @@ export class Gateway {
     const arrival = this.clock.epochMs();
     const key = parseChargeKey(req.getParameter(0) ?? '');
     const headerBytes = headerSectionBytes(req);
+    if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     const x = this.#track(res, '/charges/:key', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (!key.ok) return x.send(problemFrom(key), this.state.draining);
@@ -408,6 +423,7 @@ export class Gateway {
   #quote(res: HttpResponse, req: HttpRequest): void {
     const query = req.getQuery() ?? '';
     const headerBytes = headerSectionBytes(req);
+    if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     const x = this.#track(res, '/quote', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     const reply = this.#quotes.quote(query);
@@ -443,7 +459,9 @@ export class Gateway {
     const x = new Exchange(res, {
       answered: (status) => this.telemetry?.request('/metrics', status, this.clock.now() - started),
     });
-    if (headerSectionBytes(req) > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
+    const headerBytes = headerSectionBytes(req);
+    if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
+    if (headerBytes > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     this.renderMetrics().then(
       (body) =>
         x.send({ status: 200, body, contentType: 'text/plain; version=0.0.4; charset=utf-8' }, this.state.draining),
@@ -493,14 +511,32 @@ function remoteAddress(res: HttpResponse): string {
 
 /** Bytes of `METHOD url?query HTTP/1.1\r\n` and the blank line, near enough: what a header limit counts besides the headers. */
 function requestLineBytes(req: HttpRequest): number {
-  return req.getMethod().length + req.getUrl().length + (req.getQuery()?.length ?? 0) + 14;
+  return req.getMethod().length + utf8Bytes(req.getUrl()) + utf8Bytes(req.getQuery() ?? '') + 14;
 }
 
-/** Size of the header section as received (names, values, ": " and CRLF per line). */
+/** What headerSectionBytes returns for a request whose framing is in doubt (src/http/framing.ts): not answered, its connection closed. */
+const FRAMING_IN_DOUBT = -1;
+
+/** Size of the header section as received (names, values, ": " and CRLF per line), or FRAMING_IN_DOUBT. */
 function headerSectionBytes(req: HttpRequest): number {
   let n = requestLineBytes(req);
+  const framing = new FramingCheck();
   req.forEach((name, value) => {
-    n += name.length + value.length + 4;
+    n += headerLineBytes(name, value);
+    framing.see(name, value);
   });
-  return n;
+  return framing.inDoubt ? FRAMING_IN_DOUBT : n;
+}
+
+/**
+ * Bytes of one `name: value\r\n` line. uWS hands names and values over
+ * decoded from UTF-8, so a string's length undercounts up to threefold (a
+ * `€` is one character and three bytes): the limit counts bytes.
+ */
+export function headerLineBytes(name: string, value: string): number {
+  return utf8Bytes(name) + utf8Bytes(value) + 4;
+}
+
+function utf8Bytes(s: string): number {
+  return Buffer.byteLength(s, 'utf8');
 }

@@ -745,6 +745,94 @@ export function defineContract(kind: TargetKind): void {
       assert.equal(ok.status, 201, describeRes(ok));
     });
 
+    // ---- request smuggling: framing a proxy could read otherwise ----------------
+
+    /** A complete, valid charge: what a smuggler hides behind an ambiguous request. */
+    const smuggledCharge = (key: string): string =>
+      `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\n` +
+      `Content-Length: ${VALID_BYTES.length}\r\n\r\n${JSON.stringify(VALID)}`;
+    const charge = (k: string, framing: string) =>
+      `POST /charge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: ${k}-outer\r\n${framing}\r\n`;
+    const chunkedValid = `${VALID_BYTES.length.toString(16)}\r\n${JSON.stringify(VALID)}\r\n0\r\n\r\n`;
+    const ambiguous: [string, (key: string, tail: string) => string][] = [
+      [
+        'Content-Length twice with different values, POST /charge',
+        (k, tail) =>
+          charge(
+            k,
+            `Content-Length: ${VALID_BYTES.length}\r\nContent-Length: ${VALID_BYTES.length + tail.length}\r\n`,
+          ) + JSON.stringify(VALID),
+      ],
+      [
+        'Content-Length twice with different values, GET /health',
+        (_k, tail) =>
+          `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nContent-Length: ${tail.length}\r\n\r\n`,
+      ],
+      ['Transfer-Encoding: gzip, POST /charge', (k) => charge(k, 'Transfer-Encoding: gzip\r\n') + chunkedValid],
+      ['Transfer-Encoding: identity, POST /charge', (k) => charge(k, 'Transfer-Encoding: identity\r\n') + chunkedValid],
+      [
+        'Transfer-Encoding twice (chunked, then identity), GET /charges/:key',
+        (k) =>
+          `GET /charges/${k}-outer HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n`,
+      ],
+    ];
+    for (const [name, outer] of ambiguous)
+      test(`framing in doubt (${name}): the request hidden behind it never runs, nothing is stored or charged`, async () => {
+        const key = newKey('smuggled');
+        const tail = smuggledCharge(key);
+        const conn = await RawConnection.open(target.port);
+        const statuses: number[] = [];
+        try {
+          await conn.write(outer(key, tail) + tail);
+          for (;;) {
+            const r = await conn.readResponse(1500);
+            if (!r) break;
+            statuses.push(r.status);
+          }
+          assert.ok(await conn.waitClosed(3000), `the connection is closed (answers: ${statuses.join(', ')})`);
+        } finally {
+          conn.destroy();
+        }
+        // uWS frames such a request its own way: the gateway closes it unanswered, Node answers 400 and closes.
+        assert.ok(
+          statuses.length <= 1 && statuses.every((s) => s === 400),
+          `at most one answer, a 400: ${statuses.join(', ')}`,
+        );
+        assert.equal(await dbRow(key), undefined, 'the hidden charge was stored');
+        assert.equal(await dbRow(`${key}-outer`), undefined, 'the ambiguous charge was stored');
+        assert.equal(
+          (await ledgerForReference(sim.providerUrl, key)).length,
+          0,
+          'the hidden charge reached the provider',
+        );
+      });
+
+    // Between ASCII ends: uWS trims non-ASCII bytes off a value's ends (docs/mechanisms.md).
+    test('431: the header limit counts bytes, not characters (7 000 × "€" is 21 000 bytes)', async () => {
+      const key = newKey('bighead-utf8');
+      // rawRequest writes its head as latin1: this one is UTF-8, as a client sends it.
+      const head = [
+        'POST /charge HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Connection: close',
+        ...usual(key).map(([n, v]) => `${n}: ${v}`),
+      ];
+      const wide = Buffer.concat([
+        Buffer.from(`${[...head, `X-Padding: a${'€'.repeat(7000)}a`].join('\r\n')}\r\n\r\n`, 'utf8'),
+        VALID_BYTES,
+      ]);
+      assert.ok(wide.length > 21_000);
+      await refusedRaw(wide, 431, 'request_header_too_large', undefined, [key]);
+      const health = await rawExchange(
+        target.port,
+        `GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: a${'€'.repeat(7000)}a\r\nConnection: close\r\n\r\n`,
+        5000,
+      );
+      health.conn.destroy();
+      assert.ok(health.response, 'an answer');
+      assertProblem(health.response, 431, 'request_header_too_large');
+    });
+
     test('408 request_timeout and the connection closed for a body that stops arriving; nothing stored', async () => {
       const before = await snapshot();
       const key = newKey('stall');
@@ -924,6 +1012,34 @@ export function defineContract(kind: TargetKind): void {
       const r = await first;
       assert.equal(r.status, 201, describeRes(r));
       assert.equal((await oneCharge(key)).id, (r.body as Body).provider_charge_id);
+    });
+
+    test('a different body while the key runs: not charged; the gateway says 409 (retry), the verdict 422 comes from the database', async () => {
+      await setFaults(sim.providerUrl, { latencyMs: 1500 });
+      const key = newKey('inprogress-other');
+      const first = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
+      first.catch(() => {});
+      await until(
+        'the first request to reach the provider',
+        async () => (await ledgerForReference(sim.providerUrl, key)).length === 1,
+        5000,
+      );
+      const other = { ...VALID, amount: 2000 };
+      const during = await postCharge(key, other, { 'x-request-timeout-ms': '5000' });
+      // The gateway answers a running key from memory without reading which
+      // body owns it (the running request may be the reuse): retry later.
+      // The baseline has no such memory and asks the database at once.
+      if (kind === 'gateway') {
+        assertProblem(during, 409, 'idempotency_in_progress');
+        assertRetryAfter(during);
+      } else assertProblem(during, 422, 'idempotency_key_reused');
+      const r = await first;
+      assert.equal(r.status, 201, describeRes(r));
+      assertProblem(await postCharge(key, other), 422, 'idempotency_key_reused');
+      const replay = await postCharge(key, VALID);
+      assert.equal(replay.status, 201, describeRes(replay));
+      assert.equal(replay.text, r.text, 'the first body keeps its outcome');
+      assert.equal((await ledgerForReference(sim.providerUrl, key)).length, 1, 'charged once, for the first body');
     });
 
     // ---- probes -------------------------------------------------------------------

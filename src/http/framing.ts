@@ -1,0 +1,38 @@
+/**
+ * Request framing a proxy in front could read otherwise than uWS does.
+ *
+ * uWS v20.30 frames a body by the first Content-Length when several differ,
+ * and decodes any Transfer-Encoding value as chunked (`gzip`, `identity`,
+ * `xchunked` alike). A proxy that frames by the last length, or does not
+ * take such a value for chunked, sees one request where uWS sees two: the
+ * bytes it counts as a body, uWS parses as the next request on the
+ * connection (request smuggling). Answering 400 with `Connection: close`
+ * does not stop that: uWS parses the rest of what it has already received
+ * before it closes, and runs the next request's handler. So a request in
+ * doubt is not answered; its connection is closed at once (`res.close()`),
+ * which drops the rest unparsed (tested against the uWS build we ship).
+ *
+ * What uWS already refuses by closing never reaches a handler: a
+ * Content-Length that is not a plain number, and Content-Length with
+ * Transfer-Encoding.
+ */
+const DIGITS = /^\d+$/;
+
+export class FramingCheck {
+  #length: number | undefined;
+  #encodings = 0;
+  /** True once a header makes the framing ambiguous. */
+  inDoubt = false;
+
+  /** Feed each header (lower-case name, as uWS gives it). */
+  see(name: string, value: string): void {
+    if (name === 'content-length') {
+      const n = DIGITS.test(value) ? Number(value) : NaN;
+      if (Number.isNaN(n) || (this.#length !== undefined && this.#length !== n)) this.inDoubt = true;
+      this.#length = n;
+    } else if (name === 'transfer-encoding') {
+      // Exactly one, exactly `chunked`: the only coding uWS decodes as what it says.
+      if (++this.#encodings > 1 || value.trim().toLowerCase() !== 'chunked') this.inDoubt = true;
+    }
+  }
+}
