@@ -17,7 +17,13 @@
 import { problem, type Reply } from '../errors/catalogue.js';
 import type { Clock } from '../lib/clock.js';
 import { fingerprint } from './fingerprint.js';
-import { isJsonContentType, parseTimeoutHeader, validateChargeBody, validateIdempotencyKey } from './validate.js';
+import {
+  isJsonContentType,
+  parseJsonBody,
+  parseTimeoutHeader,
+  validateChargeBody,
+  validateIdempotencyKey,
+} from './validate.js';
 import type { ChargeInput, Invalid, Valid } from './input.js';
 
 /** Header (name, value) pairs in arrival order, repeats kept. Names in any case. */
@@ -138,13 +144,9 @@ export function completeCharge(
   } catch {
     return { ok: false, code: 'invalid_encoding', field: 'body', detail: 'The request body must be valid UTF-8' };
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return { ok: false, code: 'invalid_json', detail: 'The request body is not valid JSON' };
-  }
-  const input = validateChargeBody(parsed);
+  const parsed = parseJsonBody(text);
+  if (!parsed.ok) return parsed;
+  const input = validateChargeBody(parsed.value);
   if (!input.ok) return input;
   return {
     ok: true,

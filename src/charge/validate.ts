@@ -112,13 +112,71 @@ function bad(field: string, detail: string): Invalid {
 
 /** Parse and validate a charge body given as text. */
 export function parseChargeBody(text: string): Valid<ChargeInput> | Invalid {
+  const parsed = parseJsonBody(text);
+  return parsed.ok ? validateChargeBody(parsed.value) : parsed;
+}
+
+/**
+ * JSON.parse, refusing a member name twice in one object. JSON.parse keeps
+ * the last copy, while a firewall or a log that reads the first sees
+ * another charge (`{"amount":100,…,"amount":99999999}` was charged
+ * 99 999 999): the same ambiguity as a header sent twice, refused the same way.
+ */
+export function parseJsonBody(text: string): Valid<unknown> | Invalid {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return { ok: false, code: 'invalid_json', detail: 'The request body is not valid JSON' };
   }
-  return validateChargeBody(parsed);
+  const twice = duplicateMember(text);
+  return twice === undefined
+    ? { ok: true, value: parsed }
+    : bad(twice, `"${twice}" appears more than once in one object`);
+}
+
+/**
+ * The first member name that appears twice in one object of `text`, which
+ * must be valid JSON (JSON.parse has accepted it), or undefined. Names are
+ * compared decoded, so `"a"` and `"\u0061"` are one name.
+ */
+export function duplicateMember(text: string): string | undefined {
+  // One entry per open container: the names seen so far for an object, null for an array.
+  const open: (Set<string> | null)[] = [];
+  let atName = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: find its closing quote, skipping escapes.
+      let j = i + 1;
+      let escaped = false;
+      for (; j < text.length; j++) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c) {
+          escaped = true;
+          j++;
+        } else if (d === 0x22) break;
+      }
+      if (atName) {
+        const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        const names = open[open.length - 1]!;
+        if (names.has(name)) return name;
+        names.add(name);
+        atName = false;
+      }
+      i = j;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      atName = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+      atName = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      atName = false;
+    } else if (c === 0x2c) atName = open[open.length - 1] instanceof Set;
+  }
+  return undefined;
 }
 
 export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invalid {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  duplicateMember,
   isJsonContentType,
   parseChargeBody,
   parseTimeoutHeader,
@@ -123,4 +124,19 @@ test('X-Request-Timeout-Ms: default when absent, 1..max otherwise', () => {
   const short = parseTimeoutHeader('49', 1000, 5000, 50);
   assert.ok(!short.ok && short.code === 'deadline_too_short' && short.field === 'X-Request-Timeout-Ms');
   assert.deepEqual(parseTimeoutHeader('50', 1000, 5000, 50), { ok: true, value: 50 });
+});
+
+test('a member name twice in one object is refused, at any depth; the same name in different objects is not', () => {
+  const body = (extra: string) => `{"amount":100,"currency":"USD","source":"tok_visa"${extra}}`;
+  assert.equal(duplicateMember(body('')), undefined);
+  assert.equal(duplicateMember(body(',"amount":99999999')), 'amount');
+  assert.equal(duplicateMember(body(',"metadata":{"a":"1","a":"2"}')), 'a');
+  assert.equal(duplicateMember(body(',"\\u0061mount":5')), 'amount', 'compared decoded');
+  assert.equal(duplicateMember(body(',"metadata":{"amount":"1"}')), undefined, 'another object');
+  assert.equal(duplicateMember(body(',"description":"\\"amount\\":{,[","metadata":{}')), undefined, 'inside a string');
+  assert.equal(duplicateMember('[{"a":1},{"a":2}]'), undefined);
+  assert.equal(duplicateMember('{"a":[{"b":1,"b":2}]}'), 'b');
+  assert.equal(duplicateMember('{"a":{},"a":{}}'), 'a');
+  const r = parseChargeBody(body(',"amount":99999999'));
+  assert.ok(!r.ok && r.code === 'validation_failed' && r.field === 'amount', JSON.stringify(r));
 });

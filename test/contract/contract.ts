@@ -384,6 +384,18 @@ export function defineContract(kind: TargetKind): void {
       },
       { name: 'amount as a string', body: { ...VALID, amount: '1000' }, code: 'validation_failed', field: 'amount' },
       {
+        name: 'amount twice (a reader of the first copy sees another charge)',
+        body: `{"amount":1000,"currency":"usd","source":"tok_visa","amount":99999999}`,
+        code: 'validation_failed',
+        field: 'amount',
+      },
+      {
+        name: 'a metadata key twice',
+        body: `{"amount":1000,"currency":"usd","source":"tok_visa","metadata":{"order":"1","order":"2"}}`,
+        code: 'validation_failed',
+        field: 'order',
+      },
+      {
         name: 'amount 1.5 (not an integer)',
         body: { ...VALID, amount: 1.5 },
         code: 'validation_failed',
