@@ -95,6 +95,7 @@ export class Gateway {
   capRefusals = 0;
   /** Requests whose framing was in doubt, closed without an answer (#closeInDoubt). */
   framingRefusals = 0;
+  readonly #framing = new FramingCheck();
   readonly #atAddressCap = problem('overloaded', { detail: 'Too many requests open from this address' });
   /** Open requests per remote address (maxRequestsPerAddress). */
   readonly #perAddress: AddressCap;
@@ -171,7 +172,7 @@ export class Gateway {
       answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started),
     });
     x.requestId = requestIdFrom(req.getHeader('x-request-id'));
-    const headerBytes = headerSectionBytes(req);
+    const headerBytes = this.#headerBytes(req);
     if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     if (headerBytes > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     x.send(reply, this.state.draining);
@@ -210,6 +211,22 @@ export class Gateway {
   #closeInDoubt(res: HttpResponse): void {
     this.framingRefusals++;
     res.close();
+  }
+
+  /**
+   * One pass over the header section: its size as received (names, values,
+   * ": " and CRLF per line), or FRAMING_IN_DOUBT; `each` sees every header
+   * on the way (the charge route keeps them).
+   */
+  #headerBytes(req: HttpRequest, each?: (name: string, value: string) => void): number {
+    const framing = this.#framing.reset();
+    let n = requestLineBytes(req);
+    req.forEach((name, value) => {
+      n += headerLineBytes(name, value);
+      framing.see(name, value);
+      each?.(name, value);
+    });
+    return framing.inDoubt ? FRAMING_IN_DOUBT : n;
   }
 
   #track(res: HttpResponse, route: RouteLabel, requestId: string): Exchange {
@@ -253,16 +270,12 @@ export class Gateway {
     // HttpRequest is stack-allocated: read everything before any callback.
     // Every header, repeats included: getHeader would show only the first.
     const headers: [string, string][] = [];
-    let headerBytes = requestLineBytes(req);
     let requestId: string | undefined;
-    const framing = new FramingCheck();
-    req.forEach((name, value) => {
+    const headerBytes = this.#headerBytes(req, (name, value) => {
       headers.push([name, value]);
-      headerBytes += headerLineBytes(name, value);
-      framing.see(name, value);
       if (requestId === undefined && name === 'x-request-id') requestId = value;
     });
-    if (framing.inDoubt) return this.#closeInDoubt(res);
+    if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     const x = this.#track(res, '/charge', requestIdFrom(requestId));
     if (this.#refusedAtDoor(x, headerBytes)) return;
     if (this.state.draining) return this.#fail(x, 'draining');
@@ -409,7 +422,7 @@ export class Gateway {
   #getCharge(res: HttpResponse, req: HttpRequest): void {
     const arrival = this.clock.epochMs();
     const key = parseChargeKey(req.getParameter(0) ?? '');
-    const headerBytes = headerSectionBytes(req);
+    const headerBytes = this.#headerBytes(req);
     if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     const x = this.#track(res, '/charges/:key', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
@@ -422,7 +435,7 @@ export class Gateway {
 
   #quote(res: HttpResponse, req: HttpRequest): void {
     const query = req.getQuery() ?? '';
-    const headerBytes = headerSectionBytes(req);
+    const headerBytes = this.#headerBytes(req);
     if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     const x = this.#track(res, '/quote', requestIdFrom(req.getHeader('x-request-id')));
     if (this.#refusedAtDoor(x, headerBytes)) return;
@@ -459,7 +472,7 @@ export class Gateway {
     const x = new Exchange(res, {
       answered: (status) => this.telemetry?.request('/metrics', status, this.clock.now() - started),
     });
-    const headerBytes = headerSectionBytes(req);
+    const headerBytes = this.#headerBytes(req);
     if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     if (headerBytes > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
     this.renderMetrics().then(
@@ -514,26 +527,15 @@ function requestLineBytes(req: HttpRequest): number {
   return req.getMethod().length + utf8Bytes(req.getUrl()) + utf8Bytes(req.getQuery() ?? '') + 14;
 }
 
-/** What headerSectionBytes returns for a request whose framing is in doubt (src/http/framing.ts): not answered, its connection closed. */
+/** What Gateway#headerBytes returns for a request whose framing is in doubt (src/http/framing.ts): not answered, its connection closed. */
 const FRAMING_IN_DOUBT = -1;
-
-/** Size of the header section as received (names, values, ": " and CRLF per line), or FRAMING_IN_DOUBT. */
-function headerSectionBytes(req: HttpRequest): number {
-  let n = requestLineBytes(req);
-  const framing = new FramingCheck();
-  req.forEach((name, value) => {
-    n += headerLineBytes(name, value);
-    framing.see(name, value);
-  });
-  return framing.inDoubt ? FRAMING_IN_DOUBT : n;
-}
 
 /**
  * Bytes of one `name: value\r\n` line. uWS hands names and values over
  * decoded from UTF-8, so a string's length undercounts up to threefold (a
  * `€` is one character and three bytes): the limit counts bytes.
  */
-export function headerLineBytes(name: string, value: string): number {
+function headerLineBytes(name: string, value: string): number {
   return utf8Bytes(name) + utf8Bytes(value) + 4;
 }
 

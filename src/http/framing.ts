@@ -24,6 +24,14 @@ export class FramingCheck {
   /** True once a header makes the framing ambiguous. */
   inDoubt = false;
 
+  /** Start over for the next request: the front thread reads one header section at a time, so one check serves them all. */
+  reset(): this {
+    this.#length = undefined;
+    this.#encodings = 0;
+    this.inDoubt = false;
+    return this;
+  }
+
   /** Feed each header (lower-case name, as uWS gives it). */
   see(name: string, value: string): void {
     if (name === 'content-length') {

@@ -1008,9 +1008,10 @@ export function defineContract(kind: TargetKind): void {
       assert.equal(replay.text, first.text, 'the original outcome is unchanged');
     });
 
-    test('409 idempotency_in_progress with Retry-After while the same key runs; then the first completes 201', async () => {
+    /** A charge held at a provider slowed to 1.5 s, once it has reached it: its key runs meanwhile. */
+    async function runningCharge(tag: string): Promise<{ key: string; first: Promise<HttpResult> }> {
       await setFaults(sim.providerUrl, { latencyMs: 1500 });
-      const key = newKey('inprogress');
+      const key = newKey(tag);
       const first = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
       first.catch(() => {});
       await until(
@@ -1018,6 +1019,11 @@ export function defineContract(kind: TargetKind): void {
         async () => (await ledgerForReference(sim.providerUrl, key)).length === 1,
         5000,
       );
+      return { key, first };
+    }
+
+    test('409 idempotency_in_progress with Retry-After while the same key runs; then the first completes 201', async () => {
+      const { key, first } = await runningCharge('inprogress');
       const second = await postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
       assertProblem(second, 409, 'idempotency_in_progress');
       assertRetryAfter(second);
@@ -1027,15 +1033,7 @@ export function defineContract(kind: TargetKind): void {
     });
 
     test('a different body while the key runs: not charged; the gateway says 409 (retry), the verdict 422 comes from the database', async () => {
-      await setFaults(sim.providerUrl, { latencyMs: 1500 });
-      const key = newKey('inprogress-other');
-      const first = postCharge(key, VALID, { 'x-request-timeout-ms': '5000' });
-      first.catch(() => {});
-      await until(
-        'the first request to reach the provider',
-        async () => (await ledgerForReference(sim.providerUrl, key)).length === 1,
-        5000,
-      );
+      const { key, first } = await runningCharge('inprogress-other');
       const other = { ...VALID, amount: 2000 };
       const during = await postCharge(key, other, { 'x-request-timeout-ms': '5000' });
       // The gateway answers a running key from memory without reading which

@@ -8,61 +8,50 @@ const inDoubt = (headers: [string, string][]): boolean => {
   return f.inDoubt;
 };
 
+const cl = (v: string): [string, string] => ['content-length', v];
+const te = (v: string): [string, string] => ['transfer-encoding', v];
+
 test('plain framing is not in doubt: one length, the same length twice, one chunked, neither', () => {
-  assert.equal(inDoubt([]), false);
-  assert.equal(inDoubt([['content-length', '51']]), false);
-  assert.equal(
-    inDoubt([
-      ['content-length', '51'],
-      ['content-length', '51'],
-    ]),
-    false,
-  );
-  assert.equal(
-    inDoubt([
-      ['content-length', '51'],
-      ['content-length', '051'],
-    ]),
-    false,
-    'the same number',
-  );
-  assert.equal(inDoubt([['transfer-encoding', 'chunked']]), false);
-  assert.equal(inDoubt([['transfer-encoding', ' Chunked ']]), false);
-  assert.equal(
-    inDoubt([
-      ['host', 'x'],
-      ['x-request-id', 'r'],
-    ]),
-    false,
-  );
+  const plain: [string, [string, string][]][] = [
+    [
+      'no framing header',
+      [
+        ['host', 'x'],
+        ['x-request-id', 'r'],
+      ],
+    ],
+    ['one length', [cl('51')]],
+    ['the same length twice', [cl('51'), cl('51')]],
+    ['the same number twice', [cl('51'), cl('051')]],
+    ['one chunked', [te('chunked')]],
+    ['one chunked, any case and blanks', [te(' Chunked ')]],
+  ];
+  for (const [why, hs] of plain) assert.equal(inDoubt(hs), false, why);
 });
 
 test('lengths that differ, a length that is not a number, and any coding but one chunked are in doubt', () => {
-  assert.equal(
-    inDoubt([
-      ['content-length', '51'],
-      ['content-length', '120'],
+  const doubtful: [string, [string, string][]][] = [
+    ['two lengths', [cl('51'), cl('120')]],
+    ['a third length that differs', [cl('51'), cl('51'), cl('0')]],
+    ['chunked twice, even the same', [te('chunked'), te('chunked')]],
+    ...['abc', '+5', '-1', '5,5', '0x5', ''].map((v): [string, [string, string][]] => [
+      `length ${JSON.stringify(v)}`,
+      [cl(v)],
     ]),
-    true,
-  );
-  assert.equal(
-    inDoubt([
-      ['content-length', '51'],
-      ['content-length', '51'],
-      ['content-length', '0'],
-    ]),
-    true,
-  );
-  for (const v of ['abc', '+5', '-1', '5,5', '0x5', ''])
-    assert.equal(inDoubt([['content-length', v]]), true, JSON.stringify(v));
-  for (const v of ['gzip', 'identity', 'xchunked', 'chunkedx', 'chunked, identity', 'gzip, chunked', ''])
-    assert.equal(inDoubt([['transfer-encoding', v]]), true, JSON.stringify(v));
-  assert.equal(
-    inDoubt([
-      ['transfer-encoding', 'chunked'],
-      ['transfer-encoding', 'chunked'],
-    ]),
-    true,
-    'twice, even the same',
-  );
+    ...['gzip', 'identity', 'xchunked', 'chunkedx', 'chunked, identity', 'gzip, chunked', ''].map(
+      (v): [string, [string, string][]] => [`coding ${JSON.stringify(v)}`, [te(v)]],
+    ),
+  ];
+  for (const [why, hs] of doubtful) assert.equal(inDoubt(hs), true, why);
+});
+
+test('one check serves request after request: reset forgets the last one', () => {
+  const f = new FramingCheck();
+  f.see('content-length', '5');
+  f.see('content-length', '6');
+  assert.equal(f.inDoubt, true);
+  f.reset().see('content-length', '6');
+  assert.equal(f.inDoubt, false, 'the earlier length is forgotten');
+  f.reset().see('transfer-encoding', 'chunked');
+  assert.equal(f.inDoubt, false, 'and the count of codings');
 });
