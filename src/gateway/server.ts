@@ -449,6 +449,7 @@ export class Gateway {
     maxOpenRequests: number;
     uploading: number;
     capRefusals: number;
+    framingRefusals: number;
     bodyTimeouts: number;
     maxRequestsPerAddress: number;
     openAddresses: number;
@@ -459,6 +460,7 @@ export class Gateway {
       maxOpenRequests: this.settings.maxConnections,
       uploading: this.#uploads.size,
       capRefusals: this.capRefusals,
+      framingRefusals: this.framingRefusals,
       bodyTimeouts: this.#uploads.expired,
       maxRequestsPerAddress: this.#perAddress.limit,
       openAddresses: this.#perAddress.addresses,

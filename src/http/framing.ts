@@ -12,9 +12,17 @@
  * doubt is not answered; its connection is closed at once (`res.close()`),
  * which drops the rest unparsed (tested against the uWS build we ship).
  *
- * What uWS already refuses by closing never reaches a handler: a
- * Content-Length that is not a plain number, and Content-Length with
- * Transfer-Encoding.
+ * A length and a coding together are in doubt too: RFC 9112 §6.1 says such
+ * a message ought to be handled as an error, since it is how a request is
+ * smuggled past a proxy that frames by the other. uWS v20.30 closes it
+ * itself before any handler runs (measured, test/contract); the check does
+ * not rely on that.
+ *
+ * A Content-Length that is not plain digits (`-1`, `1e3`, ` 5x`) is in doubt
+ * too. uWS runs the handler before it parses the length and then closes the
+ * connection itself, dropping whatever the handler wrote (docs/mechanisms.md,
+ * "Why JavaScript cannot mitigate"); this check closes it first, so the
+ * handler does no work for it.
  */
 const DIGITS = /^\d+$/;
 
@@ -36,11 +44,13 @@ export class FramingCheck {
   see(name: string, value: string): void {
     if (name === 'content-length') {
       const n = DIGITS.test(value) ? Number(value) : NaN;
-      if (Number.isNaN(n) || (this.#length !== undefined && this.#length !== n)) this.inDoubt = true;
+      if (Number.isNaN(n) || (this.#length !== undefined && this.#length !== n) || this.#encodings > 0)
+        this.inDoubt = true;
       this.#length = n;
     } else if (name === 'transfer-encoding') {
       // Exactly one, exactly `chunked`: the only coding uWS decodes as what it says.
-      if (++this.#encodings > 1 || value.trim().toLowerCase() !== 'chunked') this.inDoubt = true;
+      if (++this.#encodings > 1 || value.trim().toLowerCase() !== 'chunked' || this.#length !== undefined)
+        this.inDoubt = true;
     }
   }
 }

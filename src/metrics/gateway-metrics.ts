@@ -30,6 +30,8 @@ export interface GatewayMetricSources {
     maxOpenRequests: number;
     uploading: number;
     capRefusals: number;
+    /** Requests whose framing was in doubt (src/http/framing.ts): closed without an answer. */
+    framingRefusals: number;
     bodyTimeouts: number;
     /** MAX_REQUESTS_PER_ADDRESS (0 = off), the addresses with an open request, and the refusals it made. */
     maxRequestsPerAddress: number;
@@ -151,6 +153,13 @@ export function renderGatewayMetrics(sources: GatewayMetricSources): string {
         'Requests refused because MAX_CONNECTIONS requests were open.',
       )
       .sample('bulwark_http_connection_cap_refusals_total', f.capRefusals);
+    out
+      .family(
+        'bulwark_http_framing_refusals_total',
+        'counter',
+        'Requests whose framing a proxy could read otherwise (Content-Lengths that differ or are not digits, a Transfer-Encoding but one chunked): closed without an answer.',
+      )
+      .sample('bulwark_http_framing_refusals_total', f.framingRefusals);
     out
       .family(
         'bulwark_http_body_timeouts_total',

@@ -29,11 +29,13 @@ test('plain framing is not in doubt: one length, the same length twice, one chun
   for (const [why, hs] of plain) assert.equal(inDoubt(hs), false, why);
 });
 
-test('lengths that differ, a length that is not a number, and any coding but one chunked are in doubt', () => {
+test('lengths that differ, a length that is not a number, a length with a coding, and any coding but one chunked are in doubt', () => {
   const doubtful: [string, [string, string][]][] = [
     ['two lengths', [cl('51'), cl('120')]],
     ['a third length that differs', [cl('51'), cl('51'), cl('0')]],
     ['chunked twice, even the same', [te('chunked'), te('chunked')]],
+    ['a length, then chunked', [cl('51'), te('chunked')]],
+    ['chunked, then a length', [te('chunked'), cl('51')]],
     ...['abc', '+5', '-1', '5,5', '0x5', ''].map((v): [string, [string, string][]] => [
       `length ${JSON.stringify(v)}`,
       [cl(v)],
