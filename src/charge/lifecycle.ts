@@ -325,6 +325,10 @@ export async function runCharge(
     // database that just stalled for a whole budget would stall it too, and
     // the lease's expiry frees the row anyway.
     if (isDeadline(e)) return problem('deadline_exceeded');
+    // The provider has answered, so this charge may well be made: the row
+    // stays `started` and a retry or the reconciler records the outcome.
+    // db_unavailable says "may complete later" (its catalogue title), never
+    // "not charged", for this reason and for a claim whose reply was lost.
     deps.onError?.('record', e, key);
     await release();
     return problem('db_unavailable');

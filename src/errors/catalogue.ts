@@ -49,7 +49,7 @@ export const catalogue = {
   bulkhead_full: { status: 503, title: 'A downstream bulkhead is full', retryAfterS: 1 },
   draining: { status: 503, title: 'The instance is shutting down', retryAfterS: 1 },
   starting: { status: 503, title: 'The instance is starting (waiting for its database)', retryAfterS: 1 },
-  db_unavailable: { status: 503, title: 'The database is unavailable', retryAfterS: 1 },
+  db_unavailable: { status: 503, title: 'The database is unavailable; the charge may complete later', retryAfterS: 1 },
   provider_unavailable: {
     status: 503,
     title: 'The payment provider is unavailable; the charge may complete later',
