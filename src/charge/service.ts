@@ -104,6 +104,24 @@ export function chargeServiceSettings(
   };
 }
 
+/**
+ * The keep-alive connections one gateway worker may open to a downstream.
+ * A bulkhead shared by all workers caps that downstream's calls in flight for
+ * the whole process, but each worker's undici pool is its own. Split the
+ * connections evenly and a worker that happens to hold more than its share
+ * of the admitted calls (the pool balances tasks, not provider calls) queues
+ * the rest inside its pool, behind a bulkhead that let them through: in
+ * deploy's warm-up (300/s, provider 100-300 ms) that cost 20-30 points of
+ * the SLO against unsplit pools. So with the bulkhead on, every worker may
+ * open min(connections, bulkhead limit): the bulkhead keeps the connections
+ * in use at once within its limit, and idle ones close after KEEP_ALIVE_MS.
+ * Without a bulkhead nothing else bounds them, and each worker keeps its
+ * even share (`split`), so the process stays within `connections`.
+ */
+export function workerConnections(connections: number, split: number, bulkheadLimit: number | undefined): number {
+  return bulkheadLimit === undefined ? split : Math.min(connections, bulkheadLimit);
+}
+
 /** The counter a provider retry adds to: by why the attempt before it had no final answer. */
 function retryCounter(outcome: AttemptOutcome): EventCounter {
   if (outcome.kind !== 'unknown') return 'retry_provider_other';

@@ -215,7 +215,7 @@ export const commonSpecs = {
     default: 64,
     min: 1,
     max: 10000,
-    doc: 'Keep-alive connections to the provider per process (the gateway splits them across workers).',
+    doc: 'Keep-alive connections to the provider per process. Gateway: behind the provider bulkhead each worker may open min(this, PROVIDER_BULKHEAD), and the bulkhead bounds those in use at once; with the bulkheads off the workers split them.',
   }),
   providerMaxAttempts: int({
     flag: 'provider-max-attempts',
@@ -248,7 +248,7 @@ export const commonSpecs = {
     default: 16,
     min: 1,
     max: 10000,
-    doc: 'Keep-alive connections to fx-rates per process (the gateway splits them across workers).',
+    doc: 'Keep-alive connections to fx-rates per process. Gateway: behind the fx bulkhead each worker may open min(this, FX_BULKHEAD), and the bulkhead bounds those in use at once; with the bulkheads off the workers split them.',
   }),
   fxCacheTtlMs: int({
     flag: 'fx-cache-ttl-ms',
