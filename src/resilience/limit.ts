@@ -86,10 +86,20 @@ export class GradientLimit implements Limit {
       // fast, which queues nothing): it moves nothing, not even the short RTT,
       // or it would cut the limit later, in the recovery. With more in use (a
       // crash failing the requests the limit let in) it counts.
-      if (this.#samples > 0 && inflight < (this.#limit * APP_LIMITED_SHARE) / 2) return;
+      //
+      // Before the first answer there is no baseline to compare a drop with,
+      // and a drop moves nothing either. A fresh process's first second is a
+      // deploy's backlog of client retries on top of the offered rate; the
+      // provider bulkhead refuses what it cannot carry, which says the
+      // provider is full, not that the gateway queues. Those refusals, each
+      // cutting the limit by a tenth, took it from 256 to its floor of 16
+      // before the first charge was answered (measured: deploy, 300/s, limit
+      // 16 for the replacement's first seconds, 500-1 560 charges/s shed on
+      // concurrency with a 64-slot bulkhead left idle).
+      if (this.#samples === 0 || inflight < (this.#limit * APP_LIMITED_SHARE) / 2) return;
       // A drop says "too much", not how long an answer takes: it weighs on the
       // short RTT only (as at least twice the baseline), never on the baseline.
-      if (this.#samples > 0) this.#short += (Math.max(rttMs, 2 * this.#long) - this.#short) * shortAlpha;
+      this.#short += (Math.max(rttMs, 2 * this.#long) - this.#short) * shortAlpha;
     } else {
       this.#samples++;
       if (this.#samples === 1) {
@@ -104,9 +114,7 @@ export class GradientLimit implements Limit {
       // App-limited: with so little in flight the RTT says nothing about capacity.
       if (inflight < this.#limit * APP_LIMITED_SHARE) return;
     }
-    // No answer yet, so no baseline to compare a drop with: shrink as hard as the gradient can.
-    const gradient =
-      this.#samples === 0 ? 0.5 : Math.max(0.5, Math.min(1, (this.config.tolerance * this.#long) / this.#short));
+    const gradient = Math.max(0.5, Math.min(1, (this.config.tolerance * this.#long) / this.#short));
     const next = this.#limit * gradient + Math.sqrt(this.#limit);
     this.#limit = Math.max(
       this.config.min,

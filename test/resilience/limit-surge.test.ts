@@ -109,11 +109,18 @@ test('drops never move the baseline, however long or short they took, and push t
   assert.ok(l.current < before / 2, `${before} → ${l.current}`);
 });
 
-test('drops before any answer (everything fails from the start) push the limit to its floor and invent no baseline', () => {
+test("drops before any answer (a replacement's first burst refused by a full bulkhead) move nothing and invent no baseline; the first answers then teach it", () => {
   const l = new GradientLimit(real);
-  for (let i = 0; i < 200; i++) l.onSample(1000, l.current, true);
-  assert.equal(l.current, real.min);
+  // Measured before: these 200 drops took a fresh limit of 256 to its floor of 16.
+  for (let i = 0; i < 200; i++) l.onSample(i % 2 ? 100 : 1000, l.current, true);
+  assert.equal(l.current, real.initial);
   assert.equal(l.longRttMs, 0);
+  // The first answers set the baseline; drops then count as they do in any process.
+  for (let i = 0; i < 50; i++) l.onSample(200, l.current, false);
+  assert.equal(l.longRttMs, 200);
+  const learned = l.current;
+  for (let i = 0; i < 200; i++) l.onSample(1000, l.current, true);
+  assert.ok(l.current < learned / 2, `${learned} → ${l.current}`);
 });
 
 test('a lasting latency shift (the downstream itself is slower) is learned within 1 000 samples, not pinned at the floor', () => {
