@@ -17,11 +17,11 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { systemRandom, type Random } from '../lib/random.js';
 import { runCharge, type DbGate, type LifecycleDeps } from './lifecycle.js';
 import { GroupCommit } from './group-commit.js';
-import type { EventCounter, Protection } from '../resilience/protection.js';
+import type { EventCounter, Protection, ProtectionSettings } from '../resilience/protection.js';
 import { isRefusal, type Guard } from '../resilience/guards.js';
 import type { Logger } from '../runtime/logger.js';
 import type { ChargeStage } from './stages.js';
-import type { CommonConfig } from '../config/service.js';
+import type { CommonConfig, GatewayConfig } from '../config/service.js';
 import { emptyReport, reconcileOnce, type ReconcileReport } from './reconciler.js';
 import { errorReporter } from './error-report.js';
 import { keyHash } from './key-hash.js';
@@ -105,21 +105,31 @@ export function chargeServiceSettings(
 }
 
 /**
- * The keep-alive connections one gateway worker may open to a downstream.
- * A bulkhead shared by all workers caps that downstream's calls in flight for
- * the whole process, but each worker's undici pool is its own. Split the
- * connections evenly and a worker that happens to hold more than its share
- * of the admitted calls (the pool balances tasks, not provider calls) queues
- * the rest inside its pool, behind a bulkhead that let them through: in
- * deploy's warm-up (300/s, provider 100-300 ms) that cost 20-30 points of
- * the SLO against unsplit pools. So with the bulkhead on, every worker may
- * open min(connections, bulkhead limit): the bulkhead keeps the connections
- * in use at once within its limit, and idle ones close after KEEP_ALIVE_MS.
- * Without a bulkhead nothing else bounds them, and each worker keeps its
- * even share (`split`), so the process stays within `connections`.
+ * What each gateway worker thread is given: its share of the connection
+ * budgets, except for a downstream behind a bulkhead. That bulkhead is shared
+ * by all workers and caps the downstream's calls in flight for the whole
+ * process, but each worker's undici pool is its own. Split the connections
+ * evenly and a worker that happens to hold more than its share of the
+ * admitted calls (the pool balances tasks, not provider calls) queues the
+ * rest inside its pool, behind a bulkhead that let them through: in deploy's
+ * warm-up (300/s, provider 100-300 ms) that cost 20-30 points of the SLO
+ * against unsplit pools. So behind a bulkhead every worker may open
+ * min(connections, bulkhead limit), and the bulkhead bounds those in use at
+ * once; idle ones close after KEEP_ALIVE_MS. Without one nothing else bounds
+ * them, and each worker keeps its even share.
  */
-export function workerConnections(connections: number, split: number, bulkheadLimit: number | undefined): number {
-  return bulkheadLimit === undefined ? split : Math.min(connections, bulkheadLimit);
+export function gatewayWorkerSettings(
+  c: GatewayConfig,
+  urls: { databaseUrl: string; providerUrl: string; fxUrl: string },
+  protection: Pick<ProtectionSettings, 'bulkheads' | 'providerBulkhead' | 'fxBulkhead'>,
+): ChargeServiceSettings {
+  const split = chargeServiceSettings(c, urls, 1 / c.workers);
+  if (!protection.bulkheads) return split;
+  return {
+    ...split,
+    providerConnections: Math.min(c.providerConnections, protection.providerBulkhead.limit),
+    fxConnections: Math.min(c.fxConnections, protection.fxBulkhead.limit),
+  };
 }
 
 /** The counter a provider retry adds to: by why the attempt before it had no final answer. */

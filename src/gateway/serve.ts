@@ -13,7 +13,7 @@ import {
 } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
 import type { ReconcileReport } from '../charge/reconciler.js';
-import { BACKLOG_REFRESH_MS, chargeServiceSettings, workerConnections, type BacklogStats } from '../charge/service.js';
+import { BACKLOG_REFRESH_MS, gatewayWorkerSettings, type BacklogStats } from '../charge/service.js';
 import { systemClock } from '../lib/clock.js';
 import type { Dependencies } from '../runtime/dependencies.js';
 import type { StartingListener } from '../runtime/starting.js';
@@ -79,22 +79,8 @@ async function startGateway(
   const telemetryLayout = createTelemetryLayout();
   const telemetry = new Telemetry(telemetryLayout);
   const window = new RecentWindow(() => telemetry.http);
-  const split = chargeServiceSettings(c, deps, 1 / c.workers);
   const data: WorkerData = {
-    settings: {
-      ...split,
-      // Behind a bulkhead shared by all workers, a worker's pool is not split (workerConnections).
-      providerConnections: workerConnections(
-        c.providerConnections,
-        split.providerConnections,
-        settings.bulkheads ? settings.providerBulkhead.limit : undefined,
-      ),
-      fxConnections: workerConnections(
-        c.fxConnections,
-        split.fxConnections,
-        settings.bulkheads ? settings.fxBulkhead.limit : undefined,
-      ),
-    },
+    settings: gatewayWorkerSettings(c, deps, settings),
     protection: { layout, settings },
     telemetry: telemetryLayout,
     logLevel: c.logLevel,

@@ -91,11 +91,12 @@ export class GradientLimit implements Limit {
       // and a drop moves nothing either. A fresh process's first second is a
       // deploy's backlog of client retries on top of the offered rate; the
       // provider bulkhead refuses what it cannot carry, which says the
-      // provider is full, not that the gateway queues. Those refusals, each
-      // cutting the limit by a tenth, took it from 256 to its floor of 16
-      // before the first charge was answered (measured: deploy, 300/s, limit
-      // 16 for the replacement's first seconds, 500-1 560 charges/s shed on
-      // concurrency with a 64-slot bulkhead left idle).
+      // provider is full, not that the gateway queues. Those refusals come
+      // after the 100 ms acquire timeout, mostly before any 100-300 ms
+      // provider answer, and each cut the limit by a tenth: measured in
+      // deploy (300/s), the limit was at its floor of 16 a second after a
+      // restart, and 500-1 560 charges/s were shed on concurrency while the
+      // 64-slot bulkhead had room.
       if (this.#samples === 0 || inflight < (this.#limit * APP_LIMITED_SHARE) / 2) return;
       // A drop says "too much", not how long an answer takes: it weighs on the
       // short RTT only (as at least twice the baseline), never on the baseline.

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseOptions } from '../../src/config/options.js';
 import { checkGateway, gatewaySpecs } from '../../src/config/service.js';
-import { chargeServiceSettings, workerConnections } from '../../src/charge/service.js';
+import { chargeServiceSettings, gatewayWorkerSettings } from '../../src/charge/service.js';
+import { protectionSettings } from '../../src/resilience/protection.js';
 
 const config = (env: Record<string, string>) => parseOptions(gatewaySpecs, [], env).values;
 
@@ -34,18 +35,25 @@ test('each worker opens floor(DB_POOL_MAX / WORKERS) connections, so together th
   assert.equal(chargeServiceSettings(config({ DB_POOL_MAX: '9' }), urls).dbPoolMax, 9);
 });
 
-test("behind a bulkhead shared by all workers, a worker's downstream pool is not split; without one the workers split the connections", () => {
+test("each gateway worker's settings: behind a bulkhead its downstream pool is not split; with the bulkheads off the workers split the connections", () => {
   const urls = { databaseUrl: 'postgres://x/y', providerUrl: 'http://p', fxUrl: 'http://f' };
-  const c = config({ WORKERS: '2', PROVIDER_CONNECTIONS: '64', FX_CONNECTIONS: '16' });
-  const split = chargeServiceSettings(c, urls, 1 / 2);
-  assert.equal(split.providerConnections, 32);
-  // Bulkhead on: any one worker may carry every call the bulkhead admits.
-  assert.equal(workerConnections(64, split.providerConnections, 64), 64);
-  assert.equal(workerConnections(16, split.fxConnections, 16), 16);
-  // A smaller bulkhead: no worker opens more than it lets through at once.
-  assert.equal(workerConnections(64, 32, 40), 40);
-  // A bulkhead larger than the connections: the connections still cap each pool.
-  assert.equal(workerConnections(64, 32, 200), 64);
-  // Bulkhead off: the even share, so the process stays within PROVIDER_CONNECTIONS.
-  assert.equal(workerConnections(64, split.providerConnections, undefined), 32);
+  const worker = (env: Record<string, string>) => {
+    const c = config({ WORKERS: '2', PROVIDER_CONNECTIONS: '64', FX_CONNECTIONS: '16', ...env });
+    const s = gatewayWorkerSettings(c, urls, protectionSettings(c));
+    return [s.providerConnections, s.fxConnections];
+  };
+  // Defaults: any one worker may carry every call its bulkhead admits.
+  assert.deepEqual(worker({}), [64, 16]);
+  // Each downstream by its own bulkhead, never past its own connections.
+  assert.deepEqual(worker({ PROVIDER_BULKHEAD: '40', FX_BULKHEAD: '4' }), [40, 4]);
+  assert.deepEqual(worker({ PROVIDER_BULKHEAD: '200', FX_BULKHEAD: '100' }), [64, 16]);
+  // No bulkhead to bound the process: the even split, however the bulkheads are switched off.
+  assert.deepEqual(worker({ BULKHEADS: 'false' }), [32, 8]);
+  assert.deepEqual(worker({ MECHANISMS: 'false' }), [32, 8]);
+  assert.deepEqual(worker({ BULKHEADS: 'false', WORKERS: '4' }), [16, 4]);
+  // The rest is the shared split, the DB pool included.
+  assert.equal(
+    gatewayWorkerSettings(config({ WORKERS: '2', DB_POOL_MAX: '9' }), urls, protectionSettings(config({}))).dbPoolMax,
+    4,
+  );
 });
