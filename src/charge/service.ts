@@ -72,7 +72,10 @@ export function chargeServiceSettings(
   urls: { databaseUrl: string; providerUrl: string; fxUrl: string },
   share = 1,
 ): ChargeServiceSettings {
-  const part = (total: number) => Math.max(1, Math.ceil(total * share));
+  // Rounded down, as the DB pool, so the parts never add up to more than the
+  // whole; at least one each (more workers than connections still gives every
+  // worker one).
+  const part = (total: number) => Math.max(1, Math.floor(total * share + 1e-9));
   return {
     // Only the URLs: the settings cross into worker threads, where functions cannot go.
     databaseUrl: urls.databaseUrl,

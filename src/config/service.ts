@@ -514,14 +514,14 @@ export const gatewaySpecs = {
     env: 'PROVIDER_BULKHEAD',
     default: 64,
     min: 1,
-    doc: 'Concurrent provider calls, all workers together.',
+    doc: 'Concurrent provider calls, all workers together. At most PROVIDER_CONNECTIONS: start-up refuses more (each admitted call needs a connection of its own).',
   }),
   fxBulkhead: int({
     flag: 'fx-bulkhead',
     env: 'FX_BULKHEAD',
     default: 16,
     min: 1,
-    doc: 'Concurrent fx calls, all workers together.',
+    doc: 'Concurrent fx calls, all workers together. At most FX_CONNECTIONS: start-up refuses more.',
   }),
   bulkheadAcquireTimeoutMs: int({
     flag: 'bulkhead-acquire-timeout-ms',
@@ -718,6 +718,21 @@ export function checkGateway(c: GatewayConfig): string | undefined {
   // Each worker opens floor(DB_POOL_MAX / WORKERS) connections, at least one.
   if (c.dbPoolMax < c.workers) {
     return `DB_POOL_MAX must be at least WORKERS (${c.workers}): each worker thread needs a Postgres connection of its own; got ${c.dbPoolMax}`;
+  }
+  // Behind a bulkhead each worker's pool may open min(connections, bulkhead)
+  // (gatewayWorkerSettings): with more slots than connections, a call the
+  // bulkhead admits can find every connection of its worker's pool busy and
+  // wait inside the pool, where neither the bulkhead's wait histogram nor its
+  // acquire timeout sees it, and the workers together may open more than the
+  // connections set. Refused, not silently bounded: the setting says one thing
+  // and would do another.
+  if (c.mechanisms && c.bulkheads) {
+    if (c.providerBulkhead > c.providerConnections) {
+      return `PROVIDER_BULKHEAD must be at most PROVIDER_CONNECTIONS (${c.providerConnections}): a provider call the bulkhead admits needs a connection of its own; got ${c.providerBulkhead}`;
+    }
+    if (c.fxBulkhead > c.fxConnections) {
+      return `FX_BULKHEAD must be at most FX_CONNECTIONS (${c.fxConnections}): an fx call the bulkhead admits needs a connection of its own; got ${c.fxBulkhead}`;
+    }
   }
   if (c.concurrencyLimitMin > c.concurrencyLimitMax) {
     return `CONCURRENCY_LIMIT_MIN must be at most CONCURRENCY_LIMIT_MAX (${c.concurrencyLimitMax}); got ${c.concurrencyLimitMin}`;

@@ -157,7 +157,7 @@ export function renderGatewayMetrics(sources: GatewayMetricSources): string {
       .family(
         'bulwark_http_framing_refusals_total',
         'counter',
-        'Requests whose framing a proxy could read otherwise (Content-Lengths that differ or are not digits, a Transfer-Encoding but one chunked): closed without an answer.',
+        'Requests whose framing a proxy could read otherwise (Content-Lengths that differ or are not digits, a Transfer-Encoding but one chunked, a length and a coding together): closed without an answer.',
       )
       .sample('bulwark_http_framing_refusals_total', f.framingRefusals);
     out

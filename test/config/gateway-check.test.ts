@@ -46,14 +46,34 @@ test("each gateway worker's settings: behind a bulkhead its downstream pool is n
   assert.deepEqual(worker({}), [64, 16]);
   // Each downstream by its own bulkhead, never past its own connections.
   assert.deepEqual(worker({ PROVIDER_BULKHEAD: '40', FX_BULKHEAD: '4' }), [40, 4]);
-  assert.deepEqual(worker({ PROVIDER_BULKHEAD: '200', FX_BULKHEAD: '100' }), [64, 16]);
   // No bulkhead to bound the process: the even split, however the bulkheads are switched off.
   assert.deepEqual(worker({ BULKHEADS: 'false' }), [32, 8]);
   assert.deepEqual(worker({ MECHANISMS: 'false' }), [32, 8]);
   assert.deepEqual(worker({ BULKHEADS: 'false', WORKERS: '4' }), [16, 4]);
+  // Rounded down, so the workers' pools never add up to more than the connections; at least one each.
+  assert.deepEqual(worker({ BULKHEADS: 'false', WORKERS: '3' }), [21, 5]);
+  assert.deepEqual(
+    worker({ BULKHEADS: 'false', WORKERS: '4', PROVIDER_CONNECTIONS: '2', FX_CONNECTIONS: '1' }),
+    [1, 1],
+  );
   // The rest is the shared split, the DB pool included.
   assert.equal(
     gatewayWorkerSettings(config({ WORKERS: '2', DB_POOL_MAX: '9' }), urls, protectionSettings(config({}))).dbPoolMax,
     4,
   );
+});
+
+test('the gateway refuses a bulkhead with more slots than connections (an admitted call would queue unseen inside a pool), naming both settings; not when the bulkheads are off', () => {
+  const provider = checkGateway(config({ PROVIDER_BULKHEAD: '200' }));
+  assert.ok(provider, 'refused');
+  assert.match(provider, /PROVIDER_BULKHEAD must be at most PROVIDER_CONNECTIONS \(64\)/);
+  assert.match(provider, /got 200/);
+  const fx = checkGateway(config({ FX_BULKHEAD: '17' }));
+  assert.match(fx ?? '', /FX_BULKHEAD must be at most FX_CONNECTIONS \(16\).*got 17/);
+  // Equal is the default's shape and starts; so does a larger pool.
+  assert.equal(checkGateway(config({ PROVIDER_BULKHEAD: '64', FX_BULKHEAD: '16' })), undefined);
+  assert.equal(checkGateway(config({ PROVIDER_BULKHEAD: '200', PROVIDER_CONNECTIONS: '256' })), undefined);
+  // No bulkhead, nothing to contradict.
+  assert.equal(checkGateway(config({ PROVIDER_BULKHEAD: '200', BULKHEADS: 'false' })), undefined);
+  assert.equal(checkGateway(config({ PROVIDER_BULKHEAD: '200', MECHANISMS: 'false' })), undefined);
 });

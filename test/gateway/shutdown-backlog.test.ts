@@ -36,7 +36,7 @@ const h = gatewayHarness({
   RECONCILE_INTERVAL_MS: '100',
   RECONCILE_BATCH: String(BATCH),
   // Every row of a pass is called at once (a connection each, no bulkhead wait, no breaker): a pass lasts one provider call.
-  PROVIDER_BULKHEAD: '512',
+  PROVIDER_BULKHEAD: String(2 * BATCH),
   PROVIDER_CONNECTIONS: String(2 * BATCH),
   BREAKERS: 'false',
   PROVIDER_TIMEOUT_MS: String(3 * PROVIDER_MS),

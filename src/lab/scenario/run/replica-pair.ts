@@ -44,10 +44,10 @@ export const FASTIFY_LB_ENV: Readonly<Record<string, string>> = Object.freeze({
 
 /**
  * One replica's share of the connection budgets when `n` replicas stand in
- * for one service: DB_POOL_MAX split rounding down, the provider's and fx's
- * connections rounding up, as the gateway splits them across its workers
- * (chargeServiceSettings), so the fleet asks Postgres and the provider for
- * what one process would.
+ * for one service: DB_POOL_MAX split rounding down, so the fleet asks
+ * Postgres for no more than one process would; the provider's and fx's
+ * connections rounding up, so every one of them is handed out (a fleet may
+ * hold one more per replica than one process).
  */
 export function replicaShare(env: Readonly<Record<string, string>>, n: number): Record<string, string> {
   const total = (name: string, spec: { default: number }) => Number(env[name] ?? spec.default);
