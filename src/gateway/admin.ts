@@ -109,21 +109,23 @@ export class AdminServer {
       this.#send(res, json(200, { name, state: breaker.state() }));
     });
     this.app.any('/*', (res, req) => {
-      if (this.#hostOk(res, req))
+      const head = req.getMethod() === 'head';
+      if (this.#hostOk(res, req, head))
         this.#send(
           res,
           problem('not_found', {
             detail: 'Admin routes: GET /admin/state, GET /admin/dashboard, POST /admin/breakers/:name/reset|open',
           }),
+          head,
         );
     });
   }
 
   /** True when the Host header names this admin port; otherwise a 403 is sent. */
-  #hostOk(res: HttpResponse, req: HttpRequest): boolean {
+  #hostOk(res: HttpResponse, req: HttpRequest, head = false): boolean {
     const host = req.getHeader('host').toLowerCase();
     if (this.#exact.has(host) || this.#anyPort.has(hostname(host))) return true;
-    this.#send(res, this.#forbiddenHost);
+    this.#send(res, this.#forbiddenHost, head);
     return false;
   }
 
@@ -153,8 +155,10 @@ export class AdminServer {
     return undefined;
   }
 
-  #send(res: HttpResponse, reply: Parameters<Exchange['send']>[0]): void {
-    new Exchange(res).send(reply);
+  #send(res: HttpResponse, reply: Parameters<Exchange['send']>[0], head = false): void {
+    const x = new Exchange(res);
+    x.head = head;
+    x.send(reply);
   }
 
   listen(host: string, port: number): Promise<number> {

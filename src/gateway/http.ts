@@ -41,6 +41,13 @@ export class Exchange {
   requestId = '';
   /** The client's remote address, read when a per-address cap is on (else empty). */
   address = '';
+  /**
+   * A HEAD request: the answer is its status and headers only (RFC 9110
+   * §9.3.2), with the Content-Length the body would have. A body sent after
+   * them is read on a keep-alive connection as the start of the next answer.
+   * Only catch-all routes see HEAD (uWS's get() does not match it); they set this.
+   */
+  head = false;
   /** Runs once when the exchange ends, after hooks.finish; handlers set and clear it (e.g. to give back an admission slot). */
   onEnd: (() => void) | undefined;
   constructor(
@@ -70,7 +77,15 @@ export class Exchange {
       res.writeHeader('Content-Type', reply.contentType);
       if (id !== '') res.writeHeader(REQUEST_ID_HEADER, id);
       if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
-      res.end(body, closeConnection);
+      if (this.head) {
+        // uWS v20.30's endWithoutBody(length) with a length above 0 leaves the
+        // response open (its handler then aborts the process), and with
+        // closeConnection it adds "Content-Length: 0": so the length is a
+        // header of ours, and a connection to close is asked to close.
+        res.writeHeader('Content-Length', String(Buffer.byteLength(body)));
+        if (closeConnection) res.writeHeader('Connection', 'close');
+        res.endWithoutBody();
+      } else res.end(body, closeConnection);
     });
     this.hooks.answered?.(reply.status);
     this.hooks.sent?.(this, reply.status, body);

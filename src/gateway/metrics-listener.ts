@@ -26,9 +26,11 @@ export class MetricsListener {
         },
       );
     });
-    this.#app.any('/*', (res) =>
-      new Exchange(res).send(problem('not_found', { detail: 'This port serves GET /metrics only' })),
-    );
+    this.#app.any('/*', (res, req) => {
+      const x = new Exchange(res);
+      x.head = req.getMethod() === 'head';
+      x.send(problem('not_found', { detail: 'This port serves GET /metrics only' }));
+    });
   }
 
   listen(host: string, port: number): Promise<number> {

@@ -172,6 +172,7 @@ export class Gateway {
       answered: (status) => this.telemetry?.request(route, status, this.clock.now() - started),
     });
     x.requestId = requestIdFrom(req.getHeader('x-request-id'));
+    x.head = req.getMethod() === 'head';
     const headerBytes = this.#headerBytes(req);
     if (headerBytes === FRAMING_IN_DOUBT) return this.#closeInDoubt(res);
     if (headerBytes > MAX_HEADER_SECTION_BYTES) return x.send(this.#headerTooLarge, true);
