@@ -146,7 +146,7 @@ export function completeCharge(
   }
   const parsed = parseJsonBody(text);
   if (!parsed.ok) return parsed;
-  const input = validateChargeBody(parsed.value);
+  const input = validateChargeBody(parsed.value, parsed.amountText);
   if (!input.ok) return input;
   return {
     ok: true,

@@ -113,7 +113,7 @@ function bad(field: string, detail: string): Invalid {
 /** Parse and validate a charge body given as text. */
 export function parseChargeBody(text: string): Valid<ChargeInput> | Invalid {
   const parsed = parseJsonBody(text);
-  return parsed.ok ? validateChargeBody(parsed.value) : parsed;
+  return parsed.ok ? validateChargeBody(parsed.value, parsed.amountText) : parsed;
 }
 
 /**
@@ -122,17 +122,19 @@ export function parseChargeBody(text: string): Valid<ChargeInput> | Invalid {
  * another charge (`{"amount":100,…,"amount":99999999}` was charged
  * 99 999 999): the same ambiguity as a header sent twice, refused the same way.
  */
-export function parseJsonBody(text: string): Valid<unknown> | Invalid {
+export function parseJsonBody(text: string): (Valid<unknown> & { amountText?: string }) | Invalid {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return { ok: false, code: 'invalid_json', detail: 'The request body is not valid JSON' };
   }
-  const twice = duplicateMember(text);
-  return twice === undefined
+  const scan = scanMembers(text);
+  if (scan.duplicate !== undefined)
+    return bad(scan.duplicate, `"${scan.duplicate}" appears more than once in one object`);
+  return scan.amountText === undefined
     ? { ok: true, value: parsed }
-    : bad(twice, `"${twice}" appears more than once in one object`);
+    : { ok: true, value: parsed, amountText: scan.amountText };
 }
 
 /**
@@ -141,11 +143,51 @@ export function parseJsonBody(text: string): Valid<unknown> | Invalid {
  * compared decoded, so `"a"` and `"\u0061"` are one name.
  */
 export function duplicateMember(text: string): string | undefined {
+  return scanMembers(text).duplicate;
+}
+
+/**
+ * Whether a JSON number, as written, is an integer. JSON.parse rounds to the
+ * nearest double, so `0.99999999999999999` arrives as 1 and
+ * `4.9999999999999999` as 5: a client's fractional amount charged as a
+ * whole one. The text decides: `1000`, `1000.0` and `1e3` are integers,
+ * `0.99999999999999999` is not.
+ */
+export function isIntegerLiteral(literal: string): boolean {
+  const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal);
+  if (!m) return false;
+  const fraction = m[2] ?? '';
+  // The value is digits × 10^(exponent − fraction digits); those digits need that many trailing zeros.
+  const short = fraction.length - Number(m[3] ?? 0);
+  if (short <= 0) return true;
+  const digits = m[1]! + fraction;
+  const significant = digits.replace(/0+$/, '');
+  return significant === '' || digits.length - significant.length >= short;
+}
+
+/**
+ * One pass over valid JSON (JSON.parse has accepted it): the first member name
+ * that appears twice in one object, and the text of the top-level `amount`
+ * member when it is a number (the last one's, as JSON.parse keeps it).
+ */
+function scanMembers(text: string): { duplicate?: string; amountText?: string } {
   // One entry per open container: the names seen so far for an object, null for an array.
   const open: (Set<string> | null)[] = [];
   let atName = false;
+  let amountNext = false;
+  let amountText: string | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    if (amountNext && c !== 0x3a && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+      amountNext = false;
+      if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+        let j = i + 1;
+        while (j < text.length && /[0-9.eE+-]/.test(text[j]!)) j++;
+        amountText = text.slice(i, j);
+        i = j - 1;
+        continue;
+      }
+    }
     if (c === 0x22) {
       // A string: find its closing quote, skipping escapes.
       let j = i + 1;
@@ -160,9 +202,10 @@ export function duplicateMember(text: string): string | undefined {
       if (atName) {
         const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
         const names = open[open.length - 1]!;
-        if (names.has(name)) return name;
+        if (names.has(name)) return { duplicate: name };
         names.add(name);
         atName = false;
+        amountNext = open.length === 1 && name === 'amount';
       }
       i = j;
     } else if (c === 0x7b) {
@@ -176,10 +219,11 @@ export function duplicateMember(text: string): string | undefined {
       atName = false;
     } else if (c === 0x2c) atName = open[open.length - 1] instanceof Set;
   }
-  return undefined;
+  return amountText === undefined ? {} : { amountText };
 }
 
-export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invalid {
+/** `amountText`: the amount as written (parseJsonBody's scan); without it, the parsed number is all there is to judge. */
+export function validateChargeBody(parsed: unknown, amountText?: string): Valid<ChargeInput> | Invalid {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return bad('body', 'The request body must be a JSON object');
   }
@@ -191,7 +235,11 @@ export function validateChargeBody(parsed: unknown): Valid<ChargeInput> | Invali
   }
   const { amount, currency, source, description, metadata } = body;
   if (amount === undefined) return bad('amount', 'amount is required');
-  if (typeof amount !== 'number' || !Number.isInteger(amount))
+  if (
+    typeof amount !== 'number' ||
+    !Number.isInteger(amount) ||
+    (amountText !== undefined && !isIntegerLiteral(amountText))
+  )
     return bad('amount', 'amount must be an integer number of minor units');
   if (amount < LIMITS.amountMin || amount > LIMITS.amountMax) {
     return bad('amount', `amount must be from ${LIMITS.amountMin} to ${LIMITS.amountMax}`);

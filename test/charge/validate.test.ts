@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   duplicateMember,
+  isIntegerLiteral,
   isJsonContentType,
   parseChargeBody,
   parseTimeoutHeader,
@@ -139,4 +140,59 @@ test('a member name twice in one object is refused, at any depth; the same name 
   assert.equal(duplicateMember('{"a":{},"a":{}}'), 'a');
   const r = parseChargeBody(body(',"amount":99999999'));
   assert.ok(!r.ok && r.code === 'validation_failed' && r.field === 'amount', JSON.stringify(r));
+});
+
+test('an amount is judged as written: a fraction JSON.parse rounds to a whole number is refused, an integer in any JSON form is accepted', () => {
+  const text = (amount: string) => `{"amount":${amount},"currency":"USD","source":"tok_visa"}`;
+  // Each of these parsed to an integer and was charged (1, 5, 99 999 999).
+  for (const amount of ['0.99999999999999999', '4.9999999999999999', '99999998.999999999', '1.00000000000000001']) {
+    const r = parseChargeBody(text(amount));
+    assert.equal(r.ok, false, amount);
+    assert.deepEqual(r.ok ? null : [r.code, r.field], ['validation_failed', 'amount'], amount);
+  }
+  for (const [amount, value] of [
+    ['1000', 1000],
+    ['1000.0', 1000],
+    ['1000.000', 1000],
+    ['1e3', 1000],
+    ['1E+3', 1000],
+    ['100000e-2', 1000],
+    ['10.5e1', 105],
+    ['0.5e1', 5],
+  ] as const) {
+    const r = parseChargeBody(text(amount));
+    assert.ok(r.ok, `${amount}: ${JSON.stringify(r)}`);
+    assert.equal(r.value.amount, value, amount);
+  }
+  // Spaces around the colon, the member last, escaped names: the same judgement.
+  assert.equal(parseChargeBody('{"currency":"USD","source":"tok_visa", "amount" :\n 4.9999999999999999 }').ok, false);
+  assert.equal(parseChargeBody('{"\\u0061mount":4.9999999999999999,"currency":"USD","source":"tok_visa"}').ok, false);
+  // Only the top-level amount: a nested member of that name is metadata's business (strings only).
+  assert.equal(
+    parseChargeBody('{"amount":5,"currency":"USD","source":"tok_visa","metadata":{"amount":"4.99"}}').ok,
+    true,
+  );
+});
+
+test('isIntegerLiteral: the exact value of the text, not its nearest double', () => {
+  const cases: [string, boolean][] = [
+    ['0', true],
+    ['-0', true],
+    ['7', true],
+    ['7.0', true],
+    ['7.5', false],
+    ['7e0', true],
+    ['75e-1', false],
+    ['750e-2', false],
+    ['7500e-3', false],
+    ['7000e-3', true],
+    ['0.7e1', true],
+    ['0.75e1', false],
+    ['0.75e2', true],
+    ['0.00e-5', true],
+    ['9007199254740993', true],
+    ['0.99999999999999999', false],
+    ['abc', false],
+  ];
+  for (const [text, expected] of cases) assert.equal(isIntegerLiteral(text), expected, text);
 });
