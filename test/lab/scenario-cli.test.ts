@@ -144,3 +144,47 @@ test('the quick-form test files cover every scenario exactly once', async () => 
   }
   assert.deepEqual([...covered].sort(), SCENARIOS.map((s) => s.name).sort());
 });
+
+/** Processes whose command line names `text` (read from /proc, as pgrep would). */
+async function processesNaming(text: string): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(text)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`a scenario interrupted by ${signal} stops the lab's Postgres and removes its data directory, and exits as the signal would`, async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'bulwark-sig-'));
+    cleanup.push(() => rm(out, { recursive: true, force: true }));
+    const child = spawn(
+      process.execPath,
+      [CLI, 'scenario', 'bulkhead', '--quick', '--variants', 'gateway', '--out', out],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Under load: the service is up, the Postgres behind it has been handed to pg_ctl.
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no service within 60 s: ${stderr}`)), 60_000);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+        if (/listening on/.test(stderr)) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    const dir = /postgres on port \d+ \((\S+)\)/.exec(stderr)?.[1];
+    assert.ok(dir, `the lab named its Postgres directory: ${stderr}`);
+    assert.ok((await processesNaming(dir)).length > 0, 'its Postgres runs');
+    child.kill(signal);
+    assert.equal(await exited, signal === 'SIGINT' ? 130 : 143, stderr);
+    assert.deepEqual(await processesNaming(dir), [], `no process left on ${dir}`);
+    await assert.rejects(readFile(path.join(dir, 'pg', 'PG_VERSION')), 'the data directory is gone');
+  });
+}

@@ -10,7 +10,7 @@
  * Postgres refuses to run as root: as root (the embedded package's
  * `postgres` user then owns the data directory) pg_ctl runs as that user.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { userInfo } from 'node:os';
@@ -76,6 +76,25 @@ export class PostgresControl {
     await pgCtl(['restart', '-D', this.#dataDir, '-w', '-t', '60', '-l', log], 70_000);
     const text = (await readFile(log).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8');
     return { recovered: /not properly shut down|automatic recovery in progress|redo starts/.test(text) };
+  }
+
+  /**
+   * A stop that can run inside a signal handler: synchronous, so it is done
+   * before the embedded package's own exit hook (async-exit-hook, which
+   * answers SIGINT and SIGTERM with process.exit once its own hooks are
+   * done) ends the process. What it needs is looked up now.
+   */
+  async syncStopper(): Promise<() => void> {
+    const ids = await postgresIds();
+    const bin = await pgCtlPath();
+    return () => {
+      execFileSync(bin, ['stop', '-D', this.#dataDir, '-m', 'fast', '-w', '-t', '20'], {
+        timeout: 30_000,
+        stdio: 'ignore',
+        ...(ids ?? {}),
+        env: { ...process.env, LC_MESSAGES: 'C' },
+      });
+    };
   }
 
   /** A fast stop of a server started by `start`. */

@@ -9,6 +9,7 @@
  * come from one machine state. `close()` stops everything it started, in
  * reverse order, even when a scenario failed half-way.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -47,16 +48,46 @@ export interface Environment {
 export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Environment> {
   const log = o.log ?? (() => {});
   const stops: (() => Promise<void>)[] = [];
-  const closeAll = async () => {
-    for (const s of stops.reverse()) await s().catch((e: unknown) => log(`cleanup: ${(e as Error).message}`));
-    stops.length = 0;
+  // Once, however many ask: the runner's close and a signal's may overlap.
+  let closing: Promise<void> | undefined;
+  const closeAll = (): Promise<void> =>
+    (closing ??= (async () => {
+      for (const s of stops.reverse()) await s().catch((e: unknown) => log(`cleanup: ${(e as Error).message}`));
+      stops.length = 0;
+    })());
+  // The embedded Postgres runs under pg_ctl, in a session of its own: an
+  // interrupted run (Ctrl-C, a SIGTERM) used to leave it running, with its
+  // data directory, until someone found it. The embedded package's exit hook
+  // ends the process on those signals once its own (now empty) work is done,
+  // so the Postgres is stopped synchronously here, inside the handler; the
+  // simulator and the services under test end with their stdin pipe.
+  let stopPostgresNow: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the lab's Postgres`);
+    try {
+      stopPostgresNow?.();
+      stopPostgresNow = undefined;
+    } catch (e) {
+      log(`cleanup: ${(e as Error).message}`);
+    }
+    const code = signal === 'SIGINT' ? 130 : 143;
+    setTimeout(() => process.exit(code), 15_000).unref();
+    void closeAll().finally(() => process.exit(code));
   };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  stops.push(async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
   try {
     let databaseUrl = o.databaseUrl;
     let postgresCrash: Environment['postgres'];
     if (databaseUrl === undefined) {
       const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-lab-pg-'));
       stops.push(() => rm(dir, { recursive: true, force: true }));
+      // After a signal the process may end before the stops above run: the directory goes at once too.
+      const removeNow = () => rmSync(dir, { recursive: true, force: true });
       const db: EmbeddedDb = await startEmbeddedPostgres(dir, 0, log);
       // Started as the product starts it (initdb, its flags, the database),
       // then handed over to pg_ctl, which starts it again from its own
@@ -66,7 +97,16 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
       const control = new PostgresControl(path.join(dir, 'pg'));
       await db.stop();
       await control.start();
-      stops.push(() => control.stop());
+      const stopSync = await control.syncStopper();
+      stopPostgresNow = () => {
+        stopSync();
+        removeNow();
+      };
+      stops.push(async () => {
+        if (stopPostgresNow === undefined) return; // a signal stopped it already
+        stopPostgresNow = undefined;
+        await control.stop();
+      });
       postgresCrash = { crash: () => control.crash(), restart: () => control.start() };
       databaseUrl = db.url;
       log(`postgres on port ${db.port} (${dir})`);
