@@ -165,6 +165,11 @@ export function isIntegerLiteral(literal: string): boolean {
   return significant === '' || digits.length - significant.length >= short;
 }
 
+/** A character a JSON number's text may hold after its first: digits, `.`, `e`, `E`, `+`, `-`. */
+function inNumber(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+}
+
 /**
  * One pass over valid JSON (JSON.parse has accepted it): the first member name
  * that appears twice in one object, and the text of the top-level `amount`
@@ -182,7 +187,7 @@ function scanMembers(text: string): { duplicate?: string; amountText?: string } 
       amountNext = false;
       if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
         let j = i + 1;
-        while (j < text.length && /[0-9.eE+-]/.test(text[j]!)) j++;
+        while (j < text.length && inNumber(text.charCodeAt(j))) j++;
         amountText = text.slice(i, j);
         i = j - 1;
         continue;
@@ -219,8 +224,10 @@ function scanMembers(text: string): { duplicate?: string; amountText?: string } 
       atName = false;
     } else if (c === 0x2c) atName = open[open.length - 1] instanceof Set;
   }
-  return amountText === undefined ? {} : { amountText };
+  return amountText === undefined ? NOTHING : { amountText };
 }
+
+const NOTHING: { duplicate?: string; amountText?: string } = Object.freeze({});
 
 /** `amountText`: the amount as written (parseJsonBody's scan); without it, the parsed number is all there is to judge. */
 export function validateChargeBody(parsed: unknown, amountText?: string): Valid<ChargeInput> | Invalid {
