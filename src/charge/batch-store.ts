@@ -140,6 +140,9 @@ export class BatchStore {
       const batch = pending.map((i) => reqs[i]!);
       const ids = batch.map(() => newChargeId());
       this.onStatement('claim');
+      // ON CONFLICT with no target, as ChargeStore.claim: a twin claim's insert
+      // may meet this one on provider_key first, and one failed row fails the
+      // whole statement, every key in it.
       const rows = await this.sql<ClaimedRow[]>`
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
         SELECT b.key, b.fp, 'started', b.charge_id, b.provider_key, b.amount, b.currency, b.request::jsonb, b.token::uuid,
@@ -149,7 +152,7 @@ export class BatchStore {
                     ${batch.map((r) => r.input.currency)}::text[], ${batch.map((r) => JSON.stringify(r.input))}::text[],
                     ${batch.map(() => randomUUID())}::text[], ${batch.map((r) => r.leaseMs / 1000)}::float8[])
              AS b(key, fp, charge_id, provider_key, amount, currency, request, token, lease_s)
-        ON CONFLICT (idempotency_key) DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING idempotency_key, charge_id, provider_key, lease_token, true AS inserted, created_at`;
       const claimed = byOwnKey(rows, batch, 'claim');
       const unsettled: number[] = [];

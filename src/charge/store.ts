@@ -170,6 +170,15 @@ export class ChargeStore {
     for (let round = 0; round < 2; round++) {
       const chargeId = newChargeId();
       const token = randomUUID();
+      // ON CONFLICT with no target: the row has two keys a twin claim shares
+      // (idempotency_key, and provider_key, derived from the key and the
+      // body). With only idempotency_key named, two processes inserting the
+      // same key at once could meet on provider_key first, and the loser's
+      // insert failed with 23505 (503 db_unavailable, and in a batch every
+      // other key of the statement with it) instead of reading the row
+      // (test/charge/claim-race.test.ts). A conflict on either is the same
+      // claim; the read below finds it by its idempotency key.
+      //
       // DO NOTHING, not DO UPDATE: an ON CONFLICT DO UPDATE locks the existing
       // row even when its WHERE is false, so every replay and every "in
       // progress" would take a row lock, get a transaction id and wait for a
@@ -179,7 +188,7 @@ export class ChargeStore {
         INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request, lease_token, lease_expires_at)
         VALUES (${key}, ${fp}, 'started', ${chargeId}, ${this.providerKey(key, fp)}, ${input.amount}, ${input.currency},
                 ${this.sql.json(input as never)}, ${token}, now() + make_interval(secs => ${leaseMs / 1000}))
-        ON CONFLICT (idempotency_key) DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING idempotency_key, charge_id, provider_key, lease_token, true AS inserted, created_at`;
       const row = ownRow(rows, key, 'claim');
       if (row) return claimedFrom(row);
