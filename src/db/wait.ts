@@ -31,6 +31,8 @@ export interface DbWaitOptions {
   giveUp?: () => Promise<boolean> | boolean;
   /** One probe; default: connect to `url` and run SELECT 1. */
   probe?: (url: string, connectTimeoutMs: number) => Promise<void>;
+  /** Which failures are worth another try; absent: all but a refused login. Others are rethrown as they are. */
+  retryable?: (e: unknown) => boolean;
 }
 
 export interface DbWait {
@@ -101,6 +103,7 @@ export async function waitForDatabase(url: string, o: DbWaitOptions): Promise<vo
       const { text, fatal } = describe(e);
       const waitedMs = Math.round(clock.now() - started);
       if (fatal) throw new DbWaitError(`postgres at ${target} refused us: ${text}`);
+      if (o.retryable && !o.retryable(e)) throw e;
       if (await o.giveUp?.()) throw new DbWaitError(`gave up waiting for postgres at ${target}: ${text}`);
       const ceiling = Math.min(cap, base * 2 ** (attempt - 1));
       const retryInMs = Math.round(Math.min(ceiling / 2 + random() * (ceiling / 2), o.timeoutMs - waitedMs));
@@ -112,6 +115,56 @@ export async function waitForDatabase(url: string, o: DbWaitOptions): Promise<vo
       await sleep(retryInMs);
     }
   }
+}
+
+/** postgres.js's own codes for a connection that went away or never came, and Node's. */
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+]);
+
+/**
+ * A failure a restarting or briefly unreachable Postgres causes, which a
+ * later try need not meet: a lost or refused connection, SQLSTATE class 08
+ * (connection exception), 57 (operator intervention: shutting down, starting
+ * up, terminated by an immediate stop), 53 (too many connections), and a
+ * serialization failure or deadlock. Anything else (a migration's own error,
+ * a refused setting) is not retried.
+ */
+export function isTransientDbError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string') return false;
+  return CONNECTION_CODES.has(code) || /^(08|57|53)/.test(code) || code === '40001' || code === '40P01';
+}
+
+/**
+ * Run a start-up step against Postgres (the durability check, the
+ * migrations), retried as waitForDatabase waits while it fails the way a
+ * restarting server fails. Only the first `SELECT 1` used to be retried: a
+ * Postgres restarted in the ~100 ms after it answered failed the next step,
+ * and `serve` exited 1 (an attack restarted it 20-90 ms into start-up: 14
+ * exits in 25 trials) instead of waiting as it does for a slow first answer.
+ */
+export async function retryStartupStep<T>(
+  url: string,
+  o: Omit<DbWaitOptions, 'probe' | 'retryable'>,
+  step: () => Promise<T>,
+): Promise<T> {
+  let out: { value: T } | undefined;
+  await waitForDatabase(url, {
+    ...o,
+    retryable: isTransientDbError,
+    probe: async () => {
+      out = { value: await step() };
+    },
+  });
+  return out!.value;
 }
 
 export interface DurabilitySetting {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import type { CommonConfig } from '../config/service.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
 import { ConfigError } from '../config/options.js';
-import { durabilitySettings, durableSessionUrl, waitForDatabase, type DbWait } from '../db/wait.js';
+import { durabilitySettings, durableSessionUrl, retryStartupStep, waitForDatabase, type DbWait } from '../db/wait.js';
 import type { Logger } from './logger.js';
 
 export interface Dependencies {
@@ -32,6 +32,15 @@ export interface Dependencies {
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
+/** One warning per wait for Postgres at start-up. */
+export function dbWaitLog(log: Logger): (w: DbWait) => void {
+  return (w) =>
+    log.warn(
+      { attempt: w.attempt, waited_ms: w.waitedMs, retry_in_ms: w.retryInMs, target: w.target, error: w.error },
+      'waiting for postgres',
+    );
+}
+
 /** `nodeEnv`: NODE_ENV, as checkProduction reads it; production refuses a server that cannot keep a commit through a machine crash. */
 export async function startDependencies(
   c: CommonConfig,
@@ -40,11 +49,7 @@ export async function startDependencies(
 ): Promise<Dependencies> {
   const stops: (() => Promise<void>)[] = [];
   try {
-    const onWait = (w: DbWait) =>
-      log.warn(
-        { attempt: w.attempt, waited_ms: w.waitedMs, retry_in_ms: w.retryInMs, target: w.target, error: w.error },
-        'waiting for postgres',
-      );
+    const onWait = dbWaitLog(log);
     const started = performance.now();
     let databaseUrl = c.databaseUrl;
     if (!databaseUrl) {
@@ -61,7 +66,16 @@ export async function startDependencies(
       connectTimeoutMs: c.dbConnectTimeoutMs,
       onWait,
     });
-    databaseUrl = await ensureDurable(databaseUrl, c.dbConnectTimeoutMs, nodeEnv === 'production', log);
+    const url = databaseUrl;
+    databaseUrl = await retryStartupStep(
+      url,
+      {
+        timeoutMs: Math.max(1, c.dbStartupTimeoutMs - (performance.now() - started)),
+        connectTimeoutMs: c.dbConnectTimeoutMs,
+        onWait,
+      },
+      () => ensureDurable(url, c.dbConnectTimeoutMs, nodeEnv === 'production', log),
+    );
     let providerUrl = c.providerUrl;
     let fxUrl = c.fxUrl;
     if (!providerUrl || !fxUrl) {

@@ -13,7 +13,8 @@ import { ConfigError, parseOptions, type Specs, type Values } from '../config/op
 import type { CommonConfig } from '../config/service.js';
 import { connect } from '../db/connect.js';
 import { migrate } from '../db/migrations.js';
-import { startDependencies, type Dependencies } from '../runtime/dependencies.js';
+import { retryStartupStep } from '../db/wait.js';
+import { dbWaitLog, startDependencies, type Dependencies } from '../runtime/dependencies.js';
 import type { Logger } from '../runtime/logger.js';
 import { listenWhileStarting, type StartingListener } from '../runtime/starting.js';
 
@@ -66,7 +67,16 @@ export async function startService(
     throw e;
   }
   try {
-    await migrateDatabase(deps.databaseUrl, c.dbConnectTimeoutMs, log);
+    // Retried while Postgres restarts under it: the migrations run in one transaction under an advisory lock.
+    await retryStartupStep(
+      deps.databaseUrl,
+      {
+        timeoutMs: c.dbStartupTimeoutMs,
+        connectTimeoutMs: c.dbConnectTimeoutMs,
+        onWait: dbWaitLog(log),
+      },
+      () => migrateDatabase(deps.databaseUrl, c.dbConnectTimeoutMs, log),
+    );
     await start(deps, starting);
   } catch (e) {
     await starting.close(); // a no-op when `start` closed it already

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DbWaitError, waitForDatabase, type DbWait } from '../../src/db/wait.js';
+import { DbWaitError, isTransientDbError, retryStartupStep, waitForDatabase, type DbWait } from '../../src/db/wait.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { redactUrl } from '../../src/config/options.js';
 
@@ -77,4 +77,54 @@ test('redactUrl masks passwords in URLs, unparseable ones and query parameters',
   );
   assert.equal(redactUrl('postgres://app:p@ss@db:bad/x'), 'postgres://app:***@db:bad/x');
   assert.equal(redactUrl('postgres://db:5432/x'), 'postgres://db:5432/x');
+});
+
+test('a start-up step (durability check, migrations) is retried while it fails as a restarting Postgres fails, and only then', async () => {
+  const clock = new ManualClock();
+  const o = {
+    timeoutMs: 30_000,
+    connectTimeoutMs: 1000,
+    clock,
+    random: () => 0.5,
+    sleep: async (ms: number) => clock.advance(ms),
+  };
+  const coded = (code: string, message = code) => Object.assign(new Error(message), { code });
+  // Measured in an attack: Postgres stopped and started 20-90 ms into start-up failed these, and serve exited 1.
+  const restart = [
+    coded('57P03', 'the database system is shutting down'),
+    coded('ECONNRESET', 'read ECONNRESET'),
+    coded('CONNECTION_CLOSED'),
+    coded('57P01', 'terminating connection due to administrator command'),
+  ];
+  let calls = 0;
+  const waits: DbWait[] = [];
+  const value = await retryStartupStep(
+    'postgres://u:pw@db:5433/app',
+    { ...o, onWait: (w) => waits.push(w) },
+    async () => {
+      const e = restart[calls++];
+      if (e) throw e;
+      return 'done';
+    },
+  );
+  assert.equal(value, 'done');
+  assert.equal(calls, 5);
+  assert.equal(waits.length, 4);
+  for (const [i, code] of ['57P03', 'ECONNRESET', 'CONNECTION_CLOSED', '57P01'].entries())
+    assert.ok(waits[i]!.error.includes(code), `wait ${i + 1}: ${waits[i]!.error}`);
+  // A failure of the step itself is the step's answer, at once and unchanged.
+  for (const e of [coded('42601', 'syntax error'), new Error('NODE_ENV=production refuses fsync=off')]) {
+    let tries = 0;
+    await assert.rejects(
+      retryStartupStep('postgres://db/app', o, async () => {
+        tries++;
+        throw e;
+      }),
+      (thrown) => thrown === e,
+    );
+    assert.equal(tries, 1, e.message);
+  }
+  assert.equal(isTransientDbError(coded('53300', 'too many connections')), true);
+  assert.equal(isTransientDbError(coded('23505')), false);
+  assert.equal(isTransientDbError(undefined), false);
 });
