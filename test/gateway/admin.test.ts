@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { AdminServer, parseAllowedHosts } from '../../src/gateway/admin.js';
 import { Breaker, breakerRegionSpec, initBreakerRegion, type BreakerConfig } from '../../src/resilience/breaker.js';
 import { localRegion } from '../../src/shm/regions.js';
-import { call, type HttpResult } from '../support/http.js';
+import { call, headThenGet, type HttpResult } from '../support/http.js';
 
 const config: BreakerConfig = {
   windowMs: 10_000,
@@ -53,6 +53,15 @@ describe('admin port without a token', () => {
     s = await start();
   });
   after(() => s.server.close());
+
+  it('HEAD gets status and headers only, for an admin Host and a foreign one, so the next request on the connection is answered as itself', async () => {
+    for (const host of [`127.0.0.1:${s.port}`, 'evil.example']) {
+      const { headAnswer, rest, bytes } = await headThenGet(s.port, '/admin/nothing-here', '/admin/state', host);
+      assert.match(headAnswer, /^HTTP\/1\.1 (404|403) /, JSON.stringify(bytes));
+      assert.match(headAnswer, /\r\nContent-Length: [1-9]\d*/i, 'the length the body would have');
+      assert.match(rest, /^HTTP\/1\.1 (200|403) /, `after HEAD (${host}): ${JSON.stringify(bytes)}`);
+    }
+  });
 
   it('answers loopback Host values with its port: localhost, 127.0.0.1, [::1]', async () => {
     for (const host of [`localhost:${s.port}`, `127.0.0.1:${s.port}`, `[::1]:${s.port}`, `LOCALHOST:${s.port}`]) {

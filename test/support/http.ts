@@ -295,3 +295,30 @@ export async function rawExchange(
   const response = await conn.readResponse(timeoutMs);
   return { response, conn };
 }
+
+/**
+ * `HEAD head` and `GET next` in one write on one connection, and what came
+ * back: the HEAD answer's header section and every byte after it. A body
+ * after a HEAD answer is read by a keep-alive client as the start of the next
+ * answer, so `rest` must begin with the GET's status line.
+ */
+export async function headThenGet(
+  port: number,
+  head: string,
+  next: string,
+  host = 'x',
+): Promise<{ headAnswer: string; rest: string; bytes: string }> {
+  const conn = await RawConnection.open(port);
+  try {
+    let bytes = '';
+    conn.socket.on('data', (d: Buffer) => (bytes += d.toString('latin1')));
+    await conn.write(`HEAD ${head} HTTP/1.1\r\nHost: ${host}\r\n\r\nGET ${next} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    const deadline = performance.now() + 5000;
+    while (!/\r\n\r\n[\s\S]*\r\n\r\n/.test(bytes) && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    const [headAnswer = '', ...after] = bytes.split('\r\n\r\n');
+    return { headAnswer, rest: after.join('\r\n\r\n'), bytes };
+  } finally {
+    conn.destroy();
+  }
+}

@@ -30,19 +30,19 @@ async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> 
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
 
-async function pgCtl(args: readonly string[], timeoutMs: number): Promise<string> {
+/** How pg_ctl is run: as the postgres user when we are root, with English messages. */
+async function pgCtlRun(): Promise<{ bin: string; options: { uid?: number; gid?: number; env: NodeJS.ProcessEnv } }> {
   const ids = await postgresIds();
-  const bin = await pgCtlPath();
+  return { bin: await pgCtlPath(), options: { ...(ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } } };
+}
+
+async function pgCtl(args: readonly string[], timeoutMs: number): Promise<string> {
+  const { bin, options } = await pgCtlRun();
   return new Promise((resolve, reject) => {
-    execFile(
-      bin,
-      [...args],
-      { timeout: timeoutMs, ...(ids ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`pg_ctl ${args.join(' ')} failed: ${err.message.trim()} ${stderr.trim()}`));
-        else resolve(`${stdout}${stderr}`.trim());
-      },
-    );
+    execFile(bin, [...args], { timeout: timeoutMs, ...options }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`pg_ctl ${args.join(' ')} failed: ${err.message.trim()} ${stderr.trim()}`));
+      else resolve(`${stdout}${stderr}`.trim());
+    });
   });
 }
 
@@ -85,20 +85,16 @@ export class PostgresControl {
    * done) ends the process. What it needs is looked up now.
    */
   async syncStopper(): Promise<() => void> {
-    const ids = await postgresIds();
-    const bin = await pgCtlPath();
-    return () => {
-      execFileSync(bin, ['stop', '-D', this.#dataDir, '-m', 'fast', '-w', '-t', '20'], {
-        timeout: 30_000,
-        stdio: 'ignore',
-        ...(ids ?? {}),
-        env: { ...process.env, LC_MESSAGES: 'C' },
-      });
-    };
+    const { bin, options } = await pgCtlRun();
+    return () => void execFileSync(bin, this.#fastStop, { timeout: 30_000, stdio: 'ignore', ...options });
   }
 
   /** A fast stop of a server started by `start`. */
   async stop(): Promise<void> {
-    await pgCtl(['stop', '-D', this.#dataDir, '-m', 'fast', '-w', '-t', '20'], 30_000);
+    await pgCtl(this.#fastStop, 30_000);
+  }
+
+  get #fastStop(): string[] {
+    return ['stop', '-D', this.#dataDir, '-m', 'fast', '-w', '-t', '20'];
   }
 }
