@@ -1,0 +1,188 @@
+/**
+ * requestText, the one request path under both downstream clients: an
+ * answer's status and whole body, or why there is none, within one deadline
+ * that covers waiting for a connection too, and a body that cannot fill the
+ * worker's memory.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { Pool } from 'undici';
+import { MAX_ANSWER_BYTES, requestText } from '../../src/downstream/pool.js';
+
+describe('requestText over the wire', () => {
+  let server: Server;
+  let base = '';
+  let answer: (req: IncomingMessage, res: ServerResponse) => void = () => {};
+  const seen: string[] = [];
+  before(async () => {
+    server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => answer(req, res));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const pool = (connections: number) => new Pool(base, { connections, headersTimeout: 30_000, bodyTimeout: 30_000 });
+
+  it('a body in many chunks is read whole; a leading byte-order mark is dropped, as body.text() does', async () => {
+    const p = pool(2);
+    try {
+      const parts = ['{"id":"pch_1",', '"status":"succ', 'eeded","note":"é€"}'];
+      answer = (_req, res) => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        const write = (i: number) => {
+          if (i === parts.length) return res.end();
+          res.write(parts[i]);
+          setTimeout(() => write(i + 1), 5);
+        };
+        write(0);
+      };
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/a', body: '{}' }, 2000), {
+        statusCode: 201,
+        text: parts.join(''),
+      });
+      answer = (_req, res) => {
+        res.writeHead(200);
+        res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"ok":true}')]));
+      };
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/b' }, 2000), {
+        statusCode: 200,
+        text: '{"ok":true}',
+      });
+      answer = (_req, res) => {
+        res.writeHead(204);
+        res.end();
+      };
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/c' }, 2000), { statusCode: 204, text: '' });
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('an informational 103 before the answer is skipped: the final status and body are what count', async () => {
+    const p = pool(1);
+    try {
+      answer = (_req, res) => {
+        res.writeEarlyHints({ link: '</x>; rel=preload' });
+        res.writeHead(402, { 'content-type': 'application/json' });
+        res.end('{"id":"pch_2","status":"declined"}');
+      };
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/d', body: '{}' }, 2000), {
+        statusCode: 402,
+        text: '{"id":"pch_2","status":"declined"}',
+      });
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('an answer larger than MAX_ANSWER_BYTES ends as too_large, by its length, declared or not, and the pool serves the next', async () => {
+    const p = pool(1);
+    try {
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let written = 0;
+      answer = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' }); // chunked, no length
+        const more = () => {
+          // Far past the cap if nothing stops it; stops once the client is gone.
+          while (written < 64 * MAX_ANSWER_BYTES && !res.destroyed) {
+            written += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+      };
+      const t0 = performance.now();
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/big' }, 10_000), { failed: 'too_large' });
+      assert.ok(performance.now() - t0 < 5000, 'ended at the cap, not at the deadline');
+      const declared = Buffer.alloc(MAX_ANSWER_BYTES + 1, 0x62);
+      answer = (_req, res) => {
+        res.writeHead(200, { 'content-length': String(declared.length) });
+        res.end(declared);
+      };
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/big2' }, 10_000), { failed: 'too_large' });
+      const exact = Buffer.alloc(MAX_ANSWER_BYTES, 0x63);
+      answer = (_req, res) => {
+        res.writeHead(200, { 'content-length': String(exact.length) });
+        res.end(exact);
+      };
+      const ok = await requestText(p, { method: 'GET', path: '/exact' }, 10_000);
+      assert.ok('text' in ok && ok.text.length === MAX_ANSWER_BYTES, 'an answer of exactly the cap is read');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('the deadline covers the wait for a connection: a queued request answers timeout on time and is never sent', async () => {
+    const p = pool(1);
+    try {
+      let release: () => void = () => {};
+      answer = (req, res) => {
+        if (req.url === '/hold')
+          release = () => {
+            res.writeHead(200);
+            res.end('held');
+          };
+        else {
+          res.writeHead(200);
+          res.end('late');
+        }
+      };
+      seen.length = 0;
+      const held = requestText(p, { method: 'GET', path: '/hold' }, 5000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const t0 = performance.now();
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/queued', body: '{}' }, 60), {
+        failed: 'timeout',
+      });
+      const waited = performance.now() - t0;
+      assert.ok(waited < 1000, `answered by its own deadline while the only connection was busy (${waited} ms)`);
+      release();
+      assert.deepEqual(await held, { statusCode: 200, text: 'held' });
+      // The connection is free again: a request after it is served, and the
+      // timed-out one was never sent.
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/after' }, 2000), {
+        statusCode: 200,
+        text: 'late',
+      });
+      assert.deepEqual(seen, ['/hold', '/after']);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a refused connection and a reset mid-body are connection failures; a silent server is a timeout', async () => {
+    const closed = createTcpServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = new Pool(`http://127.0.0.1:${port}`, { connections: 1, connectTimeout: 1000 });
+    const p = pool(2);
+    try {
+      assert.deepEqual(await requestText(refused, { method: 'GET', path: '/' }, 2000), { failed: 'connection' });
+      answer = (_req, res) => {
+        res.writeHead(201, { 'content-length': '100' });
+        res.write('{"id":"pch_');
+        setTimeout(() => (res.socket as Socket).destroy(), 10);
+      };
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/reset', body: '{}' }, 2000), {
+        failed: 'connection',
+      });
+      answer = () => {};
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/silent', body: '{}' }, 50), {
+        failed: 'timeout',
+      });
+    } finally {
+      await refused.close();
+      await p.destroy();
+    }
+  });
+});
