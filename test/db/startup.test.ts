@@ -11,6 +11,7 @@ import path from 'node:path';
 import { freePort, startEmbeddedPostgres, type EmbeddedDb } from '../../src/db/embedded.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { postCharge, spawnServeGroup, type GroupChild } from '../support/crash.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -90,3 +91,68 @@ for (const kind of ['gateway', 'baseline'] as const) {
     );
   });
 }
+
+/**
+ * A Postgres restarted just after the first `SELECT 1` answered: the next
+ * start-up step (the durability check, then the migrations) meets a lost
+ * connection and refused ones. Start-up retries that step as it waits for
+ * the first answer; before, `serve` exited 1 (an attack timed immediate
+ * stops 20-90 ms into start-up: 14 exits in 25 trials). A proxy resets every
+ * connection the moment the step's statement goes out, so the restart lands
+ * on it every time instead of by chance.
+ */
+const STEPS = [
+  { step: 'the durability check runs', marker: "current_setting('synchronous_commit')" },
+  { step: 'the migrations run', marker: 'pg_advisory_xact_lock' },
+] as const;
+for (const kind of ['gateway', 'baseline'] as const)
+  for (const { step, marker } of STEPS)
+    test(`${kind}: Postgres restarting as ${step}: start-up waits it out, then serves`, async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-startup-'));
+      const sim: Simulator = await startSimulator({ providerPort: 0, fxPort: 0 });
+      const [port, pgPort] = [await freePort(), await freePort()];
+      const db = await startEmbeddedPostgres(dir, pgPort, () => {});
+      const proxy = await TcpProxy.start({ host: '127.0.0.1', port: pgPort });
+      const restarted = proxy.restartOn(marker, 400);
+      const g: GroupChild = spawnServeGroup(
+        {
+          HOST: '127.0.0.1',
+          ...(kind === 'gateway' ? { PORT: String(port), ADMIN_PORT: '0' } : { BASELINE_PORT: String(port) }),
+          DATABASE_URL: proxy.rewrite(`postgres://bulwark:bulwark@127.0.0.1:${pgPort}/bulwark`),
+          PROVIDER_URL: sim.providerUrl,
+          FX_URL: sim.fxUrl,
+          DB_STARTUP_TIMEOUT_MS: '30000',
+          LOG_LEVEL: 'info',
+        },
+        kind === 'gateway' ? ['serve'] : ['baseline'],
+      );
+      cleanups.push(async () => {
+        g.child.kill('SIGTERM');
+        await Promise.race([g.exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+        g.killGroup();
+        await proxy.close();
+        await db.stop();
+        await sim.close();
+        await rm(dir, { recursive: true, force: true });
+      });
+      await Promise.race([
+        restarted,
+        g.exited.then((code) => {
+          throw new Error(`exited ${code} before the restart (${marker}):\n${g.output().slice(-2000)}`);
+        }),
+      ]);
+      await g.listening;
+      const url = `http://127.0.0.1:${port}`;
+      await eventually('/ready 200', 20_000, async () => (await status(`${url}/ready`)).status === 200);
+      assert.equal(
+        (
+          await postCharge(url, `restart-${kind}-${marker.length}`, {
+            amount: 100,
+            currency: 'USD',
+            source: 'tok_visa',
+          })
+        ).status,
+        201,
+      );
+      assert.match(g.output(), /"msg":"waiting for postgres"/, 'the lost step was waited out and logged');
+    });

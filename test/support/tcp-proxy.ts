@@ -8,6 +8,11 @@
  *   never reach the server. `pause('replies')` loses only what the server
  *   sends: statements still arrive and commit, their answers never do (the
  *   case where a client cannot know whether its write happened).
+ * - `restartOn(marker, downMs)`: the first time a client sends bytes holding
+ *   `marker` (a statement's text), every connection is reset and new ones
+ *   are reset on accept for `downMs`: what clients see when Postgres is
+ *   stopped with `-m immediate` just as that statement goes out, and started
+ *   again.
  * - `resume()`: new connections work again. A connection that lived through
  *   the partition stays silent for good (its held bytes are dropped): what a
  *   client sees for minutes after a real heal while TCP retransmits with
@@ -29,6 +34,8 @@ export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<Pair>();
   #paused: false | 'both' | 'replies' = false;
+  #trip: { marker: Buffer; downMs: number; tripped: () => void } | null = null;
+  #downUntil = 0;
   /** Connections accepted so far (for tests that count reconnects). */
   accepted = 0;
   port = 0;
@@ -70,6 +77,25 @@ export class TcpProxy {
     }
   }
 
+  /** Resolves when the marker was seen and the "restart" began. */
+  restartOn(marker: string, downMs: number): Promise<void> {
+    return new Promise((tripped) => {
+      this.#trip = { marker: Buffer.from(marker), downMs, tripped };
+    });
+  }
+
+  #restart(): void {
+    const trip = this.#trip!;
+    this.#trip = null;
+    this.#downUntil = performance.now() + trip.downMs;
+    for (const p of this.#pairs) {
+      p.client.resetAndDestroy();
+      p.upstream?.destroy();
+    }
+    this.#pairs.clear();
+    trip.tripped();
+  }
+
   resume(): void {
     this.#paused = false;
     for (const p of this.#pairs) if (p.repliesLost) p.dead = true;
@@ -86,6 +112,11 @@ export class TcpProxy {
 
   #accept(client: Socket, target: { host: string; port: number }): void {
     this.accepted++;
+    if (performance.now() < this.#downUntil) {
+      client.on('error', () => {});
+      client.resetAndDestroy();
+      return;
+    }
     const pair: Pair = {
       client,
       upstream: null,
@@ -107,7 +138,8 @@ export class TcpProxy {
     const upstream = connect(target.port, target.host);
     pair.upstream = upstream;
     upstream.on('error', () => {});
-    client.on('data', (b) => {
+    client.on('data', (b: Buffer) => {
+      if (this.#trip && b.includes(this.#trip.marker)) return this.#restart();
       if (!pair.dead) upstream.write(b);
     });
     upstream.on('data', (b) => {
