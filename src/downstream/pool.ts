@@ -120,10 +120,16 @@ function decode(chunks: readonly Buffer[], bytes: number): string {
  */
 export function requestText(
   pool: Dispatcher,
-  options: Omit<Dispatcher.DispatchOptions, 'signal'>,
+  options: Dispatcher.DispatchOptions,
   timeoutMs: number,
 ): Promise<TextAnswer> {
   return new Promise((resolve) => {
-    pool.dispatch(options, new TextCollector(resolve, timeoutMs));
+    const collector = new TextCollector(resolve, timeoutMs);
+    try {
+      pool.dispatch(options, collector);
+    } catch (e) {
+      // A Pool reports its own errors to the handler; a composed dispatcher may throw.
+      collector.onResponseError(undefined, e as Error);
+    }
   });
 }

@@ -140,6 +140,9 @@ for (const kind of ['gateway', 'baseline'] as const)
         g.exited.then((code) => {
           throw new Error(`exited ${code} before the restart (${marker}):\n${g.output().slice(-2000)}`);
         }),
+        g.listening.then(() => {
+          throw new Error(`listening, and the proxy never saw ${marker}: the restart did not land`);
+        }),
       ]);
       await g.listening;
       const url = `http://127.0.0.1:${port}`;

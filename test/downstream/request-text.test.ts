@@ -31,22 +31,26 @@ describe('requestText over the wire', () => {
   });
   const pool = (connections: number) => new Pool(base, { connections, headersTimeout: 30_000, bodyTimeout: 30_000 });
 
-  it('a body in many chunks is read whole; a leading byte-order mark is dropped, as body.text() does', async () => {
+  it('a body in many packets is read whole, a character split between two of them included; a leading byte-order mark is dropped, as body.text() does', async () => {
     const p = pool(2);
     try {
-      const parts = ['{"id":"pch_1",', '"status":"succ', 'eeded","note":"é€"}'];
+      const text = '{"id":"pch_1","status":"succeeded","note":"é€"}';
+      const bytes = Buffer.from(text);
+      const euro = bytes.indexOf(Buffer.from('€'));
+      // Cuts inside "succeeded" and between the second and third byte of "€".
+      const parts = [bytes.subarray(0, 28), bytes.subarray(28, euro + 2), bytes.subarray(euro + 2)];
       answer = (_req, res) => {
         res.writeHead(201, { 'content-type': 'application/json' });
         const write = (i: number) => {
           if (i === parts.length) return res.end();
           res.write(parts[i]);
-          setTimeout(() => write(i + 1), 5);
+          setTimeout(() => write(i + 1), 20);
         };
         write(0);
       };
       assert.deepEqual(await requestText(p, { method: 'POST', path: '/a', body: '{}' }, 2000), {
         statusCode: 201,
-        text: parts.join(''),
+        text,
       });
       answer = (_req, res) => {
         res.writeHead(200);
@@ -83,7 +87,7 @@ describe('requestText over the wire', () => {
     }
   });
 
-  it('an answer larger than MAX_ANSWER_BYTES ends as too_large, by its length, declared or not, and the pool serves the next', async () => {
+  it('an answer larger than MAX_ANSWER_BYTES ends as too_large, by the bytes that arrive (chunked or with a length), and the pool serves the next', async () => {
     const p = pool(1);
     try {
       const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -157,6 +161,36 @@ describe('requestText over the wire', () => {
     } finally {
       await p.close();
     }
+  });
+
+  it('a body cut short (a chunked answer without its last chunk, a length never reached) is a connection failure, never a shorter answer', async () => {
+    const p = pool(2);
+    try {
+      answer = (_req, res) => {
+        res.writeHead(201, { 'content-type': 'application/json' }); // chunked
+        res.write('{"id":"pch_3","status":"succeeded"}');
+        setTimeout(() => (res.socket as Socket).end(), 20); // FIN, no terminating chunk
+      };
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/cut1', body: '{}' }, 2000), {
+        failed: 'connection',
+      });
+      answer = (_req, res) => {
+        res.writeHead(201, { 'content-type': 'application/json', 'content-length': '200' });
+        res.write('{"id":"pch_4","status":"succeeded"}');
+        setTimeout(() => (res.socket as Socket).end(), 20);
+      };
+      assert.deepEqual(await requestText(p, { method: 'POST', path: '/cut2', body: '{}' }, 2000), {
+        failed: 'connection',
+      });
+    } finally {
+      await p.destroy();
+    }
+  });
+
+  it('a closed pool answers connection at once', async () => {
+    const p = pool(1);
+    await p.close();
+    assert.deepEqual(await requestText(p, { method: 'GET', path: '/' }, 2000), { failed: 'connection' });
   });
 
   it('a refused connection and a reset mid-body are connection failures; a silent server is a timeout', async () => {

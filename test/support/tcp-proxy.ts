@@ -28,6 +28,8 @@ interface Pair {
   dead: boolean;
   /** During a replies-only partition: client bytes still go up, nothing comes back. */
   repliesLost: boolean;
+  /** The last bytes the client sent, so a marker split over two packets is still seen. */
+  tail: Buffer;
 }
 
 export class TcpProxy {
@@ -122,6 +124,7 @@ export class TcpProxy {
       upstream: null,
       dead: this.#paused === 'both',
       repliesLost: this.#paused === 'replies',
+      tail: Buffer.alloc(0),
     };
     this.#pairs.add(pair);
     client.on('error', () => {});
@@ -139,7 +142,11 @@ export class TcpProxy {
     pair.upstream = upstream;
     upstream.on('error', () => {});
     client.on('data', (b: Buffer) => {
-      if (this.#trip && b.includes(this.#trip.marker)) return this.#restart();
+      if (this.#trip) {
+        const seen = Buffer.concat([pair.tail, b]);
+        if (seen.includes(this.#trip.marker)) return this.#restart();
+        pair.tail = seen.subarray(Math.max(0, seen.length - this.#trip.marker.length + 1));
+      }
       if (!pair.dead) upstream.write(b);
     });
     upstream.on('data', (b) => {
