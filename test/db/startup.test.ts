@@ -35,30 +35,44 @@ async function eventually(what: string, ms: number, ok: () => Promise<boolean>):
   }
 }
 
+/** `serve` or `baseline` as its own process group, on `port`, against `databaseUrl`; stopped after the file. */
+function spawnService(
+  kind: 'gateway' | 'baseline',
+  port: number,
+  databaseUrl: string,
+  sim: Simulator,
+  stopAlso: () => Promise<void>,
+): GroupChild {
+  const g = spawnServeGroup(
+    {
+      HOST: '127.0.0.1',
+      ...(kind === 'gateway' ? { PORT: String(port), ADMIN_PORT: '0' } : { BASELINE_PORT: String(port) }),
+      DATABASE_URL: databaseUrl,
+      PROVIDER_URL: sim.providerUrl,
+      FX_URL: sim.fxUrl,
+      DB_STARTUP_TIMEOUT_MS: '60000',
+      LOG_LEVEL: 'info',
+    },
+    kind === 'gateway' ? ['serve'] : ['baseline'],
+  );
+  cleanups.push(async () => {
+    g.child.kill('SIGTERM');
+    await Promise.race([g.exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    g.killGroup();
+    await stopAlso();
+    await sim.close();
+  });
+  return g;
+}
+
 for (const kind of ['gateway', 'baseline'] as const) {
   test(`${kind}: started before its database, it waits (not ready, /health 200, no charge taken), then serves`, async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-startup-'));
     const sim: Simulator = await startSimulator({ providerPort: 0, fxPort: 0 });
     const [port, pgPort] = [await freePort(), await freePort()];
     const started: { db?: EmbeddedDb } = {};
-    const g: GroupChild = spawnServeGroup(
-      {
-        HOST: '127.0.0.1',
-        ...(kind === 'gateway' ? { PORT: String(port), ADMIN_PORT: '0' } : { BASELINE_PORT: String(port) }),
-        DATABASE_URL: `postgres://bulwark:bulwark@127.0.0.1:${pgPort}/bulwark`,
-        PROVIDER_URL: sim.providerUrl,
-        FX_URL: sim.fxUrl,
-        DB_STARTUP_TIMEOUT_MS: '60000',
-        LOG_LEVEL: 'info',
-      },
-      kind === 'gateway' ? ['serve'] : ['baseline'],
-    );
-    cleanups.push(async () => {
-      g.child.kill('SIGTERM');
-      await Promise.race([g.exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
-      g.killGroup();
+    const g = spawnService(kind, port, `postgres://bulwark:bulwark@127.0.0.1:${pgPort}/bulwark`, sim, async () => {
       await started.db?.stop();
-      await sim.close();
       await rm(dir, { recursive: true, force: true });
     });
     const url = `http://127.0.0.1:${port}`;
@@ -114,25 +128,10 @@ for (const kind of ['gateway', 'baseline'] as const)
       const db = await startEmbeddedPostgres(dir, pgPort, () => {});
       const proxy = await TcpProxy.start({ host: '127.0.0.1', port: pgPort });
       const restarted = proxy.restartOn(marker, 400);
-      const g: GroupChild = spawnServeGroup(
-        {
-          HOST: '127.0.0.1',
-          ...(kind === 'gateway' ? { PORT: String(port), ADMIN_PORT: '0' } : { BASELINE_PORT: String(port) }),
-          DATABASE_URL: proxy.rewrite(`postgres://bulwark:bulwark@127.0.0.1:${pgPort}/bulwark`),
-          PROVIDER_URL: sim.providerUrl,
-          FX_URL: sim.fxUrl,
-          DB_STARTUP_TIMEOUT_MS: '30000',
-          LOG_LEVEL: 'info',
-        },
-        kind === 'gateway' ? ['serve'] : ['baseline'],
-      );
-      cleanups.push(async () => {
-        g.child.kill('SIGTERM');
-        await Promise.race([g.exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
-        g.killGroup();
+      const dbUrl = proxy.rewrite(`postgres://bulwark:bulwark@127.0.0.1:${pgPort}/bulwark`);
+      const g = spawnService(kind, port, dbUrl, sim, async () => {
         await proxy.close();
         await db.stop();
-        await sim.close();
         await rm(dir, { recursive: true, force: true });
       });
       await Promise.race([
