@@ -59,57 +59,52 @@ const BENCH_MINUTES_LIMIT = 120;
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
   // Issue 14's healthy-load bar. In the run the report shows (ceiling
-  // 2 180/s): nothing shed from the warm-up to 1 200/s, then 458 at 1 600/s
-  // (all on the concurrency limit) and 426 at 2 000/s; p99 within 10 % or
-  // below the mechanisms-off build's in the warm-up and at 800/s, over it at
-  // 1 200/s (84 vs 71 ms) and above. Over the three seeds the median p99 is
-  // 120 vs 84 ms at 800/s and 122 vs 90 ms at 1 200/s, and two seeds shed at
-  // 1 200/s (109 and 65), below the lowest ceiling, 1 575/s. The mechanisms-off
-  // build itself ran slower than in the bench before (p99 139 against 60 ms
-  // at 800/s). docs/mechanisms.md has the shapes tried against it.
+  // 2 188/s): nothing shed from the warm-up to 1 200/s, then 164 at 1 600/s
+  // (48 on the concurrency limit, 116 on the provider-bulkhead estimate) and
+  // 237 at 2 000/s (all on the estimate); p99 over the mechanisms-off
+  // build's from the warm-up on (87 vs 52 ms at 800/s, 117 vs 78 ms at
+  // 1 200/s). Over the three seeds nothing was shed below 1 600/s in any
+  // seed (the bench before: two seeds shed at 1 200/s), and the median p99
+  // is 75 vs 59 ms at 800/s and 117 vs 84 ms at 1 200/s, level at 1 600/s
+  // (164 vs 175 ms). docs/mechanisms.md has the shapes tried against it.
   {
     scenario: 'capacity',
     check: /^gateway: below the ceiling, nothing is shed/,
-    why: '458 shed at 1 600/s and 426 at 2 000/s below a 2 180/s ceiling; p99 84 vs 71 ms at 1 200/s (issue 14)',
+    why: '164 shed at 1 600/s and 237 at 2 000/s below a 2 188/s ceiling; p99 87 vs 52 ms at 800/s (issue 14)',
   },
   {
     scenario: 'capacity',
     check: /^gateway: over 3 seeds, the median p99 below the ceiling/,
-    why: 'median p99 120 vs 84 ms at 800/s and 122 vs 90 ms at 1 200/s over three seeds; two seeds shed at 1 200/s (issue 14)',
+    why: 'median p99 75 vs 59 ms at 800/s and 117 vs 84 ms at 1 200/s over three seeds; no seed shed below 1 600/s (issue 14)',
   },
-  // The load generator runs at nice -10 and the full surge is 3 600/s. In
+  // The load generator runs at nice -10 and the full surge is 3 592/s. In
   // this run it fell behind for every variant, the gateway's included (worst
-  // second 334 ms of send lag). The ladder measured the gateway's ceiling at
-  // 2 293/s and the surge was 1.6× it; the gateway held 71 % of it (the
-  // benches before, on earlier code: 62 %, 64 %, 86 %, 85 %, 89.6 %, 67 %,
-  // 101 %, 94 %, 66 %), and its limit ran 662-827 against 606 before the
-  // surge (band 455-758). Its shed p99 in the service (1.0 ms) and the DB
-  // acquire timeouts (0), which failed in the bench before (184 ms, 9), pass
-  // in this one: on 2 shared cores these move from run to run (issue 17).
+  // second 259 ms of send lag, against 1.6-57 s for the peers). The ladder
+  // measured the gateway's ceiling at 2 239/s; in the surge it held 107 % of
+  // it (the benches before: 71 %, 62 %, 64 %, 86 %, 85 %, 89.6 %, 67 %,
+  // 101 %, 94 %, 66 %), with shed p99 1.0 ms in the service and 0 DB acquire
+  // timeouts, but its limit ran 544-880 against 771 before the surge (band
+  // 578-964): on 2 shared cores these move from run to run (issue 17).
   ...[
     /^(gateway|gateway-off|baseline[\w-]*): the load generator was not the bottleneck/,
-    /^gateway: in the surge, goodput holds/,
     /^gateway: the admission limit stays within/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'a CPU-bound surge on 2 shared cores: the generator fell behind for every variant; the gateway held 71 % of a 2 293/s ceiling, limit 662-827 against 606 (issue 17)',
+    why: 'a CPU-bound surge on 2 shared cores: the generator fell behind for every variant; the gateway held 107 % of a 2 239/s ceiling, limit 544-880 against 771 (issue 17)',
   })),
-  // deploy and rolling-restart are one run per variant. deploy: the gateway
-  // led (48.2 % SLO good against --hardened's 34.7 %, the bench before 42.0
-  // against 47.5 %), but its goodput in the last 2 s of recovery was 78 % of
-  // the warm-up's (bar 80 %; 86 % in the bench before, 75 % in the one before
-  // that). rolling-restart: Fastify 88.2 % against 86.8 % (the bench before:
-  // the gateway ahead, 86.9 against 85.9 %); the check allows 1 point.
+  // deploy is one run per variant, and its spread is wide (session 23: the
+  // same build at 50.8, 48.0 and 39.9 % SLO good in three runs of the same
+  // hour; its warm-up runs the 64-slot provider bulkhead at 94 %). In this
+  // run --hardened led, 56.3 % against the gateway's 51.4 % (the bench
+  // before: the gateway 48.2 against 34.7 %; the one before that 42.0
+  // against 47.5 %). Its recovery (85 % of the warm-up's goodput in the last
+  // 2 s) and rolling-restart (89.4 against Fastify's 89.2 %), which failed
+  // in the bench before, pass in this one.
   {
     scenario: 'deploy',
-    check: /^gateway: goodput recovers by itself to >= 80 % of the warm-up/,
-    why: "78 % of the warm-up's goodput in the last 2 s of recovery (one run; the bench before 86 %)",
-  },
-  {
-    scenario: 'rolling-restart',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 86.8 % against Fastify's 88.2 % (one run; the bench before: 86.9 against 85.9 %)",
+    why: "SLO good 51.4 % against --hardened's 56.3 % (one run; the bench before: 48.2 against 34.7 %)",
   },
 ];
 
