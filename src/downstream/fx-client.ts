@@ -17,8 +17,7 @@ export class FxClient {
 
   async getRate(from: string, to: string, timeoutMs: number): Promise<RateOutcome> {
     const answer = await requestText(this.pool, { method: 'GET', path: `/v1/rates/${from}-${to}` }, timeoutMs);
-    if ('failed' in answer)
-      return { ok: false, reason: answer.failed === 'too_large' ? 'bad_response' : answer.failed };
+    if ('failed' in answer) return { ok: false, reason: answer.failed };
     const { statusCode, text } = answer;
     if (statusCode === 404) return { ok: false, reason: 'not_found', status: statusCode };
     if (statusCode !== 200) return { ok: false, reason: 'status', status: statusCode };

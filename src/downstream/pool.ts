@@ -33,8 +33,12 @@ export function createPool(options: DownstreamPoolOptions): Pool {
  */
 export const MAX_ANSWER_BYTES = 1 << 20;
 
-/** A request's status and whole body, or why there is none. */
-export type TextAnswer = { statusCode: number; text: string } | { failed: 'timeout' | 'connection' | 'too_large' };
+/**
+ * A request's status and whole body, or why there is none: `bad_response`
+ * is a body past MAX_ANSWER_BYTES (the word both clients use for an answer
+ * they cannot read).
+ */
+export type TextAnswer = { statusCode: number; text: string } | { failed: 'timeout' | 'connection' | 'bad_response' };
 
 /**
  * One request's answer, collected by an undici dispatch handler: the status,
@@ -76,7 +80,7 @@ class TextCollector implements Dispatcher.DispatchHandler {
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled) return;
     this.#bytes += chunk.length;
-    if (this.#bytes > MAX_ANSWER_BYTES) return this.#fail('too_large');
+    if (this.#bytes > MAX_ANSWER_BYTES) return this.#fail('bad_response');
     this.#chunks.push(chunk);
   }
 
@@ -88,7 +92,7 @@ class TextCollector implements Dispatcher.DispatchHandler {
     this.#settle({ failed: 'connection' });
   }
 
-  #fail(failed: 'timeout' | 'too_large'): void {
+  #fail(failed: 'timeout' | 'bad_response'): void {
     if (this.#settle({ failed })) this.#controller?.abort(new Error(`downstream request ended: ${failed}`));
   }
 

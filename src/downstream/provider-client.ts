@@ -209,8 +209,7 @@ export class ProviderClient implements Provider {
       { method, path, headers: { 'content-type': 'application/json', 'idempotency-key': providerKey }, body },
       timeoutMs,
     );
-    if ('failed' in answer)
-      return { kind: 'unknown', reason: answer.failed === 'too_large' ? 'bad_response' : answer.failed };
+    if ('failed' in answer) return { kind: 'unknown', reason: answer.failed };
     const { statusCode, text } = answer;
     const outcome = classifyAnswer(statusCode, text);
     // Timeouts and 5xx are the provider being down, counted elsewhere; an

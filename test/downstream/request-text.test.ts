@@ -87,7 +87,7 @@ describe('requestText over the wire', () => {
     }
   });
 
-  it('an answer larger than MAX_ANSWER_BYTES ends as too_large, by the bytes that arrive (chunked or with a length), and the pool serves the next', async () => {
+  it('an answer larger than MAX_ANSWER_BYTES ends as bad_response, by the bytes that arrive (chunked or with a length), and the pool serves the next', async () => {
     const p = pool(1);
     try {
       const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -105,14 +105,14 @@ describe('requestText over the wire', () => {
         more();
       };
       const t0 = performance.now();
-      assert.deepEqual(await requestText(p, { method: 'GET', path: '/big' }, 10_000), { failed: 'too_large' });
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/big' }, 10_000), { failed: 'bad_response' });
       assert.ok(performance.now() - t0 < 5000, 'ended at the cap, not at the deadline');
       const declared = Buffer.alloc(MAX_ANSWER_BYTES + 1, 0x62);
       answer = (_req, res) => {
         res.writeHead(200, { 'content-length': String(declared.length) });
         res.end(declared);
       };
-      assert.deepEqual(await requestText(p, { method: 'GET', path: '/big2' }, 10_000), { failed: 'too_large' });
+      assert.deepEqual(await requestText(p, { method: 'GET', path: '/big2' }, 10_000), { failed: 'bad_response' });
       const exact = Buffer.alloc(MAX_ANSWER_BYTES, 0x63);
       answer = (_req, res) => {
         res.writeHead(200, { 'content-length': String(exact.length) });
@@ -163,25 +163,35 @@ describe('requestText over the wire', () => {
     }
   });
 
-  it('a body cut short (a chunked answer without its last chunk, a length never reached) is a connection failure, never a shorter answer', async () => {
+  it('a success body cut short at any byte (chunked without its last chunk, or short of its length; by FIN or by reset) is a connection failure, never a shorter answer', async () => {
+    // A prefix of a success that parsed as one would be charged as final, so
+    // every cut point is tried, both framings, both ways a connection ends.
     const p = pool(2);
+    const full = Buffer.from('{"id":"pch_4","object":"charge","status":"succeeded","amount":500}');
     try {
-      answer = (_req, res) => {
-        res.writeHead(201, { 'content-type': 'application/json' }); // chunked
-        res.write('{"id":"pch_3","status":"succeeded"}');
-        setTimeout(() => (res.socket as Socket).end(), 20); // FIN, no terminating chunk
-      };
-      assert.deepEqual(await requestText(p, { method: 'POST', path: '/cut1', body: '{}' }, 2000), {
-        failed: 'connection',
-      });
-      answer = (_req, res) => {
-        res.writeHead(201, { 'content-type': 'application/json', 'content-length': '200' });
-        res.write('{"id":"pch_4","status":"succeeded"}');
-        setTimeout(() => (res.socket as Socket).end(), 20);
-      };
-      assert.deepEqual(await requestText(p, { method: 'POST', path: '/cut2', body: '{}' }, 2000), {
-        failed: 'connection',
-      });
+      for (let cut = 0; cut < full.length; cut++)
+        for (const framing of ['chunked', 'length'] as const) {
+          const reset = cut % 2 === 1;
+          answer = (_req, res) => {
+            res.writeHead(
+              201,
+              framing === 'length'
+                ? { 'content-type': 'application/json', 'content-length': String(full.length) }
+                : { 'content-type': 'application/json' },
+            );
+            if (cut > 0) res.write(full.subarray(0, cut));
+            setTimeout(() => {
+              const socket = res.socket as Socket;
+              if (reset) socket.resetAndDestroy();
+              else socket.end();
+            }, 2);
+          };
+          assert.deepEqual(
+            await requestText(p, { method: 'POST', path: `/cut-${framing}-${cut}`, body: '{}' }, 2000),
+            { failed: 'connection' },
+            `${framing}, cut after ${cut} of ${full.length} bytes, ${reset ? 'reset' : 'FIN'}`,
+          );
+        }
     } finally {
       await p.destroy();
     }
