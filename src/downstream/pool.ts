@@ -3,6 +3,7 @@
  * with every timeout set: undici's defaults are 300 s and unbounded
  * connections.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 
 export interface DownstreamPoolOptions {
@@ -41,6 +42,21 @@ export const MAX_ANSWER_BYTES = 1 << 20;
 export type TextAnswer = { statusCode: number; text: string } | { failed: 'timeout' | 'connection' | 'bad_response' };
 
 /**
+ * A TextAnswer with what a client outside the gateway also reads: the
+ * answer's headers, and the error behind a failed connection.
+ */
+export type ExchangeAnswer =
+  | { statusCode: number; text: string; headers: IncomingHttpHeaders }
+  | { failed: 'timeout' | 'bad_response' }
+  | { failed: 'connection'; error: Error };
+
+/** One request under way: its answer, and a way to give up on it now (the answer is then `timeout`). */
+export interface Exchange {
+  readonly answer: Promise<ExchangeAnswer>;
+  giveUp(): void;
+}
+
+/**
  * One request's answer, collected by an undici dispatch handler: the status,
  * the body's chunks, and one timer for the whole request. undici's
  * `request()` builds a readable stream, an AbortSignal listener and a
@@ -50,14 +66,17 @@ export type TextAnswer = { statusCode: number; text: string } | { failed: 'timeo
 class TextCollector implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | null = null;
   #statusCode = 0;
+  #headers: IncomingHttpHeaders = {};
   #chunks: Buffer[] = [];
   #bytes = 0;
   #settled = false;
   readonly #timer: NodeJS.Timeout;
 
   constructor(
-    private readonly resolve: (answer: TextAnswer) => void,
+    private readonly resolve: (answer: ExchangeAnswer) => void,
     timeoutMs: number,
+    /** Keep the headers and a connection's error in the answer (an Exchange); requestText leaves them out. */
+    private readonly detailed: boolean,
   ) {
     this.#timer = setTimeout(() => this.#fail('timeout'), Math.max(1, Math.ceil(timeoutMs)));
   }
@@ -69,10 +88,11 @@ class TextCollector implements Dispatcher.DispatchHandler {
     if (this.#settled) controller.abort(new Error('deadline passed before the request was sent'));
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // 1xx answers are informational; the final answer follows on the same request.
     if (statusCode < 200) return;
     this.#statusCode = statusCode;
+    if (this.detailed) this.#headers = headers;
     this.#chunks = [];
     this.#bytes = 0;
   }
@@ -85,11 +105,22 @@ class TextCollector implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.#settle({ statusCode: this.#statusCode, text: decode(this.#chunks, this.#bytes) });
+    const text = decode(this.#chunks, this.#bytes);
+    // Without `detailed` the answer is a TextAnswer, all requestText resolves with.
+    this.#settle(
+      this.detailed
+        ? { statusCode: this.#statusCode, text, headers: this.#headers }
+        : ({ statusCode: this.#statusCode, text } as ExchangeAnswer),
+    );
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, _error: Error): void {
-    this.#settle({ failed: 'connection' });
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#settle(this.detailed ? { failed: 'connection', error } : ({ failed: 'connection' } as ExchangeAnswer));
+  }
+
+  /** Ends the request now with `timeout` (a no-op once it has an answer). */
+  giveUp(): void {
+    this.#fail('timeout');
   }
 
   #fail(failed: 'timeout' | 'bad_response'): void {
@@ -97,7 +128,7 @@ class TextCollector implements Dispatcher.DispatchHandler {
   }
 
   /** The first outcome wins; later callbacks (an abort's own error) are ignored. */
-  #settle(answer: TextAnswer): boolean {
+  #settle(answer: ExchangeAnswer): boolean {
     if (this.#settled) return false;
     this.#settled = true;
     clearTimeout(this.#timer);
@@ -127,13 +158,26 @@ export function requestText(
   options: Dispatcher.DispatchOptions,
   timeoutMs: number,
 ): Promise<TextAnswer> {
-  return new Promise((resolve) => {
-    const collector = new TextCollector(resolve, timeoutMs);
-    try {
-      pool.dispatch(options, collector);
-    } catch (e) {
-      // A Pool reports its own errors to the handler; a composed dispatcher may throw.
-      collector.onResponseError(undefined, e as Error);
-    }
-  });
+  return new Promise((resolve) => dispatchTo(pool, options, new TextCollector(resolve, timeoutMs, false)));
+}
+
+/**
+ * requestText for a client that also reads the answer's headers and the
+ * error behind a failed connection, and may give up before the time is out
+ * (the lab's load generator).
+ */
+export function startExchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, timeoutMs: number): Exchange {
+  let collector!: TextCollector;
+  const answer = new Promise<ExchangeAnswer>((resolve) => (collector = new TextCollector(resolve, timeoutMs, true)));
+  dispatchTo(pool, options, collector);
+  return { answer, giveUp: () => collector.giveUp() };
+}
+
+function dispatchTo(pool: Dispatcher, options: Dispatcher.DispatchOptions, collector: TextCollector): void {
+  try {
+    pool.dispatch(options, collector);
+  } catch (e) {
+    // A Pool reports its own errors to the handler; a composed dispatcher may throw.
+    collector.onResponseError(undefined, e as Error);
+  }
 }

@@ -133,6 +133,34 @@ test('a refused connection is a connection error, not a status or a timeout', as
   assert.equal(r.slo.good, 0);
 });
 
+test('what the client reads from an answer: Idempotent-Replayed, the charge ids, and a reset mid-answer as a socket error', async () => {
+  // By charge number: 0 → a replayed 201, 1 → a first 201, 2 → headers and half a body, then a reset.
+  const s = await startServer((seen, _req, res) => {
+    const n = Number(seen.key?.split('-').pop()) % 3;
+    if (n === 0) send(res, 201, charged(seen.key), { 'Idempotent-Replayed': 'true' });
+    else if (n === 1) send(res, 201, charged(seen.key));
+    else {
+      res.writeHead(201, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"id":"ch_', () => res.socket?.resetAndDestroy());
+    }
+  });
+  servers.push(s);
+  const r = await runLoad({ url: s.url, rate: 30, durationSeconds: 0.2, seed: 8, runId: 'rd' });
+  const of = (n: number) => r.outcomes.find((o) => o.key === `rd-${n}`)!;
+  assert.equal(r.outcomes.length, 6);
+  assert.equal(of(3).status, 201);
+  assert.equal(of(3).replayed, true);
+  assert.equal(of(1).status, 201);
+  assert.equal(of(1).replayed, false);
+  assert.equal(of(1).charge_id, 'ch_rd-1');
+  assert.equal(of(1).provider_charge_id, 'pc_rd-1');
+  // A 201 whose body never arrived whole is no 201: the client saw the connection fail.
+  assert.equal(of(2).status, 'error');
+  assert.equal(of(2).error, 'UND_ERR_SOCKET');
+  assert.equal(of(2).charge_id, undefined);
+  assert.equal(r.totals.connection_errors, 2);
+});
+
 test('the mix: reads ask for keys already created (404 before any), quotes cycle pairs', async () => {
   const created = new Set<string>();
   const s = await startServer((seen, _req, res) => {
