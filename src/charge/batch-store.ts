@@ -62,6 +62,22 @@ class RecordMissingError extends Error {
 
 type Phase = 'claim' | 'record';
 
+/**
+ * The statements that find rows by `= ANY(keys)` go out as unnamed
+ * statements, planned at each execution against the table as it is then.
+ * Prepared (named), Postgres plans such a statement generically after five
+ * executions and keeps that plan. Made while the table was empty (a fresh
+ * database, or the lab's table emptied before each run) it is a sequential
+ * scan, which it then stays until autoanalyze invalidates it, a minute or
+ * more later: every batch's record read the whole table, so Postgres's CPU
+ * per charge grew with the table (0.13 ms at best, 0.41 ms in a 15 s run
+ * that ended at 43 000 rows; docs/performance.md). Planning each time costs
+ * one parse and plan per statement, shared by the batch's charges. The
+ * claim's insert keeps its prepared plan: it reads rows through the unique
+ * indexes' conflict checks, not a scan.
+ */
+const UNNAMED = { prepare: false } as const;
+
 function assertDistinct(keys: readonly string[]): void {
   if (new Set(keys).size !== keys.length) throw new Error('batch-store: keys in one batch must be distinct');
 }
@@ -170,11 +186,14 @@ export class BatchStore {
       // it sees what the conflicting writers committed. Reads take no row
       // lock (see ChargeStore.claim).
       this.onStatement('claim');
-      const existing = await this.sql<(ExistingRow & { idempotency_key: string })[]>`
-        SELECT idempotency_key, fingerprint, status, response_status, response_body,
-               lease_expires_at < now() AS expired,
-               GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
-        FROM charges WHERE idempotency_key = ANY(${unsettled.map((i) => reqs[i]!.key)}::text[])`;
+      const existing = await this.sql.unsafe<(ExistingRow & { idempotency_key: string })[]>(
+        `SELECT idempotency_key, fingerprint, status, response_status, response_body,
+                lease_expires_at < now() AS expired,
+                GREATEST(0, EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS wait_ms
+         FROM charges WHERE idempotency_key = ANY($1::text[])`,
+        [unsettled.map((i) => reqs[i]!.key)],
+        UNNAMED,
+      );
       const found = byOwnKey(
         existing,
         unsettled.map((i) => reqs[i]!),
@@ -210,6 +229,7 @@ export class BatchStore {
           expired.map((i) => reqs[i]!.leaseMs / 1000),
           expired.map((i) => reqs[i]!.fp),
         ],
+        UNNAMED,
       );
       const takenBy = byOwnKey(
         taken,
@@ -267,7 +287,7 @@ export class BatchStore {
         batch.map((r) => r.responseStatus),
         batch.map((r) => r.responseBody),
       ],
-      { prepare: true },
+      UNNAMED,
     );
     byOwnKey(rows, batch, 'record');
     const stored = new Map<string, { response_status: number; response_body: string }>();
@@ -281,16 +301,19 @@ export class BatchStore {
       // A writer that committed while our update waited for its row lock is
       // invisible to this statement's snapshot: read its outcome anew.
       this.onStatement('record');
-      const later = await this.sql<
+      const later = await this.sql.unsafe<
         {
           idempotency_key: string;
           status: ChargeStatus;
           response_status: number | null;
           response_body: string | null;
         }[]
-      >`
-        SELECT idempotency_key, status, response_status, response_body FROM charges
-        WHERE idempotency_key = ANY(${missing}::text[])`;
+      >(
+        `SELECT idempotency_key, status, response_status, response_body FROM charges
+         WHERE idempotency_key = ANY($1::text[])`,
+        [missing],
+        UNNAMED,
+      );
       byOwnKey(
         later,
         missing.map((key) => ({ key })),

@@ -15,6 +15,9 @@ import type { Sql } from 'postgres';
 const input = { amount: 100, currency: 'USD', source: 'tok_visa' };
 const req = (key: string) => ({ key, fp: `fp-${key}`, input, leaseMs: 60_000 });
 
+const stopped = () =>
+  Promise.reject(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }));
+
 /** A Postgres whose INSERT claims `fresh` (the others conflict) and whose next statement fails. */
 function stoppingAfterInsert(fresh: string[]): { sql: Sql; statements: string[] } {
   const statements: string[] = [];
@@ -32,11 +35,13 @@ function stoppingAfterInsert(fresh: string[]): { sql: Sql; statements: string[] 
           created_at: new Date(),
         })),
       );
-    return Promise.reject(
-      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
-    );
+    return stopped();
   }) as unknown as Sql;
-  (sql as unknown as { unsafe: () => Promise<never> }).unsafe = () => Promise.reject(new Error('not reached'));
+  // The reads by key are sent unnamed, through sql.unsafe.
+  (sql as unknown as { unsafe: (text: string) => Promise<never> }).unsafe = (text: string) => {
+    statements.push(text.trim().split(/\s+/)[0]!);
+    return stopped();
+  };
   return { sql, statements };
 }
 
