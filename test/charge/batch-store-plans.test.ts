@@ -6,11 +6,17 @@
  * `= ANY(keys)` with a sequential scan, so every batch afterwards read the
  * whole table. BatchStore sends those statements unnamed: planned each time,
  * against the table as it is.
+ *
+ * ChargeStore's per-key statements stay prepared, and must find their row
+ * by its key whatever plan they keep: a status test the planner can match
+ * to the partial index of started rows let it walk every started row
+ * instead, and a provider outage leaves thousands of them.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import postgres from 'postgres';
 import { BatchStore } from '../../src/charge/batch-store.js';
+import { ChargeStore } from '../../src/charge/store.js';
 import { providerKeys } from '../../src/charge/provider-key.js';
 import { startTestDb, type TestDb } from '../support/postgres.js';
 
@@ -84,4 +90,66 @@ test('after the table grows from empty, the batch reads by key are index lookups
     Number(stats?.seq_tup_read) < GROWN,
     `rows read by sequential scans: ${stats?.seq_tup_read} (one scan of the grown table reads ${GROWN})`,
   );
+});
+
+/** Rows read from an index of `charges` by this database's sessions, once a closed session's statistics have arrived. */
+async function indexReads(index: string, insertedAtLeast: number): Promise<number> {
+  let row: { n_tup_ins: string; idx_tup_read: string } | undefined;
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    [row] = await db.sql<{ n_tup_ins: string; idx_tup_read: string }[]>`
+      SELECT t.n_tup_ins, i.idx_tup_read FROM pg_stat_user_tables t
+      JOIN pg_stat_user_indexes i ON i.relid = t.relid AND i.indexrelname = ${index}
+      WHERE t.relname = 'charges'`;
+    if (Number(row?.n_tup_ins) >= insertedAtLeast) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(
+    Number(row?.n_tup_ins) >= insertedAtLeast,
+    `the session's statistics arrived (${row?.n_tup_ins} inserts seen)`,
+  );
+  return Number(row?.idx_tup_read);
+}
+
+test('a per-key record finds its row by key, not by walking the started rows, after a backlog of started rows builds up', async () => {
+  await db.sql`ALTER TABLE charges SET (autovacuum_enabled = false)`;
+  await db.sql`TRUNCATE charges`;
+  // Statistics of a healthy table: many final rows, almost none started.
+  await db.sql.unsafe(
+    `INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request,
+                          response_status, response_body, completed_at)
+     SELECT 'done-' || g, 'fp', 'succeeded', 'ch_done_' || g, 'pk_done_' || g, 500, 'USD', '{}'::jsonb, 201, '{}', now()
+     FROM generate_series(1, ${GROWN}) AS g`,
+  );
+  await db.sql`ANALYZE charges`;
+  const conn = postgres(db.url, { max: 1, onnotice: () => {} });
+  const backlog = 20_000;
+  try {
+    const store = new ChargeStore(conn, providerKey);
+    const charge = async (key: string) => {
+      const c = await store.claim(key, 'fp', input, 30_000);
+      assert.equal(c.kind, 'claimed');
+      await store.record(key, 'succeeded', `pc_${key}`, 201, '{}');
+    };
+    // Past the five executions after which a prepared statement may keep a generic plan.
+    for (let i = 0; i < 10; i++) await charge(`early-${i}`);
+    // An outage's backlog: 20 000 charges started and not finished, with no ANALYZE since.
+    await db.sql.unsafe(
+      `INSERT INTO charges (idempotency_key, fingerprint, status, charge_id, provider_key, amount, currency, request,
+                            lease_token, lease_expires_at)
+       SELECT 'stuck-' || g, 'fp', 'started', 'ch_stuck_' || g, 'pk_stuck_' || g, 500, 'USD', '{}'::jsonb,
+              gen_random_uuid(), now() + interval '1 hour'
+       FROM generate_series(1, ${backlog}) AS g`,
+    );
+    const before = await indexReads('charges_pending_idx', GROWN + 10 + backlog);
+    await charge('late');
+    await conn.end({ timeout: 5 });
+    const after = await indexReads('charges_pending_idx', GROWN + 10 + backlog + 1);
+    // Finding one row by key reads no started row's index entry but its own.
+    assert.ok(
+      after - before < 100,
+      `index entries of started rows read by one charge: ${after - before} of ${backlog}`,
+    );
+  } finally {
+    await conn.end({ timeout: 5 });
+  }
 });
