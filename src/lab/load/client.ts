@@ -80,10 +80,11 @@ export class LoadClient {
     try {
       const answer = await exchange.answer;
       if ('failed' in answer) {
-        // Given up by our timer, by the end of the run (abortAll), or undici's backstop: the client gave up waiting.
+        // Given up by our timer or by the end of the run (abortAll): the client gave up waiting.
         if (answer.failed === 'timeout') return { outcome: { kind: 'timeout' }, replayed: false };
-        // An answer body past MAX_ANSWER_BYTES: the service sent something no charge answer looks like.
+        // `bad_response`: a body past MAX_ANSWER_BYTES, which no answer of the service looks like.
         const code = answer.failed === 'connection' ? errorCode(answer.error) : answer.failed;
+        // undici's own timers, the backstop behind ours, also mean the client gave up.
         if (TIMEOUT_CODES.has(code)) return { outcome: { kind: 'timeout' }, replayed: false };
         return { outcome: { kind: 'error', code }, replayed: false };
       }
