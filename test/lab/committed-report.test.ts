@@ -58,53 +58,43 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
-  // Issue 14's healthy-load bar. In the run the report shows (ceiling
-  // 2 188/s): nothing shed from the warm-up to 1 200/s, then 164 at 1 600/s
-  // (48 on the concurrency limit, 116 on the provider-bulkhead estimate) and
-  // 237 at 2 000/s (all on the estimate); p99 over the mechanisms-off
-  // build's from the warm-up on (87 vs 52 ms at 800/s, 117 vs 78 ms at
-  // 1 200/s). Over the three seeds nothing was shed below 1 600/s in any
-  // seed (the bench before: two seeds shed at 1 200/s), and the median p99
-  // is 75 vs 59 ms at 800/s and 117 vs 84 ms at 1 200/s, level at 1 600/s
-  // (164 vs 175 ms). docs/mechanisms.md has the shapes tried against it.
-  {
-    scenario: 'capacity',
-    check: /^gateway: below the ceiling, nothing is shed/,
-    why: '164 shed at 1 600/s and 237 at 2 000/s below a 2 188/s ceiling; p99 87 vs 52 ms at 800/s (issue 14)',
-  },
-  {
-    scenario: 'capacity',
-    check: /^gateway: over 3 seeds, the median p99 below the ceiling/,
-    why: 'median p99 75 vs 59 ms at 800/s and 117 vs 84 ms at 1 200/s over three seeds; no seed shed below 1 600/s (issue 14)',
-  },
-  // The load generator runs at nice -10 and the full surge is 3 592/s. In
-  // this run it fell behind for every variant, the gateway's included (worst
-  // second 259 ms of send lag, against 1.6-57 s for the peers). The ladder
-  // measured the gateway's ceiling at 2 239/s; in the surge it held 107 % of
-  // it (the benches before: 71 %, 62 %, 64 %, 86 %, 85 %, 89.6 %, 67 %,
-  // 101 %, 94 %, 66 %), with shed p99 1.0 ms in the service and 0 DB acquire
-  // timeouts, but its limit ran 544-880 against 771 before the surge (band
-  // 578-964): on 2 shared cores these move from run to run (issue 17).
+  // The bench at 35388a5 ran on a day when this machine was about 2.5x as
+  // fast as for the bench before (227301e: Fastify's cpu-overload ceiling
+  // 832/s, now 2 816/s). cpu-overload's ladder tops out at 2 801/s offered
+  // and every variant but HAProxy's served all of it, so the ladder found
+  // no ceiling (the gateway's best 5 s, 2 811/s, was its top step) and the
+  // fixed 3 592/s surge was 1.3x that, not 1.5x: the gateway served 3 530/s
+  // of it and its mechanisms-off build 3 591/s, so neither was overloaded by
+  // CPU. Against the peers, which did collapse (Fastify 197/s, --hardened
+  // 554/s), the generator fell behind (worst second 207-286 ms, 9.0 s for
+  // Fastify x cores); for the gateway it kept up (25 ms). The limit, never
+  // needed, sat at 121-316 against 249 before the surge (band 187-311).
+  // A ladder fitted to the machine is open work (issue 17).
   ...[
-    /^(gateway|gateway-off|baseline[\w-]*): the load generator was not the bottleneck/,
+    /^gateway: the ladder found a ceiling and the surge offered >= 1\.5× it/,
+    /^baseline[\w-]*: the load generator was not the bottleneck/,
     /^gateway: the admission limit stays within/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'a CPU-bound surge on 2 shared cores: the generator fell behind for every variant; the gateway held 107 % of a 2 239/s ceiling, limit 544-880 against 771 (issue 17)',
+    why: 'the fixed ladder (top 2 801/s) found no ceiling on a fast day; the surge was 1.3x it and overloaded only the peers, for which the generator fell behind; the idle limit 121-316 against 249 (issue 17)',
   })),
-  // deploy is one run per variant, and its spread is wide (session 23: the
-  // same build at 50.8, 48.0 and 39.9 % SLO good in three runs of the same
-  // hour; its warm-up runs the 64-slot provider bulkhead at 94 %). In this
-  // run --hardened led, 56.3 % against the gateway's 51.4 % (the bench
-  // before: the gateway 48.2 against 34.7 %; the one before that 42.0
-  // against 47.5 %). Its recovery (85 % of the warm-up's goodput in the last
-  // 2 s) and rolling-restart (89.4 against Fastify's 89.2 %), which failed
-  // in the bench before, pass in this one.
+  // deploy and slow-provider are one run per variant, and their spread is
+  // wide (session 23: the same build at 50.8, 48.0 and 39.9 % SLO good in
+  // deploy in three runs of the same hour). In this run one Fastify led
+  // deploy, 89.3 % against the gateway's 83.5 % (the bench before:
+  // --hardened 56.3 against 51.4 %; the one before that the gateway 48.2
+  // against 34.7 %), and slow-provider by 1.0 point, 58.0 against 57.0 %
+  // (the bench before: 57.3 against 57.0 %, inside the 1-point allowance).
   {
     scenario: 'deploy',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 51.4 % against --hardened's 56.3 % (one run; the bench before: 48.2 against 34.7 %)",
+    why: "SLO good 83.5 % against one Fastify's 89.3 % (one run; the bench before: 51.4 against --hardened's 56.3 %)",
+  },
+  {
+    scenario: 'slow-provider',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: "SLO good 57.0 % against one Fastify's 58.0 %, 1.0 point (one run; the bench before: 57.0 against 57.3 %)",
   },
 ];
 
