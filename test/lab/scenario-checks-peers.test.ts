@@ -10,7 +10,11 @@ import assert from 'node:assert/strict';
 import { beatsPeersCheck, bestWindowGoodput, peerRuns } from '../../src/lab/scenario/plan/checks.js';
 import type { VariantRun } from '../../src/lab/scenario/plan/definition.js';
 import type { Phase, TimelinePoint } from '../../src/lab/report/types.js';
-import { belowCeilingCheck, p99OverSeedsCheck } from '../../src/lab/scenario/plan/scenarios/capacity.js';
+import {
+  belowCeilingCheck,
+  ladderReachedCheck,
+  p99OverSeedsCheck,
+} from '../../src/lab/scenario/plan/scenarios/capacity.js';
 
 function run(variant: string, good: number, total = 1000, goodput = 100): VariantRun {
   return {
@@ -163,6 +167,35 @@ describe('capacity: what the protection costs below the ceiling', () => {
     );
     assert.equal(c.passed, false);
     assert.match(c.detail, /800\/s: 0 shed, p99 56 vs 50 ms/);
+  });
+});
+
+describe('capacity: whether the ladder reached the ceiling at all', () => {
+  const top: Phase = { name: '2400/s', start_s: 10, end_s: 13 };
+  const topRun = (offered: number, goodputs: readonly number[]) =>
+    ({
+      result: {
+        variant: 'gateway',
+        timeline: goodputs.map((goodput, i) => ({ ...points([goodput], 10 + i)[0]!, offered })),
+      },
+    }) as unknown as VariantRun;
+
+  it('fails when the top step served what it offered: the checks below the ceiling then tested healthy load only', () => {
+    // The committed bench at 35388a5: 2 417/s served of 2 400/s offered.
+    const c = ladderReachedCheck(topRun(2400, [2410, 2430, 2411]), top);
+    assert.equal(c.passed, false);
+    assert.match(c.detail, /top step \(2400\/s\) 2417\.0\/s of 2400\.0\/s offered: no ceiling reached/);
+  });
+
+  it('passes when the top step served less than 95 % of it; the border is strict', () => {
+    // The bench at 227301e: 1 889/s of 2 400/s.
+    assert.equal(ladderReachedCheck(topRun(2400, [1889, 1889, 1889]), top).passed, true);
+    assert.equal(ladderReachedCheck(topRun(2000, [1900, 1900, 1900]), top).passed, false);
+    assert.equal(ladderReachedCheck(topRun(2000, [1899, 1899, 1899]), top).passed, true);
+  });
+
+  it('fails on a step that offered nothing', () => {
+    assert.equal(ladderReachedCheck(topRun(0, [0, 0, 0]), top).passed, false);
   });
 });
 

@@ -317,3 +317,19 @@ export function bestWindowGoodput(
   }
   return best;
 }
+
+/** A ladder's top step reached the service's ceiling when it served less than this share of what it offered. */
+export const CEILING_REACHED = 0.95;
+
+/**
+ * A ladder's top step, read from one run: mean goodput against mean offered,
+ * and whether the step saturated the service (served < CEILING_REACHED of
+ * it). When it did not, the ladder's "ceiling" is only its top step, and the
+ * checks below or past the ceiling test healthy load only.
+ */
+export function topStep(run: VariantRun, top: Phase): { good: number; offered: number; reached: boolean } {
+  const pts = slice(run.result.timeline, top.start_s, top.end_s);
+  const good = meanGoodput(pts);
+  const offered = mean(pts.map((p) => p.offered));
+  return { good, offered, reached: offered > 0 && good < CEILING_REACHED * offered };
+}
