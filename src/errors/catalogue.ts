@@ -47,7 +47,15 @@ export const catalogue = {
   overloaded: { status: 503, title: 'The service is overloaded', retryAfterS: 1 },
   breaker_open: { status: 503, title: 'A downstream circuit breaker is open', retryAfterS: 5 },
   bulkhead_full: { status: 503, title: 'A downstream bulkhead is full', retryAfterS: 1 },
-  draining: { status: 503, title: 'The instance is shutting down', retryAfterS: 1 },
+  // Retry at once, on a new connection (the answer closes this one): the
+  // request was not started, and the instance is going away, so waiting for
+  // it helps nobody. Behind a balancer the retry reaches another instance;
+  // a lone instance's clients back off on their own while its replacement
+  // starts. A whole second made every client refused by a drain come back
+  // together on the replacement's first second (deploy: 60-76 of them, 503
+  // again on its provider bulkhead, and again a second later: 84-90 % SLO
+  // good against 87-92 % at 0).
+  draining: { status: 503, title: 'The instance is shutting down', retryAfterS: 0 },
   starting: { status: 503, title: 'The instance is starting (waiting for its database)', retryAfterS: 1 },
   db_unavailable: { status: 503, title: 'The database is unavailable; the charge may complete later', retryAfterS: 1 },
   provider_unavailable: {

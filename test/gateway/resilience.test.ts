@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { gatewayHarness } from '../support/gateway-harness.js';
 import type { Target } from '../support/target.js';
+import { Client } from 'undici';
 import { call, RawConnection, until } from '../support/http.js';
 import { clearFaults, ledger, ledgerForReference, setFaults } from '../support/simulator.js';
 
@@ -399,6 +400,43 @@ describe('gateway resilience', () => {
       assert.ok(typeof finished.drain_duration_seconds === 'number');
       targets.splice(targets.indexOf(t), 1);
     } finally {
+      await clearFaults(h.sim.providerUrl);
+    }
+  });
+
+  it('a charge sent on a kept-alive connection during the drain gets 503 draining with Retry-After: 0 and Connection: close, and stores nothing', async () => {
+    const { t } = await gateway({ SHUTDOWN_GRACE_MS: '8000' });
+    await setFaults(h.sim.providerUrl, { latencyMs: 600 });
+    // One connection, opened before the drain and kept alive into it.
+    const kept = new Client(t.url, { pipelining: 1, connections: 1 });
+    try {
+      assert.equal((await call(t.url, 'GET', '/health', { dispatcher: kept })).status, 200);
+      const held = charge(t, 'drain-held', 5000);
+      await until(
+        'the held charge to reach the provider',
+        async () => (await ledgerForReference(h.sim.providerUrl, 'drain-held')).length === 1,
+        5000,
+      );
+      const exit = t.stop('SIGTERM', 15_000);
+      await until('the drain to begin', async () => t.logLines().some((l) => l.msg === 'drain started'), 5000, 10);
+      const late = await call(t.url, 'POST', '/charge', {
+        headers: { 'idempotency-key': 'drain-late', 'x-request-timeout-ms': '2000' },
+        body: { amount: 1000, currency: 'USD', source: 'tok_visa' },
+        dispatcher: kept,
+        timeoutMs: 5000,
+      });
+      assert.equal(late.status, 503, late.text);
+      assert.equal((late.body as { code: string }).code, 'draining');
+      // Retry now, elsewhere: a second's wait brought every refused client back at once on the replacement.
+      assert.equal(late.headers['retry-after'], '0');
+      assert.equal(late.headers.connection, 'close', 'the refusal closes the kept-alive connection');
+      assert.equal((await held).status, 201, 'the charge in flight still completes');
+      assert.equal(await exit, 0);
+      targets.splice(targets.indexOf(t), 1);
+      assert.equal((await h.db.sql`SELECT 1 FROM charges WHERE idempotency_key = 'drain-late'`).length, 0);
+      assert.deepEqual(await ledgerForReference(h.sim.providerUrl, 'drain-late'), []);
+    } finally {
+      await kept.close().catch(() => {});
       await clearFaults(h.sim.providerUrl);
     }
   });
