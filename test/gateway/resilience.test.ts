@@ -408,7 +408,7 @@ describe('gateway resilience', () => {
     const { t } = await gateway({ SHUTDOWN_GRACE_MS: '8000' });
     await setFaults(h.sim.providerUrl, { latencyMs: 600 });
     // One connection, opened before the drain and kept alive into it.
-    const kept = new Client(t.url, { pipelining: 1, connections: 1 });
+    const kept = new Client(t.url, { pipelining: 1 });
     try {
       assert.equal((await call(t.url, 'GET', '/health', { dispatcher: kept })).status, 200);
       const held = charge(t, 'drain-held', 5000);
