@@ -4,7 +4,7 @@
  * labels for events, and Markdown escaping. Both renderers format through
  * here so a number reads the same in both files.
  */
-import type { RunEvent, ScenarioResult, VariantName, VariantResult } from './types.js';
+import type { Calibration, RunEvent, ScenarioResult, VariantName, VariantResult } from './types.js';
 
 const DASH = '—';
 
@@ -208,3 +208,12 @@ export const AUDIT_COLUMNS: readonly string[] = [
   'Error ratio',
   'Burn rate',
 ];
+
+/** One line for the report: what a scenario's calibration ramp measured and what it means for the plan. */
+export function describeCalibration(c: Calibration): string {
+  const reach = c.reached
+    ? `the top step served ${c.top_served_per_s}/s of ${c.top_per_s}/s`
+    : `not reached: the top step served ${c.top_served_per_s}/s of ${c.top_per_s}/s, so the ceiling is beyond what the generator is asked for and the plan's top steps stop at ${c.top_per_s}/s`;
+  const lag = c.generator_lag_max_ms === null ? '' : `; generator's worst second ${c.generator_lag_max_ms} ms late`;
+  return `calibrated ceiling ${c.ceiling_per_s}/s (${c.ramp}; ${reach}${lag})`;
+}

@@ -14,6 +14,7 @@ import { scenarioCharts } from './render-charts.js';
 import { spreadHtml } from './render-spread.js';
 import { VERDICT_LEGEND, cellText, lossReport, verdictOf } from './verdict-table.js';
 import {
+  describeCalibration,
   fmtBurn,
   fmtGiB,
   fmtCount,
@@ -205,6 +206,10 @@ function scenarioSection(s: ScenarioResult, index: number): string {
   const title = s.title && s.title !== s.scenario ? `${esc(s.scenario)}: ${esc(s.title)}` : esc(s.scenario);
   out.push(`<h2>${title}</h2>`);
   if (s.claim) out.push(`<p class="claim"><strong>Claim:</strong> ${esc(s.claim)}</p>`);
+  if (s.calibration)
+    out.push(
+      `<p class="note"><strong>Fitted to this machine:</strong> ${esc(describeCalibration(s.calibration))}.</p>`,
+    );
   for (const v of s.variants.filter((x) => x.behind_schedule)) {
     out.push(
       `<p class="note"><strong>Note:</strong> the load generator fell behind its schedule for ${esc(variantLabel(v))}; its latency and goodput are less trustworthy.</p>`,

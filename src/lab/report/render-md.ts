@@ -12,6 +12,7 @@ import type { BenchReport, ScenarioResult, VariantResult } from './types.js';
 import { chartMetrics, chartPath, chartStems, hasTimeline } from './render-charts.js';
 import { VERDICT_LEGEND, cellText, lossReport, verdictOf } from './verdict-table.js';
 import {
+  describeCalibration,
   fmtBurn,
   fmtGiB,
   fmtCount,
@@ -130,6 +131,7 @@ function renderScenario(s: ScenarioResult, stem: string): string {
   const heading = s.title && s.title !== s.scenario ? `${mdText(s.scenario)}: ${mdText(s.title)}` : mdText(s.scenario);
   out.push(`## ${heading}`, '');
   if (s.claim) out.push(`**Claim:** ${mdText(s.claim)}`, '');
+  if (s.calibration) out.push(`**Fitted to this machine:** ${mdText(describeCalibration(s.calibration))}.`, '');
 
   if (s.phases.length > 0) {
     out.push('### Phases', '');

@@ -171,6 +171,23 @@ export interface ScenarioResult {
   audit_reported_only?: VariantName[];
   /** Headline figures over several seeds (`--seeds N`); the rest of this result is the first seed's run. */
   spread?: ScenarioSpread;
+  /** The ramp the plan's rates were fitted to (full form of capacity and cpu-overload; shared by every seed). */
+  calibration?: Calibration;
+}
+
+/** A gateway-only ramp before a scenario's variants: the ceiling its ladder is fitted to (src/lab/scenario/plan/calibration.ts). */
+export interface Calibration {
+  /** The gateway's best sustained goodput over the ramp, per second. */
+  ceiling_per_s: number;
+  /** The ramp's top rate, and what the gateway served of it. */
+  top_per_s: number;
+  top_served_per_s: number;
+  /** The top step served less than CEILING_REACHED of its rate: the ramp went past the ceiling. */
+  reached: boolean;
+  /** The generator's worst second of the ramp (ms behind its schedule); null when not measured. */
+  generator_lag_max_ms: number | null;
+  /** The ramp in words. */
+  ramp: string;
 }
 
 /** Lowest, median and highest of one figure over the seeds. */

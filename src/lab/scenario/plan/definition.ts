@@ -8,7 +8,15 @@
 import type { Faults } from '../../../simulator/index.js';
 import type { LoadInput } from '../../load/index.js';
 import type { ChargeOutcome, LoadResult, RetryPolicyName, Step } from '../../load/types.js';
-import type { Check, Phase, RunEvent, ScenarioResult, VariantName, VariantResult } from '../../report/types.js';
+import type {
+  Calibration,
+  Check,
+  Phase,
+  RunEvent,
+  ScenarioResult,
+  VariantName,
+  VariantResult,
+} from '../../report/types.js';
 import type { Environment } from '../run/environment.js';
 import type { ReplicaPair } from '../run/replica-pair.js';
 import type { ScrapePoint } from '../measure/scrape.js';
@@ -152,16 +160,30 @@ export interface StatusLatency {
   p99_ms: number | null;
 }
 
+/** A scenario's calibration ramp (calibration.ts); every field has the lab's default. */
+export interface CalibrationSpec {
+  /** Downstream behaviour during the ramp: the scenario's own. */
+  steady?: ScenarioPlan['steady'];
+  /** The ramp's rates and how long each is held (tests make it tiny). */
+  rates?: readonly number[];
+  stepSeconds?: number;
+  /** The forms that calibrate (default: the full form only; the quick form's ladders are fixed). */
+  modes?: readonly Mode[];
+}
+
 export interface ScenarioContext {
   mode: Mode;
   phases: readonly Phase[];
   runs: readonly VariantRun[];
+  /** What the calibration measured, when the plan was fitted to it. */
+  calibration?: Calibration;
 }
 
 /** A headline scenario's runs over every seed of a bench (`--seeds N`, N > 1). */
 export interface SeededContext {
   mode: Mode;
   phases: readonly Phase[];
+  calibration?: Calibration;
   seeded: readonly { seed: number; runs: readonly VariantRun[] }[];
 }
 
@@ -176,7 +198,14 @@ export interface ScenarioDefinition {
   title: string;
   /** What it demonstrates, in one sentence. */
   claim: string;
-  plan(mode: Mode): ScenarioPlan;
+  /** The plan; in the full form of a scenario with `calibrate`, fitted to the ceiling the calibration measured (calibration.ts). */
+  plan(mode: Mode, calibration?: Calibration): ScenarioPlan;
+  /**
+   * Fit the plan's rates to this machine: before the variants run, the
+   * gateway alone is ramped (calibration.ts), and plan() gets what the ramp
+   * measured.
+   */
+  calibrate?: CalibrationSpec;
   /**
    * Variants whose audit is reported as measured rather than judged (the
    * baselines of `crash`: what they do is the finding). The others must
@@ -201,4 +230,4 @@ export interface ScenarioDefinition {
   seededChecks?(ctx: SeededContext): Check[];
 }
 
-export type { ScenarioResult, LoadInput };
+export type { ScenarioResult, LoadInput, Calibration };

@@ -37,7 +37,9 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
     const seeded: ScenarioOutcome[] = [];
     for (let i = 0; i < n; i++) {
       const seed = (o.seed ?? 1) + i;
-      const out = await runScenario(def, { ...scenarioOptions, seed });
+      // Every seed on the ladder the first one calibrated: the spread compares like steps.
+      const calibration = seeded[0]?.result.calibration;
+      const out = await runScenario(def, { ...scenarioOptions, seed, ...(calibration ? { calibration } : {}) });
       const failed = out.result.checks.filter((c) => !c.passed).length;
       o.log?.(
         `${def.name}${n > 1 ? ` (seed ${seed})` : ''}: done in ${out.elapsed_s} s, ${out.result.checks.length - failed}/${out.result.checks.length} checks passed`,
@@ -55,7 +57,12 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
         phases.some((p) => p.name === 'recovery'),
       );
       // After the spread, so its per-seed counts are of each run's own checks.
-      if (def.seededChecks) first.result.checks.push(...def.seededChecks({ mode: o.mode, phases, seeded: runs }));
+      if (def.seededChecks) {
+        const calibration = first.result.calibration;
+        first.result.checks.push(
+          ...def.seededChecks({ mode: o.mode, phases, seeded: runs, ...(calibration ? { calibration } : {}) }),
+        );
+      }
     }
     outcomes.push(first);
   }

@@ -8,7 +8,9 @@
  * variants still run and report.
  */
 import type { SecondStats } from '../../load/types.js';
-import type { Check, Phase, ScenarioResult, VariantName } from '../../report/types.js';
+import type { Calibration, Check, Phase, ScenarioResult, VariantName } from '../../report/types.js';
+import { calibrationOf, rampPlan } from '../plan/calibration.js';
+import { describeCalibration } from '../../report/render-format.js';
 import { auditCheck, auditReportedCheck } from '../plan/checks.js';
 import type { Mode, ScenarioDefinition, ScenarioPlan, VariantRun } from '../plan/definition.js';
 import { startEnvironment, type Environment } from './environment.js';
@@ -26,6 +28,8 @@ export interface RunScenarioOptions {
   seed?: number;
   log?: (msg: string) => void;
   onSecond?: (variant: VariantName, s: SecondStats) => void;
+  /** Fit the plan to this instead of calibrating (the later seeds of a bench reuse the first seed's). */
+  calibration?: Calibration;
 }
 
 export interface ScenarioOutcome {
@@ -60,14 +64,29 @@ export function phasesOf(plan: ScenarioPlan): Phase[] {
 export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions): Promise<ScenarioOutcome> {
   const started = performance.now();
   const log = o.log ?? (() => {});
-  const plan = def.plan(o.mode);
-  const phases = phasesOf(plan);
-  const variants = o.variants ?? plan.variants;
   const seed = o.seed ?? 1;
   const env = o.env ?? (await startEnvironment({ seed: 42 + seed, log }));
   const runs: VariantRun[] = [];
   const failures: Check[] = [];
+  let calibration = o.calibration;
+  let plan = def.plan(o.mode, calibration);
+  let phases = phasesOf(plan);
   try {
+    if (calibration === undefined && def.calibrate && (def.calibrate.modes ?? ['full']).includes(o.mode)) {
+      try {
+        calibration = await calibrate(def, env, seed, log, o);
+        plan = def.plan(o.mode, calibration);
+        phases = phasesOf(plan);
+      } catch (e) {
+        log(`${def.name}: the calibration ramp failed: ${(e as Error).stack ?? String(e)}`);
+        failures.push({
+          name: 'the calibration ramp ran (the ladder is the fixed one instead)',
+          passed: false,
+          detail: (e as Error).message.split('\n')[0] ?? String(e),
+        });
+      }
+    }
+    const variants = o.variants ?? plan.variants;
     for (const variant of variants) {
       log(`${def.name}: ${variant} (${phases.at(-1)!.end_s} s of load)`);
       try {
@@ -100,7 +119,7 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
   }
   let own: Check[];
   try {
-    own = runs.length > 0 ? def.checks({ mode: o.mode, phases, runs }) : [];
+    own = runs.length > 0 ? def.checks({ mode: o.mode, phases, runs, ...(calibration ? { calibration } : {}) }) : [];
   } catch (e) {
     own = [{ name: 'the scenario checks could be evaluated', passed: false, detail: (e as Error).message }];
   }
@@ -117,8 +136,37 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
       variants: runs.map((r) => r.result),
       checks,
       ...(measuredOnly.length > 0 ? { audit_reported_only: measuredOnly } : {}),
+      ...(calibration ? { calibration } : {}),
     },
     runs,
     elapsed_s: Math.round((performance.now() - started) / 100) / 10,
   };
+}
+
+/** The calibration ramp (calibration.ts): the gateway alone, on this scenario's environment, before its variants. */
+async function calibrate(
+  def: ScenarioDefinition,
+  env: Environment,
+  seed: number,
+  log: (msg: string) => void,
+  o: RunScenarioOptions,
+): Promise<Calibration> {
+  const plan = rampPlan(def.calibrate);
+  const phases = phasesOf(plan);
+  log(`${def.name}: calibration ramp (${phases.at(-1)!.end_s} s of load)`);
+  const run = await runVariant({
+    env,
+    scenario: `${def.name}-calibration`,
+    plan,
+    phases,
+    variant: 'gateway',
+    seed,
+    log,
+    prewarmSeconds: PREWARM_SECONDS[o.mode],
+    settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode],
+    ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}),
+  });
+  const c = calibrationOf(run, phases);
+  log(`${def.name}: ${describeCalibration(c)}`);
+  return c;
 }

@@ -11,7 +11,9 @@
 import type { Check, Phase } from '../../../report/types.js';
 import { bestWindowGoodput, CEILING_REACHED, fmt, label, meanGoodput, sumOver, topStep } from '../checks.js';
 import { SHED_REASONS } from '../../../../resilience/shedder.js';
-import type { Mode, ScenarioDefinition, ScenarioPlan, SeededContext, VariantRun } from '../definition.js';
+import type { Calibration, Mode, ScenarioDefinition, ScenarioPlan, SeededContext, VariantRun } from '../definition.js';
+import { fittedRates } from '../calibration.js';
+import { describeCalibration } from '../../../report/render-format.js';
 import { slice } from '../../measure/timeline.js';
 import { minMedianMax } from '../../measure/spread.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
@@ -19,8 +21,21 @@ import { gatewayRun, pick, variantsFor } from './common.js';
 /** The full form's steps are 10 s so a step's mean is not its first seconds' transient (issue 14). */
 const STEP_SECONDS = { quick: 3, full: 10 };
 
-function rates(mode: Mode): number[] {
-  return pick(mode, [200, 800, 2000], [200, 800, 1200, 1600, 2000, 2400]);
+/** The warm-up's rate (the lowest step), fixed: far below any ceiling, where every variant must serve all of it. */
+const WARM_RATE = 200;
+/**
+ * The full form's steps after the warm-up, as fractions of the calibrated
+ * ceiling (calibration.ts): four below it, the last two close under it where
+ * a protection that costs latency shows first, and two past it.
+ */
+const FITTED = [0.25, 0.5, 0.75, 0.9, 1.15, 1.35];
+
+/** The ladder: the quick form's fixed one, the full form's fitted to the calibration (the fixed one without). */
+export function rates(mode: Mode, calibration?: Calibration): number[] {
+  // Steps at or under the warm-up's rate say nothing (a ramp that measured next to no ceiling): then the fixed ladder.
+  const fitted = mode === 'full' && calibration ? fittedRates(calibration, FITTED).filter((r) => r > WARM_RATE) : [];
+  if (fitted.length >= 3) return [WARM_RATE, ...fitted];
+  return pick(mode, [WARM_RATE, 800, 2000], [WARM_RATE, 800, 1200, 1600, 2000, 2400]);
 }
 
 /** Seconds over which a ceiling must be sustained: long enough not to be a burst, short enough to come before a collapse. */
@@ -152,14 +167,15 @@ export function p99OverSeedsCheck(
  * than CEILING_REACHED of what it offered; otherwise the "ceiling" is the
  * top step, and the checks below and past it say nothing about a ceiling.
  */
-export function ladderReachedCheck(gw: VariantRun, top: Phase): Check {
+export function ladderReachedCheck(gw: VariantRun, top: Phase, calibration?: Calibration): Check {
   const t = topStep(gw, top);
   return {
     name: `gateway: the ladder reached its ceiling (the top step served < ${Math.round(CEILING_REACHED * 100)} % of its offered rate)`,
     passed: t.reached,
     detail:
       `top step (${top.name}) ${fmt(t.good)}/s of ${fmt(t.offered)}/s offered` +
-      (t.reached ? '' : ': no ceiling reached, so the checks below and past the ceiling tested healthy load only'),
+      (t.reached ? '' : ': no ceiling reached, so the checks below and past the ceiling tested healthy load only') +
+      `; ${calibration ? describeCalibration(calibration) : 'the fixed ladder (no calibration)'}`,
   };
 }
 
@@ -168,9 +184,11 @@ export const capacity: ScenarioDefinition = {
   title: 'Healthy ceiling: goodput against offered load',
   claim:
     'With every downstream healthy, goodput tracks the offered rate up to the ceiling, and past it the gateway keeps serving its ceiling instead of collapsing.',
-  plan(mode): ScenarioPlan {
+  // The ladder's steps are fractions of the gateway's ceiling on this machine, measured first.
+  calibrate: {},
+  plan(mode, calibration): ScenarioPlan {
     const seconds = STEP_SECONDS[mode];
-    const rs = rates(mode);
+    const rs = rates(mode, calibration);
     return {
       phases: rs.map((r, i) => ({ name: i === 0 ? 'warm-up' : `${r}/s`, seconds })),
       // Poisson arrivals: real clients are not evenly spaced, and bursts are where a ceiling shows first.
@@ -187,8 +205,9 @@ export const capacity: ScenarioDefinition = {
     return { goodput_per_s: ceilingOf(run, phases).good, recovery_s: null };
   },
   // The full form only, as belowCeilingCheck (the quick form's 3 s steps measure a CI machine's stalls).
-  seededChecks: ({ mode, phases, seeded }) => (mode === 'full' ? p99OverSeedsCheck(seeded, phases, rates(mode)) : []),
-  checks({ mode, phases, runs }): Check[] {
+  seededChecks: ({ mode, phases, seeded, calibration }) =>
+    mode === 'full' ? p99OverSeedsCheck(seeded, phases, rates(mode, calibration)) : [],
+  checks({ mode, phases, runs, calibration }): Check[] {
     const checks: Check[] = [];
     const first = phases[0]!;
     for (const run of runs) {
@@ -222,11 +241,11 @@ export const capacity: ScenarioDefinition = {
       // steps on a CI machine shared with other suites measure that machine's
       // stalls, not the mechanisms' cost, and every quick check must pass.
       const off = runs.find((r) => r.result.variant === 'gateway-off');
-      if (off && mode === 'full') checks.push(belowCeilingCheck(gw, off, phases, rates(mode), best.good));
+      if (off && mode === 'full') checks.push(belowCeilingCheck(gw, off, phases, rates(mode, calibration), best.good));
       // Whether the run tested issue 14's bar at all: on a fast machine the
       // fixed ladder can end below the ceiling, and then the checks above pass
       // on healthy load alone. The full form only, as they are.
-      if (mode === 'full') checks.push(ladderReachedCheck(gw, last));
+      if (mode === 'full') checks.push(ladderReachedCheck(gw, last, calibration));
     }
     return checks;
   },

@@ -10,8 +10,10 @@
  * rates whose best sustained window is the variant's healthy ceiling,
  * measured in the same run as the surge it frames; a pre-surge phase back at
  * the warm-up rate (the admission limit's healthy value is read at its end);
- * the surge, a fixed rate planned well past any ceiling seen here; and a
- * recovery at the warm-up rate. Arrivals are Poisson throughout.
+ * the surge, planned well past the ceiling; and a recovery at the warm-up
+ * rate. Arrivals are Poisson throughout. The full form's ladder and surge
+ * are fractions of the gateway's ceiling measured by a calibration ramp
+ * just before (calibration.ts), the same rates for every variant.
  *
  * Not a headline scenario: `--seeds N` runs it once. Its full form is 120 s
  * of load a variant, 12 minutes over the six variants; three seeds would add
@@ -28,7 +30,9 @@
  */
 import type { Check, Phase } from '../../../report/types.js';
 import { fmt, label, mean, meanGoodput, phase, recoverySeconds, sumOver, topStep } from '../checks.js';
-import type { Mode, ScenarioDefinition, ScenarioPlan, VariantRun } from '../definition.js';
+import type { Calibration, Mode, ScenarioDefinition, ScenarioPlan, VariantRun } from '../definition.js';
+import { fittedRates } from '../calibration.js';
+import { describeCalibration } from '../../../report/render-format.js';
 import { slice } from '../../measure/timeline.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
 import { cpuSampler, GENERATOR_CPU, MACHINE_BUSY, meanFact, SERVICE_CPU } from './cpu-sample.js';
@@ -37,17 +41,31 @@ import { MEMORY_GROWTH, memoryGrowth, shedP99Check } from './overload.js';
 
 /** Warm-up, pre-surge and recovery rate: well below any ceiling measured here. */
 const BASE_RATE = 300;
-/** The ladder; its top must pass the ceiling, or the `found a ceiling` check fails and says so. */
-const LADDER = { quick: [600, 1200, 1800, 2400], full: [400, 800, 1200, 1600, 2000, 2400, 2800] };
 /**
- * Offered during the surge: planned before the ceiling is known, so the run
- * checks it was well past it. The full form's 3 600/s is what the JS
- * generator can send on two shared cores and keep its schedule: at 5 000/s
- * (the committed report) it fell 10–48 s behind in every variant, and at
- * 4 500/s, even at nice -10, 5 s behind at 1.4 s of CPU a second; at 3 600/s
- * its worst second lagged 170 ms (gateway ceiling 1 995/s, 1.8×).
+ * The quick form's ladder and surge (fixed); the full form's without a
+ * calibration. Its top must pass the ceiling, or the `found a ceiling`
+ * check fails and says so.
  */
+const LADDER = { quick: [600, 1200, 1800, 2400], full: [400, 800, 1200, 1600, 2000, 2400, 2800] };
 const SURGE_RATE = { quick: 4000, full: 3600 };
+/**
+ * The full form fits both to the ceiling the calibration ramp measured
+ * (calibration.ts): the ladder climbs to past it, and the surge is planned
+ * at 1.6× it so that it stays >= MIN_SURGE_FACTOR× the ceiling measured in
+ * the run itself, within the most the generator is asked for (the
+ * ramp's top). A fixed surge was 1.8× a ceiling of 1 995/s one
+ * evening and 1.3× a top step of 2 801/s (not even a ceiling) another.
+ */
+const FITTED_LADDER = [0.2, 0.4, 0.6, 0.8, 1.0, 1.2];
+const FITTED_SURGE = 1.6;
+
+function ladderOf(mode: Mode, calibration?: Calibration): { ladder: number[]; surge: number } {
+  const ladder = mode === 'full' && calibration ? fittedRates(calibration, FITTED_LADDER) : [];
+  // A ladder that starts at or under the base rate (a ramp that measured next to no ceiling) says nothing: the fixed one then.
+  if (calibration && ladder.length >= 3 && ladder[0]! > BASE_RATE)
+    return { ladder, surge: fittedRates(calibration, [FITTED_SURGE])[0]! };
+  return { ladder: LADDER[mode], surge: SURGE_RATE[mode] };
+}
 /** "Well past the ceiling": the surge must offer at least this multiple of it (see SURGE_RATE for why not 2). */
 const MIN_SURGE_FACTOR = 1.5;
 /** Seconds of the sliding window whose best mean goodput is the ceiling ("best sustained window"). */
@@ -74,6 +92,9 @@ function durations(mode: Mode) {
 }
 
 const isStep = (p: Phase) => p.name.startsWith('step ');
+
+/** The provider answers at once and has no concurrency cap: it can never be what limits the rate. */
+const INSTANT_PROVIDER: ScenarioPlan['steady'] = { provider: { latencyMs: { dist: 'fixed', ms: 0 } } };
 
 /** The best mean goodput over SUSTAIN_S consecutive seconds of the ladder: the healthy ceiling. */
 export function ceilingOf(run: VariantRun, phases: readonly Phase[], windowS: number): { good: number; at: number } {
@@ -132,10 +153,11 @@ export const cpuOverload: ScenarioDefinition = {
   title: 'The service itself saturated by CPU, well past the ceiling measured in the same run',
   claim:
     'With a provider that is never the bottleneck, a surge well past the gateway’s own CPU ceiling keeps ≥ 90 % of that ceiling as goodput, sheds in milliseconds, admits nothing it cannot serve, holds its admission limit steady and recovers within seconds.',
-  plan(mode): ScenarioPlan {
+  // Instant and uncapped, as in the plan: the ramp measures the ceiling this scenario's ladder is fitted to.
+  calibrate: { steady: INSTANT_PROVIDER },
+  plan(mode, calibration): ScenarioPlan {
     const d = durations(mode);
-    const ladder = LADDER[mode];
-    const surge = SURGE_RATE[mode];
+    const { ladder, surge } = ladderOf(mode, calibration);
     const phases = [
       { name: 'warm-up', seconds: d.warm },
       ...ladder.map((r) => ({ name: `step ${r}/s`, seconds: d.step, fault: { text: `capacity ladder: ${r}/s` } })),
@@ -146,8 +168,7 @@ export const cpuOverload: ScenarioDefinition = {
     const total = phases.reduce((a, p) => a + p.seconds, 0);
     return {
       phases,
-      // Instant and uncapped: the provider can never be what limits the rate.
-      steady: { provider: { latencyMs: { dist: 'fixed', ms: 0 } } },
+      steady: INSTANT_PROVIDER,
       load: {
         steps: [
           { rate: BASE_RATE, durationMs: d.warm * 1000 },
@@ -164,7 +185,7 @@ export const cpuOverload: ScenarioDefinition = {
       variants: variantsFor(mode),
     };
   },
-  checks({ mode, phases, runs }): Check[] {
+  checks({ mode, phases, runs, calibration }): Check[] {
     const gw = gatewayRun(runs);
     if (!gw) return [];
     const others = runs.filter((r) => r !== gw);
@@ -190,7 +211,8 @@ export const cpuOverload: ScenarioDefinition = {
         `ceiling ${fmt(ceiling.good)}/s (best ${windowS} s window, from t = ${ceiling.at} s); top step ${fmt(topGood)}/s of ${fmt(topOffered, 0)}/s offered; ` +
         `surge ${fmt(offered, 0)}/s offered = ${fmt(offered / Math.max(1, ceiling.good), 1)}× the ceiling; ` +
         `CPU in the surge: service ${fmt(cpuOf(gw, SERVICE_CPU, surge), 0)} ms/s, generator ${fmt(cpuOf(gw, GENERATOR_CPU, surge), 0)} ms/s, ` +
-        `machine ${fmt(cpuOf(gw, MACHINE_BUSY, surge), 0)} % busy of ${gw.actions.cpu?.facts.cores ?? '?'} cores` +
+        `machine ${fmt(cpuOf(gw, MACHINE_BUSY, surge), 0)} % busy of ${gw.actions.cpu?.facts.cores ?? '?'} cores; ` +
+        (calibration ? describeCalibration(calibration) : 'the fixed ladder and surge (no calibration)') +
         elsewhere(
           (r) =>
             `ceiling ${fmt(ceilingOf(r, phases, windowS).good)}/s, service CPU ${fmt(cpuOf(r, SERVICE_CPU, surge), 0)} ms/s`,
