@@ -118,6 +118,7 @@ describe('plans fitted to a calibration', () => {
     const fast = stepRates(cpuOverload.plan('full', cal(5000)));
     assert.deepEqual(fast.slice(1, 7), [1000, 2000, 3000, 4000, 5000, 6000]);
     assert.equal(fast[8], 6000, 'capped at the ramp top: the generator is asked for no more');
+    assert.equal(stepRates(cpuOverload.plan('full', cal(5500, 9000)))[8], 8800);
     assert.match(cpuOverload.plan('full', cal(2000)).phases.find((p) => p.name === 'fault')!.fault!.text, /3200\/s/);
   });
 

@@ -196,7 +196,12 @@ export const capacity: ScenarioDefinition = {
         steps: rs.map((rate) => ({ rate, durationMs: seconds * 1000 })),
         arrivals: 'poisson',
         deadlineMs: 1000,
-        connections: 512,
+        // As many as the calibration ramp had. With keep-alive and one request
+        // per connection, past ~6 000/s 512 became the bottleneck: the
+        // generator queued charges for a free connection until they timed out
+        // (both builds fell to 0/s at 7 500/s, while the gateway held 200-500
+        // in flight under a limit of 1 000-1 500).
+        connections: 1024,
       },
       variants: variantsFor(mode),
     };
