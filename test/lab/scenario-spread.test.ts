@@ -39,12 +39,18 @@ test('spreadOf: per variant min-median-max over the seeds; never-recovered seeds
           run('gateway', 90, 100, { goodput_per_s: 1000, recovery_s: 2 }),
           run('baseline', 50, 100, { goodput_per_s: 400, recovery_s: null }),
         ],
-        checks: [{ passed: true }, { passed: false }],
+        checks: [
+          { name: 'a', passed: true },
+          { name: 'b', passed: false },
+        ],
       },
       {
         seed: 2,
         runs: [run('gateway', 80, 100, { goodput_per_s: 1200, recovery_s: 4 })],
-        checks: [{ passed: false }, { passed: false }],
+        checks: [
+          { name: 'a', passed: false },
+          { name: 'b', passed: false },
+        ],
       },
       {
         seed: 3,
@@ -52,7 +58,10 @@ test('spreadOf: per variant min-median-max over the seeds; never-recovered seeds
           run('gateway', 99, 100, { goodput_per_s: 900, recovery_s: 3 }),
           run('baseline', 25, 50, { goodput_per_s: 600, recovery_s: 5 }),
         ],
-        checks: [{ passed: true }, { passed: true }],
+        checks: [
+          { name: 'a', passed: true },
+          { name: 'b', passed: true },
+        ],
       },
     ],
     phases,
@@ -61,9 +70,9 @@ test('spreadOf: per variant min-median-max over the seeds; never-recovered seeds
   );
   assert.deepEqual(s.seeds, [1, 2, 3]);
   assert.deepEqual(s.checks_passed, [
-    { seed: 1, passed: 1, total: 2 },
-    { seed: 2, passed: 0, total: 2 },
-    { seed: 3, passed: 2, total: 2 },
+    { seed: 1, passed: 1, total: 2, failed: ['b'] },
+    { seed: 2, passed: 0, total: 2, failed: ['a', 'b'] },
+    { seed: 3, passed: 2, total: 2, failed: [] },
   ]);
   assert.deepEqual(s.rows, [
     {
@@ -110,7 +119,7 @@ function withSpread(): ScenarioResult {
     seeds: [4, 5, 6],
     checks_passed: [
       { seed: 4, passed: 3, total: 3 },
-      { seed: 5, passed: 2, total: 3 },
+      { seed: 5, passed: 2, total: 3, failed: ['gateway: the ladder reached its ceiling'] },
       { seed: 6, passed: 3, total: 3 },
     ],
     rows: [
@@ -141,6 +150,8 @@ test('the spread table: rendered with its seeds, ranges and per-seed checks; not
   assert.match(md, /^### Spread over seeds/);
   assert.match(md, /over 3 seeds \(4, 5, 6\)/);
   assert.match(md, /seed 5: 2\/3/);
+  // A later seed's failures are named (the first seed's are in its own check table).
+  assert.match(md, /Seed 5 failed: gateway: the ladder reached its ceiling\./);
   assert.ok(
     md.includes('| bulwark (mechanisms on) | 1,234 – 1,500 – 1,621 | 91.3% – 95.0% – 99.0% | 1 s – 2 s – 3 s |'),
     md,

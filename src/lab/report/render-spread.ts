@@ -31,7 +31,13 @@ function cells(r: SpreadRow, seeds: number): string[] {
 function caption(s: ScenarioResult): string {
   const sp = s.spread!;
   const checks = sp.checks_passed.map((c) => `seed ${c.seed}: ${c.passed}/${c.total}`).join(', ');
-  return `min – median – max over ${sp.seeds.length} seeds (${sp.seeds.join(', ')}); the rest of this section is seed ${sp.seeds[0]}'s run. Checks passed per seed: ${checks}.`;
+  // The first seed's failures are in its check table below; the others' are named here.
+  const others = sp.checks_passed
+    .slice(1)
+    .filter((c) => (c.failed?.length ?? 0) > 0)
+    .map((c) => ` Seed ${c.seed} failed: ${c.failed!.join('; ')}.`)
+    .join('');
+  return `min – median – max over ${sp.seeds.length} seeds (${sp.seeds.join(', ')}); the rest of this section is seed ${sp.seeds[0]}'s run. Checks passed per seed: ${checks}.${others}`;
 }
 
 /** Markdown lines (with a trailing blank), or none without a spread. */

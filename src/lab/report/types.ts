@@ -214,8 +214,12 @@ export interface SpreadRow {
 export interface ScenarioSpread {
   /** Every seed run, the first being the one the rest of the result shows. */
   seeds: number[];
-  /** Checks passed per seed, in seed order: a seed's failures are not hidden by showing another seed's run. */
-  checks_passed: { seed: number; passed: number; total: number }[];
+  /**
+   * Checks passed per seed, in seed order: a seed's failures are not hidden
+   * by showing another seed's run. `failed` names them (reports before it
+   * had counts only).
+   */
+  checks_passed: { seed: number; passed: number; total: number; failed?: string[] }[];
   rows: SpreadRow[];
 }
 

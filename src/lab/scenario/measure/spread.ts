@@ -11,7 +11,7 @@ import type { Headline, VariantRun } from '../plan/definition.js';
 export interface SeededRuns {
   seed: number;
   runs: readonly VariantRun[];
-  checks: { passed: boolean }[];
+  checks: { passed: boolean; name: string }[];
 }
 
 /** Min, median (mean of the middle two for an even count) and max; null when empty. */
@@ -59,6 +59,7 @@ export function spreadOf(
       seed: s.seed,
       passed: s.checks.filter((c) => c.passed).length,
       total: s.checks.length,
+      failed: s.checks.filter((c) => !c.passed).map((c) => c.name),
     })),
     rows,
   };
