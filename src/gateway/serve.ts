@@ -61,15 +61,24 @@ export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Prom
   if (!c) return;
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
   const log = createLogger(c.logLevel, 'bulwark');
-  await startService(c, log, (deps, starting) => startGateway(c, deps, starting, log));
+  await startService<Workers>(
+    c,
+    log,
+    (deps, starting, early) => startGateway(c, deps, starting, log, early),
+    (deps) => startWorkers(c, deps, log),
+  );
 }
 
-async function startGateway(
-  c: GatewayConfig,
-  deps: Dependencies,
-  starting: StartingListener,
-  log: Logger,
-): Promise<void> {
+/**
+ * The worker pool and the shared memory it is given, started before the
+ * migrations run. A worker takes 135-160 ms to load its modules, and the
+ * listener opens right after the migrations: started after them, the pool
+ * left the first charges of every restart queued with no worker to take
+ * them, and they reached the 64 provider slots all at once (docs/mechanisms.md §5).
+ */
+type Workers = ReturnType<typeof startWorkers>;
+
+function startWorkers(c: GatewayConfig, deps: Dependencies, log: Logger) {
   const clock = systemClock;
   const settings = protectionSettings(c);
   const layout = createProtectionLayout(settings, clock.epochMs());
@@ -77,8 +86,6 @@ async function startGateway(
     log.warn({ breaker: name, from: t.from, to: t.to }, 'breaker transition'),
   );
   const telemetryLayout = createTelemetryLayout();
-  const telemetry = new Telemetry(telemetryLayout);
-  const window = new RecentWindow(() => telemetry.http);
   const data: WorkerData = {
     settings: gatewayWorkerSettings(c, deps, settings),
     protection: { layout, settings },
@@ -96,6 +103,19 @@ async function startGateway(
     atomics: 'disabled',
     workerData: data,
   });
+  return { clock, settings, protection, telemetryLayout, pool, close: () => pool.destroy() };
+}
+
+async function startGateway(
+  c: GatewayConfig,
+  deps: Dependencies,
+  starting: StartingListener,
+  log: Logger,
+  early: Workers,
+): Promise<void> {
+  const { clock, settings, protection, telemetryLayout, pool } = early;
+  const telemetry = new Telemetry(telemetryLayout);
+  const window = new RecentWindow(() => telemetry.http);
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
   reclaimOnWorkerExit(pool, protection, log, { closing: () => drain.draining });
   const loop = new LoopMonitor();

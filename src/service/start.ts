@@ -47,15 +47,21 @@ export function serviceConfig<S extends Specs>(
   return c;
 }
 
+/** What a service starts before the migrations (see startService), closed if the start fails after. */
+export interface Prepared {
+  close(): Promise<void>;
+}
+
 /**
- * Start the dependencies, migrate, then `start` the server on the port the
+ * Start the dependencies, `prepare` what needs no migrated database, migrate, then `start` the server on the port the
  * starting listener holds (`start` closes it right before it listens). A
  * failure anywhere stops the dependencies and rethrows.
  */
-export async function startService(
+export async function startService<P extends Prepared | undefined = undefined>(
   c: ServiceConfig,
   log: Logger,
-  start: (deps: Dependencies, starting: StartingListener) => Promise<void>,
+  start: (deps: Dependencies, starting: StartingListener, prepared: P) => Promise<void>,
+  prepare?: (deps: Dependencies) => P,
 ): Promise<void> {
   const starting = await listenWhileStarting(c.host, c.port);
   let deps: Dependencies;
@@ -66,7 +72,11 @@ export async function startService(
     await starting.close();
     throw e;
   }
+  let prepared: P | undefined;
   try {
+    // Started before the migrations, so what it starts (the gateway's
+    // worker threads loading their modules) overlaps them.
+    prepared = prepare?.(deps);
     // Retried while Postgres restarts under it: the migrations run in one transaction under an advisory lock.
     await retryStartupStep(
       deps.databaseUrl,
@@ -77,9 +87,10 @@ export async function startService(
       },
       () => migrateDatabase(deps.databaseUrl, c.dbConnectTimeoutMs, log),
     );
-    await start(deps, starting);
+    await start(deps, starting, prepared as P);
   } catch (e) {
     await starting.close(); // a no-op when `start` closed it already
+    await prepared?.close();
     await deps.stop();
     throw e;
   }
