@@ -103,7 +103,20 @@ function startWorkers(c: GatewayConfig, deps: Dependencies, log: Logger) {
     atomics: 'disabled',
     workerData: data,
   });
-  return { clock, settings, protection, telemetryLayout, pool, close: () => pool.destroy() };
+  let closed = false;
+  return {
+    clock,
+    settings,
+    protection,
+    telemetryLayout,
+    pool,
+    /** True once close() began: a start that failed after this stops its workers on purpose. */
+    closed: () => closed,
+    close: () => {
+      closed = true;
+      return pool.destroy();
+    },
+  };
 }
 
 async function startGateway(
@@ -117,7 +130,7 @@ async function startGateway(
   const telemetry = new Telemetry(telemetryLayout);
   const window = new RecentWindow(() => telemetry.http);
   let drain: DrainState = { draining: false, startedAt: null, abandoned: 0 };
-  reclaimOnWorkerExit(pool, protection, log, { closing: () => drain.draining });
+  reclaimOnWorkerExit(pool, protection, log, { closing: () => drain.draining || early.closed() });
   const loop = new LoopMonitor();
   const providerBulkhead = protection.bulkheads.provider;
   const providerPressure = new BulkheadPressure();

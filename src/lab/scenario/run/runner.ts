@@ -68,13 +68,28 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
   const env = o.env ?? (await startEnvironment({ seed: 42 + seed, log }));
   const runs: VariantRun[] = [];
   const failures: Check[] = [];
+  // One variant's run of a plan on this scenario's environment: the calibration ramp's and each variant's.
+  const runOn = (scenario: string, plan: ScenarioPlan, phases: Phase[], variant: VariantName) =>
+    runVariant({
+      env,
+      scenario,
+      plan,
+      phases,
+      variant,
+      seed,
+      log,
+      prewarmSeconds: PREWARM_SECONDS[o.mode],
+      settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode],
+      ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}),
+      ...(o.onSecond ? { onSecond: o.onSecond } : {}),
+    });
   let calibration = o.calibration;
   let plan = def.plan(o.mode, calibration);
   let phases = phasesOf(plan);
   try {
     if (calibration === undefined && def.calibrate && (def.calibrate.modes ?? ['full']).includes(o.mode)) {
       try {
-        calibration = await calibrate(def, env, seed, log, o);
+        calibration = await calibrate(def, runOn, log);
         plan = def.plan(o.mode, calibration);
         phases = phasesOf(plan);
       } catch (e) {
@@ -90,21 +105,7 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
     for (const variant of variants) {
       log(`${def.name}: ${variant} (${phases.at(-1)!.end_s} s of load)`);
       try {
-        runs.push(
-          await runVariant({
-            env,
-            scenario: def.name,
-            plan,
-            phases,
-            variant,
-            seed,
-            log,
-            prewarmSeconds: PREWARM_SECONDS[o.mode],
-            settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode],
-            ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}),
-            ...(o.onSecond ? { onSecond: o.onSecond } : {}),
-          }),
-        );
+        runs.push(await runOn(def.name, plan, phases, variant));
       } catch (e) {
         log(`${def.name}: ${variant} failed: ${(e as Error).stack ?? String(e)}`);
         failures.push({
@@ -146,27 +147,13 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
 /** The calibration ramp (calibration.ts): the gateway alone, on this scenario's environment, before its variants. */
 async function calibrate(
   def: ScenarioDefinition,
-  env: Environment,
-  seed: number,
+  runOn: (scenario: string, plan: ScenarioPlan, phases: Phase[], variant: VariantName) => Promise<VariantRun>,
   log: (msg: string) => void,
-  o: RunScenarioOptions,
 ): Promise<Calibration> {
   const plan = rampPlan(def.calibrate);
   const phases = phasesOf(plan);
   log(`${def.name}: calibration ramp (${phases.at(-1)!.end_s} s of load)`);
-  const run = await runVariant({
-    env,
-    scenario: `${def.name}-calibration`,
-    plan,
-    phases,
-    variant: 'gateway',
-    seed,
-    log,
-    prewarmSeconds: PREWARM_SECONDS[o.mode],
-    settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode],
-    ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}),
-  });
-  const c = calibrationOf(run, phases);
+  const c = calibrationOf(await runOn(`${def.name}-calibration`, plan, phases, 'gateway'), phases);
   log(`${def.name}: ${describeCalibration(c)}`);
   return c;
 }

@@ -66,7 +66,7 @@ function ladderOf(mode: Mode, calibration?: Calibration): { ladder: number[]; su
     return { ladder, surge: fittedRates(calibration, [FITTED_SURGE])[0]! };
   return { ladder: LADDER[mode], surge: SURGE_RATE[mode] };
 }
-/** "Well past the ceiling": the surge must offer at least this multiple of it (see SURGE_RATE for why not 2). */
+/** "Well past the ceiling": the surge must offer at least this multiple of it (FITTED_SURGE plans 1.6× for the margin). */
 const MIN_SURGE_FACTOR = 1.5;
 /** Seconds of the sliding window whose best mean goodput is the ceiling ("best sustained window"). */
 const SUSTAIN_S = { quick: 2, full: 5 };
