@@ -118,7 +118,8 @@ test('goodput counts only final outcomes within the deadline; a client timeout i
   assert.equal(of(5).charge_id, 'ch_gp-5');
   assert.equal(of(6).status, 402);
   assert.equal(of(9).status, 'timeout');
-  assert.ok(of(9).latency_ms >= 600, 'gave up at deadline + grace');
+  // Node's timers may fire up to a millisecond before the clock the latency is read from says.
+  assert.ok(of(9).latency_ms >= 599, `gave up at deadline + grace: ${of(9).latency_ms} ms`);
   assert.equal(of(8).status, 201);
   assert.ok(of(8).latency_ms > 200);
 });
