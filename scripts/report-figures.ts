@@ -13,7 +13,10 @@
  * - `sum:PATH[:FORMAT]`: PATH summed over every variant run of every scenario;
  * - `v:SCENARIO:VARIANT:PATH[:FORMAT]`: a field of one variant's row; PATH is
  *   dot-separated keys into it (`phases.fault.p99_ms`, `slo.burn_rate`), plus
- *   `good_pct` (SLO good %);
+ *   `good_pct` (SLO good %); a key `#N` is an object's Nth entry, counted
+ *   from 0, or from the end when negative (`phases.#-1.p99_ms`: the last
+ *   phase's), for phases named after rates fitted to the machine;
+ * - `phase:SCENARIO:VARIANT:N`: the name of that variant's Nth phase (`#N` as above);
  * - `spread:SCENARIO:VARIANT:PATH[:FORMAT]`: a field of one variant's row of
  *   a seeded scenario's spread (`goodput_per_s.min`, `slo_good_pct.median`);
  * - `check:SCENARIO:NAME:REGEX`: the first group REGEX captures in the detail
@@ -69,10 +72,23 @@ function format(value: unknown, fmt: string | undefined): string {
   }
 }
 
+/** The name of `obj`'s entry `key` stands for: `#N` is the Nth, from the end when negative. */
+function entryName(obj: object, key: string): string {
+  const nth = /^#(-?\d+)$/.exec(key);
+  if (!nth) return key;
+  const names = Object.keys(obj);
+  const n = Number(nth[1]);
+  const name = names[n < 0 ? names.length + n : n];
+  if (name === undefined) throw new Error(`no entry ${key} among ${names.length}`);
+  return name;
+}
+
 function at(obj: unknown, keys: readonly string[], what: string): unknown {
   let cur: unknown = obj;
-  for (const k of keys) {
-    if (cur === null || typeof cur !== 'object' || !(k in cur)) throw new Error(`${what}: no ${k}`);
+  for (const key of keys) {
+    if (cur === null || typeof cur !== 'object') throw new Error(`${what}: no ${key}`);
+    const k = entryName(cur, key);
+    if (!(k in cur)) throw new Error(`${what}: no ${k}`);
     cur = (cur as Record<string, unknown>)[k];
   }
   return cur;
@@ -115,6 +131,13 @@ export function resolve(report: BenchReport, query: string): string {
       const v = scenario(s ?? '').variants.find((x) => x.variant === variant);
       if (!v) throw new Error(`no variant ${variant} in ${s}`);
       return format(variantField(v, p ?? ''), fmt);
+    }
+    case 'phase': {
+      const [s, variant, n] = rest;
+      const v = scenario(s ?? '').variants.find((x) => x.variant === variant);
+      if (!v) throw new Error(`no variant ${variant} in ${s}`);
+      if (!/^-?\d+$/.test(n ?? '')) throw new Error(`phase wants a number, not "${n ?? ''}"`);
+      return entryName(v.phases, `#${n ?? ''}`);
     }
     case 'spread': {
       const [s, variant, p, fmt] = rest;

@@ -45,7 +45,9 @@ const VARIANTS_NOT_YET_IN_REPORT: readonly string[] = [];
  * peers; rolling-restart 2), steps of >= 10 s, and `--seeds 3` repeats the
  * headline scenarios (capacity, overload, retry-storm): 4 328 s of load
  * over 98 runs (summed from every scenario's full plan), so about 72 + 11 =
- * 83 minutes. The bound leaves a third on top for runs that stretch.
+ * 83 minutes. The bench at 6d140b1 took 90.6: capacity and cpu-overload
+ * now start with an 18 s calibration ramp and run a longer fitted ladder.
+ * The bound leaves a third on top for runs that stretch.
  */
 const BENCH_MINUTES_LIMIT = 120;
 
@@ -58,43 +60,50 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
-  // The bench at 35388a5 ran on a day when this machine was about 2.5x as
-  // fast as for the bench before (227301e: Fastify's cpu-overload ceiling
-  // 832/s, now 2 816/s). cpu-overload's ladder tops out at 2 801/s offered
-  // and every variant but HAProxy's served all of it, so the ladder found
-  // no ceiling (the gateway's best 5 s, 2 811/s, was its top step) and the
-  // fixed 3 592/s surge was 1.3x that, not 1.5x: the gateway served 3 530/s
-  // of it and its mechanisms-off build 3 591/s, so neither was overloaded by
-  // CPU. Against the peers, which did collapse (Fastify 197/s, --hardened
-  // 554/s), the generator fell behind (worst second 207-286 ms, 9.0 s for
-  // Fastify x cores); for the gateway it kept up (25 ms). The limit, never
-  // needed, sat at 121-316 against 249 before the surge (band 187-311).
-  // A ladder fitted to the machine is open work (issue 17).
+  // The bench at 6d140b1 is the first with ladders fitted to the machine
+  // (a calibration ramp measured the gateway alone at 6 218/s for capacity
+  // and 5 891/s for cpu-overload). capacity now reaches the ceiling, and
+  // the gateway sheds below it: seed 1 shed 54 at 3 100/s (0.5 of its
+  // 6 156/s ceiling) and 1 017 at 4 650/s, mostly on the concurrency limit
+  // (issue 14). Over the seeds the median p99 stayed within 10 % of the
+  // mechanisms-off build's, so only the single-run check fails.
+  {
+    scenario: 'capacity',
+    check: /^gateway: below the ceiling, nothing is shed/,
+    why: 'the concurrency limit sheds from half the ceiling (54 at 3 100/s, 1 017 at 4 650/s of a 6 156/s ceiling; issue 14)',
+  },
+  // cpu-overload's surge offered 9 101/s, 1.5x the gateway's 5 906/s. The
+  // gateway kept 76 % of its ceiling (the bar is 90 %); its shed answers took
+  // p99 90 ms in the service (the bar is 5 ms; 85 289 of them were the
+  // provider-bulkhead estimate's); its limit ran 1 007-2 048 against 1 685
+  // before the surge (band 1 264-2 106). Every other variant collapsed (1-7 %
+  // of its ceiling), and against a collapsing service the generator, holding
+  // thousands of charges open, fell 4-10 s behind (issue 17).
   ...[
-    /^gateway: the ladder found a ceiling and the surge offered >= 1\.5× it/,
-    /^baseline[\w-]*: the load generator was not the bottleneck/,
+    /^gateway: in the surge, goodput holds >= 90 %/,
+    /^gateway: shed answers at p99 <= 5 ms/,
     /^gateway: the admission limit stays within/,
+    /^(gateway-off|baseline[\w-]*): the load generator was not the bottleneck/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'the fixed ladder (top 2 801/s) found no ceiling on a fast day; the surge was 1.3x it and overloaded only the peers, for which the generator fell behind; the idle limit 121-316 against 249 (issue 17)',
+    why: 'surge goodput 76 % of the ceiling, shed p99 90 ms, limit 1 007-2 048 against 1 685; the collapsing variants left the generator 4-10 s behind (issue 17)',
   })),
   // deploy and slow-provider are one run per variant, and their spread is
-  // wide (session 23: the same build at 50.8, 48.0 and 39.9 % SLO good in
-  // deploy in three runs of the same hour). In this run one Fastify led
-  // deploy, 89.3 % against the gateway's 83.5 % (the bench before:
-  // --hardened 56.3 against 51.4 %; the one before that the gateway 48.2
-  // against 34.7 %), and slow-provider by 1.0 point, 58.0 against 57.0 %
-  // (the bench before: 57.3 against 57.0 %, inside the 1-point allowance).
+  // wide (session 27: the gateway at 87.4-88.7 % and Fastify at 89.2-91.1 %
+  // in deploy over five runs of the same evening). In this run one Fastify
+  // led deploy, 91.4 % against the gateway's 88.6 % (the bench before:
+  // 89.3 against 83.5 %), and slow-provider by 1.1 points, 58.1 against
+  // 57.0 % (the bench before: 58.0 against 57.0 %).
   {
     scenario: 'deploy',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 83.5 % against one Fastify's 89.3 % (one run; the bench before: 51.4 against --hardened's 56.3 %)",
+    why: "SLO good 88.6 % against one Fastify's 91.4 % (one run; the bench before: 83.5 against 89.3 %)",
   },
   {
     scenario: 'slow-provider',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 57.0 % against one Fastify's 58.0 %, 1.0 point (one run; the bench before: 57.0 against 57.3 %)",
+    why: "SLO good 57.0 % against one Fastify's 58.1 %, 1.1 points (one run; the bench before: 57.0 against 58.0 %)",
   },
 ];
 

@@ -92,6 +92,14 @@ describe('figures quoted from the committed report', () => {
       durations('baseline-hardened'),
     );
     assert.equal(resolve(r, 'check:deploy:baseline@every drain:durations ([^;]+);'), durations('baseline'));
+    // Phases named after fitted rates are reached by position: `#N` from the start, `#-N` from the end.
+    const phases = r.scenarios.find((s) => s.scenario === 'capacity')!.variants[0]!.phases;
+    const names = Object.keys(phases);
+    assert.ok(names.length >= 3);
+    assert.equal(resolve(r, 'phase:capacity:gateway:0'), names[0]);
+    assert.equal(resolve(r, 'phase:capacity:gateway:-1'), names.at(-1));
+    assert.equal(resolve(r, 'v:capacity:gateway:phases.#1.goodput_per_s'), String(phases[names[1]!]!.goodput_per_s));
+    assert.equal(resolve(r, 'v:capacity:gateway:phases.#-1.p99_ms'), String(phases[names.at(-1)!]!.p99_ms));
     // A seeded scenario's spread: the min-median-max of each variant over its seeds.
     const spread = r.scenarios
       .find((s) => s.scenario === 'capacity')!
@@ -104,6 +112,9 @@ describe('figures quoted from the committed report', () => {
       ['v:nope:gateway:totals.offered', /no scenario nope/],
       ['v:capacity:nobody:totals.offered', /no variant nobody/],
       ['v:capacity:gateway:totals.nothing', /no nothing/],
+      ['v:capacity:gateway:phases.#99.p99_ms', /no entry #99 among/],
+      ['phase:capacity:gateway:-99', /no entry #-99 among/],
+      ['phase:capacity:gateway:last', /phase wants a number/],
       ['check:capacity:no such check:(x)', /no check/],
       ['check:overload:memory flat:(zzz)', /captures nothing/],
       ['v:capacity:gateway:label:int', /not a number/],
