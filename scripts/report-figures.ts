@@ -109,6 +109,11 @@ export function resolve(report: BenchReport, query: string): string {
     if (!s) throw new Error(`no scenario ${name}`);
     return s;
   };
+  const variantRow = (s: string | undefined, variant: string | undefined) => {
+    const v = scenario(s ?? '').variants.find((x) => x.variant === variant);
+    if (!v) throw new Error(`no variant ${variant} in ${s}`);
+    return v;
+  };
   switch (kind) {
     case 'command':
       return report.command;
@@ -128,16 +133,12 @@ export function resolve(report: BenchReport, query: string): string {
     }
     case 'v': {
       const [s, variant, p, fmt] = rest;
-      const v = scenario(s ?? '').variants.find((x) => x.variant === variant);
-      if (!v) throw new Error(`no variant ${variant} in ${s}`);
-      return format(variantField(v, p ?? ''), fmt);
+      return format(variantField(variantRow(s, variant), p ?? ''), fmt);
     }
     case 'phase': {
       const [s, variant, n] = rest;
-      const v = scenario(s ?? '').variants.find((x) => x.variant === variant);
-      if (!v) throw new Error(`no variant ${variant} in ${s}`);
       if (!/^-?\d+$/.test(n ?? '')) throw new Error(`phase wants a number, not "${n ?? ''}"`);
-      return entryName(v.phases, `#${n ?? ''}`);
+      return entryName(variantRow(s, variant).phases, `#${n}`);
     }
     case 'spread': {
       const [s, variant, p, fmt] = rest;
