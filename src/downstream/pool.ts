@@ -57,6 +57,17 @@ export interface Exchange {
 }
 
 /**
+ * undici's reasons for a request we end ourselves. It hands them back to the
+ * handler, which has settled by then and ignores them: made once, so ending
+ * a request captures no stack trace.
+ */
+const NOT_SENT = new Error('deadline passed before the request was sent');
+const ENDED = {
+  timeout: new Error('downstream request ended: timeout'),
+  bad_response: new Error('downstream request ended: bad_response'),
+} as const;
+
+/**
  * One request's answer, collected by an undici dispatch handler: the status,
  * the body's chunks, and one timer for the whole request. undici's
  * `request()` builds a readable stream, an AbortSignal listener and a
@@ -84,8 +95,15 @@ class TextCollector implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     // The deadline passed while the request waited for a connection: it is
-    // never sent.
-    if (this.#settled) controller.abort(new Error('deadline passed before the request was sent'));
+    // never sent. Thrown, not `controller.abort()`: undici (7.x, client-h1's
+    // writeH1) answers an abort here by destroying the socket the request
+    // was about to use, but a throw by failing the request alone, and the
+    // connection serves the next one. With the abort, a queue of expired
+    // requests behind a slow server cost one connect and close each:
+    // profiled in the lab's load generator against a collapsing service,
+    // the connects, closes and their garbage were most of its CPU.
+    // test/downstream/request-text.test.ts counts the connections.
+    if (this.#settled) throw NOT_SENT;
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -124,7 +142,7 @@ class TextCollector implements Dispatcher.DispatchHandler {
   }
 
   #fail(failed: 'timeout' | 'bad_response'): void {
-    if (this.#settle({ failed })) this.#controller?.abort(new Error(`downstream request ended: ${failed}`));
+    if (this.#settle({ failed })) this.#controller?.abort(ENDED[failed]);
   }
 
   /** The first outcome wins; later callbacks (an abort's own error) are ignored. */
