@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { Pool } from 'undici';
-import { MAX_ANSWER_BYTES, requestText } from '../../src/downstream/pool.js';
+import { MAX_ANSWER_BYTES, requestText, startExchange } from '../../src/downstream/pool.js';
 
 describe('requestText over the wire', () => {
   let server: Server;
@@ -166,6 +166,55 @@ describe('requestText over the wire', () => {
       // connect and close once per expired request (measured in the lab's
       // generator: most of its CPU against a collapsing service).
       assert.equal(connections, 1, 'one connection served all three');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a queue of expired requests behind a busy connection, timed out or given up, is dropped without a send or a new connection, round after round', async () => {
+    // The case that cost the load generator most of its CPU: every request
+    // queued behind a slow answer expires, and each one, when the
+    // connection reached it, used to destroy the connection and so force a
+    // new connect for the next. Five rounds of 20 (half by their own
+    // deadline, half given up by the caller), then live requests.
+    const p = pool(1);
+    try {
+      const releases: (() => void)[] = [];
+      answer = (req, res) => {
+        const send = () => {
+          res.writeHead(200);
+          res.end(req.url ?? '');
+        };
+        if (req.url?.startsWith('/hold')) releases.push(send);
+        else send();
+      };
+      seen.length = 0;
+      connections = 0;
+      for (let round = 0; round < 5; round++) {
+        const held = requestText(p, { method: 'GET', path: `/hold-${round}` }, 5000);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const timedOut = Array.from({ length: 10 }, (_, i) =>
+          requestText(p, { method: 'POST', path: `/expired-${round}-${i}`, body: '{}' }, 5 + i),
+        );
+        const givenUp = Array.from({ length: 10 }, (_, i) =>
+          startExchange(p, { method: 'POST', path: `/given-up-${round}-${i}`, body: '{}' }, 5000),
+        );
+        for (const e of givenUp) e.giveUp();
+        for (const a of await Promise.all(timedOut)) assert.deepEqual(a, { failed: 'timeout' });
+        for (const e of givenUp) assert.deepEqual(await e.answer, { failed: 'timeout' });
+        releases.shift()!();
+        assert.deepEqual(await held, { statusCode: 200, text: `/hold-${round}` });
+        assert.deepEqual(await requestText(p, { method: 'GET', path: `/after-${round}` }, 2000), {
+          statusCode: 200,
+          text: `/after-${round}`,
+        });
+      }
+      assert.deepEqual(
+        seen,
+        [0, 1, 2, 3, 4].flatMap((r) => [`/hold-${r}`, `/after-${r}`]),
+        'no expired or given-up request was sent',
+      );
+      assert.equal(connections, 1, 'one connection served every round');
     } finally {
       await p.close();
     }
