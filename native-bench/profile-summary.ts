@@ -30,6 +30,7 @@ export interface CpuProfile {
 
 export const STAGES = [
   'uWS request handling + parsing (our handler, uWS JS)',
+  'Fastify + node:http request handling (the baseline)',
   'native: uWS C++, libuv, syscalls, V8 runtime ((program))',
   'validation + fingerprint (incl. SHA-256)',
   'admission, breakers, bulkheads',
@@ -75,7 +76,14 @@ const RULES: readonly [RegExp, Stage][] = [
     'validation + fingerprint (incl. SHA-256)',
   ],
   [/\/src\/charge\//, 'charge service (lifecycle, store)'],
-  [/\/src\/gateway\/(admission|loop-monitor)\.js|\/src\/resilience\//, 'admission, breakers, bulkheads'],
+  [
+    /\/src\/gateway\/(admission|loop-monitor)\.js|\/src\/resilience\/|node_modules\/(opossum|@fastify\/under-pressure)\//,
+    'admission, breakers, bulkheads',
+  ],
+  [
+    /node_modules\/(fastify|@fastify|find-my-way|avvio|light-my-request|fast-json-stringify|fast-querystring|secure-json-parse|toad-cache|rfdc|process-warning|abstract-logging)\/|\/src\/baseline\/|node:_http_|node:internal\/http|node:http\b/,
+    'Fastify + node:http request handling (the baseline)',
+  ],
   [/uWebSockets|uws|\/src\/gateway\/(server|http|native)\.js/i, 'uWS request handling + parsing (our handler, uWS JS)'],
   [
     /node:(net|stream|events|timers|buffer|internal\/(stream|net|timers|process\/task_queues|event_target|streams|buffer))/,

@@ -1,6 +1,8 @@
 /**
  * Where a charge's CPU goes: the compiled gateway (`bulwark serve`, every
- * mechanism on) on an embedded Postgres and the simulator, run under
+ * mechanism on), or with `--target baseline` the single-process Fastify
+ * baseline (`--target baseline-hardened` for `--hardened`) on the same
+ * settings, on an embedded Postgres and the simulator, run under
  * `node --cpu-prof` (on the command line: Node 20 refuses it in NODE_OPTIONS;
  * piscina's workers inherit the process's execArgv, so each writes its own
  * profile too), a bounded wrk charge
@@ -15,7 +17,8 @@
  * The process figure also holds what no profile sees (V8's GC and compiler
  * helper threads, the profiler itself), so it is the larger one.
  *
- *   npm run bench:profile -- [--out DIR] [--seconds 10] [--connections 64] [--interval-us 500]
+ *   npm run bench:profile -- [--target gateway|baseline|baseline-hardened] [--out DIR] [--seconds 10]
+ *                              [--connections 64] [--interval-us 500] [--warmup-seconds 3]
  *
  * Prints a Markdown table and writes it (profile.md, profile.json) and the
  * raw profiles under --out (a temp directory by default; never commit them).
@@ -31,6 +34,8 @@ import { freePort, startEnvironment } from '../src/lab/scenario/run/environment.
 import { machineInfo } from '../src/lab/scenario/measure/machine.js';
 import { cpuSeconds } from '../src/lab/scenario/measure/proc-stats.js';
 import { labServiceEnv } from '../src/lab/scenario/run/run-variant.js';
+import { argsOf, portEnvOf } from '../src/lab/scenario/run/service.js';
+import type { VariantName } from '../src/lab/report/types.js';
 import { addTimes, STAGES, stageTimes, type CpuProfile, type StageTimes } from './profile-summary.js';
 import { wrk } from './wrk.js';
 
@@ -40,6 +45,7 @@ const SCRIPT = path.resolve(HERE, '../../native-bench/charge.lua');
 const { values: opt } = parseArgs({
   options: {
     out: { type: 'string' },
+    target: { type: 'string', default: 'gateway' },
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '64' },
     'interval-us': { type: 'string', default: '500' },
@@ -50,6 +56,11 @@ const SECONDS = Number(opt.seconds);
 const CONNECTIONS = Number(opt.connections);
 const INTERVAL_US = Number(opt['interval-us']);
 const WARMUP_S = Number(opt['warmup-seconds']);
+const TARGETS: readonly VariantName[] = ['gateway', 'baseline', 'baseline-hardened'];
+const TARGET = opt.target as VariantName;
+if (!TARGETS.includes(TARGET)) throw new Error(`--target must be one of ${TARGETS.join(', ')}: got ${opt.target}`);
+/** The single-process baseline has no worker threads: its one thread is in the first column. */
+const FRONT = TARGET === 'gateway' ? 'front thread' : 'Fastify process (one thread)';
 
 /** Monotonic µs, the clock V8 stamps profile samples with. */
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -80,23 +91,18 @@ async function main(): Promise<void> {
   await mkdir(profDir, { recursive: true });
   const load = loadavg().map((x) => x.toFixed(2));
   const env = await startEnvironment({ log: (m) => console.error(m) });
-  let gateway: Child | undefined;
+  let service: Child | undefined;
   try {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    gateway = await startChild({
-      name: 'gateway',
-      args: ['serve'],
+    service = await startChild({
+      name: TARGET,
+      args: argsOf(TARGET),
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${INTERVAL_US}`],
-      env: {
-        ...labServiceEnv(env),
-        PORT: String(port),
-        ADMIN_PORT: '0',
-        MECHANISMS: 'true',
-      },
+      env: { ...labServiceEnv(env), ...portEnvOf(TARGET, port) },
     });
-    const pid = gateway.pid;
-    console.error(`gateway pid ${pid}: warm-up ${WARMUP_S} s, then ${SECONDS} s at c=${CONNECTIONS}`);
+    const pid = service.pid;
+    console.error(`${TARGET} pid ${pid}: warm-up ${WARMUP_S} s, then ${SECONDS} s at c=${CONNECTIONS}`);
     await env.resetForVariant();
     if (WARMUP_S > 0)
       wrk(`${url}/charge`, {
@@ -115,11 +121,11 @@ async function main(): Promise<void> {
     const after = { threads: await threadsCpuSeconds(pid), all: (await cpuSeconds(pid)) ?? 0, t: monoUs() };
     const charges = Math.round(r.rps * r.seconds) - r.non2xx;
     // SIGTERM: the drain ends in a clean exit, and only a clean exit writes the profiles.
-    await gateway.stop('SIGTERM', 20_000);
-    gateway = undefined;
+    await service.stop('SIGTERM', 20_000);
+    service = undefined;
 
     const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile')).sort();
-    if (files.length === 0) throw new Error(`no .cpuprofile in ${profDir}: did the gateway exit cleanly?`);
+    if (files.length === 0) throw new Error(`no .cpuprofile in ${profDir}: did the ${TARGET} exit cleanly?`);
     // Node names them CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread.
     const front: StageTimes[] = [];
     const workers: StageTimes[] = [];
@@ -167,7 +173,8 @@ async function main(): Promise<void> {
       machine,
       load_average_before: load,
       load_average_after: loadavg().map((x) => x.toFixed(2)),
-      command: `npm run bench:profile -- --seconds ${SECONDS} --connections ${CONNECTIONS} --interval-us ${INTERVAL_US} --warmup-seconds ${WARMUP_S}`,
+      target: TARGET,
+      command: `npm run bench:profile -- --target ${TARGET} --seconds ${SECONDS} --connections ${CONNECTIONS} --interval-us ${INTERVAL_US} --warmup-seconds ${WARMUP_S}`,
       charges,
       charges_per_s: Math.round(charges / wallS),
       non2xx: r.non2xx,
@@ -201,9 +208,9 @@ async function main(): Promise<void> {
       `load average (1, 5, 15 min) before: ${report.load_average_before.join(', ')}; after: ${report.load_average_after.join(', ')} — other work on this machine shares its cores`,
       `command: ${report.command}`,
       `load: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s -s native-bench/charge.lua (unique keys): ${charges} charges answered 2xx, ${report.charges_per_s}/s, ${r.non2xx} non-2xx, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms`,
-      `threads profiled: front 1, workers ${workers.length} (sampling every ${INTERVAL_US} µs)`,
+      `threads profiled (${TARGET}): ${FRONT} 1, workers ${workers.length} (sampling every ${INTERVAL_US} µs)`,
       '',
-      '| stage | front thread µs/charge | workers µs/charge (all workers) |',
+      `| stage | ${FRONT} µs/charge | workers µs/charge (all workers) |`,
       '| --- | ---: | ---: |',
       ...rows.map(
         (x) => `| ${x.stage} | ${x.front_us} (${x.front_share_pct} %) | ${x.workers_us} (${x.workers_share_pct} %) |`,
@@ -221,7 +228,7 @@ async function main(): Promise<void> {
     await writeFile(path.join(out, 'profile.json'), JSON.stringify(report, null, 2));
     console.log(md);
   } finally {
-    await gateway?.stop('SIGTERM', 5000).catch(() => {});
+    await service?.stop('SIGTERM', 5000).catch(() => {});
     await env.close();
   }
 }

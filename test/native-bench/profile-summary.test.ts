@@ -51,3 +51,19 @@ test('threads add up; unknown code is "other", never dropped', () => {
   assert.equal(stageOf('', 'stringify'), 'JSON serialisation (JSON.parse/stringify)');
   assert.equal(stageOf('file:///app/node_modules/undici/lib/dispatcher/client.js', 'write'), 'undici provider call');
 });
+
+test("the baseline's stages: Fastify and node:http are its request handling, opossum and under-pressure its guards", () => {
+  const fastify = 'Fastify + node:http request handling (the baseline)';
+  assert.equal(stageOf('file:///app/node_modules/fastify/lib/route.js', 'routeHandler'), fastify);
+  assert.equal(stageOf('file:///app/node_modules/find-my-way/index.js', 'lookup'), fastify);
+  assert.equal(stageOf('node:_http_server', 'parserOnIncoming'), fastify);
+  assert.equal(stageOf('file:///app/dist/src/baseline/app.js', 'charge'), fastify);
+  assert.equal(stageOf('file:///app/node_modules/opossum/lib/circuit.js', 'fire'), 'admission, breakers, bulkheads');
+  assert.equal(
+    stageOf('file:///app/node_modules/@fastify/under-pressure/index.js', 'onRequest'),
+    'admission, breakers, bulkheads',
+  );
+  // The clients both services share keep their own stages.
+  assert.equal(stageOf('file:///app/node_modules/postgres/src/connection.js', 'execute'), 'postgres.js driver');
+  assert.equal(stageOf('file:///app/dist/src/charge/service.js', 'charge'), 'charge service (lifecycle, store)');
+});

@@ -32,7 +32,8 @@ export interface ServiceOptions {
   log?: (msg: string) => void;
 }
 
-function argsOf(variant: VariantName): string[] {
+/** The `bulwark` command line that runs a variant's service (one process of it). */
+export function argsOf(variant: VariantName): string[] {
   switch (variant) {
     case 'gateway':
     case 'gateway-off':
@@ -47,6 +48,13 @@ function argsOf(variant: VariantName): string[] {
     case 'baseline-cluster':
       return ['baseline', '--processes', '0'];
   }
+}
+
+/** The settings that put a variant's service on `port` (and, for the gateway, its mechanisms on or off). */
+export function portEnvOf(variant: VariantName, port: number): Record<string, string> {
+  return GATEWAY_VARIANTS.has(variant)
+    ? { PORT: String(port), ADMIN_PORT: '0', MECHANISMS: variant === 'gateway' ? 'true' : 'false' }
+    : { BASELINE_PORT: String(port) };
 }
 
 export class ServiceUnderTest {
@@ -152,13 +160,10 @@ export class ServiceUnderTest {
   }
 
   async #spawn(): Promise<Child> {
-    const portEnv: Record<string, string> = this.isGateway
-      ? { PORT: String(this.port), ADMIN_PORT: '0', MECHANISMS: this.variant === 'gateway' ? 'true' : 'false' }
-      : { BASELINE_PORT: String(this.port) };
     const child = await startChild({
       name: this.variant,
       args: argsOf(this.variant),
-      env: { ...this.#env, ...portEnv },
+      env: { ...this.#env, ...portEnvOf(this.variant, this.port) },
     });
     this.#children.push(child);
     this.#log(`${this.variant} pid ${child.pid} listening on ${this.url}`);
