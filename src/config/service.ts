@@ -306,6 +306,31 @@ export const commonSpecs = {
   }),
 } satisfies Specs;
 
+/**
+ * The most worker threads `WORKERS=0` (the default) starts. One front thread
+ * parses, admits and dispatches at ~45 µs a charge, a worker and its helper
+ * threads execute one at ~145-150 µs: past about three workers' cores the
+ * front thread is the bound, and more capacity comes from more processes
+ * behind the balancer (docs/performance.md, "Scaling with cores").
+ */
+export const AUTO_WORKERS_MAX = 3;
+
+/**
+ * The worker threads for `WORKERS=0`: one per core left after the front
+ * thread's, at least one, at most AUTO_WORKERS_MAX, and no more than
+ * DB_POOL_MAX (each worker needs a connection of its own). On two cores
+ * shared with Postgres, one worker measured faster and cheaper per charge
+ * than two (docs/performance.md).
+ */
+export function autoWorkers(cores: number, dbPoolMax: number): number {
+  return Math.max(1, Math.min(cores - 1, AUTO_WORKERS_MAX, dbPoolMax));
+}
+
+/** `c` with WORKERS resolved: a set value as it is, 0 as autoWorkers(cores, DB_POOL_MAX). */
+export function withWorkerCount<C extends { workers: number; dbPoolMax: number }>(c: C, cores: number): C {
+  return c.workers === 0 ? { ...c, workers: autoWorkers(cores, c.dbPoolMax) } : c;
+}
+
 export const gatewaySpecs = {
   port: int({
     flag: 'port',
@@ -584,10 +609,10 @@ export const gatewaySpecs = {
   workers: int({
     flag: 'workers',
     env: 'WORKERS',
-    default: 2,
-    min: 1,
+    default: 0,
+    min: 0,
     max: 256,
-    doc: 'Worker threads that execute charges.',
+    doc: `Worker threads that execute charges. 0 = one per available core less the front thread's, at least 1, at most ${AUTO_WORKERS_MAX} and at most DB_POOL_MAX (one worker on two cores).`,
   }),
   workerConcurrency: int({
     flag: 'worker-concurrency',

@@ -2,6 +2,7 @@
  * `bulwark serve`: wiring only. Config → dependencies → migrations → worker
  * pool → front thread → timers → signals.
  */
+import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { renderHelp } from '../config/options.js';
 import {
@@ -9,6 +10,7 @@ import {
   checkProduction,
   gatewaySpecs,
   SERVICE_HELP_GROUPS,
+  withWorkerCount,
   type GatewayConfig,
 } from '../config/service.js';
 import { BulkheadPressure } from '../resilience/bulkhead-pressure.js';
@@ -51,14 +53,16 @@ export const serveHelp = (): string =>
   );
 
 export async function serveCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const c = serviceConfig(
+  const cores = availableParallelism();
+  const parsed = serviceConfig(
     gatewaySpecs,
     argv,
     env,
     serveHelp,
-    (c) => checkGateway(c) ?? checkProduction(c, env.NODE_ENV),
+    (c) => checkGateway(withWorkerCount(c, cores)) ?? checkProduction(c, env.NODE_ENV),
   );
-  if (!c) return;
+  if (!parsed) return;
+  const c = withWorkerCount(parsed, cores);
   nativeUws(); // refuse to start on the pure-JS fallback, before anything else starts
   const log = createLogger(c.logLevel, 'bulwark');
   await startService<Workers>(

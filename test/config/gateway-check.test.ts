@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseOptions } from '../../src/config/options.js';
-import { checkGateway, gatewaySpecs } from '../../src/config/service.js';
+import { autoWorkers, checkGateway, gatewaySpecs, withWorkerCount } from '../../src/config/service.js';
 import { chargeServiceSettings, gatewayWorkerSettings } from '../../src/charge/service.js';
 import { protectionSettings } from '../../src/resilience/protection.js';
 
@@ -76,4 +76,26 @@ test('the gateway refuses a bulkhead with more slots than connections (an admitt
   // No bulkhead, nothing to contradict.
   assert.equal(checkGateway(config({ PROVIDER_BULKHEAD: '200', BULKHEADS: 'false' })), undefined);
   assert.equal(checkGateway(config({ PROVIDER_BULKHEAD: '200', MECHANISMS: 'false' })), undefined);
+});
+
+test('WORKERS=0 (the default): a worker per core left after the front thread, at least 1, at most 3 and at most DB_POOL_MAX', () => {
+  assert.equal(config({}).workers, 0, 'the default asks for the automatic count');
+  for (const [cores, pool, want] of [
+    [1, 16, 1],
+    [2, 16, 1],
+    [3, 16, 2],
+    [4, 16, 3],
+    [64, 16, 3],
+    [8, 2, 2],
+    [8, 1, 1],
+  ] as const) {
+    assert.equal(autoWorkers(cores, pool), want, `${cores} cores, DB_POOL_MAX=${pool}`);
+    const c = withWorkerCount(config({ DB_POOL_MAX: String(pool) }), cores);
+    assert.equal(c.workers, want);
+    assert.equal(checkGateway(c), undefined, 'the automatic count always passes the DB_POOL_MAX rule');
+  }
+  // A set value is kept, even where the automatic count would differ; the rule still applies to it.
+  assert.equal(withWorkerCount(config({ WORKERS: '2' }), 2).workers, 2);
+  assert.equal(withWorkerCount(config({ WORKERS: '5' }), 64).workers, 5);
+  assert.match(checkGateway(withWorkerCount(config({ WORKERS: '4', DB_POOL_MAX: '3' }), 2)) ?? '', /WORKERS \(4\)/);
 });

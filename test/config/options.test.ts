@@ -87,5 +87,5 @@ test('cross-field rules name both settings: retry backoff, and the concurrency l
 test('--help works whatever the environment says, and names no value it could not parse', () => {
   const r = parseOptions(gatewaySpecs, ['--help'], { WORKERS: 'many', PORT: '-1' });
   assert.equal(r.help, true);
-  assert.equal(r.values.workers, 2, 'defaults, not the bad environment');
+  assert.equal(r.values.workers, 0, 'defaults, not the bad environment');
 });

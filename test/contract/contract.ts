@@ -20,8 +20,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, Client } from 'undici';
+import { autoWorkers, gatewaySpecs } from '../../src/config/service.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import {
   call,
@@ -1105,6 +1107,16 @@ export function defineContract(kind: TargetKind): void {
       assert.equal(b.node, process.version, 'the Node version it runs on');
       if (kind === 'gateway') assert.equal((b.uws as Body | undefined)?.native, true, `uws.native; ${describeRes(r)}`);
     });
+
+    if (kind === 'gateway')
+      test('WORKERS unset: one worker thread per core left after the front thread (at least 1, at most 3)', async () => {
+        const listening = target.logLines().find((l) => l.msg === 'listening');
+        assert.equal(
+          listening?.workers,
+          autoWorkers(availableParallelism(), gatewaySpecs.dbPoolMax.default),
+          JSON.stringify(listening),
+        );
+      });
 
     // ---- /quote ---------------------------------------------------------------------
 

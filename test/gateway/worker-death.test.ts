@@ -171,6 +171,7 @@ for (const WORKERS of [2, 1]) {
       await setFaults(sim.providerUrl, { latencyMs: 1000 });
       const answered = new Map<string, number>();
       let lost = 0;
+      const gaps: number[] = [];
       for (let round = 0; round < 3; round++) {
         const keys = Array.from({ length: 12 }, (_, i) => `r${round}-${i}`);
         const wave = keys.map((k) => charge(k).then((r) => (answered.set(k, r.status), r)));
@@ -188,7 +189,14 @@ for (const WORKERS of [2, 1]) {
         const victim = pool.threads[round % pool.threads.length]!;
         const victimId = victim.threadId;
         await victim.terminate();
+        // A read sent the moment the thread is gone: with one worker it waits in the pool's queue until
+        // piscina's replacement has started, so its time is how long the process executed nothing.
+        const read = call(url, 'GET', `/charges/${keys[0]}`, { timeoutMs: 20_000 });
         const results = await Promise.all(wave);
+        const r = await read;
+        assert.equal(r.status, 200, `round ${round}: a read right after the death is answered: ${r.text}`);
+        assert.ok(r.ms < CHARGE_TIMEOUT_MS, `round ${round}: within a charge's deadline (${r.ms} ms)`);
+        gaps.push(r.ms);
         const statuses: number[] = results.map((r) => r.status);
         // Never 500: a charge lost with its worker may still complete, and says so.
         assert.ok(
@@ -228,6 +236,7 @@ for (const WORKERS of [2, 1]) {
         assert.equal(fresh.status, 201, `new charges succeed on the replaced pool: ${fresh.text}`);
       }
       t.diagnostic(`charges lost with their worker (answered 504): ${lost}`);
+      t.diagnostic(`a read sent right after each death answered in ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
 
       // The reconciler finishes what the dead threads left started, once their leases expire.
       await clearFaults(sim.providerUrl);
