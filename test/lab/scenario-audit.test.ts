@@ -13,7 +13,9 @@ import {
   type AuditRow,
   type ProviderCharge,
 } from '../../src/lab/scenario/audit/audit.js';
-import { rowsNewerThanRead } from '../../src/lab/scenario/audit/audit-collect.js';
+import type { Sql } from 'postgres';
+import type { ChargeOutcome } from '../../src/lab/load/types.js';
+import { collectAudit, rowsNewerThanRead } from '../../src/lab/scenario/audit/audit-collect.js';
 
 type Outcome = AuditInput['outcomes'][number];
 
@@ -253,4 +255,64 @@ test("rows naming a charge the provider's first read lacked are asked about agai
   assert.deepEqual(rowsNewerThanRead(rows, first), ['k-straggler', 'k-other-id']);
   first.set('k-straggler', [{ id: 'pch_9' }]);
   assert.deepEqual(rowsNewerThanRead(rows, first), ['k-other-id']);
+});
+
+/**
+ * Postgres answering readRows from a list of tables, one per read (the last
+ * repeated), and a provider holding `charges`: what collectAudit reads.
+ */
+function fakeStores(tables: AuditRow[][], charges: Map<string, { id: string; status: string }[]>) {
+  let reads = 0;
+  const sql = (() => {
+    const t = tables[Math.min(reads, tables.length - 1)]!;
+    reads++;
+    return Promise.resolve(
+      t.map((r) => ({ idempotency_key: r.key, status: r.status, provider_charge_id: r.provider_charge_id })),
+    );
+  }) as unknown as Sql;
+  const sim = {
+    ledger: () => Promise.resolve({ created: [...charges.values()].flat().length, duplicates: [] }),
+    chargesForAll: (refs: readonly string[]) => Promise.resolve(new Map(refs.map((k) => [k, charges.get(k) ?? []]))),
+  } as unknown as Parameters<typeof collectAudit>[1];
+  return { sql, sim, reads: () => reads };
+}
+
+test('a row claimed after the settle period by a straggler is read again after a second settle, not called pending', async () => {
+  const outcomes: ChargeOutcome[] = [
+    {
+      key: 'k-late',
+      status: 'timeout',
+      attempts: 1,
+      history: ['timeout'],
+      latency_ms: 1000,
+      intended_ms: 0,
+      replayed: false,
+    },
+  ];
+  const charges = new Map([['k-late', [{ id: 'pch_1', status: 'succeeded' }]]]);
+  const claimed: AuditRow = { key: 'k-late', status: 'started', provider_charge_id: null };
+  const recorded: AuditRow = { key: 'k-late', status: 'succeeded', provider_charge_id: 'pch_1' };
+  let settles = 0;
+  const settleAgain = () => (settles++, Promise.resolve({ pending: 0, waitedMs: 5, settled: true }));
+
+  const late = fakeStores([[claimed], [recorded]], charges);
+  const a = await collectAudit(late.sql, late.sim, outcomes, undefined, settleAgain);
+  assert.equal(settles, 1, 'settled again once');
+  assert.equal(late.reads(), 2, 'Postgres read again');
+  assert.equal(a.pending, 0);
+  assert.equal(a.lost, 0);
+  assert.deepEqual(a.findings, []);
+
+  // Still started after the second wait: pending, and a finding.
+  const stuck = fakeStores([[claimed]], charges);
+  const b = await collectAudit(stuck.sql, stuck.sim, outcomes, undefined, settleAgain);
+  assert.equal(b.pending, 1);
+  assert.match(b.findings.join('\n'), /k-late: still started after the settle period/);
+
+  // Nothing started: no second wait.
+  settles = 0;
+  const clean = fakeStores([[recorded]], charges);
+  await collectAudit(clean.sql, clean.sim, outcomes, undefined, settleAgain);
+  assert.equal(settles, 0);
+  assert.equal(clean.reads(), 1);
 });

@@ -152,7 +152,8 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     await env.sim.healAll();
     await scraper?.stop();
     await memory.stop();
-    const settled = await settle(env.sql, o.settleTimeoutMs ?? 20_000, undefined, undefined, env.sim);
+    const settleOnce = () => settle(env.sql, o.settleTimeoutMs ?? 20_000, undefined, undefined, env.sim);
+    const settled = await settleOnce();
     o.log(
       `${variant}: settled in ${settled.waitedMs} ms${settled.settled ? '' : ` (timed out, ${settled.pending} still started)`}`,
     );
@@ -161,6 +162,7 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
       env.sim,
       [...main.outcomes, ...Object.values(actions).flatMap((a) => a.outcomes ?? [])],
       (line) => o.log(`${variant}: ${line}`),
+      settleOnce,
     );
     return variantRun({
       variant,
