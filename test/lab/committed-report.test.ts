@@ -61,59 +61,64 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
-  // The bench at e54684a (ladders fitted to the machine by a calibration
-  // ramp: 4 666/s for capacity, 5 927/s for cpu-overload). The gateway sheds
-  // below its ceiling: seed 1 shed 255 at 2 350/s (0.42 of its 5 595/s
-  // ceiling), 804 at 3 500/s and 745 at 4 200/s, nearly all on the
-  // concurrency limit (issue 14). Over the seeds the median p99 was 2 and
-  // 5 ms over the mechanisms-off build's at two steps (20 against 18 ms in
-  // the warm-up, 50 against 45 ms at 2 350/s: 11 % each, the bar is 10 %).
+  // The bench at b2c4ab4 (one worker thread by default; ladders fitted to
+  // the machine by a calibration ramp: 5 368/s for capacity, 6 705/s for
+  // cpu-overload). The gateway sheds below its ceiling: seed 1 shed 923 at
+  // 4 050/s (0.67 of its 6 003/s ceiling) and 1 415 at 4 850/s, nearly all
+  // on the concurrency limit; nothing at 2 700/s and below (issue 14). Its
+  // p99 was below the mechanisms-off build's at every step but the warm-up,
+  // where the median over the seeds was 16 against 14 ms at 200/s.
   {
     scenario: 'capacity',
     check: /^gateway: below the ceiling, nothing is shed/,
-    why: 'the concurrency limit sheds from 0.42 of the ceiling (255 at 2 350/s, 804 at 3 500/s of a 5 595/s ceiling; issue 14)',
+    why: 'the concurrency limit sheds from 0.67 of the ceiling (923 at 4 050/s, 1 415 at 4 850/s of a 6 003/s ceiling; issue 14)',
   },
   {
     scenario: 'capacity',
     check: /^gateway: over 3 seeds, the median p99 below the ceiling/,
-    why: 'median p99 20 against 18 ms in the warm-up and 50 against 45 ms at 2 350/s, 11 % over the mechanisms-off build (issue 14)',
+    why: 'median p99 16 against 14 ms in the 200/s warm-up; lower than the mechanisms-off build at every step above it (issue 14)',
   },
-  // cpu-overload's surge offered 9 100/s, 1.6x the gateway's 5 668/s. The
-  // gateway kept 78 % of its ceiling (the bar is 90 %); its shed answers took
-  // p99 127 ms in the service (the bar is 5 ms; 5 070 charges were refused by
-  // the bulkhead after its 100 ms wait); its limit ran 752-1 896 against 622
-  // before the surge. Every other variant collapsed (1-5 % of its ceiling).
+  // One Fastify left 4 rows started: claimed after the settle period's quiet
+  // window by a collapsed server still working through the backlog its
+  // clients had left (keys 136078-136081 of 265 817, the last sent). The
+  // audit now settles again before judging such rows (collectAudit's
+  // settleAgain, after this bench); PEER_UNFINISHED below.
+  {
+    scenario: 'capacity',
+    check: /^baseline: no charge lost, duplicated or left pending/,
+    why: "4 rows claimed by a collapsed Fastify after the audit's settle period (0 lost, 0 duplicated); the audit settles again since",
+  },
+  // cpu-overload's ladder found a higher ceiling (6 378/s, best 5 s) than
+  // its calibration ramp, so the 9 100/s surge was 1.4x it, not 1.5x. The
+  // gateway kept 73 % of that ceiling (the bar is 90 %). Its shed p99, DB
+  // acquire timeouts and limit band passed (they failed with two workers).
   // The generator fell behind in a surge second for every variant: the
-  // gateway's worst second was 270 ms late (its run's p99 84 ms), the
-  // collapsing variants' 0.4-2.1 s (4-10 s in the bench before, whose
-  // generator destroyed a connection for each attempt that expired in its
-  // queue; issue 17).
+  // gateway's worst second was 156 ms late at 893 ms/s of generator CPU (its
+  // run's p99 26 ms), the collapsing variants' 0.4-2.1 s (issue 17).
   ...[
+    /^gateway: the ladder found a ceiling and the surge offered >= 1.5/,
     /^gateway: in the surge, goodput holds >= 90 %/,
-    /^gateway: shed answers at p99 <= 5 ms/,
-    /^gateway: the admission limit stays within/,
     /^[\w-]+: the load generator was not the bottleneck/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'surge goodput 78 % of the ceiling, shed p99 127 ms, limit 752-1 896 against 622; the generator 0.27 s late in a surge second for the gateway, 0.4-2.1 s for the collapsing variants (issue 17)',
+    why: 'surge 1.4x a 6 378/s ceiling, goodput 73 % of it; the generator 0.16 s late in a surge second for the gateway, 0.4-2.1 s for the collapsing variants (issue 17)',
   })),
   // deploy and slow-provider are one run per variant, and their spread is
   // wide (session 27: the gateway at 87.4-88.7 % and Fastify at 89.2-91.1 %
   // in deploy over five runs of the same evening). In this run one Fastify
-  // led deploy, 91.8 % against the gateway's 84.3 % (its mechanisms-off
-  // build: 84.6 %; the bench before: 88.6 against 91.4 %), and
-  // slow-provider by 1.1 points, 58.1 against 57.0 % (the same figures as
-  // the bench before).
+  // led deploy by 1.0 point, 91.2 % against the gateway's 90.2 % (the bench
+  // before, with two workers: 84.3 against 91.8 %), and slow-provider by
+  // 1.0 point, 58.0 against 57.0 % (the bench before: 58.1 against 57.0 %).
   {
     scenario: 'deploy',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 84.3 % against one Fastify's 91.8 % (one run; the bench before: 88.6 against 91.4 %)",
+    why: "SLO good 90.2 % against one Fastify's 91.2 % (one run; the bench before: 84.3 against 91.8 %)",
   },
   {
     scenario: 'slow-provider',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 57.0 % against one Fastify's 58.1 %, 1.1 points (one run; the bench before: the same)",
+    why: "SLO good 57.0 % against one Fastify's 58.0 %, 1.0 point (one run; the bench before: 57.0 against 58.1 %)",
   },
 ];
 
@@ -136,11 +141,15 @@ const AUDIT_READ_RACE: readonly { scenario: string; variant: string }[] = [];
  * Peers (never the gateway) that left charges `started` past the audit's
  * settle period: nothing lost or charged twice, but not finished in time.
  * The bench at 529c32c had one (Fastify ×cores through cascade's deploy
- * left 53 of the charges sent in the last seconds still started); the bench
- * at 2238459 has none, so the list is empty. An entry whose variant left
- * nothing pending fails, so it cannot go stale.
+ * left 53 of the charges sent in the last seconds still started). The bench
+ * at b2c4ab4 has one Fastify in capacity with 4 rows claimed after the
+ * settle period ended (its backlog still draining); the audit now settles
+ * again when it reads such rows. An entry whose variant left nothing pending
+ * fails, so it cannot go stale.
  */
-const PEER_UNFINISHED: readonly { scenario: string; variant: string }[] = [];
+const PEER_UNFINISHED: readonly { scenario: string; variant: string }[] = [
+  { scenario: 'capacity', variant: 'baseline' },
+];
 const UNFINISHED_FINDING = /^[\w-]+: still started after the settle period$|^\.\.\. and \d+ more finding/;
 const READ_RACE_FINDING =
   /^[\w-]+: Postgres holds succeeded with pch_\w+ but the provider has no charge$|^\.\.\. and \d+ more finding/;
