@@ -49,7 +49,7 @@ test('serve refuses to start on the pure-JS uWebSockets.js fallback, with a clea
 test('a bad setting stops start-up with one line naming it, the value and what is allowed', () => {
   const r = run(['serve'], { WORKERS: 'many' });
   assert.equal(r.status, 2);
-  assert.equal(r.stderr.trim(), 'bulwark serve: WORKERS must be an integer from 1 to 256; got "many"');
+  assert.equal(r.stderr.trim(), 'bulwark serve: WORKERS must be an integer from 0 to 256; got "many"');
 });
 
 test('every subcommand has --help; an unknown command is refused', () => {
