@@ -11,6 +11,8 @@
  * cannot tell the difference.
  */
 
+import { threadId } from 'node:worker_threads';
+
 export interface Region {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
@@ -60,23 +62,57 @@ export function openRegion(layout: SharedLayout, name: string): Region {
 const SPINS_BEFORE_YIELD = 200;
 
 /**
+ * How long a waiter lets one holder keep a lock before taking it over. A
+ * critical section is a few arithmetic operations; a holder that keeps the
+ * lock this long has died inside it: a worker thread terminated (or killed
+ * by an error) mid-section runs no `finally`, and the lock would stay taken
+ * forever, hanging every thread that reaches it, the front thread included.
+ * That happened once in CI: a gateway whose workers were being stopped
+ * spun in withLock on its front thread for 28 minutes. A second is far
+ * beyond any live holder's pause (GC, a descheduled core) and a short
+ * stall for the survivors.
+ */
+export const STALE_LOCK_MS = 1000;
+
+/** This thread's lock tokens: its id in the high bits, a counter in the low (never 0, which means free). */
+let tokenCounter = 0;
+const THREAD_BITS = (threadId & 0x3ff) << 20;
+function nextToken(): number {
+  tokenCounter = (tokenCounter + 1) & 0xfffff;
+  return THREAD_BITS | tokenCounter || 1;
+}
+
+/**
  * Run fn holding the spinlock at i32[index]. Critical sections are a few
  * arithmetic operations, so contention is rare and short; after a bounded
  * spin the waiter parks for a moment instead of burning the core the holder
  * may need (two cores here, shared with Postgres and the load generator).
+ * The lock word holds its holder's token: a waiter that sees the same token
+ * for longer than `staleMs` takes the lock over (one waiter wins the
+ * exchange), and a holder releases only its own token, so a holder that was
+ * merely slow never frees the lock of the one that took it over.
  */
-export function withLock<T>(i32: Int32Array, index: number, fn: () => T): T {
+export function withLock<T>(i32: Int32Array, index: number, fn: () => T, staleMs = STALE_LOCK_MS): T {
+  const token = nextToken();
   let spins = 0;
-  while (Atomics.compareExchange(i32, index, 0, 1) !== 0) {
-    if (++spins > SPINS_BEFORE_YIELD && i32.buffer instanceof SharedArrayBuffer) {
-      Atomics.wait(i32, index, 1, 1);
-      spins = 0;
-    }
+  let seen = 0;
+  let seenSince = 0;
+  for (;;) {
+    const held = Atomics.compareExchange(i32, index, 0, token);
+    if (held === 0) break;
+    if (++spins <= SPINS_BEFORE_YIELD || !(i32.buffer instanceof SharedArrayBuffer)) continue;
+    spins = 0;
+    const now = performance.now();
+    if (held !== seen) {
+      seen = held;
+      seenSince = now;
+    } else if (now - seenSince >= staleMs && Atomics.compareExchange(i32, index, held, token) === held) break;
+    Atomics.wait(i32, index, held, 1);
   }
   try {
     return fn();
   } finally {
-    Atomics.store(i32, index, 0);
-    if (i32.buffer instanceof SharedArrayBuffer) Atomics.notify(i32, index, 1);
+    if (Atomics.compareExchange(i32, index, token, 0) === token && i32.buffer instanceof SharedArrayBuffer)
+      Atomics.notify(i32, index, 1);
   }
 }
