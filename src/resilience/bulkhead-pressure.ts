@@ -16,7 +16,10 @@
  * The acquire rate is measured from the bulkhead's monotonic `acquired`
  * counter over windows of at least `windowMs`, smoothed; a full bulkhead
  * whose last window saw no acquisition (a hung downstream) has an unbounded
- * wait, and one with no window measured yet is left to the bulkhead itself.
+ * wait (only a full one: any caller counted ahead was enough before, and a
+ * stall before the bulkhead, with slots free, then shed 1 378 charges in one
+ * second of capacity at 3 300/s in a build that waited 500 ms), and one
+ * with no window measured yet is left to the bulkhead itself.
  * Pure arithmetic over the counters it is given and the time it is told.
  */
 
@@ -82,8 +85,11 @@ export class BulkheadPressure {
     // as `downstream` while 300 trickled bodies were in flight.
     const ahead = s.waiting + Math.max(0, onTheWay - seated) * Math.min(1, s.inUse / limit);
     if (s.inUse < limit && ahead <= 0) return 0;
-    // Full, and the last whole window saw nothing acquired: the downstream holds every slot and returns none.
-    if (this.#idleWindow) return Infinity;
+    // Full, and the last whole window saw nothing acquired: the downstream
+    // holds every slot and returns none. With slots free, nothing acquired
+    // means no caller reached it: a stall before it (Postgres, the worker),
+    // which refusing charges cannot shorten; the rate estimate judges then.
+    if (this.#idleWindow && s.inUse >= limit) return Infinity;
     // Full before a first window has been measured: no estimate, let the bulkhead's own timeout judge.
     if (this.#ratePerMs <= 0) return 0;
     // This caller queues behind everyone ahead and needs one release more.

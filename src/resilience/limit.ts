@@ -40,6 +40,12 @@ export interface GradientConfig {
   smoothing: number;
   /** Short RTT may exceed the long one by this factor before the limit shrinks. */
   tolerance: number;
+  /**
+   * ...or by this many ms, whichever is more (default 0: the factor alone).
+   * A fast service's baseline is a few ms, and 1.5× of it is a GC pause or a
+   * busy second core, not a queue worth refusing charges for.
+   */
+  allowanceMs?: number;
   /** Samples in the long-term RTT average. */
   longWindow: number;
   /** Samples in the short-term RTT average. */
@@ -99,8 +105,9 @@ export class GradientLimit implements Limit {
       // 64-slot bulkhead had room.
       if (this.#samples === 0 || inflight < (this.#limit * APP_LIMITED_SHARE) / 2) return;
       // A drop says "too much", not how long an answer takes: it weighs on the
-      // short RTT only (as at least twice the baseline), never on the baseline.
-      this.#short += (Math.max(rttMs, 2 * this.#long) - this.#short) * shortAlpha;
+      // short RTT only, never on the baseline, as 4/3 of the queueing
+      // threshold (twice the baseline when the tolerance factor sets it).
+      this.#short += (Math.max(rttMs, (2 * this.#threshold()) / this.config.tolerance) - this.#short) * shortAlpha;
     } else {
       this.#samples++;
       if (this.#samples === 1) {
@@ -115,11 +122,16 @@ export class GradientLimit implements Limit {
       // App-limited: with so little in flight the RTT says nothing about capacity.
       if (inflight < this.#limit * APP_LIMITED_SHARE) return;
     }
-    const gradient = Math.max(0.5, Math.min(1, (this.config.tolerance * this.#long) / this.#short));
+    const gradient = Math.max(0.5, Math.min(1, this.#threshold() / this.#short));
     const next = this.#limit * gradient + Math.sqrt(this.#limit);
     this.#limit = Math.max(
       this.config.min,
       Math.min(this.config.max, this.#limit * (1 - this.config.smoothing) + next * this.config.smoothing),
     );
+  }
+
+  /** The short RTT above which the limit shrinks: the baseline times the tolerance, or plus the allowance. */
+  #threshold(): number {
+    return Math.max(this.config.tolerance * this.#long, this.#long + (this.config.allowanceMs ?? 0));
   }
 }

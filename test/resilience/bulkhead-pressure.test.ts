@@ -87,3 +87,18 @@ test('the rate is smoothed over windows, and a window shorter than windowMs does
   p.expectedWaitMs(stats(64, 0, 60), 200); // window 0.2/ms → smoothed 0.3/ms
   assert.ok(Math.abs(p.expectedWaitMs(stats(64, 2, 70), 250) - 3 / 0.3) < 1e-9);
 });
+
+test('slots free and a window without an acquisition is a stall before the bulkhead (Postgres, the worker), not a hung downstream', () => {
+  const p = new BulkheadPressure(config);
+  p.expectedWaitMs(stats(10, 0, 0), 0);
+  p.expectedWaitMs(stats(10, 0, 300), 100); // 3 per ms
+  // A window without an acquisition, 20 of 64 slots held, 250 charges in flight: the rate judges.
+  p.expectedWaitMs(stats(20, 0, 300), 200, 250);
+  const w = p.expectedWaitMs(stats(20, 0, 300), 300, 250);
+  assert.ok(Number.isFinite(w), `${w}`);
+  // The same window with every slot held is a hung downstream.
+  const full = new BulkheadPressure(config);
+  full.expectedWaitMs(stats(10, 0, 0), 0);
+  full.expectedWaitMs(stats(10, 0, 300), 100);
+  assert.equal(full.expectedWaitMs(stats(64, 0, 300), 200, 250), Infinity);
+});

@@ -11,16 +11,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GradientLimit, type GradientConfig } from '../../src/resilience/limit.js';
 import { seededRandom } from '../../src/lib/random.js';
+import { GRADIENT_SHAPE } from '../../src/gateway/admission.js';
 
-const real: GradientConfig = {
-  initial: 256,
-  min: 16,
-  max: 2048,
-  smoothing: 0.2,
-  tolerance: 1.5,
-  longWindow: 600,
-  shortWindow: 10,
-};
+/** The gateway's own shape and bounds (src/gateway/admission.ts, config defaults). */
+const real: GradientConfig = { initial: 256, min: 16, max: 2048, ...GRADIENT_SHAPE };
 
 interface Load {
   capacity: number;
