@@ -5,10 +5,13 @@
  *
  * GradientLimit follows Netflix's Gradient2: compare a short-term RTT with a
  * long-term baseline; while they agree the limit grows by a queue allowance
- * (sqrt(limit)), when the short RTT rises the gradient (long/short, clamped to
- * [0.5, 1]) shrinks it. Changes are smoothed, so the limit moves in steps,
- * never from everything to nothing. A drop (timeout, downstream refusal)
- * counts in the short RTT as twice the baseline: load the service cannot take.
+ * (sqrt(limit)), when the short RTT rises past the tolerance (1.5× the
+ * baseline, or `allowanceMs` over it if that is more) the gradient
+ * (threshold/short, clamped to [0.5, 1]) shrinks it. Changes are smoothed,
+ * so the limit moves in steps, never from everything to nothing. A drop
+ * (timeout, downstream refusal) counts in the short RTT as 4/3 of that
+ * threshold (twice the baseline when the factor sets it): load the service
+ * cannot take.
  *
  * Drops (timeouts, downstream refusals, answers the service never gave)
  * never move the baseline: they feed only the short RTT. Before, a drop

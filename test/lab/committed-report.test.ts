@@ -61,65 +61,60 @@ const BENCH_MINUTES_LIMIT = 120;
  * entry here says why.
  */
 const KNOWN_FAILING: readonly { scenario: string; check: RegExp; why: string }[] = [
-  // The bench at b2c4ab4 (one worker thread by default; ladders fitted to
-  // the machine by a calibration ramp: 5 368/s for capacity, 6 705/s for
-  // cpu-overload). The gateway sheds below its ceiling: seed 1 shed 923 at
-  // 4 050/s (0.67 of its 6 003/s ceiling) and 1 415 at 4 850/s, nearly all
-  // on the concurrency limit; nothing at 2 700/s and below (issue 14). Its
-  // p99 was below the mechanisms-off build's at every step but the warm-up,
-  // where the median over the seeds was 16 against 14 ms at 200/s.
+  // The bench at d9798c1 (the limit's 50 ms allowance; a slower machine than
+  // the bench before: calibration 4 279/s for capacity, 4 016/s for
+  // cpu-overload, against 5 368 and 6 705/s). Nothing is shed on the
+  // concurrency limit below the ceiling any more; the provider-bulkhead
+  // estimate still sheds near it: seed 1 shed 377 at 3 850/s (0.78 of its
+  // 4 906/s ceiling) and nothing at 3 200/s and below. The median p99 over
+  // the seeds was above the mechanisms-off build's at 2 150/s (76 against
+  // 29 ms), below it at 3 200/s and up (issue 14).
   {
     scenario: 'capacity',
     check: /^gateway: below the ceiling, nothing is shed/,
-    why: 'the concurrency limit sheds from 0.67 of the ceiling (923 at 4 050/s, 1 415 at 4 850/s of a 6 003/s ceiling; issue 14)',
+    why: 'the bulkhead estimate sheds from 0.78 of the ceiling (377 at 3 850/s of a 4 906/s ceiling, on downstream; issue 14)',
   },
   {
     scenario: 'capacity',
     check: /^gateway: over 3 seeds, the median p99 below the ceiling/,
-    why: 'median p99 16 against 14 ms in the 200/s warm-up; lower than the mechanisms-off build at every step above it (issue 14)',
+    why: 'median p99 76 against 29 ms at 2 150/s; below the mechanisms-off build from 3 200/s up (issue 14)',
   },
-  // One Fastify left 4 rows started: claimed after the settle period's quiet
-  // window by a collapsed server still working through the backlog its
-  // clients had left (keys 136078-136081 of 265 817, the last sent). The
-  // audit now settles again before judging such rows (collectAudit's
-  // settleAgain, after this bench); PEER_UNFINISHED below.
-  {
-    scenario: 'capacity',
-    check: /^baseline: no charge lost, duplicated or left pending/,
-    why: "4 rows claimed by a collapsed Fastify after the audit's settle period (0 lost, 0 duplicated); the audit settles again since",
-  },
-  // cpu-overload's surge is 1.6x the calibrated ceiling capped at the
-  // ramp's top (9 093/s here), and the ladder found 6 378/s (best 5 s), so
-  // the surge was 1.4x the in-run ceiling, not 1.5x. The
-  // gateway kept 73 % of that ceiling (the bar is 90 %). Its shed p99, DB
-  // acquire timeouts and limit band passed (they failed with two workers).
-  // The generator fell behind in a surge second for every variant: the
-  // gateway's worst second was 156 ms late at 893 ms/s of generator CPU (its
-  // run's p99 26 ms), the collapsing variants' 0.4-2.1 s (issue 17).
+  // cpu-overload's surge is 1.6x the calibrated ceiling (6 457/s here), and
+  // the ladder found 4 372/s (best 5 s), so the surge was 1.48x the in-run
+  // ceiling. The gateway kept 58 % of that ceiling (the bar is 90 %; 73 %
+  // in the bench before). Its limit rose from 982 before the surge to
+  // 1 909-1 922 in it. The generator fell behind in a surge second for every
+  // variant: the gateway's worst second 184 ms late at 960 ms/s of generator
+  // CPU, the collapsing variants' 1.0-2.6 s (issue 17).
   ...[
     /^gateway: the ladder found a ceiling and the surge offered >= 1.5/,
     /^gateway: in the surge, goodput holds >= 90 %/,
+    /^gateway: the admission limit stays within/,
     /^[\w-]+: the load generator was not the bottleneck/,
   ].map((check) => ({
     scenario: 'cpu-overload',
     check,
-    why: 'surge capped at 9 093/s, 1.4x a 6 378/s ceiling, goodput 73 % of it; the generator 0.16 s late in a surge second for the gateway, 0.4-2.1 s for the collapsing variants (issue 17)',
+    why: 'surge 1.48x a 4 372/s ceiling, goodput 58 % of it, the limit 982 before and 1 909-1 922 in the surge; the generator 0.18 s late in a surge second for the gateway, 1.0-2.6 s for the collapsing variants (issue 17)',
   })),
-  // deploy and slow-provider are one run per variant, and their spread is
-  // wide (session 27: the gateway at 87.4-88.7 % and Fastify at 89.2-91.1 %
-  // in deploy over five runs of the same evening). In this run one Fastify
-  // led deploy by 1.0 point, 91.2 % against the gateway's 90.2 % (the bench
-  // before, with two workers: 84.3 against 91.8 %), and slow-provider by
-  // 1.0 point, 58.0 against 57.0 % (the bench before: 58.1 against 57.0 %).
+  // deploy, slow-provider and rolling-restart are one run per variant. In
+  // this run one Fastify led deploy by 6.3 points, 85.6 % against the
+  // gateway's 79.3 % (the mechanisms-off build: 73.7 %; the bench before:
+  // 90.2 against 91.2 %), slow-provider by 1.0 point (58.0 against 57.0 %)
+  // and rolling-restart by 1.4 points (96.0 against 94.6 %).
   {
     scenario: 'deploy',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 90.2 % against one Fastify's 91.2 % (one run; the bench before: 84.3 against 91.8 %)",
+    why: "SLO good 79.3 % against one Fastify's 85.6 % (one run; the bench before: 90.2 against 91.2 %)",
   },
   {
     scenario: 'slow-provider',
     check: /^gateway: SLO good % >= the best peer's/,
-    why: "SLO good 57.0 % against one Fastify's 58.0 %, 1.0 point (one run; the bench before: 57.0 against 58.1 %)",
+    why: "SLO good 57.0 % against one Fastify's 58.0 %, 1.0 point (one run; the bench before: the same)",
+  },
+  {
+    scenario: 'rolling-restart',
+    check: /^gateway: SLO good % >= the best peer's/,
+    why: "SLO good 94.6 % against one Fastify's 96.0 % (one run; the bench before: 96.9 against 97.8 %, within the 1-point allowance)",
   },
 ];
 
@@ -143,14 +138,12 @@ const AUDIT_READ_RACE: readonly { scenario: string; variant: string }[] = [];
  * settle period: nothing lost or charged twice, but not finished in time.
  * The bench at 529c32c had one (Fastify ×cores through cascade's deploy
  * left 53 of the charges sent in the last seconds still started). The bench
- * at b2c4ab4 has one Fastify in capacity with 4 rows claimed after the
+ * at b2c4ab4 had one Fastify in capacity with 4 rows claimed after the
  * settle period ended (its backlog still draining); the audit now settles
- * again when it reads such rows. An entry whose variant left nothing pending
- * fails, so it cannot go stale.
+ * again when it reads such rows, and the bench at d9798c1 has none. An
+ * entry whose variant left nothing pending fails, so it cannot go stale.
  */
-const PEER_UNFINISHED: readonly { scenario: string; variant: string }[] = [
-  { scenario: 'capacity', variant: 'baseline' },
-];
+const PEER_UNFINISHED: readonly { scenario: string; variant: string }[] = [];
 const UNFINISHED_FINDING = /^[\w-]+: still started after the settle period$|^\.\.\. and \d+ more finding/;
 const READ_RACE_FINDING =
   /^[\w-]+: Postgres holds succeeded with pch_\w+ but the provider has no charge$|^\.\.\. and \d+ more finding/;
