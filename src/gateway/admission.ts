@@ -52,9 +52,10 @@ export function admissionSettings(c: GatewayConfig): AdmissionSettings {
  * each new gradient is taken (a fifth swung ±27-34 % around its mean in the
  * closed-loop model of test/resilience/limit-surge.test.ts, a tenth
  * ±16-22 %), answers up to 1.5× the baseline RTT or up to 50 ms over it (a
- * sixth of the SLO's 300 ms), whichever is more, are no queueing, the baseline spans 600 samples and the short RTT 50. A short
- * RTT of 10 answers read a few slow ones as queueing and shed 2-7 % of a
- * healthy 1 600-2 400/s (docs/mechanisms.md has the runs). Without the
+ * sixth of the SLO's 300 ms), whichever is more, are no queueing, the
+ * baseline spans 600 samples and the short RTT 50. A short RTT of 10
+ * answers read a few slow ones as queueing and shed 2-7 % of a healthy
+ * 1 600-2 400/s (docs/mechanisms.md has the runs). Without the
  * 50 ms, a baseline of a few ms made any 1.5× a queue: the committed bench
  * at b2c4ab4 cut the limit to 87-178 at 4 050/s, two thirds of the
  * ceiling, and shed 700-900 charges there with p99 at 38-46 ms.

@@ -12,9 +12,17 @@ import assert from 'node:assert/strict';
 import { GradientLimit, type GradientConfig } from '../../src/resilience/limit.js';
 import { seededRandom } from '../../src/lib/random.js';
 import { GRADIENT_SHAPE } from '../../src/gateway/admission.js';
+import { parseOptions } from '../../src/config/options.js';
+import { gatewaySpecs } from '../../src/config/service.js';
 
-/** The gateway's own shape and bounds (src/gateway/admission.ts, config defaults). */
-const real: GradientConfig = { initial: 256, min: 16, max: 2048, ...GRADIENT_SHAPE };
+/** The gateway's own shape (src/gateway/admission.ts) and bounds (its configuration defaults). */
+const defaults = parseOptions(gatewaySpecs, [], {}).values;
+const real: GradientConfig = {
+  initial: defaults.concurrencyLimitStatic,
+  min: defaults.concurrencyLimitMin,
+  max: defaults.concurrencyLimitMax,
+  ...GRADIENT_SHAPE,
+};
 
 interface Load {
   capacity: number;
