@@ -32,6 +32,7 @@ test('retry none sends each key once; capped reaches 201 on the third attempt wi
   assert.deepEqual(r0.totals.statuses, { '503': 20 });
   assert.equal(r0.totals.goodput, 0);
   assert.ok([...none.attempts.values()].every((n) => n === 1));
+  assert.ok(r0.outcomes.every((o) => o.codes?.join() === 'overloaded'));
 
   const capped = await failFirst(2);
   const r = await runLoad({ ...base, url: capped.url, retry: 'capped' });
@@ -47,6 +48,7 @@ test('retry none sends each key once; capped reaches 201 on the third attempt wi
     assert.equal(o.status, 201);
     assert.equal(o.attempts, 3);
     assert.deepEqual(o.history, [503, 503, 201]);
+    assert.deepEqual(o.codes, ['overloaded', 'overloaded', ''], 'the problem code of each attempt');
     assert.equal(o.provider_charge_id, `pc_${o.key}`);
   }
 });

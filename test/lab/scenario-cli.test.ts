@@ -7,10 +7,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOutcomes } from '../../src/lab/load/index.js';
+import { sloGood } from '../../src/lab/load/outcomes.js';
 import type { BenchReport } from '../../src/lab/report/types.js';
 import { SCENARIOS } from '../../src/lab/scenario/plan/scenarios/index.js';
 
@@ -42,7 +44,7 @@ test('scenario and bench --help list the options and the scenarios; both are in 
     const help = spawnSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, new RegExp(`Usage: bulwark ${cmd}`));
-    for (const flag of ['--quick', '--out', '--variants', '--seed', '--seeds'])
+    for (const flag of ['--quick', '--out', '--variants', '--seed', '--seeds', '--outcomes'])
       assert.ok(help.stdout.includes(flag), `${cmd} ${flag}`);
     for (const name of [
       'capacity',
@@ -83,14 +85,28 @@ test('an unknown scenario, a missing name or a bad variant exits 2 with one line
 });
 
 test(
-  'a quick scenario run through the CLI writes report.json, report.md and report.html',
+  'a quick scenario run through the CLI writes report.json, report.md and report.html, and with --outcomes every charge the SLO counted',
   { timeout: 120_000 },
   async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bulwark-scenario-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const outcomes = path.join(dir, 'outcomes');
     const child = spawn(
       process.execPath,
-      [CLI, 'scenario', 'bulkhead', '--quick', '--variants', 'gateway', '--out', dir, '--progress', 'off'],
+      [
+        CLI,
+        'scenario',
+        'bulkhead',
+        '--quick',
+        '--variants',
+        'gateway',
+        '--out',
+        dir,
+        '--outcomes',
+        outcomes,
+        '--progress',
+        'off',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -101,7 +117,10 @@ test(
     assert.equal(code, 0, `${stdout}\n${stderr}`);
     assert.match(stdout, /bulkhead:\n {2}pass {2}gateway: no charge lost/);
     const report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as BenchReport;
-    assert.equal(report.command, `bulwark scenario bulkhead --quick --variants gateway --out ${dir} --progress off`);
+    assert.equal(
+      report.command,
+      `bulwark scenario bulkhead --quick --variants gateway --out ${dir} --outcomes ${outcomes} --progress off`,
+    );
     assert.ok(report.machine.cores > 0 && report.machine.cpu_model !== '' && report.machine.node === process.version);
     assert.deepEqual(
       report.scenarios.map((s) => s.scenario),
@@ -117,6 +136,20 @@ test(
     assert.match(md, /## bulkhead/);
     const html = await readFile(path.join(dir, 'report.html'), 'utf8');
     assert.match(html, /<svg/);
+    // One line per charge key, and the SLO's rule applied to the lines gives the report's count.
+    const v = report.scenarios[0]!.variants[0]!;
+    const threshold = v.not_good?.threshold_ms;
+    assert.ok(threshold !== undefined && threshold > 0, 'the report names the SLO threshold');
+    assert.deepEqual(await readdir(outcomes), ['bulkhead-gateway-seed1.ndjson']);
+    const lines = parseOutcomes(await readFile(path.join(outcomes, 'bulkhead-gateway-seed1.ndjson'), 'utf8'));
+    assert.equal(lines.length, v.slo.total);
+    assert.equal(new Set(lines.map((o) => o.key)).size, lines.length);
+    for (const o of lines) {
+      assert.equal(o.history.length, o.attempts, o.key);
+      assert.equal(o.history.at(-1), o.status, o.key);
+      assert.ok(o.intended_ms >= 0 && o.latency_ms >= 0, o.key);
+    }
+    assert.equal(lines.filter((o) => sloGood(o.status, o.latency_ms, threshold)).length, v.slo.good);
   },
 );
 

@@ -29,6 +29,8 @@ export interface AttemptResult {
   /** From a charge's 2xx JSON body, when present. */
   chargeId?: string;
   providerChargeId?: string;
+  /** The `code` of a 4xx/5xx problem body (`overloaded`, `starting`, `bulkhead_full`), when it has one. */
+  problemCode?: string;
 }
 
 export interface ClientSettings {
@@ -95,6 +97,7 @@ export class LoadClient {
         retryAfterMs === undefined ? { kind: 'status', status } : { kind: 'status', status, retryAfterMs };
       const result: AttemptResult = { outcome, replayed };
       if (req.cls === 'charge' && status >= 200 && status < 300) readChargeIds(answer.text, result);
+      else if (status >= 400) readProblemCode(answer.text, result);
       return result;
     } finally {
       this.#live.delete(exchange);
@@ -123,6 +126,15 @@ function readChargeIds(text: string, into: AttemptResult): void {
     if (typeof body.provider_charge_id === 'string') into.providerChargeId = body.provider_charge_id;
   } catch {
     // A 2xx that is not JSON has no ids to report; the status still counts.
+  }
+}
+
+function readProblemCode(text: string, into: AttemptResult): void {
+  try {
+    const body = JSON.parse(text) as { code?: unknown };
+    if (typeof body.code === 'string') into.problemCode = body.code;
+  } catch {
+    // Not a problem body (a proxy's HTML page): the status is all there is.
   }
 }
 

@@ -130,6 +130,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
     let lastAt = 0;
     let cut = false;
     const history: OutcomeLabel[] = [];
+    const codes: string[] = [];
     for (;;) {
       if (closing || sends >= o.maxRequests) {
         cut = true;
@@ -142,6 +143,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
       lastAt = since();
       const label = labelOf(last.outcome);
       history.push(label);
+      codes.push(last.problemCode ?? '');
       stats.attempt(req.cls, lastAt, label);
       const delay = policy.decide(attempt, last.outcome, lastAt - intendedMs);
       if (delay === undefined) break;
@@ -166,6 +168,7 @@ export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<
       status: label,
       attempts: attempt,
       history,
+      ...(codes.some((c) => c !== '') ? { codes } : {}),
       latency_ms: round(latencyMs),
       intended_ms: round(intendedMs),
       replayed: last.replayed,

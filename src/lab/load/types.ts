@@ -137,6 +137,13 @@ export interface ChargeOutcome {
   attempts: number;
   /** Every attempt's outcome in order. */
   history: (number | 'timeout' | 'error')[];
+  /**
+   * Each attempt's problem `code` ('' for an attempt without one), in the
+   * order of `history`; absent when no attempt had one. Tells a refusal on
+   * the way up (`starting`) from one by the running service (`overloaded`,
+   * `bulkhead_full`) where the status alone cannot.
+   */
+  codes?: string[];
   /** From intended send to the final answer, ms. */
   latency_ms: number;
   /** Intended send, ms from the start of the schedule. */

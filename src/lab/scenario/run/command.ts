@@ -60,6 +60,12 @@ const SPECS = {
     unit: 'ms',
     doc: "How often the gateway's /metrics is scraped into the timeline (each scrape costs the gateway's front thread a render).",
   }),
+  outcomes: str({
+    flag: 'outcomes',
+    env: 'LAB_OUTCOMES',
+    default: '',
+    doc: "Directory for every run's per-charge outcomes as JSON lines (key, status, every attempt's status, latency, intended send time), one file per scenario, variant and seed: SCENARIO-VARIANT-seedN.ndjson; empty: none. The calibration ramp's runs are written too.",
+  }),
   progress: oneOf({
     flag: 'progress',
     env: 'LAB_PROGRESS',
@@ -125,7 +131,16 @@ function parseVariants(spec: string): VariantName[] | undefined {
 
 async function run(
   defs: readonly ScenarioDefinition[],
-  v: { quick: boolean; out: string; variants: string; seed: number; seeds: number; scrapeMs: number; progress: string },
+  v: {
+    quick: boolean;
+    out: string;
+    variants: string;
+    seed: number;
+    seeds: number;
+    scrapeMs: number;
+    outcomes: string;
+    progress: string;
+  },
   args: string[],
   suffix: string,
 ): Promise<void> {
@@ -142,6 +157,7 @@ async function run(
     seeds: v.seeds,
     scrapeIntervalMs: v.scrapeMs,
     ...(variants ? { variants } : {}),
+    ...(v.outcomes !== '' ? { outcomesDir: v.outcomes } : {}),
     log,
     onSecond: (variant, s) => {
       if (s.second % 5 !== 4) return;

@@ -7,8 +7,10 @@
  * let the reconciler settle, audit (the actions' own charge keys included),
  * and stop the service whatever happened.
  */
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { runLoad, type LoadInput } from '../../load/index.js';
+import path from 'node:path';
+import { runLoad, writeOutcomes, type LoadInput } from '../../load/index.js';
 import type { SecondStats } from '../../load/types.js';
 import type { Phase, VariantName } from '../../report/types.js';
 import { collectAudit, settle } from '../audit/audit-collect.js';
@@ -68,6 +70,17 @@ export interface VariantOptions {
   log: (msg: string) => void;
   /** One call per finished second of the charge load. */
   onSecond?: (variant: VariantName, s: SecondStats) => void;
+  /**
+   * Write the charge load's per-key outcomes (status, every attempt's
+   * outcome, latency, intended send time) here as JSON lines, one file per
+   * run: SCENARIO-VARIANT-seedN.ndjson. Unset: none.
+   */
+  outcomesDir?: string;
+}
+
+/** The file runVariant writes a run's per-key outcomes to, under `outcomesDir`. */
+export function outcomesFile(dir: string, scenario: string, variant: VariantName, seed: number): string {
+  return path.join(dir, `${scenario}-${variant}-seed${seed}.ndjson`);
 }
 
 export async function runVariant(o: VariantOptions): Promise<VariantRun> {
@@ -148,6 +161,10 @@ export async function runVariant(o: VariantOptions): Promise<VariantRun> {
     if (deployError !== undefined) throw deployError as Error;
     if (actionError !== undefined) throw actionError as Error;
     if (faultErrors.length > 0) throw faultErrors[0] as Error;
+    if (o.outcomesDir !== undefined) {
+      await mkdir(o.outcomesDir, { recursive: true });
+      await writeOutcomes(outcomesFile(o.outcomesDir, o.scenario, variant, o.seed), main.outcomes);
+    }
     if (plan.afterLoad) actions[plan.afterLoad.name] = await plan.afterLoad.run(handles, main.outcomes, { ...actions });
     await env.sim.healAll();
     await scraper?.stop();

@@ -30,6 +30,8 @@ export interface RunScenarioOptions {
   onSecond?: (variant: VariantName, s: SecondStats) => void;
   /** Fit the plan to this instead of calibrating (the later seeds of a bench reuse the first seed's). */
   calibration?: Calibration;
+  /** Write each variant run's per-key outcomes under this directory (see runVariant). */
+  outcomesDir?: string;
 }
 
 export interface ScenarioOutcome {
@@ -82,6 +84,7 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
       settleTimeoutMs: SETTLE_TIMEOUT_MS[o.mode],
       ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}),
       ...(o.onSecond ? { onSecond: o.onSecond } : {}),
+      ...(o.outcomesDir !== undefined ? { outcomesDir: o.outcomesDir } : {}),
     });
   let calibration = o.calibration;
   let plan = def.plan(o.mode, calibration);
