@@ -19,6 +19,8 @@ export type Task =
   | { op: 'get'; key: string; deadline: number; sentAt: number }
   | { op: 'rate'; from: string; to: string; deadline: number; sentAt: number }
   | { op: 'ping' }
+  /** Answered by a worker that has loaded its modules; nothing else (start-up waits for one). */
+  | { op: 'loaded' }
   | { op: 'reconcile' }
   | { op: 'reap' }
   | { op: 'backlog' }

@@ -61,6 +61,8 @@ export default function handle(task: Task): Promise<unknown> {
       return service.rate(task.from, task.to, task.deadline);
     case 'ping':
       return service.ping();
+    case 'loaded':
+      return Promise.resolve(true);
     case 'reconcile':
       return service.reconcile();
     case 'reap':
