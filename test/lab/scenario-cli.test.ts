@@ -15,6 +15,7 @@ import { parseOutcomes } from '../../src/lab/load/index.js';
 import { sloGood } from '../../src/lab/load/outcomes.js';
 import type { BenchReport } from '../../src/lab/report/types.js';
 import { SCENARIOS } from '../../src/lab/scenario/plan/scenarios/index.js';
+import { outcomesFile } from '../../src/lab/scenario/run/run-variant.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const cleanup: (() => Promise<void>)[] = [];
@@ -140,8 +141,10 @@ test(
     const v = report.scenarios[0]!.variants[0]!;
     const threshold = v.not_good?.threshold_ms;
     assert.ok(threshold !== undefined && threshold > 0, 'the report names the SLO threshold');
-    assert.deepEqual(await readdir(outcomes), ['bulkhead-gateway-seed1.ndjson']);
-    const lines = parseOutcomes(await readFile(path.join(outcomes, 'bulkhead-gateway-seed1.ndjson'), 'utf8'));
+    const file = outcomesFile(outcomes, 'bulkhead', 'gateway', 1);
+    assert.deepEqual(await readdir(outcomes), [path.basename(file)]);
+    assert.equal(path.basename(file), 'bulkhead-gateway-seed1.ndjson');
+    const lines = parseOutcomes(await readFile(file, 'utf8'));
     assert.equal(lines.length, v.slo.total);
     assert.equal(new Set(lines.map((o) => o.key)).size, lines.length);
     for (const o of lines) {

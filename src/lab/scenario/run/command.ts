@@ -5,7 +5,7 @@
  * code is 1 when any check failed, so CI can gate on it; the report is
  * written either way, because a failing run is the one worth reading.
  */
-import { ConfigError, bool, int, oneOf, parseOptions, renderHelp, str } from '../../../config/options.js';
+import { ConfigError, bool, int, oneOf, parseOptions, renderHelp, str, type Values } from '../../../config/options.js';
 import { VARIANT_LABELS, type BenchReport, type VariantName } from '../../report/types.js';
 import { runBench } from './bench.js';
 import type { ScenarioDefinition } from '../plan/definition.js';
@@ -131,16 +131,7 @@ function parseVariants(spec: string): VariantName[] | undefined {
 
 async function run(
   defs: readonly ScenarioDefinition[],
-  v: {
-    quick: boolean;
-    out: string;
-    variants: string;
-    seed: number;
-    seeds: number;
-    scrapeMs: number;
-    outcomes: string;
-    progress: string;
-  },
+  v: Values<typeof SPECS>,
   args: string[],
   suffix: string,
 ): Promise<void> {
