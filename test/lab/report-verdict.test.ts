@@ -285,6 +285,64 @@ describe('verdict table and where bulwark loses', () => {
     );
   });
 
+  it('a scenario run over several seeds is judged on the medians, and says so', () => {
+    // Seed 1's run: Fastify ahead by 6.3 points. Over three seeds the gateway's median leads.
+    const s = scenario('deploy', [
+      { id: 'gateway', good: 0.793, goodput: 250 },
+      { id: 'baseline', good: 0.856, goodput: 260 },
+    ]);
+    const median = (min: number, median: number, max: number) => ({ min, median, max });
+    s.spread = {
+      seeds: [1, 2, 3],
+      checks_passed: [],
+      rows: [
+        {
+          variant: 'gateway',
+          runs: 3,
+          goodput_per_s: median(240, 250, 260),
+          slo_good_pct: median(79.3, 81.3, 83.4),
+          run_goodput_per_s: median(250, 262, 270),
+          recovery_s: null,
+        },
+        {
+          variant: 'baseline',
+          runs: 3,
+          goodput_per_s: median(230, 240, 260),
+          slo_good_pct: median(69.1, 74.1, 85.6),
+          run_goodput_per_s: median(230, 241, 260),
+          recovery_s: null,
+        },
+      ],
+    };
+    const seeded = report([s]);
+    const v = verdictOf(seeded);
+    assert.deepEqual(v.rows[0]!.seeds, [1, 2, 3]);
+    assert.deepEqual(v.losses, []);
+    assert.equal(v.rows[0]!.cells.baseline!.good, 0.741);
+    const md = renderMarkdown(seeded);
+    const row = section(md, 'Verdict')
+      .split('\n')
+      .find((l) => l.startsWith('| deploy'))!;
+    assert.deepEqual(cells(row), ['deploy (median of 3 seeds)', '**81.3 %** · **262/s**', '74.1 % · 241/s']);
+    assert.match(section(md, 'Verdict'), /several seeds shows the medians/);
+    assert.match(renderHtml(seeded), />deploy \(median of 3 seeds\)</);
+
+    // A loss on the medians names the run its not-good charges come from.
+    s.spread.rows[1]!.slo_good_pct = median(80, 88, 90);
+    s.variants[0]!.not_good = { failed_5xx: 5, timeout: 0, error: 0, slow: 0, slow_after_retry: 0, threshold_ms: 300 };
+    const words = lossReport(verdictOf(report([s]))).items.join(' ');
+    assert.match(
+      words,
+      /SLO good % \(88\.0 % vs bulwark's 81\.3 %, 6\.7 points more\)\. In seed 1's run: Of bulwark's/,
+    );
+
+    // An older report's spread, without the run's goodput: the first seed's run, as before.
+    for (const r of s.spread.rows) delete r.run_goodput_per_s;
+    const old = verdictOf(report([s]));
+    assert.equal(old.rows[0]!.seeds, undefined);
+    assert.equal(old.rows[0]!.cells.baseline!.good, 0.856);
+  });
+
   it('a report without the gateway still says something', () => {
     const r = report([scenario('capacity', [{ id: 'baseline', good: 0.9, goodput: 900 }])]);
     assert.match(section(renderMarkdown(r), 'Where bulwark loses'), /nothing to compare/);

@@ -7,7 +7,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { beatsPeersCheck, bestWindowGoodput, peerRuns } from '../../src/lab/scenario/plan/checks.js';
+import {
+  beatsPeersCheck,
+  beatsPeersOverSeedsCheck,
+  bestWindowGoodput,
+  peerRuns,
+} from '../../src/lab/scenario/plan/checks.js';
 import type { VariantRun } from '../../src/lab/scenario/plan/definition.js';
 import type { Phase, TimelinePoint } from '../../src/lab/report/types.js';
 import {
@@ -40,8 +45,11 @@ describe("gateway's SLO good % against the best peer", () => {
 
   it('passes within the tolerance and when ahead; a tolerance of 0 holds the gateway to strictly not behind', () => {
     assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 984)])[0]!.passed, true);
-    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 984)], 0)[0]!.passed, false);
-    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 975)], 0)[0]!.passed, true);
+    assert.equal(
+      beatsPeersCheck([run('gateway', 975), run('baseline', 984)], { tolerancePoints: 0 })[0]!.passed,
+      false,
+    );
+    assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 975)], { tolerancePoints: 0 })[0]!.passed, true);
     assert.equal(beatsPeersCheck([run('gateway', 975), run('baseline', 986)])[0]!.passed, false);
   });
 
@@ -70,6 +78,55 @@ describe("gateway's SLO good % against the best peer", () => {
 
   it('a gateway whose SLO saw nothing fails', () => {
     assert.equal(beatsPeersCheck([run('gateway', 0, 0), run('baseline', 0, 10)])[0]!.passed, false);
+  });
+});
+
+describe("over several seeds, the gateway's median SLO good % against the best peer's median", () => {
+  const seeds = (...rounds: [number, number, number][]) =>
+    rounds.map(([gw, fastify, hardened], i) => ({
+      seed: i + 1,
+      runs: [run('gateway', gw), run('gateway-off', 100), run('baseline', fastify), run('baseline-hardened', hardened)],
+    }));
+
+  it('a run that is one seed of several gives no one-run verdict: the medians decide', () => {
+    assert.deepEqual(beatsPeersCheck([run('gateway', 700), run('baseline', 860)], { seeds: 3 }), []);
+  });
+
+  it("passes on the medians when one seed's run alone would fail, and says every seed's figure", () => {
+    // deploy on this machine: one seed where Fastify ran high, two where the gateway led.
+    const [c] = beatsPeersOverSeedsCheck(seeds([793, 856, 700], [813, 741, 690], [834, 691, 705]));
+    assert.equal(c!.passed, true);
+    assert.equal(c!.name, "gateway: over 3 seeds, the median SLO good % >= the best peer's median (less 1 point)");
+    assert.match(c!.detail, /gateway median 81\.3 % vs best peer baseline 74\.1 % \(7\.2 points\)/);
+    assert.match(c!.detail, /baseline 85\.6, 74\.1, 69\.1/);
+  });
+
+  it("fails when the best peer's median is ahead by more than the tolerance, whichever peer that is", () => {
+    const [c] = beatsPeersOverSeedsCheck(seeds([700, 740, 800], [710, 750, 812], [720, 760, 820]));
+    assert.equal(c!.passed, false);
+    assert.match(c!.detail, /best peer baseline-hardened 81\.2 %/);
+    // Mechanisms off far ahead is the control, not a peer.
+    assert.equal(
+      beatsPeersOverSeedsCheck([
+        { seed: 1, runs: [run('gateway', 500), run('gateway-off', 900), run('baseline', 490)] },
+        { seed: 2, runs: [run('gateway', 510), run('gateway-off', 900), run('baseline', 495)] },
+      ])[0]!.passed,
+      true,
+    );
+  });
+
+  it('counts the seeds a variant ran under, and one gateway run cannot pass it', () => {
+    const [c] = beatsPeersOverSeedsCheck([
+      { seed: 1, runs: [run('gateway', 900), run('baseline', 800)] },
+      { seed: 2, runs: [run('baseline', 810)] },
+    ]);
+    assert.equal(c!.passed, false);
+    assert.match(c!.detail, /gateway 90\.0 \(1 of 2 seeds\)/);
+  });
+
+  it('gives no check without the gateway and a peer', () => {
+    assert.deepEqual(beatsPeersOverSeedsCheck([{ seed: 1, runs: [run('gateway', 900), run('gateway-off', 1)] }]), []);
+    assert.deepEqual(beatsPeersOverSeedsCheck([{ seed: 1, runs: [run('baseline', 900)] }]), []);
   });
 });
 

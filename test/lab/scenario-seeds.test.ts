@@ -1,7 +1,8 @@
 /**
  * `--seeds N` end to end: a headline scenario (one with a `headline`) runs
  * N times with seeds seed..seed+N-1 and its result carries the spread and
- * the checks judged over every seed (`seededChecks`); a
+ * the checks judged over every seed (`seededChecks`, and the comparison
+ * with the peers on the medians, in place of each run's own); a
  * scenario without one runs once and carries none. Two tiny scenarios
  * against the real gateway keep this short; the spread arithmetic itself
  * is tested in scenario-spread.test.ts.
@@ -29,7 +30,8 @@ function tiny(name: string, withHeadline: boolean): ScenarioDefinition {
         { name: 'recovery', seconds: 2 },
       ],
       load: { rate: 40, arrivals: 'poisson' },
-      variants: ['gateway'],
+      // The headline scenario has a peer, to be compared over the seeds.
+      variants: withHeadline ? ['gateway', 'baseline'] : ['gateway'],
     }),
     ...(withHeadline
       ? {
@@ -42,7 +44,7 @@ function tiny(name: string, withHeadline: boolean): ScenarioDefinition {
           },
         }
       : {}),
-    checks: () => [{ name: 'always', passed: true, detail: '' }],
+    checks: ({ seeds }) => [{ name: 'always', passed: true, detail: `seeds ${seeds}` }],
     // Called only for a repeated (headline) scenario, with every seed's runs.
     seededChecks: ({ seeded }) => [
       {
@@ -79,9 +81,12 @@ test(
       sp.checks_passed.map((c) => c.seed),
       [5, 6, 7],
     );
-    // Every seed's audit check plus the scenario's own.
-    assert.ok(sp.checks_passed.every((c) => c.total === 2));
-    assert.equal(sp.rows.length, 1);
+    // Every seed's audit checks (one per variant) plus the scenario's own; no one-run peer check.
+    assert.ok(sp.checks_passed.every((c) => c.total === 3));
+    assert.deepEqual(
+      sp.rows.map((r) => r.variant),
+      ['gateway', 'baseline'],
+    );
     const row = sp.rows[0]!;
     assert.equal(row.variant, 'gateway');
     assert.equal(row.runs, 3);
@@ -89,15 +94,23 @@ test(
     assert.ok(row.goodput_per_s.max > 0, 'charges were served');
     assert.ok(row.slo_good_pct.min >= 0 && row.slo_good_pct.max <= 100);
     assert.equal(typeof row.not_recovered, 'number', 'the scenario has a recovery phase');
-    // The result shown in full is the first seed's, plus the check judged over every seed.
-    assert.equal(h!.checks.length, sp.checks_passed[0]!.total + 1);
+    // The result shown in full is the first seed's, plus the checks judged over every seed.
+    assert.equal(h!.checks.length, sp.checks_passed[0]!.total + 2);
+    assert.equal(h!.checks.find((c) => c.name === 'always')?.detail, 'seeds 3', 'each run knew it was one of three');
+    const peers = h!.checks.at(-2)!;
+    assert.equal(peers.name, "gateway: over 3 seeds, the median SLO good % >= the best peer's median (less 1 point)");
+    assert.match(
+      peers.detail,
+      /SLO good % by seed 5, 6, 7: gateway [\d.]+, [\d.]+, [\d.]+; baseline [\d.]+, [\d.]+, [\d.]+$/,
+    );
     assert.deepEqual(h!.checks.at(-1), {
       name: 'over the seeds',
       passed: true,
-      detail: '5:gateway 6:gateway 7:gateway',
+      detail: '5:gateway+baseline 6:gateway+baseline 7:gateway+baseline',
     });
-    // A scenario run once has no such check.
+    // A scenario run once has no such check, and its run knew it was the only one.
     assert.ok(!w!.checks.some((c) => c.name === 'over the seeds'));
+    assert.equal(w!.checks.find((c) => c.name === 'always')?.detail, 'seeds 1');
   },
 );
 

@@ -23,9 +23,16 @@ test('minMedianMax: odd and even counts, order-free, empty is null', () => {
   assert.deepEqual(xs, [5, 3, 9], 'the input is not sorted in place');
 });
 
-/** A run as far as the spread reads it: the variant, its SLO counts, and what the headline reads. */
+/** A run as far as the spread reads it: the variant, its SLO counts, its goodput (here half its headline's), and what the headline reads. */
 function run(variant: VariantName, good: number, total: number, h: Headline): VariantRun {
-  return { result: { variant, slo: { total, good, error_ratio: 0, burn_rate: 0 } }, h } as unknown as VariantRun;
+  return {
+    result: {
+      variant,
+      slo: { total, good, error_ratio: 0, burn_rate: 0 },
+      totals: { goodput_per_s: h.goodput_per_s / 2 },
+    },
+    h,
+  } as unknown as VariantRun;
 }
 const headline = (r: VariantRun) => (r as unknown as { h: Headline }).h;
 const phases: Phase[] = [{ name: 'recovery', start_s: 0, end_s: 10 }];
@@ -80,6 +87,7 @@ test('spreadOf: per variant min-median-max over the seeds; never-recovered seeds
       runs: 3,
       goodput_per_s: { min: 900, median: 1000, max: 1200 },
       slo_good_pct: { min: 80, median: 90, max: 99 },
+      run_goodput_per_s: { min: 450, median: 500, max: 600 },
       recovery_s: { min: 2, median: 3, max: 4 },
       not_recovered: 0,
     },
@@ -88,6 +96,7 @@ test('spreadOf: per variant min-median-max over the seeds; never-recovered seeds
       runs: 2,
       goodput_per_s: { min: 400, median: 500, max: 600 },
       slo_good_pct: { min: 50, median: 50, max: 50 },
+      run_goodput_per_s: { min: 200, median: 250, max: 300 },
       recovery_s: { min: 5, median: 5, max: 5 },
       not_recovered: 1,
     },
@@ -108,6 +117,7 @@ test('spreadOf: per variant min-median-max over the seeds; never-recovered seeds
       runs: 2,
       goodput_per_s: { min: 10, median: 20, max: 30 },
       slo_good_pct: { min: 0, median: 50, max: 100 },
+      run_goodput_per_s: { min: 5, median: 10, max: 15 },
       recovery_s: null,
     },
   ]);

@@ -12,7 +12,7 @@ import type { BenchReport, Check, PhaseTotals, ScenarioResult, VariantResult } f
 import { escapeXml as esc } from './svg-chart.js';
 import { scenarioCharts } from './render-charts.js';
 import { spreadHtml } from './render-spread.js';
-import { VERDICT_LEGEND, cellText, lossReport, verdictOf } from './verdict-table.js';
+import { VERDICT_LEGEND, cellText, lossReport, rowLabel, verdictOf } from './verdict-table.js';
 import {
   describeCalibration,
   fmtBurn,
@@ -135,7 +135,7 @@ function verdictSection(report: BenchReport): string {
       const cells = v.variants.map(
         (x) => `<td class="num">${cellText(row, x.id, (t) => `<strong>${esc(t)}</strong>`)}</td>`,
       );
-      out.push(`<tr><td><a href="#${esc(scenarioAnchor(s, i))}">${esc(s.scenario)}</a></td>${cells.join('')}</tr>`);
+      out.push(`<tr><td><a href="#${esc(scenarioAnchor(s, i))}">${esc(rowLabel(row))}</a></td>${cells.join('')}</tr>`);
     });
     out.push('</tbody></table></div>', `<p class="muted">${esc(VERDICT_LEGEND)}</p>`);
   }

@@ -10,7 +10,7 @@
  */
 import type { BenchReport, ScenarioResult, VariantResult } from './types.js';
 import { chartMetrics, chartPath, chartStems, hasTimeline } from './render-charts.js';
-import { VERDICT_LEGEND, cellText, lossReport, verdictOf } from './verdict-table.js';
+import { VERDICT_LEGEND, cellText, lossReport, rowLabel, verdictOf } from './verdict-table.js';
 import {
   describeCalibration,
   fmtBurn,
@@ -113,7 +113,7 @@ function verdictSection(report: BenchReport): string {
     out.push(
       table(
         ['Scenario', ...v.variants.map((x) => mdText(x.label))],
-        v.rows.map((row) => [mdText(row.scenario), ...v.variants.map((x) => cellText(row, x.id, (t) => `**${t}**`))]),
+        v.rows.map((row) => [mdText(rowLabel(row)), ...v.variants.map((x) => cellText(row, x.id, (t) => `**${t}**`))]),
         ['l', ...v.variants.map(() => 'r' as const)],
       ),
       '',

@@ -205,6 +205,8 @@ export interface SpreadRow {
   goodput_per_s: MinMedianMax;
   /** Charges answered non-5xx within the SLO threshold, percent of all. */
   slo_good_pct: MinMedianMax;
+  /** The run's goodput (final answers within their deadline per second of the run), for the verdict table; absent in older reports. */
+  run_goodput_per_s?: MinMedianMax;
   /** Seconds to recover, over the seeds that recovered; null when none did or the scenario has no recovery. */
   recovery_s: MinMedianMax | null;
   /** Seeds whose run did not recover within its recovery phase (scenarios with a recovery only). */

@@ -9,7 +9,10 @@
  * comparisons are made on the values as displayed, so a "win" is never a
  * difference the table cannot show.
  * Variants are whatever the report holds, in order of first appearance with
- * the gateway first; nothing here names a peer.
+ * the gateway first; nothing here names a peer. A scenario run over several
+ * seeds is judged on each variant's medians over them (its spread), not on
+ * the first seed's run: one run of `deploy` moved 16 points between runs of
+ * the same code.
  */
 import type { BenchReport, NotGood, VariantResult } from './types.js';
 import type { ShedReason } from '../../resilience/shedder.js';
@@ -32,8 +35,10 @@ export interface VerdictRow {
   cells: Record<string, VerdictCell>;
   /** Variant ids holding the best value of each metric (ties share it). */
   best: Record<VerdictMetric, string[]>;
-  /** The gateway's charges that were not SLO-good, and of how many (absent in older reports). */
+  /** The gateway's charges that were not SLO-good, and of how many (absent in older reports); the first seed's run when `seeds`. */
   gatewayNotGood?: { of: number; notGood: NotGood };
+  /** The seeds whose medians the cells are, when the scenario ran over several. */
+  seeds?: number[];
 }
 
 /** A peer ahead of the gateway (margin > 0) or, for `closest`, the smallest lead the gateway held (margin <= 0). */
@@ -82,7 +87,16 @@ export function verdictOf(report: BenchReport): Verdict {
   const ids = [...labels.keys()].sort((a, b) => Number(b === GATEWAY) - Number(a === GATEWAY));
   const rows: VerdictRow[] = report.scenarios.map((s) => {
     const cells: Record<string, VerdictCell> = {};
-    for (const v of s.variants) cells[v.variant] ??= cellOf(v);
+    const spread = s.spread && s.spread.seeds.length > 1 ? s.spread : undefined;
+    const medians = new Map(
+      (spread?.rows ?? []).flatMap((r) =>
+        r.run_goodput_per_s
+          ? [[r.variant, { good: r.slo_good_pct.median / 100, goodput: r.run_goodput_per_s.median }]]
+          : [],
+      ),
+    );
+    for (const v of s.variants) cells[v.variant] ??= medians.get(v.variant) ?? cellOf(v);
+    const seeds = spread && s.variants.every((v) => medians.has(v.variant)) ? spread.seeds : undefined;
     const best = (metric: VerdictMetric): string[] => {
       const vals = Object.entries(cells)
         .map(([id, c]) => [id, metricValue(c, metric)] as const)
@@ -96,6 +110,7 @@ export function verdictOf(report: BenchReport): Verdict {
       cells,
       best: { good: best('good'), goodput: best('goodput') },
       ...(gw?.not_good ? { gatewayNotGood: { of: gw.slo.total, notGood: gw.not_good } } : {}),
+      ...(seeds ? { seeds } : {}),
     };
   });
 
@@ -143,6 +158,11 @@ function metricText(c: Comparison): string {
   return `goodput (${fmtPerSecond(c.other)}/s vs bulwark's ${fmtPerSecond(c.gateway)}/s${pct})`;
 }
 
+/** A row's first cell: the scenario, and whether its cells are medians. */
+export function rowLabel(row: VerdictRow): string {
+  return row.seeds ? `${row.scenario} (median of ${row.seeds.length} seeds)` : row.scenario;
+}
+
 /** A cell as displayed: good % and goodput/s, each bold when best in its row. */
 export function cellText(row: VerdictRow, id: string, bold: (s: string) => string): string {
   const c = row.cells[id];
@@ -155,7 +175,7 @@ export function cellText(row: VerdictRow, id: string, bold: (s: string) => strin
 }
 
 export const VERDICT_LEGEND =
-  'Each cell: SLO good % (answers that are not 5xx and come within the SLO latency threshold, of all charge requests) · goodput (final answers, 201, 402 or a replay, within their deadline, per second of the run). The best of each row is in bold.';
+  'Each cell: SLO good % (answers that are not 5xx and come within the SLO latency threshold, of all charge requests) · goodput (final answers, 201, 402 or a replay, within their deadline, per second of the run). The best of each row is in bold. A scenario run over several seeds shows the medians of each variant over them.';
 
 /**
  * "Where bulwark loses" in plain words: a lead sentence, then one sentence
@@ -187,7 +207,10 @@ function lossSentences(v: Verdict): string[] {
           .sort((a, b) => worst(b) - worst(a))
           .map((cs) => `${cs[0]!.peerLabel} is ahead on ${cs.map(metricText).join(' and ')}`);
         const row = v.rows.find((r) => r.scenario === scenario);
-        const why = row?.gatewayNotGood ? ` ${notGoodText(row.gatewayNotGood.of, row.gatewayNotGood.notGood)}` : '';
+        const seedRun = row?.seeds ? `In seed ${row.seeds[0]}'s run: ` : '';
+        const why = row?.gatewayNotGood
+          ? ` ${seedRun}${notGoodText(row.gatewayNotGood.of, row.gatewayNotGood.notGood)}`
+          : '';
         return `In ${scenario}, ${parts.join('; ')}.${why}`;
       }),
     ];

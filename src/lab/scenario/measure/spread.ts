@@ -49,6 +49,7 @@ export function spreadOf(
       runs: runs.length,
       goodput_per_s: minMedianMax(hs.map((x) => x.h.goodput_per_s))!,
       slo_good_pct: minMedianMax(hs.map((x) => (x.slo.total > 0 ? (100 * x.slo.good) / x.slo.total : 0)))!,
+      run_goodput_per_s: minMedianMax(runs.map((r) => r.result.totals.goodput_per_s))!,
       recovery_s: minMedianMax(recovered),
       ...(hasRecovery ? { not_recovered: hs.length - recovered.length } : {}),
     });

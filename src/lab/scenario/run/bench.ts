@@ -6,13 +6,15 @@
  * `seeds` > 1 each headline scenario runs that many times (a fresh
  * environment each); the report shows the first seed's run in full, the
  * spread of the headline figures over all of them, and the scenario's
- * checks that need every seed (`seededChecks`) among the first run's.
+ * checks that need every seed (`seededChecks`, and the comparison with the
+ * peers on the medians) among the first run's.
  */
 import type { BenchReport } from '../../report/types.js';
 import type { ScenarioDefinition } from '../plan/definition.js';
 import { versionInfo } from '../../../runtime/version.js';
 import { machineInfo } from '../measure/machine.js';
 import { spreadOf } from '../measure/spread.js';
+import { beatsPeersOverSeedsCheck } from '../plan/checks.js';
 import { runScenario, type RunScenarioOptions, type ScenarioOutcome } from './runner.js';
 
 /** A scenario's options (each scenario starts its own environment), plus the command line written into the report. */
@@ -39,7 +41,12 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
       const seed = (o.seed ?? 1) + i;
       // Every seed on the ladder the first one calibrated: the spread compares like steps.
       const calibration = seeded[0]?.result.calibration;
-      const out = await runScenario(def, { ...scenarioOptions, seed, ...(calibration ? { calibration } : {}) });
+      const out = await runScenario(def, {
+        ...scenarioOptions,
+        seed,
+        seeds: n,
+        ...(calibration ? { calibration } : {}),
+      });
       const failed = out.result.checks.filter((c) => !c.passed).length;
       o.log?.(
         `${def.name}${n > 1 ? ` (seed ${seed})` : ''}: done in ${out.elapsed_s} s, ${out.result.checks.length - failed}/${out.result.checks.length} checks passed`,
@@ -57,6 +64,8 @@ export async function runBench(defs: readonly ScenarioDefinition[], o: BenchOpti
         phases.some((p) => p.name === 'recovery'),
       );
       // After the spread, so its per-seed counts are of each run's own checks.
+      // Each run left the comparison with the peers to this point (ScenarioContext.seeds).
+      first.result.checks.push(...beatsPeersOverSeedsCheck(runs));
       if (def.seededChecks) {
         const calibration = first.result.calibration;
         first.result.checks.push(

@@ -49,7 +49,7 @@ const SPECS = {
     default: 1,
     min: 1,
     max: 20,
-    doc: 'Run each headline scenario (capacity, overload, retry-storm) this many times, with seeds --seed, --seed+1, ...; the report adds the min-median-max of goodput, SLO good % and recovery time per variant.',
+    doc: 'Run each headline scenario (capacity, slow-provider, overload, retry-storm, deploy, rolling-restart) this many times, with seeds --seed, --seed+1, ...; the report adds the min-median-max of goodput, SLO good % and recovery time per variant, and compares the gateway with its peers on the medians.',
   }),
   scrapeMs: int({
     flag: 'scrape-ms',

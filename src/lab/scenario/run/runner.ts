@@ -32,6 +32,8 @@ export interface RunScenarioOptions {
   calibration?: Calibration;
   /** Write each variant run's per-key outcomes under this directory (see runVariant). */
   outcomesDir?: string;
+  /** Seeds the bench runs this scenario under (ScenarioContext.seeds); default 1. */
+  seeds?: number;
 }
 
 export interface ScenarioOutcome {
@@ -123,7 +125,10 @@ export async function runScenario(def: ScenarioDefinition, o: RunScenarioOptions
   }
   let own: Check[];
   try {
-    own = runs.length > 0 ? def.checks({ mode: o.mode, phases, runs, ...(calibration ? { calibration } : {}) }) : [];
+    own =
+      runs.length > 0
+        ? def.checks({ mode: o.mode, phases, runs, seeds: o.seeds ?? 1, ...(calibration ? { calibration } : {}) })
+        : [];
   } catch (e) {
     own = [{ name: 'the scenario checks could be evaluated', passed: false, detail: (e as Error).message }];
   }

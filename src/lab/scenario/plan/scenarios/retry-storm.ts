@@ -66,7 +66,7 @@ export const retryStorm: ScenarioDefinition = {
       recovery_s: recoverySeconds(run, phases),
     };
   },
-  checks({ phases, runs }): Check[] {
+  checks({ phases, runs, seeds }): Check[] {
     const fault = phase(phases, 'fault');
     const gw = gatewayRun(runs);
     if (!gw) return [];
@@ -94,7 +94,7 @@ export const retryStorm: ScenarioDefinition = {
         detail: `recovery ${fmt(recGood)}/s vs warm-up ${fmt(warmGood)}/s (${fmt((100 * recGood) / Math.max(1, warmGood), 0)} %)`,
       });
     }
-    checks.push(...beatsPeersCheck(runs));
+    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };

@@ -8,7 +8,17 @@
  * DB acquire timeouts.
  */
 import type { Check, Phase } from '../../../report/types.js';
-import { beatsPeersCheck, breakerOpenedCheck, fmt, label, phase, recoveryCheck, recoveryTimes } from '../checks.js';
+import {
+  beatsPeersCheck,
+  breakerOpenedCheck,
+  fmt,
+  label,
+  meanGoodput,
+  phase,
+  recoveryCheck,
+  recoverySeconds,
+  recoveryTimes,
+} from '../checks.js';
 import type { ScenarioDefinition, VariantRun } from '../definition.js';
 import { percentile, slice } from '../../measure/timeline.js';
 import { breakerEnvFor, gatewayRun, pick, scrapedTotals, variantsFor } from './common.js';
@@ -47,7 +57,17 @@ export const slowProvider: ScenarioDefinition = {
       variants: variantsFor(mode),
     };
   },
-  checks({ phases, runs }): Check[] {
+  // A headline scenario, as retry-storm: goodput once the provider heals, and
+  // how long that took. The peers were within a point of the gateway here, so
+  // `--seeds N` repeats it and they are compared on the medians.
+  headline(run, phases) {
+    const rec = phase(phases, 'recovery');
+    return {
+      goodput_per_s: meanGoodput(slice(run.result.timeline, rec.start_s, rec.end_s)),
+      recovery_s: recoverySeconds(run, phases),
+    };
+  },
+  checks({ phases, runs, seeds }): Check[] {
     const fault = phase(phases, 'fault');
     const checks: Check[] = [];
     const gw = gatewayRun(runs);
@@ -69,7 +89,7 @@ export const slowProvider: ScenarioDefinition = {
       recovered.detail += `; time to 80 % after the provider healed: ${recoveryTimes(runs, phases)}`;
       checks.push(recovered);
     }
-    checks.push(...beatsPeersCheck(runs));
+    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };
