@@ -107,7 +107,7 @@ describe('figures quoted from the committed report', () => {
     assert.equal(resolve(r, 'spread:capacity:gateway:slo_good_pct.median:1'), spread.slo_good_pct.median.toFixed(1));
     for (const [q, why] of [
       ['spread:capacity:nobody:slo_good_pct.median', /no spread row nobody/],
-      ['spread:deploy:gateway:slo_good_pct.median', /no spread row gateway in deploy/],
+      ['spread:cascade:gateway:slo_good_pct.median', /no spread row gateway in cascade/],
       ['check:deploy:nobody@every drain:(\\d)', /no check/],
       ['v:nope:gateway:totals.offered', /no scenario nope/],
       ['v:capacity:nobody:totals.offered', /no variant nobody/],
