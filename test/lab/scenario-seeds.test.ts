@@ -14,8 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench } from '../../src/lab/scenario/run/bench.js';
 import type { ScenarioDefinition } from '../../src/lab/scenario/plan/definition.js';
-import { meanGoodput, phase, recoverySeconds } from '../../src/lab/scenario/plan/checks.js';
-import { slice } from '../../src/lab/scenario/measure/timeline.js';
+import { goodputThrough } from '../../src/lab/scenario/plan/checks.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
@@ -33,17 +32,7 @@ function tiny(name: string, withHeadline: boolean): ScenarioDefinition {
       // The headline scenario has a peer, to be compared over the seeds.
       variants: withHeadline ? ['gateway', 'baseline'] : ['gateway'],
     }),
-    ...(withHeadline
-      ? {
-          headline: (run, phases) => {
-            const w = phase(phases, 'warm-up');
-            return {
-              goodput_per_s: meanGoodput(slice(run.result.timeline, w.start_s, w.end_s)),
-              recovery_s: recoverySeconds(run, phases),
-            };
-          },
-        }
-      : {}),
+    ...(withHeadline ? { headline: goodputThrough('warm-up') } : {}),
     checks: ({ seeds }) => [{ name: 'always', passed: true, detail: `seeds ${seeds}` }],
     // Called only for a repeated (headline) scenario, with every seed's runs.
     seededChecks: ({ seeded }) => [

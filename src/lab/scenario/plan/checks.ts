@@ -7,7 +7,7 @@
  */
 import type { Check, Phase, TimelinePoint } from '../../report/types.js';
 import { auditClean } from '../audit/audit.js';
-import type { VariantRun } from './definition.js';
+import type { Headline, VariantRun } from './definition.js';
 import { firstEvent } from '../measure/events.js';
 import { quantileBetween } from '../measure/scrape.js';
 import { minMedianMax } from '../measure/spread.js';
@@ -233,6 +233,21 @@ export function recoverySeconds(
     if (pts[i]!.goodput >= target && pts[i + 1]!.goodput >= target) return pts[i]!.t - rec.start_s;
   }
   return null;
+}
+
+/**
+ * The headline (`--seeds N`) of a scenario with a recovery phase: each
+ * run's mean goodput through the named phase, and its seconds to recover
+ * (recoverySeconds).
+ */
+export function goodputThrough(phaseName: string): (run: VariantRun, phases: readonly Phase[]) => Headline {
+  return (run, phases) => {
+    const p = phase(phases, phaseName);
+    return {
+      goodput_per_s: meanGoodput(slice(run.result.timeline, p.start_s, p.end_s)),
+      recovery_s: recoverySeconds(run, phases),
+    };
+  };
 }
 
 /** "gateway 2 s, gateway-off never, ...": every variant's recovery time, for a check's detail. */

@@ -10,16 +10,7 @@
  * SIGTERM finds charges in flight for the drain to finish.
  */
 import type { Check } from '../../../report/types.js';
-import {
-  beatsPeersCheck,
-  drainsCheck,
-  meanGoodput,
-  phase,
-  recoveryCheck,
-  recoverySeconds,
-  recoveryTimes,
-} from '../checks.js';
-import { slice } from '../../measure/timeline.js';
+import { beatsPeersCheck, goodputThrough, drainsCheck, recoveryCheck, recoveryTimes } from '../checks.js';
 import type { Mode, ScenarioDefinition } from '../definition.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
 
@@ -58,13 +49,7 @@ export const deploy: ScenarioDefinition = {
   // code moved 16 points for the gateway and 27 for Fastify between runs on
   // one day, docs/mechanisms.md §5), so `--seeds N` repeats it and the peers
   // are compared on the medians.
-  headline(run, phases) {
-    const p = phase(phases, 'deploys');
-    return {
-      goodput_per_s: meanGoodput(slice(run.result.timeline, p.start_s, p.end_s)),
-      recovery_s: recoverySeconds(run, phases),
-    };
-  },
+  headline: goodputThrough('deploys'),
   checks({ mode, phases, runs, seeds }): Check[] {
     const checks: Check[] = runs.map((run) => drainsCheck(run, deploysAt(mode).length));
     // Goodput after the last restart: asserted for the gateway, shown for the

@@ -14,13 +14,13 @@
 import type { Check } from '../../../report/types.js';
 import {
   beatsPeersCheck,
+  goodputThrough,
   breakerOpenedCheck,
   fmt,
   label,
   meanGoodput,
   phase,
   recoveryCheck,
-  recoverySeconds,
   recoveryTimes,
   runOf,
 } from '../checks.js';
@@ -59,13 +59,7 @@ export const retryStorm: ScenarioDefinition = {
       variants: variantsFor(mode),
     };
   },
-  headline(run, phases) {
-    const rec = phase(phases, 'recovery');
-    return {
-      goodput_per_s: meanGoodput(slice(run.result.timeline, rec.start_s, rec.end_s)),
-      recovery_s: recoverySeconds(run, phases),
-    };
-  },
+  headline: goodputThrough('recovery'),
   checks({ phases, runs, seeds }): Check[] {
     const fault = phase(phases, 'fault');
     const gw = gatewayRun(runs);

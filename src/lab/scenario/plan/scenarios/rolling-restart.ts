@@ -13,13 +13,13 @@
 import type { Check } from '../../../report/types.js';
 import {
   beatsPeersCheck,
+  goodputThrough,
   drainsCheck,
   fmt,
   label,
   meanGoodput,
   phase,
   recoveryCheck,
-  recoverySeconds,
 } from '../checks.js';
 import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../../measure/timeline.js';
@@ -68,13 +68,7 @@ export const rollingRestart: ScenarioDefinition = {
   // A headline scenario: goodput through the restarts, and how long after
   // them it took to recover. Fastify was within 1.4 points of the gateway
   // here, so `--seeds N` repeats it and they are compared on the medians.
-  headline(run, phases) {
-    const p = phase(phases, 'rolling');
-    return {
-      goodput_per_s: meanGoodput(slice(run.result.timeline, p.start_s, p.end_s)),
-      recovery_s: recoverySeconds(run, phases),
-    };
-  },
+  headline: goodputThrough('rolling'),
   checks({ mode, phases, runs, seeds }): Check[] {
     const warm = phase(phases, 'warm-up');
     const roll = phase(phases, 'rolling');

@@ -10,13 +10,12 @@
 import type { Check, Phase } from '../../../report/types.js';
 import {
   beatsPeersCheck,
+  goodputThrough,
   breakerOpenedCheck,
   fmt,
   label,
-  meanGoodput,
   phase,
   recoveryCheck,
-  recoverySeconds,
   recoveryTimes,
 } from '../checks.js';
 import type { ScenarioDefinition, VariantRun } from '../definition.js';
@@ -60,13 +59,7 @@ export const slowProvider: ScenarioDefinition = {
   // A headline scenario, as retry-storm: goodput once the provider heals, and
   // how long that took. The peers were within a point of the gateway here, so
   // `--seeds N` repeats it and they are compared on the medians.
-  headline(run, phases) {
-    const rec = phase(phases, 'recovery');
-    return {
-      goodput_per_s: meanGoodput(slice(run.result.timeline, rec.start_s, rec.end_s)),
-      recovery_s: recoverySeconds(run, phases),
-    };
-  },
+  headline: goodputThrough('recovery'),
   checks({ phases, runs, seeds }): Check[] {
     const fault = phase(phases, 'fault');
     const checks: Check[] = [];
