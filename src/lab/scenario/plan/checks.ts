@@ -281,18 +281,16 @@ export function sloGood(run: VariantRun): number | null {
  * sceptic tests first, that the protection is worth having against what a
  * team would ship instead. No check when the gateway or every peer is
  * missing (the quick form runs no peer): nothing to compare is not a pass.
- * Nor when the bench runs the scenario over several seeds (`seeds` > 1):
- * then beatsPeersOverSeedsCheck judges it on the medians, as one run of the
- * same code on this machine moved 16 points (gateway) and 27 (Fastify) in
- * `deploy` (docs/mechanisms.md §5).
+ * The runner adds it to every scenario's checks (runner.ts), except when the
+ * bench runs the scenario over several seeds: then beatsPeersOverSeedsCheck
+ * judges it on the medians, as one run of the same code on this machine
+ * moved 16 points (gateway) and 27 (Fastify) in `deploy`
+ * (docs/mechanisms.md §5).
  */
-export function beatsPeersCheck(
-  runs: readonly VariantRun[],
-  { tolerancePoints = 1, seeds = 1 }: { tolerancePoints?: number; seeds?: number } = {},
-): Check[] {
+export function beatsPeersCheck(runs: readonly VariantRun[], tolerancePoints = 1): Check[] {
   const gw = runOf(runs, 'gateway');
   const peers = peerRuns(runs);
-  if (!gw || peers.length === 0 || seeds > 1) return [];
+  if (!gw || peers.length === 0) return [];
   const mine = sloGoodPct(gw);
   const best = peers.reduce((a, r) => ((sloGoodPct(r) ?? -1) > (sloGoodPct(a) ?? -1) ? r : a));
   const bestPct = sloGoodPct(best);

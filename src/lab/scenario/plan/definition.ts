@@ -177,13 +177,6 @@ export interface ScenarioContext {
   runs: readonly VariantRun[];
   /** What the calibration measured, when the plan was fitted to it. */
   calibration?: Calibration;
-  /**
-   * How many seeds the bench runs this scenario under (1 unless it is a
-   * headline scenario and the bench has `--seeds N`). With more than one,
-   * the comparison with the peers is judged on the medians over every seed
-   * (bench.ts), not on this run alone.
-   */
-  seeds?: number;
 }
 
 /** A headline scenario's runs over every seed of a bench (`--seeds N`, N > 1). */

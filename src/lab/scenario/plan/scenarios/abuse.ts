@@ -28,7 +28,7 @@
  */
 import type { Check, Phase } from '../../../report/types.js';
 import { abuserRows, hostile, statusLine, tinyDeadlines, trickle } from '../../faults/abuse-actions.js';
-import { beatsPeersCheck, fmt, label, meanGoodput, phase } from '../checks.js';
+import { fmt, label, meanGoodput, phase } from '../checks.js';
 import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../../measure/timeline.js';
 import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
@@ -173,7 +173,6 @@ export const abuse: ScenarioDefinition = {
           ? `closed throughout (${gw.scrapes.length} scrapes)`
           : `opened at ${fmt(opened)} s (${phases.find((p) => opened >= p.start_s && opened < p.end_s)?.name ?? 'after the load'})`,
     });
-    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

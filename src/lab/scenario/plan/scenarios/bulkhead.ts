@@ -6,7 +6,7 @@
  * compare the charges' goodput and p99 during the fault with the warm-up's.
  */
 import type { Check } from '../../../report/types.js';
-import { beatsPeersCheck, fmt, label, meanGoodput, phase, recoveryCheck } from '../checks.js';
+import { fmt, label, meanGoodput, phase, recoveryCheck } from '../checks.js';
 import type { ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../../measure/timeline.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
@@ -63,7 +63,6 @@ export const bulkhead: ScenarioDefinition = {
         detail: `fault p99 ${fmt(faultP99)} ms vs warm-up ${fmt(warmP99)} ms`,
       },
       recoveryCheck(gw, phases, 0.8, 2),
-      ...beatsPeersCheck(runs),
     ];
   },
 };

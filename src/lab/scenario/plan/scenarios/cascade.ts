@@ -7,7 +7,7 @@
  * duplicated or pending: the reconciler finishes what the drain abandoned.
  */
 import type { Check } from '../../../report/types.js';
-import { beatsPeersCheck, breakerOpenedCheck, drainsCheck, phase, recoveryCheck, recoveryTimes } from '../checks.js';
+import { breakerOpenedCheck, drainsCheck, phase, recoveryCheck, recoveryTimes } from '../checks.js';
 import type { Mode, ScenarioDefinition } from '../definition.js';
 import { breakerEnvFor, gatewayRun, pick, variantsFor } from './common.js';
 
@@ -53,7 +53,6 @@ export const cascade: ScenarioDefinition = {
       recovered.detail += `; time to 80 % after the provider healed: ${recoveryTimes(runs, phases)}`;
       checks.push(recovered);
     }
-    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

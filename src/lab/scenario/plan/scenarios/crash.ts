@@ -19,7 +19,7 @@
  * baselines' audits are reported as measured.
  */
 import type { Check, Phase } from '../../../report/types.js';
-import { beatsPeersCheck, fmt, label, meanGoodput, phase } from '../checks.js';
+import { fmt, label, meanGoodput, phase } from '../checks.js';
 import { crashes, resendAcknowledged } from '../../faults/crash-actions.js';
 import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
 import { GATEWAY_VARIANTS } from '../../run/service.js';
@@ -179,7 +179,6 @@ export const crash: ScenarioDefinition = {
         });
       }
     }
-    checks.push(...beatsPeersCheck(runs));
     return checks;
   },
 };

@@ -10,7 +10,7 @@
  * SIGTERM finds charges in flight for the drain to finish.
  */
 import type { Check } from '../../../report/types.js';
-import { beatsPeersCheck, goodputThrough, drainsCheck, recoveryCheck, recoveryTimes } from '../checks.js';
+import { goodputThrough, drainsCheck, recoveryCheck, recoveryTimes } from '../checks.js';
 import type { Mode, ScenarioDefinition } from '../definition.js';
 import { gatewayRun, pick, variantsFor } from './common.js';
 
@@ -50,7 +50,7 @@ export const deploy: ScenarioDefinition = {
   // one day, docs/mechanisms.md §5), so `--seeds N` repeats it and the peers
   // are compared on the medians.
   headline: goodputThrough('deploys'),
-  checks({ mode, phases, runs, seeds }): Check[] {
+  checks({ mode, phases, runs }): Check[] {
     const checks: Check[] = runs.map((run) => drainsCheck(run, deploysAt(mode).length));
     // Goodput after the last restart: asserted for the gateway, shown for the
     // rest (a replacement that starts slowly on a busy machine is not a lost charge).
@@ -60,7 +60,6 @@ export const deploy: ScenarioDefinition = {
       recovered.detail += `; time to 80 % after the last deploy's recovery began: ${recoveryTimes(runs, phases)}`;
       checks.push(recovered);
     }
-    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };

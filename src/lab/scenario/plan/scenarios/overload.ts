@@ -23,7 +23,6 @@
  */
 import type { Check, Phase, TimelinePoint } from '../../../report/types.js';
 import {
-  beatsPeersCheck,
   bestWindowGoodput,
   fmt,
   goodputNeverZeroCheck,
@@ -152,7 +151,7 @@ export const overload: ScenarioDefinition = {
   headline(run, phases) {
     return { goodput_per_s: phaseGoodput(run, phase(phases, 'fault')), recovery_s: recoverySeconds(run, phases) };
   },
-  checks({ mode, phases, runs, seeds }): Check[] {
+  checks({ mode, phases, runs }): Check[] {
     const fault = phase(phases, 'fault');
     const ceilingPhase = phase(phases, 'ceiling');
     const gw = gatewayRun(runs);
@@ -204,7 +203,6 @@ export const overload: ScenarioDefinition = {
         detail: `surge ${fmt(offHeld)}/s vs capacity ${fmt(offCap)}/s (${fmt((100 * offHeld) / Math.max(1, offCap), 0)} %)`,
       });
     }
-    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };

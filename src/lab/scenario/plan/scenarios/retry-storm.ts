@@ -13,7 +13,6 @@
  */
 import type { Check } from '../../../report/types.js';
 import {
-  beatsPeersCheck,
   goodputThrough,
   breakerOpenedCheck,
   fmt,
@@ -60,7 +59,7 @@ export const retryStorm: ScenarioDefinition = {
     };
   },
   headline: goodputThrough('recovery'),
-  checks({ phases, runs, seeds }): Check[] {
+  checks({ phases, runs }): Check[] {
     const fault = phase(phases, 'fault');
     const gw = gatewayRun(runs);
     if (!gw) return [];
@@ -88,7 +87,6 @@ export const retryStorm: ScenarioDefinition = {
         detail: `recovery ${fmt(recGood)}/s vs warm-up ${fmt(warmGood)}/s (${fmt((100 * recGood) / Math.max(1, warmGood), 0)} %)`,
       });
     }
-    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };

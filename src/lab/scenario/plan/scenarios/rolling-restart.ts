@@ -11,16 +11,7 @@
  * drain must end inside the grace period, and the report shows the dip.
  */
 import type { Check } from '../../../report/types.js';
-import {
-  beatsPeersCheck,
-  goodputThrough,
-  drainsCheck,
-  fmt,
-  label,
-  meanGoodput,
-  phase,
-  recoveryCheck,
-} from '../checks.js';
+import { goodputThrough, drainsCheck, fmt, label, meanGoodput, phase, recoveryCheck } from '../checks.js';
 import type { Mode, ScenarioDefinition, VariantRun } from '../definition.js';
 import { slice } from '../../measure/timeline.js';
 import { pick } from './common.js';
@@ -69,7 +60,7 @@ export const rollingRestart: ScenarioDefinition = {
   // them it took to recover. Fastify was within 1.4 points of the gateway
   // here, so `--seeds N` repeats it and they are compared on the medians.
   headline: goodputThrough('rolling'),
-  checks({ mode, phases, runs, seeds }): Check[] {
+  checks({ mode, phases, runs }): Check[] {
     const warm = phase(phases, 'warm-up');
     const roll = phase(phases, 'rolling');
     const checks: Check[] = [];
@@ -85,7 +76,6 @@ export const rollingRestart: ScenarioDefinition = {
       });
       checks.push(recoveryCheck(run, phases, 0.8, 2));
     }
-    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };

@@ -8,16 +8,7 @@
  * DB acquire timeouts.
  */
 import type { Check, Phase } from '../../../report/types.js';
-import {
-  beatsPeersCheck,
-  goodputThrough,
-  breakerOpenedCheck,
-  fmt,
-  label,
-  phase,
-  recoveryCheck,
-  recoveryTimes,
-} from '../checks.js';
+import { goodputThrough, breakerOpenedCheck, fmt, label, phase, recoveryCheck, recoveryTimes } from '../checks.js';
 import type { ScenarioDefinition, VariantRun } from '../definition.js';
 import { percentile, slice } from '../../measure/timeline.js';
 import { breakerEnvFor, gatewayRun, pick, scrapedTotals, variantsFor } from './common.js';
@@ -60,7 +51,7 @@ export const slowProvider: ScenarioDefinition = {
   // how long that took. The peers were within a point of the gateway here, so
   // `--seeds N` repeats it and they are compared on the medians.
   headline: goodputThrough('recovery'),
-  checks({ phases, runs, seeds }): Check[] {
+  checks({ phases, runs }): Check[] {
     const fault = phase(phases, 'fault');
     const checks: Check[] = [];
     const gw = gatewayRun(runs);
@@ -82,7 +73,6 @@ export const slowProvider: ScenarioDefinition = {
       recovered.detail += `; time to 80 % after the provider healed: ${recoveryTimes(runs, phases)}`;
       checks.push(recovered);
     }
-    checks.push(...beatsPeersCheck(runs, { seeds }));
     return checks;
   },
 };
