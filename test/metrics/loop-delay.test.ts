@@ -48,6 +48,21 @@ function lag(text: string): Lag {
 const above = (before: Lag, after: Lag, le: string) =>
   after.count - after.buckets.get(le)! - (before.count - before.buckets.get(le)!);
 
+/**
+ * Scrape once the histogram holds at least `count` ticks. On a loaded machine
+ * (CI runs test files in parallel) a process can be descheduled for most of a
+ * sleep, and the 10 ms timer then ticks once where it would tick ten times:
+ * wait for the ticks instead of for the clock.
+ */
+async function scrapeWith(h: LoopDelayHistogram, count: number): Promise<Lag> {
+  const deadline = performance.now() + 5_000;
+  for (;;) {
+    const l = lag(h.render());
+    if (l.count >= count || performance.now() > deadline) return l;
+    await sleep(10);
+  }
+}
+
 function block(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end);
@@ -56,22 +71,19 @@ function block(ms: number): void {
 test('a 200 ms stall between two scrapes reaches a scraper even when another scraped in between', async () => {
   const h = new LoopDelayHistogram();
   try {
-    await sleep(100); // some ordinary ticks
-    const a1 = lag(h.render());
+    const a1 = await scrapeWith(h, 3); // some ordinary ticks
     assert.ok(a1.count >= 3, `ticks recorded while idle: ${a1.count}`);
     block(200);
     await sleep(40); // the first tick after the stall records it
     const b = lag(h.render()); // another scraper (a second Prometheus, a curl) in between
     assert.ok(above(a1, b, '0.1') >= 1, 'the stall is a tick later than 100 ms');
-    await sleep(50);
-    const a2 = lag(h.render());
+    const a2 = await scrapeWith(h, b.count + 1);
     assert.equal(above(a1, a2, '0.1'), above(a1, b, '0.1'), 'still there for the first scraper');
     assert.ok(a2.sum - a1.sum >= 0.15, `seconds stalled: ${a2.sum - a1.sum}`);
     assert.ok(a2.count > b.count, 'ordinary ticks keep counting');
     for (const [le, v] of b.buckets) assert.ok(a2.buckets.get(le)! >= v, `bucket ${le} never goes down`);
     // An idle stretch adds ticks but no stall.
-    await sleep(60);
-    const a3 = lag(h.render());
+    const a3 = await scrapeWith(h, a2.count + 3);
     assert.equal(above(a2, a3, '0.1'), 0);
     assert.ok(a3.sum - a2.sum < 0.1, `idle delay: ${a3.sum - a2.sum}`);
   } finally {
